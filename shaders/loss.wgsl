@@ -1,0 +1,134 @@
+// Losses with their gradients in one pass. Each entry writes the per-element (or per-row) loss
+// to `loss_terms` and the gradient of the mean loss to `grad`; reduce.wgsl's sum_chunks then
+// reduces loss_terms to the mean in a fixed order.
+//
+// mse:               l = (ŷ − y)²                                   g = 2(ŷ − y)/n
+// bce_with_logits:   l = max(x, 0) − x·y + log1p(exp(−|x|))         g = (σ(x) − y)/n
+// bce:               l = −(y·max(ln p, −100) + (1−y)·max(ln(1−p), −100))
+//                    g = (p − y) / max(p(1 − p), 1e-12) / n         (PyTorch's BCELoss)
+// softmax_cross_entropy, one invocation per row of an n×cols logit matrix, class targets t:
+//                    l = logsumexp(x) − x_t with the row max subtracted first
+//                    g = (softmax(x) − onehot(t))/n
+// A class index outside [0, cols) gives a NaN loss for that row, so the mean shows it.
+//
+// grad_scale is 1/n (1/rows for the softmax), computed on the host.
+
+struct LossParams {
+    n: u32,
+    cols: u32,
+    _pad: u32,
+    grad_scale: f32,
+}
+
+// Bindings: 0 predictions, 1 targets (f32, or u32 class indices), 2 loss terms, 3 gradient, 4 params.
+@group(0) @binding(0) var<storage, read> pred: array<f32>;
+@group(0) @binding(1) var<storage, read> target_value: array<f32>;
+@group(0) @binding(1) var<storage, read> target_class: array<u32>;
+@group(0) @binding(2) var<storage, read_write> loss_terms: array<f32>;
+@group(0) @binding(3) var<storage, read_write> grad: array<f32>;
+@group(0) @binding(4) var<uniform> params: LossParams;
+
+fn flat_index(wid: vec3<u32>, nwg: vec3<u32>, lidx: u32) -> u32 {
+    return (wid.y * nwg.x + wid.x) * 256u + lidx;
+}
+
+// log(1 + z) accurate for small z (WGSL has no log1p): the classic correction by u − 1.
+fn log1p(z: f32) -> f32 {
+    let u = 1.0 + z;
+    if u == 1.0 {
+        return z;
+    }
+    return log(u) * z / (u - 1.0);
+}
+
+// σ(x) without overflow for large |x|.
+fn sigmoid(x: f32) -> f32 {
+    if x >= 0.0 {
+        return 1.0 / (1.0 + exp(-x));
+    }
+    let e = exp(x);
+    return e / (1.0 + e);
+}
+
+@compute @workgroup_size(256)
+fn mse(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lidx: u32,
+) {
+    let i = flat_index(wid, nwg, lidx);
+    if i >= params.n {
+        return;
+    }
+    let d = pred[i] - target_value[i];
+    loss_terms[i] = d * d;
+    grad[i] = 2.0 * d * params.grad_scale;
+}
+
+@compute @workgroup_size(256)
+fn bce_with_logits(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lidx: u32,
+) {
+    let i = flat_index(wid, nwg, lidx);
+    if i >= params.n {
+        return;
+    }
+    let x = pred[i];
+    let y = target_value[i];
+    loss_terms[i] = max(x, 0.0) - x * y + log1p(exp(-abs(x)));
+    grad[i] = (sigmoid(x) - y) * params.grad_scale;
+}
+
+@compute @workgroup_size(256)
+fn bce(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lidx: u32,
+) {
+    let i = flat_index(wid, nwg, lidx);
+    if i >= params.n {
+        return;
+    }
+    let p = pred[i];
+    let y = target_value[i];
+    let log_p = max(log(p), -100.0);
+    let log_q = max(log(1.0 - p), -100.0);
+    loss_terms[i] = -(y * log_p + (1.0 - y) * log_q);
+    grad[i] = (p - y) / max(p * (1.0 - p), 1e-12) * params.grad_scale;
+}
+
+@compute @workgroup_size(256)
+fn softmax_cross_entropy(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lidx: u32,
+) {
+    let row = flat_index(wid, nwg, lidx);
+    if row >= params.n {
+        return;
+    }
+    let cols = params.cols;
+    let base = row * cols;
+    var row_max = pred[base];
+    for (var j = 1u; j < cols; j++) {
+        row_max = max(row_max, pred[base + j]);
+    }
+    var sum_exp = 0.0;
+    for (var j = 0u; j < cols; j++) {
+        sum_exp += exp(pred[base + j] - row_max);
+    }
+    let t = target_class[row];
+    let log_sum = log(sum_exp);
+    if t < cols {
+        loss_terms[row] = log_sum - (pred[base + t] - row_max);
+    } else {
+        loss_terms[row] = bitcast<f32>(0x7fc00000u); // NaN: the target is out of range
+    }
+    for (var j = 0u; j < cols; j++) {
+        let softmax = exp(pred[base + j] - row_max) / sum_exp;
+        let onehot = select(0.0, 1.0, j == t);
+        grad[base + j] = (softmax - onehot) * params.grad_scale;
+    }
+}

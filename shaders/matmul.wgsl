@@ -1,0 +1,173 @@
+// Matrix multiply for training: C = op(A)·op(B), with an optional fused epilogue.
+//
+// op(A) is M×K and op(B) is K×N; every matrix is row-major f32. The layout is chosen
+// by override constants so no transpose is ever materialised:
+//   TRANS_A = false: A is stored M×K     TRANS_A = true: A is stored K×M (C = Aᵀ·B)
+//   TRANS_B = false: B is stored K×N     TRANS_B = true: B is stored N×K (C = A·Bᵀ)
+// Epilogue, in this order: v = acc (+ C_old if ACCUMULATE) (+ bias[j] if BIAS), then ReLU if RELU.
+//
+// Two kernels share the loads and the epilogue:
+//   matmul_blocked: barrier-free, each invocation computes a 4×4 block in registers
+//                   (what CPU-like adapters such as lavapipe want);
+//   matmul_tiled:   64×64 workgroup tiles staged in workgroup memory, 4×4 per invocation
+//                   (what real GPUs want).
+
+override TRANS_A: bool = false;
+override TRANS_B: bool = false;
+// Workgroup shape of matmul_blocked; each invocation covers 4×4 outputs.
+override BLOCKED_WG_X: u32 = 8u;
+override BLOCKED_WG_Y: u32 = 8u;
+
+const FLAG_BIAS: u32 = 1u;
+const FLAG_RELU: u32 = 2u;
+const FLAG_ACCUMULATE: u32 = 4u;
+
+struct MatmulParams {
+    m: u32,
+    n: u32,
+    k: u32,
+    flags: u32,
+}
+
+@group(0) @binding(0) var<storage, read> a: array<f32>;
+@group(0) @binding(1) var<storage, read> b: array<f32>;
+@group(0) @binding(2) var<storage, read> bias: array<f32>;
+@group(0) @binding(3) var<storage, read_write> c: array<f32>;
+@group(0) @binding(4) var<uniform> params: MatmulParams;
+
+// op(A)[i, kk]; callers keep i < M and kk < K.
+fn load_a(i: u32, kk: u32) -> f32 {
+    if TRANS_A {
+        return a[kk * params.m + i];
+    }
+    return a[i * params.k + kk];
+}
+
+// op(B)[kk, j]; callers keep kk < K and j < N.
+fn load_b(kk: u32, j: u32) -> f32 {
+    if TRANS_B {
+        return b[j * params.k + kk];
+    }
+    return b[kk * params.n + j];
+}
+
+fn store_c(i: u32, j: u32, acc: f32) {
+    if i >= params.m || j >= params.n {
+        return;
+    }
+    let idx = i * params.n + j;
+    var v = acc;
+    if (params.flags & FLAG_ACCUMULATE) != 0u {
+        v += c[idx];
+    }
+    if (params.flags & FLAG_BIAS) != 0u {
+        v += bias[j];
+    }
+    if (params.flags & FLAG_RELU) != 0u {
+        v = max(v, 0.0);
+    }
+    c[idx] = v;
+}
+
+@compute @workgroup_size(BLOCKED_WG_X, BLOCKED_WG_Y)
+fn matmul_blocked(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let row0 = gid.y * 4u;
+    let col0 = gid.x * 4u;
+    if row0 >= params.m || col0 >= params.n {
+        return;
+    }
+    // Clamp instead of branching in the inner loop: rows and columns past the edge
+    // re-read the last valid one and are simply not stored.
+    let last_row = params.m - 1u;
+    let last_col = params.n - 1u;
+    let r = vec4<u32>(min(row0, last_row), min(row0 + 1u, last_row), min(row0 + 2u, last_row), min(row0 + 3u, last_row));
+    let q = vec4<u32>(min(col0, last_col), min(col0 + 1u, last_col), min(col0 + 2u, last_col), min(col0 + 3u, last_col));
+    var acc0 = vec4<f32>(0.0);
+    var acc1 = vec4<f32>(0.0);
+    var acc2 = vec4<f32>(0.0);
+    var acc3 = vec4<f32>(0.0);
+    for (var kk = 0u; kk < params.k; kk++) {
+        let bv = vec4<f32>(load_b(kk, q.x), load_b(kk, q.y), load_b(kk, q.z), load_b(kk, q.w));
+        acc0 += load_a(r.x, kk) * bv;
+        acc1 += load_a(r.y, kk) * bv;
+        acc2 += load_a(r.z, kk) * bv;
+        acc3 += load_a(r.w, kk) * bv;
+    }
+    let rows = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
+    for (var i = 0u; i < 4u; i++) {
+        for (var j = 0u; j < 4u; j++) {
+            store_c(row0 + i, col0 + j, rows[i][j]);
+        }
+    }
+}
+
+// matmul_tiled: a 16×16 workgroup computes a 64×64 tile of C, stepping K by 16.
+const TILE: u32 = 64u;
+const TILE_K: u32 = 16u;
+var<workgroup> a_tile: array<f32, 1024>; // [kk][row], TILE_K × TILE
+var<workgroup> b_tile: array<f32, 1024>; // [kk][col], TILE_K × TILE
+
+@compute @workgroup_size(16, 16)
+fn matmul_tiled(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(local_invocation_id) lid: vec3<u32>,
+    @builtin(local_invocation_index) lidx: u32,
+) {
+    let tile_row = wid.y * TILE;
+    let tile_col = wid.x * TILE;
+    var acc: array<vec4<f32>, 4>;
+    for (var k0 = 0u; k0 < params.k; k0 += TILE_K) {
+        // 256 invocations stage 1024 elements of each tile; the index mapping keeps
+        // neighbouring invocations on neighbouring addresses in either layout.
+        for (var s = 0u; s < 4u; s++) {
+            let e = lidx + s * 256u;
+            var row: u32;
+            var kk: u32;
+            if TRANS_A {
+                kk = e / TILE;
+                row = e % TILE;
+            } else {
+                row = e / TILE_K;
+                kk = e % TILE_K;
+            }
+            var va = 0.0;
+            if tile_row + row < params.m && k0 + kk < params.k {
+                va = load_a(tile_row + row, k0 + kk);
+            }
+            a_tile[kk * TILE + row] = va;
+
+            var col: u32;
+            if TRANS_B {
+                col = e / TILE_K;
+                kk = e % TILE_K;
+            } else {
+                kk = e / TILE;
+                col = e % TILE;
+            }
+            var vb = 0.0;
+            if tile_col + col < params.n && k0 + kk < params.k {
+                vb = load_b(k0 + kk, tile_col + col);
+            }
+            b_tile[kk * TILE + col] = vb;
+        }
+        workgroupBarrier();
+        for (var kk = 0u; kk < TILE_K; kk++) {
+            let base = kk * TILE;
+            let bv = vec4<f32>(
+                b_tile[base + lid.x * 4u],
+                b_tile[base + lid.x * 4u + 1u],
+                b_tile[base + lid.x * 4u + 2u],
+                b_tile[base + lid.x * 4u + 3u],
+            );
+            for (var i = 0u; i < 4u; i++) {
+                acc[i] += a_tile[base + lid.y * 4u + i] * bv;
+            }
+        }
+        workgroupBarrier();
+    }
+    for (var i = 0u; i < 4u; i++) {
+        for (var j = 0u; j < 4u; j++) {
+            store_c(tile_row + lid.y * 4u + i, tile_col + lid.x * 4u + j, acc[i][j]);
+        }
+    }
+}

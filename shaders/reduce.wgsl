@@ -1,0 +1,75 @@
+// Reductions with a fixed order (no float atomics), so the same inputs give bitwise-identical
+// results from run to run on the same adapter.
+//
+// sum_chunks:  each 256-wide workgroup sums one chunk of 1024 consecutive elements: every
+//              invocation adds its 4 elements in order, then a tree in workgroup memory.
+//              output[w] = scale · Σ chunk w. Repeated until one value remains; the host sets
+//              scale = 1/n on the last pass for a mean.
+// column_sums: output[j] = Σ_i input[i, j] (+ output[j] if ACCUMULATE), one invocation per
+//              column summing the rows in order; the bias gradient db = Σ_rows dY.
+
+const CHUNK: u32 = 1024u;
+
+struct ReduceParams {
+    n: u32,
+    cols: u32,
+    flags: u32,
+    scale: f32,
+}
+
+const FLAG_ACCUMULATE: u32 = 1u;
+
+@group(0) @binding(0) var<storage, read> input: array<f32>;
+@group(0) @binding(1) var<storage, read_write> output: array<f32>;
+@group(0) @binding(2) var<uniform> params: ReduceParams;
+
+var<workgroup> partial: array<f32, 256>;
+
+@compute @workgroup_size(256)
+fn sum_chunks(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lidx: u32,
+) {
+    let chunk = wid.y * nwg.x + wid.x;
+    let base = chunk * CHUNK;
+    var s = 0.0;
+    for (var j = 0u; j < 4u; j++) {
+        let i = base + lidx + j * 256u;
+        if i < params.n {
+            s += input[i];
+        }
+    }
+    partial[lidx] = s;
+    workgroupBarrier();
+    for (var stride = 128u; stride > 0u; stride >>= 1u) {
+        if lidx < stride {
+            partial[lidx] += partial[lidx + stride];
+        }
+        workgroupBarrier();
+    }
+    if lidx == 0u && base < params.n {
+        output[chunk] = partial[0] * params.scale;
+    }
+}
+
+// params.n is the number of rows here.
+@compute @workgroup_size(256)
+fn column_sums(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lidx: u32,
+) {
+    let j = (wid.y * nwg.x + wid.x) * 256u + lidx;
+    if j >= params.cols {
+        return;
+    }
+    var s = 0.0;
+    for (var i = 0u; i < params.n; i++) {
+        s += input[i * params.cols + j];
+    }
+    if (params.flags & FLAG_ACCUMULATE) != 0u {
+        s += output[j];
+    }
+    output[j] = s;
+}

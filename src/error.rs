@@ -1,0 +1,114 @@
+//! The crate's error type.
+
+/// Everything that can go wrong in `wgsl-train`.
+///
+/// Every message says what went wrong and where, so that it can be shown to a user as it is.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No GPU adapter could be found.
+    #[error(
+        "no GPU adapter found ({detail}). Install a GPU driver with Vulkan, Metal or DX12 support; \
+         on Debian or Ubuntu without a GPU, `apt-get install mesa-vulkan-drivers` gives the \
+         lavapipe software adapter"
+    )]
+    NoAdapter {
+        /// What wgpu said.
+        detail: String,
+    },
+
+    /// `WGPU_ADAPTER_NAME` is set but names no adapter that was found.
+    #[error("WGPU_ADAPTER_NAME={wanted:?} matches none of the adapters found: {available}")]
+    AdapterNotFound {
+        /// The name asked for.
+        wanted: String,
+        /// The names of the adapters that were found, comma-separated.
+        available: String,
+    },
+
+    /// The adapter refused to open a device.
+    #[error("could not open a device on adapter {adapter:?}: {detail}")]
+    RequestDevice {
+        /// The adapter's name.
+        adapter: String,
+        /// What wgpu said.
+        detail: String,
+    },
+
+    /// Two shapes that must agree do not.
+    #[error("{op}: shape mismatch, {detail} (got {lhs:?} and {rhs:?})")]
+    ShapeMismatch {
+        /// The operation that was asked for.
+        op: &'static str,
+        /// What the shapes must satisfy.
+        detail: String,
+        /// The first shape involved.
+        lhs: Vec<usize>,
+        /// The second shape involved.
+        rhs: Vec<usize>,
+    },
+
+    /// A tensor has the wrong element type.
+    #[error("{op}: expected a {expected} tensor for {what}, got {got}")]
+    DType {
+        /// The operation that was asked for.
+        op: &'static str,
+        /// Which argument.
+        what: &'static str,
+        /// The element type expected.
+        expected: crate::DType,
+        /// The element type given.
+        got: crate::DType,
+    },
+
+    /// An argument is out of its valid range.
+    #[error("{op}: {detail}")]
+    InvalidArgument {
+        /// The operation that was asked for.
+        op: &'static str,
+        /// What is wrong with the argument.
+        detail: String,
+    },
+
+    /// A buffer would exceed a device limit.
+    #[error(
+        "{what} needs {size} bytes, more than this device allows ({limit} bytes, {limit_name})"
+    )]
+    TooLarge {
+        /// What was being allocated or bound.
+        what: String,
+        /// The size asked for, in bytes.
+        size: u64,
+        /// The device's limit, in bytes.
+        limit: u64,
+        /// The name of the wgpu limit.
+        limit_name: &'static str,
+    },
+
+    /// wgpu reported a validation error: a bug in this crate or a misuse it did not catch.
+    #[error("GPU validation error in {op}: {message}")]
+    Validation {
+        /// The operation that was running.
+        op: &'static str,
+        /// wgpu's description.
+        message: String,
+    },
+
+    /// The device ran out of memory.
+    #[error("the GPU ran out of memory in {op}")]
+    OutOfMemory {
+        /// The operation that was running.
+        op: &'static str,
+    },
+
+    /// Waiting for the device or reading a buffer back failed.
+    #[error("reading back from the GPU failed: {0}")]
+    Readback(String),
+
+    /// The device was lost (driver reset, device removed, or destroyed).
+    #[error("the GPU device was lost: {0}")]
+    DeviceLost(String),
+}
+
+/// `Result` with the crate's [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;

@@ -1,0 +1,219 @@
+//! Prepared kernel launches and the batch that records them into one submission.
+
+use std::sync::Arc;
+
+use wgpu::util::DeviceExt;
+
+use super::pipeline::{Binding, KernelSpec, Pipeline};
+use super::{Gpu, Tensor};
+use crate::error::{Error, Result};
+
+/// One kernel dispatch with everything bound: pipeline, bind group (tensors and params),
+/// and the workgroup counts. Building it validates and allocates; recording it is cheap,
+/// so a training step prepares its dispatches once and records them every step.
+#[derive(Debug)]
+pub struct Dispatch {
+    pipeline: Arc<Pipeline>,
+    bind_group: wgpu::BindGroup,
+    workgroups: [u32; 3],
+}
+
+impl Dispatch {
+    /// Binds `tensors` (in the order of the spec's storage bindings) and `params` (the
+    /// uniform, last) to the kernel of `spec`.
+    ///
+    /// # Errors
+    /// [`Error::TooLarge`] when a tensor exceeds the device's largest storage binding or the
+    /// grid exceeds the workgroup-count limit; [`Error::Validation`] for a binding that does
+    /// not fit the kernel.
+    pub fn new<P: bytemuck::Pod>(
+        gpu: &Gpu,
+        spec: &KernelSpec,
+        tensors: &[&Tensor],
+        params: &P,
+        workgroups: [u32; 3],
+    ) -> Result<Self> {
+        let limits = gpu.limits();
+        let max_groups = limits.max_compute_workgroups_per_dimension;
+        if let Some(&count) = workgroups.iter().find(|&&w| w > max_groups) {
+            return Err(Error::TooLarge {
+                what: format!("{} grid of {count} workgroups", spec.entry),
+                size: u64::from(count),
+                limit: u64::from(max_groups),
+                limit_name: "max_compute_workgroups_per_dimension (workgroups, not bytes)",
+            });
+        }
+        for tensor in tensors {
+            let size = tensor.size_bytes();
+            if size > limits.max_storage_buffer_binding_size {
+                return Err(Error::TooLarge {
+                    what: format!("binding a {:?} tensor to {}", tensor.shape(), spec.entry),
+                    size,
+                    limit: limits.max_storage_buffer_binding_size,
+                    limit_name: "max_storage_buffer_binding_size",
+                });
+            }
+        }
+        let pipeline = gpu.pipeline(spec)?;
+        let storage_slots = spec
+            .bindings
+            .iter()
+            .filter(|(_, kind)| *kind != Binding::Uniform)
+            .count();
+        if storage_slots != tensors.len() {
+            return Err(Error::InvalidArgument {
+                op: spec.entry,
+                detail: format!("expects {storage_slots} tensors, got {}", tensors.len()),
+            });
+        }
+        let bind_group =
+            gpu.scoped(spec.entry, || {
+                let params = gpu
+                    .device()
+                    .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                        label: Some(spec.entry),
+                        contents: bytemuck::bytes_of(params),
+                        usage: wgpu::BufferUsages::UNIFORM,
+                    });
+                let is_storage = |(_, kind): &&(u32, Binding)| *kind != Binding::Uniform;
+                let mut entries: Vec<wgpu::BindGroupEntry> = spec
+                    .bindings
+                    .iter()
+                    .filter(is_storage)
+                    .zip(tensors)
+                    .map(|(&(binding, _), tensor)| wgpu::BindGroupEntry {
+                        binding,
+                        resource: tensor.buffer().as_entire_binding(),
+                    })
+                    .collect();
+                entries.extend(spec.bindings.iter().filter(|b| !is_storage(b)).map(
+                    |&(binding, _)| wgpu::BindGroupEntry {
+                        binding,
+                        resource: params.as_entire_binding(),
+                    },
+                ));
+                gpu.device().create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: Some(spec.entry),
+                    layout: &pipeline.layout,
+                    entries: &entries,
+                })
+            })?;
+        Ok(Self {
+            pipeline,
+            bind_group,
+            workgroups,
+        })
+    }
+}
+
+/// The dispatches of one operation, in order (a loss is its kernel plus the reduction passes).
+#[derive(Debug, Default)]
+pub struct Launch {
+    dispatches: Vec<Dispatch>,
+}
+
+impl Launch {
+    /// A launch of the given dispatches, run in order.
+    pub fn new(dispatches: Vec<Dispatch>) -> Self {
+        Self { dispatches }
+    }
+
+    /// Appends the dispatches of `other` after this launch's own.
+    pub fn then(mut self, other: Launch) -> Self {
+        self.dispatches.extend(other.dispatches);
+        self
+    }
+
+    /// How many dispatches recording this launch adds.
+    pub fn dispatch_count(&self) -> usize {
+        self.dispatches.len()
+    }
+}
+
+/// A command encoder with one open compute pass: record any number of launches, then
+/// [`Gpu::submit`] them as a single queue submission.
+///
+/// ```no_run
+/// # use wgsl_train::{Gpu, Tensor, kernels::activation};
+/// # fn main() -> wgsl_train::Result<()> {
+/// let gpu = Gpu::new()?;
+/// let x = Tensor::from_slice(&gpu, &[2, 2], &[1.0f32, -2.0, 3.0, -4.0])?;
+/// let y = Tensor::zeros(&gpu, &[2, 2], wgsl_train::DType::F32)?;
+/// let relu = activation::relu_launch(&gpu, &x, &y)?;
+/// let mut batch = gpu.batch();
+/// batch.record(&relu);
+/// batch.record(&relu); // the same prepared launch can be recorded again
+/// gpu.submit(batch)?;
+/// assert_eq!(y.to_vec::<f32>(&gpu)?, vec![1.0, 0.0, 3.0, 0.0]);
+/// # Ok(()) }
+/// ```
+pub struct Batch {
+    encoder: wgpu::CommandEncoder,
+    pass: Option<wgpu::ComputePass<'static>>,
+    dispatches: usize,
+}
+
+impl Batch {
+    pub(crate) fn new(gpu: &Gpu) -> Self {
+        let encoder = gpu
+            .device()
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("wgsl-train batch"),
+            });
+        Self {
+            encoder,
+            pass: None,
+            dispatches: 0,
+        }
+    }
+
+    /// Records every dispatch of `launch`, in order, into the open compute pass.
+    pub fn record(&mut self, launch: &Launch) {
+        let encoder = &mut self.encoder;
+        let pass = self.pass.get_or_insert_with(|| {
+            encoder
+                .begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("wgsl-train"),
+                    timestamp_writes: None,
+                })
+                .forget_lifetime()
+        });
+        for dispatch in &launch.dispatches {
+            pass.set_pipeline(&dispatch.pipeline.pipeline);
+            pass.set_bind_group(0, &dispatch.bind_group, &[]);
+            let [x, y, z] = dispatch.workgroups;
+            pass.dispatch_workgroups(x, y, z);
+        }
+        self.dispatches += launch.dispatches.len();
+    }
+
+    /// Records a copy of all of `src` into the start of `dst` (ends the open compute pass).
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] when `dst` is smaller than `src` or the element types differ.
+    pub fn copy(&mut self, src: &Tensor, dst: &Tensor) -> Result<()> {
+        if src.dtype() != dst.dtype() || src.len() > dst.len() {
+            return Err(Error::ShapeMismatch {
+                op: "copy",
+                detail: "the destination must have the source's element type and room for it"
+                    .into(),
+                lhs: src.shape().to_vec(),
+                rhs: dst.shape().to_vec(),
+            });
+        }
+        self.pass = None;
+        self.encoder
+            .copy_buffer_to_buffer(src.buffer(), 0, dst.buffer(), 0, src.size_bytes());
+        Ok(())
+    }
+
+    /// How many dispatches have been recorded so far.
+    pub fn dispatch_count(&self) -> usize {
+        self.dispatches
+    }
+
+    pub(crate) fn finish(mut self) -> wgpu::CommandBuffer {
+        self.pass = None;
+        self.encoder.finish()
+    }
+}

@@ -1,0 +1,275 @@
+//! The device, its buffers and pipelines, and the recording of kernels into one submission.
+
+mod batch;
+mod pipeline;
+mod readback;
+mod tensor;
+
+pub use batch::{Batch, Dispatch, Launch};
+pub use pipeline::{Binding, KernelSpec};
+pub use tensor::{DType, Element, Tensor};
+
+use std::sync::{Arc, Mutex};
+
+use crate::error::{Error, Result};
+use pipeline::PipelineCache;
+
+/// Options for opening a [`Gpu`]. `Default` picks the default adapter with its own limits.
+#[derive(Debug, Clone, Default)]
+pub struct GpuOptions {
+    /// Cap on the largest storage binding, in bytes (default: the adapter's own limit).
+    ///
+    /// Lower it to exercise the paths that split work larger than one binding.
+    pub max_storage_buffer_binding_size: Option<u64>,
+}
+
+/// A GPU device and queue, with the crate's pipeline cache.
+///
+/// Open one with [`Gpu::new`] and share it (`Gpu` is `Send + Sync`); every tensor and kernel
+/// is tied to the `Gpu` that created it.
+///
+/// The adapter is chosen the way wgpu's own helpers do: `WGPU_BACKEND` restricts the backends
+/// (e.g. `vulkan`), `WGPU_ADAPTER_NAME` picks an adapter whose name contains the given text,
+/// and `WGPU_POWER_PREF` (`low` or `high`) steers the default choice.
+pub struct Gpu {
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    info: wgpu::AdapterInfo,
+    limits: wgpu::Limits,
+    pipelines: PipelineCache,
+    /// Set by wgpu's callbacks; reported by the next call that talks to the device.
+    faults: Arc<Faults>,
+}
+
+impl std::fmt::Debug for Gpu {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gpu")
+            .field("adapter", &self.info.name)
+            .field("backend", &self.info.backend)
+            .field("driver", &self.info.driver)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Gpu {
+    /// Opens the default adapter (see the type's docs for the environment variables).
+    ///
+    /// # Errors
+    /// [`Error::NoAdapter`] when no adapter is found, with the command that installs a
+    /// software one; [`Error::AdapterNotFound`] when `WGPU_ADAPTER_NAME` matches none.
+    pub fn new() -> Result<Self> {
+        Self::with_options(GpuOptions::default())
+    }
+
+    /// Opens the default adapter with the given options.
+    ///
+    /// # Errors
+    /// As [`Gpu::new`].
+    pub fn with_options(options: GpuOptions) -> Result<Self> {
+        pollster::block_on(Self::new_async(options))
+    }
+
+    /// Async variant of [`Gpu::with_options`] for callers that have an executor.
+    ///
+    /// # Errors
+    /// As [`Gpu::new`].
+    pub async fn new_async(options: GpuOptions) -> Result<Self> {
+        let instance =
+            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let adapter = pick_adapter(&instance).await?;
+        let info = adapter.get_info();
+        // Ask for everything the adapter offers, not wgpu's conservative defaults, so real
+        // GPUs can bind large buffers.
+        let mut limits = adapter.limits();
+        if let Some(cap) = options.max_storage_buffer_binding_size {
+            limits.max_storage_buffer_binding_size =
+                limits.max_storage_buffer_binding_size.min(cap);
+        }
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("wgsl-train"),
+                required_limits: limits.clone(),
+                memory_hints: wgpu::MemoryHints::Performance,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| Error::RequestDevice {
+                adapter: info.name.clone(),
+                detail: e.to_string(),
+            })?;
+
+        let faults = Arc::new(Faults::default());
+        let on_lost = Arc::clone(&faults);
+        device.set_device_lost_callback(move |reason, message| {
+            let mut lost = on_lost.lost.lock().unwrap_or_else(|e| e.into_inner());
+            lost.get_or_insert(format!("{reason:?}: {message}"));
+        });
+        // Errors outside our error scopes must not abort the process (wgpu's default).
+        let on_error = Arc::clone(&faults);
+        device.on_uncaptured_error(Arc::new(move |error: wgpu::Error| {
+            let mut slot = on_error
+                .uncaptured
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            slot.get_or_insert(scope_error("an earlier call", error));
+        }));
+
+        Ok(Self {
+            pipelines: PipelineCache::default(),
+            device,
+            queue,
+            info,
+            limits,
+            faults,
+        })
+    }
+
+    /// The adapter this device runs on: name, backend, driver, device type.
+    pub fn adapter_info(&self) -> &wgpu::AdapterInfo {
+        &self.info
+    }
+
+    /// The limits the device was opened with (the adapter's own, unless capped by options).
+    pub fn limits(&self) -> &wgpu::Limits {
+        &self.limits
+    }
+
+    /// True for CPU-like adapters (lavapipe, WARP, SwiftShader), which want different kernels.
+    pub fn is_cpu_adapter(&self) -> bool {
+        self.info.device_type == wgpu::DeviceType::Cpu
+    }
+
+    /// The underlying wgpu device, for callers who want to add their own kernels.
+    pub fn device(&self) -> &wgpu::Device {
+        &self.device
+    }
+
+    /// The underlying wgpu queue.
+    pub fn queue(&self) -> &wgpu::Queue {
+        &self.queue
+    }
+
+    /// A new, empty batch: record kernels into it, then [`Gpu::submit`] it.
+    pub fn batch(&self) -> Batch {
+        Batch::new(self)
+    }
+
+    /// Submits a recorded batch as one queue submission. It runs asynchronously; reading a
+    /// tensor back (or [`Gpu::wait`]) waits for it.
+    ///
+    /// # Errors
+    /// A lost device, or a validation error in what was recorded.
+    pub fn submit(&self, batch: Batch) -> Result<()> {
+        self.check_fault()?;
+        let commands = batch.finish();
+        self.scoped("submit", || {
+            self.queue.submit([commands]);
+        })
+    }
+
+    /// Records one launch in a batch of its own and submits it, without waiting.
+    ///
+    /// # Errors
+    /// As [`Gpu::submit`].
+    pub fn run(&self, launch: &Launch) -> Result<()> {
+        let mut batch = self.batch();
+        batch.record(launch);
+        self.submit(batch)
+    }
+
+    /// Reports an error recorded by a wgpu callback (device lost, uncaptured error).
+    pub(crate) fn check_fault(&self) -> Result<()> {
+        // A lost device stays lost, so that is reported every time; other errors once.
+        if let Some(message) = self
+            .faults
+            .lost
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+        {
+            return Err(Error::DeviceLost(message));
+        }
+        match self
+            .faults
+            .uncaptured
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
+    }
+
+    /// Runs `f` inside validation and out-of-memory error scopes and turns what they catch
+    /// into the crate's error.
+    pub(crate) fn scoped<T>(&self, op: &'static str, f: impl FnOnce() -> T) -> Result<T> {
+        let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let value = f();
+        let validation = pollster::block_on(validation.pop());
+        let oom = pollster::block_on(oom.pop());
+        match oom.or(validation) {
+            Some(error) => Err(scope_error(op, error)),
+            None => Ok(value),
+        }
+    }
+
+    pub(crate) fn pipelines(&self) -> &PipelineCache {
+        &self.pipelines
+    }
+}
+
+/// What wgpu's callbacks report outside any call of ours.
+#[derive(Default)]
+struct Faults {
+    lost: Mutex<Option<String>>,
+    uncaptured: Mutex<Option<Error>>,
+}
+
+fn scope_error(op: &'static str, error: wgpu::Error) -> Error {
+    match error {
+        wgpu::Error::OutOfMemory { .. } => Error::OutOfMemory { op },
+        other => Error::Validation {
+            op,
+            message: other.to_string(),
+        },
+    }
+}
+
+/// Chooses the adapter: by `WGPU_ADAPTER_NAME` if set, else wgpu's default choice.
+///
+/// wgpu's `initialize_adapter_from_env` panics when the name matches nothing, so the name is
+/// matched here, the same way (case-insensitive substring), with an error instead.
+async fn pick_adapter(instance: &wgpu::Instance) -> Result<wgpu::Adapter> {
+    if let Ok(wanted) = std::env::var("WGPU_ADAPTER_NAME") {
+        let adapters = instance.enumerate_adapters(wgpu::Backends::all()).await;
+        let needle = wanted.to_lowercase();
+        let names: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
+        return adapters
+            .into_iter()
+            .find(|a| a.get_info().name.to_lowercase().contains(&needle))
+            .ok_or_else(|| {
+                if names.is_empty() {
+                    Error::NoAdapter {
+                        detail: format!("no adapters at all while looking for {wanted:?}"),
+                    }
+                } else {
+                    Error::AdapterNotFound {
+                        wanted,
+                        available: names.join(", "),
+                    }
+                }
+            });
+    }
+    instance
+        .request_adapter(&wgpu::RequestAdapterOptions {
+            power_preference: wgpu::PowerPreference::from_env()
+                .unwrap_or(wgpu::PowerPreference::HighPerformance),
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| Error::NoAdapter {
+            detail: e.to_string(),
+        })
+}

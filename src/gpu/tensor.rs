@@ -1,0 +1,271 @@
+//! GPU tensors: a storage buffer with a shape and an element type.
+
+use std::fmt;
+
+use wgpu::util::DeviceExt;
+
+use super::Gpu;
+use crate::error::{Error, Result};
+
+/// The element type of a [`Tensor`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DType {
+    /// 32-bit float: data, weights, gradients.
+    F32,
+    /// 32-bit unsigned integer: class indices.
+    U32,
+}
+
+impl fmt::Display for DType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DType::F32 => "f32",
+            DType::U32 => "u32",
+        })
+    }
+}
+
+/// A type a [`Tensor`] can hold: `f32` or `u32`.
+pub trait Element: bytemuck::Pod + private::Sealed {
+    /// The matching [`DType`].
+    const DTYPE: DType;
+}
+
+impl Element for f32 {
+    const DTYPE: DType = DType::F32;
+}
+
+impl Element for u32 {
+    const DTYPE: DType = DType::U32;
+}
+
+mod private {
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+    impl Sealed for u32 {}
+}
+
+/// A row-major array of `f32` or `u32` in a GPU storage buffer.
+///
+/// ```no_run
+/// # use wgsl_train::{Gpu, Tensor};
+/// # fn main() -> wgsl_train::Result<()> {
+/// let gpu = Gpu::new()?;
+/// let t = Tensor::from_slice(&gpu, &[2, 3], &[1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0])?;
+/// assert_eq!(t.shape(), &[2, 3]);
+/// assert_eq!(t.to_vec::<f32>(&gpu)?, vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct Tensor {
+    buffer: wgpu::Buffer,
+    shape: Vec<usize>,
+    dtype: DType,
+}
+
+impl Tensor {
+    /// Uploads `data` as a tensor of the given shape.
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] when `data.len()` is not the product of `shape`;
+    /// [`Error::InvalidArgument`] for an empty shape; [`Error::TooLarge`] past the device's
+    /// largest buffer.
+    pub fn from_slice<T: Element>(gpu: &Gpu, shape: &[usize], data: &[T]) -> Result<Self> {
+        let len = checked_len("upload", shape)?;
+        if len != data.len() {
+            return Err(Error::ShapeMismatch {
+                op: "upload",
+                detail: format!("{} values do not fill the shape", data.len()),
+                lhs: vec![data.len()],
+                rhs: shape.to_vec(),
+            });
+        }
+        byte_size(gpu, "upload", shape)?;
+        let buffer = gpu.scoped("upload", || {
+            gpu.device()
+                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some("tensor"),
+                    contents: bytemuck::cast_slice(data),
+                    usage: usage(),
+                })
+        })?;
+        Ok(Self {
+            buffer,
+            shape: shape.to_vec(),
+            dtype: T::DTYPE,
+        })
+    }
+
+    /// A tensor of zeros.
+    ///
+    /// # Errors
+    /// As [`Tensor::from_slice`].
+    pub fn zeros(gpu: &Gpu, shape: &[usize], dtype: DType) -> Result<Self> {
+        let size = byte_size(gpu, "zeros", shape)?;
+        // wgpu zero-initialises new buffers.
+        let buffer = gpu.scoped("zeros", || {
+            gpu.device().create_buffer(&wgpu::BufferDescriptor {
+                label: Some("tensor"),
+                size,
+                usage: usage(),
+                mapped_at_creation: false,
+            })
+        })?;
+        Ok(Self {
+            buffer,
+            shape: shape.to_vec(),
+            dtype,
+        })
+    }
+
+    /// Overwrites the tensor's contents with `data` (queued before the next submission).
+    ///
+    /// # Errors
+    /// [`Error::DType`] or [`Error::ShapeMismatch`] when `data` does not match the tensor.
+    pub fn write<T: Element>(&self, gpu: &Gpu, data: &[T]) -> Result<()> {
+        self.expect_dtype("write", "data", T::DTYPE)?;
+        if data.len() != self.len() {
+            return Err(Error::ShapeMismatch {
+                op: "write",
+                detail: format!("{} values do not fill the tensor", data.len()),
+                lhs: vec![data.len()],
+                rhs: self.shape.clone(),
+            });
+        }
+        gpu.queue()
+            .write_buffer(&self.buffer, 0, bytemuck::cast_slice(data));
+        Ok(())
+    }
+
+    /// Waits for the work queued so far and downloads the tensor.
+    ///
+    /// # Errors
+    /// [`Error::DType`] when `T` is not the tensor's element type; [`Error::Readback`] or
+    /// [`Error::DeviceLost`] when the device fails.
+    pub fn to_vec<T: Element>(&self, gpu: &Gpu) -> Result<Vec<T>> {
+        self.expect_dtype("download", "the result", T::DTYPE)?;
+        let bytes = gpu.read_bytes(&self.buffer, self.data_bytes())?;
+        Ok(bytemuck::pod_collect_to_vec(&bytes))
+    }
+
+    /// Async variant of [`Tensor::to_vec`]: it polls the device without blocking the thread
+    /// and yields to the executor between polls, so it works under any executor.
+    ///
+    /// # Errors
+    /// As [`Tensor::to_vec`].
+    pub async fn to_vec_async<T: Element>(&self, gpu: &Gpu) -> Result<Vec<T>> {
+        self.expect_dtype("download", "the result", T::DTYPE)?;
+        let bytes = gpu
+            .read_bytes_async(&self.buffer, self.data_bytes())
+            .await?;
+        Ok(bytemuck::pod_collect_to_vec(&bytes))
+    }
+
+    /// The same buffer seen with another shape of the same number of elements.
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] when the element counts differ.
+    pub fn reshape(self, shape: &[usize]) -> Result<Self> {
+        if checked_len("reshape", shape)? != self.len() {
+            return Err(Error::ShapeMismatch {
+                op: "reshape",
+                detail: "the element count must not change".into(),
+                lhs: self.shape,
+                rhs: shape.to_vec(),
+            });
+        }
+        Ok(Self {
+            shape: shape.to_vec(),
+            ..self
+        })
+    }
+
+    /// The shape, outermost dimension first.
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    /// The number of elements.
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    /// Always false: empty tensors are refused at creation.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The element type.
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    /// The underlying buffer: 4 bytes an element.
+    pub fn buffer(&self) -> &wgpu::Buffer {
+        &self.buffer
+    }
+
+    /// The size of the underlying buffer in bytes.
+    pub fn size_bytes(&self) -> u64 {
+        self.buffer.size()
+    }
+
+    fn data_bytes(&self) -> u64 {
+        self.len() as u64 * 4
+    }
+
+    /// [`Error::DType`] unless the tensor holds `expected`.
+    pub(crate) fn expect_dtype(
+        &self,
+        op: &'static str,
+        what: &'static str,
+        expected: DType,
+    ) -> Result<()> {
+        if self.dtype == expected {
+            Ok(())
+        } else {
+            Err(Error::DType {
+                op,
+                what,
+                expected,
+                got: self.dtype,
+            })
+        }
+    }
+}
+
+fn usage() -> wgpu::BufferUsages {
+    wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST
+}
+
+fn checked_len(op: &'static str, shape: &[usize]) -> Result<usize> {
+    let len = shape
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| Error::InvalidArgument {
+            op,
+            detail: format!("shape {shape:?} has more elements than fit in memory"),
+        })?;
+    if len == 0 {
+        return Err(Error::InvalidArgument {
+            op,
+            detail: format!("shape {shape:?} is empty; tensors need at least one element"),
+        });
+    }
+    Ok(len)
+}
+
+/// The buffer size for `shape`: 4 bytes an element, checked against the device's limit.
+fn byte_size(gpu: &Gpu, op: &'static str, shape: &[usize]) -> Result<u64> {
+    let size = (checked_len(op, shape)? as u64).saturating_mul(4);
+    let limit = gpu.limits().max_buffer_size;
+    if size > limit {
+        return Err(Error::TooLarge {
+            what: format!("a tensor of shape {shape:?}"),
+            size,
+            limit,
+            limit_name: "max_buffer_size",
+        });
+    }
+    Ok(size)
+}

@@ -1,0 +1,178 @@
+//! Losses with their gradients in one pass, reduced to the mean on the GPU
+//! (`shaders/loss.wgsl`, then `reduce.wgsl`'s `sum_chunks`).
+
+use bytemuck::{Pod, Zeroable};
+
+use super::reduce::sum_launch;
+use super::{dim, grid, groups_for, sources};
+use crate::error::{Error, Result};
+use crate::gpu::{Binding, DType, Dispatch, Gpu, KernelSpec, Launch, Tensor};
+
+/// Which loss; formulas in `shaders/loss.wgsl` and DESIGN.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LossKind {
+    /// Mean squared error, `mean((ŷ − y)²)` (PyTorch `MSELoss`). f32 targets.
+    Mse,
+    /// Binary cross-entropy on logits (PyTorch `BCEWithLogitsLoss`); stable for any logit.
+    /// f32 targets in [0, 1].
+    BceWithLogits,
+    /// Binary cross-entropy on probabilities in [0, 1] (PyTorch `BCELoss`, logs clamped at
+    /// −100). f32 targets in [0, 1]; probabilities outside [0, 1] give NaN.
+    Bce,
+    /// Softmax cross-entropy on `[rows, classes]` logits with u32 class-index targets
+    /// `[rows]` (PyTorch `CrossEntropyLoss`); a target out of range gives a NaN loss.
+    SoftmaxCrossEntropy,
+}
+
+impl LossKind {
+    fn entry(self) -> &'static str {
+        match self {
+            LossKind::Mse => "mse",
+            LossKind::BceWithLogits => "bce_with_logits",
+            LossKind::Bce => "bce",
+            LossKind::SoftmaxCrossEntropy => "softmax_cross_entropy",
+        }
+    }
+}
+
+/// Mirrors `LossParams` in `loss.wgsl`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Pod, Zeroable)]
+pub struct LossParams {
+    /// Elements (rows for the softmax).
+    pub n: u32,
+    /// Classes (softmax only).
+    pub cols: u32,
+    /// Padding.
+    pub _pad: u32,
+    /// 1/n (1/rows for the softmax), the gradient's scale for a mean loss.
+    pub grad_scale: f32,
+}
+
+const BINDINGS: &[(u32, Binding)] = &[
+    (0, Binding::ReadOnly),
+    (1, Binding::ReadOnly),
+    (2, Binding::ReadWrite),
+    (3, Binding::ReadWrite),
+    (4, Binding::Uniform),
+];
+
+/// The loss value and the gradient with respect to the predictions.
+#[derive(Debug)]
+pub struct LossOutput {
+    /// The mean loss, one element.
+    pub loss: Tensor,
+    /// d loss / d predictions, the predictions' shape.
+    pub grad: Tensor,
+}
+
+/// `(terms, classes)`: how many loss terms are averaged, and the class count for the softmax.
+fn check_shapes(kind: LossKind, pred: &Tensor, target: &Tensor) -> Result<(usize, usize)> {
+    let op = "loss";
+    pred.expect_dtype(op, "the predictions", DType::F32)?;
+    let mismatch = |detail: String| Error::ShapeMismatch {
+        op,
+        detail,
+        lhs: pred.shape().to_vec(),
+        rhs: target.shape().to_vec(),
+    };
+    if kind == LossKind::SoftmaxCrossEntropy {
+        target.expect_dtype(op, "the class targets", DType::U32)?;
+        let &[rows, classes] = pred.shape() else {
+            return Err(mismatch(
+                "softmax cross-entropy takes [rows, classes] logits".into(),
+            ));
+        };
+        if target.shape() != [rows] {
+            return Err(mismatch(format!(
+                "the targets must be [{rows}], one class index per row"
+            )));
+        }
+        Ok((rows, classes))
+    } else {
+        target.expect_dtype(op, "the targets", DType::F32)?;
+        if pred.shape() != target.shape() {
+            return Err(mismatch(
+                "predictions and targets must have the same shape".into(),
+            ));
+        }
+        Ok((pred.len(), 1))
+    }
+}
+
+/// Prepares the loss of `pred` against `target`: its mean into `loss` (one element) and its
+/// gradient into `grad` (the shape of `pred`). Two or more dispatches: the loss kernel, then
+/// the fixed-order reduction of the per-term losses.
+///
+/// # Errors
+/// [`Error::ShapeMismatch`] naming both shapes, or [`Error::DType`] (the softmax takes u32
+/// targets, the others f32).
+pub fn loss_launch(
+    gpu: &Gpu,
+    kind: LossKind,
+    pred: &Tensor,
+    target: &Tensor,
+    loss: &Tensor,
+    grad: &Tensor,
+) -> Result<Launch> {
+    let (terms, classes) = check_shapes(kind, pred, target)?;
+    grad.expect_dtype("loss", "the gradient", DType::F32)?;
+    if grad.shape() != pred.shape() {
+        return Err(Error::ShapeMismatch {
+            op: "loss",
+            detail: "the gradient must have the predictions' shape".into(),
+            lhs: pred.shape().to_vec(),
+            rhs: grad.shape().to_vec(),
+        });
+    }
+    let inv_terms = 1.0 / terms as f64;
+    let params = LossParams {
+        n: dim("loss", terms)?,
+        cols: dim("loss", classes)?,
+        _pad: 0,
+        grad_scale: inv_terms as f32,
+    };
+    let loss_terms = Tensor::zeros(gpu, &[terms], DType::F32)?;
+    let spec = KernelSpec {
+        shader: "loss",
+        source: sources::LOSS,
+        entry: kind.entry(),
+        bindings: BINDINGS,
+        constants: Vec::new(),
+    };
+    let terms_pass = Dispatch::new(
+        gpu,
+        &spec,
+        &[pred, target, &loss_terms, grad],
+        &params,
+        grid(groups_for(terms)),
+    )?;
+    let mean = sum_launch(gpu, &loss_terms, loss, inv_terms as f32)?;
+    Ok(Launch::new(vec![terms_pass]).then(mean))
+}
+
+/// The mean loss and its gradient as new tensors.
+///
+/// ```no_run
+/// # use wgsl_train::{Gpu, Tensor, kernels::loss::{loss, LossKind}};
+/// # fn main() -> wgsl_train::Result<()> {
+/// let gpu = Gpu::new()?;
+/// let pred = Tensor::from_slice(&gpu, &[2], &[1.0f32, 3.0])?;
+/// let target = Tensor::from_slice(&gpu, &[2], &[0.0f32, 1.0])?;
+/// let out = loss(&gpu, LossKind::Mse, &pred, &target)?;
+/// assert_eq!(out.loss.to_vec::<f32>(&gpu)?, vec![2.5]); // (1² + 2²) / 2
+/// assert_eq!(out.grad.to_vec::<f32>(&gpu)?, vec![1.0, 2.0]); // 2(ŷ − y)/n
+/// # Ok(()) }
+/// ```
+///
+/// # Errors
+/// As [`loss_launch`].
+pub fn loss(gpu: &Gpu, kind: LossKind, pred: &Tensor, target: &Tensor) -> Result<LossOutput> {
+    check_shapes(kind, pred, target)?;
+    let out = LossOutput {
+        loss: Tensor::zeros(gpu, &[1], DType::F32)?,
+        grad: Tensor::zeros(gpu, pred.shape(), DType::F32)?,
+    };
+    gpu.run(&loss_launch(gpu, kind, pred, target, &out.loss, &out.grad)?)?;
+    Ok(out)
+}

@@ -1,0 +1,238 @@
+//! Matrix multiply in the three layouts training needs, with a fused epilogue
+//! (`shaders/matmul.wgsl`).
+
+use bytemuck::{Pod, Zeroable};
+
+use super::{dim, sources};
+use crate::error::{Error, Result};
+use crate::gpu::{Binding, DType, Dispatch, Gpu, KernelSpec, Launch, Tensor};
+
+/// Which operands are transposed; no transpose is ever materialised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum MatmulLayout {
+    /// `C = A·B`: A is `[M, K]`, B is `[K, N]` (the forward pass with B = Wᵀ stored).
+    #[default]
+    AB,
+    /// `C = A·Bᵀ`: A is `[M, K]`, B is `[N, K]` (the forward pass `X·Wᵀ` with W `[out, in]`).
+    ABt,
+    /// `C = Aᵀ·B`: A is `[K, M]`, B is `[K, N]` (the weight gradient `dYᵀ·X`).
+    AtB,
+}
+
+/// Which kernel computes the product. Every variant gives the same result within the
+/// kernel tolerance; they differ in speed per adapter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum MatmulVariant {
+    /// [`Blocked`](Self::Blocked) on CPU-like adapters, [`Tiled`](Self::Tiled) elsewhere.
+    #[default]
+    Auto,
+    /// Barrier-free: each invocation computes a 4×4 block in registers.
+    Blocked,
+    /// 64×64 tiles staged in workgroup memory, 4×4 per invocation.
+    Tiled,
+}
+
+impl MatmulVariant {
+    /// Every concrete variant, for tests and benches.
+    pub const ALL: [MatmulVariant; 2] = [MatmulVariant::Blocked, MatmulVariant::Tiled];
+
+    /// The concrete variant `Auto` stands for on `gpu`.
+    pub fn resolve(self, gpu: &Gpu) -> MatmulVariant {
+        match self {
+            MatmulVariant::Auto if gpu.is_cpu_adapter() => MatmulVariant::Blocked,
+            MatmulVariant::Auto => MatmulVariant::Tiled,
+            other => other,
+        }
+    }
+}
+
+/// Options of [`matmul_launch`]. `Default`: `A·B`, no epilogue, automatic variant.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MatmulOptions<'a> {
+    /// Operand layout (default [`MatmulLayout::AB`]).
+    pub layout: MatmulLayout,
+    /// Adds `bias[j]` to every row (shape `[N]`; default none).
+    pub bias: Option<&'a Tensor>,
+    /// Applies `max(·, 0)` after the bias (default false).
+    pub relu: bool,
+    /// Adds the product to what C holds instead of overwriting it (default false).
+    /// The epilogue is `C = max(A·B + C_old + bias, 0)` with each part optional.
+    pub accumulate: bool,
+    /// The kernel (default [`MatmulVariant::Auto`]).
+    pub variant: MatmulVariant,
+}
+
+/// Mirrors `MatmulParams` in `matmul.wgsl`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Pod, Zeroable)]
+pub struct MatmulParams {
+    /// Rows of C.
+    pub m: u32,
+    /// Columns of C.
+    pub n: u32,
+    /// The shared dimension.
+    pub k: u32,
+    /// `FLAG_BIAS | FLAG_RELU | FLAG_ACCUMULATE`.
+    pub flags: u32,
+}
+
+const FLAG_BIAS: u32 = 1;
+const FLAG_RELU: u32 = 2;
+const FLAG_ACCUMULATE: u32 = 4;
+
+/// Invocations per workgroup side of the blocked kernel (each covers 4×4 outputs).
+const BLOCKED_WG: u32 = 8;
+/// Output tile side of the tiled kernel.
+const TILE: u32 = 64;
+
+const BINDINGS: &[(u32, Binding)] = &[
+    (0, Binding::ReadOnly),
+    (1, Binding::ReadOnly),
+    (2, Binding::ReadOnly),
+    (3, Binding::ReadWrite),
+    (4, Binding::Uniform),
+];
+
+/// `(M, N, K)` of `op(A)·op(B)`, checking that the shapes agree.
+pub fn matmul_dims(a: &Tensor, b: &Tensor, layout: MatmulLayout) -> Result<(usize, usize, usize)> {
+    let (&[a0, a1], &[b0, b1]) = (a.shape(), b.shape()) else {
+        return Err(Error::ShapeMismatch {
+            op: "matmul",
+            detail: "both operands must be 2-D".into(),
+            lhs: a.shape().to_vec(),
+            rhs: b.shape().to_vec(),
+        });
+    };
+    let (m, ka, kb, n) = match layout {
+        MatmulLayout::AB => (a0, a1, b0, b1),
+        MatmulLayout::ABt => (a0, a1, b1, b0),
+        MatmulLayout::AtB => (a1, a0, b0, b1),
+    };
+    if ka != kb {
+        return Err(Error::ShapeMismatch {
+            op: "matmul",
+            detail: format!("the inner dimensions of {layout:?} differ ({ka} vs {kb})"),
+            lhs: a.shape().to_vec(),
+            rhs: b.shape().to_vec(),
+        });
+    }
+    Ok((m, n, ka))
+}
+
+/// Prepares `C = op(A)·op(B)` with the epilogue of `options`, writing into `c` (`[M, N]`).
+///
+/// # Errors
+/// [`Error::ShapeMismatch`] naming both shapes when the operands, C or the bias do not agree;
+/// [`Error::DType`] for non-f32 tensors.
+pub fn matmul_launch(
+    gpu: &Gpu,
+    a: &Tensor,
+    b: &Tensor,
+    c: &Tensor,
+    options: &MatmulOptions,
+) -> Result<Launch> {
+    for (t, what) in [(a, "A"), (b, "B"), (c, "C")] {
+        t.expect_dtype("matmul", what, DType::F32)?;
+    }
+    let (m, n, k) = matmul_dims(a, b, options.layout)?;
+    if c.shape() != [m, n] {
+        return Err(Error::ShapeMismatch {
+            op: "matmul",
+            detail: format!("the output must be [{m}, {n}]"),
+            lhs: vec![m, n],
+            rhs: c.shape().to_vec(),
+        });
+    }
+    let mut flags = 0;
+    if let Some(bias) = options.bias {
+        bias.expect_dtype("matmul", "the bias", DType::F32)?;
+        if bias.shape() != [n] {
+            return Err(Error::ShapeMismatch {
+                op: "matmul",
+                detail: format!("the bias must be [{n}], one value per output column"),
+                lhs: vec![n],
+                rhs: bias.shape().to_vec(),
+            });
+        }
+        flags |= FLAG_BIAS;
+    }
+    if options.relu {
+        flags |= FLAG_RELU;
+    }
+    if options.accumulate {
+        flags |= FLAG_ACCUMULATE;
+    }
+    let params = MatmulParams {
+        m: dim("matmul", m)?,
+        n: dim("matmul", n)?,
+        k: dim("matmul", k)?,
+        flags,
+    };
+    let (trans_a, trans_b) = match options.layout {
+        MatmulLayout::AB => (false, false),
+        MatmulLayout::ABt => (false, true),
+        MatmulLayout::AtB => (true, false),
+    };
+    let mut constants = vec![
+        ("TRANS_A", f64::from(u8::from(trans_a))),
+        ("TRANS_B", f64::from(u8::from(trans_b))),
+    ];
+    let (entry, workgroups) = match options.variant.resolve(gpu) {
+        MatmulVariant::Tiled => (
+            "matmul_tiled",
+            [params.n.div_ceil(TILE), params.m.div_ceil(TILE), 1],
+        ),
+        _ => {
+            constants.push(("BLOCKED_WG_X", f64::from(BLOCKED_WG)));
+            constants.push(("BLOCKED_WG_Y", f64::from(BLOCKED_WG)));
+            let per_group = 4 * BLOCKED_WG;
+            (
+                "matmul_blocked",
+                [
+                    params.n.div_ceil(per_group),
+                    params.m.div_ceil(per_group),
+                    1,
+                ],
+            )
+        }
+    };
+    let spec = KernelSpec {
+        shader: "matmul",
+        source: sources::MATMUL,
+        entry,
+        bindings: BINDINGS,
+        constants,
+    };
+    // Without a bias, A stands in for the unused binding; the kernel never reads it.
+    let bias = options.bias.unwrap_or(a);
+    let dispatch = Dispatch::new(gpu, &spec, &[a, b, bias, c], &params, workgroups)?;
+    Ok(Launch::new(vec![dispatch]))
+}
+
+/// `op(A)·op(B)` (with the epilogue of `options`) as a new `[M, N]` tensor.
+///
+/// ```no_run
+/// # use wgsl_train::{Gpu, Tensor, kernels::matmul::{matmul, MatmulOptions}};
+/// # fn main() -> wgsl_train::Result<()> {
+/// let gpu = Gpu::new()?;
+/// let a = Tensor::from_slice(&gpu, &[2, 2], &[1.0f32, 2.0, 3.0, 4.0])?;
+/// let b = Tensor::from_slice(&gpu, &[2, 1], &[1.0f32, 1.0])?;
+/// let c = matmul(&gpu, &a, &b, &MatmulOptions::default())?;
+/// assert_eq!(c.to_vec::<f32>(&gpu)?, vec![3.0, 7.0]);
+/// # Ok(()) }
+/// ```
+///
+/// # Errors
+/// As [`matmul_launch`]; `accumulate` is refused here, as the new output holds nothing.
+pub fn matmul(gpu: &Gpu, a: &Tensor, b: &Tensor, options: &MatmulOptions) -> Result<Tensor> {
+    if options.accumulate {
+        return Err(Error::InvalidArgument {
+            op: "matmul",
+            detail: "accumulate needs an existing output: use matmul_launch".into(),
+        });
+    }
+    let (m, n, _) = matmul_dims(a, b, options.layout)?;
+    let c = Tensor::zeros(gpu, &[m, n], DType::F32)?;
+    gpu.run(&matmul_launch(gpu, a, b, &c, options)?)?;
+    Ok(c)
+}

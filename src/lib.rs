@@ -1,0 +1,51 @@
+//! # wgsl-train
+//!
+//! Train neural networks on any GPU that [wgpu] reaches — Vulkan, Metal, DX12, and software
+//! Vulkan such as Mesa's lavapipe. WGSL compute shaders do the work; a plain-Rust CPU
+//! reference of every kernel ([`reference`]) holds them to account in the tests.
+//!
+//! - [`Gpu`] owns the device, the queue and the pipeline cache;
+//! - [`Tensor`] is an f32 (or u32) GPU buffer with a shape;
+//! - [`kernels`] has matmul in the three layouts training needs with a fused bias + ReLU
+//!   epilogue, ReLU forward and backward, column sums (bias gradients), fixed-order sums and
+//!   means, and the losses (MSE, BCE with logits, BCE, softmax cross-entropy), each with its
+//!   gradient in one pass;
+//! - a [`Batch`] records many kernels into one queue submission.
+//!
+//! Numerics follow PyTorch: see `DESIGN.md`'s numerical contract and the formulas in each
+//! shader. Reductions use a fixed order, so the same inputs give bitwise-identical results
+//! from run to run on the same adapter.
+//!
+//! ## Example
+//!
+//! One forward step of a linear layer with ReLU, and an MSE loss with its gradient:
+//!
+//! ```no_run
+//! use wgsl_train::kernels::{loss::{loss, LossKind}, matmul::{matmul, MatmulLayout, MatmulOptions}};
+//! use wgsl_train::{Gpu, Tensor};
+//!
+//! # fn main() -> wgsl_train::Result<()> {
+//! let gpu = Gpu::new()?; // fails with a clear message if there is no adapter
+//! let x = Tensor::from_slice(&gpu, &[2, 3], &[1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0])?;
+//! let w = Tensor::from_slice(&gpu, &[1, 3], &[0.5f32, -0.25, 0.1])?; // [out, in]
+//! let b = Tensor::from_slice(&gpu, &[1], &[0.2f32])?;
+//! // y = relu(x·wᵀ + b)
+//! let options = MatmulOptions { layout: MatmulLayout::ABt, bias: Some(&b), relu: true, ..Default::default() };
+//! let y = matmul(&gpu, &x, &w, &options)?;
+//! let target = Tensor::from_slice(&gpu, &[2, 1], &[0.5f32, 1.0])?;
+//! let out = loss(&gpu, LossKind::Mse, &y, &target)?;
+//! println!("loss {:?}, dL/dy {:?}", out.loss.to_vec::<f32>(&gpu)?, out.grad.to_vec::<f32>(&gpu)?);
+//! # Ok(()) }
+//! ```
+//!
+//! [wgpu]: https://wgpu.rs
+
+#![deny(missing_docs)]
+
+mod error;
+pub mod gpu;
+pub mod kernels;
+pub mod reference;
+
+pub use error::{Error, Result};
+pub use gpu::{Batch, DType, Dispatch, Element, Gpu, GpuOptions, Launch, Tensor};

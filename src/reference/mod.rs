@@ -1,0 +1,9 @@
+//! The kernels as obviously-correct loops on the CPU, accumulating in f64. The tests hold the
+//! GPU to these; they are public so users can check their own adapters the same way.
+//!
+//! Matrices are row-major slices with their dimensions passed alongside.
+
+pub mod activation;
+pub mod loss;
+pub mod matmul;
+pub mod reduce;
