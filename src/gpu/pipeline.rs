@@ -40,12 +40,15 @@ pub(crate) struct Pipeline {
     pub layout: Arc<wgpu::BindGroupLayout>,
 }
 
+/// Shader, entry point, and the override constants (as bits, so they can be hashed).
 type PipelineKey = (&'static str, &'static str, Vec<(&'static str, u64)>);
+/// The bindings a layout was built for.
+type LayoutKey = &'static [(u32, Binding)];
 
 #[derive(Default)]
 pub(crate) struct PipelineCache {
     modules: Mutex<HashMap<&'static str, wgpu::ShaderModule>>,
-    layouts: Mutex<HashMap<&'static [(u32, Binding)], Arc<wgpu::BindGroupLayout>>>,
+    layouts: Mutex<HashMap<LayoutKey, Arc<wgpu::BindGroupLayout>>>,
     pipelines: Mutex<HashMap<PipelineKey, Arc<Pipeline>>>,
 }
 

@@ -1,0 +1,61 @@
+//! Shared test helpers: one GPU for the whole test binary, seeded random data, and
+//! comparisons whose failure names the index, both values and the tolerance.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::sync::OnceLock;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use wgsl_train::Gpu;
+
+/// The GPU every test runs on. With no adapter the tests fail (never skip) with the message
+/// of `Error::NoAdapter`, which says how to install lavapipe.
+pub fn gpu() -> &'static Gpu {
+    static GPU: OnceLock<Gpu> = OnceLock::new();
+    GPU.get_or_init(|| match Gpu::new() {
+        Ok(gpu) => gpu,
+        Err(e) => panic!("these tests need a GPU adapter: {e}"),
+    })
+}
+
+/// A random generator with a fresh seed, printed so that a failure can be replayed with
+/// `WGSL_TRAIN_SEED=<seed> cargo test --release <test name>`.
+pub fn rng(test: &str) -> (StdRng, u64) {
+    let seed = std::env::var("WGSL_TRAIN_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random);
+    eprintln!("{test}: seed {seed}");
+    (StdRng::seed_from_u64(seed), seed)
+}
+
+/// `n` values uniform in `[lo, hi)`.
+pub fn uniform(rng: &mut StdRng, n: usize, lo: f32, hi: f32) -> Vec<f32> {
+    (0..n).map(|_| rng.random_range(lo..hi)).collect()
+}
+
+/// Asserts `|got[i] − want[i]| ≤ tol(i)` for every i (and that NaN appears nowhere), naming
+/// the first bad index, both values and the tolerance.
+pub fn assert_close(what: &str, seed: u64, got: &[f32], want: &[f32], tol: impl Fn(usize) -> f64) {
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "{what}: lengths differ (seed {seed})"
+    );
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        let diff = (f64::from(g) - f64::from(w)).abs();
+        let t = tol(i);
+        assert!(
+            diff <= t,
+            "{what}: first bad index {i}: gpu {g:e} vs reference {w:e}, |diff| {diff:e} > tolerance {t:e} (seed {seed})"
+        );
+    }
+}
+
+/// Relative-plus-absolute tolerance: `abs + rel·|want[i]|`.
+pub fn rel_tol(want: &[f32], rel: f64, abs: f64) -> impl Fn(usize) -> f64 + '_ {
+    move |i| abs + rel * f64::from(want[i]).abs()
+}
+
+/// The unit roundoff of f32, 2⁻²⁴.
+pub const F32_U: f64 = 1.0 / 16_777_216.0;

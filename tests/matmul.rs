@@ -1,0 +1,231 @@
+//! matmul against its CPU reference in every layout, variant and epilogue, at awkward sizes.
+
+mod common;
+
+use common::{assert_close, gpu, rng, uniform, F32_U};
+use proptest::prelude::*;
+use rand::rngs::StdRng;
+use wgsl_train::kernels::matmul::{matmul_launch, MatmulLayout, MatmulOptions, MatmulVariant};
+use wgsl_train::{reference, DType, Error, Tensor};
+
+const LAYOUTS: [MatmulLayout; 3] = [MatmulLayout::AB, MatmulLayout::ABt, MatmulLayout::AtB];
+
+#[derive(Clone, Copy, Debug)]
+struct Case {
+    m: usize,
+    n: usize,
+    k: usize,
+    layout: MatmulLayout,
+    variant: MatmulVariant,
+    bias: bool,
+    relu: bool,
+    accumulate: bool,
+}
+
+/// Runs one case on the GPU and compares with the reference. The tolerance is the classic
+/// bound for any summation order, |error| ≤ (k + 2)·u·Σ|terms| (u = 2⁻²⁴), so it holds for
+/// every kernel variant yet is far below the size of a wrong or missing term.
+fn check(case: Case, rng: &mut StdRng, seed: u64) {
+    let Case {
+        m, n, k, layout, ..
+    } = case;
+    let gpu = gpu();
+    let a = uniform(rng, m * k, -1.0, 1.0);
+    let b = uniform(rng, k * n, -1.0, 1.0);
+    let bias = uniform(rng, n, -1.0, 1.0);
+    let c_old = uniform(rng, m * n, -1.0, 1.0);
+    let (a_shape, b_shape) = match layout {
+        MatmulLayout::AB => ([m, k], [k, n]),
+        MatmulLayout::ABt => ([m, k], [n, k]),
+        MatmulLayout::AtB => ([k, m], [k, n]),
+    };
+    let ga = Tensor::from_slice(gpu, &a_shape, &a).unwrap();
+    let gb = Tensor::from_slice(gpu, &b_shape, &b).unwrap();
+    let gbias = Tensor::from_slice(gpu, &[n], &bias).unwrap();
+    let gc = if case.accumulate {
+        Tensor::from_slice(gpu, &[m, n], &c_old).unwrap()
+    } else {
+        Tensor::zeros(gpu, &[m, n], DType::F32).unwrap()
+    };
+    let options = MatmulOptions {
+        layout,
+        bias: case.bias.then_some(&gbias),
+        relu: case.relu,
+        accumulate: case.accumulate,
+        variant: case.variant,
+    };
+    gpu.run(&matmul_launch(gpu, &ga, &gb, &gc, &options).unwrap())
+        .unwrap();
+    let got = gc.to_vec::<f32>(gpu).unwrap();
+
+    let want = reference::matmul::matmul(
+        &a,
+        &b,
+        m,
+        n,
+        k,
+        layout,
+        case.bias.then_some(bias.as_slice()),
+        case.relu,
+        case.accumulate.then_some(c_old.as_slice()),
+    );
+    let scale = reference::matmul::abs_product_sums(&a, &b, m, n, k, layout);
+    let tol = |i: usize| {
+        let extra = if case.bias {
+            f64::from(bias[i % n].abs())
+        } else {
+            0.0
+        } + if case.accumulate {
+            f64::from(c_old[i].abs())
+        } else {
+            0.0
+        };
+        (k as f64 + 2.0) * F32_U * (scale[i] + extra) + 1e-30
+    };
+    assert_close(&format!("matmul {case:?}"), seed, &got, &want, tol);
+}
+
+#[test]
+fn matmul_matches_reference_at_awkward_sizes() {
+    let (mut rng, seed) = rng("matmul_matches_reference_at_awkward_sizes");
+    // Each awkward size (1, 7, 63, 65, 129, 1000+) appears as M, N and K somewhere.
+    let shapes = [
+        (1, 1, 1),
+        (7, 1, 63),
+        (1, 7, 65),
+        (63, 65, 7),
+        (65, 129, 63),
+        (129, 63, 65),
+        (1031, 7, 65),
+        (7, 1031, 63),
+        (65, 7, 1031),
+        (64, 64, 64),
+        (128, 256, 32),
+    ];
+    for (m, n, k) in shapes {
+        for layout in LAYOUTS {
+            for variant in MatmulVariant::ALL {
+                let case = Case {
+                    m,
+                    n,
+                    k,
+                    layout,
+                    variant,
+                    bias: false,
+                    relu: false,
+                    accumulate: false,
+                };
+                check(case, &mut rng, seed);
+            }
+        }
+    }
+}
+
+#[test]
+fn matmul_epilogue_matches_reference() {
+    let (mut rng, seed) = rng("matmul_epilogue_matches_reference");
+    for (m, n, k) in [(65, 7, 129), (33, 130, 17)] {
+        for layout in LAYOUTS {
+            for variant in MatmulVariant::ALL {
+                for (bias, relu, accumulate) in [
+                    (true, false, false),
+                    (true, true, false),
+                    (false, true, false),
+                    (false, false, true),
+                    (true, true, true),
+                ] {
+                    let case = Case {
+                        m,
+                        n,
+                        k,
+                        layout,
+                        variant,
+                        bias,
+                        relu,
+                        accumulate,
+                    };
+                    check(case, &mut rng, seed);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn matmul_auto_variant_matches_reference() {
+    let (mut rng, seed) = rng("matmul_auto_variant_matches_reference");
+    let case = Case {
+        m: 100,
+        n: 70,
+        k: 90,
+        layout: MatmulLayout::ABt,
+        variant: MatmulVariant::Auto,
+        bias: true,
+        relu: true,
+        accumulate: false,
+    };
+    check(case, &mut rng, seed);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+    #[test]
+    fn matmul_matches_reference_on_random_shapes(
+        m in 1usize..160,
+        n in 1usize..160,
+        k in 1usize..200,
+        layout in prop::sample::select(LAYOUTS.to_vec()),
+        variant in prop::sample::select(MatmulVariant::ALL.to_vec()),
+        bias: bool,
+        relu: bool,
+        accumulate: bool,
+        seed: u64,
+    ) {
+        use rand::SeedableRng;
+        let mut rng = StdRng::seed_from_u64(seed);
+        check(Case { m, n, k, layout, variant, bias, relu, accumulate }, &mut rng, seed);
+    }
+}
+
+#[test]
+fn matmul_rejects_mismatched_shapes() {
+    let gpu = gpu();
+    let a = Tensor::zeros(gpu, &[3, 4], DType::F32).unwrap();
+    let b = Tensor::zeros(gpu, &[5, 2], DType::F32).unwrap();
+    let c = Tensor::zeros(gpu, &[3, 2], DType::F32).unwrap();
+    let err = matmul_launch(gpu, &a, &b, &c, &MatmulOptions::default()).unwrap_err();
+    assert!(
+        matches!(err, Error::ShapeMismatch { op: "matmul", .. }),
+        "{err}"
+    );
+    let message = err.to_string();
+    assert!(
+        message.contains("[3, 4]") && message.contains("[5, 2]"),
+        "{message}"
+    );
+
+    // The output and the bias are checked too.
+    let b = Tensor::zeros(gpu, &[4, 2], DType::F32).unwrap();
+    let wrong_c = Tensor::zeros(gpu, &[2, 3], DType::F32).unwrap();
+    let err = matmul_launch(gpu, &a, &b, &wrong_c, &MatmulOptions::default()).unwrap_err();
+    assert!(err.to_string().contains("[2, 3]"), "{err}");
+    let wrong_bias = Tensor::zeros(gpu, &[3], DType::F32).unwrap();
+    let options = MatmulOptions {
+        bias: Some(&wrong_bias),
+        ..Default::default()
+    };
+    let err = matmul_launch(gpu, &a, &b, &c, &options).unwrap_err();
+    assert!(err.to_string().contains("bias"), "{err}");
+
+    // A 1-D operand and a u32 operand are refused, not misread.
+    let v = Tensor::zeros(gpu, &[4], DType::F32).unwrap();
+    assert!(matches!(
+        matmul_launch(gpu, &v, &b, &c, &MatmulOptions::default()),
+        Err(Error::ShapeMismatch { .. })
+    ));
+    let ints = Tensor::zeros(gpu, &[3, 4], DType::U32).unwrap();
+    assert!(matches!(
+        matmul_launch(gpu, &ints, &b, &c, &MatmulOptions::default()),
+        Err(Error::DType { .. })
+    ));
+}
