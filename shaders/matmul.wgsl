@@ -70,18 +70,21 @@ fn store_c(i: u32, j: u32, acc: f32) {
 }
 
 @compute @workgroup_size(BLOCKED_WG_X, BLOCKED_WG_Y)
-fn matmul_blocked(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let row0 = gid.y * 4u;
-    let col0 = gid.x * 4u;
-    if row0 >= params.m || col0 >= params.n {
-        return;
-    }
+fn matmul_blocked(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(local_invocation_id) lid: vec3<u32>,
+) {
+    // The workgroup covers a (4·WG_Y)×(4·WG_X) block of C. Each invocation takes every
+    // WG_X-th column and every WG_Y-th row of it, so neighbouring invocations (the SIMD lanes
+    // of a CPU-like adapter) load neighbouring addresses.
+    let row0 = wid.y * 4u * BLOCKED_WG_Y + lid.y;
+    let col0 = wid.x * 4u * BLOCKED_WG_X + lid.x;
     // Clamp instead of branching in the inner loop: rows and columns past the edge
     // re-read the last valid one and are simply not stored.
     let last_row = params.m - 1u;
     let last_col = params.n - 1u;
-    let r = vec4<u32>(min(row0, last_row), min(row0 + 1u, last_row), min(row0 + 2u, last_row), min(row0 + 3u, last_row));
-    let q = vec4<u32>(min(col0, last_col), min(col0 + 1u, last_col), min(col0 + 2u, last_col), min(col0 + 3u, last_col));
+    let r = min(vec4<u32>(row0) + vec4<u32>(0u, 1u, 2u, 3u) * BLOCKED_WG_Y, vec4<u32>(last_row));
+    let q = min(vec4<u32>(col0) + vec4<u32>(0u, 1u, 2u, 3u) * BLOCKED_WG_X, vec4<u32>(last_col));
     var acc0 = vec4<f32>(0.0);
     var acc1 = vec4<f32>(0.0);
     var acc2 = vec4<f32>(0.0);
@@ -96,7 +99,7 @@ fn matmul_blocked(@builtin(global_invocation_id) gid: vec3<u32>) {
     let rows = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
     for (var i = 0u; i < 4u; i++) {
         for (var j = 0u; j < 4u; j++) {
-            store_c(row0 + i, col0 + j, rows[i][j]);
+            store_c(row0 + i * BLOCKED_WG_Y, col0 + j * BLOCKED_WG_X, rows[i][j]);
         }
     }
 }
