@@ -1,14 +1,17 @@
 // Reductions with a fixed order (no float atomics), so the same inputs give bitwise-identical
 // results from run to run on the same adapter.
 //
-// sum_chunks:  each 256-wide workgroup sums one chunk of 1024 consecutive elements: every
-//              invocation adds its 4 elements in order, then a tree in workgroup memory.
+// sum_chunks:  each 64-wide workgroup sums one chunk of 4096 consecutive elements: every
+//              invocation adds its 64 elements (strided by 64) in order, then a tree in
+//              workgroup memory. Few invocations and long serial sums keep the barriers few,
+//              which CPU-like adapters need; the chunk is still large enough for real GPUs.
 //              output[w] = scale · Σ chunk w. Repeated until one value remains; the host sets
 //              scale = 1/n on the last pass for a mean.
 // column_sums: output[j] = Σ_i input[i, j] (+ output[j] if ACCUMULATE), one invocation per
 //              column summing the rows in order; the bias gradient db = Σ_rows dY.
 
-const CHUNK: u32 = 1024u;
+const CHUNK: u32 = 4096u;
+const SUM_WG: u32 = 64u;
 
 struct ReduceParams {
     n: u32,
@@ -23,9 +26,9 @@ const FLAG_ACCUMULATE: u32 = 1u;
 @group(0) @binding(1) var<storage, read_write> output: array<f32>;
 @group(0) @binding(2) var<uniform> params: ReduceParams;
 
-var<workgroup> partial: array<f32, 256>;
+var<workgroup> partial: array<f32, SUM_WG>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(SUM_WG)
 fn sum_chunks(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
@@ -34,15 +37,15 @@ fn sum_chunks(
     let chunk = wid.y * nwg.x + wid.x;
     let base = chunk * CHUNK;
     var s = 0.0;
-    for (var j = 0u; j < 4u; j++) {
-        let i = base + lidx + j * 256u;
+    for (var j = 0u; j < CHUNK / SUM_WG; j++) {
+        let i = base + lidx + j * SUM_WG;
         if i < params.n {
             s += input[i];
         }
     }
     partial[lidx] = s;
     workgroupBarrier();
-    for (var stride = 128u; stride > 0u; stride >>= 1u) {
+    for (var stride = SUM_WG / 2u; stride > 0u; stride >>= 1u) {
         if lidx < stride {
             partial[lidx] += partial[lidx + stride];
         }

@@ -20,8 +20,8 @@ pub struct ReduceParams {
     pub scale: f32,
 }
 
-/// Elements one `sum_chunks` workgroup reduces.
-const CHUNK: usize = 1024;
+/// Elements one `sum_chunks` workgroup reduces (`CHUNK` in `reduce.wgsl`).
+const CHUNK: usize = 4096;
 const FLAG_ACCUMULATE: u32 = 1;
 
 const BINDINGS: &[(u32, Binding)] = &[
@@ -40,7 +40,7 @@ fn spec(entry: &'static str) -> KernelSpec {
     }
 }
 
-/// Prepares `out[0] = scale · Σ x` as a chain of `sum_chunks` passes, each reducing 1024
+/// Prepares `out[0] = scale · Σ x` as a chain of `sum_chunks` passes, each reducing 4096
 /// elements per workgroup, until one value remains. The order is fixed, so the result is the
 /// same bit for bit on every run. `out` must have one element.
 ///
