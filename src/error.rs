@@ -70,6 +70,19 @@ pub enum Error {
         detail: String,
     },
 
+    /// An optimizer hyperparameter is out of its valid range.
+    #[error("{optimizer}: invalid {name} {value}: {expected}")]
+    InvalidHyperparameter {
+        /// The optimizer, e.g. `Adam`.
+        optimizer: &'static str,
+        /// The hyperparameter, e.g. `lr`.
+        name: &'static str,
+        /// The value given.
+        value: f64,
+        /// What it must satisfy.
+        expected: &'static str,
+    },
+
     /// A buffer would exceed a device limit.
     #[error(
         "{what} needs {size} bytes, more than this device allows ({limit} bytes, {limit_name})"

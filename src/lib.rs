@@ -45,6 +45,7 @@
 mod error;
 pub mod gpu;
 pub mod kernels;
+pub mod optim;
 pub mod reference;
 
 pub use error::{Error, Result};

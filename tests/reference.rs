@@ -149,3 +149,137 @@ fn loss_reference_gradients_match_finite_differences() {
         &finite_differences(&logits, |x| loss::softmax_cross_entropy(x, &classes, 3).0),
     );
 }
+
+#[test]
+fn optimizer_references_known_values() {
+    use wgsl_train::optim::{AdamConfig, SgdConfig};
+    use wgsl_train::reference::optim::{Adam, Sgd};
+    let run_sgd = |config: SgdConfig, grads: &[f32]| -> Vec<f32> {
+        let mut sgd = Sgd::new(config);
+        let mut theta = [1.0f32];
+        grads
+            .iter()
+            .map(|&g| {
+                sgd.step(&mut theta, &[g]);
+                theta[0]
+            })
+            .collect()
+    };
+    let near = |got: &[f32], want: &[f64]| {
+        got.len() == want.len()
+            && got
+                .iter()
+                .zip(want)
+                .all(|(&g, &w)| (f64::from(g) - w).abs() < 1e-6)
+    };
+    let sgd = SgdConfig {
+        lr: 0.1,
+        momentum: 0.9,
+        ..Default::default()
+    };
+    // θ₀ = 1, g = 1 each step, μ = 0.9, γ = 0.1:
+    // b₁ = g = 1 (the first step copies), θ₁ = 1 − 0.1 = 0.9;
+    // b₂ = 0.9·1 + 1 = 1.9, θ₂ = 0.9 − 0.19 = 0.71; b₃ = 0.9·1.9 + 1 = 2.71, θ₃ = 0.71 − 0.271 = 0.439.
+    let got = run_sgd(sgd, &[1.0, 1.0, 1.0]);
+    assert!(near(&got, &[0.9, 0.71, 0.439]), "momentum: {got:?}");
+    // Nesterov: g ← g + μ·b. b₁ = 1, g = 1.9, θ₁ = 0.81; b₂ = 1.9, g = 1 + 1.71 = 2.71, θ₂ = 0.539.
+    let got = run_sgd(
+        SgdConfig {
+            nesterov: true,
+            ..sgd
+        },
+        &[1.0, 1.0],
+    );
+    assert!(near(&got, &[0.81, 0.539]), "nesterov: {got:?}");
+    // Dampening τ = 0.5: b₁ = 1 (undamped first step), θ₁ = 0.9; b₂ = 0.9 + 0.5 = 1.4, θ₂ = 0.76.
+    let got = run_sgd(
+        SgdConfig {
+            dampening: 0.5,
+            ..sgd
+        },
+        &[1.0, 1.0],
+    );
+    assert!(near(&got, &[0.9, 0.76]), "dampening: {got:?}");
+    // L2 λ₂ = 0.5 and L1 λ₁ = 0.2, no momentum: g = 1 + 0.5·1 + 0.2·sign(1) = 1.7, θ₁ = 0.83.
+    let got = run_sgd(
+        SgdConfig {
+            lr: 0.1,
+            weight_decay: 0.5,
+            l1: 0.2,
+            ..Default::default()
+        },
+        &[1.0],
+    );
+    assert!(near(&got, &[0.83]), "l1 + l2: {got:?}");
+    // Maximize negates g first: θ₁ = 1 + 0.1 = 1.1.
+    let got = run_sgd(
+        SgdConfig {
+            lr: 0.1,
+            maximize: true,
+            ..Default::default()
+        },
+        &[1.0],
+    );
+    assert!(near(&got, &[1.1]), "maximize: {got:?}");
+
+    let run_adam = |config: AdamConfig, grads: &[f32]| -> Vec<f32> {
+        let mut adam = Adam::new(config, 1);
+        let mut theta = [1.0f32];
+        grads
+            .iter()
+            .map(|&g| {
+                adam.step(&mut theta, &[g]);
+                theta[0]
+            })
+            .collect()
+    };
+    let adam = AdamConfig {
+        lr: 0.1,
+        ..Default::default()
+    };
+    // θ₀ = 1, g₁ = 1, g₂ = 0, β = (0.9, 0.999), ε = 1e-8.
+    // Step 1: m = 0.1, v = 0.001; m̂ = m/(1 − 0.9) = 1, v̂ = v/(1 − 0.999) = 1;
+    //         θ₁ = 1 − 0.1·1/(1 + 1e-8) = 0.900000001.
+    // Step 2: m = 0.09, v = 0.000999; m̂ = 0.09/0.19 = 0.4736842, v̂ = 0.000999/0.001999 = 0.4997499,
+    //         θ₂ = 0.9 − 0.1·0.4736842/(√0.4997499 + 1e-8) = 0.8329942.
+    let got = run_adam(adam, &[1.0, 0.0]);
+    assert!(near(&got, &[0.900000001, 0.8329942]), "adam: {got:?}");
+    // AMSGrad keeps max v = 0.001 at step 2: v̂ = 0.001/0.001999 = 0.5002501,
+    //         θ₂ = 0.9 − 0.1·0.4736842/√0.5002501 = 0.8330277.
+    let got = run_adam(
+        AdamConfig {
+            amsgrad: true,
+            ..adam
+        },
+        &[1.0, 0.0],
+    );
+    assert!(near(&got, &[0.900000001, 0.8330277]), "amsgrad: {got:?}");
+    // AdamW, λ = 0.1: θ ← 1·(1 − 0.1·0.1) = 0.99 first, then the Adam step of 0.1: θ₁ = 0.89.
+    let got = run_adam(
+        AdamConfig {
+            lr: 0.1,
+            weight_decay: 0.1,
+            ..AdamConfig::adamw()
+        },
+        &[1.0],
+    );
+    assert!(near(&got, &[0.89]), "adamw: {got:?}");
+    // Coupled L2, λ = 0.1: g = 1 + 0.1·1 = 1.1; m̂ = 1.1, √v̂ = 1.1, so θ₁ = 1 − 0.1 = 0.9 again.
+    let got = run_adam(
+        AdamConfig {
+            weight_decay: 0.1,
+            ..adam
+        },
+        &[1.0],
+    );
+    assert!(near(&got, &[0.9]), "adam l2: {got:?}");
+    // Maximize with g = 1: the step goes up, θ₁ = 1.1.
+    let got = run_adam(
+        AdamConfig {
+            maximize: true,
+            ..adam
+        },
+        &[1.0],
+    );
+    assert!(near(&got, &[1.1]), "adam maximize: {got:?}");
+}

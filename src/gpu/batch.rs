@@ -1,5 +1,6 @@
 //! Prepared kernel launches and the batch that records them into one submission.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use wgpu::util::DeviceExt;
@@ -33,6 +34,44 @@ impl Dispatch {
         params: &P,
         workgroups: [u32; 3],
     ) -> Result<Self> {
+        Self::build(
+            gpu,
+            spec,
+            tensors,
+            bytemuck::bytes_of(params),
+            None,
+            workgroups,
+        )
+    }
+
+    /// As [`Dispatch::new`], with the spec's [`Binding::DynamicUniform`] bound to `entry_size`
+    /// bytes of `table`; [`Batch::record_at`] picks the entry.
+    pub(crate) fn with_table<P: bytemuck::Pod>(
+        gpu: &Gpu,
+        spec: &KernelSpec,
+        tensors: &[&Tensor],
+        params: &P,
+        table: (&wgpu::Buffer, u64),
+        workgroups: [u32; 3],
+    ) -> Result<Self> {
+        Self::build(
+            gpu,
+            spec,
+            tensors,
+            bytemuck::bytes_of(params),
+            Some(table),
+            workgroups,
+        )
+    }
+
+    fn build(
+        gpu: &Gpu,
+        spec: &KernelSpec,
+        tensors: &[&Tensor],
+        params: &[u8],
+        table: Option<(&wgpu::Buffer, u64)>,
+        workgroups: [u32; 3],
+    ) -> Result<Self> {
         let limits = gpu.limits();
         let max_groups = limits.max_compute_workgroups_per_dimension;
         if let Some(&count) = workgroups.iter().find(|&&w| w > max_groups) {
@@ -54,50 +93,50 @@ impl Dispatch {
                 });
             }
         }
-        let pipeline = gpu.pipeline(spec)?;
-        let storage_slots = spec
-            .bindings
-            .iter()
-            .filter(|(_, kind)| *kind != Binding::Uniform)
-            .count();
+        let is_storage = |kind: Binding| matches!(kind, Binding::ReadOnly | Binding::ReadWrite);
+        let storage_slots = spec.bindings.iter().filter(|(_, k)| is_storage(*k)).count();
         if storage_slots != tensors.len() {
             return Err(Error::InvalidArgument {
                 op: spec.entry,
                 detail: format!("expects {storage_slots} tensors, got {}", tensors.len()),
             });
         }
-        let bind_group =
-            gpu.scoped(spec.entry, || {
-                let params = gpu
-                    .device()
-                    .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                        label: Some(spec.entry),
-                        contents: bytemuck::bytes_of(params),
-                        usage: wgpu::BufferUsages::UNIFORM,
-                    });
-                let is_storage = |(_, kind): &&(u32, Binding)| *kind != Binding::Uniform;
-                let mut entries: Vec<wgpu::BindGroupEntry> = spec
-                    .bindings
-                    .iter()
-                    .filter(is_storage)
-                    .zip(tensors)
-                    .map(|(&(binding, _), tensor)| wgpu::BindGroupEntry {
-                        binding,
-                        resource: tensor.buffer().as_entire_binding(),
-                    })
-                    .collect();
-                entries.extend(spec.bindings.iter().filter(|b| !is_storage(b)).map(
-                    |&(binding, _)| wgpu::BindGroupEntry {
-                        binding,
-                        resource: params.as_entire_binding(),
-                    },
-                ));
-                gpu.device().create_bind_group(&wgpu::BindGroupDescriptor {
+        let pipeline = gpu.pipeline(spec)?;
+        let bind_group = gpu.scoped(spec.entry, || {
+            let params = gpu
+                .device()
+                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
                     label: Some(spec.entry),
-                    layout: &pipeline.layout,
-                    entries: &entries,
+                    contents: params,
+                    usage: wgpu::BufferUsages::UNIFORM,
+                });
+            let mut tensors = tensors.iter();
+            let entries: Vec<wgpu::BindGroupEntry> = spec
+                .bindings
+                .iter()
+                .filter_map(|&(binding, kind)| {
+                    let resource = match kind {
+                        Binding::ReadOnly | Binding::ReadWrite => tensors.next()?.binding(),
+                        Binding::Uniform => params.as_entire_binding(),
+                        Binding::DynamicUniform => {
+                            let (buffer, size) = table?;
+                            wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                                buffer,
+                                offset: 0,
+                                size: wgpu::BufferSize::new(size),
+                            })
+                        }
+                    };
+                    Some(wgpu::BindGroupEntry { binding, resource })
                 })
-            })?;
+                .collect();
+            // A missing entry (no table for a DynamicUniform) is a validation error here.
+            gpu.device().create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some(spec.entry),
+                layout: &pipeline.layout,
+                entries: &entries,
+            })
+        })?;
         Ok(Self {
             pipeline,
             bind_group,
@@ -151,6 +190,8 @@ pub struct Batch {
     encoder: wgpu::CommandEncoder,
     pass: Option<wgpu::ComputePass<'static>>,
     dispatches: usize,
+    /// Unique per batch, so that per-step tables know when a new submission starts.
+    id: u64,
 }
 
 impl Batch {
@@ -160,15 +201,24 @@ impl Batch {
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("wgsl-train batch"),
             });
+        static NEXT_ID: AtomicU64 = AtomicU64::new(0);
         Self {
             encoder,
             pass: None,
             dispatches: 0,
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         }
     }
 
     /// Records every dispatch of `launch`, in order, into the open compute pass.
     pub fn record(&mut self, launch: &Launch) {
+        for dispatch in &launch.dispatches {
+            self.record_at(dispatch, &[]);
+        }
+    }
+
+    /// Records one dispatch, with the dynamic offsets of its [`Binding::DynamicUniform`].
+    pub(crate) fn record_at(&mut self, dispatch: &Dispatch, dynamic_offsets: &[u32]) {
         let encoder = &mut self.encoder;
         let pass = self.pass.get_or_insert_with(|| {
             encoder
@@ -178,13 +228,11 @@ impl Batch {
                 })
                 .forget_lifetime()
         });
-        for dispatch in &launch.dispatches {
-            pass.set_pipeline(&dispatch.pipeline.pipeline);
-            pass.set_bind_group(0, &dispatch.bind_group, &[]);
-            let [x, y, z] = dispatch.workgroups;
-            pass.dispatch_workgroups(x, y, z);
-        }
-        self.dispatches += launch.dispatches.len();
+        pass.set_pipeline(&dispatch.pipeline.pipeline);
+        pass.set_bind_group(0, &dispatch.bind_group, dynamic_offsets);
+        let [x, y, z] = dispatch.workgroups;
+        pass.dispatch_workgroups(x, y, z);
+        self.dispatches += 1;
     }
 
     /// Records a copy of all of `src` into the start of `dst` (ends the open compute pass).
@@ -202,9 +250,28 @@ impl Batch {
             });
         }
         self.pass = None;
-        self.encoder
-            .copy_buffer_to_buffer(src.buffer(), 0, dst.buffer(), 0, src.size_bytes());
+        self.encoder.copy_buffer_to_buffer(
+            src.buffer(),
+            src.offset_bytes(),
+            dst.buffer(),
+            dst.offset_bytes(),
+            src.size_bytes(),
+        );
         Ok(())
+    }
+
+    /// Records setting every element of `tensor` to zero (ends the open compute pass).
+    pub fn clear(&mut self, tensor: &Tensor) {
+        self.pass = None;
+        self.encoder.clear_buffer(
+            tensor.buffer(),
+            tensor.offset_bytes(),
+            Some(tensor.size_bytes()),
+        );
+    }
+
+    pub(crate) fn id(&self) -> u64 {
+        self.id
     }
 
     /// How many dispatches have been recorded so far.

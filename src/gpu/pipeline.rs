@@ -15,6 +15,9 @@ pub enum Binding {
     ReadWrite,
     /// `var<uniform>`: the kernel's params struct.
     Uniform,
+    /// `var<uniform>` bound with a dynamic offset: one entry of a table of per-step values,
+    /// chosen when the dispatch is recorded.
+    DynamicUniform,
 }
 
 /// One entry point of one WGSL file, specialised by override constants.
@@ -130,9 +133,11 @@ impl Gpu {
                     ty: match kind {
                         Binding::ReadOnly => wgpu::BufferBindingType::Storage { read_only: true },
                         Binding::ReadWrite => wgpu::BufferBindingType::Storage { read_only: false },
-                        Binding::Uniform => wgpu::BufferBindingType::Uniform,
+                        Binding::Uniform | Binding::DynamicUniform => {
+                            wgpu::BufferBindingType::Uniform
+                        }
                     },
-                    has_dynamic_offset: false,
+                    has_dynamic_offset: kind == Binding::DynamicUniform,
                     min_binding_size: None,
                 },
                 count: None,

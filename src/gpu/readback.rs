@@ -25,9 +25,15 @@ impl Gpu {
         self.check_fault()
     }
 
-    /// Copies `size` bytes of `buffer` to a mappable buffer and reads them, blocking.
-    pub(crate) fn read_bytes(&self, buffer: &wgpu::Buffer, size: u64) -> Result<Vec<u8>> {
-        let (staging, receiver) = self.start_read(buffer, size)?;
+    /// Copies `size` bytes of `buffer` from `offset` to a mappable buffer and reads them,
+    /// blocking.
+    pub(crate) fn read_bytes(
+        &self,
+        buffer: &wgpu::Buffer,
+        offset: u64,
+        size: u64,
+    ) -> Result<Vec<u8>> {
+        let (staging, receiver) = self.start_read(buffer, offset, size)?;
         self.wait()?;
         let mapped = pollster::block_on(receiver.receive());
         self.finish_read(&staging, mapped)
@@ -37,9 +43,10 @@ impl Gpu {
     pub(crate) async fn read_bytes_async(
         &self,
         buffer: &wgpu::Buffer,
+        offset: u64,
         size: u64,
     ) -> Result<Vec<u8>> {
-        let (staging, receiver) = self.start_read(buffer, size)?;
+        let (staging, receiver) = self.start_read(buffer, offset, size)?;
         let mapped = PollUntilMapped {
             gpu: self,
             receive: Box::pin(receiver.receive()),
@@ -51,6 +58,7 @@ impl Gpu {
     fn start_read(
         &self,
         buffer: &wgpu::Buffer,
+        offset: u64,
         size: u64,
     ) -> Result<(wgpu::Buffer, OneshotReceiver<MapResult>)> {
         self.check_fault()?;
@@ -66,7 +74,7 @@ impl Gpu {
                     .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                         label: Some("readback"),
                     });
-            encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, size);
+            encoder.copy_buffer_to_buffer(buffer, offset, &staging, 0, size);
             self.queue().submit([encoder.finish()]);
             staging
         })?;

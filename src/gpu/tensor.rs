@@ -45,7 +45,8 @@ mod private {
     impl Sealed for u32 {}
 }
 
-/// A row-major array of `f32` or `u32` in a GPU storage buffer.
+/// A row-major array of `f32` or `u32` in a GPU storage buffer, or a view of part of one
+/// (see [`Tensor::view`]).
 ///
 /// ```no_run
 /// # use wgsl_train::{Gpu, Tensor};
@@ -59,6 +60,8 @@ mod private {
 #[derive(Debug)]
 pub struct Tensor {
     buffer: wgpu::Buffer,
+    /// Where the data starts in `buffer`, in bytes (0 unless this is a view).
+    offset: u64,
     shape: Vec<usize>,
     dtype: DType,
 }
@@ -91,6 +94,7 @@ impl Tensor {
         })?;
         Ok(Self {
             buffer,
+            offset: 0,
             shape: shape.to_vec(),
             dtype: T::DTYPE,
         })
@@ -113,6 +117,7 @@ impl Tensor {
         })?;
         Ok(Self {
             buffer,
+            offset: 0,
             shape: shape.to_vec(),
             dtype,
         })
@@ -133,7 +138,7 @@ impl Tensor {
             });
         }
         gpu.queue()
-            .write_buffer(&self.buffer, 0, bytemuck::cast_slice(data));
+            .write_buffer(&self.buffer, self.offset, bytemuck::cast_slice(data));
         Ok(())
     }
 
@@ -144,7 +149,7 @@ impl Tensor {
     /// [`Error::DeviceLost`] when the device fails.
     pub fn to_vec<T: Element>(&self, gpu: &Gpu) -> Result<Vec<T>> {
         self.expect_dtype("download", "the result", T::DTYPE)?;
-        let bytes = gpu.read_bytes(&self.buffer, self.data_bytes())?;
+        let bytes = gpu.read_bytes(&self.buffer, self.offset, self.size_bytes())?;
         Ok(bytemuck::pod_collect_to_vec(&bytes))
     }
 
@@ -156,9 +161,45 @@ impl Tensor {
     pub async fn to_vec_async<T: Element>(&self, gpu: &Gpu) -> Result<Vec<T>> {
         self.expect_dtype("download", "the result", T::DTYPE)?;
         let bytes = gpu
-            .read_bytes_async(&self.buffer, self.data_bytes())
+            .read_bytes_async(&self.buffer, self.offset, self.size_bytes())
             .await?;
         Ok(bytemuck::pod_collect_to_vec(&bytes))
+    }
+
+    /// A view of `shape` starting `offset` elements into this tensor, sharing its buffer:
+    /// kernels that write the view write the tensor.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when the view does not fit inside the tensor, or its start is
+    /// not a multiple of the device's storage-binding alignment
+    /// (`min_storage_buffer_offset_alignment`, usually 256 bytes = 64 elements).
+    pub fn view(&self, gpu: &Gpu, offset: usize, shape: &[usize]) -> Result<Tensor> {
+        let len = checked_len("view", shape)?;
+        if offset.checked_add(len).is_none_or(|end| end > self.len()) {
+            return Err(Error::InvalidArgument {
+                op: "view",
+                detail: format!(
+                    "a {shape:?} view at element {offset} does not fit in a {:?} tensor",
+                    self.shape
+                ),
+            });
+        }
+        let byte_offset = self.offset + offset as u64 * 4;
+        let align = u64::from(gpu.limits().min_storage_buffer_offset_alignment);
+        if !byte_offset.is_multiple_of(align) {
+            return Err(Error::InvalidArgument {
+                op: "view",
+                detail: format!(
+                    "a view must start at a multiple of {align} bytes; element {offset} is at byte {byte_offset}"
+                ),
+            });
+        }
+        Ok(Tensor {
+            buffer: self.buffer.clone(),
+            offset: byte_offset,
+            shape: shape.to_vec(),
+            dtype: self.dtype,
+        })
     }
 
     /// The same buffer seen with another shape of the same number of elements.
@@ -200,18 +241,28 @@ impl Tensor {
         self.dtype
     }
 
-    /// The underlying buffer: 4 bytes an element.
+    /// The underlying buffer, which a view shares with the tensor it was made from.
     pub fn buffer(&self) -> &wgpu::Buffer {
         &self.buffer
     }
 
-    /// The size of the underlying buffer in bytes.
-    pub fn size_bytes(&self) -> u64 {
-        self.buffer.size()
+    /// Where this tensor's data starts in [`Tensor::buffer`], in bytes.
+    pub fn offset_bytes(&self) -> u64 {
+        self.offset
     }
 
-    fn data_bytes(&self) -> u64 {
+    /// The size of the data in bytes: 4 an element.
+    pub fn size_bytes(&self) -> u64 {
         self.len() as u64 * 4
+    }
+
+    /// The buffer range of this tensor, for a bind group.
+    pub fn binding(&self) -> wgpu::BindingResource<'_> {
+        wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+            buffer: &self.buffer,
+            offset: self.offset,
+            size: wgpu::BufferSize::new(self.size_bytes()),
+        })
     }
 
     /// [`Error::DType`] unless the tensor holds `expected`.

@@ -6,8 +6,10 @@
 //! outputs and submits at once.
 
 pub mod activation;
+pub mod elementwise;
 pub mod loss;
 pub mod matmul;
+pub mod optim;
 pub mod reduce;
 
 /// The WGSL sources, compiled into the crate.
@@ -20,12 +22,18 @@ pub mod sources {
     pub const REDUCE: &str = include_str!("../../shaders/reduce.wgsl");
     /// `shaders/loss.wgsl`
     pub const LOSS: &str = include_str!("../../shaders/loss.wgsl");
+    /// `shaders/optim.wgsl`
+    pub const OPTIM: &str = include_str!("../../shaders/optim.wgsl");
+    /// `shaders/elementwise.wgsl`
+    pub const ELEMENTWISE: &str = include_str!("../../shaders/elementwise.wgsl");
     /// Every shader with its file name, for validation and tooling.
-    pub const ALL: [(&str, &str); 4] = [
+    pub const ALL: [(&str, &str); 6] = [
+        ("elementwise.wgsl", ELEMENTWISE),
         ("matmul.wgsl", MATMUL),
         ("activation.wgsl", ACTIVATION),
         ("reduce.wgsl", REDUCE),
         ("loss.wgsl", LOSS),
+        ("optim.wgsl", OPTIM),
     ];
 }
 

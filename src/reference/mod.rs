@@ -4,6 +4,8 @@
 //! Matrices are row-major slices with their dimensions passed alongside.
 
 pub mod activation;
+pub mod elementwise;
 pub mod loss;
 pub mod matmul;
+pub mod optim;
 pub mod reduce;

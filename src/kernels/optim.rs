@@ -1,0 +1,173 @@
+//! The fused optimizer update (`shaders/optim.wgsl`): the params structs mirroring the WGSL
+//! ones, and the chunked dispatches over flat parameter storage. The optimizers themselves are
+//! in [`crate::optim`].
+
+use bytemuck::{Pod, Zeroable};
+
+use super::{dim, grid, groups_for, sources};
+use crate::error::Result;
+use crate::gpu::{Binding, Dispatch, Gpu, KernelSpec, Tensor};
+use crate::optim::params::alignment_elements;
+
+/// The most parameter groups one optimizer can have (`MAX_GROUPS` in `optim.wgsl`).
+pub const MAX_GROUPS: usize = 16;
+
+/// `GroupParams::flags` bits.
+pub(crate) const FLAG_NESTEROV: u32 = 1;
+pub(crate) const FLAG_MAXIMIZE: u32 = 2;
+pub(crate) const FLAG_AMSGRAD: u32 = 4;
+pub(crate) const FLAG_DECOUPLED: u32 = 8;
+
+/// Mirrors `GroupParams` in `optim.wgsl`: one parameter group's hyperparameters, in f32.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Pod, Zeroable, Default)]
+pub struct GroupParams {
+    /// Learning rate.
+    pub lr: f32,
+    /// SGD momentum μ.
+    pub momentum: f32,
+    /// SGD dampening τ.
+    pub dampening: f32,
+    /// L2 coefficient λ₂ (coupled, or decoupled with `FLAG_DECOUPLED`).
+    pub weight_decay: f32,
+    /// L1 coefficient λ₁.
+    pub l1: f32,
+    /// Adam β₁.
+    pub beta1: f32,
+    /// Adam β₂.
+    pub beta2: f32,
+    /// Adam ε.
+    pub eps: f32,
+    /// `FLAG_NESTEROV | FLAG_MAXIMIZE | FLAG_AMSGRAD | FLAG_DECOUPLED`.
+    pub flags: u32,
+    /// Padding to 16 bytes.
+    pub _pad: [u32; 3],
+}
+
+/// Mirrors `ChunkParams` in `optim.wgsl`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Pod, Zeroable)]
+pub struct ChunkParams {
+    /// First element of the chunk in the flat buffers.
+    pub base: u32,
+    /// Elements in the chunk.
+    pub len: u32,
+    /// Entries in the segment table.
+    pub segments: u32,
+    /// Padding.
+    pub _pad: u32,
+}
+
+/// Mirrors `StepParams` in `optim.wgsl`: per group, `[step size, √(1 − β₂ᵗ), first step, 0]`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Pod, Zeroable)]
+pub struct StepParams {
+    /// One entry per group.
+    pub groups: [[f32; 4]; MAX_GROUPS],
+}
+
+/// Bytes between entries of the step table: the struct, rounded up to the uniform alignment.
+pub(crate) fn step_stride(gpu: &Gpu) -> u64 {
+    let align = u64::from(gpu.limits().min_uniform_buffer_offset_alignment);
+    (std::mem::size_of::<StepParams>() as u64).div_ceil(align) * align
+}
+
+/// Which update kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum UpdateKernel {
+    Sgd,
+    Adam,
+}
+
+const SGD_BINDINGS: &[(u32, Binding)] = &[
+    (0, Binding::ReadOnly),
+    (1, Binding::ReadOnly),
+    (2, Binding::ReadOnly),
+    (3, Binding::ReadWrite),
+    (4, Binding::ReadWrite),
+    (7, Binding::Uniform),
+    (8, Binding::DynamicUniform),
+];
+
+const ADAM_BINDINGS: &[(u32, Binding)] = &[
+    (0, Binding::ReadOnly),
+    (1, Binding::ReadOnly),
+    (2, Binding::ReadOnly),
+    (3, Binding::ReadWrite),
+    (4, Binding::ReadWrite),
+    (5, Binding::ReadWrite),
+    (6, Binding::ReadWrite),
+    (7, Binding::Uniform),
+    (8, Binding::DynamicUniform),
+];
+
+/// The flat buffers one update reads and writes.
+pub(crate) struct UpdateBuffers<'a> {
+    pub values: &'a Tensor,
+    pub grads: &'a Tensor,
+    /// SGD: `[momentum]`; Adam: `[m, v, max v]` (max v may be a short stand-in).
+    pub state: &'a [&'a Tensor],
+    pub segments: &'a Tensor,
+    pub segment_count: usize,
+    pub groups: &'a Tensor,
+    pub step_table: &'a wgpu::Buffer,
+}
+
+/// One dispatch per chunk of at most one storage binding; a single dispatch unless the
+/// parameters exceed the device's largest binding.
+pub(crate) fn update_dispatches(
+    gpu: &Gpu,
+    kernel: UpdateKernel,
+    buffers: &UpdateBuffers,
+) -> Result<Vec<Dispatch>> {
+    let (entry, bindings) = match kernel {
+        UpdateKernel::Sgd => ("sgd_step", SGD_BINDINGS),
+        UpdateKernel::Adam => ("adam_step", ADAM_BINDINGS),
+    };
+    let spec = KernelSpec {
+        shader: "optim",
+        source: sources::OPTIM,
+        entry,
+        bindings,
+        constants: Vec::new(),
+    };
+    let total = buffers.values.len();
+    let align = alignment_elements(gpu);
+    let per_binding = (gpu.limits().max_storage_buffer_binding_size / 4) as usize;
+    let chunk = (per_binding / align * align).max(align);
+    let mut dispatches = Vec::with_capacity(total.div_ceil(chunk));
+    for base in (0..total).step_by(chunk) {
+        let len = chunk.min(total - base);
+        let view = |t: &Tensor| t.view(gpu, base, &[len]);
+        let values = view(buffers.values)?;
+        let grads = view(buffers.grads)?;
+        let mut state = Vec::with_capacity(buffers.state.len());
+        for t in buffers.state {
+            // A state shorter than the parameters is a stand-in the kernel never reads
+            // (AMSGrad's max v when no group uses AMSGrad): bind it whole.
+            state.push(if t.len() == total {
+                view(t)?
+            } else {
+                t.view(gpu, 0, t.shape())?
+            });
+        }
+        let mut tensors = vec![&grads, buffers.segments, buffers.groups, &values];
+        tensors.extend(state.iter());
+        let params = ChunkParams {
+            base: dim("optimizer", base)?,
+            len: dim("optimizer", len)?,
+            segments: dim("optimizer", buffers.segment_count)?,
+            _pad: 0,
+        };
+        let table = (buffers.step_table, std::mem::size_of::<StepParams>() as u64);
+        dispatches.push(Dispatch::with_table(
+            gpu,
+            &spec,
+            &tensors,
+            &params,
+            table,
+            grid(groups_for(len)),
+        )?);
+    }
+    Ok(dispatches)
+}

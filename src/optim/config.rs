@@ -1,0 +1,255 @@
+//! Optimizer hyperparameters: plain structs whose `Default` is PyTorch's.
+
+use crate::error::{Error, Result};
+use crate::kernels::optim::{
+    GroupParams, UpdateKernel, FLAG_AMSGRAD, FLAG_DECOUPLED, FLAG_MAXIMIZE, FLAG_NESTEROV,
+};
+
+/// SGD as in `torch.optim.SGD`, plus L1. `Default`: lr 1e-3 and everything else off.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SgdConfig {
+    /// Learning rate γ (default 1e-3): `θ ← θ − γ·g`.
+    pub lr: f64,
+    /// Momentum μ (default 0): `b ← μ·b + (1 − τ)·g`, with `b ← g` on the first step.
+    pub momentum: f64,
+    /// Dampening τ (default 0), see `momentum`.
+    pub dampening: f64,
+    /// L2 penalty λ₂ (default 0), PyTorch's `weight_decay`: `g ← g + λ₂·θ`.
+    pub weight_decay: f64,
+    /// L1 penalty λ₁ (default 0): `g ← g + λ₁·sign(θ)`, with sign(0) = 0.
+    pub l1: f64,
+    /// Nesterov momentum (default false): `g ← g + μ·b` instead of `g ← b`. Needs μ > 0 and τ = 0.
+    pub nesterov: bool,
+    /// Maximize the objective (default false): the gradient is negated first.
+    pub maximize: bool,
+}
+
+impl Default for SgdConfig {
+    fn default() -> Self {
+        Self {
+            lr: 1e-3,
+            momentum: 0.0,
+            dampening: 0.0,
+            weight_decay: 0.0,
+            l1: 0.0,
+            nesterov: false,
+            maximize: false,
+        }
+    }
+}
+
+/// Adam as in `torch.optim.Adam` (and AdamW with `decoupled_weight_decay`), plus L1.
+/// `Default`: lr 1e-3, betas (0.9, 0.999), eps 1e-8, no weight decay.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AdamConfig {
+    /// Learning rate (default 1e-3): `θ ← θ − lr/(1 − β₁ᵗ) · m / (√v/√(1 − β₂ᵗ) + ε)`.
+    pub lr: f64,
+    /// (β₁, β₂) (default (0.9, 0.999)): `m ← β₁·m + (1 − β₁)·g`, `v ← β₂·v + (1 − β₂)·g²`.
+    pub betas: (f64, f64),
+    /// ε (default 1e-8), added to the denominator.
+    pub eps: f64,
+    /// λ₂ (default 0): coupled `g ← g + λ₂·θ`, or decoupled `θ ← θ·(1 − lr·λ₂)`.
+    pub weight_decay: f64,
+    /// Apply `weight_decay` decoupled, as AdamW (default false).
+    pub decoupled_weight_decay: bool,
+    /// L1 penalty λ₁ (default 0): `g ← g + λ₁·sign(θ)`, with sign(0) = 0.
+    pub l1: f64,
+    /// AMSGrad (default false): use the running maximum of v.
+    pub amsgrad: bool,
+    /// Maximize the objective (default false): the gradient is negated first.
+    pub maximize: bool,
+}
+
+impl Default for AdamConfig {
+    fn default() -> Self {
+        Self {
+            lr: 1e-3,
+            betas: (0.9, 0.999),
+            eps: 1e-8,
+            weight_decay: 0.0,
+            decoupled_weight_decay: false,
+            l1: 0.0,
+            amsgrad: false,
+            maximize: false,
+        }
+    }
+}
+
+impl AdamConfig {
+    /// AdamW with PyTorch's defaults: as Adam, with decoupled weight decay 1e-2.
+    pub fn adamw() -> Self {
+        Self {
+            weight_decay: 1e-2,
+            decoupled_weight_decay: true,
+            ..Self::default()
+        }
+    }
+}
+
+/// The hyperparameters of one parameter group.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum OptimizerConfig {
+    /// Stochastic gradient descent.
+    Sgd(SgdConfig),
+    /// Adam or AdamW.
+    Adam(AdamConfig),
+}
+
+impl From<SgdConfig> for OptimizerConfig {
+    fn from(c: SgdConfig) -> Self {
+        OptimizerConfig::Sgd(c)
+    }
+}
+
+impl From<AdamConfig> for OptimizerConfig {
+    fn from(c: AdamConfig) -> Self {
+        OptimizerConfig::Adam(c)
+    }
+}
+
+/// Parameters (by name) that share hyperparameters, like one of PyTorch's `param_groups`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParamGroup {
+    /// Names of the parameters in the group.
+    pub params: Vec<String>,
+    /// Their hyperparameters.
+    pub config: OptimizerConfig,
+}
+
+impl ParamGroup {
+    /// A group of the named parameters.
+    pub fn new(params: Vec<String>, config: impl Into<OptimizerConfig>) -> Self {
+        Self {
+            params,
+            config: config.into(),
+        }
+    }
+}
+
+fn check(
+    optimizer: &'static str,
+    name: &'static str,
+    value: f64,
+    ok: bool,
+    expected: &'static str,
+) -> Result<()> {
+    if ok && value.is_finite() {
+        Ok(())
+    } else {
+        Err(Error::InvalidHyperparameter {
+            optimizer,
+            name,
+            value,
+            expected,
+        })
+    }
+}
+
+impl OptimizerConfig {
+    /// Checks every value, as PyTorch's constructors do (and ε > 0, penalties ≥ 0).
+    ///
+    /// # Errors
+    /// [`Error::InvalidHyperparameter`] naming the first value out of range.
+    pub fn validate(&self) -> Result<()> {
+        match self {
+            OptimizerConfig::Sgd(c) => {
+                let o = "SGD";
+                check(o, "lr", c.lr, c.lr >= 0.0, "must be ≥ 0")?;
+                check(o, "momentum", c.momentum, c.momentum >= 0.0, "must be ≥ 0")?;
+                check(o, "dampening", c.dampening, true, "must be finite")?;
+                check(
+                    o,
+                    "weight_decay",
+                    c.weight_decay,
+                    c.weight_decay >= 0.0,
+                    "must be ≥ 0",
+                )?;
+                check(o, "l1", c.l1, c.l1 >= 0.0, "must be ≥ 0")?;
+                if c.nesterov {
+                    check(
+                        o,
+                        "momentum",
+                        c.momentum,
+                        c.momentum > 0.0,
+                        "Nesterov momentum needs momentum > 0",
+                    )?;
+                    check(
+                        o,
+                        "dampening",
+                        c.dampening,
+                        c.dampening == 0.0,
+                        "Nesterov momentum needs dampening = 0",
+                    )?;
+                }
+                Ok(())
+            }
+            OptimizerConfig::Adam(c) => {
+                let o = if c.decoupled_weight_decay {
+                    "AdamW"
+                } else {
+                    "Adam"
+                };
+                let (b1, b2) = c.betas;
+                check(o, "lr", c.lr, c.lr >= 0.0, "must be ≥ 0")?;
+                check(
+                    o,
+                    "betas.0",
+                    b1,
+                    (0.0..1.0).contains(&b1),
+                    "must be in [0, 1)",
+                )?;
+                check(
+                    o,
+                    "betas.1",
+                    b2,
+                    (0.0..1.0).contains(&b2),
+                    "must be in [0, 1)",
+                )?;
+                check(o, "eps", c.eps, c.eps > 0.0, "must be > 0")?;
+                check(
+                    o,
+                    "weight_decay",
+                    c.weight_decay,
+                    c.weight_decay >= 0.0,
+                    "must be ≥ 0",
+                )?;
+                check(o, "l1", c.l1, c.l1 >= 0.0, "must be ≥ 0")
+            }
+        }
+    }
+
+    pub(crate) fn kernel(&self) -> UpdateKernel {
+        match self {
+            OptimizerConfig::Sgd(_) => UpdateKernel::Sgd,
+            OptimizerConfig::Adam(_) => UpdateKernel::Adam,
+        }
+    }
+
+    /// The group's row of the kernel's hyperparameter table, in f32.
+    pub(crate) fn group_params(&self) -> GroupParams {
+        let flag = |on: bool, bit: u32| if on { bit } else { 0 };
+        match *self {
+            OptimizerConfig::Sgd(c) => GroupParams {
+                lr: c.lr as f32,
+                momentum: c.momentum as f32,
+                dampening: c.dampening as f32,
+                weight_decay: c.weight_decay as f32,
+                l1: c.l1 as f32,
+                flags: flag(c.nesterov, FLAG_NESTEROV) | flag(c.maximize, FLAG_MAXIMIZE),
+                ..GroupParams::default()
+            },
+            OptimizerConfig::Adam(c) => GroupParams {
+                lr: c.lr as f32,
+                weight_decay: c.weight_decay as f32,
+                l1: c.l1 as f32,
+                beta1: c.betas.0 as f32,
+                beta2: c.betas.1 as f32,
+                eps: c.eps as f32,
+                flags: flag(c.maximize, FLAG_MAXIMIZE)
+                    | flag(c.amsgrad, FLAG_AMSGRAD)
+                    | flag(c.decoupled_weight_decay, FLAG_DECOUPLED),
+                ..GroupParams::default()
+            },
+        }
+    }
+}

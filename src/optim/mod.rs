@@ -1,0 +1,376 @@
+//! Optimizers — SGD (momentum, dampening, Nesterov), Adam (AMSGrad), AdamW — as one fused
+//! update over flat parameter storage, with L1 and L2 regularization in the same pass.
+//!
+//! The algorithms are PyTorch's `torch.optim` ones, step for step, with the same names and
+//! defaults; L1 (`λ₁·sign(θ)` added to the gradient) is ours. The formulas are at the top of
+//! `shaders/optim.wgsl`, and [`crate::reference::optim`] has them as plain loops.
+//!
+//! ```no_run
+//! use wgsl_train::optim::{AdamConfig, Optimizer, ParamStore};
+//! # fn main() -> wgsl_train::Result<()> {
+//! let gpu = wgsl_train::Gpu::new()?;
+//! let params = ParamStore::new(&gpu, &[("0.weight", &[5, 10]), ("0.bias", &[5])])?;
+//! let mut adam = Optimizer::new(&gpu, &params, AdamConfig { lr: 1e-2, ..Default::default() })?;
+//! // ... write gradients into params.grads() (the backward pass does) ...
+//! adam.step(&gpu)?;
+//! # Ok(()) }
+//! ```
+
+mod config;
+pub mod params;
+
+pub use config::{AdamConfig, OptimizerConfig, ParamGroup, SgdConfig};
+pub use params::{ParamSlot, ParamStore};
+
+use crate::error::{Error, Result};
+use crate::gpu::{Batch, DType, Dispatch, Gpu, Tensor};
+use crate::kernels::optim::{
+    step_stride, update_dispatches, GroupParams, StepParams, UpdateBuffers, UpdateKernel,
+    MAX_GROUPS,
+};
+
+/// An optimizer's state, for checkpoints: the step count and each flat state tensor by its
+/// PyTorch name (`momentum_buffer`; `exp_avg`, `exp_avg_sq`, `max_exp_avg_sq`), laid out as
+/// the flat parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OptimizerState {
+    /// Steps taken so far.
+    pub step: u64,
+    /// `(name, values)` of each state tensor.
+    pub tensors: Vec<(String, Vec<f32>)>,
+}
+
+/// A fused optimizer over one [`ParamStore`]: every parameter of every group is updated by one
+/// dispatch per step (one per chunk if the parameters exceed the largest storage binding).
+pub struct Optimizer {
+    kernel: UpdateKernel,
+    groups: Vec<OptimizerConfig>,
+    step: u64,
+    state_names: &'static [&'static str],
+    state: Vec<Tensor>,
+    // Kept so the dispatches can be rebuilt when the step table grows.
+    values: Tensor,
+    grads: Tensor,
+    segments: Tensor,
+    segment_count: usize,
+    group_table: Tensor,
+    step_table: wgpu::Buffer,
+    table_capacity: usize,
+    dispatches: Vec<Dispatch>,
+    /// The batch being recorded into and how many steps it holds.
+    open_batch: Option<(u64, usize)>,
+}
+
+impl std::fmt::Debug for Optimizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Optimizer")
+            .field("groups", &self.groups)
+            .field("step", &self.step)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Optimizer {
+    /// An optimizer with one group holding every parameter of `params`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidHyperparameter`] for a value out of range.
+    pub fn new(gpu: &Gpu, params: &ParamStore, config: impl Into<OptimizerConfig>) -> Result<Self> {
+        let names = params.slots().iter().map(|s| s.name.clone()).collect();
+        Self::with_groups(gpu, params, vec![ParamGroup::new(names, config)])
+    }
+
+    /// An optimizer with parameter groups, each with its own hyperparameters (PyTorch's
+    /// `param_groups`), still updated in one dispatch. Parameters in no group are not updated.
+    ///
+    /// # Errors
+    /// [`Error::InvalidHyperparameter`] for a value out of range; [`Error::InvalidArgument`]
+    /// for an unknown or repeated parameter, no groups, more than 16 groups, or SGD and Adam
+    /// groups mixed.
+    pub fn with_groups(gpu: &Gpu, params: &ParamStore, groups: Vec<ParamGroup>) -> Result<Self> {
+        let op = "Optimizer";
+        let first = groups.first().ok_or_else(|| Error::InvalidArgument {
+            op,
+            detail: "an optimizer needs at least one parameter group".into(),
+        })?;
+        if groups.len() > MAX_GROUPS {
+            return Err(Error::InvalidArgument {
+                op,
+                detail: format!(
+                    "{} parameter groups; at most {MAX_GROUPS} are supported",
+                    groups.len()
+                ),
+            });
+        }
+        let kernel = first.config.kernel();
+        let mut owner = vec![None; params.slots().len()];
+        for (g, group) in groups.iter().enumerate() {
+            group.config.validate()?;
+            if group.config.kernel() != kernel {
+                return Err(Error::InvalidArgument {
+                    op,
+                    detail: "all parameter groups must use the same optimizer (SGD or Adam)".into(),
+                });
+            }
+            for name in &group.params {
+                let index = params.index(name)?;
+                if owner[index].replace(g).is_some() {
+                    return Err(Error::InvalidArgument {
+                        op,
+                        detail: format!("parameter {name:?} appears in more than one group"),
+                    });
+                }
+            }
+        }
+
+        let segments: Vec<[u32; 4]> = params
+            .slots()
+            .iter()
+            .zip(&owner)
+            .filter_map(|(slot, group)| {
+                let group = (*group)?;
+                Some([
+                    slot.offset as u32,
+                    (slot.offset + slot.len()) as u32,
+                    group as u32,
+                    0,
+                ])
+            })
+            .collect();
+        // An empty table would be an empty buffer: keep one entry matching no element.
+        let segment_count = segments.len();
+        let table = if segments.is_empty() {
+            vec![[0u32; 4]]
+        } else {
+            segments
+        };
+        let segments = Tensor::from_slice(
+            gpu,
+            &[table.len(), 4],
+            bytemuck::cast_slice::<_, u32>(&table),
+        )?;
+        let group_params: Vec<GroupParams> =
+            groups.iter().map(|g| g.config.group_params()).collect();
+        let group_table = Tensor::from_slice(
+            gpu,
+            &[group_params.len() * std::mem::size_of::<GroupParams>() / 4],
+            bytemuck::cast_slice::<_, u32>(&group_params),
+        )?;
+
+        let flat = params.flat_len();
+        let (state_names, amsgrad): (&'static [&'static str], bool) = match kernel {
+            UpdateKernel::Sgd => (&["momentum_buffer"], false),
+            UpdateKernel::Adam => (
+                &["exp_avg", "exp_avg_sq", "max_exp_avg_sq"],
+                groups
+                    .iter()
+                    .any(|g| matches!(g.config, OptimizerConfig::Adam(a) if a.amsgrad)),
+            ),
+        };
+        let state = state_names
+            .iter()
+            .map(|&name| {
+                // Max v is only allocated when some group uses AMSGrad.
+                let len = if name == "max_exp_avg_sq" && !amsgrad {
+                    1
+                } else {
+                    flat
+                };
+                Tensor::zeros(gpu, &[len], DType::F32)
+            })
+            .collect::<Result<Vec<_>>>()?;
+
+        let mut optimizer = Self {
+            kernel,
+            groups: groups.into_iter().map(|g| g.config).collect(),
+            step: 0,
+            state_names,
+            state,
+            values: params.values().view(gpu, 0, &[flat])?,
+            grads: params.grads().view(gpu, 0, &[flat])?,
+            segments,
+            segment_count,
+            group_table,
+            step_table: step_table(gpu, 1)?,
+            table_capacity: 1,
+            dispatches: Vec::new(),
+            open_batch: None,
+        };
+        optimizer.build_dispatches(gpu)?;
+        Ok(optimizer)
+    }
+
+    fn build_dispatches(&mut self, gpu: &Gpu) -> Result<()> {
+        let state: Vec<&Tensor> = self.state.iter().collect();
+        self.dispatches = update_dispatches(
+            gpu,
+            self.kernel,
+            &UpdateBuffers {
+                values: &self.values,
+                grads: &self.grads,
+                state: &state,
+                segments: &self.segments,
+                segment_count: self.segment_count,
+                groups: &self.group_table,
+                step_table: &self.step_table,
+            },
+        )?;
+        Ok(())
+    }
+
+    /// Records one optimizer step into `batch`, after whatever computed the gradients.
+    /// Several steps may be recorded into one batch (with forward and backward passes between
+    /// them): each gets its own entry of the per-step table, written before the submission.
+    ///
+    /// # Errors
+    /// Only when the step table must grow and the device refuses the allocation.
+    pub fn record_step(&mut self, gpu: &Gpu, batch: &mut Batch) -> Result<()> {
+        let slot = match self.open_batch {
+            Some((id, used)) if id == batch.id() => used,
+            _ => 0,
+        };
+        if slot >= self.table_capacity {
+            // Earlier steps of this batch keep the old table alive through their bind groups.
+            self.table_capacity = (slot + 1).next_power_of_two();
+            self.step_table = step_table(gpu, self.table_capacity)?;
+            self.build_dispatches(gpu)?;
+        }
+        self.step += 1;
+        let stride = step_stride(gpu);
+        let offset = slot as u64 * stride;
+        gpu.queue().write_buffer(
+            &self.step_table,
+            offset,
+            bytemuck::bytes_of(&self.step_params(self.step)),
+        );
+        for dispatch in &self.dispatches {
+            batch.record_at(dispatch, &[offset as u32]);
+        }
+        self.open_batch = Some((batch.id(), slot + 1));
+        Ok(())
+    }
+
+    /// Takes one step now: records it in a batch of its own and submits it.
+    ///
+    /// # Errors
+    /// As [`Gpu::submit`].
+    pub fn step(&mut self, gpu: &Gpu) -> Result<()> {
+        let mut batch = gpu.batch();
+        self.record_step(gpu, &mut batch)?;
+        gpu.submit(batch)
+    }
+
+    /// The per-group values of step `t` (1-based), from the host in f64.
+    fn step_params(&self, t: u64) -> StepParams {
+        let mut params = StepParams {
+            groups: [[0.0; 4]; MAX_GROUPS],
+        };
+        let first = if t == 1 { 1.0 } else { 0.0 };
+        for (entry, config) in params.groups.iter_mut().zip(&self.groups) {
+            *entry = match config {
+                OptimizerConfig::Sgd(c) => [c.lr as f32, 1.0, first, 0.0],
+                OptimizerConfig::Adam(c) => {
+                    let t = i32::try_from(t).unwrap_or(i32::MAX);
+                    let bias_correction1 = 1.0 - c.betas.0.powi(t);
+                    let bias_correction2 = 1.0 - c.betas.1.powi(t);
+                    [
+                        (c.lr / bias_correction1) as f32,
+                        bias_correction2.sqrt() as f32,
+                        first,
+                        0.0,
+                    ]
+                }
+            };
+        }
+        params
+    }
+
+    /// Steps taken so far.
+    pub fn step_count(&self) -> u64 {
+        self.step
+    }
+
+    /// The hyperparameters of each group, in order.
+    pub fn groups(&self) -> &[OptimizerConfig] {
+        &self.groups
+    }
+
+    /// How many dispatches one step records: 1, or one per chunk for parameters larger than
+    /// the device's largest storage binding.
+    pub fn dispatches_per_step(&self) -> usize {
+        self.dispatches.len()
+    }
+
+    /// The flat state tensor called `name` (see [`OptimizerState`]).
+    pub fn state_tensor(&self, name: &str) -> Option<&Tensor> {
+        self.state_names
+            .iter()
+            .position(|n| *n == name)
+            .map(|i| &self.state[i])
+    }
+
+    /// Downloads the step count and every state tensor.
+    ///
+    /// # Errors
+    /// As [`Tensor::to_vec`].
+    pub fn state(&self, gpu: &Gpu) -> Result<OptimizerState> {
+        let tensors = self
+            .state_names
+            .iter()
+            .zip(&self.state)
+            .map(|(name, t)| Ok((name.to_string(), t.to_vec::<f32>(gpu)?)))
+            .collect::<Result<_>>()?;
+        Ok(OptimizerState {
+            step: self.step,
+            tensors,
+        })
+    }
+
+    /// Restores a state saved by [`Optimizer::state`], so that training continues exactly
+    /// as if it had not stopped.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when the names or lengths do not match this optimizer; in
+    /// that case nothing is changed.
+    pub fn load_state(&mut self, gpu: &Gpu, state: &OptimizerState) -> Result<()> {
+        let names: Vec<&str> = state.tensors.iter().map(|(n, _)| n.as_str()).collect();
+        if names != self.state_names {
+            return Err(Error::InvalidArgument {
+                op: "Optimizer::load_state",
+                detail: format!(
+                    "expected state tensors {:?}, got {names:?}",
+                    self.state_names
+                ),
+            });
+        }
+        for ((name, values), tensor) in state.tensors.iter().zip(&self.state) {
+            if values.len() != tensor.len() {
+                return Err(Error::InvalidArgument {
+                    op: "Optimizer::load_state",
+                    detail: format!(
+                        "state {name:?} has {} values, expected {}",
+                        values.len(),
+                        tensor.len()
+                    ),
+                });
+            }
+        }
+        for ((_, values), tensor) in state.tensors.iter().zip(&self.state) {
+            tensor.write(gpu, values)?;
+        }
+        self.step = state.step;
+        Ok(())
+    }
+}
+
+fn step_table(gpu: &Gpu, entries: usize) -> Result<wgpu::Buffer> {
+    let size = step_stride(gpu) * entries as u64;
+    gpu.scoped("optimizer step table", || {
+        gpu.device().create_buffer(&wgpu::BufferDescriptor {
+            label: Some("optimizer steps"),
+            size,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        })
+    })
+}

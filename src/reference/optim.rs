@@ -1,0 +1,130 @@
+//! Reference optimizers, written as plainly as the `torch.optim` pseudo-code, in f64, one
+//! parameter tensor at a time. Parameters stay f32 between steps, as on the GPU.
+
+use crate::optim::{AdamConfig, SgdConfig};
+
+/// `torch.optim.SGD` for one parameter tensor, plus L1.
+#[derive(Debug, Clone)]
+pub struct Sgd {
+    config: SgdConfig,
+    /// The momentum buffer b, created on the first step.
+    momentum_buffer: Option<Vec<f64>>,
+}
+
+impl Sgd {
+    /// A fresh optimizer (no momentum buffer yet).
+    pub fn new(config: SgdConfig) -> Self {
+        Self {
+            config,
+            momentum_buffer: None,
+        }
+    }
+
+    /// The momentum buffer, once a step has created it.
+    pub fn momentum_buffer(&self) -> Option<&[f64]> {
+        self.momentum_buffer.as_deref()
+    }
+
+    /// One step: updates `params` from `grads`.
+    pub fn step(&mut self, params: &mut [f32], grads: &[f32]) {
+        let c = self.config;
+        let first_step = self.momentum_buffer.is_none();
+        let buffer = self
+            .momentum_buffer
+            .get_or_insert_with(|| vec![0.0; params.len()]);
+        for i in 0..params.len() {
+            let theta = f64::from(params[i]);
+            let mut g = f64::from(grads[i]);
+            if c.maximize {
+                g = -g;
+            }
+            g += c.weight_decay * theta + c.l1 * sign(theta);
+            if c.momentum != 0.0 {
+                buffer[i] = if first_step {
+                    g
+                } else {
+                    c.momentum * buffer[i] + (1.0 - c.dampening) * g
+                };
+                g = if c.nesterov {
+                    g + c.momentum * buffer[i]
+                } else {
+                    buffer[i]
+                };
+            }
+            params[i] = (theta - c.lr * g) as f32;
+        }
+    }
+}
+
+/// `torch.optim.Adam` (AdamW with `decoupled_weight_decay`) for one parameter tensor, plus L1.
+#[derive(Debug, Clone)]
+pub struct Adam {
+    config: AdamConfig,
+    step: i32,
+    exp_avg: Vec<f64>,
+    exp_avg_sq: Vec<f64>,
+    max_exp_avg_sq: Vec<f64>,
+}
+
+impl Adam {
+    /// A fresh optimizer for a tensor of `len` elements (m = v = 0).
+    pub fn new(config: AdamConfig, len: usize) -> Self {
+        Self {
+            config,
+            step: 0,
+            exp_avg: vec![0.0; len],
+            exp_avg_sq: vec![0.0; len],
+            max_exp_avg_sq: vec![0.0; len],
+        }
+    }
+
+    /// (m, v, max v).
+    pub fn state(&self) -> (&[f64], &[f64], &[f64]) {
+        (&self.exp_avg, &self.exp_avg_sq, &self.max_exp_avg_sq)
+    }
+
+    /// One step: updates `params` from `grads`.
+    pub fn step(&mut self, params: &mut [f32], grads: &[f32]) {
+        let c = self.config;
+        let (beta1, beta2) = c.betas;
+        self.step += 1;
+        let bias_correction1 = 1.0 - beta1.powi(self.step);
+        let bias_correction2 = 1.0 - beta2.powi(self.step);
+        for i in 0..params.len() {
+            let mut theta = f64::from(params[i]);
+            let mut g = f64::from(grads[i]);
+            if c.maximize {
+                g = -g;
+            }
+            g += c.l1 * sign(theta);
+            if c.decoupled_weight_decay {
+                theta *= 1.0 - c.lr * c.weight_decay;
+            } else {
+                g += c.weight_decay * theta;
+            }
+            let m = &mut self.exp_avg[i];
+            let v = &mut self.exp_avg_sq[i];
+            *m = beta1 * *m + (1.0 - beta1) * g;
+            *v = beta2 * *v + (1.0 - beta2) * g * g;
+            let mut v_used = *v;
+            if c.amsgrad {
+                self.max_exp_avg_sq[i] = self.max_exp_avg_sq[i].max(*v);
+                v_used = self.max_exp_avg_sq[i];
+            }
+            let step_size = c.lr / bias_correction1;
+            let denom = v_used.sqrt() / bias_correction2.sqrt() + c.eps;
+            params[i] = (theta - step_size * *m / denom) as f32;
+        }
+    }
+}
+
+/// sign(x) with sign(0) = 0.
+fn sign(x: f64) -> f64 {
+    if x > 0.0 {
+        1.0
+    } else if x < 0.0 {
+        -1.0
+    } else {
+        0.0
+    }
+}
