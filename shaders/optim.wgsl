@@ -54,23 +54,26 @@ struct StepParams {
     groups: array<vec4<f32>, MAX_GROUPS>,
 }
 
-@group(0) @binding(0) var<storage, read> grads: array<f32>;
-// (start, end, group, unused) element ranges, sorted by start.
+// The flat buffers are read and written four elements at a time (vec4 loads are what make
+// CPU-like adapters fast); their lengths are multiples of 64 elements.
+@group(0) @binding(0) var<storage, read> grads: array<vec4<f32>>;
+// (start, end, group, unused) element ranges, sorted by start; starts are multiples of 4.
 @group(0) @binding(1) var<storage, read> segments: array<vec4<u32>>;
 @group(0) @binding(2) var<storage, read> groups: array<GroupParams>;
-@group(0) @binding(3) var<storage, read_write> params: array<f32>;
+@group(0) @binding(3) var<storage, read_write> params: array<vec4<f32>>;
 // SGD: the momentum buffer. Adam: m (exp_avg).
-@group(0) @binding(4) var<storage, read_write> state0: array<f32>;
+@group(0) @binding(4) var<storage, read_write> state0: array<vec4<f32>>;
 // Adam: v (exp_avg_sq) and, with amsgrad, max v (max_exp_avg_sq).
-@group(0) @binding(5) var<storage, read_write> state1: array<f32>;
-@group(0) @binding(6) var<storage, read_write> state2: array<f32>;
+@group(0) @binding(5) var<storage, read_write> state1: array<vec4<f32>>;
+@group(0) @binding(6) var<storage, read_write> state2: array<vec4<f32>>;
 @group(0) @binding(7) var<uniform> chunk: ChunkParams;
 @group(0) @binding(8) var<uniform> step: StepParams;
 
+// The segment holding global element i, or a segment with group NO_GROUP: binary search for
+// the last segment starting at or before i.
 const NO_GROUP: u32 = 0xffffffffu;
 
-// The group of global element i: binary search for the last segment starting at or before i.
-fn group_of(i: u32) -> u32 {
+fn segment_of(i: u32) -> vec4<u32> {
     var lo = 0u;
     var hi = chunk.segments;
     while lo + 1u < hi {
@@ -82,15 +85,21 @@ fn group_of(i: u32) -> u32 {
         }
     }
     let s = segments[lo];
-    if i >= s.x && i < s.y {
-        return s.z;
+    if lo < chunk.segments && i >= s.x && i < s.y {
+        return s;
     }
-    return NO_GROUP;
+    return vec4<u32>(0u, 0u, NO_GROUP, 0u);
+}
+
+// Which of the four elements from global element i on lie inside the segment (a segment can
+// end inside a vec4; the rest is alignment padding and must not change).
+fn inside(i: u32, s: vec4<u32>) -> vec4<bool> {
+    return vec4<u32>(i) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(s.y);
 }
 
 // The gradient after maximize and the coupled penalties.
-fn regularized_grad(local: u32, theta: f32, hp: GroupParams, coupled_l2: bool) -> f32 {
-    var g = grads[local];
+fn regularized_grad(q: u32, theta: vec4<f32>, hp: GroupParams, coupled_l2: bool) -> vec4<f32> {
+    var g = grads[q];
     if (hp.flags & FLAG_MAXIMIZE) != 0u {
         g = -g;
     }
@@ -100,37 +109,53 @@ fn regularized_grad(local: u32, theta: f32, hp: GroupParams, coupled_l2: bool) -
     return g + hp.l1 * sign(theta);
 }
 
+// Each invocation updates PER_INVOCATION vec4s, one grid apart, so that neighbouring
+// invocations touch neighbouring addresses. A short loop of fixed length: on lavapipe, one
+// vec4 per invocation pays too much per workgroup and a long loop too much per iteration.
+const PER_INVOCATION: u32 = 4u;
+
+fn first_vec4(wid: vec3<u32>, nwg: vec3<u32>, lidx: u32) -> u32 {
+    return (wid.y * nwg.x + wid.x) * 256u + lidx;
+}
+
 @compute @workgroup_size(256)
 fn sgd_step(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lidx: u32,
 ) {
-    let local = (wid.y * nwg.x + wid.x) * 256u + lidx;
-    if local >= chunk.len {
+    let stride = nwg.x * nwg.y * 256u;
+    for (var k = 0u; k < PER_INVOCATION; k++) {
+        let q = first_vec4(wid, nwg, lidx) + k * stride;
+        if q < chunk.len / 4u {
+            sgd_update(q);
+        }
+    }
+}
+
+fn sgd_update(q: u32) {
+    let i = chunk.base + 4u * q;
+    let seg = segment_of(i);
+    if seg.z == NO_GROUP {
         return;
     }
-    let group = group_of(chunk.base + local);
-    if group == NO_GROUP {
-        return;
-    }
-    let hp = groups[group];
-    let st = step.groups[group];
-    let theta = params[local];
-    var g = regularized_grad(local, theta, hp, true);
+    let hp = groups[seg.z];
+    let st = step.groups[seg.z];
+    let theta = params[q];
+    var g = regularized_grad(q, theta, hp, true);
     if hp.momentum != 0.0 {
         var b = g;
         if st.z == 0.0 {
-            b = hp.momentum * state0[local] + (1.0 - hp.dampening) * g;
+            b = hp.momentum * state0[q] + (1.0 - hp.dampening) * g;
         }
-        state0[local] = b;
+        state0[q] = b;
         if (hp.flags & FLAG_NESTEROV) != 0u {
             g = g + hp.momentum * b;
         } else {
             g = b;
         }
     }
-    params[local] = theta - st.x * g;
+    params[q] = select(theta, theta - st.x * g, inside(i, seg));
 }
 
 @compute @workgroup_size(256)
@@ -139,31 +164,40 @@ fn adam_step(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lidx: u32,
 ) {
-    let local = (wid.y * nwg.x + wid.x) * 256u + lidx;
-    if local >= chunk.len {
+    let stride = nwg.x * nwg.y * 256u;
+    for (var k = 0u; k < PER_INVOCATION; k++) {
+        let q = first_vec4(wid, nwg, lidx) + k * stride;
+        if q < chunk.len / 4u {
+            adam_update(q);
+        }
+    }
+}
+
+fn adam_update(q: u32) {
+    let i = chunk.base + 4u * q;
+    let seg = segment_of(i);
+    if seg.z == NO_GROUP {
         return;
     }
-    let group = group_of(chunk.base + local);
-    if group == NO_GROUP {
-        return;
-    }
-    let hp = groups[group];
-    let st = step.groups[group];
-    var theta = params[local];
+    let hp = groups[seg.z];
+    let st = step.groups[seg.z];
+    let theta0 = params[q];
+    var theta = theta0;
     let decoupled = (hp.flags & FLAG_DECOUPLED) != 0u;
-    let g = regularized_grad(local, theta, hp, !decoupled);
+    let g = regularized_grad(q, theta, hp, !decoupled);
     if decoupled {
         theta *= 1.0 - hp.lr * hp.weight_decay;
     }
-    let m = hp.beta1 * state0[local] + (1.0 - hp.beta1) * g;
-    let v = hp.beta2 * state1[local] + (1.0 - hp.beta2) * g * g;
-    state0[local] = m;
-    state1[local] = v;
+    // Padding lanes have g = θ = 0, so m and v stay 0 there.
+    let m = hp.beta1 * state0[q] + (1.0 - hp.beta1) * g;
+    let v = hp.beta2 * state1[q] + (1.0 - hp.beta2) * g * g;
+    state0[q] = m;
+    state1[q] = v;
     var v_used = v;
     if (hp.flags & FLAG_AMSGRAD) != 0u {
-        v_used = max(state2[local], v);
-        state2[local] = v_used;
+        v_used = max(state2[q], v);
+        state2[q] = v_used;
     }
     let denom = sqrt(v_used) / st.y + hp.eps;
-    params[local] = theta - st.x * m / denom;
+    params[q] = select(theta0, theta - st.x * m / denom, inside(i, seg));
 }

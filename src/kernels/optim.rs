@@ -72,6 +72,9 @@ pub(crate) fn step_stride(gpu: &Gpu) -> u64 {
     (std::mem::size_of::<StepParams>() as u64).div_ceil(align) * align
 }
 
+/// vec4s each invocation updates (`PER_INVOCATION` in `optim.wgsl`).
+const PER_INVOCATION: usize = 4;
+
 /// Which update kernel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum UpdateKernel {
@@ -166,7 +169,7 @@ pub(crate) fn update_dispatches(
             &tensors,
             &params,
             table,
-            grid(groups_for(len)),
+            grid(groups_for(len.div_ceil(4 * PER_INVOCATION))),
         )?);
     }
     Ok(dispatches)

@@ -170,9 +170,9 @@ impl Optimizer {
         let state = state_names
             .iter()
             .map(|&name| {
-                // Max v is only allocated when some group uses AMSGrad.
+                // Max v is only allocated when some group uses AMSGrad (else one vec4).
                 let len = if name == "max_exp_avg_sq" && !amsgrad {
-                    1
+                    4
                 } else {
                     flat
                 };

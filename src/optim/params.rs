@@ -89,8 +89,11 @@ impl ParamStore {
             end = offset + slot.len();
             slots.push(slot);
         }
-        let values = Tensor::zeros(gpu, &[end], DType::F32)?;
-        let grads = Tensor::zeros(gpu, &[end], DType::F32)?;
+        // The flat length is a whole number of alignment units too, so the buffers split into
+        // aligned chunks and the update kernel can work four elements at a time.
+        let flat_len = end.div_ceil(align) * align;
+        let values = Tensor::zeros(gpu, &[flat_len], DType::F32)?;
+        let grads = Tensor::zeros(gpu, &[flat_len], DType::F32)?;
         let views = |flat: &Tensor| -> Result<Vec<Tensor>> {
             slots
                 .iter()
@@ -179,7 +182,8 @@ impl ParamStore {
     }
 }
 
-/// The storage-binding alignment in f32 elements (64 for the usual 256 bytes).
+/// The storage-binding alignment in f32 elements (64 for the usual 256 bytes), and at least 4
+/// (the update kernel's vec4).
 pub(crate) fn alignment_elements(gpu: &Gpu) -> usize {
-    (gpu.limits().min_storage_buffer_offset_alignment as usize / 4).max(1)
+    (gpu.limits().min_storage_buffer_offset_alignment as usize / 4).max(4)
 }
