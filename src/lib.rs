@@ -10,6 +10,8 @@
 //!   epilogue, ReLU forward and backward, column sums (bias gradients), fixed-order sums and
 //!   means, and the losses (MSE, BCE with logits, BCE, softmax cross-entropy), each with its
 //!   gradient in one pass;
+//! - [`optim`] has the fused optimizers (SGD, Adam, AdamW with L1 and L2) over flat parameter
+//!   storage ([`optim::ParamStore`]), one dispatch per step for a whole model;
 //! - a [`Batch`] records many kernels into one queue submission.
 //!
 //! Numerics follow PyTorch: see `DESIGN.md`'s numerical contract and the formulas in each
