@@ -2,7 +2,7 @@
 //!
 //! Train neural networks on any GPU that [wgpu] reaches — Vulkan, Metal, DX12, and software
 //! Vulkan such as Mesa's lavapipe. WGSL compute shaders do the work; a plain-Rust CPU
-//! reference of every kernel ([`reference`]) holds them to account in the tests.
+//! reference of every kernel ([`reference`](mod@reference)) holds them to account in the tests.
 //!
 //! - [`Gpu`] owns the device, the queue and the pipeline cache;
 //! - [`Tensor`] is an f32 (or u32) GPU buffer with a shape;
