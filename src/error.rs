@@ -83,6 +83,55 @@ pub enum Error {
         expected: &'static str,
     },
 
+    /// A dataset is unusable: empty, non-finite values, labels that do not fit the task.
+    #[error("data: {0}")]
+    Data(String),
+
+    /// A CSV file could not be read as a dataset.
+    #[error("{path}: line {line}: {detail}")]
+    Csv {
+        /// The file.
+        path: String,
+        /// The 1-based line (0 when the problem is not on one line).
+        line: u64,
+        /// What is wrong.
+        detail: String,
+    },
+
+    /// Reading or writing a file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+
+    /// A checkpoint does not fit the model or is not a valid safetensors file.
+    #[error("checkpoint {path}: {detail}")]
+    Checkpoint {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        detail: String,
+    },
+
+    /// Training produced a NaN or infinite loss or gradient.
+    #[error(
+        "training diverged: non-finite {what} at epoch {epoch}, step {step}; the parameters and \
+         optimizer state are back at the end of epoch {restored_epoch} (try a lower learning rate)"
+    )]
+    NonFinite {
+        /// `loss` or `gradient`.
+        what: &'static str,
+        /// The 1-based epoch where it happened.
+        epoch: usize,
+        /// The 1-based step within that epoch.
+        step: usize,
+        /// The last epoch whose parameters were kept (0: the initial ones).
+        restored_epoch: usize,
+    },
+
     /// A buffer would exceed a device limit.
     #[error(
         "{what} needs {size} bytes, more than this device allows ({limit} bytes, {limit_name})"

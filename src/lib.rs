@@ -44,9 +44,11 @@
 
 #![deny(missing_docs)]
 
+pub mod data;
 mod error;
 pub mod gpu;
 pub mod kernels;
+pub mod metrics;
 pub mod optim;
 pub mod reference;
 

@@ -1,0 +1,151 @@
+//! Loading a dataset from a CSV file with a header row.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use super::{Dataset, Task};
+use crate::error::{Error, Result};
+
+/// Which column holds the target.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum TargetColumn {
+    /// The last column (default).
+    #[default]
+    Last,
+    /// The column with this header.
+    Name(String),
+    /// The column at this 0-based index.
+    Index(usize),
+}
+
+/// How to read a CSV file. `Default`: comma-separated, target in the last column, task
+/// detected (a numeric target is regression, anything else classification).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CsvOptions {
+    /// The target column (default the last).
+    pub target: TargetColumn,
+    /// The task (default: regression if every target parses as a number, else
+    /// classification with the distinct labels as classes).
+    pub task: Option<Task>,
+    /// Field delimiter (default `,`; 0 means `,`).
+    pub delimiter: u8,
+}
+
+/// Reads a CSV file whose first line names the columns; every column but the target must be
+/// numeric. Class labels may be integers or strings; classes are their distinct values, sorted
+/// (numerically when they are all numbers).
+///
+/// # Errors
+/// [`Error::Io`] when the file cannot be read; [`Error::Csv`] naming the line for a missing
+/// header, ragged rows, a non-numeric or missing feature, a missing target column, or labels
+/// that do not fit the task; [`Error::Data`] for a file with no rows.
+pub fn load_csv(path: impl AsRef<Path>, options: &CsvOptions) -> Result<Dataset> {
+    let path = path.as_ref();
+    let name = path.display().to_string();
+    let file = std::fs::File::open(path).map_err(|source| Error::Io { path: name.clone(), source })?;
+    load_csv_from_reader(file, &name, options)
+}
+
+/// [`load_csv`] on any reader; `name` is used in error messages.
+///
+/// # Errors
+/// As [`load_csv`].
+pub fn load_csv_from_reader(reader: impl std::io::Read, name: &str, options: &CsvOptions) -> Result<Dataset> {
+    let err = |line: u64, detail: String| Error::Csv { path: name.to_string(), line, detail };
+    let delimiter = if options.delimiter == 0 { b',' } else { options.delimiter };
+    let mut csv = ::csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(delimiter)
+        .from_reader(reader);
+    let mut records = csv.records();
+    let header = match records.next() {
+        Some(Ok(h)) => h,
+        Some(Err(e)) => return Err(err(e.position().map_or(1, |p| p.line()), e.to_string())),
+        None => return Err(err(0, "the file is empty; it needs a header and rows".into())),
+    };
+    if header.iter().all(|f| f.trim().parse::<f64>().is_ok()) {
+        return Err(err(1, "the first line looks like data; the file needs a header line naming the columns".into()));
+    }
+    let columns: Vec<String> = header.iter().map(|h| h.trim().to_string()).collect();
+    if columns.len() < 2 {
+        return Err(err(1, format!("need at least one feature and a target column, found {} column", columns.len())));
+    }
+    let target = match &options.target {
+        TargetColumn::Last => columns.len() - 1,
+        TargetColumn::Name(n) => columns.iter().position(|c| c == n).ok_or_else(|| {
+            err(1, format!("no target column {n:?}; the columns are {columns:?}"))
+        })?,
+        TargetColumn::Index(i) if *i < columns.len() => *i,
+        TargetColumn::Index(i) => {
+            return Err(err(1, format!("target column index {i} is past the {} columns", columns.len())))
+        }
+    };
+
+    let mut features = Vec::new();
+    let mut labels: Vec<(u64, String)> = Vec::new();
+    for record in records {
+        let record = record.map_err(|e| err(e.position().map_or(0, |p| p.line()), e.to_string()))?;
+        let line = record.position().map_or(0, |p| p.line());
+        if record.len() == 1 && record.get(0).is_some_and(|f| f.trim().is_empty()) {
+            continue; // a blank line
+        }
+        if record.len() != columns.len() {
+            return Err(err(line, format!("{} fields, but the header has {}", record.len(), columns.len())));
+        }
+        for (c, field) in record.iter().enumerate() {
+            if c == target {
+                labels.push((line, field.trim().to_string()));
+                continue;
+            }
+            let value: f32 = field.trim().parse().map_err(|_| {
+                err(line, format!("column {:?} holds {field:?}, not a number", columns[c]))
+            })?;
+            if !value.is_finite() {
+                return Err(err(line, format!("column {:?} holds {field:?}", columns[c])));
+            }
+            features.push(value);
+        }
+    }
+    if labels.is_empty() {
+        return Err(Error::Data(format!("{name}: no data rows after the header")));
+    }
+    let n_features = columns.len() - 1;
+    let feature_names = columns.iter().enumerate().filter(|(c, _)| *c != target).map(|(_, n)| n.clone()).collect();
+
+    let numeric: Option<Vec<f32>> = labels.iter().map(|(_, l)| l.parse::<f32>().ok().filter(|v| v.is_finite())).collect();
+    let task = options.task.unwrap_or(if numeric.is_some() { Task::Regression } else { Task::Multiclass });
+    let dataset = if task == Task::Regression {
+        let values = labels
+            .iter()
+            .map(|(line, l)| {
+                l.parse::<f32>().ok().filter(|v| v.is_finite()).ok_or_else(|| {
+                    err(*line, format!("target {:?} holds {l:?}, not a number, but the task is regression", columns[target]))
+                })
+            })
+            .collect::<Result<Vec<f32>>>()?;
+        Dataset::regression(features, n_features, values)?
+    } else {
+        let distinct: BTreeSet<&str> = labels.iter().map(|(_, l)| l.as_str()).collect();
+        let mut classes: Vec<String> = distinct.into_iter().map(str::to_string).collect();
+        if numeric.is_some() {
+            classes.sort_by(|a, b| a.parse::<f64>().unwrap_or(0.0).total_cmp(&b.parse::<f64>().unwrap_or(0.0)));
+        }
+        let wrong_count = match task {
+            Task::Binary => classes.len() != 2,
+            _ => classes.len() < 2,
+        };
+        if wrong_count {
+            return Err(err(0, format!(
+                "{task} needs {} classes, but target {:?} has {}: {classes:?}",
+                if task == Task::Binary { "exactly 2" } else { "at least 2" },
+                columns[target],
+                classes.len()
+            )));
+        }
+        let index = |l: &str| classes.iter().position(|c| c == l).unwrap_or(0) as u32;
+        let labels = labels.iter().map(|(_, l)| index(l)).collect();
+        Dataset::classification(features, n_features, labels, classes)?
+    };
+    dataset.with_feature_names(feature_names)
+}

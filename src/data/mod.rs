@@ -1,0 +1,253 @@
+//! Datasets: loading (slices, CSV, built-in), seeded splits (stratified for classification),
+//! k-fold cross-validation, and standardisation fitted on the training split only.
+
+mod builtin;
+mod csv;
+mod split;
+mod standardize;
+
+pub use self::csv::{load_csv, CsvOptions, TargetColumn};
+pub use builtin::{diabetes, iris, wine_quality};
+pub use split::{Fold, Split, SplitConfig};
+pub use standardize::{Standardizer, TargetScaler};
+
+use crate::error::{Error, Result};
+
+/// What a dataset's target is, and so which loss and metrics apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Task {
+    /// One real-valued target; MSE.
+    Regression,
+    /// Two classes; one logit, binary cross-entropy with logits.
+    Binary,
+    /// Three or more classes; one logit per class, softmax cross-entropy.
+    Multiclass,
+}
+
+impl std::fmt::Display for Task {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Task::Regression => "regression",
+            Task::Binary => "binary classification",
+            Task::Multiclass => "multiclass classification",
+        })
+    }
+}
+
+/// The targets of a dataset.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Targets {
+    /// One value per row (regression).
+    Values(Vec<f32>),
+    /// One class index per row, below the number of class names.
+    Classes(Vec<u32>),
+}
+
+/// Rows of features with one target each, held on the host. Row-major f32.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dataset {
+    features: Vec<f32>,
+    n_features: usize,
+    feature_names: Vec<String>,
+    targets: Targets,
+    class_names: Vec<String>,
+}
+
+impl Dataset {
+    /// A regression dataset: `features` row-major with `n_features` per row, one target a row.
+    ///
+    /// # Errors
+    /// [`Error::Data`] for no rows, a length that does not fit, or a NaN/infinite value
+    /// (naming its row and column).
+    pub fn regression(features: Vec<f32>, n_features: usize, targets: Vec<f32>) -> Result<Self> {
+        check_features(&features, n_features, targets.len())?;
+        if let Some(row) = targets.iter().position(|t| !t.is_finite()) {
+            return Err(Error::Data(format!("target of row {row} is {}", targets[row])));
+        }
+        Ok(Self {
+            feature_names: default_names(n_features),
+            features,
+            n_features,
+            targets: Targets::Values(targets),
+            class_names: Vec::new(),
+        })
+    }
+
+    /// A classification dataset: class indices below `class_names.len()` (2: binary, more:
+    /// multiclass).
+    ///
+    /// # Errors
+    /// [`Error::Data`] as [`Dataset::regression`], for fewer than 2 classes, or for a label
+    /// out of range (naming the row).
+    pub fn classification(
+        features: Vec<f32>,
+        n_features: usize,
+        labels: Vec<u32>,
+        class_names: Vec<String>,
+    ) -> Result<Self> {
+        check_features(&features, n_features, labels.len())?;
+        if class_names.len() < 2 {
+            return Err(Error::Data(format!(
+                "classification needs at least 2 classes, got {}",
+                class_names.len()
+            )));
+        }
+        if let Some(row) = labels.iter().position(|&l| l as usize >= class_names.len()) {
+            return Err(Error::Data(format!(
+                "row {row} has class index {}, but there are only {} classes",
+                labels[row],
+                class_names.len()
+            )));
+        }
+        Ok(Self {
+            feature_names: default_names(n_features),
+            features,
+            n_features,
+            targets: Targets::Classes(labels),
+            class_names,
+        })
+    }
+
+    /// Names the features (default `x0`, `x1`, …).
+    ///
+    /// # Errors
+    /// [`Error::Data`] when the count differs from the number of features.
+    pub fn with_feature_names(mut self, names: Vec<String>) -> Result<Self> {
+        if names.len() != self.n_features {
+            return Err(Error::Data(format!(
+                "{} feature names for {} features",
+                names.len(),
+                self.n_features
+            )));
+        }
+        self.feature_names = names;
+        Ok(self)
+    }
+
+    /// The task the targets define.
+    pub fn task(&self) -> Task {
+        match self.targets {
+            Targets::Values(_) => Task::Regression,
+            Targets::Classes(_) if self.class_names.len() == 2 => Task::Binary,
+            Targets::Classes(_) => Task::Multiclass,
+        }
+    }
+
+    /// Rows.
+    pub fn len(&self) -> usize {
+        self.features.len() / self.n_features
+    }
+
+    /// Always false: empty datasets are refused.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Features per row.
+    pub fn n_features(&self) -> usize {
+        self.n_features
+    }
+
+    /// Outputs a model needs: 1 for regression and binary, the class count for multiclass.
+    pub fn n_outputs(&self) -> usize {
+        match self.task() {
+            Task::Multiclass => self.class_names.len(),
+            _ => 1,
+        }
+    }
+
+    /// All features, row-major.
+    pub fn features(&self) -> &[f32] {
+        &self.features
+    }
+
+    /// The features of row `i`.
+    pub fn row(&self, i: usize) -> &[f32] {
+        &self.features[i * self.n_features..(i + 1) * self.n_features]
+    }
+
+    /// The targets.
+    pub fn targets(&self) -> &Targets {
+        &self.targets
+    }
+
+    /// The targets as f32, one per row: values, or class indices as numbers.
+    pub fn target_values(&self) -> Vec<f32> {
+        match &self.targets {
+            Targets::Values(v) => v.clone(),
+            Targets::Classes(c) => c.iter().map(|&c| c as f32).collect(),
+        }
+    }
+
+    /// The feature names.
+    pub fn feature_names(&self) -> &[String] {
+        &self.feature_names
+    }
+
+    /// The class names (empty for regression); label `i` is `class_names()[i]`.
+    pub fn class_names(&self) -> &[String] {
+        &self.class_names
+    }
+
+    /// The rows at `indices`, in that order.
+    ///
+    /// # Panics
+    /// If an index is out of range (indices come from this crate's splits).
+    pub fn subset(&self, indices: &[usize]) -> Dataset {
+        let features = indices.iter().flat_map(|&i| self.row(i).iter().copied()).collect();
+        let targets = match &self.targets {
+            Targets::Values(v) => Targets::Values(indices.iter().map(|&i| v[i]).collect()),
+            Targets::Classes(c) => Targets::Classes(indices.iter().map(|&i| c[i]).collect()),
+        };
+        Dataset {
+            features,
+            n_features: self.n_features,
+            feature_names: self.feature_names.clone(),
+            targets,
+            class_names: self.class_names.clone(),
+        }
+    }
+
+    /// The same rows with `features` replaced (same shape), as a standardiser produces.
+    pub(crate) fn with_features(&self, features: Vec<f32>) -> Dataset {
+        Dataset {
+            features,
+            ..self.clone()
+        }
+    }
+
+    /// The same rows with regression targets replaced.
+    pub(crate) fn with_values(&self, values: Vec<f32>) -> Dataset {
+        Dataset {
+            targets: Targets::Values(values),
+            ..self.clone()
+        }
+    }
+}
+
+fn default_names(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("x{i}")).collect()
+}
+
+fn check_features(features: &[f32], n_features: usize, rows: usize) -> Result<()> {
+    if rows == 0 || n_features == 0 {
+        return Err(Error::Data(format!(
+            "a dataset needs at least one row and one feature (got {rows} rows of {n_features} features)"
+        )));
+    }
+    if features.len() != rows * n_features {
+        return Err(Error::Data(format!(
+            "{} feature values do not make {rows} rows of {n_features}",
+            features.len()
+        )));
+    }
+    if let Some(i) = features.iter().position(|v| !v.is_finite()) {
+        return Err(Error::Data(format!(
+            "feature value at row {}, column {} is {}",
+            i / n_features,
+            i % n_features,
+            features[i]
+        )));
+    }
+    Ok(())
+}

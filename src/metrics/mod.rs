@@ -1,0 +1,182 @@
+//! Evaluation metrics, each with the score of a constant predictor beside it (the mean, or the
+//! majority class, of the training targets), so a model's score always has a reference.
+//!
+//! Conventions: precision, recall and F1 are 0 when undefined (no predicted or no actual
+//! positives), as scikit-learn's `zero_division=0`; ROC-AUC is 0.5 when one class is absent.
+
+/// Regression scores.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RegressionMetrics {
+    /// Mean squared error.
+    pub mse: f64,
+    /// Root mean squared error.
+    pub rmse: f64,
+    /// Mean absolute error.
+    pub mae: f64,
+    /// Coefficient of determination, `1 − SS_res / SS_tot` (about the targets' own mean).
+    pub r2: f64,
+}
+
+/// Scores of predictions `pred` against targets `y`.
+pub fn regression(pred: &[f32], y: &[f32]) -> RegressionMetrics {
+    let n = y.len() as f64;
+    let mean = y.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
+    let (mut ss_res, mut abs, mut ss_tot) = (0.0, 0.0, 0.0);
+    for (&p, &t) in pred.iter().zip(y) {
+        let d = f64::from(p) - f64::from(t);
+        ss_res += d * d;
+        abs += d.abs();
+        ss_tot += (f64::from(t) - mean).powi(2);
+    }
+    let mse = ss_res / n;
+    RegressionMetrics {
+        mse,
+        rmse: mse.sqrt(),
+        mae: abs / n,
+        r2: if ss_tot > 0.0 { 1.0 - ss_res / ss_tot } else { 0.0 },
+    }
+}
+
+/// The scores of always predicting `train_mean`.
+pub fn regression_baseline(train_mean: f32, y: &[f32]) -> RegressionMetrics {
+    regression(&vec![train_mean; y.len()], y)
+}
+
+/// Binary classification scores, at the decision threshold p = 0.5.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BinaryMetrics {
+    /// Fraction of rows classified correctly.
+    pub accuracy: f64,
+    /// TP / (TP + FP).
+    pub precision: f64,
+    /// TP / (TP + FN).
+    pub recall: f64,
+    /// Harmonic mean of precision and recall.
+    pub f1: f64,
+    /// Area under the ROC curve: the probability that a random positive scores above a random
+    /// negative (ties count half).
+    pub roc_auc: f64,
+    /// Mean binary cross-entropy.
+    pub bce: f64,
+}
+
+/// Scores of probabilities of class 1 `prob` against labels 0/1.
+pub fn binary(prob: &[f32], labels: &[u32]) -> BinaryMetrics {
+    let n = labels.len() as f64;
+    let (mut tp, mut fp, mut tn, mut fn_) = (0.0, 0.0, 0.0, 0.0);
+    let mut bce = 0.0;
+    for (&p, &l) in prob.iter().zip(labels) {
+        let predicted = p >= 0.5;
+        match (predicted, l == 1) {
+            (true, true) => tp += 1.0,
+            (true, false) => fp += 1.0,
+            (false, false) => tn += 1.0,
+            (false, true) => fn_ += 1.0,
+        }
+        let p = f64::from(p);
+        // PyTorch's BCELoss clamp of the log at −100.
+        bce -= if l == 1 { p.ln().max(-100.0) } else { (1.0 - p).ln().max(-100.0) };
+    }
+    let precision = ratio(tp, tp + fp);
+    let recall = ratio(tp, tp + fn_);
+    BinaryMetrics {
+        accuracy: (tp + tn) / n,
+        precision,
+        recall,
+        f1: ratio(2.0 * precision * recall, precision + recall),
+        roc_auc: roc_auc(prob, labels),
+        bce: bce / n,
+    }
+}
+
+/// The scores of always predicting the training set's positive rate `train_positive_rate` as
+/// the probability (so the majority class as the label).
+pub fn binary_baseline(train_positive_rate: f64, labels: &[u32]) -> BinaryMetrics {
+    binary(&vec![train_positive_rate as f32; labels.len()], labels)
+}
+
+fn ratio(a: f64, b: f64) -> f64 {
+    if b > 0.0 {
+        a / b
+    } else {
+        0.0
+    }
+}
+
+/// ROC-AUC by the rank-sum (Mann–Whitney) formula, with tied scores given their mean rank.
+pub fn roc_auc(scores: &[f32], labels: &[u32]) -> f64 {
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
+    let mut ranks = vec![0.0f64; scores.len()];
+    let mut i = 0;
+    while i < order.len() {
+        let mut j = i;
+        while j + 1 < order.len() && scores[order[j + 1]] == scores[order[i]] {
+            j += 1;
+        }
+        let mean_rank = (i + j) as f64 / 2.0 + 1.0;
+        for &k in &order[i..=j] {
+            ranks[k] = mean_rank;
+        }
+        i = j + 1;
+    }
+    let positives = labels.iter().filter(|&&l| l == 1).count() as f64;
+    let negatives = labels.len() as f64 - positives;
+    if positives == 0.0 || negatives == 0.0 {
+        return 0.5;
+    }
+    let rank_sum: f64 = ranks.iter().zip(labels).filter(|(_, &l)| l == 1).map(|(r, _)| r).sum();
+    (rank_sum - positives * (positives + 1.0) / 2.0) / (positives * negatives)
+}
+
+/// Multiclass scores.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MulticlassMetrics {
+    /// Fraction of rows whose highest-scoring class is the label.
+    pub accuracy: f64,
+    /// The unweighted mean of each class's F1.
+    pub macro_f1: f64,
+    /// `confusion[actual][predicted]` counts.
+    pub confusion: Vec<Vec<usize>>,
+    /// Mean cross-entropy `−ln p(label)`.
+    pub cross_entropy: f64,
+}
+
+/// Scores of class probabilities `prob` (`rows × classes`, rows summing to 1) against labels.
+pub fn multiclass(prob: &[f32], labels: &[u32], classes: usize) -> MulticlassMetrics {
+    let predicted: Vec<usize> = prob
+        .chunks(classes)
+        .map(|row| (0..classes).fold(0, |best, c| if row[c] > row[best] { c } else { best }))
+        .collect();
+    let mut confusion = vec![vec![0usize; classes]; classes];
+    let mut cross_entropy = 0.0;
+    for ((row, &p), &l) in prob.chunks(classes).zip(&predicted).zip(labels) {
+        confusion[l as usize][p] += 1;
+        cross_entropy -= f64::from(row[l as usize]).ln().max(-100.0);
+    }
+    let n = labels.len() as f64;
+    let correct: usize = (0..classes).map(|c| confusion[c][c]).sum();
+    let macro_f1 = (0..classes)
+        .map(|c| {
+            let tp = confusion[c][c] as f64;
+            let predicted_c: usize = (0..classes).map(|a| confusion[a][c]).sum();
+            let actual_c: usize = confusion[c].iter().sum();
+            let (precision, recall) = (ratio(tp, predicted_c as f64), ratio(tp, actual_c as f64));
+            ratio(2.0 * precision * recall, precision + recall)
+        })
+        .sum::<f64>()
+        / classes as f64;
+    MulticlassMetrics {
+        accuracy: correct as f64 / n,
+        macro_f1,
+        confusion,
+        cross_entropy: cross_entropy / n,
+    }
+}
+
+/// The scores of always predicting the training class frequencies `train_frequencies`.
+pub fn multiclass_baseline(train_frequencies: &[f64], labels: &[u32]) -> MulticlassMetrics {
+    let row: Vec<f32> = train_frequencies.iter().map(|&f| f as f32).collect();
+    let prob: Vec<f32> = labels.iter().flat_map(|_| row.iter().copied()).collect();
+    multiclass(&prob, labels, train_frequencies.len())
+}
