@@ -49,8 +49,10 @@ mod error;
 pub mod gpu;
 pub mod kernels;
 pub mod metrics;
+pub mod nn;
 pub mod optim;
 pub mod reference;
+pub mod train;
 
 pub use error::{Error, Result};
 pub use gpu::{Batch, DType, Dispatch, Element, Gpu, GpuOptions, Launch, Tensor};

@@ -15,7 +15,8 @@ pub fn diabetes() -> Result<Dataset> {
     // ndarray's iter() walks in logical (row-major) order.
     let features = ds.records.iter().map(|&v| v as f32).collect();
     let targets = ds.targets.iter().map(|&v| v as f32).collect();
-    Dataset::regression(features, ds.records.ncols(), targets)?.with_feature_names(ds.feature_names().to_vec())
+    Dataset::regression(features, ds.records.ncols(), targets)?
+        .with_feature_names(ds.feature_names().to_vec())
 }
 
 /// Fisher's iris data: 150 flowers, 4 measurements, 3 species. Multiclass.
@@ -26,8 +27,11 @@ pub fn iris() -> Result<Dataset> {
     let ds = linfa_datasets::iris();
     let features = ds.records.iter().map(|&v| v as f32).collect();
     let labels = ds.targets.iter().map(|&c| c as u32).collect();
-    let classes = ["setosa", "versicolor", "virginica"].map(String::from).to_vec();
-    Dataset::classification(features, ds.records.ncols(), labels, classes)?.with_feature_names(ds.feature_names().to_vec())
+    let classes = ["setosa", "versicolor", "virginica"]
+        .map(String::from)
+        .to_vec();
+    Dataset::classification(features, ds.records.ncols(), labels, classes)?
+        .with_feature_names(ds.feature_names().to_vec())
 }
 
 /// Red wine quality (Cortez et al., 2009): 1,599 wines, 11 physico-chemical measurements, and
@@ -40,5 +44,6 @@ pub fn wine_quality() -> Result<Dataset> {
     let features = ds.records.iter().map(|&v| v as f32).collect();
     let labels = ds.targets.iter().map(|&q| u32::from(q >= 6)).collect();
     let classes = ["not good (< 6)", "good (≥ 6)"].map(String::from).to_vec();
-    Dataset::classification(features, ds.records.ncols(), labels, classes)?.with_feature_names(ds.feature_names().to_vec())
+    Dataset::classification(features, ds.records.ncols(), labels, classes)?
+        .with_feature_names(ds.feature_names().to_vec())
 }

@@ -42,7 +42,10 @@ pub struct CsvOptions {
 pub fn load_csv(path: impl AsRef<Path>, options: &CsvOptions) -> Result<Dataset> {
     let path = path.as_ref();
     let name = path.display().to_string();
-    let file = std::fs::File::open(path).map_err(|source| Error::Io { path: name.clone(), source })?;
+    let file = std::fs::File::open(path).map_err(|source| Error::Io {
+        path: name.clone(),
+        source,
+    })?;
     load_csv_from_reader(file, &name, options)
 }
 
@@ -50,9 +53,21 @@ pub fn load_csv(path: impl AsRef<Path>, options: &CsvOptions) -> Result<Dataset>
 ///
 /// # Errors
 /// As [`load_csv`].
-pub fn load_csv_from_reader(reader: impl std::io::Read, name: &str, options: &CsvOptions) -> Result<Dataset> {
-    let err = |line: u64, detail: String| Error::Csv { path: name.to_string(), line, detail };
-    let delimiter = if options.delimiter == 0 { b',' } else { options.delimiter };
+pub fn load_csv_from_reader(
+    reader: impl std::io::Read,
+    name: &str,
+    options: &CsvOptions,
+) -> Result<Dataset> {
+    let err = |line: u64, detail: String| Error::Csv {
+        path: name.to_string(),
+        line,
+        detail,
+    };
+    let delimiter = if options.delimiter == 0 {
+        b','
+    } else {
+        options.delimiter
+    };
     let mut csv = ::csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -62,36 +77,68 @@ pub fn load_csv_from_reader(reader: impl std::io::Read, name: &str, options: &Cs
     let header = match records.next() {
         Some(Ok(h)) => h,
         Some(Err(e)) => return Err(err(e.position().map_or(1, |p| p.line()), e.to_string())),
-        None => return Err(err(0, "the file is empty; it needs a header and rows".into())),
+        None => {
+            return Err(err(
+                0,
+                "the file is empty; it needs a header and rows".into(),
+            ))
+        }
     };
     if header.iter().all(|f| f.trim().parse::<f64>().is_ok()) {
-        return Err(err(1, "the first line looks like data; the file needs a header line naming the columns".into()));
+        return Err(err(
+            1,
+            "the first line looks like data; the file needs a header line naming the columns"
+                .into(),
+        ));
     }
     let columns: Vec<String> = header.iter().map(|h| h.trim().to_string()).collect();
     if columns.len() < 2 {
-        return Err(err(1, format!("need at least one feature and a target column, found {} column", columns.len())));
+        return Err(err(
+            1,
+            format!(
+                "need at least one feature and a target column, found {} column",
+                columns.len()
+            ),
+        ));
     }
     let target = match &options.target {
         TargetColumn::Last => columns.len() - 1,
         TargetColumn::Name(n) => columns.iter().position(|c| c == n).ok_or_else(|| {
-            err(1, format!("no target column {n:?}; the columns are {columns:?}"))
+            err(
+                1,
+                format!("no target column {n:?}; the columns are {columns:?}"),
+            )
         })?,
         TargetColumn::Index(i) if *i < columns.len() => *i,
         TargetColumn::Index(i) => {
-            return Err(err(1, format!("target column index {i} is past the {} columns", columns.len())))
+            return Err(err(
+                1,
+                format!(
+                    "target column index {i} is past the {} columns",
+                    columns.len()
+                ),
+            ))
         }
     };
 
     let mut features = Vec::new();
     let mut labels: Vec<(u64, String)> = Vec::new();
     for record in records {
-        let record = record.map_err(|e| err(e.position().map_or(0, |p| p.line()), e.to_string()))?;
+        let record =
+            record.map_err(|e| err(e.position().map_or(0, |p| p.line()), e.to_string()))?;
         let line = record.position().map_or(0, |p| p.line());
         if record.len() == 1 && record.get(0).is_some_and(|f| f.trim().is_empty()) {
             continue; // a blank line
         }
         if record.len() != columns.len() {
-            return Err(err(line, format!("{} fields, but the header has {}", record.len(), columns.len())));
+            return Err(err(
+                line,
+                format!(
+                    "{} fields, but the header has {}",
+                    record.len(),
+                    columns.len()
+                ),
+            ));
         }
         for (c, field) in record.iter().enumerate() {
             if c == target {
@@ -99,29 +146,58 @@ pub fn load_csv_from_reader(reader: impl std::io::Read, name: &str, options: &Cs
                 continue;
             }
             let value: f32 = field.trim().parse().map_err(|_| {
-                err(line, format!("column {:?} holds {field:?}, not a number", columns[c]))
+                err(
+                    line,
+                    format!("column {:?} holds {field:?}, not a number", columns[c]),
+                )
             })?;
             if !value.is_finite() {
-                return Err(err(line, format!("column {:?} holds {field:?}", columns[c])));
+                return Err(err(
+                    line,
+                    format!("column {:?} holds {field:?}", columns[c]),
+                ));
             }
             features.push(value);
         }
     }
     if labels.is_empty() {
-        return Err(Error::Data(format!("{name}: no data rows after the header")));
+        return Err(Error::Data(format!(
+            "{name}: no data rows after the header"
+        )));
     }
     let n_features = columns.len() - 1;
-    let feature_names = columns.iter().enumerate().filter(|(c, _)| *c != target).map(|(_, n)| n.clone()).collect();
+    let feature_names = columns
+        .iter()
+        .enumerate()
+        .filter(|(c, _)| *c != target)
+        .map(|(_, n)| n.clone())
+        .collect();
 
-    let numeric: Option<Vec<f32>> = labels.iter().map(|(_, l)| l.parse::<f32>().ok().filter(|v| v.is_finite())).collect();
-    let task = options.task.unwrap_or(if numeric.is_some() { Task::Regression } else { Task::Multiclass });
+    let numeric: Option<Vec<f32>> = labels
+        .iter()
+        .map(|(_, l)| l.parse::<f32>().ok().filter(|v| v.is_finite()))
+        .collect();
+    let task = options.task.unwrap_or(if numeric.is_some() {
+        Task::Regression
+    } else {
+        Task::Multiclass
+    });
     let dataset = if task == Task::Regression {
         let values = labels
             .iter()
             .map(|(line, l)| {
-                l.parse::<f32>().ok().filter(|v| v.is_finite()).ok_or_else(|| {
-                    err(*line, format!("target {:?} holds {l:?}, not a number, but the task is regression", columns[target]))
-                })
+                l.parse::<f32>()
+                    .ok()
+                    .filter(|v| v.is_finite())
+                    .ok_or_else(|| {
+                        err(
+                            *line,
+                            format!(
+                                "target {:?} holds {l:?}, not a number, but the task is regression",
+                                columns[target]
+                            ),
+                        )
+                    })
             })
             .collect::<Result<Vec<f32>>>()?;
         Dataset::regression(features, n_features, values)?
@@ -129,19 +205,30 @@ pub fn load_csv_from_reader(reader: impl std::io::Read, name: &str, options: &Cs
         let distinct: BTreeSet<&str> = labels.iter().map(|(_, l)| l.as_str()).collect();
         let mut classes: Vec<String> = distinct.into_iter().map(str::to_string).collect();
         if numeric.is_some() {
-            classes.sort_by(|a, b| a.parse::<f64>().unwrap_or(0.0).total_cmp(&b.parse::<f64>().unwrap_or(0.0)));
+            classes.sort_by(|a, b| {
+                a.parse::<f64>()
+                    .unwrap_or(0.0)
+                    .total_cmp(&b.parse::<f64>().unwrap_or(0.0))
+            });
         }
         let wrong_count = match task {
             Task::Binary => classes.len() != 2,
             _ => classes.len() < 2,
         };
         if wrong_count {
-            return Err(err(0, format!(
-                "{task} needs {} classes, but target {:?} has {}: {classes:?}",
-                if task == Task::Binary { "exactly 2" } else { "at least 2" },
-                columns[target],
-                classes.len()
-            )));
+            return Err(err(
+                0,
+                format!(
+                    "{task} needs {} classes, but target {:?} has {}: {classes:?}",
+                    if task == Task::Binary {
+                        "exactly 2"
+                    } else {
+                        "at least 2"
+                    },
+                    columns[target],
+                    classes.len()
+                ),
+            ));
         }
         let index = |l: &str| classes.iter().position(|c| c == l).unwrap_or(0) as u32;
         let labels = labels.iter().map(|(_, l)| index(l)).collect();

@@ -62,7 +62,10 @@ impl Dataset {
     pub fn regression(features: Vec<f32>, n_features: usize, targets: Vec<f32>) -> Result<Self> {
         check_features(&features, n_features, targets.len())?;
         if let Some(row) = targets.iter().position(|t| !t.is_finite()) {
-            return Err(Error::Data(format!("target of row {row} is {}", targets[row])));
+            return Err(Error::Data(format!(
+                "target of row {row} is {}",
+                targets[row]
+            )));
         }
         Ok(Self {
             feature_names: default_names(n_features),
@@ -194,7 +197,10 @@ impl Dataset {
     /// # Panics
     /// If an index is out of range (indices come from this crate's splits).
     pub fn subset(&self, indices: &[usize]) -> Dataset {
-        let features = indices.iter().flat_map(|&i| self.row(i).iter().copied()).collect();
+        let features = indices
+            .iter()
+            .flat_map(|&i| self.row(i).iter().copied())
+            .collect();
         let targets = match &self.targets {
             Targets::Values(v) => Targets::Values(indices.iter().map(|&i| v[i]).collect()),
             Targets::Classes(c) => Targets::Classes(indices.iter().map(|&i| c[i]).collect()),

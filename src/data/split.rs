@@ -100,7 +100,10 @@ impl Dataset {
     /// [`Error::Data`] for k < 2 or more folds than rows.
     pub fn k_fold(&self, k: usize, seed: u64) -> Result<Vec<Fold>> {
         if k < 2 || k > self.len() {
-            return Err(Error::Data(format!("k-fold needs 2 ≤ k ≤ {} rows, got k = {k}", self.len())));
+            return Err(Error::Data(format!(
+                "k-fold needs 2 ≤ k ≤ {} rows, got k = {k}",
+                self.len()
+            )));
         }
         let mut held_out: Vec<Vec<usize>> = vec![Vec::new(); k];
         // Deal each stratum's shuffled rows round-robin, continuing where the last left off,
@@ -116,7 +119,9 @@ impl Dataset {
             .into_iter()
             .map(|mut validation| {
                 validation.sort_unstable();
-                let train = (0..self.len()).filter(|i| validation.binary_search(i).is_err()).collect();
+                let train = (0..self.len())
+                    .filter(|i| validation.binary_search(i).is_err())
+                    .collect();
                 Fold { train, validation }
             })
             .collect())

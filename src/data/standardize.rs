@@ -85,7 +85,11 @@ impl TargetScaler {
         };
         let n = y.len() as f64;
         let mean = y.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
-        let var = y.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum::<f64>() / n;
+        let var = y
+            .iter()
+            .map(|&v| (f64::from(v) - mean).powi(2))
+            .sum::<f64>()
+            / n;
         let std = if var > 0.0 { var.sqrt() } else { 1.0 };
         Some(Self { mean, std })
     }
@@ -93,9 +97,11 @@ impl TargetScaler {
     /// The dataset with scaled targets (unchanged for classification).
     pub fn apply(&self, data: &Dataset) -> Dataset {
         match data.targets() {
-            Targets::Values(y) => {
-                data.with_values(y.iter().map(|&v| ((f64::from(v) - self.mean) / self.std) as f32).collect())
-            }
+            Targets::Values(y) => data.with_values(
+                y.iter()
+                    .map(|&v| ((f64::from(v) - self.mean) / self.std) as f32)
+                    .collect(),
+            ),
             Targets::Classes(_) => data.clone(),
         }
     }

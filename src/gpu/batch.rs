@@ -240,11 +240,29 @@ impl Batch {
     /// # Errors
     /// [`Error::ShapeMismatch`] when `dst` is smaller than `src` or the element types differ.
     pub fn copy(&mut self, src: &Tensor, dst: &Tensor) -> Result<()> {
-        if src.dtype() != dst.dtype() || src.len() > dst.len() {
+        self.copy_range(src, 0, dst, 0, src.len())
+    }
+
+    /// Records a copy of `len` elements of `src` from element `src_at` into `dst` from
+    /// element `dst_at` (ends the open compute pass).
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] when a range is out of its tensor or the element types differ.
+    pub fn copy_range(
+        &mut self,
+        src: &Tensor,
+        src_at: usize,
+        dst: &Tensor,
+        dst_at: usize,
+        len: usize,
+    ) -> Result<()> {
+        let fits = |at: usize, t: &Tensor| at.checked_add(len).is_some_and(|end| end <= t.len());
+        if src.dtype() != dst.dtype() || !fits(src_at, src) || !fits(dst_at, dst) {
             return Err(Error::ShapeMismatch {
                 op: "copy",
-                detail: "the destination must have the source's element type and room for it"
-                    .into(),
+                detail: format!(
+                    "copying {len} elements from element {src_at} to element {dst_at} needs both ranges inside tensors of one element type"
+                ),
                 lhs: src.shape().to_vec(),
                 rhs: dst.shape().to_vec(),
             });
@@ -252,10 +270,10 @@ impl Batch {
         self.pass = None;
         self.encoder.copy_buffer_to_buffer(
             src.buffer(),
-            src.offset_bytes(),
+            src.offset_bytes() + src_at as u64 * 4,
             dst.buffer(),
-            dst.offset_bytes(),
-            src.size_bytes(),
+            dst.offset_bytes() + dst_at as u64 * 4,
+            len as u64 * 4,
         );
         Ok(())
     }

@@ -7,6 +7,7 @@
 
 pub mod activation;
 pub mod elementwise;
+pub mod gather;
 pub mod loss;
 pub mod matmul;
 pub mod optim;
@@ -26,9 +27,12 @@ pub mod sources {
     pub const OPTIM: &str = include_str!("../../shaders/optim.wgsl");
     /// `shaders/elementwise.wgsl`
     pub const ELEMENTWISE: &str = include_str!("../../shaders/elementwise.wgsl");
+    /// `shaders/gather.wgsl`
+    pub const GATHER: &str = include_str!("../../shaders/gather.wgsl");
     /// Every shader with its file name, for validation and tooling.
-    pub const ALL: [(&str, &str); 6] = [
+    pub const ALL: [(&str, &str); 7] = [
         ("elementwise.wgsl", ELEMENTWISE),
+        ("gather.wgsl", GATHER),
         ("matmul.wgsl", MATMUL),
         ("activation.wgsl", ACTIVATION),
         ("reduce.wgsl", REDUCE),

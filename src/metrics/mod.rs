@@ -33,7 +33,11 @@ pub fn regression(pred: &[f32], y: &[f32]) -> RegressionMetrics {
         mse,
         rmse: mse.sqrt(),
         mae: abs / n,
-        r2: if ss_tot > 0.0 { 1.0 - ss_res / ss_tot } else { 0.0 },
+        r2: if ss_tot > 0.0 {
+            1.0 - ss_res / ss_tot
+        } else {
+            0.0
+        },
     }
 }
 
@@ -75,7 +79,11 @@ pub fn binary(prob: &[f32], labels: &[u32]) -> BinaryMetrics {
         }
         let p = f64::from(p);
         // PyTorch's BCELoss clamp of the log at −100.
-        bce -= if l == 1 { p.ln().max(-100.0) } else { (1.0 - p).ln().max(-100.0) };
+        bce -= if l == 1 {
+            p.ln().max(-100.0)
+        } else {
+            (1.0 - p).ln().max(-100.0)
+        };
     }
     let precision = ratio(tp, tp + fp);
     let recall = ratio(tp, tp + fn_);
@@ -125,7 +133,12 @@ pub fn roc_auc(scores: &[f32], labels: &[u32]) -> f64 {
     if positives == 0.0 || negatives == 0.0 {
         return 0.5;
     }
-    let rank_sum: f64 = ranks.iter().zip(labels).filter(|(_, &l)| l == 1).map(|(r, _)| r).sum();
+    let rank_sum: f64 = ranks
+        .iter()
+        .zip(labels)
+        .filter(|(_, &l)| l == 1)
+        .map(|(r, _)| r)
+        .sum();
     (rank_sum - positives * (positives + 1.0) / 2.0) / (positives * negatives)
 }
 

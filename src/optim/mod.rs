@@ -301,6 +301,16 @@ impl Optimizer {
         self.dispatches.len()
     }
 
+    /// The flat state tensors, in the order of their names.
+    pub(crate) fn state_tensors(&self) -> &[Tensor] {
+        &self.state
+    }
+
+    /// Sets the step count, after the state was restored on the device.
+    pub(crate) fn set_step_count(&mut self, step: u64) {
+        self.step = step;
+    }
+
     /// The flat state tensor called `name` (see [`OptimizerState`]).
     pub fn state_tensor(&self, name: &str) -> Option<&Tensor> {
         self.state_names

@@ -1,0 +1,242 @@
+//! The multilayer perceptron: linear layers with ReLU between them and a linear output, its
+//! parameters in flat GPU storage named as a PyTorch `nn.Sequential` of the same layers.
+
+pub(crate) mod graph;
+
+use rand::{Rng, SeedableRng};
+
+use crate::data::Task;
+use crate::error::{Error, Result};
+use crate::gpu::{Gpu, Tensor};
+use crate::kernels::loss::LossKind;
+use crate::optim::ParamStore;
+
+/// A named parameter tensor on the host, as in a PyTorch `state_dict`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NamedTensor {
+    /// `0.weight`, `0.bias`, `2.weight`, …
+    pub name: String,
+    /// `[out_features, in_features]` for weights, `[out_features]` for biases.
+    pub shape: Vec<usize>,
+    /// Row-major values.
+    pub data: Vec<f32>,
+}
+
+/// An MLP: `sizes[0]` inputs, hidden layers of `sizes[1..n-1]` units with ReLU, and
+/// `sizes[n-1]` linear outputs. Layer `i` is PyTorch's `nn.Sequential` entry `2i` (the ReLUs
+/// sit at the odd indices), so its parameters are `{2i}.weight` `[out, in]` and `{2i}.bias`.
+///
+/// ```no_run
+/// # use wgsl_train::{Gpu, data::Task, nn::Mlp};
+/// # fn main() -> wgsl_train::Result<()> {
+/// let gpu = Gpu::new()?;
+/// let mlp = Mlp::new(&gpu, &[10, 5, 1], Task::Regression, 42)?;
+/// assert_eq!(mlp.param_names(), ["0.weight", "0.bias", "2.weight", "2.bias"]);
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct Mlp {
+    sizes: Vec<usize>,
+    task: Task,
+    params: ParamStore,
+}
+
+impl Mlp {
+    /// A new MLP initialised as PyTorch's `nn.Linear` does (weights and biases uniform in
+    /// ±1/√fan_in), from `seed`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for fewer than two sizes, a zero size, or an output size
+    /// that does not fit the task (1 for regression and binary, the class count ≥ 2 for
+    /// multiclass).
+    pub fn new(gpu: &Gpu, sizes: &[usize], task: Task, seed: u64) -> Result<Self> {
+        let op = "Mlp::new";
+        if sizes.len() < 2 || sizes.contains(&0) {
+            return Err(Error::InvalidArgument {
+                op,
+                detail: format!(
+                    "layer sizes must be at least [inputs, outputs], all non-zero; got {sizes:?}"
+                ),
+            });
+        }
+        let outputs = sizes[sizes.len() - 1];
+        let fits = match task {
+            Task::Regression | Task::Binary => outputs == 1,
+            Task::Multiclass => outputs >= 2,
+        };
+        if !fits {
+            return Err(Error::InvalidArgument {
+                op,
+                detail: format!(
+                    "{task} needs {} outputs, the sizes {sizes:?} give {outputs}",
+                    match task {
+                        Task::Multiclass => "one per class (≥ 2)",
+                        _ => "1",
+                    }
+                ),
+            });
+        }
+        let names = param_names(sizes);
+        let shapes = param_shapes(sizes);
+        let specs: Vec<(&str, &[usize])> = names
+            .iter()
+            .map(String::as_str)
+            .zip(shapes.iter().map(Vec::as_slice))
+            .collect();
+        let params = ParamStore::new(gpu, &specs)?;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        for (name, shape) in names.iter().zip(&shapes) {
+            let fan_in = sizes[layer_of(name)];
+            let bound = 1.0 / (fan_in as f32).sqrt();
+            let len = shape.iter().product();
+            let values: Vec<f32> = (0..len).map(|_| rng.random_range(-bound..=bound)).collect();
+            params.write(gpu, name, &values)?;
+        }
+        Ok(Self {
+            sizes: sizes.to_vec(),
+            task,
+            params,
+        })
+    }
+
+    /// The layer sizes, inputs first.
+    pub fn sizes(&self) -> &[usize] {
+        &self.sizes
+    }
+
+    /// The task, which fixes the loss.
+    pub fn task(&self) -> Task {
+        self.task
+    }
+
+    /// The loss for the task: MSE, BCE with logits, or softmax cross-entropy.
+    pub fn loss_kind(&self) -> LossKind {
+        match self.task {
+            Task::Regression => LossKind::Mse,
+            Task::Binary => LossKind::BceWithLogits,
+            Task::Multiclass => LossKind::SoftmaxCrossEntropy,
+        }
+    }
+
+    /// Number of linear layers.
+    pub fn layers(&self) -> usize {
+        self.sizes.len() - 1
+    }
+
+    /// The parameters and their gradients on the GPU.
+    pub fn params(&self) -> &ParamStore {
+        &self.params
+    }
+
+    /// Parameter names in order: `0.weight`, `0.bias`, `2.weight`, …
+    pub fn param_names(&self) -> Vec<String> {
+        param_names(&self.sizes)
+    }
+
+    /// Downloads every parameter, named as in PyTorch.
+    ///
+    /// # Errors
+    /// As [`Tensor::to_vec`].
+    pub fn state_dict(&self, gpu: &Gpu) -> Result<Vec<NamedTensor>> {
+        self.params
+            .slots()
+            .iter()
+            .map(|slot| {
+                Ok(NamedTensor {
+                    name: slot.name.clone(),
+                    shape: slot.shape.clone(),
+                    data: self.params.read(gpu, &slot.name)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Uploads parameters saved by [`Mlp::state_dict`] (or by PyTorch). Every parameter must be
+    /// present with its shape; nothing is changed unless all match.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] naming a missing, unexpected or misshapen tensor, or a
+    /// non-finite value.
+    pub fn load_state_dict(&self, gpu: &Gpu, tensors: &[NamedTensor]) -> Result<()> {
+        let op = "Mlp::load_state_dict";
+        let bad = |detail: String| Error::InvalidArgument { op, detail };
+        for slot in self.params.slots() {
+            let t = tensors
+                .iter()
+                .find(|t| t.name == slot.name)
+                .ok_or_else(|| {
+                    bad(format!(
+                        "missing {:?} (a {:?} tensor) for a {:?} MLP",
+                        slot.name, slot.shape, self.sizes
+                    ))
+                })?;
+            if t.shape != slot.shape || t.data.len() != slot.len() {
+                return Err(bad(format!(
+                    "{:?} is {:?} ({} values), the model needs {:?}",
+                    t.name,
+                    t.shape,
+                    t.data.len(),
+                    slot.shape
+                )));
+            }
+            if let Some(i) = t.data.iter().position(|v| !v.is_finite()) {
+                return Err(bad(format!(
+                    "{:?} holds {} at index {i}",
+                    t.name, t.data[i]
+                )));
+            }
+        }
+        if let Some(extra) = tensors.iter().find(|t| self.params.index(&t.name).is_err()) {
+            return Err(bad(format!(
+                "unexpected tensor {:?} for a {:?} MLP",
+                extra.name, self.sizes
+            )));
+        }
+        for t in tensors {
+            self.params.write(gpu, &t.name, &t.data)?;
+        }
+        Ok(())
+    }
+
+    /// The model's outputs (logits for classification) for `rows` rows of `features`,
+    /// row-major `[rows, outputs]`.
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] when `features` is not `rows × inputs`; device errors.
+    pub fn predict(&self, gpu: &Gpu, features: &[f32], rows: usize) -> Result<Vec<f32>> {
+        if rows == 0 || features.len() != rows * self.sizes[0] {
+            return Err(Error::ShapeMismatch {
+                op: "predict",
+                detail: format!("features must be rows × {} inputs", self.sizes[0]),
+                lhs: vec![features.len()],
+                rhs: vec![rows, self.sizes[0]],
+            });
+        }
+        let x = Tensor::from_slice(gpu, &[rows, self.sizes[0]], features)?;
+        let forward = graph::forward(gpu, self, &x)?;
+        gpu.run(&forward.launch)?;
+        forward.logits().to_vec(gpu)
+    }
+}
+
+fn param_names(sizes: &[usize]) -> Vec<String> {
+    (0..sizes.len() - 1)
+        .flat_map(|l| [format!("{}.weight", 2 * l), format!("{}.bias", 2 * l)])
+        .collect()
+}
+
+fn param_shapes(sizes: &[usize]) -> Vec<Vec<usize>> {
+    sizes
+        .windows(2)
+        .flat_map(|w| [vec![w[1], w[0]], vec![w[1]]])
+        .collect()
+}
+
+/// The layer index of a parameter name `{2l}.weight` / `{2l}.bias`.
+fn layer_of(name: &str) -> usize {
+    name.split('.')
+        .next()
+        .and_then(|i| i.parse::<usize>().ok())
+        .unwrap_or(0)
+        / 2
+}

@@ -1,0 +1,499 @@
+//! Mini-batch training on the GPU, one queue submission per epoch, with validation, early
+//! stopping that restores the best weights, and a guard against non-finite losses.
+
+mod device_data;
+mod history;
+
+pub use history::{EpochRecord, History};
+
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::gpu::{Batch, DType, Dispatch, Gpu, Launch, Tensor};
+use crate::kernels::gather::{gather_dispatch, GatherStep};
+use crate::kernels::loss::loss_launch;
+use crate::nn::graph::{backward, forward, Forward};
+use crate::nn::Mlp;
+use crate::optim::{Optimizer, OptimizerConfig, ParamGroup};
+use device_data::DeviceSplit;
+
+/// How to train. `Default`: 100 epochs of batches of 32, seed 0, no early stopping.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainConfig {
+    /// Passes over the training data (default 100).
+    pub epochs: usize,
+    /// Rows per step (default 32); the last batch of an epoch holds the remainder.
+    pub batch_size: usize,
+    /// Seed of each epoch's shuffle (default 0): epoch e's order depends only on (seed, e).
+    pub seed: u64,
+    /// Stop after this many epochs without a validation improvement, restoring the best
+    /// weights (default `None`: train all epochs). Needs validation data.
+    pub patience: Option<usize>,
+    /// The least decrease of the validation loss that counts as an improvement (default 0).
+    pub min_delta: f64,
+    /// Show a progress bar on a terminal (default true; never drawn when stderr is not one).
+    pub progress: bool,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            epochs: 100,
+            batch_size: 32,
+            seed: 0,
+            patience: None,
+            min_delta: 0.0,
+            progress: true,
+        }
+    }
+}
+
+/// The row order of epoch `epoch` (1-based) for `n` rows: a shuffle seeded by `(seed, epoch)`,
+/// so a resumed run sees the same batches as an uninterrupted one.
+pub fn epoch_order(seed: u64, epoch: usize, n: usize) -> Vec<u32> {
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    let mixed = seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    order.shuffle(&mut rand::rngs::StdRng::seed_from_u64(mixed));
+    order
+}
+
+/// One training step's buffers and launches, for one batch size.
+struct StepGraph {
+    rows: usize,
+    gather: Dispatch,
+    forward: Forward,
+    loss: Tensor,
+    rest: Launch, // loss, backward
+}
+
+impl StepGraph {
+    fn new(
+        gpu: &Gpu,
+        model: &Mlp,
+        train: &DeviceSplit,
+        order: &Tensor,
+        table: &wgpu::Buffer,
+        rows: usize,
+    ) -> Result<Self> {
+        let xb = Tensor::zeros(gpu, &[rows, model.sizes()[0]], DType::F32)?;
+        let yb = train.batch_targets(gpu, rows)?;
+        let gather = gather_dispatch(gpu, &train.x, &train.y, order, &xb, &yb, table)?;
+        let forward = forward(gpu, model, &xb)?;
+        let loss = Tensor::zeros(gpu, &[1], DType::F32)?;
+        let dlogits = Tensor::zeros(gpu, forward.logits().shape(), DType::F32)?;
+        let rest = loss_launch(
+            gpu,
+            model.loss_kind(),
+            forward.logits(),
+            &yb,
+            &loss,
+            &dlogits,
+        )?
+        .then(backward(gpu, model, &xb, &forward, &dlogits)?);
+        Ok(Self {
+            rows,
+            gather,
+            forward,
+            loss,
+            rest,
+        })
+    }
+
+    /// Dispatches one step records (the optimizer's comes on top).
+    fn dispatch_count(&self) -> usize {
+        1 + self.forward.launch.dispatch_count() + self.rest.dispatch_count()
+    }
+}
+
+/// The validation split on the device with its forward pass and loss.
+struct Validation {
+    forward: Forward,
+    loss: Tensor,
+    loss_launch: Launch,
+}
+
+/// Trains one [`Mlp`] with one optimizer on one training split.
+///
+/// The training data is uploaded once. Each epoch is recorded as a single batch — for every
+/// step: gather the batch by index on the GPU, forward, loss with its gradient, backward, copy
+/// the step's loss aside, optimizer update; then the validation loss — and submitted once; the
+/// per-step losses are read back once per epoch.
+pub struct Trainer<'g> {
+    gpu: &'g Gpu,
+    model: Mlp,
+    optimizer: Optimizer,
+    config: TrainConfig,
+    n_train: usize,
+    order: Tensor,
+    full: StepGraph,
+    tail: Option<StepGraph>,
+    steps: usize,
+    /// Per-step training losses, then the validation loss.
+    results: Tensor,
+    validation: Option<Validation>,
+    /// Parameters and optimizer state at the start of the running epoch (for a rollback).
+    snapshot: Vec<Tensor>,
+    best_params: Tensor,
+    history: History,
+    epochs_without_improvement: usize,
+    // Kept alive for the gather dispatches' bind groups, and to be explicit about ownership.
+    _train: DeviceSplit,
+    _gather_table: wgpu::Buffer,
+}
+
+impl std::fmt::Debug for Trainer<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Trainer")
+            .field("sizes", &self.model.sizes())
+            .field("config", &self.config)
+            .field("epochs_done", &self.history.epochs.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'g> Trainer<'g> {
+    /// Prepares training `model` on `train` (and measuring `validation` each epoch) with one
+    /// optimizer group holding every parameter.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a zero batch size or epoch count, patience without
+    /// validation data, or data that does not fit the model; hyperparameter and device errors.
+    pub fn new(
+        gpu: &'g Gpu,
+        model: Mlp,
+        optimizer: impl Into<OptimizerConfig>,
+        train: &Dataset,
+        validation: Option<&Dataset>,
+        config: TrainConfig,
+    ) -> Result<Self> {
+        let names = model.param_names();
+        Self::with_groups(
+            gpu,
+            model,
+            vec![ParamGroup::new(names, optimizer)],
+            train,
+            validation,
+            config,
+        )
+    }
+
+    /// As [`Trainer::new`], with parameter groups (e.g. no weight decay on biases).
+    ///
+    /// # Errors
+    /// As [`Trainer::new`].
+    pub fn with_groups(
+        gpu: &'g Gpu,
+        model: Mlp,
+        groups: Vec<ParamGroup>,
+        train: &Dataset,
+        validation: Option<&Dataset>,
+        config: TrainConfig,
+    ) -> Result<Self> {
+        let op = "Trainer::new";
+        let invalid = |detail: &str| Error::InvalidArgument {
+            op,
+            detail: detail.to_string(),
+        };
+        if config.batch_size == 0 {
+            return Err(invalid("batch_size must be at least 1"));
+        }
+        if config.epochs == 0 {
+            return Err(invalid("epochs must be at least 1"));
+        }
+        if config.patience.is_some() && validation.is_none() {
+            return Err(invalid("early stopping (patience) needs validation data"));
+        }
+        let optimizer = Optimizer::with_groups(gpu, model.params(), groups)?;
+        let train_split = DeviceSplit::upload(gpu, &model, train)?;
+        let n = train.len();
+        let batch = config.batch_size.min(n);
+        let steps = n.div_ceil(batch);
+        let order = Tensor::zeros(gpu, &[n], DType::U32)?;
+
+        // The gather table: step s starts at row s·batch of the epoch's order. The same every
+        // epoch, so written once.
+        let stride = gpu.limits().min_uniform_buffer_offset_alignment as usize;
+        let stride = std::mem::size_of::<GatherStep>().div_ceil(stride) * stride;
+        let mut table = vec![0u8; steps * stride];
+        for s in 0..steps {
+            let entry = GatherStep {
+                offset: (s * batch) as u32,
+                _pad: [0; 3],
+            };
+            table[s * stride..s * stride + 16].copy_from_slice(bytemuck::bytes_of(&entry));
+        }
+        let gather_table = gpu.scoped("gather table", || {
+            wgpu::util::DeviceExt::create_buffer_init(
+                gpu.device(),
+                &wgpu::util::BufferInitDescriptor {
+                    label: Some("gather steps"),
+                    contents: &table,
+                    usage: wgpu::BufferUsages::UNIFORM,
+                },
+            )
+        })?;
+
+        let full = StepGraph::new(gpu, &model, &train_split, &order, &gather_table, batch)?;
+        let tail = match n % batch {
+            0 => None,
+            rest => Some(StepGraph::new(
+                gpu,
+                &model,
+                &train_split,
+                &order,
+                &gather_table,
+                rest,
+            )?),
+        };
+        let validation = match validation {
+            Some(data) => {
+                let split = DeviceSplit::upload(gpu, &model, data)?;
+                let forward = forward(gpu, &model, &split.x)?;
+                let loss = Tensor::zeros(gpu, &[1], DType::F32)?;
+                let grad = Tensor::zeros(gpu, forward.logits().shape(), DType::F32)?;
+                let loss_launch = loss_launch(
+                    gpu,
+                    model.loss_kind(),
+                    forward.logits(),
+                    &split.y,
+                    &loss,
+                    &grad,
+                )?;
+                Some(Validation {
+                    forward,
+                    loss,
+                    loss_launch,
+                })
+            }
+            None => None,
+        };
+        let flat = model.params().flat_len();
+        let snapshot = std::iter::once(flat)
+            .chain(optimizer.state_tensors().iter().map(Tensor::len))
+            .map(|len| Tensor::zeros(gpu, &[len], DType::F32))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            gpu,
+            results: Tensor::zeros(gpu, &[steps + 1], DType::F32)?,
+            best_params: Tensor::zeros(gpu, &[flat], DType::F32)?,
+            model,
+            optimizer,
+            config,
+            n_train: n,
+            order,
+            full,
+            tail,
+            steps,
+            validation,
+            snapshot,
+            history: History::default(),
+            epochs_without_improvement: 0,
+            _train: train_split,
+            _gather_table: gather_table,
+        })
+    }
+
+    /// Dispatches one full training step records, the optimizer update included.
+    pub fn dispatches_per_step(&self) -> usize {
+        self.full.dispatch_count() + self.optimizer.dispatches_per_step()
+    }
+
+    /// Steps per epoch.
+    pub fn steps_per_epoch(&self) -> usize {
+        self.steps
+    }
+
+    /// Runs one epoch as one submission and returns its record.
+    ///
+    /// # Errors
+    /// [`Error::NonFinite`] when a step's loss is NaN or infinite: the parameters and the
+    /// optimizer state are then back where the epoch started. Device errors.
+    pub fn run_epoch(&mut self) -> Result<EpochRecord> {
+        let gpu = self.gpu;
+        let epoch = self.history.epochs.len() + 1;
+        self.order
+            .write(gpu, &epoch_order(self.config.seed, epoch, self.n_train))?;
+        let step_before = self.optimizer.step_count();
+
+        let mut batch = gpu.batch();
+        self.record_snapshot(&mut batch)?;
+        let table_stride = self.gather_stride();
+        for s in 0..self.steps {
+            let graph = match &self.tail {
+                Some(tail) if s + 1 == self.steps => tail,
+                _ => &self.full,
+            };
+            batch.record_at(&graph.gather, &[(s * table_stride) as u32]);
+            batch.record(&graph.forward.launch);
+            batch.record(&graph.rest);
+            batch.copy_range(&graph.loss, 0, &self.results, s, 1)?;
+            self.optimizer.record_step(gpu, &mut batch)?;
+        }
+        if let Some(v) = &self.validation {
+            batch.record(&v.forward.launch);
+            batch.record(&v.loss_launch);
+            batch.copy_range(&v.loss, 0, &self.results, self.steps, 1)?;
+        }
+        gpu.submit(batch)?;
+        let results = self.results.to_vec::<f32>(gpu)?;
+
+        if let Some(step) = results[..self.steps].iter().position(|l| !l.is_finite()) {
+            self.rollback(step_before)?;
+            return Err(Error::NonFinite {
+                what: "loss",
+                epoch,
+                step: step + 1,
+                restored_epoch: epoch - 1,
+            });
+        }
+        let mut weighted = 0.0;
+        for (s, &loss) in results[..self.steps].iter().enumerate() {
+            let rows = if s + 1 == self.steps {
+                self.tail.as_ref().map_or(self.full.rows, |t| t.rows)
+            } else {
+                self.full.rows
+            };
+            weighted += f64::from(loss) * rows as f64;
+        }
+        let record = EpochRecord {
+            epoch,
+            train_loss: weighted / self.n_train as f64,
+            validation_loss: self
+                .validation
+                .as_ref()
+                .map(|_| f64::from(results[self.steps])),
+        };
+        self.history.epochs.push(record.clone());
+        self.track_best(&record)?;
+        Ok(record)
+    }
+
+    /// Trains for the configured epochs, or until early stopping, then restores the best
+    /// weights if early stopping was on. Shows a progress bar on a terminal.
+    ///
+    /// # Errors
+    /// As [`Trainer::run_epoch`].
+    pub fn fit(&mut self) -> Result<&History> {
+        let bar = if self.config.progress {
+            indicatif::ProgressBar::new(self.config.epochs as u64)
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:30} epoch {pos}/{len} {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        while self.history.epochs.len() < self.config.epochs {
+            let record = self.run_epoch()?;
+            bar.set_message(match record.validation_loss {
+                Some(v) => format!("train {:.5}  validation {v:.5}", record.train_loss),
+                None => format!("train {:.5}", record.train_loss),
+            });
+            bar.inc(1);
+            if self
+                .config
+                .patience
+                .is_some_and(|p| self.epochs_without_improvement >= p)
+            {
+                self.history.stopped_early = true;
+                break;
+            }
+        }
+        bar.finish_and_clear();
+        if self.config.patience.is_some() {
+            self.restore_best()?;
+        }
+        Ok(&self.history)
+    }
+
+    /// The epochs run so far, with the best validation epoch.
+    pub fn history(&self) -> &History {
+        &self.history
+    }
+
+    /// The model being trained.
+    pub fn model(&self) -> &Mlp {
+        &self.model
+    }
+
+    /// The optimizer.
+    pub fn optimizer(&self) -> &Optimizer {
+        &self.optimizer
+    }
+
+    /// Mutable access to the optimizer, to restore its state when resuming.
+    pub fn optimizer_mut(&mut self) -> &mut Optimizer {
+        &mut self.optimizer
+    }
+
+    /// Takes over the history of an earlier run (when resuming from a checkpoint), so the next
+    /// epoch's number and shuffle continue from there.
+    pub fn resume_at(&mut self, history: History) {
+        self.history = history;
+    }
+
+    /// Ends training and returns the model.
+    pub fn into_model(self) -> Mlp {
+        self.model
+    }
+
+    fn gather_stride(&self) -> usize {
+        let align = self.gpu.limits().min_uniform_buffer_offset_alignment as usize;
+        std::mem::size_of::<GatherStep>().div_ceil(align) * align
+    }
+
+    /// Records copies of the parameters and optimizer state, for a rollback.
+    fn record_snapshot(&self, batch: &mut Batch) -> Result<()> {
+        let params = self.model.params().values();
+        let sources = std::iter::once(params).chain(self.optimizer.state_tensors());
+        for (source, copy) in sources.zip(&self.snapshot) {
+            batch.copy(source, copy)?;
+        }
+        Ok(())
+    }
+
+    fn rollback(&mut self, step_before: u64) -> Result<()> {
+        let mut batch = self.gpu.batch();
+        let params = self.model.params().values();
+        let targets = std::iter::once(params).chain(self.optimizer.state_tensors());
+        for (copy, target) in self.snapshot.iter().zip(targets) {
+            batch.copy(copy, target)?;
+        }
+        self.gpu.submit(batch)?;
+        self.optimizer.set_step_count(step_before);
+        self.gpu.wait()
+    }
+
+    fn track_best(&mut self, record: &EpochRecord) -> Result<()> {
+        let Some(loss) = record.validation_loss else {
+            return Ok(());
+        };
+        let improved = match self.history.best() {
+            Some(best) => {
+                loss < best.validation_loss.unwrap_or(f64::INFINITY) - self.config.min_delta
+            }
+            None => true,
+        };
+        if improved {
+            self.history.best_epoch = Some(record.epoch);
+            self.epochs_without_improvement = 0;
+            let mut batch = self.gpu.batch();
+            batch.copy(self.model.params().values(), &self.best_params)?;
+            self.gpu.submit(batch)?;
+        } else {
+            self.epochs_without_improvement += 1;
+        }
+        Ok(())
+    }
+
+    fn restore_best(&mut self) -> Result<()> {
+        if self.history.best_epoch.is_some() {
+            let mut batch = self.gpu.batch();
+            batch.copy(&self.best_params, self.model.params().values())?;
+            self.gpu.submit(batch)?;
+        }
+        Ok(())
+    }
+}
