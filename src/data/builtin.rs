@@ -4,9 +4,13 @@
 use super::Dataset;
 use crate::error::Result;
 
-/// The diabetes data (Efron et al., 2004): 442 patients, 10 baseline features (age, sex, body
-/// mass index, blood pressure, six blood serum measurements; mean-centred and scaled), and a
-/// quantitative measure of disease progression one year later (25–346). Regression.
+/// The diabetes data (Efron et al., 2004): 10 baseline features (age, sex, body mass index,
+/// blood pressure, six blood serum measurements; mean-centred and scaled) and a quantitative
+/// measure of disease progression one year later (25–346). Regression.
+///
+/// 441 rows, not the original 442: `linfa-datasets` 0.8 reads its header-less data files as if
+/// they had a header, so the first patient is lost (features and target alike, so the rows
+/// stay aligned).
 ///
 /// # Errors
 /// Only if the shipped data were corrupt.

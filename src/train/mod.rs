@@ -2,9 +2,15 @@
 //! stopping that restores the best weights, and a guard against non-finite losses.
 
 mod device_data;
+mod diagnosis;
 mod history;
+mod plot;
+mod report;
 
+pub use diagnosis::{diagnose, Diagnosis};
 pub use history::{EpochRecord, History};
+pub use plot::plot_curves;
+pub use report::{baseline_loss, class_frequencies, evaluate, Evaluation, Metrics, Prepared};
 
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
