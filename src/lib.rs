@@ -44,6 +44,7 @@
 
 #![deny(missing_docs)]
 
+pub mod checkpoint;
 pub mod data;
 mod error;
 pub mod gpu;

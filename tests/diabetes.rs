@@ -15,8 +15,9 @@ use wgsl_train::metrics::regression;
 use wgsl_train::nn::Mlp;
 use wgsl_train::train::{evaluate, Metrics, Prepared, Trainer};
 
-/// Least squares with an intercept, by the normal equations in f64 (Gaussian elimination with
-/// partial pivoting on the 11×11 system).
+/// Least squares with an intercept, by the normal equations in f64 (Gauss–Jordan elimination
+/// with partial pivoting on the 11×11 system).
+#[allow(clippy::needless_range_loop)] // the textbook index form reads best here
 fn least_squares(train: &Dataset) -> Vec<f64> {
     let f = train.n_features();
     let p = f + 1;

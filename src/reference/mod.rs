@@ -7,5 +7,6 @@ pub mod activation;
 pub mod elementwise;
 pub mod loss;
 pub mod matmul;
+pub mod mlp;
 pub mod optim;
 pub mod reduce;

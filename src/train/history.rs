@@ -9,6 +9,8 @@ pub struct EpochRecord {
     pub train_loss: f64,
     /// Loss on the validation split after the epoch, if there is one.
     pub validation_loss: Option<f64>,
+    /// Each step's batch loss, in order (not saved in checkpoints).
+    pub step_losses: Vec<f32>,
 }
 
 /// The learning curves.

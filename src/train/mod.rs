@@ -144,6 +144,7 @@ pub struct Trainer<'g> {
     best_params: Tensor,
     history: History,
     epochs_without_improvement: usize,
+    dispatches_last_epoch: usize,
     // Kept alive for the gather dispatches' bind groups, and to be explicit about ownership.
     _train: DeviceSplit,
     _gather_table: wgpu::Buffer,
@@ -296,6 +297,7 @@ impl<'g> Trainer<'g> {
             snapshot,
             history: History::default(),
             epochs_without_improvement: 0,
+            dispatches_last_epoch: 0,
             _train: train_split,
             _gather_table: gather_table,
         })
@@ -304,6 +306,11 @@ impl<'g> Trainer<'g> {
     /// Dispatches one full training step records, the optimizer update included.
     pub fn dispatches_per_step(&self) -> usize {
         self.full.dispatch_count() + self.optimizer.dispatches_per_step()
+    }
+
+    /// Dispatches the last epoch's submission held (every step, plus the validation pass).
+    pub fn dispatches_last_epoch(&self) -> usize {
+        self.dispatches_last_epoch
     }
 
     /// Steps per epoch.
@@ -342,6 +349,7 @@ impl<'g> Trainer<'g> {
             batch.record(&v.loss_launch);
             batch.copy_range(&v.loss, 0, &self.results, self.steps, 1)?;
         }
+        self.dispatches_last_epoch = batch.dispatch_count();
         gpu.submit(batch)?;
         let results = self.results.to_vec::<f32>(gpu)?;
 
@@ -370,6 +378,7 @@ impl<'g> Trainer<'g> {
                 .validation
                 .as_ref()
                 .map(|_| f64::from(results[self.steps])),
+            step_losses: results[..self.steps].to_vec(),
         };
         self.history.epochs.push(record.clone());
         self.track_best(&record)?;
@@ -434,10 +443,31 @@ impl<'g> Trainer<'g> {
         &mut self.optimizer
     }
 
-    /// Takes over the history of an earlier run (when resuming from a checkpoint), so the next
-    /// epoch's number and shuffle continue from there.
-    pub fn resume_at(&mut self, history: History) {
+    /// The best weights so far (flat, as the parameter buffer), if validation has found any.
+    pub(crate) fn best_params(&self, gpu: &Gpu) -> Result<Option<Vec<f32>>> {
+        match self.history.best_epoch {
+            Some(_) => Ok(Some(self.best_params.to_vec(gpu)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Takes over an earlier run's history and best weights (when resuming from a
+    /// checkpoint), so epochs, shuffles and early stopping continue where they were.
+    pub(crate) fn resume(
+        &mut self,
+        gpu: &Gpu,
+        history: History,
+        best: Option<&[f32]>,
+    ) -> Result<()> {
+        if let Some(best) = best {
+            self.best_params.write(gpu, best)?;
+        }
+        self.epochs_without_improvement = match history.best_epoch {
+            Some(best) => history.epochs.len().saturating_sub(best),
+            None => 0,
+        };
         self.history = history;
+        Ok(())
     }
 
     /// Ends training and returns the model.

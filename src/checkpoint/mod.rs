@@ -1,0 +1,340 @@
+//! Checkpoints as safetensors files that PyTorch can read.
+//!
+//! `save` writes two files: the model, `path`, whose tensors are named and shaped as the
+//! `state_dict` of a PyTorch `nn.Sequential` of the same layers (`0.weight` `[out, in]`,
+//! `0.bias`, `2.weight`, …), so `model.load_state_dict(safetensors.torch.load_file(path))`
+//! works, and a file of ours can be loaded from theirs; and beside it the training state,
+//! `<stem>.training.safetensors`: the optimizer's state per parameter (`0.weight.exp_avg`, …),
+//! the best weights so far (`best.0.weight`, …), the step count and the learning curves, so
+//! training resumes exactly. Every write goes to a temporary file that is synced and then
+//! renamed over the old one: a failed or interrupted save never damages the previous file.
+
+mod atomic;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use safetensors::tensor::TensorView;
+use safetensors::{Dtype, SafeTensors};
+
+use crate::data::Task;
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+use crate::nn::{Mlp, NamedTensor};
+use crate::optim::OptimizerState;
+use crate::train::{EpochRecord, History, Trainer};
+
+pub use atomic::write_atomic;
+
+/// The training-state file that belongs to the model file `path`.
+pub fn training_state_path(path: &Path) -> PathBuf {
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!("{stem}.training.safetensors"))
+}
+
+/// Saves the model's parameters to `path` (PyTorch names and shapes).
+///
+/// # Errors
+/// [`Error::Io`] when the file cannot be written (the previous file, if any, is intact).
+pub fn save_model(gpu: &Gpu, path: &Path, model: &Mlp) -> Result<()> {
+    let metadata = model_metadata(model, None);
+    write_tensors(path, &model.state_dict(gpu)?, metadata)
+}
+
+/// Saves the model and the training state (optimizer, best weights, history) of `trainer`.
+///
+/// # Errors
+/// [`Error::Io`] when a file cannot be written (previous files stay intact).
+pub fn save(gpu: &Gpu, path: &Path, trainer: &Trainer) -> Result<()> {
+    let model = trainer.model();
+    let step = trainer.optimizer().step_count();
+    let state = trainer.optimizer().state(gpu)?;
+    let slots = model.params().slots();
+    let flat = model.params().flat_len();
+    let mut tensors = Vec::new();
+    for (state_name, values) in &state.tensors {
+        if values.len() != flat {
+            continue; // a stand-in the optimizer does not use (AMSGrad's max v without AMSGrad)
+        }
+        for slot in slots {
+            tensors.push(NamedTensor {
+                name: format!("{}.{state_name}", slot.name),
+                shape: slot.shape.clone(),
+                data: values[slot.offset..slot.offset + slot.len()].to_vec(),
+            });
+        }
+    }
+    if let Some(best) = trainer.best_params(gpu)? {
+        for slot in slots {
+            tensors.push(NamedTensor {
+                name: format!("best.{}", slot.name),
+                shape: slot.shape.clone(),
+                data: best[slot.offset..slot.offset + slot.len()].to_vec(),
+            });
+        }
+    }
+    let mut metadata = HashMap::from([
+        ("wgsl-train.step".to_string(), step.to_string()),
+        ("wgsl-train.history".to_string(), trainer.history().to_csv()),
+    ]);
+    if let Some(best) = trainer.history().best_epoch {
+        metadata.insert("wgsl-train.best_epoch".into(), best.to_string());
+    }
+    metadata.insert(
+        "wgsl-train.stopped_early".into(),
+        trainer.history().stopped_early.to_string(),
+    );
+    // The training state first: if the model write then fails, the step numbers disagree and
+    // loading says so instead of resuming from a mismatched pair.
+    write_tensors(&training_state_path(path), &tensors, metadata)?;
+    write_tensors(
+        path,
+        &model.state_dict(gpu)?,
+        model_metadata(model, Some(step)),
+    )
+}
+
+/// Loads a model from `path`: one written by [`save`] or [`save_model`], or by PyTorch
+/// (`safetensors.torch.save_file(model.state_dict(), path)` for an `nn.Sequential` of
+/// `Linear` and `ReLU`). The layer sizes come from the shapes; the task from our metadata, or
+/// from `task` for files without it.
+///
+/// # Errors
+/// [`Error::Checkpoint`] for a file that is not valid safetensors, holds no `0.weight`,
+/// non-f32 tensors, shapes that do not chain, or no task; [`Error::Io`] when unreadable.
+pub fn load_model(gpu: &Gpu, path: &Path, task: Option<Task>) -> Result<Mlp> {
+    let bad = |detail: String| Error::Checkpoint {
+        path: path.display().to_string(),
+        detail,
+    };
+    let (tensors, metadata) = read_tensors(path)?;
+    let mut sizes = Vec::new();
+    for layer in 0.. {
+        let Some(w) = tensors
+            .iter()
+            .find(|t| t.name == format!("{}.weight", 2 * layer))
+        else {
+            break;
+        };
+        let [out, inp] = w.shape[..] else {
+            return Err(bad(format!("{:?} is {:?}, not [out, in]", w.name, w.shape)));
+        };
+        if layer == 0 {
+            sizes.push(inp);
+        } else if sizes[layer] != inp {
+            return Err(bad(format!(
+                "{:?} takes {inp} inputs, the layer before gives {}",
+                w.name, sizes[layer]
+            )));
+        }
+        sizes.push(out);
+    }
+    if sizes.is_empty() {
+        return Err(bad("no 0.weight tensor: not an MLP checkpoint".into()));
+    }
+    let task = match (task, metadata.get("wgsl-train.task").map(String::as_str)) {
+        (Some(t), _) => t,
+        (None, Some("regression")) => Task::Regression,
+        (None, Some("binary")) => Task::Binary,
+        (None, Some("multiclass")) => Task::Multiclass,
+        _ => return Err(bad("the file does not say its task; pass one".into())),
+    };
+    let model = Mlp::new(gpu, &sizes, task, 0).map_err(|e| bad(e.to_string()))?;
+    model
+        .load_state_dict(gpu, &tensors)
+        .map_err(|e| bad(e.to_string()))?;
+    Ok(model)
+}
+
+/// Restores the training state saved beside `path` into `trainer` (built with the same
+/// model, data and optimizer settings, and holding the model loaded from `path`): the
+/// optimizer state, the step count, the best weights and the history. Training then continues
+/// exactly as if it had not stopped.
+///
+/// # Errors
+/// [`Error::Checkpoint`] when the files are missing, corrupt, from different steps, or do not
+/// match the trainer's model and optimizer; nothing in `trainer` changes then.
+pub fn restore_training(gpu: &Gpu, path: &Path, trainer: &mut Trainer) -> Result<()> {
+    let state_path = training_state_path(path);
+    let bad = |detail: String| Error::Checkpoint {
+        path: state_path.display().to_string(),
+        detail,
+    };
+    let (tensors, metadata) = read_tensors(&state_path)?;
+    let (_, model_metadata) = read_tensors(path)?;
+    let step: u64 = metadata
+        .get("wgsl-train.step")
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| bad("no step count".into()))?;
+    if model_metadata.get("wgsl-train.step") != metadata.get("wgsl-train.step") {
+        return Err(bad(format!(
+            "the model file {} is from step {:?}, the training state from step {step}: they were not saved together",
+            path.display(),
+            model_metadata.get("wgsl-train.step")
+        )));
+    }
+    let history = parse_history(
+        metadata
+            .get("wgsl-train.history")
+            .map_or("", String::as_str),
+        &metadata,
+    )
+    .ok_or_else(|| bad("unreadable learning curves".into()))?;
+
+    let model = trainer.model();
+    let slots = model.params().slots();
+    let flat = model.params().flat_len();
+    let current = trainer.optimizer().state(gpu)?;
+    let find = |name: &str| tensors.iter().find(|t| t.name == name);
+    let mut restored = OptimizerState {
+        step,
+        tensors: Vec::new(),
+    };
+    for (state_name, values) in &current.tensors {
+        let mut flat_values = vec![0.0f32; values.len()];
+        if values.len() == flat {
+            for slot in slots {
+                let name = format!("{}.{state_name}", slot.name);
+                let t =
+                    find(&name).ok_or_else(|| bad(format!("missing optimizer state {name:?}")))?;
+                if t.shape != slot.shape {
+                    return Err(bad(format!(
+                        "{name:?} is {:?}, the model needs {:?}",
+                        t.shape, slot.shape
+                    )));
+                }
+                flat_values[slot.offset..slot.offset + slot.len()].copy_from_slice(&t.data);
+            }
+        }
+        restored.tensors.push((state_name.clone(), flat_values));
+    }
+    let best = match history.best_epoch {
+        Some(_) => {
+            let mut values = vec![0.0f32; flat];
+            for slot in slots {
+                let name = format!("best.{}", slot.name);
+                let t = find(&name).ok_or_else(|| bad(format!("missing {name:?}")))?;
+                if t.shape != slot.shape {
+                    return Err(bad(format!(
+                        "{name:?} is {:?}, the model needs {:?}",
+                        t.shape, slot.shape
+                    )));
+                }
+                values[slot.offset..slot.offset + slot.len()].copy_from_slice(&t.data);
+            }
+            Some(values)
+        }
+        None => None,
+    };
+    trainer
+        .optimizer_mut()
+        .load_state(gpu, &restored)
+        .map_err(|e| bad(e.to_string()))?;
+    trainer.resume(gpu, history, best.as_deref())
+}
+
+fn model_metadata(model: &Mlp, step: Option<u64>) -> HashMap<String, String> {
+    let task = match model.task() {
+        Task::Regression => "regression",
+        Task::Binary => "binary",
+        Task::Multiclass => "multiclass",
+    };
+    let sizes: Vec<String> = model.sizes().iter().map(usize::to_string).collect();
+    let mut metadata = HashMap::from([
+        ("format".to_string(), "pt".to_string()),
+        ("wgsl-train.task".to_string(), task.to_string()),
+        ("wgsl-train.sizes".to_string(), sizes.join(",")),
+    ]);
+    if let Some(step) = step {
+        metadata.insert("wgsl-train.step".into(), step.to_string());
+    }
+    metadata
+}
+
+fn write_tensors(
+    path: &Path,
+    tensors: &[NamedTensor],
+    metadata: HashMap<String, String>,
+) -> Result<()> {
+    let bad = |detail: String| Error::Checkpoint {
+        path: path.display().to_string(),
+        detail,
+    };
+    let views = tensors
+        .iter()
+        .map(|t| {
+            let view = TensorView::new(Dtype::F32, t.shape.clone(), bytemuck::cast_slice(&t.data))
+                .map_err(|e| bad(format!("{}: {e}", t.name)))?;
+            Ok((t.name.clone(), view))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let bytes = safetensors::serialize(views, Some(metadata)).map_err(|e| bad(e.to_string()))?;
+    write_atomic(path, &bytes)
+}
+
+/// Every tensor of a safetensors file (f32 only) with the file's metadata.
+///
+/// # Errors
+/// [`Error::Io`] when unreadable; [`Error::Checkpoint`] when not valid safetensors or a
+/// tensor is not f32.
+pub fn read_tensors(path: &Path) -> Result<(Vec<NamedTensor>, HashMap<String, String>)> {
+    let bad = |detail: String| Error::Checkpoint {
+        path: path.display().to_string(),
+        detail,
+    };
+    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let (_, header) = SafeTensors::read_metadata(&bytes)
+        .map_err(|e| bad(format!("not a valid safetensors file: {e}")))?;
+    let file = SafeTensors::deserialize(&bytes)
+        .map_err(|e| bad(format!("not a valid safetensors file: {e}")))?;
+    let mut tensors = Vec::new();
+    for (name, view) in file.tensors() {
+        if view.dtype() != Dtype::F32 {
+            return Err(bad(format!(
+                "{name:?} is {:?}; only f32 tensors are supported",
+                view.dtype()
+            )));
+        }
+        tensors.push(NamedTensor {
+            name,
+            shape: view.shape().to_vec(),
+            data: bytemuck::pod_collect_to_vec(view.data()),
+        });
+    }
+    tensors.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok((tensors, header.metadata().clone().unwrap_or_default()))
+}
+
+fn parse_history(csv: &str, metadata: &HashMap<String, String>) -> Option<History> {
+    let mut epochs = Vec::new();
+    for line in csv.lines().skip(1) {
+        let mut fields = line.split(',');
+        let epoch = fields.next()?.parse().ok()?;
+        let train_loss = fields.next()?.parse().ok()?;
+        let validation_loss = match fields.next() {
+            Some("") | None => None,
+            Some(v) => Some(v.parse().ok()?),
+        };
+        epochs.push(EpochRecord {
+            epoch,
+            train_loss,
+            validation_loss,
+            step_losses: Vec::new(),
+        });
+    }
+    Some(History {
+        epochs,
+        best_epoch: metadata
+            .get("wgsl-train.best_epoch")
+            .and_then(|b| b.parse().ok()),
+        stopped_early: metadata
+            .get("wgsl-train.stopped_early")
+            .is_some_and(|s| s == "true"),
+    })
+}
