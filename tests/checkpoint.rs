@@ -1,0 +1,146 @@
+//! Checkpoints: PyTorch names and shapes, files from another safetensors writer, atomic
+//! writes, and clear errors for files that do not fit.
+
+mod common;
+
+use common::gpu;
+use wgsl_train::checkpoint::{load_model, read_tensors, save_model, training_state_path, write_atomic};
+use wgsl_train::data::Task;
+use wgsl_train::nn::Mlp;
+use wgsl_train::Error;
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("wgsl-train-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn checkpoint_names_and_shapes_follow_pytorch_sequential() {
+    let gpu = gpu();
+    let dir = temp_dir("names");
+    let path = dir.join("model.safetensors");
+    let model = Mlp::new(gpu, &[10, 5, 3, 1], Task::Regression, 1).unwrap();
+    save_model(gpu, &path, &model).unwrap();
+    let (tensors, metadata) = read_tensors(&path).unwrap();
+    let shapes: Vec<(&str, &[usize])> = tensors.iter().map(|t| (t.name.as_str(), t.shape.as_slice())).collect();
+    // nn.Sequential(Linear(10,5), ReLU(), Linear(5,3), ReLU(), Linear(3,1)).state_dict(), sorted by name.
+    assert_eq!(
+        shapes,
+        vec![
+            ("0.bias", &[5][..]),
+            ("0.weight", &[5, 10][..]),
+            ("2.bias", &[3][..]),
+            ("2.weight", &[3, 5][..]),
+            ("4.bias", &[1][..]),
+            ("4.weight", &[1, 3][..]),
+        ]
+    );
+    assert_eq!(metadata.get("format").map(String::as_str), Some("pt"));
+    // And they round-trip exactly.
+    let loaded = load_model(gpu, &path, None).unwrap();
+    assert_eq!(loaded.sizes(), &[10, 5, 3, 1]);
+    assert_eq!(loaded.state_dict(gpu).unwrap(), model.state_dict(gpu).unwrap());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A safetensors file built by hand from the format's specification (8-byte little-endian
+/// header length, a JSON header, then the raw little-endian data), as PyTorch's
+/// `safetensors.torch.save_file` writes it: no crate code involved in writing it.
+fn hand_written_safetensors(tensors: &[(&str, &[usize], &[f32])]) -> Vec<u8> {
+    let mut header = String::from("{\"__metadata__\":{\"format\":\"pt\"}");
+    let mut data = Vec::new();
+    for (name, shape, values) in tensors {
+        let start = data.len();
+        for v in *values {
+            data.extend_from_slice(&v.to_le_bytes());
+        }
+        let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+        header.push_str(&format!(
+            ",\"{name}\":{{\"dtype\":\"F32\",\"shape\":[{}],\"data_offsets\":[{start},{}]}}",
+            dims.join(","),
+            data.len()
+        ));
+    }
+    header.push('}');
+    while header.len() % 8 != 0 {
+        header.push(' ');
+    }
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(header.as_bytes());
+    bytes.extend_from_slice(&data);
+    bytes
+}
+
+#[test]
+fn a_file_from_another_safetensors_writer_loads() {
+    let gpu = gpu();
+    let dir = temp_dir("foreign");
+    let path = dir.join("torch.safetensors");
+    // Linear(2, 2) → ReLU → Linear(2, 1), with the output layer written first.
+    let bytes = hand_written_safetensors(&[
+        ("2.weight", &[1, 2], &[1.0, -1.0]),
+        ("2.bias", &[1], &[0.5]),
+        ("0.weight", &[2, 2], &[1.0, 2.0, -3.0, 4.0]),
+        ("0.bias", &[2], &[0.0, 1.0]),
+    ]);
+    std::fs::write(&path, bytes).unwrap();
+    // No task in a PyTorch file: loading needs one.
+    assert!(matches!(load_model(gpu, &path, None), Err(Error::Checkpoint { .. })));
+    let model = load_model(gpu, &path, Some(Task::Regression)).unwrap();
+    assert_eq!(model.sizes(), &[2, 2, 1]);
+    // x = (1, 1): hidden = relu([1+2+0, −3+4+1]) = [3, 2]; out = 3 − 2 + 0.5 = 1.5.
+    // x = (1, −1): hidden = relu([1−2, −3−4+1]) = [0, 0]; out = 0.5.
+    let out = model.predict(gpu, &[1.0, 1.0, 1.0, -1.0], 2).unwrap();
+    assert_eq!(out, vec![1.5, 0.5]);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn checkpoints_that_do_not_fit_are_clear_errors() {
+    let gpu = gpu();
+    let dir = temp_dir("misfit");
+    let path = dir.join("bad.safetensors");
+    // Layers that do not chain: 0.weight gives 3 outputs, 2.weight takes 4 inputs.
+    std::fs::write(
+        &path,
+        hand_written_safetensors(&[
+            ("0.weight", &[3, 2], &[0.0; 6]),
+            ("0.bias", &[3], &[0.0; 3]),
+            ("2.weight", &[1, 4], &[0.0; 4]),
+            ("2.bias", &[1], &[0.0]),
+        ]),
+    )
+    .unwrap();
+    let err = load_model(gpu, &path, Some(Task::Regression)).unwrap_err();
+    assert!(err.to_string().contains("2.weight"), "{err}");
+    // A missing bias.
+    std::fs::write(&path, hand_written_safetensors(&[("0.weight", &[1, 2], &[0.0; 2])])).unwrap();
+    let err = load_model(gpu, &path, Some(Task::Regression)).unwrap_err();
+    assert!(err.to_string().contains("0.bias"), "{err}");
+    // Truncated and garbage files.
+    let good = hand_written_safetensors(&[("0.weight", &[1, 2], &[1.0, 2.0]), ("0.bias", &[1], &[0.0])]);
+    for bytes in [&good[..good.len() - 3], &good[..5], b"not a checkpoint at all".as_slice()] {
+        std::fs::write(&path, bytes).unwrap();
+        assert!(matches!(load_model(gpu, &path, Some(Task::Regression)), Err(Error::Checkpoint { .. })));
+    }
+    assert!(matches!(load_model(gpu, &dir.join("missing.safetensors"), None), Err(Error::Io { .. })));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn an_atomic_write_that_fails_leaves_the_previous_file_intact() {
+    let dir = temp_dir("atomic");
+    let path = dir.join("model.safetensors");
+    write_atomic(&path, b"first version").unwrap();
+    // Make the rename fail by putting a directory where the temporary file would be created.
+    let blocker = dir.join(format!(".model.safetensors.tmp-{}", std::process::id()));
+    std::fs::create_dir(&blocker).unwrap();
+    assert!(matches!(write_atomic(&path, b"second version"), Err(Error::Io { .. })));
+    assert_eq!(std::fs::read(&path).unwrap(), b"first version");
+    std::fs::remove_dir(&blocker).unwrap();
+    write_atomic(&path, b"second version").unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), b"second version");
+    assert_eq!(training_state_path(&path), dir.join("model.training.safetensors"));
+    std::fs::remove_dir_all(&dir).ok();
+}
