@@ -1,6 +1,7 @@
 //! The use case this crate grew from: the classic 10→5→1 MLP with ReLU and MSE on the diabetes
-//! data (441 of its 442 patients, 10 features: see `wgsl_train::data::diabetes`), trained with SGD and with Adam, each with no
-//! regularization, L1 and L2, judged honestly on train/validation/test splits.
+//! data (441 of its 442 patients, 10 features: see `wgsl_train::data::diabetes`), trained with
+//! SGD and with Adam, each with no regularization, L1 and L2, and judged honestly on
+//! train/validation/test splits.
 //!
 //! Run with `cargo run --release --example diabetes`. It prints one table, picks the
 //! configuration by validation loss, reports that one's test score, and writes the learning
@@ -9,20 +10,13 @@
 use std::time::Instant;
 
 use wgsl_train::data::{diabetes, SplitConfig};
-use wgsl_train::nn::Mlp;
-use wgsl_train::optim::{AdamConfig, OptimizerConfig, SgdConfig};
-use wgsl_train::train::{
-    baseline_loss, diagnose, evaluate, plot_curves, Evaluation, History, Metrics, Prepared,
-    TrainConfig, Trainer,
-};
+use wgsl_train::optim::{AdamConfig, SgdConfig};
+use wgsl_train::train::{plot_curves, Experiment, History, Metrics, Outcome, TrainConfig};
 use wgsl_train::Gpu;
 
-/// The split, model and training seeds: the test split is fixed by `SPLIT_SEED`.
-pub const SPLIT_SEED: u64 = 2024;
-pub const MODEL_SEED: u64 = 7;
-
-/// The six configurations: SGD and Adam, each plain, with L1 and with L2.
-pub fn configurations() -> Vec<(&'static str, OptimizerConfig)> {
+/// The six configurations: SGD and Adam, each plain, with L1 and with L2, all on the same
+/// split and from the same initial weights.
+pub fn experiments() -> Vec<(&'static str, Experiment)> {
     let sgd = SgdConfig {
         lr: 0.01,
         momentum: 0.9,
@@ -32,7 +26,24 @@ pub fn configurations() -> Vec<(&'static str, OptimizerConfig)> {
         lr: 0.003,
         ..AdamConfig::default()
     };
-    vec![
+    let base = Experiment {
+        hidden: vec![5],
+        optimizer: sgd.into(),
+        train: TrainConfig {
+            epochs: 500,
+            batch_size: 32,
+            seed: 1,
+            patience: Some(50),
+            min_delta: 1e-4,
+            progress: false,
+        },
+        split: SplitConfig {
+            seed: 2024,
+            ..SplitConfig::default()
+        },
+        model_seed: 7,
+    };
+    [
         ("SGD", sgd.into()),
         ("SGD + L1", SgdConfig { l1: 1e-3, ..sgd }.into()),
         (
@@ -54,150 +65,111 @@ pub fn configurations() -> Vec<(&'static str, OptimizerConfig)> {
             .into(),
         ),
     ]
+    .into_iter()
+    .map(|(name, optimizer)| {
+        (
+            name,
+            Experiment {
+                optimizer,
+                ..base.clone()
+            },
+        )
+    })
+    .collect()
 }
 
-/// Training settings shared by every configuration.
-pub fn train_config() -> TrainConfig {
-    TrainConfig {
-        epochs: 500,
-        batch_size: 32,
-        seed: 1,
-        patience: Some(50),
-        min_delta: 1e-4,
-        progress: false,
+/// MSE and R² of one score.
+pub fn mse_r2(m: &Metrics) -> (f64, f64) {
+    match m {
+        Metrics::Regression(r) => (r.mse, r.r2),
+        _ => (f64::NAN, f64::NAN),
     }
-}
-
-struct Row {
-    name: &'static str,
-    scores: [Evaluation; 3],
-    history: History,
-    seconds: f64,
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let gpu = Gpu::new()?;
-    let info = gpu.adapter_info();
     let data = diabetes()?;
-    let prepared = Prepared::new(
-        &data,
-        &SplitConfig {
-            seed: SPLIT_SEED,
-            ..SplitConfig::default()
-        },
-    )?;
+    let mut runs: Vec<(&str, Outcome, f64)> = Vec::new();
+    for (name, experiment) in experiments() {
+        let start = Instant::now();
+        let outcome = experiment.run(&gpu, &data)?;
+        runs.push((name, outcome, start.elapsed().as_secs_f64()));
+    }
+    let p = &runs[0].1.prepared;
     println!(
         "10→5→1 MLP, ReLU, MSE, on the diabetes data: {} patients, {} train / {} validation / {} test",
         data.len(),
-        prepared.train.len(),
-        prepared.validation.len(),
-        prepared.test.len()
+        p.train.len(),
+        p.validation.len(),
+        p.test.len()
     );
-    println!("adapter: {} ({:?})\n", info.name, info.backend);
-
-    let mut rows = Vec::new();
-    for (name, optimizer) in configurations() {
-        let start = Instant::now();
-        let model = Mlp::new(&gpu, &[10, 5, 1], data.task(), MODEL_SEED)?;
-        let mut trainer = Trainer::new(
-            &gpu,
-            model,
-            optimizer,
-            &prepared.train,
-            Some(&prepared.validation),
-            train_config(),
-        )?;
-        let history = trainer.fit()?.clone();
-        let model = trainer.into_model();
-        let o = &prepared.original;
-        let scores = [
-            evaluate(&gpu, &model, &prepared, &prepared.train, &o.train)?,
-            evaluate(&gpu, &model, &prepared, &prepared.validation, &o.validation)?,
-            evaluate(&gpu, &model, &prepared, &prepared.test, &o.test)?,
-        ];
-        rows.push(Row {
-            name,
-            scores,
-            history,
-            seconds: start.elapsed().as_secs_f64(),
-        });
-    }
+    println!(
+        "adapter: {} ({:?})\n",
+        gpu.adapter_info().name,
+        gpu.adapter_info().backend
+    );
 
     println!(
-        "{:<18} {:>10} {:>8} {:>10} {:>8} {:>10} {:>8} {:>7} {:>6}",
+        "{:<16} {:>10} {:>7} {:>10} {:>7} {:>10} {:>7} {:>7} {:>6}",
         "configuration", "train MSE", "R²", "val MSE", "R²", "test MSE", "R²", "epochs", "time"
     );
-    let regression = |m: &Metrics| match m {
-        Metrics::Regression(r) => (r.mse, r.r2),
-        _ => unreachable!("diabetes is a regression task"),
-    };
-    let baseline: Vec<(f64, f64)> = rows[0]
+    let baseline: Vec<(f64, f64)> = runs[0]
+        .1
         .scores
         .iter()
-        .map(|e| regression(&e.baseline))
+        .map(|e| mse_r2(&e.baseline))
         .collect();
-    println!(
-        "{:<18} {:>10.1} {:>8.3} {:>10.1} {:>8.3} {:>10.1} {:>8.3} {:>7} {:>6}",
-        "baseline (mean)",
-        baseline[0].0,
-        baseline[0].1,
-        baseline[1].0,
-        baseline[1].1,
-        baseline[2].0,
-        baseline[2].1,
-        "-",
-        "-"
-    );
-    for row in &rows {
-        let s: Vec<(f64, f64)> = row.scores.iter().map(|e| regression(&e.model)).collect();
+    print!("{:<16}", "baseline (mean)");
+    for (mse, r2) in &baseline {
+        print!(" {mse:>10.1} {r2:>7.3}");
+    }
+    println!(" {:>7} {:>6}", "-", "-");
+    for (name, outcome, seconds) in &runs {
+        print!("{name:<16}");
+        for score in &outcome.scores {
+            let (mse, r2) = mse_r2(&score.model);
+            print!(" {mse:>10.1} {r2:>7.3}");
+        }
+        let h = &outcome.history;
         let epochs = format!(
             "{}{}",
-            row.history.epochs.len(),
-            if row.history.stopped_early { "*" } else { "" }
+            h.epochs.len(),
+            if h.stopped_early { "*" } else { "" }
         );
-        println!(
-            "{:<18} {:>10.1} {:>8.3} {:>10.1} {:>8.3} {:>10.1} {:>8.3} {:>7} {:>5.1}s",
-            row.name, s[0].0, s[0].1, s[1].0, s[1].1, s[2].0, s[2].1, epochs, row.seconds
-        );
+        println!(" {epochs:>7} {seconds:>5.1}s");
     }
-    println!("(* stopped early; the weights are those of the best validation epoch)\n");
+    println!("(baseline: always predict the training mean; * stopped early, keeping the best validation epoch's weights)\n");
 
-    let chosen = rows
+    let (name, chosen, _) = runs
         .iter()
         .min_by(|a, b| {
-            a.scores[1]
+            a.1.scores[1]
                 .model
                 .loss()
-                .total_cmp(&b.scores[1].model.loss())
+                .total_cmp(&b.1.scores[1].model.loss())
         })
         .expect("six configurations");
-    let (test_mse, test_r2) = regression(&chosen.scores[2].model);
-    println!(
-        "chosen by validation MSE: {} — test MSE {test_mse:.1}, test R² {test_r2:.3}",
-        chosen.name
-    );
-    println!(
-        "diagnosis: {}\n",
-        diagnose(&chosen.history, baseline_loss(&prepared.train))
-    );
+    let (mse, r2) = mse_r2(&chosen.scores[2].model);
+    println!("chosen by validation MSE: {name} — test MSE {mse:.1}, test R² {r2:.3}");
+    println!("diagnosis: {}\n", chosen.diagnosis);
 
     let out = std::path::Path::new("target/examples-output/diabetes");
     std::fs::create_dir_all(out)?;
     let mut csv = String::from("configuration,epoch,train_loss,validation_loss\n");
-    for row in &rows {
-        for line in row.history.to_csv().lines().skip(1) {
-            csv.push_str(&format!("{},{line}\n", row.name));
+    for (name, outcome, _) in &runs {
+        for line in outcome.history.to_csv().lines().skip(1) {
+            csv.push_str(&format!("{name},{line}\n"));
         }
     }
     std::fs::write(out.join("curves.csv"), csv)?;
-    let runs: Vec<(String, &History)> = rows
+    let curves: Vec<(String, &History)> = runs
         .iter()
-        .map(|r| (r.name.to_string(), &r.history))
+        .map(|(n, o, _)| (n.to_string(), &o.history))
         .collect();
     plot_curves(
         &out.join("curves.svg"),
-        "diabetes, 10→5→1: MSE of standardised targets",
-        &runs,
+        "diabetes, 10→5→1: MSE on standardised targets",
+        &curves,
     )?;
     println!(
         "learning curves: {0}/curves.csv and {0}/curves.svg",

@@ -4,7 +4,9 @@
 mod common;
 
 use common::gpu;
-use wgsl_train::checkpoint::{load_model, read_tensors, save_model, training_state_path, write_atomic};
+use wgsl_train::checkpoint::{
+    load_model, read_tensors, save_model, training_state_path, write_atomic,
+};
 use wgsl_train::data::Task;
 use wgsl_train::nn::Mlp;
 use wgsl_train::Error;
@@ -23,7 +25,10 @@ fn checkpoint_names_and_shapes_follow_pytorch_sequential() {
     let model = Mlp::new(gpu, &[10, 5, 3, 1], Task::Regression, 1).unwrap();
     save_model(gpu, &path, &model).unwrap();
     let (tensors, metadata) = read_tensors(&path).unwrap();
-    let shapes: Vec<(&str, &[usize])> = tensors.iter().map(|t| (t.name.as_str(), t.shape.as_slice())).collect();
+    let shapes: Vec<(&str, &[usize])> = tensors
+        .iter()
+        .map(|t| (t.name.as_str(), t.shape.as_slice()))
+        .collect();
     // nn.Sequential(Linear(10,5), ReLU(), Linear(5,3), ReLU(), Linear(3,1)).state_dict(), sorted by name.
     assert_eq!(
         shapes,
@@ -40,7 +45,10 @@ fn checkpoint_names_and_shapes_follow_pytorch_sequential() {
     // And they round-trip exactly.
     let loaded = load_model(gpu, &path, None).unwrap();
     assert_eq!(loaded.sizes(), &[10, 5, 3, 1]);
-    assert_eq!(loaded.state_dict(gpu).unwrap(), model.state_dict(gpu).unwrap());
+    assert_eq!(
+        loaded.state_dict(gpu).unwrap(),
+        model.state_dict(gpu).unwrap()
+    );
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -86,7 +94,10 @@ fn a_file_from_another_safetensors_writer_loads() {
     ]);
     std::fs::write(&path, bytes).unwrap();
     // No task in a PyTorch file: loading needs one.
-    assert!(matches!(load_model(gpu, &path, None), Err(Error::Checkpoint { .. })));
+    assert!(matches!(
+        load_model(gpu, &path, None),
+        Err(Error::Checkpoint { .. })
+    ));
     let model = load_model(gpu, &path, Some(Task::Regression)).unwrap();
     assert_eq!(model.sizes(), &[2, 2, 1]);
     // x = (1, 1): hidden = relu([1+2+0, −3+4+1]) = [3, 2]; out = 3 − 2 + 0.5 = 1.5.
@@ -115,16 +126,31 @@ fn checkpoints_that_do_not_fit_are_clear_errors() {
     let err = load_model(gpu, &path, Some(Task::Regression)).unwrap_err();
     assert!(err.to_string().contains("2.weight"), "{err}");
     // A missing bias.
-    std::fs::write(&path, hand_written_safetensors(&[("0.weight", &[1, 2], &[0.0; 2])])).unwrap();
+    std::fs::write(
+        &path,
+        hand_written_safetensors(&[("0.weight", &[1, 2], &[0.0; 2])]),
+    )
+    .unwrap();
     let err = load_model(gpu, &path, Some(Task::Regression)).unwrap_err();
     assert!(err.to_string().contains("0.bias"), "{err}");
     // Truncated and garbage files.
-    let good = hand_written_safetensors(&[("0.weight", &[1, 2], &[1.0, 2.0]), ("0.bias", &[1], &[0.0])]);
-    for bytes in [&good[..good.len() - 3], &good[..5], b"not a checkpoint at all".as_slice()] {
+    let good =
+        hand_written_safetensors(&[("0.weight", &[1, 2], &[1.0, 2.0]), ("0.bias", &[1], &[0.0])]);
+    for bytes in [
+        &good[..good.len() - 3],
+        &good[..5],
+        b"not a checkpoint at all".as_slice(),
+    ] {
         std::fs::write(&path, bytes).unwrap();
-        assert!(matches!(load_model(gpu, &path, Some(Task::Regression)), Err(Error::Checkpoint { .. })));
+        assert!(matches!(
+            load_model(gpu, &path, Some(Task::Regression)),
+            Err(Error::Checkpoint { .. })
+        ));
     }
-    assert!(matches!(load_model(gpu, &dir.join("missing.safetensors"), None), Err(Error::Io { .. })));
+    assert!(matches!(
+        load_model(gpu, &dir.join("missing.safetensors"), None),
+        Err(Error::Io { .. })
+    ));
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -136,11 +162,17 @@ fn an_atomic_write_that_fails_leaves_the_previous_file_intact() {
     // Make the rename fail by putting a directory where the temporary file would be created.
     let blocker = dir.join(format!(".model.safetensors.tmp-{}", std::process::id()));
     std::fs::create_dir(&blocker).unwrap();
-    assert!(matches!(write_atomic(&path, b"second version"), Err(Error::Io { .. })));
+    assert!(matches!(
+        write_atomic(&path, b"second version"),
+        Err(Error::Io { .. })
+    ));
     assert_eq!(std::fs::read(&path).unwrap(), b"first version");
     std::fs::remove_dir(&blocker).unwrap();
     write_atomic(&path, b"second version").unwrap();
     assert_eq!(std::fs::read(&path).unwrap(), b"second version");
-    assert_eq!(training_state_path(&path), dir.join("model.training.safetensors"));
+    assert_eq!(
+        training_state_path(&path),
+        dir.join("model.training.safetensors")
+    );
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -1,7 +1,10 @@
 //! Datasets, splits, k-fold, standardisation, CSV loading and metrics, against values worked
 //! out by hand. No GPU needed for these.
 
-use wgsl_train::data::{load_csv, CsvOptions, Dataset, SplitConfig, Standardizer, TargetColumn, TargetScaler, Targets, Task};
+use wgsl_train::data::{
+    load_csv, CsvOptions, Dataset, SplitConfig, Standardizer, TargetColumn, TargetScaler, Targets,
+    Task,
+};
 use wgsl_train::metrics::{binary, multiclass, regression, roc_auc};
 use wgsl_train::Error;
 
@@ -15,23 +18,57 @@ fn classes(n: usize, k: u32) -> Dataset {
 #[test]
 fn splits_partition_the_rows_and_keep_class_proportions() {
     let data = classes(300, 3);
-    let split = data.split(&SplitConfig { validation: 0.2, test: 0.1, seed: 5, stratify: true }).unwrap();
+    let split = data
+        .split(&SplitConfig {
+            validation: 0.2,
+            test: 0.1,
+            seed: 5,
+            stratify: true,
+        })
+        .unwrap();
     let mut all: Vec<usize> = split.indices.iter().flatten().copied().collect();
     all.sort_unstable();
-    assert_eq!(all, (0..300).collect::<Vec<_>>(), "every row in exactly one split");
-    assert_eq!([split.train.len(), split.validation.len(), split.test.len()], [210, 60, 30]);
+    assert_eq!(
+        all,
+        (0..300).collect::<Vec<_>>(),
+        "every row in exactly one split"
+    );
+    assert_eq!(
+        [split.train.len(), split.validation.len(), split.test.len()],
+        [210, 60, 30]
+    );
     for part in [&split.train, &split.validation, &split.test] {
-        let Targets::Classes(labels) = part.targets() else { panic!() };
+        let Targets::Classes(labels) = part.targets() else {
+            panic!()
+        };
         for c in 0..3 {
-            assert_eq!(labels.iter().filter(|&&l| l == c).count() * 3, part.len(), "class {c} share in a split");
+            assert_eq!(
+                labels.iter().filter(|&&l| l == c).count() * 3,
+                part.len(),
+                "class {c} share in a split"
+            );
         }
     }
     // The split rows are the original rows.
     assert_eq!(split.test.row(0), data.row(split.indices[2][0]));
     // Seeded: the same seed gives the same split, another seed another.
-    let again = data.split(&SplitConfig { validation: 0.2, test: 0.1, seed: 5, stratify: true }).unwrap();
+    let again = data
+        .split(&SplitConfig {
+            validation: 0.2,
+            test: 0.1,
+            seed: 5,
+            stratify: true,
+        })
+        .unwrap();
     assert_eq!(again.indices, split.indices);
-    let other = data.split(&SplitConfig { validation: 0.2, test: 0.1, seed: 6, stratify: true }).unwrap();
+    let other = data
+        .split(&SplitConfig {
+            validation: 0.2,
+            test: 0.1,
+            seed: 6,
+            stratify: true,
+        })
+        .unwrap();
     assert_ne!(other.indices, split.indices);
 }
 
@@ -42,10 +79,19 @@ fn k_fold_validation_parts_partition_the_rows_without_leakage() {
     assert_eq!(folds.len(), 5);
     let mut held_out: Vec<usize> = folds.iter().flat_map(|f| f.validation.clone()).collect();
     held_out.sort_unstable();
-    assert_eq!(held_out, (0..103).collect::<Vec<_>>(), "each row held out exactly once");
+    assert_eq!(
+        held_out,
+        (0..103).collect::<Vec<_>>(),
+        "each row held out exactly once"
+    );
     for fold in &folds {
         assert!(fold.validation.len() == 20 || fold.validation.len() == 21);
-        assert!(fold.train.iter().all(|r| fold.validation.binary_search(r).is_err()), "a training row is held out");
+        assert!(
+            fold.train
+                .iter()
+                .all(|r| fold.validation.binary_search(r).is_err()),
+            "a training row is held out"
+        );
         assert_eq!(fold.train.len() + fold.validation.len(), 103);
     }
     assert!(matches!(data.k_fold(1, 0), Err(Error::Data(_))));
@@ -55,7 +101,12 @@ fn k_fold_validation_parts_partition_the_rows_without_leakage() {
 #[test]
 fn standardisation_uses_training_statistics_only() {
     // Feature 0: train values 1, 2, 3 (mean 2, population std √(2/3)); feature 1 constant.
-    let train = Dataset::regression(vec![1.0, 5.0, 2.0, 5.0, 3.0, 5.0], 2, vec![10.0, 20.0, 30.0]).unwrap();
+    let train = Dataset::regression(
+        vec![1.0, 5.0, 2.0, 5.0, 3.0, 5.0],
+        2,
+        vec![10.0, 20.0, 30.0],
+    )
+    .unwrap();
     let test = Dataset::regression(vec![100.0, 7.0], 2, vec![0.0]).unwrap();
     let s = Standardizer::fit(&train);
     assert_eq!(s.mean, vec![2.0, 5.0]);
@@ -96,10 +147,15 @@ fn metrics_match_hand_worked_values() {
     assert!((b.bce - want).abs() < 1e-6);
 
     // Multiclass: argmax classes 0, 1, 1, 2 against labels 0, 1, 2, 2.
-    let prob = [0.7f32, 0.2, 0.1, 0.1, 0.8, 0.1, 0.2, 0.5, 0.3, 0.1, 0.1, 0.8];
+    let prob = [
+        0.7f32, 0.2, 0.1, 0.1, 0.8, 0.1, 0.2, 0.5, 0.3, 0.1, 0.1, 0.8,
+    ];
     let m = multiclass(&prob, &[0, 1, 2, 2], 3);
     assert_eq!(m.accuracy, 0.75);
-    assert_eq!(m.confusion, vec![vec![1, 0, 0], vec![0, 1, 0], vec![0, 1, 1]]);
+    assert_eq!(
+        m.confusion,
+        vec![vec![1, 0, 0], vec![0, 1, 0], vec![0, 1, 1]]
+    );
     // F1: class 0 = 1; class 1: P 1/2, R 1 → 2/3; class 2: P 1, R 1/2 → 2/3. Macro (1 + 4/3)/3.
     assert!((m.macro_f1 - (1.0 + 4.0 / 3.0) / 3.0).abs() < 1e-12);
     let ce = -(0.7f64.ln() + 0.8f64.ln() + 0.3f64.ln() + 0.8f64.ln()) / 4.0;
@@ -116,13 +172,19 @@ fn write(name: &str, text: &str) -> std::path::PathBuf {
 fn csv_loads_regression_and_string_labelled_classification() {
     let path = write("reg", "a,b,y\n1,2,3.5\n4,5,6.5\n\n7,8,9\n");
     let data = load_csv(&path, &CsvOptions::default()).unwrap();
-    assert_eq!((data.task(), data.len(), data.n_features()), (Task::Regression, 3, 2));
+    assert_eq!(
+        (data.task(), data.len(), data.n_features()),
+        (Task::Regression, 3, 2)
+    );
     assert_eq!(data.features(), &[1.0, 2.0, 4.0, 5.0, 7.0, 8.0]);
     assert_eq!(data.target_values(), vec![3.5, 6.5, 9.0]);
     assert_eq!(data.feature_names(), &["a", "b"]);
 
     let path = write("cls", "kind,x\nspam,1\nham,2\nspam,3\neggs,4\n");
-    let options = CsvOptions { target: TargetColumn::Name("kind".into()), ..CsvOptions::default() };
+    let options = CsvOptions {
+        target: TargetColumn::Name("kind".into()),
+        ..CsvOptions::default()
+    };
     let data = load_csv(&path, &options).unwrap();
     assert_eq!(data.task(), Task::Multiclass);
     assert_eq!(data.class_names(), &["eggs", "ham", "spam"]);
@@ -130,7 +192,10 @@ fn csv_loads_regression_and_string_labelled_classification() {
 
     // Integer labels forced to binary classification; classes sorted numerically.
     let path = write("bin", "x,label\n1,10\n2,9\n3,10\n");
-    let options = CsvOptions { task: Some(Task::Binary), ..CsvOptions::default() };
+    let options = CsvOptions {
+        task: Some(Task::Binary),
+        ..CsvOptions::default()
+    };
     let data = load_csv(&path, &options).unwrap();
     assert_eq!(data.class_names(), &["9", "10"]);
     assert_eq!(data.targets(), &Targets::Classes(vec![1, 0, 1]));
@@ -139,20 +204,63 @@ fn csv_loads_regression_and_string_labelled_classification() {
 #[test]
 fn bad_csv_files_are_errors_naming_the_line() {
     let cases: [(&str, &str, CsvOptions, &str); 6] = [
-        ("ragged", "a,b,y\n1,2,3\n4,5\n", CsvOptions::default(), "line 3"),
-        ("text", "a,b,y\n1,2,3\n4,five,6\n", CsvOptions::default(), "line 3"),
+        (
+            "ragged",
+            "a,b,y\n1,2,3\n4,5\n",
+            CsvOptions::default(),
+            "line 3",
+        ),
+        (
+            "text",
+            "a,b,y\n1,2,3\n4,five,6\n",
+            CsvOptions::default(),
+            "line 3",
+        ),
         ("header", "1,2,3\n4,5,6\n", CsvOptions::default(), "line 1"),
-        ("target", "a,b,y\n1,2,3\n", CsvOptions { target: TargetColumn::Name("z".into()), ..CsvOptions::default() }, "\"z\""),
-        ("binary", "a,y\n1,x\n2,y\n3,z\n", CsvOptions { task: Some(Task::Binary), ..CsvOptions::default() }, "exactly 2"),
-        ("regression", "a,y\n1,2\n2,x\n", CsvOptions { task: Some(Task::Regression), ..CsvOptions::default() }, "line 3"),
+        (
+            "target",
+            "a,b,y\n1,2,3\n",
+            CsvOptions {
+                target: TargetColumn::Name("z".into()),
+                ..CsvOptions::default()
+            },
+            "\"z\"",
+        ),
+        (
+            "binary",
+            "a,y\n1,x\n2,y\n3,z\n",
+            CsvOptions {
+                task: Some(Task::Binary),
+                ..CsvOptions::default()
+            },
+            "exactly 2",
+        ),
+        (
+            "regression",
+            "a,y\n1,2\n2,x\n",
+            CsvOptions {
+                task: Some(Task::Regression),
+                ..CsvOptions::default()
+            },
+            "line 3",
+        ),
     ];
     for (name, text, options, needle) in cases {
         let err = load_csv(write(name, text), &options).unwrap_err();
         assert!(matches!(err, Error::Csv { .. }), "{name}: {err}");
-        assert!(err.to_string().contains(needle), "{name}: {err} should mention {needle}");
+        assert!(
+            err.to_string().contains(needle),
+            "{name}: {err} should mention {needle}"
+        );
     }
-    assert!(matches!(load_csv(write("empty", "a,y\n"), &CsvOptions::default()), Err(Error::Data(_))));
-    assert!(matches!(load_csv("/nonexistent/file.csv", &CsvOptions::default()), Err(Error::Io { .. })));
+    assert!(matches!(
+        load_csv(write("empty", "a,y\n"), &CsvOptions::default()),
+        Err(Error::Data(_))
+    ));
+    assert!(matches!(
+        load_csv("/nonexistent/file.csv", &CsvOptions::default()),
+        Err(Error::Io { .. })
+    ));
 }
 
 #[test]
@@ -161,8 +269,12 @@ fn bad_datasets_are_errors_naming_row_and_column() {
     assert!(err.to_string().contains("row 0, column 1"), "{err}");
     let err = Dataset::regression(vec![1.0, 2.0], 2, vec![f32::INFINITY]).unwrap_err();
     assert!(err.to_string().contains("row 0"), "{err}");
-    assert!(matches!(Dataset::regression(vec![], 2, vec![]), Err(Error::Data(_))));
-    let err = Dataset::classification(vec![1.0, 2.0], 1, vec![0, 5], vec!["a".into(), "b".into()]).unwrap_err();
+    assert!(matches!(
+        Dataset::regression(vec![], 2, vec![]),
+        Err(Error::Data(_))
+    ));
+    let err = Dataset::classification(vec![1.0, 2.0], 1, vec![0, 5], vec!["a".into(), "b".into()])
+        .unwrap_err();
     assert!(err.to_string().contains("row 1"), "{err}");
     assert!(Dataset::classification(vec![1.0], 1, vec![0], vec!["only".into()]).is_err());
 }

@@ -3,11 +3,13 @@
 
 mod device_data;
 mod diagnosis;
+mod experiment;
 mod history;
 mod plot;
 mod report;
 
 pub use diagnosis::{diagnose, Diagnosis};
+pub use experiment::{Experiment, Outcome};
 pub use history::{EpochRecord, History};
 pub use plot::plot_curves;
 pub use report::{baseline_loss, class_frequencies, evaluate, Evaluation, Metrics, Prepared};

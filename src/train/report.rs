@@ -66,6 +66,33 @@ pub enum Metrics {
 }
 
 impl Metrics {
+    /// Every score with its name, in a fixed order for the kind of task.
+    pub fn named_values(&self) -> Vec<(&'static str, f64)> {
+        match self {
+            Metrics::Regression(r) => vec![
+                ("MSE", r.mse),
+                ("RMSE", r.rmse),
+                ("MAE", r.mae),
+                ("R²", r.r2),
+            ],
+            Metrics::Binary(b) => vec![
+                ("accuracy", b.accuracy),
+                ("precision", b.precision),
+                ("recall", b.recall),
+                ("F1", b.f1),
+                ("ROC-AUC", b.roc_auc),
+                ("BCE", b.bce),
+            ],
+            Metrics::Multiclass(m) => {
+                vec![
+                    ("accuracy", m.accuracy),
+                    ("macro-F1", m.macro_f1),
+                    ("cross-entropy", m.cross_entropy),
+                ]
+            }
+        }
+    }
+
     /// The loss the model was trained on, in the data's units: MSE, BCE or cross-entropy.
     pub fn loss(&self) -> f64 {
         match self {
