@@ -57,3 +57,8 @@ pub mod train;
 
 pub use error::{Error, Result};
 pub use gpu::{Batch, DType, Dispatch, Element, Gpu, GpuOptions, Launch, Tensor};
+
+/// The README's Rust examples, compiled as doc tests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -23,7 +23,7 @@ fn checkpoint_names_and_shapes_follow_pytorch_sequential() {
     let dir = temp_dir("names");
     let path = dir.join("model.safetensors");
     let model = Mlp::new(gpu, &[10, 5, 3, 1], Task::Regression, 1).unwrap();
-    save_model(gpu, &path, &model).unwrap();
+    save_model(gpu, &path, &model, None).unwrap();
     let (tensors, metadata) = read_tensors(&path).unwrap();
     let shapes: Vec<(&str, &[usize])> = tensors
         .iter()

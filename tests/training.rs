@@ -182,7 +182,7 @@ fn resuming_from_a_checkpoint_equals_an_uninterrupted_run() {
     for epoch in 1..=8 {
         uninterrupted.run_epoch().unwrap();
         if epoch == 4 {
-            save(gpu, &path, &uninterrupted).unwrap();
+            save(gpu, &path, &uninterrupted, None).unwrap();
         }
     }
 

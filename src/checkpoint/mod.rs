@@ -17,12 +17,12 @@ use std::path::{Path, PathBuf};
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
 
-use crate::data::Task;
+use crate::data::{Standardizer, TargetScaler, Task};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::nn::{Mlp, NamedTensor};
 use crate::optim::OptimizerState;
-use crate::train::{EpochRecord, History, Trainer};
+use crate::train::{EpochRecord, History, Preprocessing, Trainer};
 
 pub use atomic::write_atomic;
 
@@ -35,20 +35,32 @@ pub fn training_state_path(path: &Path) -> PathBuf {
     path.with_file_name(format!("{stem}.training.safetensors"))
 }
 
-/// Saves the model's parameters to `path` (PyTorch names and shapes).
+/// Saves the model's parameters to `path` (PyTorch names and shapes), with the
+/// preprocessing fitted on its training data, if given, in the file's metadata.
 ///
 /// # Errors
 /// [`Error::Io`] when the file cannot be written (the previous file, if any, is intact).
-pub fn save_model(gpu: &Gpu, path: &Path, model: &Mlp) -> Result<()> {
-    let metadata = model_metadata(model, None);
+pub fn save_model(
+    gpu: &Gpu,
+    path: &Path,
+    model: &Mlp,
+    preprocessing: Option<&Preprocessing>,
+) -> Result<()> {
+    let metadata = model_metadata(model, None, preprocessing);
     write_tensors(path, &model.state_dict(gpu)?, metadata)
 }
 
-/// Saves the model and the training state (optimizer, best weights, history) of `trainer`.
+/// Saves the model (with `preprocessing` as in [`save_model`]) and the training state
+/// (optimizer, best weights, history) of `trainer`.
 ///
 /// # Errors
 /// [`Error::Io`] when a file cannot be written (previous files stay intact).
-pub fn save(gpu: &Gpu, path: &Path, trainer: &Trainer) -> Result<()> {
+pub fn save(
+    gpu: &Gpu,
+    path: &Path,
+    trainer: &Trainer,
+    preprocessing: Option<&Preprocessing>,
+) -> Result<()> {
     let model = trainer.model();
     let step = trainer.optimizer().step_count();
     let state = trainer.optimizer().state(gpu)?;
@@ -93,8 +105,63 @@ pub fn save(gpu: &Gpu, path: &Path, trainer: &Trainer) -> Result<()> {
     write_tensors(
         path,
         &model.state_dict(gpu)?,
-        model_metadata(model, Some(step)),
+        model_metadata(model, Some(step), preprocessing),
     )
+}
+
+/// The preprocessing saved with a model by [`save_model`] or [`save`], if any.
+///
+/// # Errors
+/// [`Error::Io`] or [`Error::Checkpoint`] when the file is unreadable or the metadata damaged.
+pub fn load_preprocessing(path: &Path) -> Result<Option<Preprocessing>> {
+    let bad = |what: &str| Error::Checkpoint {
+        path: path.display().to_string(),
+        detail: format!("damaged {what} metadata"),
+    };
+    let (_, metadata) = read_tensors(path)?;
+    let get = |key: &str| metadata.get(&format!("wgsl-train.{key}"));
+    let numbers = |key: &str| -> Result<Vec<f64>> {
+        match get(key) {
+            None => Ok(Vec::new()),
+            Some(s) if s.is_empty() => Ok(Vec::new()),
+            Some(s) => s
+                .split(',')
+                .map(|v| v.parse().map_err(|_| bad(key)))
+                .collect(),
+        }
+    };
+    if get("feature_mean").is_none() {
+        return Ok(None);
+    }
+    let (mean, std) = (numbers("feature_mean")?, numbers("feature_std")?);
+    if mean.len() != std.len() {
+        return Err(bad("feature_std"));
+    }
+    let target_scaler = match (
+        &numbers("target_scale_mean")?[..],
+        &numbers("target_scale_std")?[..],
+    ) {
+        ([mean], [std]) => Some(TargetScaler {
+            mean: *mean,
+            std: *std,
+        }),
+        _ => None,
+    };
+    let class_names = get("class_names")
+        .map(|s| {
+            s.split('\n')
+                .filter(|c| !c.is_empty())
+                .map(String::from)
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Some(Preprocessing {
+        scaler: Standardizer { mean, std },
+        target_scaler,
+        target_mean: numbers("target_mean")?.first().copied().unwrap_or(0.0),
+        class_names,
+        class_frequencies: numbers("class_frequencies")?,
+    }))
 }
 
 /// Loads a model from `path`: one written by [`save`] or [`save_model`], or by PyTorch
@@ -236,7 +303,11 @@ pub fn restore_training(gpu: &Gpu, path: &Path, trainer: &mut Trainer) -> Result
     trainer.resume(gpu, history, best.as_deref())
 }
 
-fn model_metadata(model: &Mlp, step: Option<u64>) -> HashMap<String, String> {
+fn model_metadata(
+    model: &Mlp,
+    step: Option<u64>,
+    preprocessing: Option<&Preprocessing>,
+) -> HashMap<String, String> {
     let task = match model.task() {
         Task::Regression => "regression",
         Task::Binary => "binary",
@@ -250,6 +321,22 @@ fn model_metadata(model: &Mlp, step: Option<u64>) -> HashMap<String, String> {
     ]);
     if let Some(step) = step {
         metadata.insert("wgsl-train.step".into(), step.to_string());
+    }
+    if let Some(p) = preprocessing {
+        let join = |v: &[f64]| v.iter().map(f64::to_string).collect::<Vec<_>>().join(",");
+        metadata.insert("wgsl-train.feature_mean".into(), join(&p.scaler.mean));
+        metadata.insert("wgsl-train.feature_std".into(), join(&p.scaler.std));
+        if let Some(t) = p.target_scaler {
+            metadata.insert("wgsl-train.target_scale_mean".into(), t.mean.to_string());
+            metadata.insert("wgsl-train.target_scale_std".into(), t.std.to_string());
+        }
+        metadata.insert("wgsl-train.target_mean".into(), p.target_mean.to_string());
+        // Class names are CSV labels: they may hold commas, never a line break.
+        metadata.insert("wgsl-train.class_names".into(), p.class_names.join("\n"));
+        metadata.insert(
+            "wgsl-train.class_frequencies".into(),
+            join(&p.class_frequencies),
+        );
     }
     metadata
 }

@@ -214,6 +214,31 @@ impl Dataset {
         }
     }
 
+    /// The same rows with the classes renumbered to follow `class_names` (the order a model
+    /// was trained with), so labels mean the same classes as in training.
+    ///
+    /// # Errors
+    /// [`Error::Data`] for a regression dataset or a class `class_names` does not hold.
+    pub fn with_class_order(&self, class_names: &[String]) -> Result<Dataset> {
+        let Targets::Classes(labels) = &self.targets else {
+            return Err(Error::Data("a regression dataset has no classes".into()));
+        };
+        let mut map = Vec::with_capacity(self.class_names.len());
+        for name in &self.class_names {
+            let position = class_names.iter().position(|c| c == name).ok_or_else(|| {
+                Error::Data(format!(
+                    "class {name:?} is not one of the model's classes {class_names:?}"
+                ))
+            })?;
+            map.push(position as u32);
+        }
+        Ok(Dataset {
+            targets: Targets::Classes(labels.iter().map(|&l| map[l as usize]).collect()),
+            class_names: class_names.to_vec(),
+            ..self.clone()
+        })
+    }
+
     /// The same rows with `features` replaced (same shape), as a standardiser produces.
     pub(crate) fn with_features(&self, features: Vec<f32>) -> Dataset {
         Dataset {

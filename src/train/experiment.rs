@@ -65,11 +65,11 @@ impl Experiment {
         )?;
         let history = trainer.fit()?.clone();
         let model = trainer.into_model();
-        let o = &prepared.original;
+        let (o, p) = (&prepared.original, &prepared.preprocessing);
         let scores = [
-            evaluate(gpu, &model, &prepared, &prepared.train, &o.train)?,
-            evaluate(gpu, &model, &prepared, &prepared.validation, &o.validation)?,
-            evaluate(gpu, &model, &prepared, &prepared.test, &o.test)?,
+            evaluate(gpu, &model, p, &o.train)?,
+            evaluate(gpu, &model, p, &o.validation)?,
+            evaluate(gpu, &model, p, &o.test)?,
         ];
         let diagnosis = diagnose(&history, baseline_loss(&prepared.train));
         Ok(Outcome {

@@ -12,7 +12,9 @@ pub use diagnosis::{diagnose, Diagnosis};
 pub use experiment::{Experiment, Outcome};
 pub use history::{EpochRecord, History};
 pub use plot::plot_curves;
-pub use report::{baseline_loss, class_frequencies, evaluate, Evaluation, Metrics, Prepared};
+pub use report::{
+    baseline_loss, class_frequencies, evaluate, Evaluation, Metrics, Prepared, Preprocessing,
+};
 
 use rand::seq::SliceRandom;
 use rand::SeedableRng;

@@ -1,8 +1,8 @@
 //! Preparing a dataset for training (split, standardise) and evaluating a trained model on
-//! every split, beside the constant predictor's scores.
+//! any rows in their original units, beside the constant predictor's scores.
 
 use crate::data::{Dataset, Split, SplitConfig, Standardizer, TargetScaler, Targets, Task};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::metrics::{
     binary, binary_baseline, multiclass, multiclass_baseline, regression, regression_baseline,
@@ -10,21 +10,61 @@ use crate::metrics::{
 };
 use crate::nn::Mlp;
 
+/// What was learned from the training split besides the weights: the standardisation, and
+/// the training targets' mean or class frequencies for the baseline. Saved in checkpoints so a
+/// model can be evaluated on new raw data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Preprocessing {
+    /// Feature standardisation fitted on the training split.
+    pub scaler: Standardizer,
+    /// Regression target scaling fitted on the training split.
+    pub target_scaler: Option<TargetScaler>,
+    /// Mean of the training targets: the regression baseline's prediction (0 for classes).
+    pub target_mean: f64,
+    /// Class names, in label order (empty for regression).
+    pub class_names: Vec<String>,
+    /// Fraction of training rows in each class (empty for regression).
+    pub class_frequencies: Vec<f64>,
+}
+
+impl Preprocessing {
+    /// Fits on the training split.
+    pub fn fit(train: &Dataset) -> Self {
+        Self {
+            scaler: Standardizer::fit(train),
+            target_scaler: TargetScaler::fit(train),
+            target_mean: TargetScaler::fit(train).map_or(0.0, |t| t.mean),
+            class_names: train.class_names().to_vec(),
+            class_frequencies: class_frequencies(train),
+        }
+    }
+
+    /// The rows as the model trains on them: standardised features (and regression targets).
+    ///
+    /// # Errors
+    /// [`Error::Data`] when the feature count differs from the training data's.
+    pub fn apply(&self, data: &Dataset) -> Result<Dataset> {
+        let d = self.scaler.apply(data)?;
+        Ok(match &self.target_scaler {
+            Some(t) => t.apply(&d),
+            None => d,
+        })
+    }
+}
+
 /// A dataset split three ways and standardised with statistics of the training split only.
 #[derive(Debug, Clone)]
 pub struct Prepared {
     /// The splits as loaded (original units), for evaluation.
     pub original: Split,
-    /// Standardised training rows (features; regression targets too).
+    /// Standardised training rows.
     pub train: Dataset,
     /// Standardised validation rows.
     pub validation: Dataset,
     /// Standardised test rows.
     pub test: Dataset,
-    /// The feature standardiser, fitted on the training split.
-    pub scaler: Standardizer,
-    /// The regression target scaler, fitted on the training split.
-    pub target_scaler: Option<TargetScaler>,
+    /// The standardisation and baseline statistics, fitted on the training split.
+    pub preprocessing: Preprocessing,
 }
 
 impl Prepared {
@@ -34,21 +74,12 @@ impl Prepared {
     /// As [`Dataset::split`].
     pub fn new(data: &Dataset, split: &SplitConfig) -> Result<Self> {
         let original = data.split(split)?;
-        let scaler = Standardizer::fit(&original.train);
-        let target_scaler = TargetScaler::fit(&original.train);
-        let scale = |d: &Dataset| -> Result<Dataset> {
-            let d = scaler.apply(d)?;
-            Ok(match &target_scaler {
-                Some(t) => t.apply(&d),
-                None => d,
-            })
-        };
+        let preprocessing = Preprocessing::fit(&original.train);
         Ok(Self {
-            train: scale(&original.train)?,
-            validation: scale(&original.validation)?,
-            test: scale(&original.test)?,
-            scaler,
-            target_scaler,
+            train: preprocessing.apply(&original.train)?,
+            validation: preprocessing.apply(&original.validation)?,
+            test: preprocessing.apply(&original.test)?,
+            preprocessing,
             original,
         })
     }
@@ -103,7 +134,7 @@ impl Metrics {
     }
 }
 
-/// A model's scores on one split beside the constant predictor's.
+/// A model's scores on some rows beside the constant predictor's.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Evaluation {
     /// The model's scores.
@@ -112,53 +143,65 @@ pub struct Evaluation {
     pub baseline: Metrics,
 }
 
-/// Scores of `model` on the standardised rows `scaled` whose original rows are `original`.
+/// Scores of `model` on `data`, given in original units: the rows are standardised with
+/// `preprocessing`, regression predictions mapped back, and the baseline is the training
+/// mean or class frequencies.
 ///
 /// # Errors
-/// Device errors.
+/// [`Error::Data`] when the data does not fit the model or preprocessing; device errors.
 pub fn evaluate(
     gpu: &Gpu,
     model: &Mlp,
-    prepared: &Prepared,
-    scaled: &Dataset,
-    original: &Dataset,
+    preprocessing: &Preprocessing,
+    data: &Dataset,
 ) -> Result<Evaluation> {
+    if data.task() != model.task() {
+        return Err(Error::Data(format!(
+            "the data is for {}, the model for {}",
+            data.task(),
+            model.task()
+        )));
+    }
+    let scaled = preprocessing.scaler.apply(data)?;
     let outputs = model.predict(gpu, scaled.features(), scaled.len())?;
-    let train = &prepared.original.train;
-    Ok(match (original.targets(), model.task()) {
-        (Targets::Values(y), _) => {
-            let pred: Vec<f32> = match &prepared.target_scaler {
+    Ok(match data.targets() {
+        Targets::Values(y) => {
+            let pred: Vec<f32> = match &preprocessing.target_scaler {
                 Some(t) => outputs.iter().map(|&p| t.inverse(p)).collect(),
                 None => outputs,
             };
-            let mean = train
-                .target_values()
-                .iter()
-                .map(|&v| f64::from(v))
-                .sum::<f64>()
-                / train.len() as f64;
             Evaluation {
                 model: Metrics::Regression(regression(&pred, y)),
-                baseline: Metrics::Regression(regression_baseline(mean as f32, y)),
-            }
-        }
-        (Targets::Classes(labels), Task::Binary) => {
-            let prob: Vec<f32> = outputs.iter().map(|&z| sigmoid(z)).collect();
-            let frequencies = class_frequencies(train);
-            Evaluation {
-                model: Metrics::Binary(binary(&prob, labels)),
-                baseline: Metrics::Binary(binary_baseline(frequencies[1], labels)),
-            }
-        }
-        (Targets::Classes(labels), _) => {
-            let classes = original.class_names().len();
-            let prob: Vec<f32> = outputs.chunks(classes).flat_map(softmax).collect();
-            Evaluation {
-                model: Metrics::Multiclass(multiclass(&prob, labels, classes)),
-                baseline: Metrics::Multiclass(multiclass_baseline(
-                    &class_frequencies(train),
-                    labels,
+                baseline: Metrics::Regression(regression_baseline(
+                    preprocessing.target_mean as f32,
+                    y,
                 )),
+            }
+        }
+        Targets::Classes(labels) => {
+            let frequencies = &preprocessing.class_frequencies;
+            if frequencies.len() != data.class_names().len() {
+                return Err(Error::Data(format!(
+                    "the data has {} classes, the model was trained on {}",
+                    data.class_names().len(),
+                    frequencies.len()
+                )));
+            }
+            if model.task() == Task::Binary {
+                let prob: Vec<f32> = outputs.iter().map(|&z| sigmoid(z)).collect();
+                Evaluation {
+                    model: Metrics::Binary(binary(&prob, labels)),
+                    baseline: Metrics::Binary(binary_baseline(frequencies[1], labels)),
+                }
+            } else {
+                let prob: Vec<f32> = outputs
+                    .chunks(frequencies.len())
+                    .flat_map(softmax)
+                    .collect();
+                Evaluation {
+                    model: Metrics::Multiclass(multiclass(&prob, labels, frequencies.len())),
+                    baseline: Metrics::Multiclass(multiclass_baseline(frequencies, labels)),
+                }
             }
         }
     })
@@ -168,8 +211,8 @@ pub fn evaluate(
 /// variance of the (scaled) targets for MSE, the BCE of the positive rate, or the entropy of
 /// the class frequencies for cross-entropy. The reference for [`super::diagnose`].
 pub fn baseline_loss(train: &Dataset) -> f64 {
-    match (train.targets(), train.task()) {
-        (Targets::Values(y), _) => {
+    match train.targets() {
+        Targets::Values(y) => {
             let n = y.len() as f64;
             let mean = y.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
             y.iter()
@@ -177,7 +220,7 @@ pub fn baseline_loss(train: &Dataset) -> f64 {
                 .sum::<f64>()
                 / n
         }
-        _ => class_frequencies(train)
+        Targets::Classes(_) => class_frequencies(train)
             .iter()
             .filter(|&&p| p > 0.0)
             .map(|&p| -p * p.ln())
@@ -185,13 +228,14 @@ pub fn baseline_loss(train: &Dataset) -> f64 {
     }
 }
 
-/// The fraction of training rows in each class.
+/// The fraction of training rows in each class (empty for regression).
 pub fn class_frequencies(train: &Dataset) -> Vec<f64> {
+    let Targets::Classes(labels) = train.targets() else {
+        return Vec::new();
+    };
     let mut counts = vec![0.0; train.class_names().len()];
-    if let Targets::Classes(labels) = train.targets() {
-        for &l in labels {
-            counts[l as usize] += 1.0;
-        }
+    for &l in labels {
+        counts[l as usize] += 1.0;
     }
     counts.iter().map(|c| c / train.len() as f64).collect()
 }

@@ -1,0 +1,360 @@
+//! `wgsl-train`: train an MLP on a CSV file or a built-in dataset, or evaluate a checkpoint.
+//!
+//! `wgsl-train train --help` and `wgsl-train eval --help` list the options.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use wgsl_train::checkpoint::{load_model, load_preprocessing, save};
+use wgsl_train::data::{
+    diabetes, iris, load_csv, wine_quality, CsvOptions, Dataset, SplitConfig, TargetColumn, Task,
+};
+use wgsl_train::nn::Mlp;
+use wgsl_train::optim::{AdamConfig, OptimizerConfig, SgdConfig};
+use wgsl_train::train::{
+    baseline_loss, diagnose, evaluate, plot_curves, Prepared, Preprocessing, TrainConfig, Trainer,
+};
+use wgsl_train::{Gpu, Result};
+
+#[derive(Parser)]
+#[command(name = "wgsl-train", version, about = "Train neural networks on any GPU wgpu reaches", long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train an MLP and report train/validation/test scores beside a constant-predictor baseline.
+    Train(TrainArgs),
+    /// Evaluate a saved model on a dataset.
+    Eval(EvalArgs),
+}
+
+#[derive(clap::Args)]
+struct DataArgs {
+    /// A built-in dataset (diabetes, iris, wine) or the path of a CSV file with a header line.
+    #[arg(long)]
+    data: String,
+    /// CSV: the target column, by name or 0-based index [default: the last column].
+    #[arg(long)]
+    target: Option<String>,
+    /// CSV: the task [default: regression for a numeric target, else multiclass].
+    #[arg(long, value_enum)]
+    task: Option<TaskArg>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum TaskArg {
+    Regression,
+    Binary,
+    Multiclass,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq)]
+enum OptimizerArg {
+    Sgd,
+    Adam,
+    Adamw,
+}
+
+#[derive(clap::Args)]
+#[command(allow_negative_numbers = true)]
+struct TrainArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// Hidden layer sizes, comma-separated (e.g. 64,32).
+    #[arg(long, value_delimiter = ',', default_value = "5")]
+    hidden: Vec<usize>,
+    /// The optimizer.
+    #[arg(long, value_enum, default_value = "adam")]
+    optimizer: OptimizerArg,
+    /// Learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f64,
+    /// SGD momentum.
+    #[arg(long, default_value_t = 0.0)]
+    momentum: f64,
+    /// SGD dampening.
+    #[arg(long, default_value_t = 0.0)]
+    dampening: f64,
+    /// SGD Nesterov momentum (needs --momentum > 0).
+    #[arg(long)]
+    nesterov: bool,
+    /// Adam β₁.
+    #[arg(long, default_value_t = 0.9)]
+    beta1: f64,
+    /// Adam β₂.
+    #[arg(long, default_value_t = 0.999)]
+    beta2: f64,
+    /// Adam ε.
+    #[arg(long, default_value_t = 1e-8)]
+    eps: f64,
+    /// Adam AMSGrad.
+    #[arg(long)]
+    amsgrad: bool,
+    /// L2 penalty: PyTorch's weight_decay (decoupled for adamw) [default: 0; adamw 0.01].
+    #[arg(long)]
+    l2: Option<f64>,
+    /// L1 penalty λ₁ (adds λ₁·sign(θ) to the gradient).
+    #[arg(long, default_value_t = 0.0)]
+    l1: f64,
+    /// Passes over the training data.
+    #[arg(long, default_value_t = 100)]
+    epochs: usize,
+    /// Rows per step.
+    #[arg(long, default_value_t = 32)]
+    batch_size: usize,
+    /// Stop after this many epochs without a validation improvement, keeping the best weights.
+    #[arg(long)]
+    patience: Option<usize>,
+    /// The least validation-loss decrease that counts as an improvement.
+    #[arg(long, default_value_t = 0.0)]
+    min_delta: f64,
+    /// Seed of the split, the initial weights and the shuffles.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Fraction of rows for validation.
+    #[arg(long, default_value_t = 0.15)]
+    validation: f64,
+    /// Fraction of rows for the test split.
+    #[arg(long, default_value_t = 0.15)]
+    test: f64,
+    /// Save the model here (safetensors, PyTorch names), with the training state beside it.
+    #[arg(long)]
+    save: Option<PathBuf>,
+    /// Write the learning curves (curves.csv, curves.svg) into this directory.
+    #[arg(long)]
+    curves: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(clap::Args)]
+struct EvalArgs {
+    /// A model saved by `wgsl-train train --save` (or a PyTorch nn.Sequential state_dict).
+    #[arg(long)]
+    checkpoint: PathBuf,
+    #[command(flatten)]
+    data: DataArgs,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Train(args) => train(&args),
+        Command::Eval(args) => eval(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn task(arg: TaskArg) -> Task {
+    match arg {
+        TaskArg::Regression => Task::Regression,
+        TaskArg::Binary => Task::Binary,
+        TaskArg::Multiclass => Task::Multiclass,
+    }
+}
+
+fn load_data(args: &DataArgs, task_override: Option<Task>) -> Result<Dataset> {
+    match args.data.as_str() {
+        "diabetes" => diabetes(),
+        "iris" => iris(),
+        "wine" => wine_quality(),
+        path => {
+            let target = match &args.target {
+                None => TargetColumn::Last,
+                Some(t) => t
+                    .parse()
+                    .map(TargetColumn::Index)
+                    .unwrap_or_else(|_| TargetColumn::Name(t.clone())),
+            };
+            let task = task_override.or(args.task.map(task));
+            load_csv(
+                Path::new(path),
+                &CsvOptions {
+                    target,
+                    task,
+                    delimiter: b',',
+                },
+            )
+        }
+    }
+}
+
+fn optimizer(args: &TrainArgs) -> OptimizerConfig {
+    let l2 = args.l2.unwrap_or(if args.optimizer == OptimizerArg::Adamw {
+        1e-2
+    } else {
+        0.0
+    });
+    match args.optimizer {
+        OptimizerArg::Sgd => SgdConfig {
+            lr: args.lr,
+            momentum: args.momentum,
+            dampening: args.dampening,
+            weight_decay: l2,
+            l1: args.l1,
+            nesterov: args.nesterov,
+            maximize: false,
+        }
+        .into(),
+        OptimizerArg::Adam | OptimizerArg::Adamw => AdamConfig {
+            lr: args.lr,
+            betas: (args.beta1, args.beta2),
+            eps: args.eps,
+            weight_decay: l2,
+            decoupled_weight_decay: args.optimizer == OptimizerArg::Adamw,
+            l1: args.l1,
+            amsgrad: args.amsgrad,
+            maximize: false,
+        }
+        .into(),
+    }
+}
+
+fn train(args: &TrainArgs) -> Result<()> {
+    let data = load_data(&args.data, None)?;
+    let gpu = Gpu::new()?;
+    let split = SplitConfig {
+        validation: args.validation,
+        test: args.test,
+        seed: args.seed,
+        stratify: true,
+    };
+    let prepared = Prepared::new(&data, &split)?;
+    let mut sizes = vec![data.n_features()];
+    sizes.extend(&args.hidden);
+    sizes.push(data.n_outputs());
+    let model = Mlp::new(&gpu, &sizes, data.task(), args.seed)?;
+    let config = TrainConfig {
+        epochs: args.epochs,
+        batch_size: args.batch_size,
+        seed: args.seed,
+        patience: args.patience,
+        min_delta: args.min_delta,
+        progress: !args.quiet,
+    };
+    let arrows: Vec<String> = sizes.iter().map(usize::to_string).collect();
+    println!(
+        "{}: {} rows, {}; {} train / {} validation / {} test; MLP {} on {}",
+        args.data.data,
+        data.len(),
+        data.task(),
+        prepared.train.len(),
+        prepared.validation.len(),
+        prepared.test.len(),
+        arrows.join("→"),
+        gpu.adapter_info().name
+    );
+    let mut trainer = Trainer::new(
+        &gpu,
+        model,
+        optimizer(args),
+        &prepared.train,
+        Some(&prepared.validation),
+        config,
+    )?;
+    let history = trainer.fit()?.clone();
+    println!(
+        "{} epochs{}",
+        history.epochs.len(),
+        match history.best_epoch {
+            Some(best) if history.stopped_early => format!(" (stopped early; kept epoch {best})"),
+            _ => String::new(),
+        }
+    );
+    let (o, p) = (&prepared.original, &prepared.preprocessing);
+    let model = trainer.model();
+    let scores = [
+        evaluate(&gpu, model, p, &o.train)?,
+        evaluate(&gpu, model, p, &o.validation)?,
+        evaluate(&gpu, model, p, &o.test)?,
+    ];
+    println!(
+        "\n{:<14} {:>11} {:>11} {:>11} {:>11}",
+        "metric", "train", "validation", "test", "baseline"
+    );
+    for (row, (name, _)) in scores[0].model.named_values().iter().enumerate() {
+        print!("{name:<14}");
+        for s in &scores {
+            print!(" {:>11.4}", s.model.named_values()[row].1);
+        }
+        println!(" {:>11.4}", scores[2].baseline.named_values()[row].1);
+    }
+    println!("(baseline: the constant predictor on the test split)");
+    println!(
+        "\ndiagnosis: {}",
+        diagnose(&history, baseline_loss(&prepared.train))
+    );
+    if let Some(path) = &args.save {
+        save(&gpu, path, &trainer, Some(p))?;
+        println!("saved {}", path.display());
+    }
+    if let Some(dir) = &args.curves {
+        std::fs::create_dir_all(dir).map_err(|source| wgsl_train::Error::Io {
+            path: dir.display().to_string(),
+            source,
+        })?;
+        let csv = dir.join("curves.csv");
+        wgsl_train::checkpoint::write_atomic(&csv, history.to_csv().as_bytes())?;
+        plot_curves(
+            &dir.join("curves.svg"),
+            &format!("{}: learning curves", args.data.data),
+            &[("".into(), &history)],
+        )?;
+        println!(
+            "learning curves: {} and {}",
+            csv.display(),
+            dir.join("curves.svg").display()
+        );
+    }
+    Ok(())
+}
+
+fn eval(args: &EvalArgs) -> Result<()> {
+    let gpu = Gpu::new()?;
+    let task = args.data.task.map(task);
+    let model = load_model(&gpu, &args.checkpoint, task)?;
+    let mut data = load_data(&args.data, Some(model.task()))?;
+    let preprocessing = match load_preprocessing(&args.checkpoint)? {
+        Some(p) => p,
+        None => {
+            eprintln!(
+                "note: the checkpoint holds no preprocessing: the features are used as they are, and the \
+                 baseline is this data's own mean or class frequencies"
+            );
+            let f = model.sizes()[0];
+            let mut p = Preprocessing::fit(&data);
+            p.scaler = wgsl_train::data::Standardizer {
+                mean: vec![0.0; f],
+                std: vec![1.0; f],
+            };
+            p.target_scaler = None;
+            p
+        }
+    };
+    if !preprocessing.class_names.is_empty() {
+        data = data.with_class_order(&preprocessing.class_names)?;
+    }
+    let scores = evaluate(&gpu, &model, &preprocessing, &data)?;
+    println!("{}: {} rows, {}", args.data.data, data.len(), model.task());
+    println!("{:<14} {:>11} {:>11}", "metric", "model", "baseline");
+    for ((name, m), (_, b)) in scores
+        .model
+        .named_values()
+        .iter()
+        .zip(scores.baseline.named_values())
+    {
+        println!("{name:<14} {m:>11.4} {b:>11.4}");
+    }
+    Ok(())
+}

@@ -1,0 +1,150 @@
+//! The `wgsl-train` command line: train on a CSV, save, evaluate the checkpoint; errors are
+//! one line and a non-zero exit, never a backtrace.
+
+use std::process::Command;
+
+fn wgsl_train(args: &[&str]) -> (bool, String, String) {
+    // Mesa's window-system layer complains on stderr without a private runtime directory.
+    let runtime = std::env::temp_dir().join(format!("wgsl-train-xdg-{}", std::process::id()));
+    std::fs::create_dir_all(&runtime).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_wgsl-train"))
+        .args(args)
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn train_save_and_eval_a_csv_classification() {
+    let dir = std::env::temp_dir().join(format!("wgsl-train-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // Two well-separated blobs with string labels.
+    let mut csv = String::from("x,y,kind\n");
+    for i in 0..120 {
+        let (cx, label) = if i % 2 == 0 {
+            (-2.0, "left")
+        } else {
+            (2.0, "right")
+        };
+        let jitter = (i as f64 * 0.37).sin();
+        csv.push_str(&format!("{},{},{label}\n", cx + jitter, jitter * 0.5));
+    }
+    let data = dir.join("blobs.csv");
+    std::fs::write(&data, csv).unwrap();
+    let model = dir.join("model.safetensors");
+    let (ok, stdout, stderr) = wgsl_train(&[
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--task",
+        "binary",
+        "--hidden",
+        "4",
+        "--lr",
+        "0.05",
+        "--epochs",
+        "30",
+        "--quiet",
+        "--save",
+        model.to_str().unwrap(),
+        "--curves",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(ok, "train failed: {stderr}");
+    assert!(
+        stdout.contains("accuracy") && stdout.contains("diagnosis"),
+        "{stdout}"
+    );
+    assert!(model.exists() && dir.join("model.training.safetensors").exists());
+    assert!(dir.join("curves.csv").exists() && dir.join("curves.svg").exists());
+
+    let (ok, stdout, stderr) = wgsl_train(&[
+        "eval",
+        "--checkpoint",
+        model.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+    ]);
+    assert!(ok, "eval failed: {stderr}");
+    let accuracy: f64 = stdout
+        .lines()
+        .find(|l| l.starts_with("accuracy"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no accuracy in {stdout}"));
+    assert!(
+        accuracy > 0.95,
+        "separable blobs should be learned: {stdout}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn bad_arguments_and_data_are_one_line_errors() {
+    for (args, needle) in [
+        (
+            vec!["train", "--data", "/no/such/file.csv"],
+            "/no/such/file.csv",
+        ),
+        (
+            vec!["train", "--data", "diabetes", "--lr", "-1", "--quiet"],
+            "lr",
+        ),
+        (
+            vec![
+                "train",
+                "--data",
+                "diabetes",
+                "--batch-size",
+                "0",
+                "--quiet",
+            ],
+            "batch_size",
+        ),
+        (
+            vec![
+                "train",
+                "--data",
+                "diabetes",
+                "--optimizer",
+                "sgd",
+                "--nesterov",
+                "--quiet",
+            ],
+            "Nesterov",
+        ),
+        (
+            vec![
+                "eval",
+                "--checkpoint",
+                "/no/such/model.safetensors",
+                "--data",
+                "iris",
+            ],
+            "model.safetensors",
+        ),
+    ] {
+        let (ok, _, stderr) = wgsl_train(&args);
+        assert!(!ok, "{args:?} should fail");
+        let errors: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.starts_with("error: "))
+            .collect();
+        assert_eq!(errors.len(), 1, "{args:?}: {stderr}");
+        assert!(errors[0].contains(needle), "{args:?}: {stderr}");
+        assert!(
+            !stderr.contains("panicked") && !stderr.contains("backtrace"),
+            "{args:?}: {stderr}"
+        );
+    }
+}
