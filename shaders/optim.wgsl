@@ -66,8 +66,20 @@ struct StepParams {
 // Adam: v (exp_avg_sq) and, with amsgrad, max v (max_exp_avg_sq).
 @group(0) @binding(5) var<storage, read_write> state1: array<vec4<f32>>;
 @group(0) @binding(6) var<storage, read_write> state2: array<vec4<f32>>;
+// Set to 1 when an update leaves a parameter NaN or infinite (a diverging run, or a non-finite
+// gradient); the trainer clears it each epoch and reads it with the epoch's losses. Every
+// writer stores the same value, so the unordered writes agree.
+@group(0) @binding(9) var<storage, read_write> nonfinite: array<f32>;
 @group(0) @binding(7) var<uniform> chunk: ChunkParams;
 @group(0) @binding(8) var<uniform> step: StepParams;
+
+// WGSL has no isfinite; an all-ones exponent means NaN or ±Inf.
+fn flag_nonfinite(theta: vec4<f32>) {
+    let exponent = bitcast<vec4<u32>>(theta) & vec4<u32>(0x7f800000u);
+    if any(exponent == vec4<u32>(0x7f800000u)) {
+        nonfinite[0] = 1.0;
+    }
+}
 
 // The segment holding global element i, or a segment with group NO_GROUP: binary search for
 // the last segment starting at or before i.
@@ -155,7 +167,9 @@ fn sgd_update(q: u32) {
             g = b;
         }
     }
-    params[q] = select(theta, theta - st.x * g, inside(i, seg));
+    let updated = select(theta, theta - st.x * g, inside(i, seg));
+    flag_nonfinite(updated);
+    params[q] = updated;
 }
 
 @compute @workgroup_size(256)
@@ -199,5 +213,7 @@ fn adam_update(q: u32) {
         state2[q] = v_used;
     }
     let denom = sqrt(v_used) / st.y + hp.eps;
-    params[q] = select(theta0, theta - st.x * m / denom, inside(i, seg));
+    let updated = select(theta0, theta - st.x * m / denom, inside(i, seg));
+    flag_nonfinite(updated);
+    params[q] = updated;
 }

@@ -122,7 +122,7 @@ pub enum Error {
          optimizer state are back at the end of epoch {restored_epoch} (try a lower learning rate)"
     )]
     NonFinite {
-        /// `loss` or `gradient`.
+        /// `loss`, or `parameter after the update` (from a non-finite gradient or step).
         what: &'static str,
         /// The 1-based epoch where it happened.
         epoch: usize,

@@ -6,7 +6,7 @@ mod csv;
 mod split;
 mod standardize;
 
-pub use self::csv::{load_csv, CsvOptions, TargetColumn};
+pub use self::csv::{load_csv, load_csv_from_reader, CsvOptions, TargetColumn};
 pub use builtin::{diabetes, iris, wine_quality};
 pub use split::{Fold, Split, SplitConfig};
 pub use standardize::{Standardizer, TargetScaler};

@@ -160,7 +160,6 @@ impl Gpu {
     /// # Errors
     /// A lost device, or a validation error in what was recorded.
     pub fn submit(&self, batch: Batch) -> Result<()> {
-        self.check_fault()?;
         let commands = batch.finish();
         self.scoped("submit", || {
             self.queue.submit([commands]);
@@ -204,6 +203,7 @@ impl Gpu {
     /// Runs `f` inside validation and out-of-memory error scopes and turns what they catch
     /// into the crate's error.
     pub(crate) fn scoped<T>(&self, op: &'static str, f: impl FnOnce() -> T) -> Result<T> {
+        self.check_fault()?;
         let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let value = f();

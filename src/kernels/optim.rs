@@ -88,6 +88,7 @@ const SGD_BINDINGS: &[(u32, Binding)] = &[
     (2, Binding::ReadOnly),
     (3, Binding::ReadWrite),
     (4, Binding::ReadWrite),
+    (9, Binding::ReadWrite),
     (7, Binding::Uniform),
     (8, Binding::DynamicUniform),
 ];
@@ -100,6 +101,7 @@ const ADAM_BINDINGS: &[(u32, Binding)] = &[
     (4, Binding::ReadWrite),
     (5, Binding::ReadWrite),
     (6, Binding::ReadWrite),
+    (9, Binding::ReadWrite),
     (7, Binding::Uniform),
     (8, Binding::DynamicUniform),
 ];
@@ -113,6 +115,8 @@ pub(crate) struct UpdateBuffers<'a> {
     pub segments: &'a Tensor,
     pub segment_count: usize,
     pub groups: &'a Tensor,
+    /// One f32 set to 1 by an update that leaves a parameter non-finite.
+    pub nonfinite: &'a Tensor,
     pub step_table: &'a wgpu::Buffer,
 }
 
@@ -156,6 +160,7 @@ pub(crate) fn update_dispatches(
         }
         let mut tensors = vec![&grads, buffers.segments, buffers.groups, &values];
         tensors.extend(state.iter());
+        tensors.push(buffers.nonfinite);
         let params = ChunkParams {
             base: dim("optimizer", base)?,
             len: dim("optimizer", len)?,

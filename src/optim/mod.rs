@@ -54,6 +54,7 @@ pub struct Optimizer {
     segments: Tensor,
     segment_count: usize,
     group_table: Tensor,
+    nonfinite: Tensor,
     step_table: wgpu::Buffer,
     table_capacity: usize,
     dispatches: Vec<Dispatch>,
@@ -191,6 +192,7 @@ impl Optimizer {
             segments,
             segment_count,
             group_table,
+            nonfinite: Tensor::zeros(gpu, &[1], DType::F32)?,
             step_table: step_table(gpu, 1)?,
             table_capacity: 1,
             dispatches: Vec::new(),
@@ -212,6 +214,7 @@ impl Optimizer {
                 segments: &self.segments,
                 segment_count: self.segment_count,
                 groups: &self.group_table,
+                nonfinite: &self.nonfinite,
                 step_table: &self.step_table,
             },
         )?;
@@ -299,6 +302,12 @@ impl Optimizer {
     /// the device's largest storage binding.
     pub fn dispatches_per_step(&self) -> usize {
         self.dispatches.len()
+    }
+
+    /// One f32 that an update sets to 1 when it leaves a parameter NaN or infinite; it stays
+    /// set until cleared (the trainer clears it every epoch).
+    pub fn nonfinite_flag(&self) -> &Tensor {
+        &self.nonfinite
     }
 
     /// The flat state tensors, in the order of their names.

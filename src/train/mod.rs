@@ -140,7 +140,7 @@ pub struct Trainer<'g> {
     full: StepGraph,
     tail: Option<StepGraph>,
     steps: usize,
-    /// Per-step training losses, then the validation loss.
+    /// Per-step training losses, then the validation loss, then the optimizer's non-finite flag.
     results: Tensor,
     validation: Option<Validation>,
     /// Parameters and optimizer state at the start of the running epoch (for a rollback).
@@ -287,7 +287,7 @@ impl<'g> Trainer<'g> {
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
             gpu,
-            results: Tensor::zeros(gpu, &[steps + 1], DType::F32)?,
+            results: Tensor::zeros(gpu, &[steps + 2], DType::F32)?,
             best_params: Tensor::zeros(gpu, &[flat], DType::F32)?,
             model,
             optimizer,
@@ -336,6 +336,7 @@ impl<'g> Trainer<'g> {
 
         let mut batch = gpu.batch();
         self.record_snapshot(&mut batch)?;
+        batch.clear(self.optimizer.nonfinite_flag());
         let table_stride = self.gather_stride();
         for s in 0..self.steps {
             let graph = match &self.tail {
@@ -353,16 +354,32 @@ impl<'g> Trainer<'g> {
             batch.record(&v.loss_launch);
             batch.copy_range(&v.loss, 0, &self.results, self.steps, 1)?;
         }
+        batch.copy_range(
+            self.optimizer.nonfinite_flag(),
+            0,
+            &self.results,
+            self.steps + 1,
+            1,
+        )?;
         self.dispatches_last_epoch = batch.dispatch_count();
         gpu.submit(batch)?;
         let results = self.results.to_vec::<f32>(gpu)?;
 
-        if let Some(step) = results[..self.steps].iter().position(|l| !l.is_finite()) {
+        // A non-finite loss names its step. Parameters made non-finite by an update show in
+        // the next step's loss, except after the last step, which the optimizer's flag covers.
+        let diverged = match results[..self.steps].iter().position(|l| !l.is_finite()) {
+            Some(step) => Some(("loss", step + 1)),
+            None if results[self.steps + 1] != 0.0 => {
+                Some(("parameter after the update", self.steps))
+            }
+            None => None,
+        };
+        if let Some((what, step)) = diverged {
             self.rollback(step_before)?;
             return Err(Error::NonFinite {
-                what: "loss",
+                what,
                 epoch,
-                step: step + 1,
+                step,
                 restored_epoch: epoch - 1,
             });
         }
@@ -395,6 +412,18 @@ impl<'g> Trainer<'g> {
     /// # Errors
     /// As [`Trainer::run_epoch`].
     pub fn fit(&mut self) -> Result<&History> {
+        self.fit_with(|_| Ok(()))
+    }
+
+    /// As [`Trainer::fit`], calling `after_epoch` after every epoch — to save a checkpoint
+    /// every few epochs (see [`crate::checkpoint::save`]), so a killed run can resume.
+    ///
+    /// # Errors
+    /// As [`Trainer::run_epoch`], and whatever `after_epoch` returns.
+    pub fn fit_with(
+        &mut self,
+        mut after_epoch: impl FnMut(&Trainer) -> Result<()>,
+    ) -> Result<&History> {
         let bar = if self.config.progress {
             indicatif::ProgressBar::new(self.config.epochs as u64)
         } else {
@@ -411,6 +440,7 @@ impl<'g> Trainer<'g> {
                 None => format!("train {:.5}", record.train_loss),
             });
             bar.inc(1);
+            after_epoch(self)?;
             if self
                 .config
                 .patience
