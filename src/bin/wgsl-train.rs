@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use wgsl_train::checkpoint::{load_model, load_preprocessing, save};
+use wgsl_train::checkpoint::{load_model, load_preprocessing, restore_training, save};
 use wgsl_train::data::{
     diabetes, iris, load_csv, wine_quality, CsvOptions, Dataset, SplitConfig, TargetColumn, Task,
 };
@@ -124,6 +124,12 @@ struct TrainArgs {
     /// Save the model here (safetensors, PyTorch names), with the training state beside it.
     #[arg(long)]
     save: Option<PathBuf>,
+    /// With --save: also save every N epochs, so a killed run can resume.
+    #[arg(long, requires = "save")]
+    checkpoint_every: Option<usize>,
+    /// Resume from the checkpoint at --save (same data, seed and settings) and train on to --epochs.
+    #[arg(long, requires = "save")]
+    resume: bool,
     /// Write the learning curves (curves.csv, curves.svg) into this directory.
     #[arg(long)]
     curves: Option<PathBuf>,
@@ -234,7 +240,10 @@ fn train(args: &TrainArgs) -> Result<()> {
     let mut sizes = vec![data.n_features()];
     sizes.extend(&args.hidden);
     sizes.push(data.n_outputs());
-    let model = Mlp::new(&gpu, &sizes, data.task(), args.seed)?;
+    let model = match (&args.save, args.resume) {
+        (Some(path), true) => load_model(&gpu, path, Some(data.task()))?,
+        _ => Mlp::new(&gpu, &sizes, data.task(), args.seed)?,
+    };
     let config = TrainConfig {
         epochs: args.epochs,
         batch_size: args.batch_size,
@@ -263,7 +272,23 @@ fn train(args: &TrainArgs) -> Result<()> {
         Some(&prepared.validation),
         config,
     )?;
-    let history = trainer.fit()?.clone();
+    let p = &prepared.preprocessing;
+    if let (Some(path), true) = (&args.save, args.resume) {
+        restore_training(&gpu, path, &mut trainer)?;
+        println!(
+            "resumed {} after epoch {}",
+            path.display(),
+            trainer.history().epochs.len()
+        );
+    }
+    let history = trainer
+        .fit_with(|t| match (&args.save, args.checkpoint_every) {
+            (Some(path), Some(every)) if every > 0 && t.history().epochs.len() % every == 0 => {
+                save(&gpu, path, t, Some(p))
+            }
+            _ => Ok(()),
+        })?
+        .clone();
     println!(
         "{} epochs{}",
         history.epochs.len(),
@@ -272,7 +297,7 @@ fn train(args: &TrainArgs) -> Result<()> {
             _ => String::new(),
         }
     );
-    let (o, p) = (&prepared.original, &prepared.preprocessing);
+    let o = &prepared.original;
     let model = trainer.model();
     let scores = [
         evaluate(&gpu, model, p, &o.train)?,
