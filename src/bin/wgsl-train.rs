@@ -27,7 +27,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Train an MLP and report train/validation/test scores beside a constant-predictor baseline.
-    Train(TrainArgs),
+    Train(Box<TrainArgs>),
     /// Evaluate a saved model on a dataset.
     Eval(EvalArgs),
 }
