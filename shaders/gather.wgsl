@@ -1,34 +1,30 @@
-// Gathers one mini-batch on the GPU: rows `order[offset .. offset + rows]` of the features and
-// of the targets, copied bit for bit (f32 features, f32 or u32 targets alike).
-//
-// The batch's offset into the epoch's row order changes every step; it comes from a table of
-// per-step entries bound with a dynamic offset, so a whole epoch of steps is recorded once and
-// submitted together.
+// Shuffles one epoch's data on the GPU, once per epoch: row `order[p]` of the features and of
+// the targets goes to position p, laid out as consecutive mini-batches of `batch` rows, each
+// batch starting a new block of `x_block` (`y_block`) elements. The blocks are sized to the
+// storage-binding alignment, so each training step binds its batch with a dynamic offset and
+// no step needs a gather of its own. Values are copied bit for bit (f32 features, f32 or u32
+// targets alike).
 
-struct GatherParams {
+struct ShuffleParams {
     rows: u32,
     x_cols: u32,
     y_cols: u32,
-    _pad: u32,
-}
-
-struct GatherStep {
-    offset: u32,
+    batch: u32,
+    x_block: u32,
+    y_block: u32,
     _pad0: u32,
     _pad1: u32,
-    _pad2: u32,
 }
 
 @group(0) @binding(0) var<storage, read> x_all: array<u32>;
 @group(0) @binding(1) var<storage, read> y_all: array<u32>;
 @group(0) @binding(2) var<storage, read> order: array<u32>;
-@group(0) @binding(3) var<storage, read_write> x_batch: array<u32>;
-@group(0) @binding(4) var<storage, read_write> y_batch: array<u32>;
-@group(0) @binding(5) var<uniform> params: GatherParams;
-@group(0) @binding(6) var<uniform> step: GatherStep;
+@group(0) @binding(3) var<storage, read_write> x_batches: array<u32>;
+@group(0) @binding(4) var<storage, read_write> y_batches: array<u32>;
+@group(0) @binding(5) var<uniform> params: ShuffleParams;
 
 @compute @workgroup_size(256)
-fn gather_rows(
+fn shuffle_rows(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lidx: u32,
@@ -38,13 +34,15 @@ fn gather_rows(
     if i >= params.rows * width {
         return;
     }
-    let r = i / width;
+    let p = i / width;
     let c = i % width;
-    let source = order[step.offset + r];
+    let block = p / params.batch;
+    let r = p % params.batch;
+    let source = order[p];
     if c < params.x_cols {
-        x_batch[r * params.x_cols + c] = x_all[source * params.x_cols + c];
+        x_batches[block * params.x_block + r * params.x_cols + c] = x_all[source * params.x_cols + c];
     } else {
         let cy = c - params.x_cols;
-        y_batch[r * params.y_cols + cy] = y_all[source * params.y_cols + cy];
+        y_batches[block * params.y_block + r * params.y_cols + cy] = y_all[source * params.y_cols + cy];
     }
 }

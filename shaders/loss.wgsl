@@ -1,6 +1,8 @@
-// Losses with their gradients in one pass. Each entry writes the per-element (or per-row) loss
-// to `loss_terms` and the gradient of the mean loss to `grad`; reduce.wgsl's sum_chunks then
-// reduces loss_terms to the mean in a fixed order.
+// Losses with their gradients in one pass. Each entry writes the gradient of the mean loss to
+// `grad` and, per 256-wide workgroup, the sum of its terms times 1/n to `partials[workgroup]`
+// (a fixed-order tree in workgroup memory). With one workgroup — up to 256 terms, a typical
+// mini-batch — that is the mean loss, in one dispatch; otherwise reduce.wgsl's sum_chunks adds
+// the partial sums, in a fixed order too.
 //
 // mse:               l = (ŷ − y)²                                   g = 2(ŷ − y)/n
 // bce_with_logits:   l = max(x, 0) − x·y + log1p(exp(−|x|))         g = (σ(x) − y)/n
@@ -24,12 +26,30 @@ struct LossParams {
 @group(0) @binding(0) var<storage, read> pred: array<f32>;
 @group(0) @binding(1) var<storage, read> target_value: array<f32>;
 @group(0) @binding(1) var<storage, read> target_class: array<u32>;
-@group(0) @binding(2) var<storage, read_write> loss_terms: array<f32>;
+@group(0) @binding(2) var<storage, read_write> partials: array<f32>;
 @group(0) @binding(3) var<storage, read_write> grad: array<f32>;
 @group(0) @binding(4) var<uniform> params: LossParams;
 
 fn flat_index(wid: vec3<u32>, nwg: vec3<u32>, lidx: u32) -> u32 {
     return (wid.y * nwg.x + wid.x) * 256u + lidx;
+}
+
+var<workgroup> scratch: array<f32, 256>;
+
+// Adds the workgroup's terms in a fixed order and writes their sum times 1/n.
+fn write_partial(term: f32, wid: vec3<u32>, nwg: vec3<u32>, lidx: u32) {
+    scratch[lidx] = term;
+    workgroupBarrier();
+    for (var stride = 128u; stride > 0u; stride >>= 1u) {
+        if lidx < stride {
+            scratch[lidx] += scratch[lidx + stride];
+        }
+        workgroupBarrier();
+    }
+    let group = wid.y * nwg.x + wid.x;
+    if lidx == 0u && group * 256u < params.n {
+        partials[group] = scratch[0] * params.grad_scale;
+    }
 }
 
 // log(1 + z) accurate for small z (WGSL has no log1p): the classic correction by u − 1.
@@ -57,12 +77,13 @@ fn mse(
     @builtin(local_invocation_index) lidx: u32,
 ) {
     let i = flat_index(wid, nwg, lidx);
-    if i >= params.n {
-        return;
+    var term = 0.0;
+    if i < params.n {
+        let d = pred[i] - target_value[i];
+        term = d * d;
+        grad[i] = 2.0 * d * params.grad_scale;
     }
-    let d = pred[i] - target_value[i];
-    loss_terms[i] = d * d;
-    grad[i] = 2.0 * d * params.grad_scale;
+    write_partial(term, wid, nwg, lidx);
 }
 
 @compute @workgroup_size(256)
@@ -72,13 +93,14 @@ fn bce_with_logits(
     @builtin(local_invocation_index) lidx: u32,
 ) {
     let i = flat_index(wid, nwg, lidx);
-    if i >= params.n {
-        return;
+    var term = 0.0;
+    if i < params.n {
+        let x = pred[i];
+        let y = target_value[i];
+        term = max(x, 0.0) - x * y + log1p(exp(-abs(x)));
+        grad[i] = (sigmoid(x) - y) * params.grad_scale;
     }
-    let x = pred[i];
-    let y = target_value[i];
-    loss_terms[i] = max(x, 0.0) - x * y + log1p(exp(-abs(x)));
-    grad[i] = (sigmoid(x) - y) * params.grad_scale;
+    write_partial(term, wid, nwg, lidx);
 }
 
 @compute @workgroup_size(256)
@@ -88,15 +110,16 @@ fn bce(
     @builtin(local_invocation_index) lidx: u32,
 ) {
     let i = flat_index(wid, nwg, lidx);
-    if i >= params.n {
-        return;
+    var term = 0.0;
+    if i < params.n {
+        let p = pred[i];
+        let y = target_value[i];
+        let log_p = max(log(p), -100.0);
+        let log_q = max(log(1.0 - p), -100.0);
+        term = -(y * log_p + (1.0 - y) * log_q);
+        grad[i] = (p - y) / max(p * (1.0 - p), 1e-12) * params.grad_scale;
     }
-    let p = pred[i];
-    let y = target_value[i];
-    let log_p = max(log(p), -100.0);
-    let log_q = max(log(1.0 - p), -100.0);
-    loss_terms[i] = -(y * log_p + (1.0 - y) * log_q);
-    grad[i] = (p - y) / max(p * (1.0 - p), 1e-12) * params.grad_scale;
+    write_partial(term, wid, nwg, lidx);
 }
 
 @compute @workgroup_size(256)
@@ -106,9 +129,15 @@ fn softmax_cross_entropy(
     @builtin(local_invocation_index) lidx: u32,
 ) {
     let row = flat_index(wid, nwg, lidx);
-    if row >= params.n {
-        return;
+    var term = 0.0;
+    if row < params.n {
+        term = softmax_row(row);
     }
+    write_partial(term, wid, nwg, lidx);
+}
+
+// The loss of one row; writes the row's gradient.
+fn softmax_row(row: u32) -> f32 {
     let cols = params.cols;
     let base = row * cols;
     var row_max = pred[base];
@@ -120,15 +149,13 @@ fn softmax_cross_entropy(
         sum_exp += exp(pred[base + j] - row_max);
     }
     let t = target_class[row];
-    let log_sum = log(sum_exp);
-    if t < cols {
-        loss_terms[row] = log_sum - (pred[base + t] - row_max);
-    } else {
-        loss_terms[row] = bitcast<f32>(0x7fc00000u); // NaN: the target is out of range
-    }
     for (var j = 0u; j < cols; j++) {
         let softmax = exp(pred[base + j] - row_max) / sum_exp;
         let onehot = select(0.0, 1.0, j == t);
         grad[base + j] = (softmax - onehot) * params.grad_scale;
     }
+    if t < cols {
+        return log(sum_exp) - (pred[base + t] - row_max);
+    }
+    return bitcast<f32>(0x7fc00000u); // NaN: the target is out of range
 }

@@ -4,7 +4,10 @@
 // by override constants so no transpose is ever materialised:
 //   TRANS_A = false: A is stored M×K     TRANS_A = true: A is stored K×M (C = Aᵀ·B)
 //   TRANS_B = false: B is stored K×N     TRANS_B = true: B is stored N×K (C = A·Bᵀ)
-// Epilogue, in this order: v = acc (+ C_old if ACCUMULATE) (+ bias[j] if BIAS), then ReLU if RELU.
+// Epilogue, in this order: v = acc (+ C_old if ACCUMULATE) (+ bias[j] if BIAS), then ReLU if RELU,
+// then v = 0 where mask[i, j] ≤ 0 if MASK (the ReLU backward, with mask = the layer's output).
+// ROW_SUMS also writes row_sums[i] = Σ_k op(A)[i, k] (with A = dY, the bias gradient of the same
+// layer as the weight gradient C = dYᵀ·X, in the same dispatch).
 //
 // Two kernels share the loads and the epilogue:
 //   matmul_blocked: barrier-free, each invocation computes a 4×4 block in registers
@@ -21,6 +24,8 @@ override BLOCKED_WG_Y: u32 = 8u;
 const FLAG_BIAS: u32 = 1u;
 const FLAG_RELU: u32 = 2u;
 const FLAG_ACCUMULATE: u32 = 4u;
+const FLAG_MASK: u32 = 8u;
+const FLAG_ROW_SUMS: u32 = 16u;
 
 struct MatmulParams {
     m: u32,
@@ -32,8 +37,10 @@ struct MatmulParams {
 @group(0) @binding(0) var<storage, read> a: array<f32>;
 @group(0) @binding(1) var<storage, read> b: array<f32>;
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
-@group(0) @binding(3) var<storage, read_write> c: array<f32>;
-@group(0) @binding(4) var<uniform> params: MatmulParams;
+@group(0) @binding(3) var<storage, read> mask: array<f32>;
+@group(0) @binding(4) var<storage, read_write> c: array<f32>;
+@group(0) @binding(5) var<storage, read_write> row_sums: array<f32>;
+@group(0) @binding(6) var<uniform> params: MatmulParams;
 
 // op(A)[i, kk]; callers keep i < M and kk < K.
 fn load_a(i: u32, kk: u32) -> f32 {
@@ -66,7 +73,16 @@ fn store_c(i: u32, j: u32, acc: f32) {
     if (params.flags & FLAG_RELU) != 0u {
         v = max(v, 0.0);
     }
+    if (params.flags & FLAG_MASK) != 0u && !(mask[idx] > 0.0) {
+        v = 0.0;
+    }
     c[idx] = v;
+}
+
+fn store_row_sum(i: u32, sum: f32) {
+    if (params.flags & FLAG_ROW_SUMS) != 0u && i < params.m {
+        row_sums[i] = sum;
+    }
 }
 
 @compute @workgroup_size(BLOCKED_WG_X, BLOCKED_WG_Y)
@@ -89,17 +105,24 @@ fn matmul_blocked(
     var acc1 = vec4<f32>(0.0);
     var acc2 = vec4<f32>(0.0);
     var acc3 = vec4<f32>(0.0);
+    var sums = vec4<f32>(0.0);
     for (var kk = 0u; kk < params.k; kk++) {
         let bv = vec4<f32>(load_b(kk, q.x), load_b(kk, q.y), load_b(kk, q.z), load_b(kk, q.w));
-        acc0 += load_a(r.x, kk) * bv;
-        acc1 += load_a(r.y, kk) * bv;
-        acc2 += load_a(r.z, kk) * bv;
-        acc3 += load_a(r.w, kk) * bv;
+        let av = vec4<f32>(load_a(r.x, kk), load_a(r.y, kk), load_a(r.z, kk), load_a(r.w, kk));
+        acc0 += av.x * bv;
+        acc1 += av.y * bv;
+        acc2 += av.z * bv;
+        acc3 += av.w * bv;
+        sums += av;
     }
     let rows = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
     for (var i = 0u; i < 4u; i++) {
         for (var j = 0u; j < 4u; j++) {
             store_c(row0 + i * BLOCKED_WG_Y, col0 + j * BLOCKED_WG_X, rows[i][j]);
+        }
+        // The invocations holding column 0 write the row sums.
+        if col0 == 0u {
+            store_row_sum(row0 + i * BLOCKED_WG_Y, sums[i]);
         }
     }
 }
@@ -119,6 +142,7 @@ fn matmul_tiled(
     let tile_row = wid.y * TILE;
     let tile_col = wid.x * TILE;
     var acc: array<vec4<f32>, 4>;
+    var sums = vec4<f32>(0.0);
     for (var k0 = 0u; k0 < params.k; k0 += TILE_K) {
         // 256 invocations stage 1024 elements of each tile; the index mapping keeps
         // neighbouring invocations on neighbouring addresses in either layout.
@@ -163,7 +187,9 @@ fn matmul_tiled(
                 b_tile[base + lid.x * 4u + 3u],
             );
             for (var i = 0u; i < 4u; i++) {
-                acc[i] += a_tile[base + lid.y * 4u + i] * bv;
+                let av = a_tile[base + lid.y * 4u + i];
+                acc[i] += av * bv;
+                sums[i] += av;
             }
         }
         workgroupBarrier();
@@ -171,6 +197,10 @@ fn matmul_tiled(
     for (var i = 0u; i < 4u; i++) {
         for (var j = 0u; j < 4u; j++) {
             store_c(tile_row + lid.y * 4u + i, tile_col + lid.x * 4u + j, acc[i][j]);
+        }
+        // The invocations holding column 0 write the row sums.
+        if tile_col == 0u && lid.x == 0u {
+            store_row_sum(tile_row + lid.y * 4u + i, sums[i]);
         }
     }
 }

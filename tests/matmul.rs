@@ -20,6 +20,8 @@ struct Case {
     bias: bool,
     relu: bool,
     accumulate: bool,
+    mask: bool,
+    row_sums: bool,
 }
 
 /// Runs one case on the GPU and compares with the reference. The tolerance is the classic
@@ -34,6 +36,8 @@ fn check(case: Case, rng: &mut StdRng, seed: u64) {
     let b = uniform(rng, k * n, -1.0, 1.0);
     let bias = uniform(rng, n, -1.0, 1.0);
     let c_old = uniform(rng, m * n, -1.0, 1.0);
+    let mut mask = uniform(rng, m * n, -1.0, 1.0);
+    mask[0] = 0.0; // exactly 0 masks too
     let (a_shape, b_shape) = match layout {
         MatmulLayout::AB => ([m, k], [k, n]),
         MatmulLayout::ABt => ([m, k], [n, k]),
@@ -42,6 +46,8 @@ fn check(case: Case, rng: &mut StdRng, seed: u64) {
     let ga = Tensor::from_slice(gpu, &a_shape, &a).unwrap();
     let gb = Tensor::from_slice(gpu, &b_shape, &b).unwrap();
     let gbias = Tensor::from_slice(gpu, &[n], &bias).unwrap();
+    let gmask = Tensor::from_slice(gpu, &[m, n], &mask).unwrap();
+    let gsums = Tensor::zeros(gpu, &[m], DType::F32).unwrap();
     let gc = if case.accumulate {
         Tensor::from_slice(gpu, &[m, n], &c_old).unwrap()
     } else {
@@ -52,13 +58,15 @@ fn check(case: Case, rng: &mut StdRng, seed: u64) {
         bias: case.bias.then_some(&gbias),
         relu: case.relu,
         accumulate: case.accumulate,
+        mask: case.mask.then_some(&gmask),
+        row_sums: case.row_sums.then_some(&gsums),
         variant: case.variant,
     };
     gpu.run(&matmul_launch(gpu, &ga, &gb, &gc, &options).unwrap())
         .unwrap();
     let got = gc.to_vec::<f32>(gpu).unwrap();
 
-    let want = reference::matmul::matmul(
+    let mut want = reference::matmul::matmul(
         &a,
         &b,
         m,
@@ -69,6 +77,27 @@ fn check(case: Case, rng: &mut StdRng, seed: u64) {
         case.relu,
         case.accumulate.then_some(c_old.as_slice()),
     );
+    if case.mask {
+        reference::matmul::apply_mask(&mut want, &mask);
+    }
+    if case.row_sums {
+        let got_sums = gsums.to_vec::<f32>(gpu).unwrap();
+        let want_sums = reference::matmul::row_sums(&a, m, k, layout);
+        // The same summation bound as the products, over |op(A)[i, k]|.
+        let abs_sums = reference::matmul::row_sums(
+            &a.iter().map(|v| v.abs()).collect::<Vec<_>>(),
+            m,
+            k,
+            layout,
+        );
+        assert_close(
+            &format!("matmul row sums {case:?}"),
+            seed,
+            &got_sums,
+            &want_sums,
+            |i| (k as f64 + 2.0) * F32_U * f64::from(abs_sums[i]) + 1e-30,
+        );
+    }
     let scale = reference::matmul::abs_product_sums(&a, &b, m, n, k, layout);
     let tol = |i: usize| {
         let extra = if case.bias {
@@ -114,6 +143,8 @@ fn matmul_matches_reference_at_awkward_sizes() {
                     bias: false,
                     relu: false,
                     accumulate: false,
+                    mask: false,
+                    row_sums: false,
                 };
                 check(case, &mut rng, seed);
             }
@@ -127,12 +158,15 @@ fn matmul_epilogue_matches_reference() {
     for (m, n, k) in [(65, 7, 129), (33, 130, 17)] {
         for layout in LAYOUTS {
             for variant in MatmulVariant::ALL {
-                for (bias, relu, accumulate) in [
-                    (true, false, false),
-                    (true, true, false),
-                    (false, true, false),
-                    (false, false, true),
-                    (true, true, true),
+                for (bias, relu, accumulate, mask, row_sums) in [
+                    (true, false, false, false, false),
+                    (true, true, false, false, false),
+                    (false, true, false, false, false),
+                    (false, false, true, false, false),
+                    (true, true, true, false, false),
+                    (false, false, false, true, false),
+                    (false, false, false, false, true),
+                    (true, false, false, true, true),
                 ] {
                     let case = Case {
                         m,
@@ -143,6 +177,8 @@ fn matmul_epilogue_matches_reference() {
                         bias,
                         relu,
                         accumulate,
+                        mask,
+                        row_sums,
                     };
                     check(case, &mut rng, seed);
                 }
@@ -163,6 +199,8 @@ fn matmul_auto_variant_matches_reference() {
         bias: true,
         relu: true,
         accumulate: false,
+        mask: false,
+        row_sums: true,
     };
     check(case, &mut rng, seed);
 }
@@ -179,11 +217,13 @@ proptest! {
         bias: bool,
         relu: bool,
         accumulate: bool,
+        mask: bool,
+        row_sums: bool,
         seed: u64,
     ) {
         use rand::SeedableRng;
         let mut rng = StdRng::seed_from_u64(seed);
-        check(Case { m, n, k, layout, variant, bias, relu, accumulate }, &mut rng, seed);
+        check(Case { m, n, k, layout, variant, bias, relu, accumulate, mask, row_sums }, &mut rng, seed);
     }
 }
 

@@ -17,6 +17,8 @@ pub struct Dispatch {
     pipeline: Arc<Pipeline>,
     bind_group: wgpu::BindGroup,
     workgroups: [u32; 3],
+    /// Whether a storage binding takes a dynamic offset when recorded.
+    dynamic_storage: bool,
 }
 
 impl Dispatch {
@@ -93,8 +95,7 @@ impl Dispatch {
                 });
             }
         }
-        let is_storage = |kind: Binding| matches!(kind, Binding::ReadOnly | Binding::ReadWrite);
-        let storage_slots = spec.bindings.iter().filter(|(_, k)| is_storage(*k)).count();
+        let storage_slots = spec.bindings.iter().filter(|(_, k)| k.is_storage()).count();
         if storage_slots != tensors.len() {
             return Err(Error::InvalidArgument {
                 op: spec.entry,
@@ -116,7 +117,9 @@ impl Dispatch {
                 .iter()
                 .filter_map(|&(binding, kind)| {
                     let resource = match kind {
-                        Binding::ReadOnly | Binding::ReadWrite => tensors.next()?.binding(),
+                        Binding::ReadOnly | Binding::ReadWrite | Binding::DynamicReadOnly => {
+                            tensors.next()?.binding()
+                        }
                         Binding::Uniform => params.as_entire_binding(),
                         Binding::DynamicUniform => {
                             let (buffer, size) = table?;
@@ -141,6 +144,10 @@ impl Dispatch {
             pipeline,
             bind_group,
             workgroups,
+            dynamic_storage: spec
+                .bindings
+                .iter()
+                .any(|(_, k)| *k == Binding::DynamicReadOnly),
         })
     }
 }
@@ -217,7 +224,20 @@ impl Batch {
         }
     }
 
-    /// Records one dispatch, with the dynamic offsets of its [`Binding::DynamicUniform`].
+    /// Records every dispatch of `launch`, giving those with a [`Binding::DynamicReadOnly`]
+    /// the byte offset `offset` (the others none).
+    pub(crate) fn record_offset(&mut self, launch: &Launch, offset: u32) {
+        for dispatch in &launch.dispatches {
+            let offsets: &[u32] = if dispatch.dynamic_storage {
+                &[offset]
+            } else {
+                &[]
+            };
+            self.record_at(dispatch, offsets);
+        }
+    }
+
+    /// Records one dispatch, with the dynamic offsets of its dynamic bindings.
     pub(crate) fn record_at(&mut self, dispatch: &Dispatch, dynamic_offsets: &[u32]) {
         let encoder = &mut self.encoder;
         let pass = self.pass.get_or_insert_with(|| {

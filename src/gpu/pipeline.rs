@@ -18,6 +18,19 @@ pub enum Binding {
     /// `var<uniform>` bound with a dynamic offset: one entry of a table of per-step values,
     /// chosen when the dispatch is recorded.
     DynamicUniform,
+    /// `var<storage, read>` bound with a dynamic offset: one block of a larger buffer (a
+    /// mini-batch of an epoch's shuffled data), chosen when the dispatch is recorded.
+    DynamicReadOnly,
+}
+
+impl Binding {
+    /// Whether the binding takes a tensor (a storage buffer).
+    pub fn is_storage(self) -> bool {
+        matches!(
+            self,
+            Binding::ReadOnly | Binding::ReadWrite | Binding::DynamicReadOnly
+        )
+    }
 }
 
 /// One entry point of one WGSL file, specialised by override constants.
@@ -43,8 +56,13 @@ pub(crate) struct Pipeline {
     pub layout: Arc<wgpu::BindGroupLayout>,
 }
 
-/// Shader, entry point, and the override constants (as bits, so they can be hashed).
-type PipelineKey = (&'static str, &'static str, Vec<(&'static str, u64)>);
+/// Shader, entry point, bindings, and the override constants (as bits, so they hash).
+type PipelineKey = (
+    &'static str,
+    &'static str,
+    LayoutKey,
+    Vec<(&'static str, u64)>,
+);
 /// The bindings a layout was built for.
 type LayoutKey = &'static [(u32, Binding)];
 
@@ -61,6 +79,7 @@ impl Gpu {
         let key: PipelineKey = (
             spec.shader,
             spec.entry,
+            spec.bindings,
             spec.constants
                 .iter()
                 .map(|(k, v)| (*k, v.to_bits()))
@@ -131,13 +150,18 @@ impl Gpu {
                 visibility: wgpu::ShaderStages::COMPUTE,
                 ty: wgpu::BindingType::Buffer {
                     ty: match kind {
-                        Binding::ReadOnly => wgpu::BufferBindingType::Storage { read_only: true },
+                        Binding::ReadOnly | Binding::DynamicReadOnly => {
+                            wgpu::BufferBindingType::Storage { read_only: true }
+                        }
                         Binding::ReadWrite => wgpu::BufferBindingType::Storage { read_only: false },
                         Binding::Uniform | Binding::DynamicUniform => {
                             wgpu::BufferBindingType::Uniform
                         }
                     },
-                    has_dynamic_offset: kind == Binding::DynamicUniform,
+                    has_dynamic_offset: matches!(
+                        kind,
+                        Binding::DynamicUniform | Binding::DynamicReadOnly
+                    ),
                     min_binding_size: None,
                 },
                 count: None,

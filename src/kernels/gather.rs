@@ -1,4 +1,5 @@
-//! Mini-batch gathering on the GPU (`shaders/gather.wgsl`).
+//! The once-per-epoch shuffle of the training data into mini-batch blocks
+//! (`shaders/gather.wgsl`).
 
 use bytemuck::{Pod, Zeroable};
 
@@ -6,28 +7,24 @@ use super::{dim, grid, groups_for, sources};
 use crate::error::{Error, Result};
 use crate::gpu::{Binding, Dispatch, Gpu, KernelSpec, Tensor};
 
-/// Mirrors `GatherParams` in `gather.wgsl`.
+/// Mirrors `ShuffleParams` in `gather.wgsl`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Pod, Zeroable)]
-pub struct GatherParams {
-    /// Rows in the batch.
+pub struct ShuffleParams {
+    /// Rows in the dataset.
     pub rows: u32,
     /// Feature columns.
     pub x_cols: u32,
     /// Target columns.
     pub y_cols: u32,
+    /// Rows per mini-batch.
+    pub batch: u32,
+    /// Elements between the starts of consecutive feature blocks.
+    pub x_block: u32,
+    /// Elements between the starts of consecutive target blocks.
+    pub y_block: u32,
     /// Padding.
-    pub _pad: u32,
-}
-
-/// Mirrors `GatherStep` in `gather.wgsl`: one entry of the per-step table.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, Pod, Zeroable)]
-pub struct GatherStep {
-    /// Where this step's rows start in the epoch's row order.
-    pub offset: u32,
-    /// Padding.
-    pub _pad: [u32; 3],
+    pub _pad: [u32; 2],
 }
 
 const BINDINGS: &[(u32, Binding)] = &[
@@ -37,52 +34,57 @@ const BINDINGS: &[(u32, Binding)] = &[
     (3, Binding::ReadWrite),
     (4, Binding::ReadWrite),
     (5, Binding::Uniform),
-    (6, Binding::DynamicUniform),
 ];
 
-/// Prepares the gather of `x_batch.shape()[0]` rows of `x_all` and `y_all`, chosen by
-/// `order` from the offset in the step-table entry selected when the dispatch is recorded.
-/// `x_*` are `[rows, features]`; `y_*` are `[rows, targets]` or `[rows]`.
-pub(crate) fn gather_dispatch(
+/// Prepares the shuffle of `x_all` (`[rows, features]`) and `y_all` (`[rows, targets]` or
+/// `[rows]`) by `order` into blocks of `batch` rows, `x_block` and `y_block` elements apart.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn shuffle_dispatch(
     gpu: &Gpu,
     x_all: &Tensor,
     y_all: &Tensor,
     order: &Tensor,
-    x_batch: &Tensor,
-    y_batch: &Tensor,
-    step_table: &wgpu::Buffer,
+    x_batches: &Tensor,
+    y_batches: &Tensor,
+    batch: usize,
+    blocks: (usize, usize),
 ) -> Result<Dispatch> {
-    let rows = x_batch.shape()[0];
-    let x_cols = x_all.len() / x_all.shape()[0];
-    let y_cols = y_all.len() / y_all.shape()[0];
-    if x_batch.len() != rows * x_cols || y_batch.len() != rows * y_cols {
+    let rows = x_all.shape()[0];
+    let (x_cols, y_cols) = (x_all.len() / rows, y_all.len() / rows);
+    let (x_block, y_block) = blocks;
+    let steps = rows.div_ceil(batch);
+    if x_batches.len() < steps * x_block
+        || y_batches.len() < steps * y_block
+        || x_block < batch * x_cols
+    {
         return Err(Error::ShapeMismatch {
-            op: "gather",
-            detail: "the batch buffers must hold rows of the data's width".into(),
+            op: "shuffle",
+            detail: format!("the batch buffers must hold {steps} blocks of {batch} rows"),
             lhs: x_all.shape().to_vec(),
-            rhs: x_batch.shape().to_vec(),
+            rhs: x_batches.shape().to_vec(),
         });
     }
-    let params = GatherParams {
-        rows: dim("gather", rows)?,
-        x_cols: dim("gather", x_cols)?,
-        y_cols: dim("gather", y_cols)?,
-        _pad: 0,
+    let params = ShuffleParams {
+        rows: dim("shuffle", rows)?,
+        x_cols: dim("shuffle", x_cols)?,
+        y_cols: dim("shuffle", y_cols)?,
+        batch: dim("shuffle", batch)?,
+        x_block: dim("shuffle", x_block)?,
+        y_block: dim("shuffle", y_block)?,
+        _pad: [0; 2],
     };
     let spec = KernelSpec {
         shader: "gather",
         source: sources::GATHER,
-        entry: "gather_rows",
+        entry: "shuffle_rows",
         bindings: BINDINGS,
         constants: Vec::new(),
     };
-    let table = (step_table, std::mem::size_of::<GatherStep>() as u64);
-    Dispatch::with_table(
+    Dispatch::new(
         gpu,
         &spec,
-        &[x_all, y_all, order, x_batch, y_batch],
+        &[x_all, y_all, order, x_batches, y_batches],
         &params,
-        table,
         grid(groups_for(rows * (x_cols + y_cols))),
     )
 }

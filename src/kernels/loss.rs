@@ -56,6 +56,14 @@ const BINDINGS: &[(u32, Binding)] = &[
     (3, Binding::ReadWrite),
     (4, Binding::Uniform),
 ];
+/// The targets as one block of a larger buffer, chosen by a dynamic offset when recorded.
+const BINDINGS_DYNAMIC_TARGET: &[(u32, Binding)] = &[
+    (0, Binding::ReadOnly),
+    (1, Binding::DynamicReadOnly),
+    (2, Binding::ReadWrite),
+    (3, Binding::ReadWrite),
+    (4, Binding::Uniform),
+];
 
 /// The loss value and the gradient with respect to the predictions.
 #[derive(Debug)]
@@ -101,8 +109,9 @@ fn check_shapes(kind: LossKind, pred: &Tensor, target: &Tensor) -> Result<(usize
 }
 
 /// Prepares the loss of `pred` against `target`: its mean into `loss` (one element) and its
-/// gradient into `grad` (the shape of `pred`). Two or more dispatches: the loss kernel, then
-/// the fixed-order reduction of the per-term losses.
+/// gradient into `grad` (the shape of `pred`). One dispatch for up to 256 terms (rows for the
+/// softmax); beyond that, the loss kernel's per-workgroup sums are added by the fixed-order
+/// reduction.
 ///
 /// # Errors
 /// [`Error::ShapeMismatch`] naming both shapes, or [`Error::DType`] (the softmax takes u32
@@ -114,6 +123,20 @@ pub fn loss_launch(
     target: &Tensor,
     loss: &Tensor,
     grad: &Tensor,
+) -> Result<Launch> {
+    loss_launch_with(gpu, kind, pred, target, loss, grad, false)
+}
+
+/// As [`loss_launch`], with `target` bound as a block chosen by a dynamic offset if
+/// `dynamic_target`.
+pub(crate) fn loss_launch_with(
+    gpu: &Gpu,
+    kind: LossKind,
+    pred: &Tensor,
+    target: &Tensor,
+    loss: &Tensor,
+    grad: &Tensor,
+    dynamic_target: bool,
 ) -> Result<Launch> {
     let (terms, classes) = check_shapes(kind, pred, target)?;
     grad.expect_dtype("loss", "the gradient", DType::F32)?;
@@ -132,22 +155,32 @@ pub fn loss_launch(
         _pad: 0,
         grad_scale: inv_terms as f32,
     };
-    let loss_terms = Tensor::zeros(gpu, &[terms], DType::F32)?;
     let spec = KernelSpec {
         shader: "loss",
         source: sources::LOSS,
         entry: kind.entry(),
-        bindings: BINDINGS,
+        bindings: if dynamic_target {
+            BINDINGS_DYNAMIC_TARGET
+        } else {
+            BINDINGS
+        },
         constants: Vec::new(),
     };
+    let groups = groups_for(terms);
+    if groups == 1 {
+        // One workgroup: its partial sum is the mean, written straight into `loss`.
+        let dispatch = Dispatch::new(gpu, &spec, &[pred, target, loss, grad], &params, grid(1))?;
+        return Ok(Launch::new(vec![dispatch]));
+    }
+    let partials = Tensor::zeros(gpu, &[groups as usize], DType::F32)?;
     let terms_pass = Dispatch::new(
         gpu,
         &spec,
-        &[pred, target, &loss_terms, grad],
+        &[pred, target, &partials, grad],
         &params,
-        grid(groups_for(terms)),
+        grid(groups),
     )?;
-    let mean = sum_launch(gpu, &loss_terms, loss, inv_terms as f32)?;
+    let mean = sum_launch(gpu, &partials, loss, 1.0)?;
     Ok(Launch::new(vec![terms_pass]).then(mean))
 }
 

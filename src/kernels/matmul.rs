@@ -58,6 +58,12 @@ pub struct MatmulOptions<'a> {
     /// Adds the product to what C holds instead of overwriting it (default false).
     /// The epilogue is `C = max(A·B + C_old + bias, 0)` with each part optional.
     pub accumulate: bool,
+    /// Zeroes outputs where `mask[i, j] ≤ 0`, after the rest of the epilogue (shape `[M, N]`;
+    /// default none): the ReLU backward `dH ⊙ (H > 0)` fused into `dH = dY·W`.
+    pub mask: Option<&'a Tensor>,
+    /// Also writes `row_sums[i] = Σ_k op(A)[i, k]` (shape `[M]`; default none): the bias
+    /// gradient `Σ_rows dY` in the same dispatch as the weight gradient `dYᵀ·X`.
+    pub row_sums: Option<&'a Tensor>,
     /// The kernel (default [`MatmulVariant::Auto`]).
     pub variant: MatmulVariant,
 }
@@ -79,18 +85,49 @@ pub struct MatmulParams {
 const FLAG_BIAS: u32 = 1;
 const FLAG_RELU: u32 = 2;
 const FLAG_ACCUMULATE: u32 = 4;
+const FLAG_MASK: u32 = 8;
+const FLAG_ROW_SUMS: u32 = 16;
 
 /// Invocations per workgroup side of the blocked kernel (each covers 4×4 outputs).
 const BLOCKED_WG: u32 = 8;
 /// Output tile side of the tiled kernel.
 const TILE: u32 = 64;
 
+/// Which operand, if any, is one block of a larger buffer chosen by a dynamic offset when the
+/// dispatch is recorded (a training step's mini-batch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DynamicOperand {
+    None,
+    A,
+    B,
+}
+
 const BINDINGS: &[(u32, Binding)] = &[
     (0, Binding::ReadOnly),
     (1, Binding::ReadOnly),
     (2, Binding::ReadOnly),
-    (3, Binding::ReadWrite),
-    (4, Binding::Uniform),
+    (3, Binding::ReadOnly),
+    (4, Binding::ReadWrite),
+    (5, Binding::ReadWrite),
+    (6, Binding::Uniform),
+];
+const BINDINGS_DYNAMIC_A: &[(u32, Binding)] = &[
+    (0, Binding::DynamicReadOnly),
+    (1, Binding::ReadOnly),
+    (2, Binding::ReadOnly),
+    (3, Binding::ReadOnly),
+    (4, Binding::ReadWrite),
+    (5, Binding::ReadWrite),
+    (6, Binding::Uniform),
+];
+const BINDINGS_DYNAMIC_B: &[(u32, Binding)] = &[
+    (0, Binding::ReadOnly),
+    (1, Binding::DynamicReadOnly),
+    (2, Binding::ReadOnly),
+    (3, Binding::ReadOnly),
+    (4, Binding::ReadWrite),
+    (5, Binding::ReadWrite),
+    (6, Binding::Uniform),
 ];
 
 /// `(M, N, K)` of `op(A)·op(B)`, checking that the shapes agree.
@@ -131,6 +168,18 @@ pub fn matmul_launch(
     c: &Tensor,
     options: &MatmulOptions,
 ) -> Result<Launch> {
+    matmul_launch_with(gpu, a, b, c, options, DynamicOperand::None)
+}
+
+/// As [`matmul_launch`], with `dynamic` bound to a block chosen by a dynamic offset.
+pub(crate) fn matmul_launch_with(
+    gpu: &Gpu,
+    a: &Tensor,
+    b: &Tensor,
+    c: &Tensor,
+    options: &MatmulOptions,
+    dynamic: DynamicOperand,
+) -> Result<Launch> {
     for (t, what) in [(a, "A"), (b, "B"), (c, "C")] {
         t.expect_dtype("matmul", what, DType::F32)?;
     }
@@ -161,6 +210,30 @@ pub fn matmul_launch(
     }
     if options.accumulate {
         flags |= FLAG_ACCUMULATE;
+    }
+    if let Some(mask) = options.mask {
+        mask.expect_dtype("matmul", "the mask", DType::F32)?;
+        if mask.shape() != [m, n] {
+            return Err(Error::ShapeMismatch {
+                op: "matmul",
+                detail: format!("the mask must be [{m}, {n}], the output's shape"),
+                lhs: vec![m, n],
+                rhs: mask.shape().to_vec(),
+            });
+        }
+        flags |= FLAG_MASK;
+    }
+    if let Some(sums) = options.row_sums {
+        sums.expect_dtype("matmul", "the row sums", DType::F32)?;
+        if sums.shape() != [m] {
+            return Err(Error::ShapeMismatch {
+                op: "matmul",
+                detail: format!("the row sums must be [{m}], one per output row"),
+                lhs: vec![m],
+                rhs: sums.shape().to_vec(),
+            });
+        }
+        flags |= FLAG_ROW_SUMS;
     }
     let params = MatmulParams {
         m: dim("matmul", m)?,
@@ -200,12 +273,32 @@ pub fn matmul_launch(
         shader: "matmul",
         source: sources::MATMUL,
         entry,
-        bindings: BINDINGS,
+        bindings: match dynamic {
+            DynamicOperand::None => BINDINGS,
+            DynamicOperand::A => BINDINGS_DYNAMIC_A,
+            DynamicOperand::B => BINDINGS_DYNAMIC_B,
+        },
         constants,
     };
-    // Without a bias, A stands in for the unused binding; the kernel never reads it.
+    // Unused inputs are bound to A and an unused output to a scratch tensor: the kernel never
+    // touches them, but every binding needs a buffer. (Writable bindings must not alias C.)
     let bias = options.bias.unwrap_or(a);
-    let dispatch = Dispatch::new(gpu, &spec, &[a, b, bias, c], &params, workgroups)?;
+    let mask = options.mask.unwrap_or(a);
+    let scratch;
+    let row_sums = match options.row_sums {
+        Some(t) => t,
+        None => {
+            scratch = Tensor::zeros(gpu, &[1], DType::F32)?;
+            &scratch
+        }
+    };
+    let dispatch = Dispatch::new(
+        gpu,
+        &spec,
+        &[a, b, bias, mask, c, row_sums],
+        &params,
+        workgroups,
+    )?;
     Ok(Launch::new(vec![dispatch]))
 }
 

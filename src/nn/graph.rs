@@ -2,9 +2,9 @@
 
 use crate::error::Result;
 use crate::gpu::{DType, Gpu, Launch, Tensor};
-use crate::kernels::activation::relu_backward_launch;
-use crate::kernels::matmul::{matmul_launch, MatmulLayout, MatmulOptions};
-use crate::kernels::reduce::column_sums_launch;
+use crate::kernels::matmul::{
+    matmul_launch, matmul_launch_with, DynamicOperand, MatmulLayout, MatmulOptions,
+};
 
 use super::Mlp;
 
@@ -23,7 +23,8 @@ impl Forward {
 }
 
 /// Prepares `acts[l] = relu?(acts[l−1]·W_lᵀ + b_l)` with `acts[−1] = x` (`[rows, inputs]`).
-pub(crate) fn forward(gpu: &Gpu, mlp: &Mlp, x: &Tensor) -> Result<Forward> {
+/// With `dynamic_input`, `x` is one block of a larger buffer picked when recorded.
+pub(crate) fn forward(gpu: &Gpu, mlp: &Mlp, x: &Tensor, dynamic_input: bool) -> Result<Forward> {
     let rows = x.shape()[0];
     let params = mlp.params();
     let mut acts: Vec<Tensor> = Vec::with_capacity(mlp.layers());
@@ -38,21 +39,32 @@ pub(crate) fn forward(gpu: &Gpu, mlp: &Mlp, x: &Tensor) -> Result<Forward> {
             ..Default::default()
         };
         let weight = params.value(&format!("{}.weight", 2 * l))?;
-        launch = launch.then(matmul_launch(gpu, input, weight, &out, &options)?);
+        let dynamic = if l == 0 && dynamic_input {
+            DynamicOperand::A
+        } else {
+            DynamicOperand::None
+        };
+        launch = launch.then(matmul_launch_with(
+            gpu, input, weight, &out, &options, dynamic,
+        )?);
         acts.push(out);
     }
     Ok(Forward { acts, launch })
 }
 
 /// The backward pass from `dlogits` (d loss / d logits, `[rows, outputs]`), writing every
-/// parameter's gradient into the model's gradient buffer:
-///   dW_l = dH_lᵀ·H_{l−1}, db_l = Σ_rows dH_l, dH_{l−1} = relu'(H_{l−1}) ⊙ (dH_l·W_l).
-/// Since H = max(pre, 0), H > 0 exactly where pre > 0, so the ReLU mask reads H itself.
+/// parameter's gradient into the model's gradient buffer, two dispatches a hidden layer and one
+/// for the first:
+///   dW_l = dH_lᵀ·H_{l−1} with db_l = Σ_rows dH_l as the same matmul's row sums;
+///   dH_{l−1} = (dH_l·W_l) ⊙ (H_{l−1} > 0), the ReLU backward fused as the matmul's mask.
+/// Since H = max(pre, 0), H > 0 exactly where pre > 0, so the mask reads H itself.
 /// The intermediate gradients live as long as the launch's bind groups hold them.
+/// With `dynamic_input`, `x` is one block of a larger buffer picked when recorded.
 pub(crate) fn backward(
     gpu: &Gpu,
     mlp: &Mlp,
     x: &Tensor,
+    dynamic_input: bool,
     forward: &Forward,
     dlogits: &Tensor,
 ) -> Result<Launch> {
@@ -64,24 +76,37 @@ pub(crate) fn backward(
         let dh = upstream.as_ref().unwrap_or(dlogits);
         let input = if l == 0 { x } else { &forward.acts[l - 1] };
         let (w, b) = (format!("{}.weight", 2 * l), format!("{}.bias", 2 * l));
-        let at_b = MatmulOptions {
+        let weight_grad = MatmulOptions {
             layout: MatmulLayout::AtB,
+            row_sums: Some(params.grad(&b)?),
             ..Default::default()
         };
-        launch = launch.then(matmul_launch(gpu, dh, input, params.grad(&w)?, &at_b)?);
-        launch = launch.then(column_sums_launch(gpu, dh, params.grad(&b)?, false)?);
+        let dynamic = if l == 0 && dynamic_input {
+            DynamicOperand::B
+        } else {
+            DynamicOperand::None
+        };
+        launch = launch.then(matmul_launch_with(
+            gpu,
+            dh,
+            input,
+            params.grad(&w)?,
+            &weight_grad,
+            dynamic,
+        )?);
         if l > 0 {
-            let width = mlp.sizes()[l];
-            let dpre = Tensor::zeros(gpu, &[rows, width], DType::F32)?;
-            let dh_below = Tensor::zeros(gpu, &[rows, width], DType::F32)?;
+            let dh_below = Tensor::zeros(gpu, &[rows, mlp.sizes()[l]], DType::F32)?;
+            let through = MatmulOptions {
+                mask: Some(input),
+                ..Default::default()
+            };
             launch = launch.then(matmul_launch(
                 gpu,
                 dh,
                 params.value(&w)?,
-                &dpre,
-                &MatmulOptions::default(),
+                &dh_below,
+                &through,
             )?);
-            launch = launch.then(relu_backward_launch(gpu, &dpre, input, &dh_below)?);
             upstream = Some(dh_below);
         }
     }

@@ -213,7 +213,7 @@ impl Mlp {
             });
         }
         let x = Tensor::from_slice(gpu, &[rows, self.sizes[0]], features)?;
-        let forward = graph::forward(gpu, self, &x)?;
+        let forward = graph::forward(gpu, self, &x, false)?;
         gpu.run(&forward.launch)?;
         forward.logits().to_vec(gpu)
     }

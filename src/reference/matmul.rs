@@ -78,3 +78,23 @@ fn b_at(b: &[f32], n: usize, k: usize, layout: MatmulLayout, kk: usize, j: usize
         _ => b[kk * n + j],
     }
 }
+
+/// `Σ_k op(A)[i, k]` for each row i of `op(A)` (`m×k`): the matmul's `row_sums` output.
+pub fn row_sums(a: &[f32], m: usize, k: usize, layout: MatmulLayout) -> Vec<f32> {
+    (0..m)
+        .map(|i| {
+            (0..k)
+                .map(|kk| f64::from(a_at(a, m, k, layout, i, kk)))
+                .sum::<f64>() as f32
+        })
+        .collect()
+}
+
+/// Zeroes `c[i]` wherever `mask[i] ≤ 0`: the matmul's `mask` epilogue.
+pub fn apply_mask(c: &mut [f32], mask: &[f32]) {
+    for (v, &m) in c.iter_mut().zip(mask) {
+        if m <= 0.0 || m.is_nan() {
+            *v = 0.0;
+        }
+    }
+}

@@ -2,7 +2,7 @@
 
 use crate::data::{Dataset, Targets, Task};
 use crate::error::{Error, Result};
-use crate::gpu::{DType, Gpu, Tensor};
+use crate::gpu::{Gpu, Tensor};
 use crate::nn::Mlp;
 
 /// Features `[rows, inputs]` and targets: f32 `[rows, 1]` (regression, binary 0/1) or u32
@@ -43,13 +43,5 @@ impl DeviceSplit {
             _ => Tensor::from_slice(gpu, &[rows, 1], &data.target_values())?,
         };
         Ok(Self { x, y })
-    }
-
-    /// A zeroed target buffer for a batch of `rows`.
-    pub fn batch_targets(&self, gpu: &Gpu, rows: usize) -> Result<Tensor> {
-        match self.y.dtype() {
-            DType::U32 => Tensor::zeros(gpu, &[rows], DType::U32),
-            DType::F32 => Tensor::zeros(gpu, &[rows, 1], DType::F32),
-        }
     }
 }

@@ -22,8 +22,8 @@ use rand::SeedableRng;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::gpu::{Batch, DType, Dispatch, Gpu, Launch, Tensor};
-use crate::kernels::gather::{gather_dispatch, GatherStep};
-use crate::kernels::loss::loss_launch;
+use crate::kernels::gather::shuffle_dispatch;
+use crate::kernels::loss::{loss_launch, loss_launch_with};
 use crate::nn::graph::{backward, forward, Forward};
 use crate::nn::Mlp;
 use crate::optim::{Optimizer, OptimizerConfig, ParamGroup};
@@ -69,51 +69,100 @@ pub fn epoch_order(seed: u64, epoch: usize, n: usize) -> Vec<u32> {
     order
 }
 
-/// One training step's buffers and launches, for one batch size.
+/// One training step's buffers and launches, for one batch size. The step's features and
+/// targets are a block of the epoch's shuffled copy, bound with a dynamic offset.
 struct StepGraph {
     rows: usize,
-    gather: Dispatch,
     forward: Forward,
     loss: Tensor,
-    rest: Launch, // loss, backward
+    loss_launch: Launch,
+    backward: Launch,
 }
 
 impl StepGraph {
-    fn new(
-        gpu: &Gpu,
-        model: &Mlp,
-        train: &DeviceSplit,
-        order: &Tensor,
-        table: &wgpu::Buffer,
-        rows: usize,
-    ) -> Result<Self> {
-        let xb = Tensor::zeros(gpu, &[rows, model.sizes()[0]], DType::F32)?;
-        let yb = train.batch_targets(gpu, rows)?;
-        let gather = gather_dispatch(gpu, &train.x, &train.y, order, &xb, &yb, table)?;
-        let forward = forward(gpu, model, &xb)?;
+    fn new(gpu: &Gpu, model: &Mlp, batches: &EpochBatches, rows: usize) -> Result<Self> {
+        let xb = batches.x.view(gpu, 0, &[rows, model.sizes()[0]])?;
+        let yb = batches.y.view(gpu, 0, &batches.target_shape(rows))?;
+        let forward = forward(gpu, model, &xb, true)?;
         let loss = Tensor::zeros(gpu, &[1], DType::F32)?;
         let dlogits = Tensor::zeros(gpu, forward.logits().shape(), DType::F32)?;
-        let rest = loss_launch(
+        let loss_launch = loss_launch_with(
             gpu,
             model.loss_kind(),
             forward.logits(),
             &yb,
             &loss,
             &dlogits,
-        )?
-        .then(backward(gpu, model, &xb, &forward, &dlogits)?);
+            true,
+        )?;
+        let backward = backward(gpu, model, &xb, true, &forward, &dlogits)?;
         Ok(Self {
             rows,
-            gather,
             forward,
             loss,
-            rest,
+            loss_launch,
+            backward,
         })
     }
 
     /// Dispatches one step records (the optimizer's comes on top).
     fn dispatch_count(&self) -> usize {
-        1 + self.forward.launch.dispatch_count() + self.rest.dispatch_count()
+        self.forward.launch.dispatch_count()
+            + self.loss_launch.dispatch_count()
+            + self.backward.dispatch_count()
+    }
+}
+
+/// The epoch's shuffled training data: consecutive mini-batches, each starting a new block
+/// aligned for binding, rewritten on the GPU at the start of every epoch.
+struct EpochBatches {
+    x: Tensor,
+    y: Tensor,
+    /// Elements between consecutive blocks.
+    x_block: usize,
+    y_block: usize,
+    shuffle: Dispatch,
+}
+
+impl EpochBatches {
+    fn new(gpu: &Gpu, train: &DeviceSplit, order: &Tensor, batch: usize) -> Result<Self> {
+        let rows = train.x.shape()[0];
+        let steps = rows.div_ceil(batch);
+        let align = (gpu.limits().min_storage_buffer_offset_alignment as usize / 4).max(1);
+        let (x_cols, y_cols) = (train.x.len() / rows, train.y.len() / rows);
+        let x_block = (batch * x_cols).div_ceil(align) * align;
+        let y_block = (batch * y_cols).div_ceil(align) * align;
+        let x = Tensor::zeros(gpu, &[steps * x_block], DType::F32)?;
+        let y = Tensor::zeros(gpu, &[steps * y_block], train.y.dtype())?;
+        let shuffle = shuffle_dispatch(
+            gpu,
+            &train.x,
+            &train.y,
+            order,
+            &x,
+            &y,
+            batch,
+            (x_block, y_block),
+        )?;
+        Ok(Self {
+            x,
+            y,
+            x_block,
+            y_block,
+            shuffle,
+        })
+    }
+
+    fn target_shape(&self, rows: usize) -> Vec<usize> {
+        match self.y.dtype() {
+            DType::U32 => vec![rows],
+            DType::F32 => vec![rows, 1],
+        }
+    }
+
+    /// Byte offsets of step `s`'s features and targets.
+    fn offsets(&self, s: usize) -> (u32, u32) {
+        ((s * self.x_block * 4) as u32, (s * self.y_block * 4) as u32)
     }
 }
 
@@ -126,10 +175,11 @@ struct Validation {
 
 /// Trains one [`Mlp`] with one optimizer on one training split.
 ///
-/// The training data is uploaded once. Each epoch is recorded as a single batch — for every
-/// step: gather the batch by index on the GPU, forward, loss with its gradient, backward, copy
-/// the step's loss aside, optimizer update; then the validation loss — and submitted once; the
-/// per-step losses are read back once per epoch.
+/// The training data is uploaded once. Each epoch is recorded as a single batch and submitted
+/// once: a shuffle of the data into mini-batch blocks on the GPU; for every step, forward, loss
+/// with its gradient, backward (each reading the step's block through a dynamic offset), a
+/// copy of the step's loss, the optimizer update; then the validation loss. The per-step losses
+/// are read back once per epoch.
 pub struct Trainer<'g> {
     gpu: &'g Gpu,
     model: Mlp,
@@ -137,6 +187,7 @@ pub struct Trainer<'g> {
     config: TrainConfig,
     n_train: usize,
     order: Tensor,
+    batches: EpochBatches,
     full: StepGraph,
     tail: Option<StepGraph>,
     steps: usize,
@@ -149,9 +200,8 @@ pub struct Trainer<'g> {
     history: History,
     epochs_without_improvement: usize,
     dispatches_last_epoch: usize,
-    // Kept alive for the gather dispatches' bind groups, and to be explicit about ownership.
+    // The uploaded training split, read by each epoch's shuffle.
     _train: DeviceSplit,
-    _gather_table: wgpu::Buffer,
 }
 
 impl std::fmt::Debug for Trainer<'_> {
@@ -222,46 +272,16 @@ impl<'g> Trainer<'g> {
         let batch = config.batch_size.min(n);
         let steps = n.div_ceil(batch);
         let order = Tensor::zeros(gpu, &[n], DType::U32)?;
-
-        // The gather table: step s starts at row s·batch of the epoch's order. The same every
-        // epoch, so written once.
-        let stride = gpu.limits().min_uniform_buffer_offset_alignment as usize;
-        let stride = std::mem::size_of::<GatherStep>().div_ceil(stride) * stride;
-        let mut table = vec![0u8; steps * stride];
-        for s in 0..steps {
-            let entry = GatherStep {
-                offset: (s * batch) as u32,
-                _pad: [0; 3],
-            };
-            table[s * stride..s * stride + 16].copy_from_slice(bytemuck::bytes_of(&entry));
-        }
-        let gather_table = gpu.scoped("gather table", || {
-            wgpu::util::DeviceExt::create_buffer_init(
-                gpu.device(),
-                &wgpu::util::BufferInitDescriptor {
-                    label: Some("gather steps"),
-                    contents: &table,
-                    usage: wgpu::BufferUsages::UNIFORM,
-                },
-            )
-        })?;
-
-        let full = StepGraph::new(gpu, &model, &train_split, &order, &gather_table, batch)?;
+        let batches = EpochBatches::new(gpu, &train_split, &order, batch)?;
+        let full = StepGraph::new(gpu, &model, &batches, batch)?;
         let tail = match n % batch {
             0 => None,
-            rest => Some(StepGraph::new(
-                gpu,
-                &model,
-                &train_split,
-                &order,
-                &gather_table,
-                rest,
-            )?),
+            rest => Some(StepGraph::new(gpu, &model, &batches, rest)?),
         };
         let validation = match validation {
             Some(data) => {
                 let split = DeviceSplit::upload(gpu, &model, data)?;
-                let forward = forward(gpu, &model, &split.x)?;
+                let forward = forward(gpu, &model, &split.x, false)?;
                 let loss = Tensor::zeros(gpu, &[1], DType::F32)?;
                 let grad = Tensor::zeros(gpu, forward.logits().shape(), DType::F32)?;
                 let loss_launch = loss_launch(
@@ -294,6 +314,7 @@ impl<'g> Trainer<'g> {
             config,
             n_train: n,
             order,
+            batches,
             full,
             tail,
             steps,
@@ -303,7 +324,6 @@ impl<'g> Trainer<'g> {
             epochs_without_improvement: 0,
             dispatches_last_epoch: 0,
             _train: train_split,
-            _gather_table: gather_table,
         })
     }
 
@@ -337,15 +357,16 @@ impl<'g> Trainer<'g> {
         let mut batch = gpu.batch();
         self.record_snapshot(&mut batch)?;
         batch.clear(self.optimizer.nonfinite_flag());
-        let table_stride = self.gather_stride();
+        batch.record_at(&self.batches.shuffle, &[]);
         for s in 0..self.steps {
             let graph = match &self.tail {
                 Some(tail) if s + 1 == self.steps => tail,
                 _ => &self.full,
             };
-            batch.record_at(&graph.gather, &[(s * table_stride) as u32]);
-            batch.record(&graph.forward.launch);
-            batch.record(&graph.rest);
+            let (x_offset, y_offset) = self.batches.offsets(s);
+            batch.record_offset(&graph.forward.launch, x_offset);
+            batch.record_offset(&graph.loss_launch, y_offset);
+            batch.record_offset(&graph.backward, x_offset);
             batch.copy_range(&graph.loss, 0, &self.results, s, 1)?;
             self.optimizer.record_step(gpu, &mut batch)?;
         }
@@ -507,11 +528,6 @@ impl<'g> Trainer<'g> {
     /// Ends training and returns the model.
     pub fn into_model(self) -> Mlp {
         self.model
-    }
-
-    fn gather_stride(&self) -> usize {
-        let align = self.gpu.limits().min_uniform_buffer_offset_alignment as usize;
-        std::mem::size_of::<GatherStep>().div_ceil(align) * align
     }
 
     /// Records copies of the parameters and optimizer state, for a rollback.
