@@ -1,8 +1,10 @@
 // Losses with their gradients in one pass. Each entry writes the gradient of the mean loss to
-// `grad` and, per 256-wide workgroup, the sum of its terms times 1/n to `partials[workgroup]`
-// (a fixed-order tree in workgroup memory). With one workgroup — up to 256 terms, a typical
-// mini-batch — that is the mean loss, in one dispatch; otherwise reduce.wgsl's sum_chunks adds
-// the partial sums, in a fixed order too.
+// `grad` and, per 256-wide workgroup, the sum of its terms times 1/n to `partials[workgroup]`.
+// A workgroup covers 4096 terms: each invocation adds 16 of them (256 apart, so neighbours
+// read neighbouring addresses) in order, then a fixed-order tree in workgroup memory adds the
+// invocations' sums; few workgroups keep the barriers few, which CPU-like adapters need. With
+// one workgroup — up to 4096 terms, any usual mini-batch — that is the mean loss, in one
+// dispatch; otherwise reduce.wgsl's sum_chunks adds the partial sums, in a fixed order too.
 //
 // mse:               l = (ŷ − y)²                                   g = 2(ŷ − y)/n
 // bce_with_logits:   l = max(x, 0) − x·y + log1p(exp(−|x|))         g = (σ(x) − y)/n
@@ -30,8 +32,11 @@ struct LossParams {
 @group(0) @binding(3) var<storage, read_write> grad: array<f32>;
 @group(0) @binding(4) var<uniform> params: LossParams;
 
-fn flat_index(wid: vec3<u32>, nwg: vec3<u32>, lidx: u32) -> u32 {
-    return (wid.y * nwg.x + wid.x) * 256u + lidx;
+const TERMS_PER_INVOCATION: u32 = 16u;
+
+// The j-th term of this invocation.
+fn term_index(wid: vec3<u32>, nwg: vec3<u32>, lidx: u32, j: u32) -> u32 {
+    return (wid.y * nwg.x + wid.x) * 256u * TERMS_PER_INVOCATION + j * 256u + lidx;
 }
 
 var<workgroup> scratch: array<f32, 256>;
@@ -47,7 +52,7 @@ fn write_partial(term: f32, wid: vec3<u32>, nwg: vec3<u32>, lidx: u32) {
         workgroupBarrier();
     }
     let group = wid.y * nwg.x + wid.x;
-    if lidx == 0u && group * 256u < params.n {
+    if lidx == 0u && group * 256u * TERMS_PER_INVOCATION < params.n {
         partials[group] = scratch[0] * params.grad_scale;
     }
 }
@@ -76,14 +81,16 @@ fn mse(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lidx: u32,
 ) {
-    let i = flat_index(wid, nwg, lidx);
-    var term = 0.0;
-    if i < params.n {
-        let d = pred[i] - target_value[i];
-        term = d * d;
-        grad[i] = 2.0 * d * params.grad_scale;
+    var sum = 0.0;
+    for (var j = 0u; j < TERMS_PER_INVOCATION; j++) {
+        let i = term_index(wid, nwg, lidx, j);
+        if i < params.n {
+            let d = pred[i] - target_value[i];
+            sum += d * d;
+            grad[i] = 2.0 * d * params.grad_scale;
+        }
     }
-    write_partial(term, wid, nwg, lidx);
+    write_partial(sum, wid, nwg, lidx);
 }
 
 @compute @workgroup_size(256)
@@ -92,15 +99,17 @@ fn bce_with_logits(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lidx: u32,
 ) {
-    let i = flat_index(wid, nwg, lidx);
-    var term = 0.0;
-    if i < params.n {
-        let x = pred[i];
-        let y = target_value[i];
-        term = max(x, 0.0) - x * y + log1p(exp(-abs(x)));
-        grad[i] = (sigmoid(x) - y) * params.grad_scale;
+    var sum = 0.0;
+    for (var j = 0u; j < TERMS_PER_INVOCATION; j++) {
+        let i = term_index(wid, nwg, lidx, j);
+        if i < params.n {
+            let x = pred[i];
+            let y = target_value[i];
+            sum += max(x, 0.0) - x * y + log1p(exp(-abs(x)));
+            grad[i] = (sigmoid(x) - y) * params.grad_scale;
+        }
     }
-    write_partial(term, wid, nwg, lidx);
+    write_partial(sum, wid, nwg, lidx);
 }
 
 @compute @workgroup_size(256)
@@ -109,17 +118,19 @@ fn bce(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lidx: u32,
 ) {
-    let i = flat_index(wid, nwg, lidx);
-    var term = 0.0;
-    if i < params.n {
-        let p = pred[i];
-        let y = target_value[i];
-        let log_p = max(log(p), -100.0);
-        let log_q = max(log(1.0 - p), -100.0);
-        term = -(y * log_p + (1.0 - y) * log_q);
-        grad[i] = (p - y) / max(p * (1.0 - p), 1e-12) * params.grad_scale;
+    var sum = 0.0;
+    for (var j = 0u; j < TERMS_PER_INVOCATION; j++) {
+        let i = term_index(wid, nwg, lidx, j);
+        if i < params.n {
+            let p = pred[i];
+            let y = target_value[i];
+            let log_p = max(log(p), -100.0);
+            let log_q = max(log(1.0 - p), -100.0);
+            sum -= y * log_p + (1.0 - y) * log_q;
+            grad[i] = (p - y) / max(p * (1.0 - p), 1e-12) * params.grad_scale;
+        }
     }
-    write_partial(term, wid, nwg, lidx);
+    write_partial(sum, wid, nwg, lidx);
 }
 
 @compute @workgroup_size(256)
@@ -128,12 +139,14 @@ fn softmax_cross_entropy(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lidx: u32,
 ) {
-    let row = flat_index(wid, nwg, lidx);
-    var term = 0.0;
-    if row < params.n {
-        term = softmax_row(row);
+    var sum = 0.0;
+    for (var j = 0u; j < TERMS_PER_INVOCATION; j++) {
+        let row = term_index(wid, nwg, lidx, j);
+        if row < params.n {
+            sum += softmax_row(row);
+        }
     }
-    write_partial(term, wid, nwg, lidx);
+    write_partial(sum, wid, nwg, lidx);
 }
 
 // The loss of one row; writes the row's gradient.

@@ -53,6 +53,7 @@ pub mod metrics;
 pub mod nn;
 pub mod optim;
 pub mod reference;
+pub mod selftest;
 pub mod train;
 
 pub use error::{Error, Result};

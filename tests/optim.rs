@@ -21,26 +21,6 @@ const SHAPES: [(&str, &[usize]); 6] = [
 ];
 const STEPS: usize = 25;
 
-enum Reference {
-    Sgd(reference::optim::Sgd),
-    Adam(reference::optim::Adam),
-}
-
-impl Reference {
-    fn new(config: OptimizerConfig, len: usize) -> Self {
-        match config {
-            OptimizerConfig::Sgd(c) => Reference::Sgd(reference::optim::Sgd::new(c)),
-            OptimizerConfig::Adam(c) => Reference::Adam(reference::optim::Adam::new(c, len)),
-        }
-    }
-    fn step(&mut self, params: &mut [f32], grads: &[f32]) {
-        match self {
-            Reference::Sgd(r) => r.step(params, grads),
-            Reference::Adam(r) => r.step(params, grads),
-        }
-    }
-}
-
 /// Random parameters (with an exact zero in each tensor, where sign(0) = 0 matters).
 fn init(gpu: &Gpu, rng: &mut StdRng) -> (ParamStore, Vec<Vec<f32>>) {
     let store = ParamStore::new(gpu, &SHAPES).unwrap();
@@ -78,10 +58,10 @@ fn check_trajectory(what: &str, configs: &[OptimizerConfig], group_of: &[usize])
         })
         .collect();
     let mut optimizer = Optimizer::with_groups(gpu, &store, groups).unwrap();
-    let mut references: Vec<Reference> = want
+    let mut references: Vec<reference::optim::Optimizer> = want
         .iter()
         .zip(group_of)
-        .map(|(v, &g)| Reference::new(configs[g], v.len()))
+        .map(|(v, &g)| reference::optim::Optimizer::new(configs[g], v.len()))
         .collect();
     for step in 1..=STEPS {
         for ((slot, reference), values) in store.slots().iter().zip(&mut references).zip(&mut want)

@@ -101,3 +101,31 @@ fn reductions_reject_bad_shapes() {
         "{err}"
     );
 }
+
+#[test]
+fn sums_of_small_integers_are_exact() {
+    // Every partial sum of integers below 2²⁴ in magnitude is exact in f32, in any order, so a
+    // dropped or repeated element shows even where the rounding bound above is loose.
+    let (mut rng, seed) = rng("sums_of_small_integers_are_exact");
+    let gpu = gpu();
+    for n in [1, 4097, 1_000_003, 16_777_217] {
+        let x: Vec<f32> = (0..n)
+            .map(|_| f32::from(rand::Rng::random_range(&mut rng, -3i8..=3)))
+            .collect();
+        let want = x.iter().map(|&v| f64::from(v)).sum::<f64>() as f32;
+        let got = sum(gpu, &Tensor::from_slice(gpu, &[n], &x).unwrap())
+            .unwrap()
+            .to_vec::<f32>(gpu)
+            .unwrap();
+        assert_eq!(got, vec![want], "sum of {n} small integers (seed {seed})");
+    }
+    let (rows, cols) = (4099, 33);
+    let x: Vec<f32> = (0..rows * cols)
+        .map(|i| ((i * 7919) % 7) as f32 - 3.0)
+        .collect();
+    let got = column_sums(gpu, &Tensor::from_slice(gpu, &[rows, cols], &x).unwrap())
+        .unwrap()
+        .to_vec::<f32>(gpu)
+        .unwrap();
+    assert_eq!(got, reference::reduce::column_sums(&x, rows, cols));
+}

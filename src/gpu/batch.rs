@@ -196,6 +196,8 @@ impl Launch {
 pub struct Batch {
     encoder: wgpu::CommandEncoder,
     pass: Option<wgpu::ComputePass<'static>>,
+    /// Timestamps written at the start and end of the first compute pass, when timing.
+    timestamps: Option<wgpu::QuerySet>,
     dispatches: usize,
     /// Unique per batch, so that per-step tables know when a new submission starts.
     id: u64,
@@ -212,6 +214,7 @@ impl Batch {
         Self {
             encoder,
             pass: None,
+            timestamps: None,
             dispatches: 0,
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         }
@@ -240,11 +243,20 @@ impl Batch {
     /// Records one dispatch, with the dynamic offsets of its dynamic bindings.
     pub(crate) fn record_at(&mut self, dispatch: &Dispatch, dynamic_offsets: &[u32]) {
         let encoder = &mut self.encoder;
+        let timestamps = self.timestamps.take();
         let pass = self.pass.get_or_insert_with(|| {
+            let timestamp_writes =
+                timestamps
+                    .as_ref()
+                    .map(|query_set| wgpu::ComputePassTimestampWrites {
+                        query_set,
+                        beginning_of_pass_write_index: Some(0),
+                        end_of_pass_write_index: Some(1),
+                    });
             encoder
                 .begin_compute_pass(&wgpu::ComputePassDescriptor {
                     label: Some("wgsl-train"),
-                    timestamp_writes: None,
+                    timestamp_writes,
                 })
                 .forget_lifetime()
         });
@@ -306,6 +318,18 @@ impl Batch {
             tensor.offset_bytes(),
             Some(tensor.size_bytes()),
         );
+    }
+
+    /// Makes the next compute pass write timestamps 0 and 1 of `query_set` at its start and end.
+    pub(crate) fn time_next_pass(&mut self, query_set: wgpu::QuerySet) {
+        self.pass = None;
+        self.timestamps = Some(query_set);
+    }
+
+    /// Ends the open pass and records the resolve of `query_set`'s two timestamps into `buffer`.
+    pub(crate) fn resolve_timestamps(&mut self, query_set: &wgpu::QuerySet, buffer: &wgpu::Buffer) {
+        self.pass = None;
+        self.encoder.resolve_query_set(query_set, 0..2, buffer, 0);
     }
 
     pub(crate) fn id(&self) -> u64 {

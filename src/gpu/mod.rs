@@ -4,10 +4,12 @@ mod batch;
 mod pipeline;
 mod readback;
 mod tensor;
+mod timing;
 
 pub use batch::{Batch, Dispatch, Launch};
 pub use pipeline::{Binding, KernelSpec};
 pub use tensor::{DType, Element, Tensor};
+pub use timing::{Timing, TimingSource};
 
 use std::sync::{Arc, Mutex};
 
@@ -85,9 +87,12 @@ impl Gpu {
             limits.max_storage_buffer_binding_size =
                 limits.max_storage_buffer_binding_size.min(cap);
         }
+        // GPU timestamps where the adapter has them (lavapipe does): the bench tool's timer.
+        let features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("wgsl-train"),
+                required_features: features,
                 required_limits: limits.clone(),
                 memory_hints: wgpu::MemoryHints::Performance,
                 ..Default::default()

@@ -49,6 +49,10 @@ pub struct LossParams {
     pub grad_scale: f32,
 }
 
+/// Terms each invocation adds (`TERMS_PER_INVOCATION` in `loss.wgsl`): a workgroup covers
+/// 4096.
+const TERMS_PER_INVOCATION: usize = 16;
+
 const BINDINGS: &[(u32, Binding)] = &[
     (0, Binding::ReadOnly),
     (1, Binding::ReadOnly),
@@ -109,7 +113,7 @@ fn check_shapes(kind: LossKind, pred: &Tensor, target: &Tensor) -> Result<(usize
 }
 
 /// Prepares the loss of `pred` against `target`: its mean into `loss` (one element) and its
-/// gradient into `grad` (the shape of `pred`). One dispatch for up to 256 terms (rows for the
+/// gradient into `grad` (the shape of `pred`). One dispatch for up to 4096 terms (rows for the
 /// softmax); beyond that, the loss kernel's per-workgroup sums are added by the fixed-order
 /// reduction.
 ///
@@ -166,7 +170,7 @@ pub(crate) fn loss_launch_with(
         },
         constants: Vec::new(),
     };
-    let groups = groups_for(terms);
+    let groups = groups_for(terms.div_ceil(TERMS_PER_INVOCATION));
     if groups == 1 {
         // One workgroup: its partial sum is the mean, written straight into `loss`.
         let dispatch = Dispatch::new(gpu, &spec, &[pred, target, loss, grad], &params, grid(1))?;

@@ -7,18 +7,13 @@ use crate::optim::OptimizerConfig;
 
 use super::{activation, loss, matmul, optim, reduce};
 
-enum Optimizer {
-    Sgd(optim::Sgd),
-    Adam(optim::Adam),
-}
-
 /// An MLP's parameters on the host with one reference optimizer per tensor.
 pub struct Mlp {
     sizes: Vec<usize>,
     loss: LossKind,
     /// `0.weight`, `0.bias`, `2.weight`, … as in [`crate::nn::Mlp::state_dict`].
     params: Vec<Vec<f32>>,
-    optimizers: Vec<Optimizer>,
+    optimizers: Vec<optim::Optimizer>,
 }
 
 impl Mlp {
@@ -32,10 +27,7 @@ impl Mlp {
     ) -> Self {
         let optimizers = params
             .iter()
-            .map(|p| match optimizer {
-                OptimizerConfig::Sgd(c) => Optimizer::Sgd(optim::Sgd::new(c)),
-                OptimizerConfig::Adam(c) => Optimizer::Adam(optim::Adam::new(c, p.len())),
-            })
+            .map(|p| optim::Optimizer::new(optimizer, p.len()))
             .collect();
         Self {
             sizes: sizes.to_vec(),
@@ -115,10 +107,7 @@ impl Mlp {
             }
         }
         for ((p, g), o) in self.params.iter_mut().zip(&grads).zip(&mut self.optimizers) {
-            match o {
-                Optimizer::Sgd(s) => s.step(p, g),
-                Optimizer::Adam(a) => a.step(p, g),
-            }
+            o.step(p, g);
         }
         value
     }

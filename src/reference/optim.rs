@@ -1,7 +1,34 @@
 //! Reference optimizers, written as plainly as the `torch.optim` pseudo-code, in f64, one
 //! parameter tensor at a time. Parameters stay f32 between steps, as on the GPU.
 
-use crate::optim::{AdamConfig, SgdConfig};
+use crate::optim::{AdamConfig, OptimizerConfig, SgdConfig};
+
+/// Either reference optimizer, chosen by an [`OptimizerConfig`], for one parameter tensor.
+#[derive(Debug, Clone)]
+pub enum Optimizer {
+    /// SGD.
+    Sgd(Sgd),
+    /// Adam or AdamW.
+    Adam(Adam),
+}
+
+impl Optimizer {
+    /// A fresh optimizer for a tensor of `len` elements.
+    pub fn new(config: OptimizerConfig, len: usize) -> Self {
+        match config {
+            OptimizerConfig::Sgd(c) => Optimizer::Sgd(Sgd::new(c)),
+            OptimizerConfig::Adam(c) => Optimizer::Adam(Adam::new(c, len)),
+        }
+    }
+
+    /// One step: updates `params` from `grads`.
+    pub fn step(&mut self, params: &mut [f32], grads: &[f32]) {
+        match self {
+            Optimizer::Sgd(o) => o.step(params, grads),
+            Optimizer::Adam(o) => o.step(params, grads),
+        }
+    }
+}
 
 /// `torch.optim.SGD` for one parameter tensor, plus L1.
 #[derive(Debug, Clone)]

@@ -1,6 +1,9 @@
-//! `wgsl-train`: train an MLP on a CSV file or a built-in dataset, or evaluate a checkpoint.
+//! `wgsl-train`: train an MLP on a CSV file or a built-in dataset, evaluate a checkpoint,
+//! benchmark this adapter, or check every kernel on it against the CPU reference.
 //!
-//! `wgsl-train train --help` and `wgsl-train eval --help` list the options.
+//! `wgsl-train <command> --help` lists each command's options.
+
+mod bench;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -30,6 +33,17 @@ enum Command {
     Train(Box<TrainArgs>),
     /// Evaluate a saved model on a dataset.
     Eval(EvalArgs),
+    /// Measure kernels, optimizers and training on this adapter; print a table and write JSON.
+    Bench(bench::BenchArgs),
+    /// Check every kernel and variant against the CPU reference on this adapter.
+    Selftest(SelftestArgs),
+}
+
+#[derive(clap::Args)]
+struct SelftestArgs {
+    /// Seed of the random inputs.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
 }
 
 #[derive(clap::Args)]
@@ -152,6 +166,12 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Train(args) => train(&args),
         Command::Eval(args) => eval(&args),
+        Command::Bench(args) => bench::run(&args),
+        Command::Selftest(args) => match selftest(&args) {
+            Ok(true) => Ok(()),
+            Ok(false) => return ExitCode::FAILURE,
+            Err(e) => Err(e),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -382,4 +402,37 @@ fn eval(args: &EvalArgs) -> Result<()> {
         println!("{name:<14} {m:>11.4} {b:>11.4}");
     }
     Ok(())
+}
+
+/// Prints one line per check; `Ok(false)` when any failed.
+fn selftest(args: &SelftestArgs) -> Result<bool> {
+    let gpu = Gpu::new()?;
+    let info = gpu.adapter_info();
+    println!(
+        "adapter: {} ({:?}, {} {})",
+        info.name, info.backend, info.driver, info.driver_info
+    );
+    let checks = wgsl_train::selftest::run(&gpu, args.seed)?;
+    println!(
+        "{:<64} {:>10} {:>10}  result",
+        "check (error and tolerance relative to the bound)", "max error", "tolerance"
+    );
+    for c in &checks {
+        let result = if c.passed() { "pass" } else { "FAIL" };
+        println!(
+            "{:<64} {:>10.3e} {:>10.1}  {result}",
+            c.name, c.max_error, c.tolerance
+        );
+    }
+    let failed = checks.iter().filter(|c| !c.passed()).count();
+    if failed == 0 {
+        println!("all {} checks passed on {}", checks.len(), info.name);
+    } else {
+        eprintln!(
+            "error: {failed} of {} checks FAILED on {}: this driver computes wrong results",
+            checks.len(),
+            info.name
+        );
+    }
+    Ok(failed == 0)
 }

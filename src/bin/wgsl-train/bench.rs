@@ -1,0 +1,315 @@
+//! `wgsl-train bench`: kernels, optimizers and training on this adapter, in one table and JSON.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use rand::{Rng, SeedableRng};
+use serde_json::{json, Value};
+use wgsl_train::data::{diabetes, Dataset, SplitConfig, Task};
+use wgsl_train::kernels::loss::{loss_launch, LossKind};
+use wgsl_train::kernels::matmul::{matmul_launch, MatmulLayout, MatmulOptions, MatmulVariant};
+use wgsl_train::nn::Mlp;
+use wgsl_train::optim::{AdamConfig, Optimizer, OptimizerConfig, ParamStore, SgdConfig};
+use wgsl_train::train::{Prepared, TrainConfig, Trainer};
+use wgsl_train::{DType, Gpu, Result, Tensor};
+
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    /// Where to write the figures as JSON.
+    #[arg(long, default_value = "bench.json")]
+    json: PathBuf,
+    /// Skip the largest sizes (2048³ matmul, 16M-parameter optimizers).
+    #[arg(long)]
+    quick: bool,
+}
+
+fn random(n: usize, seed: u64) -> Vec<f32> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    (0..n).map(|_| rng.random_range(-1.0..1.0)).collect()
+}
+
+/// Median seconds of `runs` runs of `f`.
+fn median_seconds(runs: usize, mut f: impl FnMut()) -> f64 {
+    let mut samples: Vec<f64> = (0..runs)
+        .map(|_| {
+            let start = Instant::now();
+            f();
+            start.elapsed().as_secs_f64()
+        })
+        .collect();
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
+pub fn run(args: &BenchArgs) -> Result<()> {
+    let gpu = Gpu::new()?;
+    let info = gpu.adapter_info();
+    let timer = if gpu.has_timestamps() {
+        "GPU timestamps"
+    } else {
+        "wall clock (submit + wait)"
+    };
+    println!(
+        "adapter: {} ({:?}, {} {}); kernels timed with {timer}",
+        info.name, info.backend, info.driver, info.driver_info
+    );
+    let mut report = json!({
+        "adapter": { "name": info.name, "backend": format!("{:?}", info.backend), "driver": info.driver, "driver_info": info.driver_info },
+        "kernel_timer": timer,
+    });
+    report["matmul"] = matmul(&gpu, args.quick)?;
+    report["losses"] = losses(&gpu)?;
+    report["optimizers"] = optimizers(&gpu, args.quick)?;
+    report["training"] = training(&gpu)?;
+    let text = serde_json::to_string_pretty(&report).unwrap_or_default();
+    wgsl_train::checkpoint::write_atomic(&args.json, text.as_bytes())?;
+    println!("\nfigures written to {}", args.json.display());
+    Ok(())
+}
+
+fn matmul(gpu: &Gpu, quick: bool) -> Result<Value> {
+    println!("\nmatmul, GFLOP/s (2·M·N·K per product; median of 3 runs)");
+    println!(
+        "{:<26} {:>9} {:>9} {:>12}",
+        "M×N×K", "Blocked", "Tiled", "CPU sgemm"
+    );
+    let mut shapes: Vec<(usize, usize, usize, MatmulLayout, &str)> = [256, 512, 1024]
+        .iter()
+        .map(|&s| (s, s, s, MatmulLayout::AB, "A·B"))
+        .collect();
+    if !quick {
+        shapes.push((2048, 2048, 2048, MatmulLayout::AB, "A·B"));
+    }
+    // The forward pass of a 784→256 layer at batch 128: X·Wᵀ.
+    shapes.push((128, 256, 784, MatmulLayout::ABt, "X·Wᵀ"));
+    let mut rows = Vec::new();
+    for (m, n, k, layout, label) in shapes {
+        let b_shape = if layout == MatmulLayout::ABt {
+            [n, k]
+        } else {
+            [k, n]
+        };
+        let (a, b) = (random(m * k, 1), random(k * n, 2));
+        let (ga, gb) = (
+            Tensor::from_slice(gpu, &[m, k], &a)?,
+            Tensor::from_slice(gpu, &b_shape, &b)?,
+        );
+        let c = Tensor::zeros(gpu, &[m, n], DType::F32)?;
+        let flops = 2.0 * (m * n * k) as f64;
+        let mut gflops = Vec::new();
+        for variant in MatmulVariant::ALL {
+            let options = MatmulOptions {
+                layout,
+                variant,
+                ..MatmulOptions::default()
+            };
+            let launch = matmul_launch(gpu, &ga, &gb, &c, &options)?;
+            gflops.push(flops / gpu.time_launches(&[&launch], 3)?.seconds / 1e9);
+        }
+        // matrixmultiply's sgemm on the host, for context; B is used transposed via strides.
+        let mut out = vec![0.0f32; m * n];
+        let (rsb, csb) = if layout == MatmulLayout::ABt {
+            (1, k as isize)
+        } else {
+            (n as isize, 1)
+        };
+        let cpu = median_seconds(3, || unsafe {
+            matrixmultiply::sgemm(
+                m,
+                k,
+                n,
+                1.0,
+                a.as_ptr(),
+                k as isize,
+                1,
+                b.as_ptr(),
+                rsb,
+                csb,
+                0.0,
+                out.as_mut_ptr(),
+                n as isize,
+                1,
+            );
+        });
+        let cpu_gflops = flops / cpu / 1e9;
+        let shape = format!("{m}×{n}×{k} {label}");
+        println!(
+            "{shape:<26} {:>9.2} {:>9.2} {:>12.2}",
+            gflops[0], gflops[1], cpu_gflops
+        );
+        rows.push(json!({ "shape": shape, "gflops_blocked": gflops[0], "gflops_tiled": gflops[1], "gflops_cpu_sgemm": cpu_gflops }));
+    }
+    Ok(Value::Array(rows))
+}
+
+fn losses(gpu: &Gpu) -> Result<Value> {
+    println!("\nlosses with their gradient and mean, GB/s (bytes read + written; median of 5)");
+    let n = 1 << 20;
+    let pred = Tensor::from_slice(gpu, &[n], &random(n, 3))?;
+    let target = Tensor::from_slice(gpu, &[n], &random(n, 4))?;
+    let loss = Tensor::zeros(gpu, &[1], DType::F32)?;
+    let grad = Tensor::zeros(gpu, &[n], DType::F32)?;
+    let mut rows = Vec::new();
+    for kind in [LossKind::Mse, LossKind::BceWithLogits] {
+        let launch = loss_launch(gpu, kind, &pred, &target, &loss, &grad)?;
+        // Read predictions and targets, write the gradient.
+        let seconds = gpu.time_launches(&[&launch], 5)?.seconds;
+        let gbs = 12.0 * n as f64 / seconds / 1e9;
+        println!("{:<26} {gbs:>9.2}", format!("{kind:?}, {n}"));
+        rows.push(json!({ "loss": format!("{kind:?}"), "elements": n, "gb_per_s": gbs }));
+    }
+    let (r, classes) = (n / 16, 16);
+    let labels: Vec<u32> = (0..r as u32).map(|i| i % 16).collect();
+    let labels = Tensor::from_slice(gpu, &[r], &labels)?;
+    let (logits, grad) = (pred.reshape(&[r, classes])?, grad.reshape(&[r, classes])?);
+    let launch = loss_launch(
+        gpu,
+        LossKind::SoftmaxCrossEntropy,
+        &logits,
+        &labels,
+        &loss,
+        &grad,
+    )?;
+    let seconds = gpu.time_launches(&[&launch], 5)?.seconds;
+    let gbs = (8.0 * n as f64 + 4.0 * r as f64) / seconds / 1e9;
+    println!(
+        "{:<26} {gbs:>9.2}",
+        format!("SoftmaxCrossEntropy, {r}×{classes}")
+    );
+    rows.push(json!({ "loss": "SoftmaxCrossEntropy", "elements": n, "gb_per_s": gbs }));
+    Ok(Value::Array(rows))
+}
+
+fn optimizers(gpu: &Gpu, quick: bool) -> Result<Value> {
+    let n: usize = if quick { 1 << 20 } else { 1 << 24 };
+    println!("\noptimizers over {n} parameters, GB/s (bytes read + written; median of 5)");
+    let src = Tensor::from_slice(gpu, &[n], &random(n, 5))?;
+    let dst = Tensor::zeros(gpu, &[n], DType::F32)?;
+    let copy = median_seconds(5, || {
+        let mut batch = gpu.batch();
+        let _ = batch.copy(&src, &dst);
+        let _ = gpu.submit(batch).and_then(|()| gpu.wait());
+    });
+    let copy_gbs = 8.0 * n as f64 / copy / 1e9;
+    println!(
+        "{:<26} {copy_gbs:>9.2}   (the ceiling: copy_buffer_to_buffer, wall clock)",
+        "buffer copy"
+    );
+    let store = ParamStore::new(gpu, &[("w", &[n])])?;
+    store.write(gpu, "w", &random(n, 6))?;
+    store.grads().write(gpu, &random(n, 7))?;
+    let mut rows = vec![json!({ "name": "buffer copy", "parameters": n, "gb_per_s": copy_gbs })];
+    let configs: [(&str, OptimizerConfig, f64); 2] = [
+        ("Adam (fused)", AdamConfig::default().into(), 28.0),
+        (
+            "SGD + momentum (fused)",
+            SgdConfig {
+                momentum: 0.9,
+                ..SgdConfig::default()
+            }
+            .into(),
+            20.0,
+        ),
+    ];
+    for (name, config, bytes) in configs {
+        let mut optimizer = Optimizer::new(gpu, &store, config)?;
+        let seconds = median_seconds(5, || {
+            let _ = optimizer.step(gpu).and_then(|()| gpu.wait());
+        });
+        let gbs = bytes * n as f64 / seconds / 1e9;
+        println!(
+            "{name:<26} {gbs:>9.2}   {:.0}% of the copy",
+            100.0 * gbs / copy_gbs
+        );
+        rows.push(json!({ "name": name, "parameters": n, "gb_per_s": gbs, "fraction_of_copy": gbs / copy_gbs }));
+    }
+    Ok(Value::Array(rows))
+}
+
+/// Steps per second of whole epochs (submission and readback included).
+fn steps_per_second(
+    gpu: &Gpu,
+    model: Mlp,
+    train: &Dataset,
+    batch_size: usize,
+    epochs: usize,
+) -> Result<(f64, usize)> {
+    let config = TrainConfig {
+        epochs,
+        batch_size,
+        progress: false,
+        ..TrainConfig::default()
+    };
+    let mut trainer = Trainer::new(gpu, model, AdamConfig::default(), train, None, config)?;
+    trainer.run_epoch()?; // warm-up: compiles the pipelines
+    let start = Instant::now();
+    for _ in 1..epochs {
+        trainer.run_epoch()?;
+    }
+    let steps = (epochs - 1) * trainer.steps_per_epoch();
+    Ok((
+        steps as f64 / start.elapsed().as_secs_f64(),
+        trainer.dispatches_per_step(),
+    ))
+}
+
+fn training(gpu: &Gpu) -> Result<Value> {
+    println!("\ntraining with Adam, whole epochs (one submission each; wall clock)");
+    println!(
+        "{:<34} {:>11} {:>13} {:>18}",
+        "network, batch", "steps/s", "samples/s", "dispatches/step"
+    );
+    let diabetes = Prepared::new(&diabetes()?, &SplitConfig::default())?;
+    let n = diabetes.train.len();
+    // A synthetic 784-feature, 10-class problem of 4096 rows.
+    let rows = 4096;
+    let labels: Vec<u32> = (0..rows as u32).map(|i| i % 10).collect();
+    let classes = (0..10).map(|c| c.to_string()).collect();
+    let wide = Dataset::classification(random(rows * 784, 8), 784, labels, classes)?;
+    struct Case<'a> {
+        name: &'a str,
+        sizes: Vec<usize>,
+        data: &'a Dataset,
+        task: Task,
+        batch: usize,
+        epochs: usize,
+    }
+    let cases = [
+        Case {
+            name: "10→5→1, batch 32",
+            sizes: vec![10, 5, 1],
+            data: &diabetes.train,
+            task: Task::Regression,
+            batch: 32,
+            epochs: 60,
+        },
+        Case {
+            name: "10→5→1, full batch",
+            sizes: vec![10, 5, 1],
+            data: &diabetes.train,
+            task: Task::Regression,
+            batch: n,
+            epochs: 300,
+        },
+        Case {
+            name: "784→256→256→10, batch 128",
+            sizes: vec![784, 256, 256, 10],
+            data: &wide,
+            task: Task::Multiclass,
+            batch: 128,
+            epochs: 3,
+        },
+    ];
+    let mut out = Vec::new();
+    for case in cases {
+        let model = Mlp::new(gpu, &case.sizes, case.task, 0)?;
+        let (steps, dispatches) = steps_per_second(gpu, model, case.data, case.batch, case.epochs)?;
+        let samples = steps * case.batch.min(case.data.len()) as f64;
+        println!(
+            "{:<34} {steps:>11.1} {samples:>13.0} {dispatches:>18}",
+            case.name
+        );
+        out.push(json!({ "network": case.name, "steps_per_s": steps, "samples_per_s": samples, "dispatches_per_step": dispatches }));
+    }
+    Ok(Value::Array(out))
+}

@@ -1,0 +1,327 @@
+//! A self-test for people's own hardware: every kernel, and every variant the crate may pick,
+//! against the CPU reference on the current adapter, at awkward and large sizes. Drivers do
+//! miscompile; this is how a user finds out before training on one.
+//!
+//! `wgsl-train selftest` prints one line per check and exits non-zero on any failure.
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use crate::error::Result;
+use crate::gpu::{DType, Gpu, Tensor};
+use crate::kernels::activation::{relu, relu_backward};
+use crate::kernels::elementwise::{elementwise_launch, ElementwiseOp};
+use crate::kernels::loss::{loss, LossKind};
+use crate::kernels::matmul::{matmul_launch, MatmulLayout, MatmulOptions, MatmulVariant};
+use crate::kernels::reduce::{column_sums, sum};
+use crate::optim::{AdamConfig, Optimizer, OptimizerConfig, ParamStore, SgdConfig};
+use crate::reference;
+
+/// One check's outcome.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Check {
+    /// What was checked, e.g. `matmul Blocked A·Bᵀ 1031×257×129`.
+    pub name: String,
+    /// The largest error, relative to the tolerance's scale at that element.
+    pub max_error: f64,
+    /// The tolerance, in the same units (1 means "at the bound").
+    pub tolerance: f64,
+}
+
+impl Check {
+    /// Whether the check passed.
+    pub fn passed(&self) -> bool {
+        self.max_error <= self.tolerance
+    }
+}
+
+/// Compares `got` with `want` elementwise against `|got − want| ≤ bound(i)`; the result's
+/// `max_error` is the worst `|got − want| / bound(i)` (NaN counts as failing), tolerance 1.
+fn compare(name: String, got: &[f32], want: &[f32], bound: impl Fn(usize) -> f64) -> Check {
+    let mut worst: f64 = if got.len() == want.len() {
+        0.0
+    } else {
+        f64::INFINITY
+    };
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        let ratio = (f64::from(g) - f64::from(w)).abs() / bound(i);
+        worst = if ratio.is_nan() {
+            f64::INFINITY
+        } else {
+            worst.max(ratio)
+        };
+    }
+    Check {
+        name,
+        max_error: worst,
+        tolerance: 1.0,
+    }
+}
+
+const U: f64 = 1.0 / 16_777_216.0; // f32 unit roundoff
+
+fn uniform(rng: &mut StdRng, n: usize, lo: f32, hi: f32) -> Vec<f32> {
+    (0..n).map(|_| rng.random_range(lo..hi)).collect()
+}
+
+/// Runs every check on `gpu` with inputs from `seed`.
+///
+/// # Errors
+/// Device errors (a failing comparison is a failed [`Check`], not an error).
+pub fn run(gpu: &Gpu, seed: u64) -> Result<Vec<Check>> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut checks = Vec::new();
+    for (m, n, k) in [(7, 65, 129), (1031, 257, 129), (512, 512, 512)] {
+        for variant in MatmulVariant::ALL {
+            for layout in [MatmulLayout::AB, MatmulLayout::ABt, MatmulLayout::AtB] {
+                checks.push(check_matmul(gpu, &mut rng, (m, n, k), layout, variant)?);
+            }
+        }
+    }
+    checks.extend(check_elementwise_kernels(gpu, &mut rng)?);
+    checks.extend(check_losses(gpu, &mut rng)?);
+    checks.extend(check_optimizers(gpu, &mut rng)?);
+    Ok(checks)
+}
+
+fn check_matmul(
+    gpu: &Gpu,
+    rng: &mut StdRng,
+    (m, n, k): (usize, usize, usize),
+    layout: MatmulLayout,
+    variant: MatmulVariant,
+) -> Result<Check> {
+    let a = uniform(rng, m * k, -1.0, 1.0);
+    let b = uniform(rng, k * n, -1.0, 1.0);
+    let bias = uniform(rng, n, -1.0, 1.0);
+    let (a_shape, b_shape) = match layout {
+        MatmulLayout::AB => ([m, k], [k, n]),
+        MatmulLayout::ABt => ([m, k], [n, k]),
+        MatmulLayout::AtB => ([k, m], [k, n]),
+    };
+    let (ga, gb) = (
+        Tensor::from_slice(gpu, &a_shape, &a)?,
+        Tensor::from_slice(gpu, &b_shape, &b)?,
+    );
+    let gbias = Tensor::from_slice(gpu, &[n], &bias)?;
+    let c = Tensor::zeros(gpu, &[m, n], DType::F32)?;
+    let options = MatmulOptions {
+        layout,
+        bias: Some(&gbias),
+        relu: true,
+        variant,
+        ..MatmulOptions::default()
+    };
+    gpu.run(&matmul_launch(gpu, &ga, &gb, &c, &options)?)?;
+    let want = reference::matmul::matmul(&a, &b, m, n, k, layout, Some(&bias), true, None);
+    let scale = reference::matmul::abs_product_sums(&a, &b, m, n, k, layout);
+    let name = format!("matmul {variant:?} {layout:?} + bias + ReLU, {m}×{n}×{k}");
+    Ok(compare(name, &c.to_vec(gpu)?, &want, |i| {
+        (k as f64 + 2.0) * U * (scale[i] + f64::from(bias[i % n].abs())) + 1e-30
+    }))
+}
+
+fn check_elementwise_kernels(gpu: &Gpu, rng: &mut StdRng) -> Result<Vec<Check>> {
+    let n = 1_000_003;
+    let x = uniform(rng, n, -1.0, 1.0);
+    let g = uniform(rng, n, -1.0, 1.0);
+    let gx = Tensor::from_slice(gpu, &[n], &x)?;
+    let gg = Tensor::from_slice(gpu, &[n], &g)?;
+    let mut checks = vec![
+        compare(
+            format!("relu, {n}"),
+            &relu(gpu, &gx)?.to_vec(gpu)?,
+            &reference::activation::relu(&x),
+            |_| 1e-30,
+        ),
+        compare(
+            format!("relu backward, {n}"),
+            &relu_backward(gpu, &gg, &gx)?.to_vec(gpu)?,
+            &reference::activation::relu_backward(&g, &x),
+            |_| 1e-30,
+        ),
+    ];
+    // Small integers sum exactly in f32 in any order: a dropped or repeated element shows.
+    let ints: Vec<f32> = x.iter().map(|v| (v * 3.0).round()).collect();
+    let want_sum = reference::reduce::sum(&ints) as f32;
+    let got_sum = sum(gpu, &Tensor::from_slice(gpu, &[n], &ints)?)?.to_vec(gpu)?;
+    checks.push(compare(
+        format!("sum of small integers (exact), {n}"),
+        &got_sum,
+        &[want_sum],
+        |_| 1e-30,
+    ));
+    let (rows, cols) = (1031, 97);
+    let grid = Tensor::from_slice(gpu, &[rows, cols], &x[..rows * cols])?;
+    let want = reference::reduce::column_sums(&x[..rows * cols], rows, cols);
+    checks.push(compare(
+        format!("column sums, {rows}×{cols}"),
+        &column_sums(gpu, &grid)?.to_vec(gpu)?,
+        &want,
+        |_| rows as f64 * U * rows as f64,
+    ));
+    for op in [
+        ElementwiseOp::Axpby { a: 0.3, b: -1.7 },
+        ElementwiseOp::AxpbySquare { a: 0.001, b: 0.999 },
+        ElementwiseOp::SqrtAffine { a: 1.3, b: 1e-8 },
+        ElementwiseOp::Addcdiv { a: -0.01 },
+    ] {
+        let pos: Vec<f32> = x.iter().map(|v| v.abs() + 0.5).collect();
+        let (gp, y) = (
+            Tensor::from_slice(gpu, &[n], &pos)?,
+            Tensor::from_slice(gpu, &[n], &g)?,
+        );
+        let z = matches!(op, ElementwiseOp::Addcdiv { .. }).then_some(&gp);
+        gpu.run(&elementwise_launch(gpu, op, &gp, z, &y)?)?;
+        let mut want = g.clone();
+        reference::elementwise::elementwise(op, &pos, Some(&pos), &mut want);
+        checks.push(compare(
+            format!("{op:?}, {n}"),
+            &y.to_vec(gpu)?,
+            &want,
+            |i| 4e-7 * (1.0 + f64::from(want[i].abs())),
+        ));
+    }
+    Ok(checks)
+}
+
+fn check_losses(gpu: &Gpu, rng: &mut StdRng) -> Result<Vec<Check>> {
+    let mut checks = Vec::new();
+    for (kind, n) in [
+        (LossKind::Mse, 65_537),
+        (LossKind::BceWithLogits, 65_537),
+        (LossKind::Bce, 65_537),
+    ] {
+        let pred = match kind {
+            LossKind::Bce => uniform(rng, n, 0.01, 0.99),
+            _ => uniform(rng, n, -8.0, 8.0),
+        };
+        let target = uniform(rng, n, 0.0, 1.0);
+        let out = loss(
+            gpu,
+            kind,
+            &Tensor::from_slice(gpu, &[n], &pred)?,
+            &Tensor::from_slice(gpu, &[n], &target)?,
+        )?;
+        let (want_loss, want_grad) = match kind {
+            LossKind::Mse => reference::loss::mse(&pred, &target),
+            LossKind::BceWithLogits => reference::loss::bce_with_logits(&pred, &target),
+            _ => reference::loss::bce(&pred, &target),
+        };
+        let tol = want_loss.abs() * (1e-5 + n as f64 * U);
+        checks.push(compare(
+            format!("{kind:?} loss, {n}"),
+            &out.loss.to_vec(gpu)?,
+            &[want_loss as f32],
+            |_| tol,
+        ));
+        checks.push(compare(
+            format!("{kind:?} gradient, {n}"),
+            &out.grad.to_vec(gpu)?,
+            &want_grad,
+            |i| 1e-5 * f64::from(want_grad[i].abs()) + 1e-6 / n as f64,
+        ));
+    }
+    let (rows, classes) = (1031, 10);
+    let logits = uniform(rng, rows * classes, -5.0, 5.0);
+    let labels: Vec<u32> = (0..rows)
+        .map(|_| rng.random_range(0..classes as u32))
+        .collect();
+    let out = loss(
+        gpu,
+        LossKind::SoftmaxCrossEntropy,
+        &Tensor::from_slice(gpu, &[rows, classes], &logits)?,
+        &Tensor::from_slice(gpu, &[rows], &labels)?,
+    )?;
+    let (want_loss, want_grad) = reference::loss::softmax_cross_entropy(&logits, &labels, classes);
+    let tol = want_loss.abs() * (1e-5 + (rows + classes) as f64 * U);
+    checks.push(compare(
+        format!("softmax cross-entropy loss, {rows}×{classes}"),
+        &out.loss.to_vec(gpu)?,
+        &[want_loss as f32],
+        |_| tol,
+    ));
+    checks.push(compare(
+        format!("softmax cross-entropy gradient, {rows}×{classes}"),
+        &out.grad.to_vec(gpu)?,
+        &want_grad,
+        |i| (1e-5 + classes as f64 * U) * f64::from(want_grad[i].abs()) + 1e-7 / rows as f64,
+    ));
+    Ok(checks)
+}
+
+fn check_optimizers(gpu: &Gpu, rng: &mut StdRng) -> Result<Vec<Check>> {
+    let shapes: [(&str, &[usize]); 3] = [("w", &[1031, 7]), ("b", &[65]), ("v", &[3])];
+    let configs: [(&str, OptimizerConfig); 3] = [
+        (
+            "SGD, Nesterov momentum, L1 + L2",
+            SgdConfig {
+                lr: 0.05,
+                momentum: 0.9,
+                nesterov: true,
+                weight_decay: 0.1,
+                l1: 0.01,
+                ..SgdConfig::default()
+            }
+            .into(),
+        ),
+        (
+            "Adam, AMSGrad, L1 + L2",
+            AdamConfig {
+                lr: 0.01,
+                amsgrad: true,
+                weight_decay: 0.1,
+                l1: 0.01,
+                ..AdamConfig::default()
+            }
+            .into(),
+        ),
+        (
+            "AdamW",
+            AdamConfig {
+                lr: 0.01,
+                ..AdamConfig::adamw()
+            }
+            .into(),
+        ),
+    ];
+    let mut checks = Vec::new();
+    for (name, config) in configs {
+        let store = ParamStore::new(gpu, &shapes)?;
+        let mut values: Vec<Vec<f32>> = Vec::new();
+        for slot in store.slots() {
+            let v = uniform(rng, slot.len(), -1.0, 1.0);
+            store.write(gpu, &slot.name, &v)?;
+            values.push(v);
+        }
+        let mut optimizer = Optimizer::new(gpu, &store, config)?;
+        let mut references: Vec<reference::optim::Optimizer> = values
+            .iter()
+            .map(|v| reference::optim::Optimizer::new(config, v.len()))
+            .collect();
+        let steps = 10;
+        for _ in 0..steps {
+            for ((slot, reference), v) in store.slots().iter().zip(&mut references).zip(&mut values)
+            {
+                let g = uniform(rng, slot.len(), -1.0, 1.0);
+                store.grad(&slot.name)?.write(gpu, &g)?;
+                reference.step(v, &g);
+            }
+            optimizer.step(gpu)?;
+        }
+        let got: Vec<f32> = store
+            .slots()
+            .iter()
+            .map(|s| store.read(gpu, &s.name))
+            .collect::<Result<Vec<_>>>()?
+            .concat();
+        let want: Vec<f32> = values.concat();
+        checks.push(compare(
+            format!("optimizer {name}, {steps} steps"),
+            &got,
+            &want,
+            |i| 2e-6 * steps as f64 * (1.0 + f64::from(want[i].abs())),
+        ));
+    }
+    Ok(checks)
+}
