@@ -193,47 +193,48 @@ pub(crate) fn matmul_launch_with(
         });
     }
     let mut flags = 0;
-    if let Some(bias) = options.bias {
-        bias.expect_dtype("matmul", "the bias", DType::F32)?;
-        if bias.shape() != [n] {
+    // The optional epilogue tensors: each must be f32 of its shape.
+    let epilogue = [
+        (
+            options.bias,
+            "the bias",
+            vec![n],
+            "one value per output column",
+            FLAG_BIAS,
+        ),
+        (
+            options.mask,
+            "the mask",
+            vec![m, n],
+            "the output's shape",
+            FLAG_MASK,
+        ),
+        (
+            options.row_sums,
+            "the row sums",
+            vec![m],
+            "one per output row",
+            FLAG_ROW_SUMS,
+        ),
+    ];
+    for (tensor, what, shape, why, flag) in epilogue {
+        let Some(t) = tensor else { continue };
+        t.expect_dtype("matmul", what, DType::F32)?;
+        if t.shape() != shape {
             return Err(Error::ShapeMismatch {
                 op: "matmul",
-                detail: format!("the bias must be [{n}], one value per output column"),
-                lhs: vec![n],
-                rhs: bias.shape().to_vec(),
+                detail: format!("{what} must be {shape:?}, {why}"),
+                lhs: shape,
+                rhs: t.shape().to_vec(),
             });
         }
-        flags |= FLAG_BIAS;
+        flags |= flag;
     }
     if options.relu {
         flags |= FLAG_RELU;
     }
     if options.accumulate {
         flags |= FLAG_ACCUMULATE;
-    }
-    if let Some(mask) = options.mask {
-        mask.expect_dtype("matmul", "the mask", DType::F32)?;
-        if mask.shape() != [m, n] {
-            return Err(Error::ShapeMismatch {
-                op: "matmul",
-                detail: format!("the mask must be [{m}, {n}], the output's shape"),
-                lhs: vec![m, n],
-                rhs: mask.shape().to_vec(),
-            });
-        }
-        flags |= FLAG_MASK;
-    }
-    if let Some(sums) = options.row_sums {
-        sums.expect_dtype("matmul", "the row sums", DType::F32)?;
-        if sums.shape() != [m] {
-            return Err(Error::ShapeMismatch {
-                op: "matmul",
-                detail: format!("the row sums must be [{m}], one per output row"),
-                lhs: vec![m],
-                rhs: sums.shape().to_vec(),
-            });
-        }
-        flags |= FLAG_ROW_SUMS;
     }
     let params = MatmulParams {
         m: dim("matmul", m)?,

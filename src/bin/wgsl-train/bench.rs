@@ -61,6 +61,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     report["losses"] = losses(&gpu)?;
     report["optimizers"] = optimizers(&gpu, args.quick)?;
     report["training"] = training(&gpu)?;
+    report["cold_start_seconds"] = json!(cold_start()?);
     let text = serde_json::to_string_pretty(&report).unwrap_or_default();
     wgsl_train::checkpoint::write_atomic(&args.json, text.as_bytes())?;
     println!("\nfigures written to {}", args.json.display());
@@ -312,4 +313,31 @@ fn training(gpu: &Gpu) -> Result<Value> {
         out.push(json!({ "network": case.name, "steps_per_s": steps, "samples_per_s": samples, "dispatches_per_step": dispatches }));
     }
     Ok(Value::Array(out))
+}
+
+/// Seconds from opening a fresh device to the end of the first epoch of the 10→5→1 network,
+/// with no pipeline compiled yet: what a user waits before training starts.
+fn cold_start() -> Result<f64> {
+    let data = Prepared::new(&diabetes()?, &SplitConfig::default())?;
+    let start = Instant::now();
+    let gpu = Gpu::new()?;
+    let opened = start.elapsed().as_secs_f64();
+    let model = Mlp::new(&gpu, &[10, 5, 1], Task::Regression, 0)?;
+    let config = TrainConfig {
+        epochs: 1,
+        progress: false,
+        ..TrainConfig::default()
+    };
+    let mut trainer = Trainer::new(
+        &gpu,
+        model,
+        AdamConfig::default(),
+        &data.train,
+        Some(&data.validation),
+        config,
+    )?;
+    trainer.run_epoch()?;
+    let total = start.elapsed().as_secs_f64();
+    println!("\ncold start, 10→5→1: device opened in {:.3} s; first epoch done {total:.3} s after opening began", opened);
+    Ok(total)
 }
