@@ -9,9 +9,11 @@
 // ROW_SUMS also writes row_sums[i] = Σ_k op(A)[i, k] (with A = dY, the bias gradient of the same
 // layer as the weight gradient C = dYᵀ·X, in the same dispatch).
 //
-// Two kernels share the loads and the epilogue:
+// Three kernels share the loads and the epilogue:
 //   matmul_blocked: barrier-free, each invocation computes a 4×4 block in registers
 //                   (what CPU-like adapters such as lavapipe want);
+//   matmul_blocked_vec4: barrier-free, 8 rows × 8 columns per invocation, reading B four
+//                   columns at a time; needs B untransposed and N a multiple of 4;
 //   matmul_tiled:   64×64 workgroup tiles staged in workgroup memory, 4×4 per invocation
 //                   (what real GPUs want).
 
@@ -36,6 +38,8 @@ struct MatmulParams {
 
 @group(0) @binding(0) var<storage, read> a: array<f32>;
 @group(0) @binding(1) var<storage, read> b: array<f32>;
+// The same binding seen four floats at a time, for matmul_blocked_vec4.
+@group(0) @binding(1) var<storage, read> b4: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
 @group(0) @binding(3) var<storage, read> mask: array<f32>;
 @group(0) @binding(4) var<storage, read_write> c: array<f32>;
@@ -123,6 +127,69 @@ fn matmul_blocked(
         // The invocations holding column 0 write the row sums.
         if col0 == 0u {
             store_row_sum(row0 + i * BLOCKED_WG_Y, sums[i]);
+        }
+    }
+}
+
+// Workgroup shape of matmul_blocked_vec4; each invocation covers 8×8 outputs.
+override VEC4_WG_X: u32 = 16u;
+override VEC4_WG_Y: u32 = 2u;
+
+@compute @workgroup_size(VEC4_WG_X, VEC4_WG_Y)
+fn matmul_blocked_vec4(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let n4 = params.n / 4u;
+    let q = gid.x * 2u; // first vec4 column of the block
+    let row0 = gid.y * 8u;
+    if row0 >= params.m || q >= n4 {
+        return;
+    }
+    let q1 = min(q + 1u, n4 - 1u);
+    let last = params.m - 1u;
+    let r0 = min(row0, last);
+    let r1 = min(row0 + 1u, last);
+    let r2 = min(row0 + 2u, last);
+    let r3 = min(row0 + 3u, last);
+    let r4 = min(row0 + 4u, last);
+    let r5 = min(row0 + 5u, last);
+    let r6 = min(row0 + 6u, last);
+    let r7 = min(row0 + 7u, last);
+    var c00 = vec4<f32>(0.0); var c01 = vec4<f32>(0.0);
+    var c10 = vec4<f32>(0.0); var c11 = vec4<f32>(0.0);
+    var c20 = vec4<f32>(0.0); var c21 = vec4<f32>(0.0);
+    var c30 = vec4<f32>(0.0); var c31 = vec4<f32>(0.0);
+    var c40 = vec4<f32>(0.0); var c41 = vec4<f32>(0.0);
+    var c50 = vec4<f32>(0.0); var c51 = vec4<f32>(0.0);
+    var c60 = vec4<f32>(0.0); var c61 = vec4<f32>(0.0);
+    var c70 = vec4<f32>(0.0); var c71 = vec4<f32>(0.0);
+    var s0 = vec4<f32>(0.0);
+    var s1 = vec4<f32>(0.0);
+    for (var kk = 0u; kk < params.k; kk++) {
+        let b0 = b4[kk * n4 + q];
+        let b1 = b4[kk * n4 + q1];
+        let a0 = vec4<f32>(load_a(r0, kk), load_a(r1, kk), load_a(r2, kk), load_a(r3, kk));
+        let a1 = vec4<f32>(load_a(r4, kk), load_a(r5, kk), load_a(r6, kk), load_a(r7, kk));
+        c00 += a0.x * b0; c01 += a0.x * b1;
+        c10 += a0.y * b0; c11 += a0.y * b1;
+        c20 += a0.z * b0; c21 += a0.z * b1;
+        c30 += a0.w * b0; c31 += a0.w * b1;
+        c40 += a1.x * b0; c41 += a1.x * b1;
+        c50 += a1.y * b0; c51 += a1.y * b1;
+        c60 += a1.z * b0; c61 += a1.z * b1;
+        c70 += a1.w * b0; c71 += a1.w * b1;
+        s0 += a0;
+        s1 += a1;
+    }
+    let rows = array<vec4<f32>, 16>(c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, c60, c61, c70, c71);
+    let sums = array<f32, 8>(s0.x, s0.y, s0.z, s0.w, s1.x, s1.y, s1.z, s1.w);
+    for (var i = 0u; i < 8u; i++) {
+        for (var j = 0u; j < 8u; j++) {
+            // Columns of the clamped second vec4 past N are simply not stored.
+            if q + j / 4u < n4 {
+                store_c(row0 + i, 4u * q + j, rows[2u * i + j / 4u][j % 4u]);
+            }
+        }
+        if q == 0u {
+            store_row_sum(row0 + i, sums[i]);
         }
     }
 }

@@ -30,17 +30,30 @@ pub enum MatmulVariant {
     Blocked,
     /// 64×64 tiles staged in workgroup memory, 4×4 per invocation.
     Tiled,
+    /// Barrier-free, 8×8 per invocation, reading B four columns at a time. Applies when B is
+    /// not transposed (`A·B`, `Aᵀ·B`) and N is a multiple of 4; otherwise `Blocked` runs.
+    BlockedVec4,
 }
 
 impl MatmulVariant {
     /// Every concrete variant, for tests and benches.
-    pub const ALL: [MatmulVariant; 2] = [MatmulVariant::Blocked, MatmulVariant::Tiled];
+    pub const ALL: [MatmulVariant; 3] = [
+        MatmulVariant::Blocked,
+        MatmulVariant::Tiled,
+        MatmulVariant::BlockedVec4,
+    ];
 
-    /// The concrete variant `Auto` stands for on `gpu`.
-    pub fn resolve(self, gpu: &Gpu) -> MatmulVariant {
+    /// The kernel that runs for `layout` with `n` output columns on `gpu`: `Auto` picks
+    /// `BlockedVec4` (where it applies, else `Blocked`) on CPU-like adapters and `Tiled`
+    /// elsewhere; `BlockedVec4` falls back to `Blocked` where it does not apply.
+    pub fn resolve(self, gpu: &Gpu, layout: MatmulLayout, n: usize) -> MatmulVariant {
+        let vec4_applies = layout != MatmulLayout::ABt && n % 4 == 0;
         match self {
-            MatmulVariant::Auto if gpu.is_cpu_adapter() => MatmulVariant::Blocked,
-            MatmulVariant::Auto => MatmulVariant::Tiled,
+            MatmulVariant::Auto if !gpu.is_cpu_adapter() => MatmulVariant::Tiled,
+            MatmulVariant::Auto | MatmulVariant::BlockedVec4 if vec4_applies => {
+                MatmulVariant::BlockedVec4
+            }
+            MatmulVariant::Auto | MatmulVariant::BlockedVec4 => MatmulVariant::Blocked,
             other => other,
         }
     }
@@ -90,6 +103,9 @@ const FLAG_ROW_SUMS: u32 = 16;
 
 /// Invocations per workgroup side of the blocked kernel (each covers 4×4 outputs).
 const BLOCKED_WG: u32 = 8;
+/// Workgroup shape of the vec4 kernel (each invocation covers 8×8 outputs): 16×2 measured
+/// best on lavapipe.
+const VEC4_WG: (u32, u32) = (16, 2);
 /// Output tile side of the tiled kernel.
 const TILE: u32 = 64;
 
@@ -251,11 +267,20 @@ pub(crate) fn matmul_launch_with(
         ("TRANS_A", f64::from(u8::from(trans_a))),
         ("TRANS_B", f64::from(u8::from(trans_b))),
     ];
-    let (entry, workgroups) = match options.variant.resolve(gpu) {
+    let (entry, workgroups) = match options.variant.resolve(gpu, options.layout, n) {
         MatmulVariant::Tiled => (
             "matmul_tiled",
             [params.n.div_ceil(TILE), params.m.div_ceil(TILE), 1],
         ),
+        MatmulVariant::BlockedVec4 => {
+            constants.push(("VEC4_WG_X", f64::from(VEC4_WG.0)));
+            constants.push(("VEC4_WG_Y", f64::from(VEC4_WG.1)));
+            let groups_x = params.n.div_ceil(8 * VEC4_WG.0);
+            (
+                "matmul_blocked_vec4",
+                [groups_x, params.m.div_ceil(8 * VEC4_WG.1), 1],
+            )
+        }
         _ => {
             constants.push(("BLOCKED_WG_X", f64::from(BLOCKED_WG)));
             constants.push(("BLOCKED_WG_Y", f64::from(BLOCKED_WG)));
