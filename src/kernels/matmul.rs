@@ -47,7 +47,7 @@ impl MatmulVariant {
     /// `BlockedVec4` (where it applies, else `Blocked`) on CPU-like adapters and `Tiled`
     /// elsewhere; `BlockedVec4` falls back to `Blocked` where it does not apply.
     pub fn resolve(self, gpu: &Gpu, layout: MatmulLayout, n: usize) -> MatmulVariant {
-        let vec4_applies = layout != MatmulLayout::ABt && n % 4 == 0;
+        let vec4_applies = layout != MatmulLayout::ABt && n.is_multiple_of(4);
         match self {
             MatmulVariant::Auto if !gpu.is_cpu_adapter() => MatmulVariant::Tiled,
             MatmulVariant::Auto | MatmulVariant::BlockedVec4 if vec4_applies => {
