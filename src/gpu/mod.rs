@@ -23,6 +23,13 @@ pub struct GpuOptions {
     ///
     /// Lower it to exercise the paths that split work larger than one binding.
     pub max_storage_buffer_binding_size: Option<u64>,
+    /// Let `MatmulVariant::Auto` time the candidate kernels on this adapter at the first use
+    /// of each shape class and keep the fastest, in memory and in a file under
+    /// `$XDG_CACHE_HOME/wgsl-train/` (or `~/.cache/wgsl-train/`) keyed by adapter and driver
+    /// (default false: a fixed choice per kind of adapter). Every variant gives the same result
+    /// within the kernel tolerance, but not bit for bit: pin one for bitwise reproducibility
+    /// across machines. `WGSL_TRAIN_MATMUL=blocked|tiled|blocked_vec4` overrides either way.
+    pub autotune: bool,
 }
 
 /// A GPU device and queue, with the crate's pipeline cache.
@@ -39,6 +46,7 @@ pub struct Gpu {
     info: wgpu::AdapterInfo,
     limits: wgpu::Limits,
     pipelines: PipelineCache,
+    pub(crate) autotune: Option<crate::kernels::autotune::Autotuner>,
     /// Set by wgpu's callbacks; reported by the next call that talks to the device.
     faults: Arc<Faults>,
 }
@@ -121,6 +129,9 @@ impl Gpu {
 
         Ok(Self {
             pipelines: PipelineCache::default(),
+            autotune: options
+                .autotune
+                .then(|| crate::kernels::autotune::Autotuner::load(&info)),
             device,
             queue,
             info,

@@ -267,7 +267,11 @@ pub(crate) fn matmul_launch_with(
         ("TRANS_A", f64::from(u8::from(trans_a))),
         ("TRANS_B", f64::from(u8::from(trans_b))),
     ];
-    let (entry, workgroups) = match options.variant.resolve(gpu, options.layout, n) {
+    let variant = match options.variant {
+        MatmulVariant::Auto => auto_variant(gpu, a, b, options.layout, (m, n, k))?,
+        chosen => chosen,
+    };
+    let (entry, workgroups) = match variant.resolve(gpu, options.layout, n) {
         MatmulVariant::Tiled => (
             "matmul_tiled",
             [params.n.div_ceil(TILE), params.m.div_ceil(TILE), 1],
@@ -326,6 +330,36 @@ pub(crate) fn matmul_launch_with(
         workgroups,
     )?;
     Ok(Launch::new(vec![dispatch]))
+}
+
+/// What `Auto` runs: `WGSL_TRAIN_MATMUL` if set, else the autotuner's choice if the device
+/// has one, else the fixed choice of [`MatmulVariant::resolve`].
+fn auto_variant(
+    gpu: &Gpu,
+    a: &Tensor,
+    b: &Tensor,
+    layout: MatmulLayout,
+    (m, n, k): (usize, usize, usize),
+) -> Result<MatmulVariant> {
+    if let Some(v) = std::env::var("WGSL_TRAIN_MATMUL")
+        .ok()
+        .and_then(|v| super::autotune::parse_variant(&v))
+    {
+        return Ok(v);
+    }
+    let Some(tuner) = &gpu.autotune else {
+        return Ok(MatmulVariant::Auto);
+    };
+    let scratch = Tensor::zeros(gpu, &[m, n], DType::F32)?;
+    tuner.choose(layout, (m, n, k), &MatmulVariant::ALL, |variant| {
+        let options = MatmulOptions {
+            layout,
+            variant,
+            ..MatmulOptions::default()
+        };
+        let launch = matmul_launch(gpu, a, b, &scratch, &options)?;
+        Ok(gpu.time_launches(&[&launch], 3)?.seconds)
+    })
 }
 
 /// `op(A)·op(B)` (with the epilogue of `options`) as a new `[M, N]` tensor.

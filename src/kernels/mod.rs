@@ -6,6 +6,7 @@
 //! outputs and submits at once.
 
 pub mod activation;
+pub(crate) mod autotune;
 pub mod elementwise;
 pub mod gather;
 pub mod loss;

@@ -11,7 +11,7 @@ use wgsl_train::kernels::matmul::{matmul_launch, MatmulLayout, MatmulOptions, Ma
 use wgsl_train::nn::Mlp;
 use wgsl_train::optim::{AdamConfig, Optimizer, OptimizerConfig, ParamStore, SgdConfig};
 use wgsl_train::train::{Prepared, TrainConfig, Trainer};
-use wgsl_train::{DType, Gpu, Result, Tensor};
+use wgsl_train::{DType, Gpu, GpuOptions, Result, Tensor};
 
 #[derive(clap::Args)]
 pub struct BenchArgs {
@@ -21,6 +21,9 @@ pub struct BenchArgs {
     /// Skip the largest sizes (2048³ matmul, 16M-parameter optimizers).
     #[arg(long)]
     quick: bool,
+    /// Let the training runs use the matmul autotuner (cached per adapter).
+    #[arg(long)]
+    autotune: bool,
 }
 
 fn random(n: usize, seed: u64) -> Vec<f32> {
@@ -42,7 +45,10 @@ fn median_seconds(runs: usize, mut f: impl FnMut()) -> f64 {
 }
 
 pub fn run(args: &BenchArgs) -> Result<()> {
-    let gpu = Gpu::new()?;
+    let gpu = Gpu::with_options(GpuOptions {
+        autotune: args.autotune,
+        ..GpuOptions::default()
+    })?;
     let info = gpu.adapter_info();
     let timer = if gpu.has_timestamps() {
         "GPU timestamps"

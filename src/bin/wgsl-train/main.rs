@@ -18,7 +18,7 @@ use wgsl_train::optim::{AdamConfig, OptimizerConfig, SgdConfig};
 use wgsl_train::train::{
     baseline_loss, diagnose, evaluate, plot_curves, Prepared, Preprocessing, TrainConfig, Trainer,
 };
-use wgsl_train::{Gpu, Result};
+use wgsl_train::{Gpu, GpuOptions, Result};
 
 #[derive(Parser)]
 #[command(name = "wgsl-train", version, about = "Train neural networks on any GPU wgpu reaches", long_about = None)]
@@ -150,6 +150,9 @@ struct TrainArgs {
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
+    /// Time the matmul kernels on this adapter and use the fastest (cached per adapter).
+    #[arg(long)]
+    autotune: bool,
 }
 
 #[derive(clap::Args)]
@@ -249,7 +252,10 @@ fn optimizer(args: &TrainArgs) -> OptimizerConfig {
 
 fn train(args: &TrainArgs) -> Result<()> {
     let data = load_data(&args.data, None)?;
-    let gpu = Gpu::new()?;
+    let gpu = Gpu::with_options(GpuOptions {
+        autotune: args.autotune,
+        ..GpuOptions::default()
+    })?;
     let split = SplitConfig {
         validation: args.validation,
         test: args.test,

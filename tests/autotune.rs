@@ -1,0 +1,71 @@
+//! The matmul autotuner. One test in its own binary: it sets environment variables.
+
+mod common;
+
+use common::{assert_close, rng, uniform, F32_U};
+use wgsl_train::kernels::matmul::{matmul, MatmulLayout, MatmulOptions};
+use wgsl_train::{reference, Gpu, GpuOptions, Tensor};
+
+#[test]
+fn the_autotuner_picks_a_variant_caches_it_and_stays_correct() {
+    let cache = std::env::temp_dir().join(format!("wgsl-train-autotune-{}", std::process::id()));
+    std::env::set_var("XDG_CACHE_HOME", &cache);
+    std::env::remove_var("WGSL_TRAIN_MATMUL");
+    let (mut rng, seed) = rng("the_autotuner_picks_a_variant_caches_it_and_stays_correct");
+    let gpu = Gpu::with_options(GpuOptions {
+        autotune: true,
+        ..GpuOptions::default()
+    })
+    .unwrap();
+    let (m, n, k) = (300, 132, 97);
+    let (a, b) = (
+        uniform(&mut rng, m * k, -1.0, 1.0),
+        uniform(&mut rng, k * n, -1.0, 1.0),
+    );
+    let (ga, gb) = (
+        Tensor::from_slice(&gpu, &[m, k], &a).unwrap(),
+        Tensor::from_slice(&gpu, &[k, n], &b).unwrap(),
+    );
+    let want = reference::matmul::matmul(&a, &b, m, n, k, MatmulLayout::AB, None, false, None);
+    let scale = reference::matmul::abs_product_sums(&a, &b, m, n, k, MatmulLayout::AB);
+    let tol = |i: usize| (k as f64 + 2.0) * F32_U * scale[i] + 1e-30;
+
+    let got = matmul(&gpu, &ga, &gb, &MatmulOptions::default())
+        .unwrap()
+        .to_vec::<f32>(&gpu)
+        .unwrap();
+    assert_close("autotuned matmul", seed, &got, &want, tol);
+    // The choice is saved for this adapter and driver.
+    let files: Vec<_> = std::fs::read_dir(cache.join("wgsl-train"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let saved = std::fs::read_to_string(&files[0]).unwrap();
+    let line = saved
+        .lines()
+        .find(|l| l.starts_with("AB/9/8/7/true "))
+        .unwrap_or_else(|| panic!("{saved}"));
+    assert!(
+        ["blocked", "tiled", "blocked_vec4"].contains(&line.split(' ').nth(1).unwrap()),
+        "{line}"
+    );
+
+    // A forced variant overrides, and is still correct.
+    for forced in ["blocked", "tiled", "blocked_vec4"] {
+        std::env::set_var("WGSL_TRAIN_MATMUL", forced);
+        let got = matmul(&gpu, &ga, &gb, &MatmulOptions::default())
+            .unwrap()
+            .to_vec::<f32>(&gpu)
+            .unwrap();
+        assert_close(
+            &format!("matmul forced to {forced}"),
+            seed,
+            &got,
+            &want,
+            tol,
+        );
+    }
+    std::env::remove_var("WGSL_TRAIN_MATMUL");
+    std::fs::remove_dir_all(&cache).ok();
+}
