@@ -24,7 +24,7 @@ fn class_key(layout: MatmulLayout, m: usize, n: usize, k: usize) -> String {
         class(m),
         class(n),
         class(k),
-        n % 4 == 0
+        n.is_multiple_of(4)
     )
 }
 
