@@ -92,6 +92,7 @@ fn binding_past_the_storage_limit_is_a_typed_error() {
     // A device whose largest storage binding is capped at 1 KiB.
     let gpu = Gpu::with_options(GpuOptions {
         max_storage_buffer_binding_size: Some(1024),
+        ..GpuOptions::default()
     })
     .unwrap();
     let a = Tensor::zeros(&gpu, &[16, 32], DType::F32).unwrap(); // 2 KiB

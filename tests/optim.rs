@@ -373,6 +373,7 @@ fn chunked_and_unchunked_updates_agree_bitwise() {
     // 1 KiB bindings: the ~2,300 parameters are updated in chunks of 256.
     let small = Gpu::with_options(GpuOptions {
         max_storage_buffer_binding_size: Some(1024),
+        ..GpuOptions::default()
     })
     .unwrap();
     let (chunked, chunks) = run_adam(&small, &init, &grads);

@@ -30,6 +30,7 @@ fn data_larger_than_a_storage_binding_is_refused_naming_the_limit() {
     // 309 rows × 10 features × 4 bytes = 12,360 bytes of training features; allow 8 KiB.
     let gpu = Gpu::with_options(GpuOptions {
         max_storage_buffer_binding_size: Some(8192),
+        ..GpuOptions::default()
     })
     .unwrap();
     let p = prepared();
