@@ -289,3 +289,20 @@ async fn pick_adapter(instance: &wgpu::Instance) -> Result<wgpu::Adapter> {
             detail: e.to_string(),
         })
 }
+
+#[cfg(test)]
+mod tests {
+    // No adapter here can be driven out of memory safely (lavapipe allocates lazily from host
+    // memory), so the conversion that every allocation's error scope relies on is checked
+    // directly.
+    #[test]
+    fn out_of_memory_becomes_the_crates_error_not_an_abort() {
+        let oom = wgpu::Error::OutOfMemory {
+            source: Box::new(std::io::Error::other("no memory left")),
+        };
+        assert!(matches!(
+            super::scope_error("upload", oom),
+            crate::Error::OutOfMemory { op: "upload" }
+        ));
+    }
+}

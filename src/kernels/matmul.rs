@@ -23,7 +23,10 @@ pub enum MatmulLayout {
 /// kernel tolerance; they differ in speed per adapter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum MatmulVariant {
-    /// [`Blocked`](Self::Blocked) on CPU-like adapters, [`Tiled`](Self::Tiled) elsewhere.
+    /// The autotuner's choice if the device has one (`GpuOptions::autotune`), else
+    /// [`BlockedVec4`](Self::BlockedVec4) where it applies and [`Blocked`](Self::Blocked)
+    /// elsewhere on CPU-like adapters, [`Tiled`](Self::Tiled) on GPUs.
+    /// `WGSL_TRAIN_MATMUL=blocked|tiled|blocked_vec4` overrides it.
     #[default]
     Auto,
     /// Barrier-free: each invocation computes a 4×4 block in registers.
