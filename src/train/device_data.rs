@@ -2,7 +2,8 @@
 
 use crate::data::{Dataset, Targets, Task};
 use crate::error::{Error, Result};
-use crate::gpu::{Gpu, Tensor};
+use crate::gpu::{DType, Dispatch, Gpu, Tensor};
+use crate::kernels::gather::shuffle_dispatch;
 use crate::nn::Mlp;
 
 /// Features `[rows, inputs]` and targets: f32 `[rows, 1]` (regression, binary 0/1) or u32
@@ -43,5 +44,58 @@ impl DeviceSplit {
             _ => Tensor::from_slice(gpu, &[rows, 1], &data.target_values())?,
         };
         Ok(Self { x, y })
+    }
+}
+
+/// The epoch's shuffled training data: consecutive mini-batches, each starting a new block
+/// aligned for binding, rewritten on the GPU at the start of every epoch.
+pub(crate) struct EpochBatches {
+    pub x: Tensor,
+    pub y: Tensor,
+    /// Elements between consecutive blocks.
+    x_block: usize,
+    y_block: usize,
+    pub shuffle: Dispatch,
+}
+
+impl EpochBatches {
+    pub fn new(gpu: &Gpu, train: &DeviceSplit, order: &Tensor, batch: usize) -> Result<Self> {
+        let rows = train.x.shape()[0];
+        let steps = rows.div_ceil(batch);
+        let align = (gpu.limits().min_storage_buffer_offset_alignment as usize / 4).max(1);
+        let (x_cols, y_cols) = (train.x.len() / rows, train.y.len() / rows);
+        let x_block = (batch * x_cols).div_ceil(align) * align;
+        let y_block = (batch * y_cols).div_ceil(align) * align;
+        let x = Tensor::zeros(gpu, &[steps * x_block], DType::F32)?;
+        let y = Tensor::zeros(gpu, &[steps * y_block], train.y.dtype())?;
+        let shuffle = shuffle_dispatch(
+            gpu,
+            &train.x,
+            &train.y,
+            order,
+            &x,
+            &y,
+            batch,
+            (x_block, y_block),
+        )?;
+        Ok(Self {
+            x,
+            y,
+            x_block,
+            y_block,
+            shuffle,
+        })
+    }
+
+    pub fn target_shape(&self, rows: usize) -> Vec<usize> {
+        match self.y.dtype() {
+            DType::U32 => vec![rows],
+            DType::F32 => vec![rows, 1],
+        }
+    }
+
+    /// Byte offsets of step `s`'s features and targets.
+    pub fn offsets(&self, s: usize) -> (u32, u32) {
+        ((s * self.x_block * 4) as u32, (s * self.y_block * 4) as u32)
     }
 }

@@ -21,13 +21,12 @@ use rand::SeedableRng;
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::gpu::{Batch, DType, Dispatch, Gpu, Launch, Tensor};
-use crate::kernels::gather::shuffle_dispatch;
+use crate::gpu::{Batch, DType, Gpu, Launch, Tensor};
 use crate::kernels::loss::{loss_launch, loss_launch_with};
 use crate::nn::graph::{backward, forward, Forward};
 use crate::nn::Mlp;
 use crate::optim::{Optimizer, OptimizerConfig, ParamGroup};
-use device_data::DeviceSplit;
+use device_data::{DeviceSplit, EpochBatches};
 
 /// How to train. `Default`: 100 epochs of batches of 32, seed 0, no early stopping.
 #[derive(Debug, Clone, PartialEq)]
@@ -110,59 +109,6 @@ impl StepGraph {
         self.forward.launch.dispatch_count()
             + self.loss_launch.dispatch_count()
             + self.backward.dispatch_count()
-    }
-}
-
-/// The epoch's shuffled training data: consecutive mini-batches, each starting a new block
-/// aligned for binding, rewritten on the GPU at the start of every epoch.
-struct EpochBatches {
-    x: Tensor,
-    y: Tensor,
-    /// Elements between consecutive blocks.
-    x_block: usize,
-    y_block: usize,
-    shuffle: Dispatch,
-}
-
-impl EpochBatches {
-    fn new(gpu: &Gpu, train: &DeviceSplit, order: &Tensor, batch: usize) -> Result<Self> {
-        let rows = train.x.shape()[0];
-        let steps = rows.div_ceil(batch);
-        let align = (gpu.limits().min_storage_buffer_offset_alignment as usize / 4).max(1);
-        let (x_cols, y_cols) = (train.x.len() / rows, train.y.len() / rows);
-        let x_block = (batch * x_cols).div_ceil(align) * align;
-        let y_block = (batch * y_cols).div_ceil(align) * align;
-        let x = Tensor::zeros(gpu, &[steps * x_block], DType::F32)?;
-        let y = Tensor::zeros(gpu, &[steps * y_block], train.y.dtype())?;
-        let shuffle = shuffle_dispatch(
-            gpu,
-            &train.x,
-            &train.y,
-            order,
-            &x,
-            &y,
-            batch,
-            (x_block, y_block),
-        )?;
-        Ok(Self {
-            x,
-            y,
-            x_block,
-            y_block,
-            shuffle,
-        })
-    }
-
-    fn target_shape(&self, rows: usize) -> Vec<usize> {
-        match self.y.dtype() {
-            DType::U32 => vec![rows],
-            DType::F32 => vec![rows, 1],
-        }
-    }
-
-    /// Byte offsets of step `s`'s features and targets.
-    fn offsets(&self, s: usize) -> (u32, u32) {
-        ((s * self.x_block * 4) as u32, (s * self.y_block * 4) as u32)
     }
 }
 
