@@ -14,6 +14,8 @@
 //                   (what CPU-like adapters such as lavapipe want);
 //   matmul_blocked_vec4: barrier-free, 8 rows × 8 columns per invocation, reading B four
 //                   columns at a time; needs B untransposed and N a multiple of 4;
+//   matmul_dot4:    barrier-free, 4×4 per invocation for C = A·Bᵀ, reading rows of A and B
+//                   four elements of K at a time; needs K a multiple of 4;
 //   matmul_tiled:   64×64 workgroup tiles staged in workgroup memory, 4×4 per invocation
 //                   (what real GPUs want).
 
@@ -37,6 +39,8 @@ struct MatmulParams {
 }
 
 @group(0) @binding(0) var<storage, read> a: array<f32>;
+// The same binding seen four floats at a time, for matmul_dot4.
+@group(0) @binding(0) var<storage, read> a4: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> b: array<f32>;
 // The same binding seen four floats at a time, for matmul_blocked_vec4.
 @group(0) @binding(1) var<storage, read> b4: array<vec4<f32>>;
@@ -189,6 +193,54 @@ fn matmul_blocked_vec4(@builtin(global_invocation_id) gid: vec3<u32>) {
             }
         }
         if q == 0u {
+            store_row_sum(row0 + i, sums[i]);
+        }
+    }
+}
+
+// Workgroup shape of matmul_dot4; each invocation covers 4×4 outputs.
+override DOT4_WG_X: u32 = 8u;
+override DOT4_WG_Y: u32 = 8u;
+
+@compute @workgroup_size(DOT4_WG_X, DOT4_WG_Y)
+fn matmul_dot4(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let k4 = params.k / 4u;
+    let row0 = gid.y * 4u;
+    let col0 = gid.x * 4u;
+    if row0 >= params.m || col0 >= params.n {
+        return;
+    }
+    let last_row = params.m - 1u;
+    let last_col = params.n - 1u;
+    let r = min(vec4<u32>(row0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(last_row)) * k4;
+    let q = min(vec4<u32>(col0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(last_col)) * k4;
+    var acc0 = vec4<f32>(0.0);
+    var acc1 = vec4<f32>(0.0);
+    var acc2 = vec4<f32>(0.0);
+    var acc3 = vec4<f32>(0.0);
+    var sums = vec4<f32>(0.0);
+    for (var kk = 0u; kk < k4; kk++) {
+        let a0 = a4[r.x + kk];
+        let a1 = a4[r.y + kk];
+        let a2 = a4[r.z + kk];
+        let a3 = a4[r.w + kk];
+        let b0 = b4[q.x + kk];
+        let b1 = b4[q.y + kk];
+        let b2 = b4[q.z + kk];
+        let b3 = b4[q.w + kk];
+        acc0 += vec4<f32>(dot(a0, b0), dot(a0, b1), dot(a0, b2), dot(a0, b3));
+        acc1 += vec4<f32>(dot(a1, b0), dot(a1, b1), dot(a1, b2), dot(a1, b3));
+        acc2 += vec4<f32>(dot(a2, b0), dot(a2, b1), dot(a2, b2), dot(a2, b3));
+        acc3 += vec4<f32>(dot(a3, b0), dot(a3, b1), dot(a3, b2), dot(a3, b3));
+        let one = vec4<f32>(1.0);
+        sums += vec4<f32>(dot(a0, one), dot(a1, one), dot(a2, one), dot(a3, one));
+    }
+    let rows = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
+    for (var i = 0u; i < 4u; i++) {
+        for (var j = 0u; j < 4u; j++) {
+            store_c(row0 + i, col0 + j, rows[i][j]);
+        }
+        if col0 == 0u {
             store_row_sum(row0 + i, sums[i]);
         }
     }

@@ -130,11 +130,14 @@ fn matmul_matches_reference_at_awkward_sizes() {
         (65, 7, 1031),
         (64, 64, 64),
         (128, 256, 32),
-        // N a multiple of 4, where BlockedVec4 runs for A·B and Aᵀ·B.
+        // N a multiple of 4, where BlockedVec4 runs for A·B and Aᵀ·B; K one, for A·Bᵀ.
         (1031, 12, 65),
         (7, 1028, 63),
         (65, 4, 1031),
         (9, 20, 1),
+        (1031, 7, 64),
+        (33, 65, 1028),
+        (5, 3, 4),
     ];
     for (m, n, k) in shapes {
         for layout in LAYOUTS {
@@ -160,7 +163,7 @@ fn matmul_matches_reference_at_awkward_sizes() {
 #[test]
 fn matmul_epilogue_matches_reference() {
     let (mut rng, seed) = rng("matmul_epilogue_matches_reference");
-    for (m, n, k) in [(65, 7, 129), (33, 130, 17), (37, 132, 19)] {
+    for (m, n, k) in [(65, 7, 129), (33, 130, 17), (37, 132, 19), (37, 13, 20)] {
         for layout in LAYOUTS {
             for variant in MatmulVariant::ALL {
                 for (bias, relu, accumulate, mask, row_sums) in [

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use super::matmul::{MatmulLayout, MatmulVariant};
+use super::matmul::{vec4_applies, MatmulLayout, MatmulVariant};
 use crate::error::Result;
 
 /// Chosen variants by shape class, with the file they persist to.
@@ -15,8 +15,8 @@ pub(crate) struct Autotuner {
     choices: Mutex<HashMap<String, MatmulVariant>>,
 }
 
-/// Shape classes: each dimension rounded up to a power of two, and whether N is a multiple
-/// of 4 (which decides whether the vec4 kernel applies).
+/// Shape classes: each dimension rounded up to a power of two, and whether the vec4 kernel
+/// applies.
 fn class_key(layout: MatmulLayout, m: usize, n: usize, k: usize) -> String {
     let class = |x: usize| x.next_power_of_two().trailing_zeros();
     format!(
@@ -24,7 +24,7 @@ fn class_key(layout: MatmulLayout, m: usize, n: usize, k: usize) -> String {
         class(m),
         class(n),
         class(k),
-        n.is_multiple_of(4)
+        vec4_applies(layout, n, k)
     )
 }
 

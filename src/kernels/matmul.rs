@@ -33,8 +33,10 @@ pub enum MatmulVariant {
     Blocked,
     /// 64×64 tiles staged in workgroup memory, 4×4 per invocation.
     Tiled,
-    /// Barrier-free, 8×8 per invocation, reading B four columns at a time. Applies when B is
-    /// not transposed (`A·B`, `Aᵀ·B`) and N is a multiple of 4; otherwise `Blocked` runs.
+    /// Barrier-free, reading four floats at a time: for `A·B` and `Aᵀ·B` with N a multiple of
+    /// 4, 8×8 outputs per invocation reading B four columns at a time; for `A·Bᵀ` with K a
+    /// multiple of 4, 4×4 outputs as dot products of rows four elements of K at a time.
+    /// Elsewhere `Blocked` runs.
     BlockedVec4,
 }
 
@@ -49,8 +51,8 @@ impl MatmulVariant {
     /// The kernel that runs for `layout` with `n` output columns on `gpu`: `Auto` picks
     /// `BlockedVec4` (where it applies, else `Blocked`) on CPU-like adapters and `Tiled`
     /// elsewhere; `BlockedVec4` falls back to `Blocked` where it does not apply.
-    pub fn resolve(self, gpu: &Gpu, layout: MatmulLayout, n: usize) -> MatmulVariant {
-        let vec4_applies = layout != MatmulLayout::ABt && n.is_multiple_of(4);
+    pub fn resolve(self, gpu: &Gpu, layout: MatmulLayout, n: usize, k: usize) -> MatmulVariant {
+        let vec4_applies = vec4_applies(layout, n, k);
         match self {
             MatmulVariant::Auto if !gpu.is_cpu_adapter() => MatmulVariant::Tiled,
             MatmulVariant::Auto | MatmulVariant::BlockedVec4 if vec4_applies => {
@@ -59,6 +61,14 @@ impl MatmulVariant {
             MatmulVariant::Auto | MatmulVariant::BlockedVec4 => MatmulVariant::Blocked,
             other => other,
         }
+    }
+}
+
+/// Whether [`MatmulVariant::BlockedVec4`] has a kernel for this layout and size.
+pub(crate) fn vec4_applies(layout: MatmulLayout, n: usize, k: usize) -> bool {
+    match layout {
+        MatmulLayout::ABt => k.is_multiple_of(4),
+        MatmulLayout::AB | MatmulLayout::AtB => n.is_multiple_of(4),
     }
 }
 
@@ -274,11 +284,24 @@ pub(crate) fn matmul_launch_with(
         MatmulVariant::Auto => auto_variant(gpu, a, b, options.layout, (m, n, k))?,
         chosen => chosen,
     };
-    let (entry, workgroups) = match variant.resolve(gpu, options.layout, n) {
+    let (entry, workgroups) = match variant.resolve(gpu, options.layout, n, k) {
         MatmulVariant::Tiled => (
             "matmul_tiled",
             [params.n.div_ceil(TILE), params.m.div_ceil(TILE), 1],
         ),
+        MatmulVariant::BlockedVec4 if options.layout == MatmulLayout::ABt => {
+            constants.push(("DOT4_WG_X", f64::from(BLOCKED_WG)));
+            constants.push(("DOT4_WG_Y", f64::from(BLOCKED_WG)));
+            let per_group = 4 * BLOCKED_WG;
+            (
+                "matmul_dot4",
+                [
+                    params.n.div_ceil(per_group),
+                    params.m.div_ceil(per_group),
+                    1,
+                ],
+            )
+        }
         MatmulVariant::BlockedVec4 => {
             constants.push(("VEC4_WG_X", f64::from(VEC4_WG.0)));
             constants.push(("VEC4_WG_Y", f64::from(VEC4_WG.1)));
