@@ -224,6 +224,8 @@ impl Optimizer {
     /// Records one optimizer step into `batch`, after whatever computed the gradients.
     /// Several steps may be recorded into one batch (with forward and backward passes between
     /// them): each gets its own entry of the per-step table, written before the submission.
+    /// Submit a batch before recording this optimizer's steps into another: the table's
+    /// entries are reused by the next batch.
     ///
     /// # Errors
     /// Only when the step table must grow and the device refuses the allocation.
