@@ -4,23 +4,29 @@
 //! Vulkan such as Mesa's lavapipe. WGSL compute shaders do the work; a plain-Rust CPU
 //! reference of every kernel ([`reference`](mod@reference)) holds them to account in the tests.
 //!
+//! - [`train`] trains an [`nn::Mlp`] a whole epoch per GPU submission ([`train::Trainer`]),
+//!   or runs a whole experiment — split, standardise, train with validation and early
+//!   stopping, score every split beside a baseline, diagnose ([`train::Experiment`]);
+//! - [`data`] loads datasets (slices, CSV, built-in) and splits them; [`metrics`] scores
+//!   predictions; [`checkpoint`] saves and loads PyTorch-compatible safetensors;
+//! - [`selftest`] checks every kernel against the reference on the current adapter;
 //! - [`Gpu`] owns the device, the queue and the pipeline cache;
 //! - [`Tensor`] is an f32 (or u32) GPU buffer with a shape;
-//! - [`kernels`] has matmul in the three layouts training needs with a fused bias + ReLU
-//!   epilogue, ReLU forward and backward, column sums (bias gradients), fixed-order sums and
+//! - [`kernels`] has matmul in the three layouts training needs with a fused epilogue (bias,
+//!   ReLU, the ReLU backward's mask, row sums for bias gradients), ReLU forward and backward, column sums (bias gradients), fixed-order sums and
 //!   means, and the losses (MSE, BCE with logits, BCE, softmax cross-entropy), each with its
 //!   gradient in one pass;
 //! - [`optim`] has the fused optimizers (SGD, Adam, AdamW with L1 and L2) over flat parameter
 //!   storage ([`optim::ParamStore`]), one dispatch per step for a whole model;
 //! - a [`Batch`] records many kernels into one queue submission.
 //!
-//! Numerics follow PyTorch: see `DESIGN.md`'s numerical contract and the formulas in each
-//! shader. Reductions use a fixed order, so the same inputs give bitwise-identical results
+//! Numerics follow PyTorch: see the formulas at the top of each shader and in
+//! [`reference`](mod@reference). Reductions use a fixed order, so the same inputs give bitwise-identical results
 //! from run to run on the same adapter.
 //!
 //! ## Example
 //!
-//! One forward step of a linear layer with ReLU, and an MSE loss with its gradient:
+//! Training from Rust is shown in the README (`train::Experiment`); here, one forward step of a linear layer with ReLU, and an MSE loss with its gradient:
 //!
 //! ```no_run
 //! use wgsl_train::kernels::{loss::{loss, LossKind}, matmul::{matmul, MatmulLayout, MatmulOptions}};
