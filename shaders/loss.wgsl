@@ -1,6 +1,6 @@
 // Losses with their gradients in one pass. Each entry writes the gradient of the mean loss to
-// `grad` and, per 256-wide workgroup, the sum of its terms times 1/n to `partials[workgroup]`.
-// A workgroup covers 4096 terms: each invocation adds 16 of them (256 apart, so neighbours
+// `grad` and, per 64-wide workgroup, the sum of its terms times 1/n to `partials[workgroup]`.
+// A workgroup covers 4096 terms: each invocation adds 64 of them (64 apart, so neighbours
 // read neighbouring addresses) in order, then a fixed-order tree in workgroup memory adds the
 // invocations' sums; few workgroups keep the barriers few, which CPU-like adapters need. With
 // one workgroup — up to 4096 terms, any usual mini-batch — that is the mean loss, in one
@@ -32,27 +32,28 @@ struct LossParams {
 @group(0) @binding(3) var<storage, read_write> grad: array<f32>;
 @group(0) @binding(4) var<uniform> params: LossParams;
 
-const TERMS_PER_INVOCATION: u32 = 16u;
+const LOSS_WG: u32 = 64u;
+const TERMS_PER_INVOCATION: u32 = 64u;
 
 // The j-th term of this invocation.
 fn term_index(wid: vec3<u32>, nwg: vec3<u32>, lidx: u32, j: u32) -> u32 {
-    return (wid.y * nwg.x + wid.x) * 256u * TERMS_PER_INVOCATION + j * 256u + lidx;
+    return (wid.y * nwg.x + wid.x) * LOSS_WG * TERMS_PER_INVOCATION + j * LOSS_WG + lidx;
 }
 
-var<workgroup> scratch: array<f32, 256>;
+var<workgroup> scratch: array<f32, LOSS_WG>;
 
 // Adds the workgroup's terms in a fixed order and writes their sum times 1/n.
 fn write_partial(term: f32, wid: vec3<u32>, nwg: vec3<u32>, lidx: u32) {
     scratch[lidx] = term;
     workgroupBarrier();
-    for (var stride = 128u; stride > 0u; stride >>= 1u) {
+    for (var stride = LOSS_WG / 2u; stride > 0u; stride >>= 1u) {
         if lidx < stride {
             scratch[lidx] += scratch[lidx + stride];
         }
         workgroupBarrier();
     }
     let group = wid.y * nwg.x + wid.x;
-    if lidx == 0u && group * 256u * TERMS_PER_INVOCATION < params.n {
+    if lidx == 0u && group * LOSS_WG * TERMS_PER_INVOCATION < params.n {
         partials[group] = scratch[0] * params.grad_scale;
     }
 }
@@ -75,7 +76,7 @@ fn sigmoid(x: f32) -> f32 {
     return e / (1.0 + e);
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(LOSS_WG)
 fn mse(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
@@ -93,7 +94,7 @@ fn mse(
     write_partial(sum, wid, nwg, lidx);
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(LOSS_WG)
 fn bce_with_logits(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
@@ -112,7 +113,7 @@ fn bce_with_logits(
     write_partial(sum, wid, nwg, lidx);
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(LOSS_WG)
 fn bce(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
@@ -133,7 +134,7 @@ fn bce(
     write_partial(sum, wid, nwg, lidx);
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(LOSS_WG)
 fn softmax_cross_entropy(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,

@@ -4,7 +4,7 @@
 use bytemuck::{Pod, Zeroable};
 
 use super::reduce::sum_launch;
-use super::{dim, grid, groups_for, sources};
+use super::{dim, grid, sources};
 use crate::error::{Error, Result};
 use crate::gpu::{Binding, DType, Dispatch, Gpu, KernelSpec, Launch, Tensor};
 
@@ -49,9 +49,8 @@ pub struct LossParams {
     pub grad_scale: f32,
 }
 
-/// Terms each invocation adds (`TERMS_PER_INVOCATION` in `loss.wgsl`): a workgroup covers
-/// 4096.
-const TERMS_PER_INVOCATION: usize = 16;
+/// Terms one workgroup adds (`LOSS_WG × TERMS_PER_INVOCATION` in `loss.wgsl`).
+const TERMS_PER_WORKGROUP: usize = 4096;
 
 const BINDINGS: &[(u32, Binding)] = &[
     (0, Binding::ReadOnly),
@@ -170,7 +169,7 @@ pub(crate) fn loss_launch_with(
         },
         constants: Vec::new(),
     };
-    let groups = groups_for(terms.div_ceil(TERMS_PER_INVOCATION));
+    let groups = u32::try_from(terms.div_ceil(TERMS_PER_WORKGROUP)).unwrap_or(u32::MAX);
     if groups == 1 {
         // One workgroup: its partial sum is the mean, written straight into `loss`.
         let dispatch = Dispatch::new(gpu, &spec, &[pred, target, loss, grad], &params, grid(1))?;
