@@ -31,14 +31,23 @@ fn training(c: &mut Criterion) {
     let mut group = c.benchmark_group("training_steps");
     group.sample_size(10);
     let n = diabetes.train.len();
-    #[allow(clippy::type_complexity)] // name, sizes, data, task, batch size
-    let cases: [(&str, Vec<usize>, &Dataset, Task, usize); 3] = [
+    #[allow(clippy::type_complexity)] // name, sizes, data, task, batch size, one dispatch/epoch
+    let cases: [(&str, Vec<usize>, &Dataset, Task, usize, bool); 4] = [
         (
             "10-5-1/batch32",
             vec![10, 5, 1],
             &diabetes.train,
             Task::Regression,
             32,
+            false,
+        ),
+        (
+            "10-5-1/batch32/one_dispatch_per_epoch",
+            vec![10, 5, 1],
+            &diabetes.train,
+            Task::Regression,
+            32,
+            true,
         ),
         (
             "10-5-1/full_batch",
@@ -46,6 +55,7 @@ fn training(c: &mut Criterion) {
             &diabetes.train,
             Task::Regression,
             n,
+            false,
         ),
         (
             "784-256-256-10/batch128",
@@ -53,14 +63,16 @@ fn training(c: &mut Criterion) {
             &wide,
             Task::Multiclass,
             128,
+            false,
         ),
     ];
-    for (name, sizes, data, task, batch) in cases {
+    for (name, sizes, data, task, batch, single_dispatch_epochs) in cases {
         let model = Mlp::new(&gpu, &sizes, task, 0).unwrap();
         let config = TrainConfig {
             epochs: usize::MAX,
             batch_size: batch,
             progress: false,
+            single_dispatch_epochs,
             ..TrainConfig::default()
         };
         let mut trainer =

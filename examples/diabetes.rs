@@ -36,6 +36,7 @@ pub fn experiments() -> Vec<(&'static str, Experiment)> {
             patience: Some(50),
             min_delta: 1e-4,
             progress: false,
+            single_dispatch_epochs: false,
         },
         split: SplitConfig {
             seed: 2024,

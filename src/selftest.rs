@@ -7,6 +7,7 @@
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use crate::data::Dataset;
 use crate::error::Result;
 use crate::gpu::{DType, Gpu, Tensor};
 use crate::kernels::activation::{relu, relu_backward};
@@ -14,8 +15,10 @@ use crate::kernels::elementwise::{elementwise_launch, ElementwiseOp};
 use crate::kernels::loss::{loss, LossKind};
 use crate::kernels::matmul::{matmul_launch, MatmulLayout, MatmulOptions, MatmulVariant};
 use crate::kernels::reduce::{column_sums, sum};
+use crate::nn::Mlp;
 use crate::optim::{AdamConfig, Optimizer, OptimizerConfig, ParamStore, SgdConfig};
 use crate::reference;
+use crate::train::{TrainConfig, Trainer};
 
 /// One check's outcome.
 #[derive(Debug, Clone, PartialEq)]
@@ -81,7 +84,41 @@ pub fn run(gpu: &Gpu, seed: u64) -> Result<Vec<Check>> {
     checks.extend(check_elementwise_kernels(gpu, &mut rng)?);
     checks.extend(check_losses(gpu, &mut rng)?);
     checks.extend(check_optimizers(gpu, &mut rng)?);
+    checks.push(check_single_dispatch_epochs(gpu, &mut rng)?);
     Ok(checks)
+}
+
+/// The small-model path's one-dispatch epochs against the general path's kernels.
+fn check_single_dispatch_epochs(gpu: &Gpu, rng: &mut StdRng) -> Result<Check> {
+    let (rows, inputs) = (200, 6);
+    let features = uniform(rng, rows * inputs, -1.0, 1.0);
+    let targets = uniform(rng, rows, -1.0, 1.0);
+    let data = Dataset::regression(features, inputs, targets)?;
+    let weights = |single_dispatch_epochs: bool| -> Result<Vec<f32>> {
+        let model = Mlp::new(gpu, &[inputs, 8, 4, 1], data.task(), 1)?;
+        let config = TrainConfig {
+            epochs: 4,
+            batch_size: 16,
+            progress: false,
+            single_dispatch_epochs,
+            ..TrainConfig::default()
+        };
+        let adam = AdamConfig {
+            lr: 0.01,
+            weight_decay: 1e-3,
+            ..AdamConfig::default()
+        };
+        let mut trainer = Trainer::new(gpu, model, adam, &data, None, config)?;
+        trainer.fit()?;
+        trainer.model().params().values().to_vec(gpu)
+    };
+    let (want, got) = (weights(false)?, weights(true)?);
+    Ok(compare(
+        "training: one dispatch per epoch vs the general path, 52 steps".into(),
+        &got,
+        &want,
+        |i| 1e-3 * (1.0 + f64::from(want[i].abs())),
+    ))
 }
 
 fn check_matmul(

@@ -13,6 +13,7 @@ pub mod loss;
 pub mod matmul;
 pub mod optim;
 pub mod reduce;
+pub(crate) mod small_mlp;
 
 /// The WGSL sources, compiled into the crate.
 pub mod sources {
@@ -30,8 +31,11 @@ pub mod sources {
     pub const ELEMENTWISE: &str = include_str!("../../shaders/elementwise.wgsl");
     /// `shaders/gather.wgsl`
     pub const GATHER: &str = include_str!("../../shaders/gather.wgsl");
+    /// `shaders/small_mlp.wgsl`
+    pub const SMALL_MLP: &str = include_str!("../../shaders/small_mlp.wgsl");
     /// Every shader with its file name, for validation and tooling.
-    pub const ALL: [(&str, &str); 7] = [
+    pub const ALL: [(&str, &str); 8] = [
+        ("small_mlp.wgsl", SMALL_MLP),
         ("elementwise.wgsl", ELEMENTWISE),
         ("gather.wgsl", GATHER),
         ("matmul.wgsl", MATMUL),

@@ -266,7 +266,7 @@ impl Optimizer {
     }
 
     /// The per-group values of step `t` (1-based), from the host in f64.
-    fn step_params(&self, t: u64) -> StepParams {
+    pub(crate) fn step_params(&self, t: u64) -> StepParams {
         let mut params = StepParams {
             groups: [[0.0; 4]; MAX_GROUPS],
         };

@@ -7,6 +7,7 @@ mod experiment;
 mod history;
 mod plot;
 mod report;
+mod small;
 
 pub use diagnosis::{diagnose, Diagnosis};
 pub use experiment::{Experiment, Outcome};
@@ -27,6 +28,7 @@ use crate::nn::graph::{backward, forward, Forward};
 use crate::nn::Mlp;
 use crate::optim::{Optimizer, OptimizerConfig, ParamGroup};
 use device_data::{DeviceSplit, EpochBatches};
+use small::SmallEpoch;
 
 /// How to train. `Default`: 100 epochs of batches of 32, seed 0, no early stopping.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,6 +46,11 @@ pub struct TrainConfig {
     pub min_delta: f64,
     /// Show a progress bar on a terminal (default true; never drawn when stderr is not one).
     pub progress: bool,
+    /// Run each epoch's steps in a single dispatch of one workgroup — the small-model path
+    /// for networks whose batch activations fit in workgroup memory (default false). The
+    /// results equal the general path's within the kernel tolerance, not bit for bit.
+    /// `Trainer::new` says why when the model does not qualify.
+    pub single_dispatch_epochs: bool,
 }
 
 impl Default for TrainConfig {
@@ -55,6 +62,7 @@ impl Default for TrainConfig {
             patience: None,
             min_delta: 0.0,
             progress: true,
+            single_dispatch_epochs: false,
         }
     }
 }
@@ -133,6 +141,8 @@ pub struct Trainer<'g> {
     config: TrainConfig,
     n_train: usize,
     order: Tensor,
+    /// The small-model path, when `single_dispatch_epochs` asked for it.
+    small: Option<SmallEpoch>,
     batches: EpochBatches,
     full: StepGraph,
     tail: Option<StepGraph>,
@@ -212,6 +222,10 @@ impl<'g> Trainer<'g> {
         if config.patience.is_some() && validation.is_none() {
             return Err(invalid("early stopping (patience) needs validation data"));
         }
+        let single_group = match &groups[..] {
+            [only] if only.params.len() == model.params().slots().len() => Some(only.config),
+            _ => None,
+        };
         let optimizer = Optimizer::with_groups(gpu, model.params(), groups)?;
         let train_split = DeviceSplit::upload(gpu, &model, train)?;
         let n = train.len();
@@ -251,9 +265,30 @@ impl<'g> Trainer<'g> {
             .chain(optimizer.state_tensors().iter().map(Tensor::len))
             .map(|len| Tensor::zeros(gpu, &[len], DType::F32))
             .collect::<Result<Vec<_>>>()?;
+        let results = Tensor::zeros(gpu, &[steps + 2], DType::F32)?;
+        let small = if config.single_dispatch_epochs {
+            let Some(group) = single_group else {
+                return Err(invalid(
+                    "single-dispatch epochs take one optimizer group holding every parameter",
+                ));
+            };
+            Some(SmallEpoch::new(
+                gpu,
+                &model,
+                &optimizer,
+                group,
+                &train_split,
+                &order,
+                &results,
+                batch,
+            )?)
+        } else {
+            None
+        };
         Ok(Self {
             gpu,
-            results: Tensor::zeros(gpu, &[steps + 2], DType::F32)?,
+            small,
+            results,
             best_params: Tensor::zeros(gpu, &[flat], DType::F32)?,
             model,
             optimizer,
@@ -303,6 +338,31 @@ impl<'g> Trainer<'g> {
         let mut batch = gpu.batch();
         self.record_snapshot(&mut batch)?;
         batch.clear(self.optimizer.nonfinite_flag());
+        if let Some(small) = &self.small {
+            small.record(gpu, &self.optimizer, &mut batch, &self.results)?;
+            self.optimizer
+                .set_step_count(step_before + self.steps as u64);
+        } else {
+            self.record_steps(&mut batch)?;
+        }
+        if let Some(v) = &self.validation {
+            batch.record(&v.forward.launch);
+            batch.record(&v.loss_launch);
+            batch.copy_range(&v.loss, 0, &self.results, self.steps, 1)?;
+        }
+        if self.small.is_none() {
+            let flag = self.optimizer.nonfinite_flag();
+            batch.copy_range(flag, 0, &self.results, self.steps + 1, 1)?;
+        }
+        self.dispatches_last_epoch = batch.dispatch_count();
+        gpu.submit(batch)?;
+        let results = self.results.to_vec::<f32>(gpu)?;
+        self.finish_epoch(epoch, step_before, &results)
+    }
+
+    /// Records the general path's steps: the epoch's shuffle, then per step forward, loss,
+    /// backward, the loss copy and the optimizer update.
+    fn record_steps(&mut self, batch: &mut Batch) -> Result<()> {
         batch.record_at(&self.batches.shuffle, &[]);
         for s in 0..self.steps {
             let graph = match &self.tail {
@@ -314,24 +374,18 @@ impl<'g> Trainer<'g> {
             batch.record_offset(&graph.loss_launch, y_offset);
             batch.record_offset(&graph.backward, x_offset);
             batch.copy_range(&graph.loss, 0, &self.results, s, 1)?;
-            self.optimizer.record_step(gpu, &mut batch)?;
+            self.optimizer.record_step(self.gpu, batch)?;
         }
-        if let Some(v) = &self.validation {
-            batch.record(&v.forward.launch);
-            batch.record(&v.loss_launch);
-            batch.copy_range(&v.loss, 0, &self.results, self.steps, 1)?;
-        }
-        batch.copy_range(
-            self.optimizer.nonfinite_flag(),
-            0,
-            &self.results,
-            self.steps + 1,
-            1,
-        )?;
-        self.dispatches_last_epoch = batch.dispatch_count();
-        gpu.submit(batch)?;
-        let results = self.results.to_vec::<f32>(gpu)?;
+        Ok(())
+    }
 
+    /// Checks the epoch's results for divergence and records the epoch.
+    fn finish_epoch(
+        &mut self,
+        epoch: usize,
+        step_before: u64,
+        results: &[f32],
+    ) -> Result<EpochRecord> {
         // A non-finite loss names its step. Parameters made non-finite by an update show in
         // the next step's loss, except after the last step, which the optimizer's flag covers.
         let diverged = match results[..self.steps].iter().position(|l| !l.is_finite()) {

@@ -153,6 +153,9 @@ struct TrainArgs {
     /// Time the matmul kernels on this adapter and use the fastest (cached per adapter).
     #[arg(long)]
     autotune: bool,
+    /// Run each epoch as one dispatch (the small-model path, for small networks and batches).
+    #[arg(long)]
+    single_dispatch_epochs: bool,
 }
 
 #[derive(clap::Args)]
@@ -277,6 +280,7 @@ fn train(args: &TrainArgs) -> Result<()> {
         patience: args.patience,
         min_delta: args.min_delta,
         progress: !args.quiet,
+        single_dispatch_epochs: args.single_dispatch_epochs,
     };
     let arrows: Vec<String> = sizes.iter().map(usize::to_string).collect();
     println!(

@@ -1,0 +1,182 @@
+//! The small-model path (`shaders/small_mlp.wgsl`): a whole epoch of a small MLP in one
+//! dispatch of one workgroup.
+
+use bytemuck::{Pod, Zeroable};
+
+use super::loss::LossKind;
+use super::optim::{GroupParams, UpdateKernel};
+use super::{dim, sources};
+use crate::error::{Error, Result};
+use crate::gpu::{Binding, Dispatch, Gpu, KernelSpec, Tensor};
+
+/// Workgroup-memory capacities of the kernel, in f32 (`ACT_CAPACITY`, `GRAD_CAPACITY`).
+const ACT_CAPACITY: usize = 4096;
+const GRAD_CAPACITY: usize = 1024;
+const MAX_LAYERS: usize = 4;
+/// Storage buffers the kernel binds.
+const STORAGE_BUFFERS: u32 = 9;
+
+/// Mirrors `SmallParams` in `small_mlp.wgsl`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Pod, Zeroable)]
+pub(crate) struct SmallParams {
+    rows: u32,
+    batch: u32,
+    steps: u32,
+    layers: u32,
+    sizes: [[u32; 4]; 2],
+    weight_offsets: [u32; 4],
+    bias_offsets: [u32; 4],
+    loss: u32,
+    optimizer: u32,
+    flags: u32,
+    x_cols: u32,
+    lr: f32,
+    momentum: f32,
+    dampening: f32,
+    weight_decay: f32,
+    l1: f32,
+    beta1: f32,
+    beta2: f32,
+    eps: f32,
+}
+
+const BINDINGS: &[(u32, Binding)] = &[
+    (0, Binding::ReadOnly),
+    (1, Binding::ReadOnly),
+    (2, Binding::ReadOnly),
+    (3, Binding::ReadOnly),
+    (4, Binding::ReadWrite),
+    (5, Binding::ReadWrite),
+    (6, Binding::ReadWrite),
+    (7, Binding::ReadWrite),
+    (8, Binding::ReadWrite),
+    (9, Binding::Uniform),
+];
+
+/// What the kernel needs to know about the model and the training run.
+pub(crate) struct SmallModel<'a> {
+    pub sizes: &'a [usize],
+    /// `(weight, bias)` offsets of each layer in the flat parameter buffer.
+    pub offsets: Vec<(usize, usize)>,
+    pub loss: LossKind,
+    pub optimizer: (UpdateKernel, GroupParams),
+    pub rows: usize,
+    pub batch: usize,
+}
+
+/// Why the small-model path cannot run this model on `gpu`, if it cannot.
+pub(crate) fn unsupported(gpu: &Gpu, model: &SmallModel) -> Option<String> {
+    let limits = gpu.limits();
+    let layers = model.sizes.len() - 1;
+    let activations: usize = model.sizes.iter().map(|s| s * model.batch).sum();
+    let widest = model.sizes.iter().max().copied().unwrap_or(0) * model.batch;
+    if layers > MAX_LAYERS {
+        Some(format!("{layers} layers; it takes at most {MAX_LAYERS}"))
+    } else if activations > ACT_CAPACITY || widest > GRAD_CAPACITY {
+        Some(format!(
+            "a batch's activations ({activations} values, widest layer {widest}) exceed its workgroup memory ({ACT_CAPACITY} and {GRAD_CAPACITY})"
+        ))
+    } else if model.loss == LossKind::Bce {
+        Some("it has no BCE on probabilities; the MLP's losses are MSE, BCE with logits and softmax cross-entropy".into())
+    } else if limits.max_storage_buffers_per_shader_stage < STORAGE_BUFFERS {
+        Some(format!(
+            "this device binds {} storage buffers, it needs {STORAGE_BUFFERS}",
+            limits.max_storage_buffers_per_shader_stage
+        ))
+    } else if (limits.max_compute_workgroup_storage_size as usize)
+        < 4 * (ACT_CAPACITY + 2 * GRAD_CAPACITY + 256)
+    {
+        Some("this device's workgroup memory is too small".into())
+    } else {
+        None
+    }
+}
+
+/// Prepares one epoch as one dispatch. `state` are the optimizer's flat state tensors
+/// (momentum, or m, v and max v), `step_values` holds `[step size, √(1 − β₂ᵗ), first, 0]` per
+/// step, and `results` receives the step losses (and the non-finite flag at `steps + 1`).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn epoch_dispatch(
+    gpu: &Gpu,
+    model: &SmallModel,
+    x_all: &Tensor,
+    y_all: &Tensor,
+    order: &Tensor,
+    step_values: &Tensor,
+    values: &Tensor,
+    state: [&Tensor; 3],
+    results: &Tensor,
+) -> Result<Dispatch> {
+    if let Some(why) = unsupported(gpu, model) {
+        return Err(Error::InvalidArgument {
+            op: "single-dispatch epochs",
+            detail: why,
+        });
+    }
+    let op = "single-dispatch epochs";
+    let mut sizes = [[0u32; 4]; 2];
+    for (l, &s) in model.sizes.iter().enumerate() {
+        sizes[l / 4][l % 4] = dim(op, s)?;
+    }
+    let mut weight_offsets = [0u32; 4];
+    let mut bias_offsets = [0u32; 4];
+    for (l, &(w, b)) in model.offsets.iter().enumerate() {
+        weight_offsets[l] = dim(op, w)?;
+        bias_offsets[l] = dim(op, b)?;
+    }
+    let (kernel, hp) = model.optimizer;
+    let params = SmallParams {
+        rows: dim(op, model.rows)?,
+        batch: dim(op, model.batch)?,
+        steps: dim(op, model.rows.div_ceil(model.batch))?,
+        layers: dim(op, model.sizes.len() - 1)?,
+        sizes,
+        weight_offsets,
+        bias_offsets,
+        loss: match model.loss {
+            LossKind::Mse => 0,
+            LossKind::BceWithLogits => 1,
+            LossKind::SoftmaxCrossEntropy | LossKind::Bce => 2,
+        },
+        optimizer: match kernel {
+            UpdateKernel::Sgd => 0,
+            UpdateKernel::Adam => 1,
+        },
+        flags: hp.flags,
+        x_cols: dim(op, model.sizes[0])?,
+        lr: hp.lr,
+        momentum: hp.momentum,
+        dampening: hp.dampening,
+        weight_decay: hp.weight_decay,
+        l1: hp.l1,
+        beta1: hp.beta1,
+        beta2: hp.beta2,
+        eps: hp.eps,
+    };
+    let spec = KernelSpec {
+        shader: "small_mlp",
+        source: sources::SMALL_MLP,
+        entry: "train_epoch",
+        bindings: BINDINGS,
+        constants: Vec::new(),
+    };
+    let [s0, s1, s2] = state;
+    Dispatch::new(
+        gpu,
+        &spec,
+        &[
+            x_all,
+            y_all,
+            order,
+            step_values,
+            values,
+            s0,
+            s1,
+            s2,
+            results,
+        ],
+        &params,
+        [1, 1, 1],
+    )
+}

@@ -1,0 +1,103 @@
+//! The trainer's small-model path: a whole epoch as one dispatch
+//! ([`crate::kernels::small_mlp`]).
+
+use super::device_data::DeviceSplit;
+use crate::error::{Error, Result};
+use crate::gpu::{Batch, DType, Dispatch, Gpu, Tensor};
+use crate::kernels::small_mlp::{epoch_dispatch, SmallModel};
+use crate::nn::Mlp;
+use crate::optim::{Optimizer, OptimizerConfig};
+
+/// The prepared single-dispatch epoch and its per-step optimizer values.
+pub(crate) struct SmallEpoch {
+    dispatch: Dispatch,
+    /// `[step size, √(1 − β₂ᵗ), first step, 0]` per step, written each epoch.
+    step_values: Tensor,
+    steps: usize,
+}
+
+impl SmallEpoch {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        gpu: &Gpu,
+        model: &Mlp,
+        optimizer: &Optimizer,
+        config: OptimizerConfig,
+        train: &DeviceSplit,
+        order: &Tensor,
+        results: &Tensor,
+        batch: usize,
+    ) -> Result<Self> {
+        let params = model.params();
+        let offset = |name: String| params.index(&name).map(|i| params.slots()[i].offset);
+        let offsets = (0..model.layers())
+            .map(|l| {
+                Ok((
+                    offset(format!("{}.weight", 2 * l))?,
+                    offset(format!("{}.bias", 2 * l))?,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let rows = train.x.shape()[0];
+        let small = SmallModel {
+            sizes: model.sizes(),
+            offsets,
+            loss: model.loss_kind(),
+            optimizer: (config.kernel(), config.group_params()),
+            rows,
+            batch,
+        };
+        let state = optimizer.state_tensors();
+        // SGD keeps one state tensor; the kernel's other two state bindings are then unused.
+        let state = [
+            &state[0],
+            state.get(1).unwrap_or(&state[0]),
+            state.get(2).unwrap_or(&state[0]),
+        ];
+        let steps = rows.div_ceil(batch);
+        let step_values = Tensor::zeros(gpu, &[steps * 4], DType::F32)?;
+        let values = params.values();
+        let dispatch = epoch_dispatch(
+            gpu,
+            &small,
+            &train.x,
+            &train.y,
+            order,
+            &step_values,
+            values,
+            state,
+            results,
+        )
+        .map_err(|e| match e {
+            Error::InvalidArgument { detail, .. } => Error::InvalidArgument {
+                op: "Trainer::new",
+                detail: format!("single-dispatch epochs do not fit this model: {detail}"),
+            },
+            other => other,
+        })?;
+        Ok(Self {
+            dispatch,
+            step_values,
+            steps,
+        })
+    }
+
+    /// Records the epoch: the optimizer's values for its next `steps` steps, a cleared result
+    /// buffer, and the one dispatch.
+    pub fn record(
+        &self,
+        gpu: &Gpu,
+        optimizer: &Optimizer,
+        batch: &mut Batch,
+        results: &Tensor,
+    ) -> Result<()> {
+        let first = optimizer.step_count() + 1;
+        let values: Vec<f32> = (0..self.steps as u64)
+            .flat_map(|s| optimizer.step_params(first + s).groups[0])
+            .collect();
+        self.step_values.write(gpu, &values)?;
+        batch.clear(results);
+        batch.record_at(&self.dispatch, &[]);
+        Ok(())
+    }
+}

@@ -1,0 +1,196 @@
+//! The small-model path (a whole epoch in one dispatch) against the general path: the same
+//! losses and weights within the kernel tolerance, one dispatch an epoch, clear refusals.
+
+mod common;
+
+use common::gpu;
+use wgsl_train::data::{diabetes, iris, wine_quality, Dataset, SplitConfig};
+use wgsl_train::nn::Mlp;
+use wgsl_train::optim::{AdamConfig, OptimizerConfig, SgdConfig};
+use wgsl_train::train::{Prepared, TrainConfig, Trainer};
+use wgsl_train::{Error, Gpu};
+
+fn config(epochs: usize, batch_size: usize, single: bool) -> TrainConfig {
+    TrainConfig {
+        epochs,
+        batch_size,
+        seed: 5,
+        progress: false,
+        single_dispatch_epochs: single,
+        ..TrainConfig::default()
+    }
+}
+
+fn trainer<'g>(
+    gpu: &'g Gpu,
+    data: &Prepared,
+    sizes: &[usize],
+    optimizer: OptimizerConfig,
+    c: TrainConfig,
+) -> Trainer<'g> {
+    let model = Mlp::new(gpu, sizes, data.train.task(), 3).unwrap();
+    Trainer::new(
+        gpu,
+        model,
+        optimizer,
+        &data.train,
+        Some(&data.validation),
+        c,
+    )
+    .unwrap()
+}
+
+fn check_same_as_general(
+    data: &Dataset,
+    sizes: &[usize],
+    optimizer: OptimizerConfig,
+    epochs: usize,
+    batch: usize,
+) {
+    let gpu = gpu();
+    let p = Prepared::new(data, &SplitConfig::default()).unwrap();
+    let mut general = trainer(gpu, &p, sizes, optimizer, config(epochs, batch, false));
+    let mut single = trainer(gpu, &p, sizes, optimizer, config(epochs, batch, true));
+    general.fit().unwrap();
+    single.fit().unwrap();
+    for (g, s) in general
+        .history()
+        .epochs
+        .iter()
+        .zip(&single.history().epochs)
+    {
+        for (i, (&a, &b)) in g.step_losses.iter().zip(&s.step_losses).enumerate() {
+            let tol = 1e-3 * f64::from(a.abs()).max(1e-3);
+            assert!(
+                (f64::from(a) - f64::from(b)).abs() <= tol,
+                "{sizes:?} epoch {} step {i}: general {a} vs single {b}",
+                g.epoch
+            );
+        }
+        let (gv, sv) = (g.validation_loss.unwrap(), s.validation_loss.unwrap());
+        assert!(
+            (gv - sv).abs() <= 1e-3 * gv.abs().max(1e-3),
+            "validation {gv} vs {sv}"
+        );
+    }
+    let weights = |t: &Trainer| t.model().params().values().to_vec::<f32>(gpu).unwrap();
+    for (i, (a, b)) in weights(&general).iter().zip(weights(&single)).enumerate() {
+        assert!(
+            (a - b).abs() <= 1e-3 * (1.0 + a.abs()),
+            "{sizes:?} weight {i}: general {a} vs single {b}"
+        );
+    }
+    assert_eq!(
+        general.optimizer().step_count(),
+        single.optimizer().step_count()
+    );
+}
+
+#[test]
+fn single_dispatch_epochs_match_the_general_path() {
+    let adam = AdamConfig {
+        lr: 0.003,
+        weight_decay: 1e-2,
+        l1: 1e-3,
+        amsgrad: true,
+        ..AdamConfig::default()
+    };
+    check_same_as_general(&diabetes().unwrap(), &[10, 5, 1], adam.into(), 12, 32);
+    let sgd = SgdConfig {
+        lr: 0.01,
+        momentum: 0.9,
+        nesterov: true,
+        weight_decay: 1e-3,
+        ..SgdConfig::default()
+    };
+    check_same_as_general(&diabetes().unwrap(), &[10, 8, 4, 1], sgd.into(), 12, 32);
+    let adamw = AdamConfig {
+        lr: 0.01,
+        ..AdamConfig::adamw()
+    };
+    check_same_as_general(&iris().unwrap(), &[4, 8, 3], adamw.into(), 15, 16);
+    let sgd = SgdConfig {
+        lr: 0.05,
+        momentum: 0.5,
+        dampening: 0.1,
+        l1: 1e-4,
+        ..SgdConfig::default()
+    };
+    check_same_as_general(&wine_quality().unwrap(), &[11, 6, 1], sgd.into(), 2, 16);
+}
+
+#[test]
+fn an_epoch_is_one_dispatch_and_reproducible() {
+    let gpu = gpu();
+    let p = Prepared::new(&diabetes().unwrap(), &SplitConfig::default()).unwrap();
+    let run = || {
+        let model = Mlp::new(gpu, &[10, 5, 1], p.train.task(), 3).unwrap();
+        let mut t = Trainer::new(
+            gpu,
+            model,
+            AdamConfig::default(),
+            &p.train,
+            None,
+            config(3, 32, true),
+        )
+        .unwrap();
+        t.fit().unwrap();
+        assert_eq!(t.dispatches_last_epoch(), 1);
+        t.model()
+            .params()
+            .values()
+            .to_vec::<f32>(gpu)
+            .unwrap()
+            .iter()
+            .map(|v| v.to_bits())
+            .collect::<Vec<_>>()
+    };
+    assert!(run() == run(), "two single-dispatch runs differ");
+}
+
+#[test]
+fn models_that_do_not_fit_are_refused_with_the_reason() {
+    let gpu = gpu();
+    let p = Prepared::new(&diabetes().unwrap(), &SplitConfig::default()).unwrap();
+    let model = Mlp::new(gpu, &[10, 256, 1], p.train.task(), 0).unwrap();
+    let err = Trainer::new(
+        gpu,
+        model,
+        AdamConfig::default(),
+        &p.train,
+        None,
+        config(1, 128, true),
+    )
+    .unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument { .. }), "{err}");
+    assert!(err.to_string().contains("workgroup memory"), "{err}");
+}
+
+#[test]
+fn a_diverging_single_dispatch_epoch_is_rolled_back() {
+    let gpu = gpu();
+    let p = Prepared::new(&diabetes().unwrap(), &SplitConfig::default()).unwrap();
+    let model = Mlp::new(gpu, &[10, 5, 1], p.train.task(), 2).unwrap();
+    let mut t = Trainer::new(
+        gpu,
+        model,
+        SgdConfig {
+            lr: 1e6,
+            ..SgdConfig::default()
+        },
+        &p.train,
+        None,
+        config(5, 32, true),
+    )
+    .unwrap();
+    let before = t.model().params().values().to_vec::<f32>(gpu).unwrap();
+    assert!(matches!(
+        t.run_epoch(),
+        Err(Error::NonFinite { epoch: 1, .. })
+    ));
+    assert_eq!(
+        t.model().params().values().to_vec::<f32>(gpu).unwrap(),
+        before
+    );
+    assert_eq!(t.optimizer().step_count(), 0);
+}
