@@ -308,7 +308,8 @@ impl<'g> Trainer<'g> {
         })
     }
 
-    /// Dispatches one full training step records, the optimizer update included.
+    /// Dispatches one full training step records on the general path, the optimizer update
+    /// included (with `single_dispatch_epochs`, a whole epoch is one dispatch instead).
     pub fn dispatches_per_step(&self) -> usize {
         self.full.dispatch_count() + self.optimizer.dispatches_per_step()
     }
