@@ -336,18 +336,11 @@ pub(crate) fn matmul_launch_with(
         },
         constants,
     };
-    // Unused inputs are bound to A and an unused output to a scratch tensor: the kernel never
-    // touches them, but every binding needs a buffer. (Writable bindings must not alias C.)
+    // Every binding needs a buffer: unused inputs are bound to A and unused row sums to C.
+    // The kernel never touches them (their flags are off).
     let bias = options.bias.unwrap_or(a);
     let mask = options.mask.unwrap_or(a);
-    let scratch;
-    let row_sums = match options.row_sums {
-        Some(t) => t,
-        None => {
-            scratch = Tensor::zeros(gpu, &[1], DType::F32)?;
-            &scratch
-        }
-    };
+    let row_sums = options.row_sums.unwrap_or(c);
     let dispatch = Dispatch::new(
         gpu,
         &spec,
@@ -376,14 +369,19 @@ fn auto_variant(
     let Some(tuner) = &gpu.autotune else {
         return Ok(MatmulVariant::Auto);
     };
-    let scratch = Tensor::zeros(gpu, &[m, n], DType::F32)?;
+    // The candidates write a scratch output, allocated only when a shape class is tuned.
+    let mut scratch: Option<Tensor> = None;
     tuner.choose(layout, (m, n, k), &MatmulVariant::ALL, |variant| {
         let options = MatmulOptions {
             layout,
             variant,
             ..MatmulOptions::default()
         };
-        let launch = matmul_launch(gpu, a, b, &scratch, &options)?;
+        let out = match &mut scratch {
+            Some(t) => t,
+            empty => empty.insert(Tensor::zeros(gpu, &[m, n], DType::F32)?),
+        };
+        let launch = matmul_launch(gpu, a, b, out, &options)?;
         Ok(gpu.time_launches(&[&launch], 3)?.seconds)
     })
 }
