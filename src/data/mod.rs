@@ -233,9 +233,10 @@ impl Dataset {
             map.push(position as u32);
         }
         Ok(Dataset {
+            features: self.features.clone(),
             targets: Targets::Classes(labels.iter().map(|&l| map[l as usize]).collect()),
             class_names: class_names.to_vec(),
-            ..self.clone()
+            ..self.metadata()
         })
     }
 
@@ -243,15 +244,29 @@ impl Dataset {
     pub(crate) fn with_features(&self, features: Vec<f32>) -> Dataset {
         Dataset {
             features,
-            ..self.clone()
+            targets: self.targets.clone(),
+            ..self.metadata()
         }
     }
 
     /// The same rows with regression targets replaced.
     pub(crate) fn with_values(&self, values: Vec<f32>) -> Dataset {
         Dataset {
+            features: self.features.clone(),
             targets: Targets::Values(values),
-            ..self.clone()
+            ..self.metadata()
+        }
+    }
+
+    /// Everything but the rows (names and classes), with the rows left empty, so that the
+    /// builders above clone only what they keep.
+    fn metadata(&self) -> Dataset {
+        Dataset {
+            features: Vec::new(),
+            n_features: self.n_features,
+            feature_names: self.feature_names.clone(),
+            targets: Targets::Values(Vec::new()),
+            class_names: self.class_names.clone(),
         }
     }
 }
