@@ -1,22 +1,10 @@
 //! The `wgsl-train` command line: train on a CSV, save, evaluate the checkpoint; errors are
 //! one line and a non-zero exit, never a backtrace.
 
-use std::process::Command;
+mod common;
 
 fn wgsl_train(args: &[&str]) -> (bool, String, String) {
-    // Mesa's window-system layer complains on stderr without a private runtime directory.
-    let runtime = std::env::temp_dir().join(format!("wgsl-train-xdg-{}", std::process::id()));
-    std::fs::create_dir_all(&runtime).unwrap();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700)).unwrap();
-    }
-    let out = Command::new(env!("CARGO_BIN_EXE_wgsl-train"))
-        .args(args)
-        .env("XDG_RUNTIME_DIR", &runtime)
-        .output()
-        .unwrap();
+    let out = common::run_cli(args);
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),

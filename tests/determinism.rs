@@ -3,16 +3,12 @@
 
 mod common;
 
-use common::{gpu, rng, uniform};
+use common::{bits, gpu, rng, uniform};
 use rand::Rng;
 use wgsl_train::kernels::loss::{loss, LossKind};
 use wgsl_train::kernels::matmul::{matmul, MatmulLayout, MatmulOptions, MatmulVariant};
 use wgsl_train::kernels::reduce::{column_sums, sum};
 use wgsl_train::Tensor;
-
-fn bits(v: Vec<f32>) -> Vec<u32> {
-    v.into_iter().map(f32::to_bits).collect()
-}
 
 #[test]
 fn same_inputs_give_bitwise_identical_outputs() {
@@ -38,16 +34,21 @@ fn same_inputs_give_bitwise_identical_outputs() {
                 ..Default::default()
             };
             out.push(bits(
-                matmul(gpu, &a, &b, &options).unwrap().to_vec(gpu).unwrap(),
+                &matmul(gpu, &a, &b, &options)
+                    .unwrap()
+                    .to_vec::<f32>(gpu)
+                    .unwrap(),
             ));
         }
-        out.push(bits(sum(gpu, &big).unwrap().to_vec(gpu).unwrap()));
-        out.push(bits(column_sums(gpu, &a).unwrap().to_vec(gpu).unwrap()));
+        out.push(bits(&sum(gpu, &big).unwrap().to_vec::<f32>(gpu).unwrap()));
+        out.push(bits(
+            &column_sums(gpu, &a).unwrap().to_vec::<f32>(gpu).unwrap(),
+        ));
         let ce = loss(gpu, LossKind::SoftmaxCrossEntropy, &logits, &classes).unwrap();
-        out.push(bits(ce.loss.to_vec(gpu).unwrap()));
-        out.push(bits(ce.grad.to_vec(gpu).unwrap()));
+        out.push(bits(&ce.loss.to_vec::<f32>(gpu).unwrap()));
+        out.push(bits(&ce.grad.to_vec::<f32>(gpu).unwrap()));
         let bce = loss(gpu, LossKind::BceWithLogits, &big, &targets).unwrap();
-        out.push(bits(bce.loss.to_vec(gpu).unwrap()));
+        out.push(bits(&bce.loss.to_vec::<f32>(gpu).unwrap()));
         out
     };
     let first = run();

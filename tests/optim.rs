@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{gpu, rng, uniform};
+use common::{bits, gpu, param_bits, rng, uniform};
 use rand::rngs::StdRng;
 use wgsl_train::optim::{
     AdamConfig, Optimizer, OptimizerConfig, ParamGroup, ParamStore, SgdConfig,
@@ -378,7 +378,6 @@ fn chunked_and_unchunked_updates_agree_bitwise() {
     .unwrap();
     let (chunked, chunks) = run_adam(&small, &init, &grads);
     assert!(chunks > 1, "expected several chunks, got {chunks}");
-    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
     assert!(
         bits(&whole) == bits(&chunked),
         "chunked and unchunked updates differ"
@@ -410,16 +409,8 @@ fn several_steps_in_one_batch_equal_separate_steps() {
     }
     gpu.submit(batch).unwrap();
     assert_eq!(batched.step_count(), 5);
-    let bits = |s: &ParamStore| {
-        s.values()
-            .to_vec::<f32>(gpu)
-            .unwrap()
-            .iter()
-            .map(|x| x.to_bits())
-            .collect::<Vec<_>>()
-    };
     assert!(
-        bits(&a) == bits(&b),
+        param_bits(&a) == param_bits(&b),
         "five steps in one batch differ from five submissions"
     );
 }
@@ -471,16 +462,8 @@ fn state_save_restore_and_continue_equals_an_uninterrupted_run() {
             resumed_store.grads().write(gpu, &g[..flat]).unwrap();
             resumed.step(gpu).unwrap();
         }
-        let bits = |s: &ParamStore| {
-            s.values()
-                .to_vec::<f32>(gpu)
-                .unwrap()
-                .iter()
-                .map(|x| x.to_bits())
-                .collect::<Vec<_>>()
-        };
         assert!(
-            bits(&full) == bits(&resumed_store),
+            param_bits(&full) == param_bits(&resumed_store),
             "{config:?}: resumed run differs"
         );
         assert_eq!(resumed.step_count(), 20);

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::gpu;
+use common::{bits, gpu, param_bits};
 use proptest::prelude::*;
 use wgsl_train::checkpoint::{load_model, read_tensors, restore_training, save};
 use wgsl_train::data::{diabetes, load_csv_from_reader, CsvOptions, SplitConfig, Task};
@@ -117,7 +117,6 @@ fn two_trainers_sharing_one_gpu_from_two_threads_match_running_alone() {
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
-    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
     assert!(bits(&alone[0]) == bits(&together[0]) && bits(&alone[1]) == bits(&together[1]));
 }
 
@@ -166,18 +165,8 @@ fn periodic_checkpoints_let_a_killed_run_resume_where_it_was() {
     restore_training(gpu, &path, &mut resumed).unwrap();
     assert_eq!(resumed.history().epochs.len(), 3);
     resumed.fit().unwrap();
-    let bits = |t: &Trainer| {
-        t.model()
-            .params()
-            .values()
-            .to_vec::<f32>(gpu)
-            .unwrap()
-            .iter()
-            .map(|x| x.to_bits())
-            .collect::<Vec<_>>()
-    };
     assert!(
-        bits(&uninterrupted) == bits(&resumed),
+        param_bits(uninterrupted.model().params()) == param_bits(resumed.model().params()),
         "the resumed run differs from the uninterrupted one"
     );
     std::fs::remove_dir_all(&dir).ok();
@@ -220,5 +209,6 @@ proptest! {
             let _ = read_tensors(&path);
             let _ = load_model(gpu(), &path, Some(Task::Regression));
         }
+        std::fs::remove_file(&path).ok();
     }
 }

@@ -2,9 +2,7 @@
 
 mod common;
 
-use std::process::Command;
-
-use common::gpu;
+use common::{gpu, run_cli as run};
 
 #[test]
 fn every_selftest_check_passes_on_this_adapter() {
@@ -19,21 +17,6 @@ fn every_selftest_check_passes_on_this_adapter() {
             c.tolerance
         );
     }
-}
-
-fn run(args: &[&str]) -> std::process::Output {
-    let runtime = std::env::temp_dir().join(format!("wgsl-train-xdg-st-{}", std::process::id()));
-    std::fs::create_dir_all(&runtime).unwrap();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700)).unwrap();
-    }
-    Command::new(env!("CARGO_BIN_EXE_wgsl-train"))
-        .args(args)
-        .env("XDG_RUNTIME_DIR", &runtime)
-        .output()
-        .unwrap()
 }
 
 #[test]

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::gpu;
+use common::{gpu, param_bits};
 use wgsl_train::data::{diabetes, iris, wine_quality, Dataset, SplitConfig};
 use wgsl_train::nn::Mlp;
 use wgsl_train::optim::{AdamConfig, OptimizerConfig, SgdConfig};
@@ -136,14 +136,7 @@ fn an_epoch_is_one_dispatch_and_reproducible() {
         .unwrap();
         t.fit().unwrap();
         assert_eq!(t.dispatches_last_epoch(), 1);
-        t.model()
-            .params()
-            .values()
-            .to_vec::<f32>(gpu)
-            .unwrap()
-            .iter()
-            .map(|v| v.to_bits())
-            .collect::<Vec<_>>()
+        param_bits(t.model().params())
     };
     assert!(run() == run(), "two single-dispatch runs differ");
 }

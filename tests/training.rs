@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::gpu;
+use common::{gpu, param_bits};
 use wgsl_train::checkpoint::{load_model, restore_training, save};
 use wgsl_train::data::{diabetes, iris, wine_quality, Dataset, SplitConfig, Task};
 use wgsl_train::nn::Mlp;
@@ -133,13 +133,7 @@ fn train_weights(gpu: &Gpu, data: &Prepared, epochs: usize) -> Vec<u32> {
     )
     .unwrap();
     trainer.fit().unwrap();
-    let weights = trainer
-        .model()
-        .params()
-        .values()
-        .to_vec::<f32>(gpu)
-        .unwrap();
-    weights.iter().map(|w| w.to_bits()).collect()
+    param_bits(trainer.model().params())
 }
 
 #[test]
@@ -201,18 +195,8 @@ fn resuming_from_a_checkpoint_equals_an_uninterrupted_run() {
     while resumed.history().epochs.len() < 8 {
         resumed.run_epoch().unwrap();
     }
-    let bits = |t: &Trainer| {
-        t.model()
-            .params()
-            .values()
-            .to_vec::<f32>(gpu)
-            .unwrap()
-            .iter()
-            .map(|v| v.to_bits())
-            .collect::<Vec<_>>()
-    };
     assert!(
-        bits(&uninterrupted) == bits(&resumed),
+        param_bits(uninterrupted.model().params()) == param_bits(resumed.model().params()),
         "the resumed run's weights differ"
     );
     assert_eq!(

@@ -59,3 +59,30 @@ pub fn rel_tol(want: &[f32], rel: f64, abs: f64) -> impl Fn(usize) -> f64 + '_ {
 
 /// The unit roundoff of f32, 2⁻²⁴.
 pub const F32_U: f64 = 1.0 / 16_777_216.0;
+
+/// The bit patterns of `values`, for bitwise comparisons.
+pub fn bits(values: &[f32]) -> Vec<u32> {
+    values.iter().map(|v| v.to_bits()).collect()
+}
+
+/// The bit patterns of a model's flat parameter buffer.
+pub fn param_bits(params: &wgsl_train::optim::ParamStore) -> Vec<u32> {
+    bits(&params.values().to_vec::<f32>(gpu()).unwrap())
+}
+
+/// Runs the `wgsl-train` binary with `args`. Mesa's window-system layer complains on stderr
+/// without a private runtime directory, so the child gets one.
+pub fn run_cli(args: &[&str]) -> std::process::Output {
+    let runtime = std::env::temp_dir().join(format!("wgsl-train-xdg-{}", std::process::id()));
+    std::fs::create_dir_all(&runtime).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    std::process::Command::new(env!("CARGO_BIN_EXE_wgsl-train"))
+        .args(args)
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .output()
+        .unwrap()
+}
