@@ -79,7 +79,6 @@ pub fn epoch_order(seed: u64, epoch: usize, n: usize) -> Vec<u32> {
 /// One training step's buffers and launches, for one batch size. The step's features and
 /// targets are a block of the epoch's shuffled copy, bound with a dynamic offset.
 struct StepGraph {
-    rows: usize,
     forward: Forward,
     loss: Tensor,
     loss_launch: Launch,
@@ -104,7 +103,6 @@ impl StepGraph {
         )?;
         let backward = backward(gpu, model, &xb, true, &forward, &dlogits)?;
         Ok(Self {
-            rows,
             forward,
             loss,
             loss_launch,
@@ -118,6 +116,20 @@ impl StepGraph {
             + self.loss_launch.dispatch_count()
             + self.backward.dispatch_count()
     }
+}
+
+/// How an epoch's steps run.
+#[allow(clippy::large_enum_variant)] // one per trainer: boxing would save nothing
+enum Steps {
+    /// The general path: the epoch's shuffle into batch blocks, then per step its dispatches
+    /// (the full-batch graph, and one for a smaller last batch).
+    General {
+        batches: EpochBatches,
+        full: StepGraph,
+        tail: Option<StepGraph>,
+    },
+    /// The small-model path: the whole epoch in one dispatch.
+    Single(SmallEpoch),
 }
 
 /// The validation split on the device with its forward pass and loss.
@@ -140,12 +152,9 @@ pub struct Trainer<'g> {
     optimizer: Optimizer,
     config: TrainConfig,
     n_train: usize,
+    batch_size: usize,
     order: Tensor,
-    /// The small-model path, when `single_dispatch_epochs` asked for it.
-    small: Option<SmallEpoch>,
-    batches: EpochBatches,
-    full: StepGraph,
-    tail: Option<StepGraph>,
+    path: Steps,
     steps: usize,
     /// Per-step training losses, then the validation loss, then the optimizer's non-finite flag.
     results: Tensor,
@@ -232,12 +241,6 @@ impl<'g> Trainer<'g> {
         let batch = config.batch_size.min(n);
         let steps = n.div_ceil(batch);
         let order = Tensor::zeros(gpu, &[n], DType::U32)?;
-        let batches = EpochBatches::new(gpu, &train_split, &order, batch)?;
-        let full = StepGraph::new(gpu, &model, &batches, batch)?;
-        let tail = match n % batch {
-            0 => None,
-            rest => Some(StepGraph::new(gpu, &model, &batches, rest)?),
-        };
         let validation = match validation {
             Some(data) => {
                 let split = DeviceSplit::upload(gpu, &model, data)?;
@@ -266,13 +269,14 @@ impl<'g> Trainer<'g> {
             .map(|len| Tensor::zeros(gpu, &[len], DType::F32))
             .collect::<Result<Vec<_>>>()?;
         let results = Tensor::zeros(gpu, &[steps + 2], DType::F32)?;
-        let small = if config.single_dispatch_epochs {
+        // Only the path that will run is built: its buffers and pipelines.
+        let path = if config.single_dispatch_epochs {
             let Some(group) = single_group else {
                 return Err(invalid(
                     "single-dispatch epochs take one optimizer group holding every parameter",
                 ));
             };
-            Some(SmallEpoch::new(
+            let small = SmallEpoch::new(
                 gpu,
                 &model,
                 &optimizer,
@@ -281,23 +285,32 @@ impl<'g> Trainer<'g> {
                 &order,
                 &results,
                 batch,
-            )?)
+            )?;
+            Steps::Single(small)
         } else {
-            None
+            let batches = EpochBatches::new(gpu, &train_split, &order, batch)?;
+            let full = StepGraph::new(gpu, &model, &batches, batch)?;
+            let tail = match n % batch {
+                0 => None,
+                rest => Some(StepGraph::new(gpu, &model, &batches, rest)?),
+            };
+            Steps::General {
+                batches,
+                full,
+                tail,
+            }
         };
         Ok(Self {
             gpu,
-            small,
+            path,
             results,
             best_params: Tensor::zeros(gpu, &[flat], DType::F32)?,
             model,
             optimizer,
             config,
             n_train: n,
+            batch_size: batch,
             order,
-            batches,
-            full,
-            tail,
             steps,
             validation,
             snapshot,
@@ -308,10 +321,15 @@ impl<'g> Trainer<'g> {
         })
     }
 
-    /// Dispatches one full training step records on the general path, the optimizer update
-    /// included (with `single_dispatch_epochs`, a whole epoch is one dispatch instead).
+    /// Dispatches one full training step records, the optimizer update included; with
+    /// `single_dispatch_epochs`, 1: the whole epoch is one dispatch.
     pub fn dispatches_per_step(&self) -> usize {
-        self.full.dispatch_count() + self.optimizer.dispatches_per_step()
+        match &self.path {
+            Steps::General { full, .. } => {
+                full.dispatch_count() + self.optimizer.dispatches_per_step()
+            }
+            Steps::Single(_) => 1,
+        }
     }
 
     /// Dispatches the last epoch's submission held (every step, plus the validation pass).
@@ -339,45 +357,44 @@ impl<'g> Trainer<'g> {
         let mut batch = gpu.batch();
         self.record_snapshot(&mut batch)?;
         batch.clear(self.optimizer.nonfinite_flag());
-        if let Some(small) = &self.small {
-            small.record(gpu, &self.optimizer, &mut batch, &self.results)?;
-            self.optimizer
-                .set_step_count(step_before + self.steps as u64);
-        } else {
-            self.record_steps(&mut batch)?;
+        match &self.path {
+            Steps::Single(small) => {
+                small.record(gpu, &self.optimizer, &mut batch, &self.results)?;
+                self.optimizer
+                    .set_step_count(step_before + self.steps as u64);
+            }
+            Steps::General {
+                batches,
+                full,
+                tail,
+            } => {
+                batch.record_at(&batches.shuffle, &[]);
+                for s in 0..self.steps {
+                    let graph = match tail {
+                        Some(tail) if s + 1 == self.steps => tail,
+                        _ => full,
+                    };
+                    let (x_offset, y_offset) = batches.offsets(s);
+                    batch.record_offset(&graph.forward.launch, x_offset);
+                    batch.record_offset(&graph.loss_launch, y_offset);
+                    batch.record_offset(&graph.backward, x_offset);
+                    batch.copy_range(&graph.loss, 0, &self.results, s, 1)?;
+                    self.optimizer.record_step(gpu, &mut batch)?;
+                }
+                // The small-model kernel writes its own flag into the results.
+                let flag = self.optimizer.nonfinite_flag();
+                batch.copy_range(flag, 0, &self.results, self.steps + 1, 1)?;
+            }
         }
         if let Some(v) = &self.validation {
             batch.record(&v.forward.launch);
             batch.record(&v.loss_launch);
             batch.copy_range(&v.loss, 0, &self.results, self.steps, 1)?;
         }
-        if self.small.is_none() {
-            let flag = self.optimizer.nonfinite_flag();
-            batch.copy_range(flag, 0, &self.results, self.steps + 1, 1)?;
-        }
         self.dispatches_last_epoch = batch.dispatch_count();
         gpu.submit(batch)?;
         let results = self.results.to_vec::<f32>(gpu)?;
         self.finish_epoch(epoch, step_before, &results)
-    }
-
-    /// Records the general path's steps: the epoch's shuffle, then per step forward, loss,
-    /// backward, the loss copy and the optimizer update.
-    fn record_steps(&mut self, batch: &mut Batch) -> Result<()> {
-        batch.record_at(&self.batches.shuffle, &[]);
-        for s in 0..self.steps {
-            let graph = match &self.tail {
-                Some(tail) if s + 1 == self.steps => tail,
-                _ => &self.full,
-            };
-            let (x_offset, y_offset) = self.batches.offsets(s);
-            batch.record_offset(&graph.forward.launch, x_offset);
-            batch.record_offset(&graph.loss_launch, y_offset);
-            batch.record_offset(&graph.backward, x_offset);
-            batch.copy_range(&graph.loss, 0, &self.results, s, 1)?;
-            self.optimizer.record_step(self.gpu, batch)?;
-        }
-        Ok(())
     }
 
     /// Checks the epoch's results for divergence and records the epoch.
@@ -407,11 +424,7 @@ impl<'g> Trainer<'g> {
         }
         let mut weighted = 0.0;
         for (s, &loss) in results[..self.steps].iter().enumerate() {
-            let rows = if s + 1 == self.steps {
-                self.tail.as_ref().map_or(self.full.rows, |t| t.rows)
-            } else {
-                self.full.rows
-            };
+            let rows = self.batch_size.min(self.n_train - s * self.batch_size);
             weighted += f64::from(loss) * rows as f64;
         }
         let record = EpochRecord {
