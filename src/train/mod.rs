@@ -359,7 +359,9 @@ impl<'g> Trainer<'g> {
         batch.clear(self.optimizer.nonfinite_flag());
         match &self.path {
             Steps::Single(small) => {
-                small.record(gpu, &self.optimizer, &mut batch, &self.results)?;
+                // The kernel sets the non-finite flag slot only when it must: start from zero.
+                batch.clear(&self.results);
+                small.record(gpu, &self.optimizer, &mut batch)?;
                 self.optimizer
                     .set_step_count(step_before + self.steps as u64);
             }

@@ -82,21 +82,14 @@ impl SmallEpoch {
         })
     }
 
-    /// Records the epoch: the optimizer's values for its next `steps` steps, a cleared result
-    /// buffer, and the one dispatch.
-    pub fn record(
-        &self,
-        gpu: &Gpu,
-        optimizer: &Optimizer,
-        batch: &mut Batch,
-        results: &Tensor,
-    ) -> Result<()> {
+    /// Records the epoch: the optimizer's values for its next `steps` steps and the one
+    /// dispatch.
+    pub fn record(&self, gpu: &Gpu, optimizer: &Optimizer, batch: &mut Batch) -> Result<()> {
         let first = optimizer.step_count() + 1;
         let values: Vec<f32> = (0..self.steps as u64)
             .flat_map(|s| optimizer.step_params(first + s).groups[0])
             .collect();
         self.step_values.write(gpu, &values)?;
-        batch.clear(results);
         batch.record_at(&self.dispatch, &[]);
         Ok(())
     }
