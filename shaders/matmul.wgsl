@@ -18,6 +18,7 @@
 //                   four elements of K at a time; needs K a multiple of 4;
 //   matmul_tiled:   64×64 workgroup tiles staged in workgroup memory, 4×4 per invocation
 //                   (what real GPUs want).
+// matmul_subgroup.wgsl, appended to this file on devices with subgroups, adds a fifth.
 
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;

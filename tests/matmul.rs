@@ -138,6 +138,12 @@ fn matmul_matches_reference_at_awkward_sizes() {
         (1031, 7, 64),
         (33, 65, 1028),
         (5, 3, 4),
+        // Every contiguous dimension a multiple of 4, where the Subgroup kernel runs in each
+        // layout: K % 8 = 4 (its tail), M and N off its 16×32 blocks, M and N below them.
+        (132, 260, 788),
+        (4, 4, 4),
+        (1028, 8, 44),
+        (12, 36, 1032),
     ];
     for (m, n, k) in shapes {
         for layout in LAYOUTS {
@@ -163,7 +169,13 @@ fn matmul_matches_reference_at_awkward_sizes() {
 #[test]
 fn matmul_epilogue_matches_reference() {
     let (mut rng, seed) = rng("matmul_epilogue_matches_reference");
-    for (m, n, k) in [(65, 7, 129), (33, 130, 17), (37, 132, 19), (37, 13, 20)] {
+    for (m, n, k) in [
+        (65, 7, 129),
+        (33, 130, 17),
+        (37, 132, 19),
+        (37, 13, 20),
+        (36, 132, 20),
+    ] {
         for layout in LAYOUTS {
             for variant in MatmulVariant::ALL {
                 for (bias, relu, accumulate, mask, row_sums) in [
@@ -192,6 +204,29 @@ fn matmul_epilogue_matches_reference() {
                 }
             }
         }
+    }
+}
+
+/// The tests above hold whichever kernel runs to the reference; this one says which runs, so a
+/// fallback cannot hide the Subgroup kernel from them.
+#[test]
+fn the_subgroup_kernel_runs_where_subgroups_are_8_wide_and_operands_align() {
+    let gpu = gpu();
+    let aligned = (132, 260, 788);
+    for layout in LAYOUTS {
+        let chosen = MatmulVariant::Subgroup.resolve(gpu, layout, aligned);
+        if gpu.subgroup_size() == Some(8) {
+            assert_eq!(chosen, MatmulVariant::Subgroup, "{layout:?}");
+            if gpu.is_cpu_adapter() {
+                let auto = MatmulVariant::Auto.resolve(gpu, layout, aligned);
+                assert_eq!(auto, MatmulVariant::Subgroup, "{layout:?}");
+            }
+        } else {
+            assert_ne!(chosen, MatmulVariant::Subgroup, "{layout:?}");
+        }
+        // A contiguous dimension that is not a multiple of 4 falls back everywhere.
+        let unaligned = MatmulVariant::Subgroup.resolve(gpu, layout, (131, 259, 787));
+        assert_ne!(unaligned, MatmulVariant::Subgroup, "{layout:?}");
     }
 }
 

@@ -96,7 +96,9 @@ impl Gpu {
                 limits.max_storage_buffer_binding_size.min(cap);
         }
         // GPU timestamps where the adapter has them (lavapipe does): the bench tool's timer.
-        let features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
+        // Subgroup operations where it has them: the `Subgroup` matmul kernel's shuffles.
+        let wanted = wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SUBGROUP;
+        let features = adapter.features() & wanted;
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("wgsl-train"),
@@ -153,6 +155,14 @@ impl Gpu {
     /// True for CPU-like adapters (lavapipe, WARP, SwiftShader), which want different kernels.
     pub fn is_cpu_adapter(&self) -> bool {
         self.info.device_type == wgpu::DeviceType::Cpu
+    }
+
+    /// The subgroup size when the device has subgroup operations and every subgroup has the
+    /// same size (8 on lavapipe with 256-bit vectors, 32 on NVIDIA GPUs); else `None`.
+    pub fn subgroup_size(&self) -> Option<u32> {
+        let fixed = self.info.subgroup_min_size == self.info.subgroup_max_size;
+        (fixed && self.device.features().contains(wgpu::Features::SUBGROUP))
+            .then_some(self.info.subgroup_min_size)
     }
 
     /// The underlying wgpu device, for callers who want to add their own kernels.

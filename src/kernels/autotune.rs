@@ -28,23 +28,11 @@ fn class_key(layout: MatmulLayout, m: usize, n: usize, k: usize) -> String {
     )
 }
 
-fn variant_name(v: MatmulVariant) -> &'static str {
-    match v {
-        MatmulVariant::Blocked => "blocked",
-        MatmulVariant::Tiled => "tiled",
-        MatmulVariant::BlockedVec4 => "blocked_vec4",
-        MatmulVariant::Auto => "auto",
-    }
-}
-
 /// A variant by the name `WGSL_TRAIN_MATMUL` and the cache file use.
 pub(crate) fn parse_variant(name: &str) -> Option<MatmulVariant> {
-    match name.trim() {
-        "blocked" => Some(MatmulVariant::Blocked),
-        "tiled" => Some(MatmulVariant::Tiled),
-        "blocked_vec4" => Some(MatmulVariant::BlockedVec4),
-        _ => None,
-    }
+    MatmulVariant::ALL
+        .into_iter()
+        .find(|v| v.name() == name.trim())
 }
 
 impl Autotuner {
@@ -113,7 +101,7 @@ impl Autotuner {
         if let Some(path) = &self.path {
             let mut lines: Vec<String> = choices
                 .iter()
-                .map(|(k, v)| format!("{k} {}", variant_name(*v)))
+                .map(|(k, v)| format!("{k} {}", v.name()))
                 .collect();
             lines.sort();
             // A cache: failing to write it only means tuning again next time.

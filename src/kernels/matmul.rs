@@ -26,7 +26,7 @@ pub enum MatmulVariant {
     /// The autotuner's choice if the device has one (`GpuOptions::autotune`), else
     /// [`BlockedVec4`](Self::BlockedVec4) where it applies and [`Blocked`](Self::Blocked)
     /// elsewhere on CPU-like adapters, [`Tiled`](Self::Tiled) on GPUs.
-    /// `WGSL_TRAIN_MATMUL=blocked|tiled|blocked_vec4` overrides it.
+    /// `WGSL_TRAIN_MATMUL=blocked|tiled|blocked_vec4|subgroup` overrides it.
     #[default]
     Auto,
     /// Barrier-free: each invocation computes a 4×4 block in registers.
@@ -38,30 +38,72 @@ pub enum MatmulVariant {
     /// multiple of 4, 4×4 outputs as dot products of rows four elements of K at a time.
     /// Elsewhere `Blocked` runs.
     BlockedVec4,
+    /// Barrier-free, for adapters whose subgroups are 8 invocations wide (lavapipe on 256-bit
+    /// CPUs): 8 lanes share 16 rows of C and each element of A is loaded by one lane and
+    /// shuffled to the others (`shaders/matmul_subgroup.wgsl` says why that pays on lavapipe).
+    /// Needs the contiguous dimension of both operands to be a multiple of 4; elsewhere, or
+    /// without 8-wide subgroups, the kernel `Auto` would pick on a CPU-like adapter runs.
+    Subgroup,
 }
 
 impl MatmulVariant {
     /// Every concrete variant, for tests and benches.
-    pub const ALL: [MatmulVariant; 3] = [
+    pub const ALL: [MatmulVariant; 4] = [
         MatmulVariant::Blocked,
         MatmulVariant::Tiled,
         MatmulVariant::BlockedVec4,
+        MatmulVariant::Subgroup,
     ];
 
-    /// The kernel that runs for `layout` with `n` output columns on `gpu`: `Auto` picks
-    /// `BlockedVec4` (where it applies, else `Blocked`) on CPU-like adapters and `Tiled`
-    /// elsewhere; `BlockedVec4` falls back to `Blocked` where it does not apply.
-    pub fn resolve(self, gpu: &Gpu, layout: MatmulLayout, n: usize, k: usize) -> MatmulVariant {
-        let vec4_applies = vec4_applies(layout, n, k);
+    /// The variant's name in `WGSL_TRAIN_MATMUL`, the autotuner's cache file and the bench
+    /// tool's JSON: `auto`, `blocked`, `tiled`, `blocked_vec4` or `subgroup`.
+    pub fn name(self) -> &'static str {
+        match self {
+            MatmulVariant::Auto => "auto",
+            MatmulVariant::Blocked => "blocked",
+            MatmulVariant::Tiled => "tiled",
+            MatmulVariant::BlockedVec4 => "blocked_vec4",
+            MatmulVariant::Subgroup => "subgroup",
+        }
+    }
+
+    /// The kernel that runs for `C = op(A)·op(B)` of `dims` `(M, N, K)` on `gpu`.
+    ///
+    /// `Auto` picks `Tiled` on GPUs; on CPU-like adapters the first of `Subgroup`,
+    /// `BlockedVec4` and `Blocked` that applies. `Subgroup` and `BlockedVec4` fall back to
+    /// what applies after them.
+    pub fn resolve(
+        self,
+        gpu: &Gpu,
+        layout: MatmulLayout,
+        (m, n, k): (usize, usize, usize),
+    ) -> MatmulVariant {
+        let subgroup = gpu.subgroup_size() == Some(8) && subgroup_applies(layout, (m, n, k));
         match self {
             MatmulVariant::Auto if !gpu.is_cpu_adapter() => MatmulVariant::Tiled,
-            MatmulVariant::Auto | MatmulVariant::BlockedVec4 if vec4_applies => {
+            MatmulVariant::Auto | MatmulVariant::Subgroup if subgroup => MatmulVariant::Subgroup,
+            MatmulVariant::Auto | MatmulVariant::Subgroup | MatmulVariant::BlockedVec4
+                if vec4_applies(layout, n, k) =>
+            {
                 MatmulVariant::BlockedVec4
             }
-            MatmulVariant::Auto | MatmulVariant::BlockedVec4 => MatmulVariant::Blocked,
+            MatmulVariant::Auto | MatmulVariant::Subgroup | MatmulVariant::BlockedVec4 => {
+                MatmulVariant::Blocked
+            }
             other => other,
         }
     }
+}
+
+/// Whether the [`MatmulVariant::Subgroup`] kernel can read both operands as `vec4`: the
+/// dimension each is contiguous along must be a multiple of 4.
+fn subgroup_applies(layout: MatmulLayout, (m, n, k): (usize, usize, usize)) -> bool {
+    let (a_contiguous, b_contiguous) = match layout {
+        MatmulLayout::AB => (k, n),
+        MatmulLayout::ABt => (k, k),
+        MatmulLayout::AtB => (m, n),
+    };
+    a_contiguous.is_multiple_of(4) && b_contiguous.is_multiple_of(4)
 }
 
 /// Whether [`MatmulVariant::BlockedVec4`] has a kernel for this layout and size.
@@ -119,6 +161,9 @@ const BLOCKED_WG: u32 = 8;
 /// Workgroup shape of the vec4 kernel (each invocation covers 8×8 outputs): 16×2 measured
 /// best on lavapipe.
 const VEC4_WG: (u32, u32) = (16, 2);
+/// Subgroups (rows of 8 invocations) per workgroup of the subgroup kernel, at most: 8 measured
+/// best on lavapipe at 1024³ (1, 4 and 8 tried).
+const SUBGROUP_WG_Y: u32 = 8;
 /// Output tile side of the tiled kernel.
 const TILE: u32 = 64;
 
@@ -284,7 +329,18 @@ pub(crate) fn matmul_launch_with(
         MatmulVariant::Auto => auto_variant(gpu, a, b, options.layout, (m, n, k))?,
         chosen => chosen,
     };
-    let (entry, workgroups) = match variant.resolve(gpu, options.layout, n, k) {
+    let (entry, workgroups) = match variant.resolve(gpu, options.layout, (m, n, k)) {
+        MatmulVariant::Subgroup => {
+            // A subgroup of 8 lanes covers 16 rows × 32 columns; the rows are spread evenly
+            // over as few workgroups as hold them, so that little is computed past M.
+            let subgroup_rows = params.m.div_ceil(16);
+            let groups_y = subgroup_rows.div_ceil(SUBGROUP_WG_Y);
+            let wg_y = subgroup_rows.div_ceil(groups_y);
+            constants.push(("SUBGROUP_WG_Y", f64::from(wg_y)));
+            let row_sums = u8::from(options.row_sums.is_some());
+            constants.push(("SUBGROUP_ROW_SUMS", f64::from(row_sums)));
+            ("matmul_subgroup", [params.n.div_ceil(32), groups_y, 1])
+        }
         MatmulVariant::Tiled => (
             "matmul_tiled",
             [params.n.div_ceil(TILE), params.m.div_ceil(TILE), 1],
@@ -325,9 +381,15 @@ pub(crate) fn matmul_launch_with(
             )
         }
     };
+    // The subgroup kernel lives in its own module: it only compiles where subgroups exist.
+    let (shader, source) = if entry == "matmul_subgroup" {
+        ("matmul_subgroup", sources::MATMUL_SUBGROUP)
+    } else {
+        ("matmul", sources::MATMUL)
+    };
     let spec = KernelSpec {
-        shader: "matmul",
-        source: sources::MATMUL,
+        shader,
+        source,
         entry,
         bindings: match dynamic {
             DynamicOperand::None => BINDINGS,

@@ -19,6 +19,12 @@ pub(crate) mod small_mlp;
 pub mod sources {
     /// `shaders/matmul.wgsl`
     pub const MATMUL: &str = include_str!("../../shaders/matmul.wgsl");
+    /// `shaders/matmul.wgsl` followed by `shaders/matmul_subgroup.wgsl`, which uses its
+    /// bindings and epilogue (WGSL has no includes). Needs the `SUBGROUP` feature.
+    pub const MATMUL_SUBGROUP: &str = concat!(
+        include_str!("../../shaders/matmul.wgsl"),
+        include_str!("../../shaders/matmul_subgroup.wgsl")
+    );
     /// `shaders/activation.wgsl`
     pub const ACTIVATION: &str = include_str!("../../shaders/activation.wgsl");
     /// `shaders/reduce.wgsl`
@@ -34,7 +40,8 @@ pub mod sources {
     /// `shaders/small_mlp.wgsl`
     pub const SMALL_MLP: &str = include_str!("../../shaders/small_mlp.wgsl");
     /// Every shader with its file name, for validation and tooling.
-    pub const ALL: [(&str, &str); 8] = [
+    pub const ALL: [(&str, &str); 9] = [
+        ("matmul_subgroup.wgsl", MATMUL_SUBGROUP),
         ("small_mlp.wgsl", SMALL_MLP),
         ("elementwise.wgsl", ELEMENTWISE),
         ("gather.wgsl", GATHER),

@@ -76,10 +76,11 @@ pub fn run(args: &BenchArgs) -> Result<()> {
 
 fn matmul(gpu: &Gpu, quick: bool) -> Result<Value> {
     println!("\nmatmul, GFLOP/s (2·M·N·K per product; median of 3 runs)");
-    println!(
-        "{:<26} {:>9} {:>9} {:>12} {:>12}",
-        "M×N×K", "Blocked", "Tiled", "BlockedVec4", "CPU sgemm"
-    );
+    let mut header = format!("{:<26}", "M×N×K");
+    for variant in MatmulVariant::ALL {
+        header += &format!(" {:>12}", format!("{variant:?}"));
+    }
+    println!("{header} {:>12}", "CPU sgemm");
     let mut shapes: Vec<(usize, usize, usize, MatmulLayout, &str)> = [256, 512, 1024]
         .iter()
         .map(|&s| (s, s, s, MatmulLayout::AB, "A·B"))
@@ -103,15 +104,23 @@ fn matmul(gpu: &Gpu, quick: bool) -> Result<Value> {
         );
         let c = Tensor::zeros(gpu, &[m, n], DType::F32)?;
         let flops = 2.0 * (m * n * k) as f64;
+        // GFLOP/s per variant; None where the variant does not apply (it would fall back
+        // to another, measured in that one's column).
         let mut gflops = Vec::new();
         for variant in MatmulVariant::ALL {
+            if variant.resolve(gpu, layout, (m, n, k)) != variant {
+                gflops.push(None);
+                continue;
+            }
             let options = MatmulOptions {
                 layout,
                 variant,
                 ..MatmulOptions::default()
             };
             let launch = matmul_launch(gpu, &ga, &gb, &c, &options)?;
-            gflops.push(flops / gpu.time_launches(&[&launch], 3)?.seconds / 1e9);
+            gflops.push(Some(
+                flops / gpu.time_launches(&[&launch], 3)?.seconds / 1e9,
+            ));
         }
         // matrixmultiply's sgemm on the host, for context; B is used transposed via strides.
         let mut out = vec![0.0f32; m * n];
@@ -140,18 +149,17 @@ fn matmul(gpu: &Gpu, quick: bool) -> Result<Value> {
         });
         let cpu_gflops = flops / cpu / 1e9;
         let shape = format!("{m}×{n}×{k} {label}");
-        // BlockedVec4 applies to A·B and Aᵀ·B with N a multiple of 4; elsewhere Blocked runs.
-        println!(
-            "{shape:<26} {:>9.2} {:>9.2} {:>12.2} {:>12.2}",
-            gflops[0], gflops[1], gflops[2], cpu_gflops
-        );
-        rows.push(json!({
-            "shape": shape,
-            "gflops_blocked": gflops[0],
-            "gflops_tiled": gflops[1],
-            "gflops_blocked_vec4": gflops[2],
-            "gflops_cpu_sgemm": cpu_gflops,
-        }));
+        let mut line = format!("{shape:<26}");
+        let mut row = json!({ "shape": shape, "gflops_cpu_sgemm": cpu_gflops });
+        for (variant, g) in MatmulVariant::ALL.iter().zip(&gflops) {
+            match g {
+                Some(g) => line += &format!(" {g:>12.2}"),
+                None => line += &format!(" {:>12}", "n/a"),
+            }
+            row[format!("gflops_{}", variant.name())] = json!(g);
+        }
+        println!("{line} {cpu_gflops:>12.2}");
+        rows.push(row);
     }
     Ok(Value::Array(rows))
 }
