@@ -9,16 +9,18 @@
 // ROW_SUMS also writes row_sums[i] = Σ_k op(A)[i, k] (with A = dY, the bias gradient of the same
 // layer as the weight gradient C = dYᵀ·X, in the same dispatch).
 //
-// Three kernels share the loads and the epilogue:
+// The kernels share the loads and the epilogue:
 //   matmul_blocked: barrier-free, each invocation computes a 4×4 block in registers
 //                   (what CPU-like adapters such as lavapipe want);
 //   matmul_blocked_vec4: barrier-free, 8 rows × 8 columns per invocation, reading B four
 //                   columns at a time; needs B untransposed and N a multiple of 4;
 //   matmul_dot4:    barrier-free, 4×4 per invocation for C = A·Bᵀ, reading rows of A and B
 //                   four elements of K at a time; needs K a multiple of 4;
-//   matmul_tiled:   64×64 workgroup tiles staged in workgroup memory, 4×4 per invocation
-//                   (what real GPUs want).
-// matmul_subgroup.wgsl, appended to this file on devices with subgroups, adds a fifth.
+//   matmul_tiled:   workgroup tiles staged in workgroup memory (64×64×16 by default, set by
+//                   override constants), 4×4 per invocation (what real GPUs want);
+//   matmul_tiled_vec4: the same, loading global memory as vec4; needs the contiguous
+//                   dimension of each operand to be a multiple of 4.
+// matmul_subgroup.wgsl, appended to this file on devices with subgroups, adds one more.
 
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;
@@ -247,80 +249,167 @@ fn matmul_dot4(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
 }
 
-// matmul_tiled: a 16×16 workgroup computes a 64×64 tile of C, stepping K by 16.
-const TILE: u32 = 64u;
-const TILE_K: u32 = 16u;
-var<workgroup> a_tile: array<f32, 1024>; // [kk][row], TILE_K × TILE
-var<workgroup> b_tile: array<f32, 1024>; // [kk][col], TILE_K × TILE
+// matmul_tiled and matmul_tiled_vec4: a workgroup computes a TILE_M×TILE_N tile of C,
+// stepping K by TILE_K; each invocation holds a 4×4 block in registers (register blocking) and
+// the tiles of op(A) and op(B) are staged in workgroup memory, four values a vector, so the inner
+// loop reads two vec4s for 16 multiply-adds. matmul_tiled_vec4 also loads global memory four
+// floats at a time; it needs the contiguous dimension of each operand to be a multiple of 4.
+// Tile sides are multiples of 4; the workgroup is (TILE_N / 4) × (TILE_M / 4) invocations.
+override TILE_M: u32 = 64u;
+override TILE_N: u32 = 64u;
+override TILE_K: u32 = 16u;
+// [kk][row / 4] and [kk][col / 4]: the 4 rows (columns) an invocation needs, in one vector.
+var<workgroup> a_tile: array<vec4<f32>, TILE_K * TILE_M / 4u>;
+var<workgroup> b_tile: array<vec4<f32>, TILE_K * TILE_N / 4u>;
 
-@compute @workgroup_size(16, 16)
+fn tile_invocations() -> u32 {
+    return TILE_M * TILE_N / 16u;
+}
+
+fn set_a_tile(kk: u32, row: u32, v: f32) {
+    a_tile[kk * (TILE_M / 4u) + row / 4u][row % 4u] = v;
+}
+
+fn set_b_tile(kk: u32, col: u32, v: f32) {
+    b_tile[kk * (TILE_N / 4u) + col / 4u][col % 4u] = v;
+}
+
+// Stages the tiles at (tile_row, k0) of op(A) and (k0, tile_col) of op(B), one float at a time;
+// neighbouring invocations take neighbouring addresses in either layout. Zero past the edges.
+fn stage_tiles_scalar(lidx: u32, tile_row: u32, tile_col: u32, k0: u32) {
+    for (var e = lidx; e < TILE_M * TILE_K; e += tile_invocations()) {
+        var row = e / TILE_K;
+        var kk = e % TILE_K;
+        if TRANS_A {
+            row = e % TILE_M;
+            kk = e / TILE_M;
+        }
+        var v = 0.0;
+        if tile_row + row < params.m && k0 + kk < params.k {
+            v = load_a(tile_row + row, k0 + kk);
+        }
+        set_a_tile(kk, row, v);
+    }
+    for (var e = lidx; e < TILE_N * TILE_K; e += tile_invocations()) {
+        var col = e % TILE_N;
+        var kk = e / TILE_N;
+        if TRANS_B {
+            col = e / TILE_K;
+            kk = e % TILE_K;
+        }
+        var v = 0.0;
+        if tile_col + col < params.n && k0 + kk < params.k {
+            v = load_b(k0 + kk, tile_col + col);
+        }
+        set_b_tile(kk, col, v);
+    }
+}
+
+// As stage_tiles_scalar, four floats a load: a vector along the operand's contiguous dimension,
+// wholly inside or wholly past the edge as that dimension is a multiple of 4.
+fn stage_tiles_vec4(lidx: u32, tile_row: u32, tile_col: u32, k0: u32) {
+    for (var q = lidx; q < TILE_M * TILE_K / 4u; q += tile_invocations()) {
+        var v = vec4<f32>(0.0);
+        if TRANS_A {
+            // A is stored K×M: four rows at one kk, stored as they are.
+            let kk = q / (TILE_M / 4u);
+            let row = 4u * (q % (TILE_M / 4u));
+            if tile_row + row < params.m && k0 + kk < params.k {
+                v = a4[((k0 + kk) * params.m + tile_row + row) / 4u];
+            }
+            a_tile[kk * (TILE_M / 4u) + row / 4u] = v;
+        } else {
+            // A is stored M×K: four kk of one row, scattered.
+            let row = q / (TILE_K / 4u);
+            let kk = 4u * (q % (TILE_K / 4u));
+            if tile_row + row < params.m && k0 + kk < params.k {
+                v = a4[((tile_row + row) * params.k + k0 + kk) / 4u];
+            }
+            for (var i = 0u; i < 4u; i++) {
+                set_a_tile(kk + i, row, v[i]);
+            }
+        }
+    }
+    for (var q = lidx; q < TILE_N * TILE_K / 4u; q += tile_invocations()) {
+        var v = vec4<f32>(0.0);
+        if TRANS_B {
+            // B is stored N×K: four kk of one column, scattered.
+            let col = q / (TILE_K / 4u);
+            let kk = 4u * (q % (TILE_K / 4u));
+            if tile_col + col < params.n && k0 + kk < params.k {
+                v = b4[((tile_col + col) * params.k + k0 + kk) / 4u];
+            }
+            for (var i = 0u; i < 4u; i++) {
+                set_b_tile(kk + i, col, v[i]);
+            }
+        } else {
+            // B is stored K×N: four columns at one kk, stored as they are.
+            let kk = q / (TILE_N / 4u);
+            let col = 4u * (q % (TILE_N / 4u));
+            if tile_col + col < params.n && k0 + kk < params.k {
+                v = b4[((k0 + kk) * params.n + tile_col + col) / 4u];
+            }
+            b_tile[kk * (TILE_N / 4u) + col / 4u] = v;
+        }
+    }
+}
+
+// The invocation's 4×4 block and its 4 rows' sums of op(A).
+var<private> tile_acc: array<vec4<f32>, 4>;
+var<private> tile_sums: vec4<f32>;
+
+// Multiplies the staged tiles into the invocation's block (rows 4·lid.y.., columns 4·lid.x..).
+fn multiply_tiles(lid: vec3<u32>) {
+    for (var kk = 0u; kk < TILE_K; kk++) {
+        let av = a_tile[kk * (TILE_M / 4u) + lid.y];
+        let bv = b_tile[kk * (TILE_N / 4u) + lid.x];
+        for (var i = 0u; i < 4u; i++) {
+            tile_acc[i] += av[i] * bv;
+        }
+        tile_sums += av;
+    }
+}
+
+fn store_tile(wid: vec3<u32>, lid: vec3<u32>) {
+    let row0 = wid.y * TILE_M + lid.y * 4u;
+    let col0 = wid.x * TILE_N + lid.x * 4u;
+    for (var i = 0u; i < 4u; i++) {
+        for (var j = 0u; j < 4u; j++) {
+            store_c(row0 + i, col0 + j, tile_acc[i][j]);
+        }
+        // The invocations holding column 0 write the row sums.
+        if col0 == 0u {
+            store_row_sum(row0 + i, tile_sums[i]);
+        }
+    }
+}
+
+@compute @workgroup_size(TILE_N / 4u, TILE_M / 4u)
 fn matmul_tiled(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(local_invocation_id) lid: vec3<u32>,
     @builtin(local_invocation_index) lidx: u32,
 ) {
-    let tile_row = wid.y * TILE;
-    let tile_col = wid.x * TILE;
-    var acc: array<vec4<f32>, 4>;
-    var sums = vec4<f32>(0.0);
     for (var k0 = 0u; k0 < params.k; k0 += TILE_K) {
-        // 256 invocations stage 1024 elements of each tile; the index mapping keeps
-        // neighbouring invocations on neighbouring addresses in either layout.
-        for (var s = 0u; s < 4u; s++) {
-            let e = lidx + s * 256u;
-            var row: u32;
-            var kk: u32;
-            if TRANS_A {
-                kk = e / TILE;
-                row = e % TILE;
-            } else {
-                row = e / TILE_K;
-                kk = e % TILE_K;
-            }
-            var va = 0.0;
-            if tile_row + row < params.m && k0 + kk < params.k {
-                va = load_a(tile_row + row, k0 + kk);
-            }
-            a_tile[kk * TILE + row] = va;
+        stage_tiles_scalar(lidx, wid.y * TILE_M, wid.x * TILE_N, k0);
+        workgroupBarrier();
+        multiply_tiles(lid);
+        workgroupBarrier();
+    }
+    store_tile(wid, lid);
+}
 
-            var col: u32;
-            if TRANS_B {
-                col = e / TILE_K;
-                kk = e % TILE_K;
-            } else {
-                kk = e / TILE;
-                col = e % TILE;
-            }
-            var vb = 0.0;
-            if tile_col + col < params.n && k0 + kk < params.k {
-                vb = load_b(k0 + kk, tile_col + col);
-            }
-            b_tile[kk * TILE + col] = vb;
-        }
+@compute @workgroup_size(TILE_N / 4u, TILE_M / 4u)
+fn matmul_tiled_vec4(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(local_invocation_id) lid: vec3<u32>,
+    @builtin(local_invocation_index) lidx: u32,
+) {
+    for (var k0 = 0u; k0 < params.k; k0 += TILE_K) {
+        stage_tiles_vec4(lidx, wid.y * TILE_M, wid.x * TILE_N, k0);
         workgroupBarrier();
-        for (var kk = 0u; kk < TILE_K; kk++) {
-            let base = kk * TILE;
-            let bv = vec4<f32>(
-                b_tile[base + lid.x * 4u],
-                b_tile[base + lid.x * 4u + 1u],
-                b_tile[base + lid.x * 4u + 2u],
-                b_tile[base + lid.x * 4u + 3u],
-            );
-            for (var i = 0u; i < 4u; i++) {
-                let av = a_tile[base + lid.y * 4u + i];
-                acc[i] += av * bv;
-                sums[i] += av;
-            }
-        }
+        multiply_tiles(lid);
         workgroupBarrier();
     }
-    for (var i = 0u; i < 4u; i++) {
-        for (var j = 0u; j < 4u; j++) {
-            store_c(tile_row + lid.y * 4u + i, tile_col + lid.x * 4u + j, acc[i][j]);
-        }
-        // The invocations holding column 0 write the row sums.
-        if tile_col == 0u && lid.x == 0u {
-            store_row_sum(tile_row + lid.y * 4u + i, sums[i]);
-        }
-    }
+    store_tile(wid, lid);
 }

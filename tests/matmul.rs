@@ -5,7 +5,9 @@ mod common;
 use common::{assert_close, gpu, rng, uniform, F32_U};
 use proptest::prelude::*;
 use rand::rngs::StdRng;
-use wgsl_train::kernels::matmul::{matmul_launch, MatmulLayout, MatmulOptions, MatmulVariant};
+use wgsl_train::kernels::matmul::{
+    matmul_launch, MatmulLayout, MatmulOptions, MatmulVariant, TileShape,
+};
 use wgsl_train::{reference, DType, Error, Tensor};
 
 const LAYOUTS: [MatmulLayout; 3] = [MatmulLayout::AB, MatmulLayout::ABt, MatmulLayout::AtB];
@@ -22,6 +24,7 @@ struct Case {
     accumulate: bool,
     mask: bool,
     row_sums: bool,
+    tile: TileShape,
 }
 
 /// Runs one case on the GPU and compares with the reference. The tolerance is the classic
@@ -61,6 +64,7 @@ fn check(case: Case, rng: &mut StdRng, seed: u64) {
         mask: case.mask.then_some(&gmask),
         row_sums: case.row_sums.then_some(&gsums),
         variant: case.variant,
+        tile: case.tile,
     };
     gpu.run(&matmul_launch(gpu, &ga, &gb, &gc, &options).unwrap())
         .unwrap();
@@ -159,6 +163,7 @@ fn matmul_matches_reference_at_awkward_sizes() {
                     accumulate: false,
                     mask: false,
                     row_sums: false,
+                    tile: TileShape::default(),
                 };
                 check(case, &mut rng, seed);
             }
@@ -199,11 +204,71 @@ fn matmul_epilogue_matches_reference() {
                         accumulate,
                         mask,
                         row_sums,
+                        tile: TileShape::default(),
                     };
                     check(case, &mut rng, seed);
                 }
             }
         }
+    }
+}
+
+/// The tile sizes are override constants: other shapes give the same products, in the scalar
+/// and the vec4 kernel; shapes the kernel or the device cannot take are refused.
+#[test]
+fn tiled_kernel_takes_other_tile_shapes_and_refuses_bad_ones() {
+    let (mut rng, seed) = rng("tiled_kernel_takes_other_tile_shapes_and_refuses_bad_ones");
+    let tiles = [(32, 64, 8), (16, 16, 4), (64, 32, 32), (128, 32, 16)];
+    for (tm, tn, tk) in tiles {
+        // Unaligned (scalar loads) and aligned (vec4 loads) shapes.
+        for (m, n, k) in [(65, 129, 63), (132, 260, 36)] {
+            for layout in LAYOUTS {
+                let case = Case {
+                    m,
+                    n,
+                    k,
+                    layout,
+                    variant: MatmulVariant::Tiled,
+                    bias: true,
+                    relu: false,
+                    accumulate: false,
+                    mask: false,
+                    row_sums: true,
+                    tile: TileShape {
+                        m: tm,
+                        n: tn,
+                        k: tk,
+                    },
+                };
+                check(case, &mut rng, seed);
+            }
+        }
+    }
+    let gpu = gpu();
+    let a = Tensor::zeros(gpu, &[8, 8], DType::F32).unwrap();
+    let c = Tensor::zeros(gpu, &[8, 8], DType::F32).unwrap();
+    let too_many = gpu.limits().max_compute_invocations_per_workgroup * 16;
+    for (bad, why) in [
+        ((64, 62, 16), "multiple of 4"),
+        ((0, 64, 16), "multiple of 4"),
+        ((4, too_many, 4), "limits"),
+        ((64, 64, 1 << 16), "workgroup memory"),
+    ] {
+        let options = MatmulOptions {
+            variant: MatmulVariant::Tiled,
+            tile: TileShape {
+                m: bad.0,
+                n: bad.1,
+                k: bad.2,
+            },
+            ..MatmulOptions::default()
+        };
+        let err = matmul_launch(gpu, &a, &a, &c, &options).unwrap_err();
+        assert!(
+            matches!(err, Error::InvalidArgument { op: "matmul", .. })
+                && err.to_string().contains(why),
+            "{bad:?}: {err}"
+        );
     }
 }
 
@@ -244,6 +309,7 @@ fn matmul_auto_variant_matches_reference() {
         accumulate: false,
         mask: false,
         row_sums: true,
+        tile: TileShape::default(),
     };
     check(case, &mut rng, seed);
 }
@@ -266,7 +332,7 @@ proptest! {
     ) {
         use rand::SeedableRng;
         let mut rng = StdRng::seed_from_u64(seed);
-        check(Case { m, n, k, layout, variant, bias, relu, accumulate, mask, row_sums }, &mut rng, seed);
+        check(Case { m, n, k, layout, variant, bias, relu, accumulate, mask, row_sums, tile: TileShape::default() }, &mut rng, seed);
     }
 }
 

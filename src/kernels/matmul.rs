@@ -31,7 +31,9 @@ pub enum MatmulVariant {
     Auto,
     /// Barrier-free: each invocation computes a 4×4 block in registers.
     Blocked,
-    /// 64×64 tiles staged in workgroup memory, 4×4 per invocation.
+    /// Tiles of 64×64 staged in workgroup memory (sizes set by override constants), 4×4 per
+    /// invocation, reading global memory as `vec4` where the operands' contiguous dimensions
+    /// are multiples of 4: what GPUs want.
     Tiled,
     /// Barrier-free, reading four floats at a time: for `A·B` and `Aᵀ·B` with N a multiple of
     /// 4, 8×8 outputs per invocation reading B four columns at a time; for `A·Bᵀ` with K a
@@ -78,7 +80,7 @@ impl MatmulVariant {
         layout: MatmulLayout,
         (m, n, k): (usize, usize, usize),
     ) -> MatmulVariant {
-        let subgroup = gpu.subgroup_size() == Some(8) && subgroup_applies(layout, (m, n, k));
+        let subgroup = gpu.subgroup_size() == Some(8) && operands_align_to_4(layout, (m, n, k));
         match self {
             MatmulVariant::Auto if !gpu.is_cpu_adapter() => MatmulVariant::Tiled,
             MatmulVariant::Auto | MatmulVariant::Subgroup if subgroup => MatmulVariant::Subgroup,
@@ -95,9 +97,9 @@ impl MatmulVariant {
     }
 }
 
-/// Whether the [`MatmulVariant::Subgroup`] kernel can read both operands as `vec4`: the
-/// dimension each is contiguous along must be a multiple of 4.
-fn subgroup_applies(layout: MatmulLayout, (m, n, k): (usize, usize, usize)) -> bool {
+/// Whether both operands can be read as `vec4` (by the Subgroup kernel, and by the Tiled one's
+/// global loads): the dimension each is contiguous along must be a multiple of 4.
+fn operands_align_to_4(layout: MatmulLayout, (m, n, k): (usize, usize, usize)) -> bool {
     let (a_contiguous, b_contiguous) = match layout {
         MatmulLayout::AB => (k, n),
         MatmulLayout::ABt => (k, k),
@@ -134,6 +136,75 @@ pub struct MatmulOptions<'a> {
     pub row_sums: Option<&'a Tensor>,
     /// The kernel (default [`MatmulVariant::Auto`]).
     pub variant: MatmulVariant,
+    /// The tile the [`MatmulVariant::Tiled`] kernel works in, when it runs (default 64×64×16).
+    pub tile: TileShape,
+}
+
+/// The tile of C that one workgroup of the [`MatmulVariant::Tiled`] kernel computes, stepping
+/// K by `k` (the kernel's override constants `TILE_M`, `TILE_N`, `TILE_K`).
+///
+/// Each side must be a multiple of 4. The workgroup has `m·n/16` invocations of 4×4 outputs and
+/// stages `4·k·(m + n)` bytes in workgroup memory; both must be within the device's limits.
+/// `Default`: 64×64×16, 256 invocations and 8 KiB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TileShape {
+    /// Rows of C a workgroup computes.
+    pub m: u32,
+    /// Columns of C a workgroup computes.
+    pub n: u32,
+    /// How far along K each staged tile reaches.
+    pub k: u32,
+}
+
+impl Default for TileShape {
+    fn default() -> Self {
+        Self {
+            m: 64,
+            n: 64,
+            k: 16,
+        }
+    }
+}
+
+impl TileShape {
+    /// Checks the shape against the kernel's needs and `gpu`'s limits.
+    fn check(self, gpu: &Gpu) -> Result<()> {
+        let limits = gpu.limits();
+        let TileShape { m, n, k } = self;
+        let problem = if [m, n, k].iter().any(|&s| s == 0 || s % 4 != 0) {
+            Some("every side must be a positive multiple of 4".to_string())
+        } else if u64::from(m) * u64::from(n) / 16
+            > u64::from(limits.max_compute_invocations_per_workgroup)
+            || n / 4 > limits.max_compute_workgroup_size_x
+            || m / 4 > limits.max_compute_workgroup_size_y
+        {
+            Some(format!(
+                "a ({} × {}) workgroup exceeds the device's limits ({} invocations, {} × {})",
+                n / 4,
+                m / 4,
+                limits.max_compute_invocations_per_workgroup,
+                limits.max_compute_workgroup_size_x,
+                limits.max_compute_workgroup_size_y
+            ))
+        } else if 4 * u64::from(k) * (u64::from(m) + u64::from(n))
+            > u64::from(limits.max_compute_workgroup_storage_size)
+        {
+            Some(format!(
+                "its tiles need {} bytes of workgroup memory; the device has {}",
+                4 * u64::from(k) * (u64::from(m) + u64::from(n)),
+                limits.max_compute_workgroup_storage_size
+            ))
+        } else {
+            None
+        };
+        match problem {
+            Some(why) => Err(Error::InvalidArgument {
+                op: "matmul",
+                detail: format!("tile {m}×{n}×{k}: {why}"),
+            }),
+            None => Ok(()),
+        }
+    }
 }
 
 /// Mirrors `MatmulParams` in `matmul.wgsl`.
@@ -164,8 +235,6 @@ const VEC4_WG: (u32, u32) = (16, 2);
 /// Subgroups (rows of 8 invocations) per workgroup of the subgroup kernel, at most: 8 measured
 /// best on lavapipe at 1024³ (1, 4 and 8 tried).
 const SUBGROUP_WG_Y: u32 = 8;
-/// Output tile side of the tiled kernel.
-const TILE: u32 = 64;
 
 /// Which operand, if any, is one block of a larger buffer chosen by a dynamic offset when the
 /// dispatch is recorded (a training step's mini-batch).
@@ -341,10 +410,22 @@ pub(crate) fn matmul_launch_with(
             constants.push(("SUBGROUP_ROW_SUMS", f64::from(row_sums)));
             ("matmul_subgroup", [params.n.div_ceil(32), groups_y, 1])
         }
-        MatmulVariant::Tiled => (
-            "matmul_tiled",
-            [params.n.div_ceil(TILE), params.m.div_ceil(TILE), 1],
-        ),
+        MatmulVariant::Tiled => {
+            let tile = options.tile;
+            tile.check(gpu)?;
+            constants.push(("TILE_M", f64::from(tile.m)));
+            constants.push(("TILE_N", f64::from(tile.n)));
+            constants.push(("TILE_K", f64::from(tile.k)));
+            let entry = if operands_align_to_4(options.layout, (m, n, k)) {
+                "matmul_tiled_vec4"
+            } else {
+                "matmul_tiled"
+            };
+            (
+                entry,
+                [params.n.div_ceil(tile.n), params.m.div_ceil(tile.m), 1],
+            )
+        }
         MatmulVariant::BlockedVec4 if options.layout == MatmulLayout::ABt => {
             constants.push(("DOT4_WG_X", f64::from(BLOCKED_WG)));
             constants.push(("DOT4_WG_Y", f64::from(BLOCKED_WG)));
