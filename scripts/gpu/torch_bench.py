@@ -1,0 +1,150 @@
+"""PyTorch on the same machine, for BENCHMARKS.md: the figures `wgsl-train bench` prints.
+
+matmul in fp32 with TF32 disabled, torch.optim.Adam(fused=True) beside a device copy, and
+training steps per second for the same networks, batch sizes and row counts as the bench tool
+(eager PyTorch, the way most people train; one optimizer step per mini-batch, Adam, shuffled
+each epoch). Times are medians of CUDA-event timings, after warm-up.
+
+    python3 scripts/gpu/torch_bench.py --json torch.json
+"""
+
+import argparse
+import json
+import statistics
+import time
+
+import torch
+from torch import nn
+
+
+def median_ms(fn, runs=5, warmup=3):
+    """Median of `runs` timings of fn() in milliseconds, synchronised with CUDA events."""
+    for _ in range(warmup):
+        fn()
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(runs):
+        start = torch.cuda.Event(enable_timing=True)
+        end = torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end))
+    return statistics.median(times)
+
+
+def matmul(device):
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.set_float32_matmul_precision("highest")
+    rows = []
+    shapes = [(s, s, s, "A·B") for s in (256, 512, 1024, 2048)]
+    shapes.append((128, 256, 784, "X·Wᵀ"))
+    print("matmul, fp32 (TF32 off), GFLOP/s (median of 5)")
+    for m, n, k, label in shapes:
+        a = torch.randn(m, k, device=device)
+        # X·Wᵀ: W is stored [out, in] = [n, k], as in the bench tool.
+        b = torch.randn(n, k, device=device) if label == "X·Wᵀ" else torch.randn(k, n, device=device)
+        op = (lambda: a @ b.T) if label == "X·Wᵀ" else (lambda: a @ b)
+        # Time 10 products per sample so small shapes are not all launch overhead.
+        ms = median_ms(lambda: [op() for _ in range(10)]) / 10
+        gflops = 2 * m * n * k / (ms / 1e3) / 1e9
+        shape = f"{m}×{n}×{k} {label}"
+        print(f"  {shape:<26} {gflops:>10.1f}")
+        rows.append({"shape": shape, "gflops": gflops})
+    return rows
+
+
+def optimizer(device, n=16_777_216):
+    print(f"optimizers over {n} parameters, GB/s (bytes read + written; median of 5)")
+    src = torch.randn(n, device=device)
+    dst = torch.empty_like(src)
+    copy_ms = median_ms(lambda: dst.copy_(src))
+    copy_gbs = 8 * n / (copy_ms / 1e3) / 1e9
+    param = nn.Parameter(torch.randn(n, device=device))
+    param.grad = torch.randn(n, device=device)
+    opt = torch.optim.Adam([param], lr=1e-3, weight_decay=1e-4, fused=True)
+    adam_ms = median_ms(opt.step)
+    # Reads θ, g, m, v and writes θ, m, v: 28 bytes a parameter, as the bench tool counts.
+    adam_gbs = 28 * n / (adam_ms / 1e3) / 1e9
+    print(f"  buffer copy                {copy_gbs:>10.1f}")
+    print(f"  Adam (fused=True)          {adam_gbs:>10.1f}   {100 * adam_gbs / copy_gbs:.0f}% of the copy")
+    return {"parameters": n, "copy_gb_per_s": copy_gbs, "adam_fused_gb_per_s": adam_gbs,
+            "adam_fused_ms": adam_ms}
+
+
+def steps_per_second(device, sizes, rows, batch, epochs, classes=None):
+    """Trains a ReLU MLP with Adam on random data; returns optimizer steps per second."""
+    torch.manual_seed(0)
+    layers = []
+    for i, (fan_in, fan_out) in enumerate(zip(sizes, sizes[1:])):
+        layers.append(nn.Linear(fan_in, fan_out))
+        if i + 2 < len(sizes):
+            layers.append(nn.ReLU())
+    model = nn.Sequential(*layers).to(device)
+    x = torch.randn(rows, sizes[0], device=device)
+    if classes:
+        y = torch.randint(0, classes, (rows,), device=device)
+        loss_fn = nn.CrossEntropyLoss()
+    else:
+        y = torch.randn(rows, 1, device=device)
+        loss_fn = nn.MSELoss()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    def epoch():
+        order = torch.randperm(rows, device=device)
+        steps = 0
+        for start in range(0, rows, batch):
+            idx = order[start:start + batch]
+            opt.zero_grad(set_to_none=True)
+            loss_fn(model(x[idx]), y[idx]).backward()
+            opt.step()
+            steps += 1
+        return steps
+
+    epoch()  # warm-up: kernels, allocator
+    torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    steps = sum(epoch() for _ in range(epochs))
+    torch.cuda.synchronize()
+    return steps / (time.perf_counter() - t0)
+
+
+def training(device):
+    print("training with Adam (eager), steps/s")
+    cases = [
+        ("10→5→1, batch 32", [10, 5, 1], 309, 32, 100, None),
+        ("10→5→1, full batch", [10, 5, 1], 309, 309, 500, None),
+        ("784→256→256→10, batch 128", [784, 256, 256, 10], 4096, 128, 20, 10),
+    ]
+    rows = []
+    for name, sizes, n, batch, epochs, classes in cases:
+        steps = steps_per_second(device, sizes, n, batch, epochs, classes)
+        samples = steps * min(batch, n)
+        print(f"  {name:<30} {steps:>10.1f} steps/s {samples:>12.0f} samples/s")
+        rows.append({"network": name, "steps_per_s": steps, "samples_per_s": samples})
+    return rows
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", default="torch.json", help="where to write the figures")
+    args = parser.parse_args()
+    if not torch.cuda.is_available():
+        raise SystemExit("no CUDA device: these figures are for the GPU beside wgsl-train's")
+    device = torch.device("cuda")
+    report = {
+        "torch": torch.__version__,
+        "device": torch.cuda.get_device_name(device),
+        "matmul": matmul(device),
+        "optimizer": optimizer(device),
+        "training": training(device),
+    }
+    with open(args.json, "w") as f:
+        json.dump(report, f, indent=2)
+    print(f"figures written to {args.json}")
+
+
+if __name__ == "__main__":
+    main()
