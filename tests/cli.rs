@@ -136,3 +136,27 @@ fn bad_arguments_and_data_are_one_line_errors() {
         );
     }
 }
+
+/// `wgsl-train ... | head -1`: output to a closed pipe ends the program as it ends `cat`
+/// (SIGPIPE), not with a panic message.
+#[cfg(unix)]
+#[test]
+fn a_closed_stdout_pipe_ends_the_program_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader); // every write now fails with EPIPE
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_wgsl-train"))
+        .arg("--help")
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(
+        output.status.signal(),
+        Some(libc::SIGPIPE),
+        "{:?}",
+        output.status
+    );
+}
