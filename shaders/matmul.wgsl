@@ -96,6 +96,19 @@ fn store_row_sum(i: u32, sum: f32) {
     }
 }
 
+// Stores the 4×4 block of C at (row0, col0) and, from the invocations holding column 0, its
+// 4 rows' sums of op(A).
+fn store_block(row0: u32, col0: u32, rows: array<vec4<f32>, 4>, sums: vec4<f32>) {
+    for (var i = 0u; i < 4u; i++) {
+        for (var j = 0u; j < 4u; j++) {
+            store_c(row0 + i, col0 + j, rows[i][j]);
+        }
+        if col0 == 0u {
+            store_row_sum(row0 + i, sums[i]);
+        }
+    }
+}
+
 @compute @workgroup_size(BLOCKED_WG_X, BLOCKED_WG_Y)
 fn matmul_blocked(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -238,15 +251,7 @@ fn matmul_dot4(@builtin(global_invocation_id) gid: vec3<u32>) {
         let one = vec4<f32>(1.0);
         sums += vec4<f32>(dot(a0, one), dot(a1, one), dot(a2, one), dot(a3, one));
     }
-    let rows = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
-    for (var i = 0u; i < 4u; i++) {
-        for (var j = 0u; j < 4u; j++) {
-            store_c(row0 + i, col0 + j, rows[i][j]);
-        }
-        if col0 == 0u {
-            store_row_sum(row0 + i, sums[i]);
-        }
-    }
+    store_block(row0, col0, array<vec4<f32>, 4>(acc0, acc1, acc2, acc3), sums);
 }
 
 // matmul_tiled and matmul_tiled_vec4: a workgroup computes a TILE_M×TILE_N tile of C,
@@ -358,8 +363,10 @@ fn stage_tiles_vec4(lidx: u32, tile_row: u32, tile_col: u32, k0: u32) {
 var<private> tile_acc: array<vec4<f32>, 4>;
 var<private> tile_sums: vec4<f32>;
 
-// Multiplies the staged tiles into the invocation's block (rows 4·lid.y.., columns 4·lid.x..).
+// Multiplies the staged tiles into the invocation's block (rows 4·lid.y.., columns 4·lid.x..),
+// once every invocation has staged its part, and before any stages the next tiles.
 fn multiply_tiles(lid: vec3<u32>) {
+    workgroupBarrier();
     for (var kk = 0u; kk < TILE_K; kk++) {
         let av = a_tile[kk * (TILE_M / 4u) + lid.y];
         let bv = b_tile[kk * (TILE_N / 4u) + lid.x];
@@ -368,20 +375,11 @@ fn multiply_tiles(lid: vec3<u32>) {
         }
         tile_sums += av;
     }
+    workgroupBarrier();
 }
 
 fn store_tile(wid: vec3<u32>, lid: vec3<u32>) {
-    let row0 = wid.y * TILE_M + lid.y * 4u;
-    let col0 = wid.x * TILE_N + lid.x * 4u;
-    for (var i = 0u; i < 4u; i++) {
-        for (var j = 0u; j < 4u; j++) {
-            store_c(row0 + i, col0 + j, tile_acc[i][j]);
-        }
-        // The invocations holding column 0 write the row sums.
-        if col0 == 0u {
-            store_row_sum(row0 + i, tile_sums[i]);
-        }
-    }
+    store_block(wid.y * TILE_M + lid.y * 4u, wid.x * TILE_N + lid.x * 4u, tile_acc, tile_sums);
 }
 
 @compute @workgroup_size(TILE_N / 4u, TILE_M / 4u)
@@ -392,9 +390,7 @@ fn matmul_tiled(
 ) {
     for (var k0 = 0u; k0 < params.k; k0 += TILE_K) {
         stage_tiles_scalar(lidx, wid.y * TILE_M, wid.x * TILE_N, k0);
-        workgroupBarrier();
         multiply_tiles(lid);
-        workgroupBarrier();
     }
     store_tile(wid, lid);
 }
@@ -407,9 +403,7 @@ fn matmul_tiled_vec4(
 ) {
     for (var k0 = 0u; k0 < params.k; k0 += TILE_K) {
         stage_tiles_vec4(lidx, wid.y * TILE_M, wid.x * TILE_N, k0);
-        workgroupBarrier();
         multiply_tiles(lid);
-        workgroupBarrier();
     }
     store_tile(wid, lid);
 }

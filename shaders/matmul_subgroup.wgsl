@@ -1,6 +1,6 @@
 
 // ---- shaders/matmul_subgroup.wgsl: appended to matmul.wgsl, whose bindings and epilogue
-// ---- (store_c, store_row_sum) it uses. Compiled only on devices with the SUBGROUP feature.
+// ---- (store_block) it uses. Compiled only on devices with the SUBGROUP feature.
 //
 // matmul_subgroup: for adapters whose subgroups are exactly 8 invocations wide, such as
 // lavapipe on 256-bit CPUs. Lavapipe runs the 8 invocations of a subgroup in the lanes of one
@@ -124,19 +124,6 @@ fn b_element(kk: u32, j: u32) -> f32 {
     return b4[idx / 4u][idx % 4u];
 }
 
-fn store_rows(row: u32, col: u32, r0: vec4<f32>, r1: vec4<f32>, r2: vec4<f32>, r3: vec4<f32>, s: vec4<f32>) {
-    let rows = array<vec4<f32>, 4>(r0, r1, r2, r3);
-    for (var i = 0u; i < 4u; i++) {
-        for (var j = 0u; j < 4u; j++) {
-            store_c(row + i, col + j, rows[i][j]);
-        }
-        // The lanes holding column 0 write the row sums.
-        if col == 0u {
-            store_row_sum(row + i, s[i]);
-        }
-    }
-}
-
 @compute @workgroup_size(8, SUBGROUP_WG_Y)
 fn matmul_subgroup(
     @builtin(global_invocation_id) gid: vec3<u32>,
@@ -174,8 +161,8 @@ fn matmul_subgroup(
         }
         accumulate(rows, cols);
     }
-    store_rows(row0, col0, acc0, acc1, acc2, acc3, sums[0]);
-    store_rows(row0 + 4u, col0, acc4, acc5, acc6, acc7, sums[1]);
-    store_rows(row0 + 8u, col0, acc8, acc9, acc10, acc11, sums[2]);
-    store_rows(row0 + 12u, col0, acc12, acc13, acc14, acc15, sums[3]);
+    store_block(row0, col0, array<vec4<f32>, 4>(acc0, acc1, acc2, acc3), sums[0]);
+    store_block(row0 + 4u, col0, array<vec4<f32>, 4>(acc4, acc5, acc6, acc7), sums[1]);
+    store_block(row0 + 8u, col0, array<vec4<f32>, 4>(acc8, acc9, acc10, acc11), sums[2]);
+    store_block(row0 + 12u, col0, array<vec4<f32>, 4>(acc12, acc13, acc14, acc15), sums[3]);
 }
