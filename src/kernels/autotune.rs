@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use super::matmul::{vec4_applies, MatmulLayout, MatmulVariant};
+use super::matmul::{operands_align_to_4, vec4_applies, MatmulLayout, MatmulVariant};
 use crate::error::Result;
 
 /// Chosen variants by shape class, with the file they persist to.
@@ -15,16 +15,17 @@ pub(crate) struct Autotuner {
     choices: Mutex<HashMap<String, MatmulVariant>>,
 }
 
-/// Shape classes: each dimension rounded up to a power of two, and whether the vec4 kernel
-/// applies.
+/// Shape classes: each dimension rounded up to a power of two, and which variants apply
+/// (whether the BlockedVec4 kernel does, and whether both operands align to 4).
 fn class_key(layout: MatmulLayout, m: usize, n: usize, k: usize) -> String {
     let class = |x: usize| x.next_power_of_two().trailing_zeros();
     format!(
-        "{layout:?}/{}/{}/{}/{}",
+        "{layout:?}/{}/{}/{}/{}/{}",
         class(m),
         class(n),
         class(k),
-        vec4_applies(layout, n, k)
+        vec4_applies(layout, n, k),
+        operands_align_to_4(layout, (m, n, k))
     )
 }
 

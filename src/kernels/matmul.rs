@@ -99,7 +99,7 @@ impl MatmulVariant {
 
 /// Whether both operands can be read as `vec4` (by the Subgroup kernel, and by the Tiled one's
 /// global loads): the dimension each is contiguous along must be a multiple of 4.
-fn operands_align_to_4(layout: MatmulLayout, (m, n, k): (usize, usize, usize)) -> bool {
+pub(crate) fn operands_align_to_4(layout: MatmulLayout, (m, n, k): (usize, usize, usize)) -> bool {
     let (a_contiguous, b_contiguous) = match layout {
         MatmulLayout::AB => (k, n),
         MatmulLayout::ABt => (k, k),
@@ -512,9 +512,14 @@ fn auto_variant(
     let Some(tuner) = &gpu.autotune else {
         return Ok(MatmulVariant::Auto);
     };
+    // Only the variants that apply: one that does not would be timed as its fallback.
+    let candidates: Vec<MatmulVariant> = MatmulVariant::ALL
+        .into_iter()
+        .filter(|&v| v.resolve(gpu, layout, (m, n, k)) == v)
+        .collect();
     // The candidates write a scratch output, allocated only when a shape class is tuned.
     let mut scratch: Option<Tensor> = None;
-    tuner.choose(layout, (m, n, k), &MatmulVariant::ALL, |variant| {
+    tuner.choose(layout, (m, n, k), &candidates, |variant| {
         let options = MatmulOptions {
             layout,
             variant,
