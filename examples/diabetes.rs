@@ -1,5 +1,5 @@
 //! The use case this crate grew from: the classic 10→5→1 MLP with ReLU and MSE on the diabetes
-//! data (441 of its 442 patients, 10 features: see `wgsl_train::data::diabetes`), trained with
+//! data (442 patients, 10 features: see `wgsl_train::data::diabetes`), trained with
 //! SGD and with Adam, each with no regularization, L1 and L2, and judged honestly on
 //! train/validation/test splits.
 //!

@@ -2,8 +2,8 @@
 //! out by hand. No GPU needed for these.
 
 use wgsl_train::data::{
-    load_csv, CsvOptions, Dataset, SplitConfig, Standardizer, TargetColumn, TargetScaler, Targets,
-    Task,
+    diabetes, load_csv, CsvOptions, Dataset, SplitConfig, Standardizer, TargetColumn, TargetScaler,
+    Targets, Task,
 };
 use wgsl_train::metrics::{binary, multiclass, regression, roc_auc};
 use wgsl_train::Error;
@@ -277,4 +277,23 @@ fn bad_datasets_are_errors_naming_row_and_column() {
         .unwrap_err();
     assert!(err.to_string().contains("row 1"), "{err}");
     assert!(Dataset::classification(vec![1.0], 1, vec![0], vec!["only".into()]).is_err());
+}
+
+/// All 442 patients of Efron et al.'s diabetes data, the first one included: its published
+/// values (scikit-learn's `load_diabetes()`, row 0) are age 0.0380759064, sex 0.0506801187,
+/// s6 −0.0176461252 and a progression of 151; the last patient's is 57.
+#[test]
+fn the_diabetes_data_has_every_patient() {
+    let data = diabetes().unwrap();
+    assert_eq!((data.len(), data.n_features()), (442, 10));
+    let first = data.row(0);
+    for (got, want) in [
+        (first[0], 0.038_075_906_4),
+        (first[1], 0.050_680_118_7),
+        (first[9], -0.017_646_125_2),
+    ] {
+        assert!((f64::from(got) - want).abs() < 1e-8, "{first:?}");
+    }
+    let targets = data.target_values();
+    assert_eq!((targets[0], targets[441]), (151.0, 57.0));
 }

@@ -1,26 +1,58 @@
-//! Real datasets shipped inside the `linfa-datasets` crate, so examples and tests run with no
-//! download.
+//! Real datasets shipped with the crate (diabetes in `data/`, iris and wine inside the
+//! `linfa-datasets` crate), so examples and tests run with no download.
 
 use super::Dataset;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
-/// The diabetes data (Efron et al., 2004): 10 baseline features (age, sex, body mass index,
-/// blood pressure, six blood serum measurements; mean-centred and scaled) and a quantitative
-/// measure of disease progression one year later (25–346). Regression.
+/// The diabetes data (Efron et al., 2004): 442 patients, 10 baseline features (age, sex, body
+/// mass index, blood pressure, six blood serum measurements; mean-centred and scaled) and a
+/// quantitative measure of disease progression one year later (25–346). Regression.
 ///
-/// 441 rows, not the original 442: `linfa-datasets` 0.8 reads its header-less data files as if
-/// they had a header, so the first patient is lost (features and target alike, so the rows
-/// stay aligned).
+/// The files are in the repository's `data/diabetes/` (copies of those in `linfa-datasets`,
+/// whose own loader reads them as if they had a header row and so loses the first patient).
 ///
 /// # Errors
 /// Only if the shipped data were corrupt.
 pub fn diabetes() -> Result<Dataset> {
-    let ds = linfa_datasets::diabetes();
-    // ndarray's iter() walks in logical (row-major) order.
-    let features = ds.records.iter().map(|&v| v as f32).collect();
-    let targets = ds.targets.iter().map(|&v| v as f32).collect();
-    Dataset::regression(features, ds.records.ncols(), targets)?
-        .with_feature_names(ds.feature_names().to_vec())
+    let features = read_gz_csv(include_bytes!("../../data/diabetes/diabetes_data.csv.gz"))?;
+    let targets = read_gz_csv(include_bytes!("../../data/diabetes/diabetes_target.csv.gz"))?;
+    let names = [
+        "age",
+        "sex",
+        "body mass index",
+        "average blood pressure",
+        "s1 tc (total serum cholesterol)",
+        "s2 ldl (low-density lipoproteins)",
+        "s3 hdl (high-density lipoproteins)",
+        "s4 tch (total cholesterol / HDL)",
+        "s5 ltg (log of serum triglycerides)",
+        "s6 glu (blood sugar level)",
+    ];
+    Dataset::regression(features, names.len(), targets)?
+        .with_feature_names(names.map(String::from).to_vec())
+}
+
+/// Every value of a gzip-compressed, header-less CSV file of numbers, row by row.
+fn read_gz_csv(compressed: &[u8]) -> Result<Vec<f32>> {
+    let corrupt = |detail: String| Error::InvalidArgument {
+        op: "built-in dataset",
+        detail,
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(flate2::read::GzDecoder::new(compressed));
+    let mut values = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| corrupt(e.to_string()))?;
+        for field in &record {
+            let value = field
+                .trim()
+                .parse::<f32>()
+                .map_err(|e| corrupt(format!("{field:?}: {e}")))?;
+            values.push(value);
+        }
+    }
+    Ok(values)
 }
 
 /// Fisher's iris data: 150 flowers, 4 measurements, 3 species. Multiclass.
