@@ -10,8 +10,8 @@
 // element of A costs 8 scalar loads. Here each element of A is loaded by one lane only and
 // handed to the others with subgroupShuffle, which lavapipe compiles to a register shuffle.
 //
-// A workgroup row of 8 invocations is one subgroup. It computes a 16-row × 32-column block of
-// C: the lanes share the 16 rows and each lane owns 4 columns. K is walked 8 at a time, and both
+// A subgroup of 8 lanes computes a 16-row × 32-column block of C: the lanes share the 16 rows
+// and each lane owns 4 columns. K is walked 8 at a time, and both
 // operands are read as vec4, so the contiguous dimension of each (K or M for A, N or K for B)
 // must be a multiple of 4.
 
@@ -124,15 +124,19 @@ fn b_element(kk: u32, j: u32) -> f32 {
     return b4[idx / 4u][idx % 4u];
 }
 
-@compute @workgroup_size(8, SUBGROUP_WG_Y)
+@compute @workgroup_size(8u * SUBGROUP_WG_Y)
 fn matmul_subgroup(
-    @builtin(global_invocation_id) gid: vec3<u32>,
-    @builtin(local_invocation_id) lid: vec3<u32>,
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(subgroup_id) subgroup: u32,
+    @builtin(subgroup_invocation_id) lane: u32,
 ) {
+    // Rows come from the subgroup and columns from the lane, whichever invocations the adapter
+    // groups into a subgroup (the lanes sharing rows must be one subgroup; WGSL gives these
+    // builtins only to one-dimensional workgroups, hence 8 × SUBGROUP_WG_Y invocations in x).
     // No early return: every lane must take part in the shuffles. Rows and columns past the
     // edge read clamped addresses and are not stored.
-    let row0 = gid.y * 16u;
-    let col0 = gid.x * 4u;
+    let row0 = (wid.y * SUBGROUP_WG_Y + subgroup) * 16u;
+    let col0 = (wid.x * 8u + lane) * 4u;
     let k_full = params.k - params.k % 8u;
     let last_row = params.m - 1u;
     let last_col = params.n - 1u;
@@ -144,7 +148,7 @@ fn matmul_subgroup(
         b_starts = vec4<u32>(min(col0 / 4u, params.n / 4u - 1u));
     }
     for (var k0 = 0u; k0 < k_full; k0 += 8u) {
-        load_a_slice(k0, lid.x, row0);
+        load_a_slice(k0, lane, row0);
         for (var j = 0u; j < 8u; j++) {
             accumulate(slice_rows(j), slice_cols(j));
         }
