@@ -8,7 +8,9 @@
 // per element; sums over the batch run in a fixed order, so results are reproducible bit for
 // bit, and equal to the general path's within the kernel tolerance.
 
-const WG: u32 = 256u;
+// Invocations: 256 on GPUs; the host asks for 32 on CPU-like adapters, where a barrier costs
+// in proportion to the invocations it waits for and these models have little to share out.
+override WG: u32 = 256u;
 // Workgroup memory: every layer's activations for one batch, and two gradient buffers.
 const ACT_CAPACITY: u32 = 4096u;
 const GRAD_CAPACITY: u32 = 1024u;
@@ -147,17 +149,18 @@ fn update(p: u32, raw_grad: f32, st: vec4<f32>) {
     values[p] = theta;
 }
 
-// The workgroup's terms added in a fixed order; every invocation gets the total.
-fn workgroup_sum(term: f32, lidx: u32) -> f32 {
+// The terms of the first `count` invocations (the others hold none) added in a fixed order by
+// invocation 0, which alone gets the total: two barriers, where a tree takes log₂(WG) + 2
+// (barriers are what lavapipe pays most for).
+fn workgroup_sum(term: f32, lidx: u32, count: u32) -> f32 {
     scratch[lidx] = term;
     workgroupBarrier();
-    for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
-        if lidx < stride {
-            scratch[lidx] += scratch[lidx + stride];
+    var total = 0.0;
+    if lidx == 0u {
+        for (var i = 0u; i < min(count, WG); i++) {
+            total += scratch[i];
         }
-        workgroupBarrier();
     }
-    let total = scratch[0];
     workgroupBarrier();
     return total;
 }
@@ -238,9 +241,9 @@ fn train_epoch(@builtin(local_invocation_index) lidx: u32) {
                 }
             }
         }
-        let total = workgroup_sum(term, lidx);
+        let n = select(rows * outputs, rows, params.loss == LOSS_SOFTMAX_CE);
+        let total = workgroup_sum(term, lidx, n);
         if lidx == 0u {
-            let n = select(rows * outputs, rows, params.loss == LOSS_SOFTMAX_CE);
             results[s] = total / f32(n);
         }
 
