@@ -28,7 +28,8 @@ pub struct GpuOptions {
     /// `$XDG_CACHE_HOME/wgsl-train/` (or `~/.cache/wgsl-train/`) keyed by adapter and driver
     /// (default false: a fixed choice per kind of adapter). Every variant gives the same result
     /// within the kernel tolerance, but not bit for bit: pin one for bitwise reproducibility
-    /// across machines. `WGSL_TRAIN_MATMUL=blocked|tiled|blocked_vec4` overrides either way.
+    /// across machines. `WGSL_TRAIN_MATMUL=blocked|tiled|blocked_vec4|subgroup` overrides either
+    /// way.
     pub autotune: bool,
 }
 
