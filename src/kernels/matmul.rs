@@ -24,8 +24,9 @@ pub enum MatmulLayout {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum MatmulVariant {
     /// The autotuner's choice if the device has one (`GpuOptions::autotune`), else
-    /// [`BlockedVec4`](Self::BlockedVec4) where it applies and [`Blocked`](Self::Blocked)
-    /// elsewhere on CPU-like adapters, [`Tiled`](Self::Tiled) on GPUs.
+    /// [`Tiled`](Self::Tiled) on GPUs and, on CPU-like adapters, the first of
+    /// [`Subgroup`](Self::Subgroup), [`BlockedVec4`](Self::BlockedVec4) and
+    /// [`Blocked`](Self::Blocked) that applies (see [`MatmulVariant::resolve`]).
     /// `WGSL_TRAIN_MATMUL=blocked|tiled|blocked_vec4|subgroup` overrides it.
     #[default]
     Auto,
@@ -232,8 +233,8 @@ const BLOCKED_WG: u32 = 8;
 /// Workgroup shape of the vec4 kernel (each invocation covers 8×8 outputs): 16×2 measured
 /// best on lavapipe.
 const VEC4_WG: (u32, u32) = (16, 2);
-/// Subgroups (rows of 8 invocations) per workgroup of the subgroup kernel, at most: 8 measured
-/// best on lavapipe at 1024³ (1, 4 and 8 tried).
+/// Subgroups of 8 invocations per workgroup of the subgroup kernel, at most: 8 measured best
+/// on lavapipe at 1024³ (1, 4, 8 and 16 tried).
 const SUBGROUP_WG_Y: u32 = 8;
 
 /// Which operand, if any, is one block of a larger buffer chosen by a dynamic offset when the
