@@ -11,9 +11,8 @@
 // handed to the others with subgroupShuffle, which lavapipe compiles to a register shuffle.
 //
 // A subgroup of 8 lanes computes a 16-row × 32-column block of C: the lanes share the 16 rows
-// and each lane owns 4 columns. K is walked 8 at a time, and both
-// operands are read as vec4, so the contiguous dimension of each (K or M for A, N or K for B)
-// must be a multiple of 4.
+// and each lane owns 4 columns. K is walked 8 at a time, and both operands are read as vec4,
+// so the contiguous dimension of each (K or M for A, N or K for B) must be a multiple of 4.
 
 override SUBGROUP_WG_Y: u32 = 8u;
 override SUBGROUP_ROW_SUMS: bool = false;
