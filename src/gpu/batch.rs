@@ -310,6 +310,14 @@ impl Batch {
         Ok(())
     }
 
+    /// Records a copy of the first `size` bytes of `src` into a staging buffer (ends the open
+    /// compute pass).
+    pub(crate) fn copy_to_buffer(&mut self, src: &Tensor, dst: &wgpu::Buffer, size: u64) {
+        self.pass = None;
+        self.encoder
+            .copy_buffer_to_buffer(src.buffer(), src.offset_bytes(), dst, 0, size);
+    }
+
     /// Records setting every element of `tensor` to zero (ends the open compute pass).
     pub fn clear(&mut self, tensor: &Tensor) {
         self.pass = None;

@@ -11,6 +11,8 @@ pub use pipeline::{Binding, KernelSpec};
 pub use tensor::{DType, Element, Tensor};
 pub use timing::{Timing, TimingSource};
 
+pub(crate) use readback::Staging;
+
 use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};

@@ -6,7 +6,7 @@ use std::task::{Context, Poll};
 
 use futures_intrusive::channel::shared::{oneshot_channel, OneshotReceiver};
 
-use super::Gpu;
+use super::{Batch, Element, Gpu, Tensor};
 use crate::error::{Error, Result};
 
 type MapResult = std::result::Result<(), wgpu::BufferAsyncError>;
@@ -55,6 +55,15 @@ impl Gpu {
         self.finish_read(&staging, mapped)
     }
 
+    fn create_staging(&self, size: u64) -> wgpu::Buffer {
+        self.device().create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        })
+    }
+
     fn start_read(
         &self,
         buffer: &wgpu::Buffer,
@@ -63,12 +72,7 @@ impl Gpu {
     ) -> Result<(wgpu::Buffer, OneshotReceiver<MapResult>)> {
         self.check_fault()?;
         let staging = self.scoped("download", || {
-            let staging = self.device().create_buffer(&wgpu::BufferDescriptor {
-                label: Some("readback"),
-                size,
-                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            });
+            let staging = self.create_staging(size);
             let mut encoder =
                 self.device()
                     .create_command_encoder(&wgpu::CommandEncoderDescriptor {
@@ -78,11 +82,7 @@ impl Gpu {
             self.queue().submit([encoder.finish()]);
             staging
         })?;
-        let (sender, receiver) = oneshot_channel();
-        staging.map_async(wgpu::MapMode::Read, .., move |result| {
-            // The receiver is only gone if the caller gave up waiting; nothing to do then.
-            let _ = sender.send(result);
-        });
+        let receiver = map_read(&staging);
         Ok((staging, receiver))
     }
 
@@ -108,6 +108,48 @@ impl Gpu {
             Err(fault) => fault,
             Ok(()) => Error::Readback(error.to_string()),
         }
+    }
+}
+
+/// Asks for `staging` to be mapped for reading; the receiver gets the outcome.
+fn map_read(staging: &wgpu::Buffer) -> OneshotReceiver<MapResult> {
+    let (sender, receiver) = oneshot_channel();
+    staging.map_async(wgpu::MapMode::Read, .., move |result| {
+        // The receiver is only gone if the caller gave up waiting; nothing to do then.
+        let _ = sender.send(result);
+    });
+    receiver
+}
+
+/// A mappable copy of one tensor, kept to read it back again and again (a trainer's results,
+/// every epoch): the copy is recorded into the caller's batch, so a read needs no submission
+/// and no buffer of its own.
+pub(crate) struct Staging {
+    buffer: wgpu::Buffer,
+    size: u64,
+}
+
+impl Staging {
+    /// A staging buffer the size of `tensor`.
+    pub(crate) fn new(gpu: &Gpu, tensor: &Tensor) -> Result<Self> {
+        let size = tensor.size_bytes();
+        let buffer = gpu.scoped("download", || gpu.create_staging(size))?;
+        Ok(Self { buffer, size })
+    }
+
+    /// Records the copy of `tensor` (the size it was made for) into `batch`.
+    pub(crate) fn record_copy(&self, batch: &mut Batch, tensor: &Tensor) {
+        batch.copy_to_buffer(tensor, &self.buffer, self.size);
+    }
+
+    /// Waits for the work submitted so far and reads what the last recorded copy wrote.
+    pub(crate) fn read<T: Element>(&self, gpu: &Gpu) -> Result<Vec<T>> {
+        gpu.check_fault()?;
+        let receiver = map_read(&self.buffer);
+        gpu.wait()?;
+        let mapped = pollster::block_on(receiver.receive());
+        let bytes = gpu.finish_read(&self.buffer, mapped)?;
+        Ok(bytemuck::pod_collect_to_vec(&bytes))
     }
 }
 

@@ -22,7 +22,7 @@ use rand::SeedableRng;
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::gpu::{Batch, DType, Gpu, Launch, Tensor};
+use crate::gpu::{Batch, DType, Gpu, Launch, Staging, Tensor};
 use crate::kernels::loss::{loss_launch, loss_launch_with};
 use crate::nn::graph::{backward, forward, Forward};
 use crate::nn::Mlp;
@@ -158,6 +158,8 @@ pub struct Trainer<'g> {
     steps: usize,
     /// Per-step training losses, then the validation loss, then the optimizer's non-finite flag.
     results: Tensor,
+    /// Where each epoch's submission copies `results` for reading.
+    results_staging: Staging,
     validation: Option<Validation>,
     /// Parameters and optimizer state at the start of the running epoch (for a rollback).
     snapshot: Vec<Tensor>,
@@ -303,6 +305,7 @@ impl<'g> Trainer<'g> {
         Ok(Self {
             gpu,
             path,
+            results_staging: Staging::new(gpu, &results)?,
             results,
             best_params: Tensor::zeros(gpu, &[flat], DType::F32)?,
             model,
@@ -393,9 +396,10 @@ impl<'g> Trainer<'g> {
             batch.record(&v.loss_launch);
             batch.copy_range(&v.loss, 0, &self.results, self.steps, 1)?;
         }
+        self.results_staging.record_copy(&mut batch, &self.results);
         self.dispatches_last_epoch = batch.dispatch_count();
         gpu.submit(batch)?;
-        let results = self.results.to_vec::<f32>(gpu)?;
+        let results = self.results_staging.read::<f32>(gpu)?;
         self.finish_epoch(epoch, step_before, &results)
     }
 
