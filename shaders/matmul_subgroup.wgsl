@@ -15,7 +15,6 @@
 // so the contiguous dimension of each (K or M for A, N or K for B) must be a multiple of 4.
 
 override SUBGROUP_WG_Y: u32 = 8u;
-override SUBGROUP_ROW_SUMS: bool = false;
 
 // Row i of the lane's 16×4 block, and the row sums of op(A) (four rows a vector).
 var<private> acc0: vec4<f32>;
@@ -105,7 +104,7 @@ fn accumulate(rows: array<vec4<f32>, 4>, cols: vec4<f32>) {
     acc13 += rows[3].y * cols;
     acc14 += rows[3].z * cols;
     acc15 += rows[3].w * cols;
-    if SUBGROUP_ROW_SUMS {
+    if ROW_SUMS {
         for (var v = 0u; v < 4u; v++) {
             sums[v] += rows[v];
         }

@@ -218,15 +218,9 @@ pub struct MatmulParams {
     pub n: u32,
     /// The shared dimension.
     pub k: u32,
-    /// `FLAG_BIAS | FLAG_RELU | FLAG_ACCUMULATE`.
-    pub flags: u32,
+    /// Unused: pads the struct to 16 bytes (the epilogue is chosen by override constants).
+    pub _padding: u32,
 }
-
-const FLAG_BIAS: u32 = 1;
-const FLAG_RELU: u32 = 2;
-const FLAG_ACCUMULATE: u32 = 4;
-const FLAG_MASK: u32 = 8;
-const FLAG_ROW_SUMS: u32 = 16;
 
 /// Invocations per workgroup side of the blocked kernel (each covers 4×4 outputs).
 const BLOCKED_WG: u32 = 8;
@@ -336,7 +330,6 @@ pub(crate) fn matmul_launch_with(
             rhs: c.shape().to_vec(),
         });
     }
-    let mut flags = 0;
     // The optional epilogue tensors: each must be f32 of its shape.
     let epilogue = [
         (
@@ -344,24 +337,16 @@ pub(crate) fn matmul_launch_with(
             "the bias",
             vec![n],
             "one value per output column",
-            FLAG_BIAS,
         ),
-        (
-            options.mask,
-            "the mask",
-            vec![m, n],
-            "the output's shape",
-            FLAG_MASK,
-        ),
+        (options.mask, "the mask", vec![m, n], "the output's shape"),
         (
             options.row_sums,
             "the row sums",
             vec![m],
             "one per output row",
-            FLAG_ROW_SUMS,
         ),
     ];
-    for (tensor, what, shape, why, flag) in epilogue {
+    for (tensor, what, shape, why) in epilogue {
         let Some(t) = tensor else { continue };
         t.expect_dtype("matmul", what, DType::F32)?;
         if t.shape() != shape {
@@ -372,28 +357,27 @@ pub(crate) fn matmul_launch_with(
                 rhs: t.shape().to_vec(),
             });
         }
-        flags |= flag;
-    }
-    if options.relu {
-        flags |= FLAG_RELU;
-    }
-    if options.accumulate {
-        flags |= FLAG_ACCUMULATE;
     }
     let params = MatmulParams {
         m: dim("matmul", m)?,
         n: dim("matmul", n)?,
         k: dim("matmul", k)?,
-        flags,
+        _padding: 0,
     };
     let (trans_a, trans_b) = match options.layout {
         MatmulLayout::AB => (false, false),
         MatmulLayout::ABt => (false, true),
         MatmulLayout::AtB => (true, false),
     };
+    let flag = |on: bool| f64::from(u8::from(on));
     let mut constants = vec![
-        ("TRANS_A", f64::from(u8::from(trans_a))),
-        ("TRANS_B", f64::from(u8::from(trans_b))),
+        ("TRANS_A", flag(trans_a)),
+        ("TRANS_B", flag(trans_b)),
+        ("BIAS", flag(options.bias.is_some())),
+        ("RELU", flag(options.relu)),
+        ("ACCUMULATE", flag(options.accumulate)),
+        ("MASK", flag(options.mask.is_some())),
+        ("ROW_SUMS", flag(options.row_sums.is_some())),
     ];
     let variant = match options.variant {
         MatmulVariant::Auto => auto_variant(gpu, a, b, options.layout, (m, n, k))?,
@@ -407,8 +391,6 @@ pub(crate) fn matmul_launch_with(
             let groups_y = subgroup_rows.div_ceil(SUBGROUP_WG_Y);
             let wg_y = subgroup_rows.div_ceil(groups_y);
             constants.push(("SUBGROUP_WG_Y", f64::from(wg_y)));
-            let row_sums = u8::from(options.row_sums.is_some());
-            constants.push(("SUBGROUP_ROW_SUMS", f64::from(row_sums)));
             ("matmul_subgroup", [params.n.div_ceil(32), groups_y, 1])
         }
         MatmulVariant::Tiled => {
@@ -481,7 +463,7 @@ pub(crate) fn matmul_launch_with(
         constants,
     };
     // Every binding needs a buffer: unused inputs are bound to A and unused row sums to C.
-    // The kernel never touches them (their flags are off).
+    // The kernel never touches them (their override constants are off).
     let bias = options.bias.unwrap_or(a);
     let mask = options.mask.unwrap_or(a);
     let row_sums = options.row_sums.unwrap_or(c);
