@@ -11,10 +11,13 @@
 // handed to the others with subgroupShuffle, which lavapipe compiles to a register shuffle.
 //
 // A subgroup of 8 lanes computes a 16-row × 32-column block of C: the lanes share the 16 rows
-// and each lane owns 4 columns. K is walked 8 at a time, and both operands are read as vec4,
-// so the contiguous dimension of each (K or M for A, N or K for B) must be a multiple of 4.
+// and each lane owns 4 columns. K is walked 8 at a time. B is read as vec4 along its contiguous
+// dimension (N or K), which must be a multiple of 4; A is read through its vec4 view, as whole
+// vectors of rows (Aᵀ·B with M a multiple of 4) or element by element, so M·K must be too.
 
 override SUBGROUP_WG_Y: u32 = 8u;
+// TRANS_A with M a multiple of 4: A's rows are read four at a time; else element by element.
+override A_ROWS_VEC4: bool = false;
 
 // Row i of the lane's 16×4 block, and the row sums of op(A) (four rows a vector).
 var<private> acc0: vec4<f32>;
@@ -48,7 +51,7 @@ var<private> b_starts: vec4<u32>;
 fn load_a_slice(k0: u32, lane: u32, row0: u32) {
     slice_k0 = k0;
     let kk = k0 + lane;
-    if TRANS_A {
+    if TRANS_A && A_ROWS_VEC4 {
         // A is stored K×M: the 16 rows are contiguous.
         let m4 = params.m / 4u;
         for (var v = 0u; v < 4u; v++) {

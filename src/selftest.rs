@@ -74,13 +74,16 @@ fn uniform(rng: &mut StdRng, n: usize, lo: f32, hi: f32) -> Vec<f32> {
 pub fn run(gpu: &Gpu, seed: u64) -> Result<Vec<Check>> {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut checks = Vec::new();
-    // The last two shapes align to 4 everywhere, where the Subgroup kernel can run.
-    for (m, n, k) in [
+    // 512³ and 132×260×1028 align to 4 everywhere; in 10×260×130 only B does, where the
+    // Subgroup kernel reads A element by element.
+    let shapes = [
         (7, 65, 129),
         (1031, 257, 129),
         (512, 512, 512),
         (132, 260, 1028),
-    ] {
+        (10, 260, 130),
+    ];
+    for (m, n, k) in shapes {
         for variant in MatmulVariant::ALL {
             for layout in [MatmulLayout::AB, MatmulLayout::ABt, MatmulLayout::AtB] {
                 // A variant that does not apply here falls back to another, checked under

@@ -148,6 +148,11 @@ fn matmul_matches_reference_at_awkward_sizes() {
         (4, 4, 4),
         (1028, 8, 44),
         (12, 36, 1032),
+        // Where only B aligns and M·K is a multiple of 4: the Subgroup kernel reads A element
+        // by element (A·B; and Aᵀ·B with M not a multiple of 4).
+        (128, 256, 10),
+        (10, 256, 130),
+        (6, 36, 14),
     ];
     for (m, n, k) in shapes {
         for layout in LAYOUTS {
@@ -278,20 +283,31 @@ fn tiled_kernel_takes_other_tile_shapes_and_refuses_bad_ones() {
 fn the_subgroup_kernel_runs_where_subgroups_are_8_wide_and_operands_align() {
     let gpu = gpu();
     let aligned = (132, 260, 788);
-    for layout in LAYOUTS {
-        let chosen = MatmulVariant::Subgroup.resolve(gpu, layout, aligned);
+    // A·B and Aᵀ·B with only B aligned (K = 10, M = 10) and M·K a multiple of 4.
+    let b_aligned = [
+        (MatmulLayout::AB, (128, 256, 10)),
+        (MatmulLayout::AtB, (10, 256, 128)),
+    ];
+    let cases = LAYOUTS
+        .map(|layout| (layout, aligned))
+        .into_iter()
+        .chain(b_aligned);
+    for (layout, dims) in cases {
+        let chosen = MatmulVariant::Subgroup.resolve(gpu, layout, dims);
         if gpu.subgroup_size() == Some(8) {
             assert_eq!(chosen, MatmulVariant::Subgroup, "{layout:?}");
             if gpu.is_cpu_adapter() {
-                let auto = MatmulVariant::Auto.resolve(gpu, layout, aligned);
+                let auto = MatmulVariant::Auto.resolve(gpu, layout, dims);
                 assert_eq!(auto, MatmulVariant::Subgroup, "{layout:?}");
             }
         } else {
             assert_ne!(chosen, MatmulVariant::Subgroup, "{layout:?}");
         }
-        // A contiguous dimension that is not a multiple of 4 falls back everywhere.
-        let unaligned = MatmulVariant::Subgroup.resolve(gpu, layout, (131, 259, 787));
-        assert_ne!(unaligned, MatmulVariant::Subgroup, "{layout:?}");
+        // B's contiguous dimension not a multiple of 4, or M·K not one, falls back everywhere.
+        for unaligned in [(131, 259, 787), (131, 260, 787)] {
+            let chosen = MatmulVariant::Subgroup.resolve(gpu, layout, unaligned);
+            assert_ne!(chosen, MatmulVariant::Subgroup, "{layout:?} {unaligned:?}");
+        }
     }
 }
 

@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use super::matmul::{operands_align_to_4, vec4_applies, MatmulLayout, MatmulVariant};
+use super::matmul::{
+    operands_align_to_4, subgroup_applies, vec4_applies, MatmulLayout, MatmulVariant,
+};
 use crate::error::Result;
 
 /// Chosen variants by shape class, with the file they persist to.
@@ -16,16 +18,17 @@ pub(crate) struct Autotuner {
 }
 
 /// Shape classes: each dimension rounded up to a power of two, and which variants apply
-/// (whether the BlockedVec4 kernel does, and whether both operands align to 4).
+/// (whether the BlockedVec4 and Subgroup kernels do, and whether both operands align to 4).
 fn class_key(layout: MatmulLayout, m: usize, n: usize, k: usize) -> String {
     let class = |x: usize| x.next_power_of_two().trailing_zeros();
     format!(
-        "{layout:?}/{}/{}/{}/{}/{}",
+        "{layout:?}/{}/{}/{}/{}/{}/{}",
         class(m),
         class(n),
         class(k),
         vec4_applies(layout, n, k),
-        operands_align_to_4(layout, (m, n, k))
+        operands_align_to_4(layout, (m, n, k)),
+        subgroup_applies(layout, (m, n, k))
     )
 }
 

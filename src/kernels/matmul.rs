@@ -81,7 +81,7 @@ impl MatmulVariant {
         layout: MatmulLayout,
         (m, n, k): (usize, usize, usize),
     ) -> MatmulVariant {
-        let subgroup = gpu.subgroup_size() == Some(8) && operands_align_to_4(layout, (m, n, k));
+        let subgroup = gpu.subgroup_size() == Some(8) && subgroup_applies(layout, (m, n, k));
         match self {
             MatmulVariant::Auto if !gpu.is_cpu_adapter() => MatmulVariant::Tiled,
             MatmulVariant::Auto | MatmulVariant::Subgroup if subgroup => MatmulVariant::Subgroup,
@@ -98,8 +98,9 @@ impl MatmulVariant {
     }
 }
 
-/// Whether both operands can be read as `vec4` (by the Subgroup kernel, and by the Tiled one's
-/// global loads): the dimension each is contiguous along must be a multiple of 4.
+/// Whether both operands can be read as `vec4` (by the Tiled kernel's global loads, and by the
+/// Subgroup kernel's loads of A in `Aᵀ·B`): the dimension each is contiguous along must be a
+/// multiple of 4.
 pub(crate) fn operands_align_to_4(layout: MatmulLayout, (m, n, k): (usize, usize, usize)) -> bool {
     let (a_contiguous, b_contiguous) = match layout {
         MatmulLayout::AB => (k, n),
@@ -107,6 +108,15 @@ pub(crate) fn operands_align_to_4(layout: MatmulLayout, (m, n, k): (usize, usize
         MatmulLayout::AtB => (m, n),
     };
     a_contiguous.is_multiple_of(4) && b_contiguous.is_multiple_of(4)
+}
+
+/// Whether the [`MatmulVariant::Subgroup`] kernel can run: it reads B as `vec4` along B's
+/// contiguous dimension, which must then be a multiple of 4, and A either as `vec4` rows (`Aᵀ·B`
+/// with M a multiple of 4) or element by element through a `vec4` view, which must cover all of
+/// A (M·K a multiple of 4).
+pub(crate) fn subgroup_applies(layout: MatmulLayout, (m, n, k): (usize, usize, usize)) -> bool {
+    let b_contiguous = if layout == MatmulLayout::ABt { k } else { n };
+    b_contiguous.is_multiple_of(4) && (m * k).is_multiple_of(4)
 }
 
 /// Whether [`MatmulVariant::BlockedVec4`] has a kernel for this layout and size.
@@ -391,6 +401,8 @@ pub(crate) fn matmul_launch_with(
             let groups_y = subgroup_rows.div_ceil(SUBGROUP_WG_Y);
             let wg_y = subgroup_rows.div_ceil(groups_y);
             constants.push(("SUBGROUP_WG_Y", f64::from(wg_y)));
+            let a_rows_vec4 = options.layout == MatmulLayout::AtB && m.is_multiple_of(4);
+            constants.push(("A_ROWS_VEC4", flag(a_rows_vec4)));
             ("matmul_subgroup", [params.n.div_ceil(32), groups_y, 1])
         }
         MatmulVariant::Tiled => {
