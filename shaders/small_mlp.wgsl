@@ -150,8 +150,7 @@ fn update(p: u32, raw_grad: f32, st: vec4<f32>) {
 }
 
 // The terms of the first `count` invocations (the others hold none) added in a fixed order by
-// invocation 0, which alone gets the total: two barriers, where a tree takes log₂(WG) + 2
-// (barriers are what lavapipe pays most for).
+// invocation 0, which alone gets the total: two barriers, where a tree takes log₂(WG) + 2.
 fn workgroup_sum(term: f32, lidx: u32, count: u32) -> f32 {
     scratch[lidx] = term;
     workgroupBarrier();
