@@ -43,7 +43,7 @@ fn matmul(c: &mut Criterion) {
         for variant in MatmulVariant::ALL {
             for layout in [MatmulLayout::AB, MatmulLayout::ABt, MatmulLayout::AtB] {
                 // A variant that does not apply here would measure its fallback.
-                if variant.resolve(&gpu, layout, (size, size, size)) != variant {
+                if !variant.applies(&gpu, layout, (size, size, size)) {
                     continue;
                 }
                 let options = MatmulOptions {

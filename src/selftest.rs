@@ -88,7 +88,7 @@ pub fn run(gpu: &Gpu, seed: u64) -> Result<Vec<Check>> {
             for layout in [MatmulLayout::AB, MatmulLayout::ABt, MatmulLayout::AtB] {
                 // A variant that does not apply here falls back to another, checked under
                 // its own name.
-                if variant.resolve(gpu, layout, (m, n, k)) != variant {
+                if !variant.applies(gpu, layout, (m, n, k)) {
                     continue;
                 }
                 checks.push(check_matmul(gpu, &mut rng, (m, n, k), layout, variant)?);

@@ -70,6 +70,13 @@ impl MatmulVariant {
         }
     }
 
+    /// Whether this variant's own kernel runs for `C = op(A)·op(B)` of `dims` on `gpu`, rather
+    /// than the one it falls back to (what tests, benches and the autotuner time or check
+    /// under its name).
+    pub fn applies(self, gpu: &Gpu, layout: MatmulLayout, dims: (usize, usize, usize)) -> bool {
+        self.resolve(gpu, layout, dims) == self
+    }
+
     /// The kernel that runs for `C = op(A)·op(B)` of `dims` `(M, N, K)` on `gpu`.
     ///
     /// `Auto` picks `Tiled` on GPUs; on CPU-like adapters the first of `Subgroup`,
@@ -510,7 +517,7 @@ fn auto_variant(
     // Only the variants that apply: one that does not would be timed as its fallback.
     let candidates: Vec<MatmulVariant> = MatmulVariant::ALL
         .into_iter()
-        .filter(|&v| v.resolve(gpu, layout, (m, n, k)) == v)
+        .filter(|v| v.applies(gpu, layout, (m, n, k)))
         .collect();
     // The candidates write a scratch output, allocated only when a shape class is tuned.
     let mut scratch: Option<Tensor> = None;

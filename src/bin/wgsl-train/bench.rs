@@ -108,7 +108,7 @@ fn matmul(gpu: &Gpu, quick: bool) -> Result<Value> {
         // to another, measured in that one's column).
         let mut gflops = Vec::new();
         for variant in MatmulVariant::ALL {
-            if variant.resolve(gpu, layout, (m, n, k)) != variant {
+            if !variant.applies(gpu, layout, (m, n, k)) {
                 gflops.push(None);
                 continue;
             }
