@@ -257,33 +257,24 @@ pub(crate) enum DynamicOperand {
     B,
 }
 
-const BINDINGS: &[(u32, Binding)] = &[
-    (0, Binding::ReadOnly),
-    (1, Binding::ReadOnly),
-    (2, Binding::ReadOnly),
-    (3, Binding::ReadOnly),
-    (4, Binding::ReadWrite),
-    (5, Binding::ReadWrite),
-    (6, Binding::Uniform),
-];
-const BINDINGS_DYNAMIC_A: &[(u32, Binding)] = &[
-    (0, Binding::DynamicReadOnly),
-    (1, Binding::ReadOnly),
-    (2, Binding::ReadOnly),
-    (3, Binding::ReadOnly),
-    (4, Binding::ReadWrite),
-    (5, Binding::ReadWrite),
-    (6, Binding::Uniform),
-];
-const BINDINGS_DYNAMIC_B: &[(u32, Binding)] = &[
-    (0, Binding::ReadOnly),
-    (1, Binding::DynamicReadOnly),
-    (2, Binding::ReadOnly),
-    (3, Binding::ReadOnly),
-    (4, Binding::ReadWrite),
-    (5, Binding::ReadWrite),
-    (6, Binding::Uniform),
-];
+/// The kernel's bindings: A and B (either bound with a dynamic offset or not), bias, mask,
+/// C, row sums, params.
+const fn bindings(a: Binding, b: Binding) -> [(u32, Binding); 7] {
+    [
+        (0, a),
+        (1, b),
+        (2, Binding::ReadOnly),
+        (3, Binding::ReadOnly),
+        (4, Binding::ReadWrite),
+        (5, Binding::ReadWrite),
+        (6, Binding::Uniform),
+    ]
+}
+const BINDINGS: &[(u32, Binding)] = &bindings(Binding::ReadOnly, Binding::ReadOnly);
+const BINDINGS_DYNAMIC_A: &[(u32, Binding)] =
+    &bindings(Binding::DynamicReadOnly, Binding::ReadOnly);
+const BINDINGS_DYNAMIC_B: &[(u32, Binding)] =
+    &bindings(Binding::ReadOnly, Binding::DynamicReadOnly);
 
 /// `(M, N, K)` of `op(A)·op(B)`, checking that the shapes agree.
 pub fn matmul_dims(a: &Tensor, b: &Tensor, layout: MatmulLayout) -> Result<(usize, usize, usize)> {
