@@ -18,6 +18,15 @@ const MAX_LAYERS: usize = 4;
 /// steps/s against 5.1–5.7 in the same session; 16 and 64 were within that noise).
 const WG_CPU: u32 = 32;
 const WG_GPU: u32 = 256;
+
+/// The workgroup size the kernel runs with on `gpu`.
+fn workgroup_size(gpu: &Gpu) -> u32 {
+    if gpu.is_cpu_adapter() {
+        WG_CPU
+    } else {
+        WG_GPU
+    }
+}
 /// Storage buffers the kernel binds.
 const STORAGE_BUFFERS: u32 = 9;
 
@@ -90,7 +99,7 @@ pub(crate) fn unsupported(gpu: &Gpu, model: &SmallModel) -> Option<String> {
             limits.max_storage_buffers_per_shader_stage
         ))
     } else if (limits.max_compute_workgroup_storage_size as usize)
-        < 4 * (ACT_CAPACITY + 2 * GRAD_CAPACITY + WG_GPU as usize)
+        < 4 * (ACT_CAPACITY + 2 * GRAD_CAPACITY + workgroup_size(gpu) as usize)
     {
         Some("this device's workgroup memory is too small".into())
     } else {
@@ -164,10 +173,7 @@ pub(crate) fn epoch_dispatch(
         source: sources::SMALL_MLP,
         entry: "train_epoch",
         bindings: BINDINGS,
-        constants: vec![(
-            "WG",
-            f64::from(if gpu.is_cpu_adapter() { WG_CPU } else { WG_GPU }),
-        )],
+        constants: vec![("WG", f64::from(workgroup_size(gpu)))],
     };
     let [s0, s1, s2] = state;
     Dispatch::new(
