@@ -145,6 +145,20 @@ fn check(
     }
 }
 
+/// The checks every optimizer shares: `lr`, `weight_decay` and `l1` are ≥ 0.
+fn check_common(optimizer: &'static str, lr: f64, weight_decay: f64, l1: f64) -> Result<()> {
+    check(optimizer, "lr", lr, lr >= 0.0, "must be ≥ 0")?;
+    let penalty = "must be ≥ 0";
+    check(
+        optimizer,
+        "weight_decay",
+        weight_decay,
+        weight_decay >= 0.0,
+        penalty,
+    )?;
+    check(optimizer, "l1", l1, l1 >= 0.0, penalty)
+}
+
 impl OptimizerConfig {
     /// Checks every value, as PyTorch's constructors do (and ε > 0, penalties ≥ 0).
     ///
@@ -154,17 +168,9 @@ impl OptimizerConfig {
         match self {
             OptimizerConfig::Sgd(c) => {
                 let o = "SGD";
-                check(o, "lr", c.lr, c.lr >= 0.0, "must be ≥ 0")?;
+                check_common(o, c.lr, c.weight_decay, c.l1)?;
                 check(o, "momentum", c.momentum, c.momentum >= 0.0, "must be ≥ 0")?;
                 check(o, "dampening", c.dampening, true, "must be finite")?;
-                check(
-                    o,
-                    "weight_decay",
-                    c.weight_decay,
-                    c.weight_decay >= 0.0,
-                    "must be ≥ 0",
-                )?;
-                check(o, "l1", c.l1, c.l1 >= 0.0, "must be ≥ 0")?;
                 if c.nesterov {
                     check(
                         o,
@@ -190,7 +196,7 @@ impl OptimizerConfig {
                     "Adam"
                 };
                 let (b1, b2) = c.betas;
-                check(o, "lr", c.lr, c.lr >= 0.0, "must be ≥ 0")?;
+                check_common(o, c.lr, c.weight_decay, c.l1)?;
                 check(
                     o,
                     "betas.0",
@@ -205,15 +211,7 @@ impl OptimizerConfig {
                     (0.0..1.0).contains(&b2),
                     "must be in [0, 1)",
                 )?;
-                check(o, "eps", c.eps, c.eps > 0.0, "must be > 0")?;
-                check(
-                    o,
-                    "weight_decay",
-                    c.weight_decay,
-                    c.weight_decay >= 0.0,
-                    "must be ≥ 0",
-                )?;
-                check(o, "l1", c.l1, c.l1 >= 0.0, "must be ≥ 0")
+                check(o, "eps", c.eps, c.eps > 0.0, "must be > 0")
             }
         }
     }
