@@ -6,10 +6,13 @@
 //! v: 28 bytes a parameter), so their GB/s compare times directly; the unfused chain really
 //! moves 15 floats a parameter.
 
+#[path = "support/elementwise.rs"]
+mod elementwise;
+
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use elementwise::{elementwise_launch, ElementwiseOp};
 use rand::{Rng, SeedableRng};
-use wgsl_train::gpu::{Binding, Dispatch, KernelSpec};
-use wgsl_train::kernels::elementwise::{elementwise_launch, ElementwiseOp};
+use wgsl_train::gpu::{Binding, Dispatch, KernelSpec, ShaderCode};
 use wgsl_train::optim::{AdamConfig, Optimizer, ParamStore, SgdConfig};
 use wgsl_train::{DType, Gpu, Launch, Tensor};
 
@@ -23,13 +26,14 @@ fn random(n: usize, seed: u64) -> Vec<f32> {
 /// and writes 12 bytes an element: the ceiling for a shader that streams memory.
 const STREAM: &str = r#"
 struct Params { n: u32, pad0: u32, pad1: u32, pad2: u32 }
+override WG: u32 = 256u;
 @group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read_write> y: array<vec4<f32>>;
 @group(0) @binding(2) var<uniform> params: Params;
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn stream(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     for (var k = 0u; k < 4u; k++) {
-        let i = gid.x + k * nwg.x * 256u;
+        let i = gid.x + k * nwg.x * WG;
         if i < params.n {
             y[i] = 1.5 * x[i] + y[i];
         }
@@ -44,11 +48,10 @@ fn stream_launch(gpu: &Gpu, x: &Tensor, y: &Tensor) -> Launch {
         (2, Binding::Uniform),
     ];
     let spec = KernelSpec {
-        shader: "bench-stream",
-        source: STREAM,
+        shader: ShaderCode::user("bench-stream", STREAM),
         entry: "stream",
         bindings: BINDINGS,
-        constants: vec![],
+        constants: vec![("WG", 256.0)],
     };
     let vec4s = (x.len() / 4) as u32;
     let dispatch = Dispatch::new(

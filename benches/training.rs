@@ -5,10 +5,11 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use rand::{Rng, SeedableRng};
+use wgsl_train::data::Prepared;
 use wgsl_train::data::{diabetes, Dataset, SplitConfig, Task};
 use wgsl_train::nn::Mlp;
 use wgsl_train::optim::AdamConfig;
-use wgsl_train::train::{Prepared, TrainConfig, Trainer};
+use wgsl_train::train::{TrainConfig, Trainer};
 use wgsl_train::Gpu;
 
 fn training(c: &mut Criterion) {
@@ -71,7 +72,6 @@ fn training(c: &mut Criterion) {
         let config = TrainConfig {
             epochs: usize::MAX,
             batch_size: batch,
-            progress: false,
             single_dispatch_epochs,
             ..TrainConfig::default()
         };

@@ -10,8 +10,10 @@
 use std::time::Instant;
 
 use wgsl_train::data::{diabetes, SplitConfig};
+use wgsl_train::experiment::{plot_curves, Experiment, Outcome};
+use wgsl_train::metrics::Metrics;
 use wgsl_train::optim::{AdamConfig, SgdConfig};
-use wgsl_train::train::{plot_curves, Experiment, History, Metrics, Outcome, TrainConfig};
+use wgsl_train::train::{History, TrainConfig};
 use wgsl_train::Gpu;
 
 /// The six configurations: SGD and Adam, each plain, with L1 and with L2, all on the same
@@ -35,8 +37,7 @@ pub fn experiments() -> Vec<(&'static str, Experiment)> {
             seed: 1,
             patience: Some(50),
             min_delta: 1e-4,
-            progress: false,
-            single_dispatch_epochs: false,
+            ..TrainConfig::default()
         },
         split: SplitConfig {
             seed: 2024,

@@ -4,8 +4,9 @@
 //! Run with `cargo run --release --example iris`.
 
 use wgsl_train::data::{iris, SplitConfig};
+use wgsl_train::experiment::Experiment;
 use wgsl_train::optim::AdamConfig;
-use wgsl_train::train::{Experiment, TrainConfig};
+use wgsl_train::train::TrainConfig;
 use wgsl_train::Gpu;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -23,7 +24,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             epochs: 300,
             batch_size: 16,
             patience: Some(30),
-            progress: false,
             ..TrainConfig::default()
         },
         split: SplitConfig {

@@ -4,8 +4,9 @@
 //! Run with `cargo run --release --example wine`.
 
 use wgsl_train::data::{wine_quality, SplitConfig};
+use wgsl_train::experiment::Experiment;
 use wgsl_train::optim::SgdConfig;
-use wgsl_train::train::{Experiment, TrainConfig};
+use wgsl_train::train::TrainConfig;
 use wgsl_train::Gpu;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -24,7 +25,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             epochs: 200,
             batch_size: 32,
             patience: Some(20),
-            progress: false,
             ..TrainConfig::default()
         },
         split: SplitConfig {

@@ -5,6 +5,9 @@
 // no step needs a gather of its own. Values are copied bit for bit (f32 features, f32 or u32
 // targets alike).
 
+// Invocations per workgroup (set by the host).
+override WG: u32 = 256u;
+
 struct ShuffleParams {
     rows: u32,
     x_cols: u32,
@@ -23,13 +26,13 @@ struct ShuffleParams {
 @group(0) @binding(4) var<storage, read_write> y_batches: array<u32>;
 @group(0) @binding(5) var<uniform> params: ShuffleParams;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn shuffle_rows(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lidx: u32,
 ) {
-    let i = (wid.y * nwg.x + wid.x) * 256u + lidx;
+    let i = (wid.y * nwg.x + wid.x) * WG + lidx;
     let width = params.x_cols + params.y_cols;
     if i >= params.rows * width {
         return;

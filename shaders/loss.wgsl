@@ -6,16 +6,10 @@
 // one workgroup — up to 4096 terms, any usual mini-batch — that is the mean loss, in one
 // dispatch; otherwise reduce.wgsl's sum_chunks adds the partial sums, in a fixed order too.
 //
-// mse:               l = (ŷ − y)²                                   g = 2(ŷ − y)/n
-// bce_with_logits:   l = max(x, 0) − x·y + log1p(exp(−|x|))         g = (σ(x) − y)/n
-// bce:               l = −(y·max(ln p, −100) + (1−y)·max(ln(1−p), −100))
-//                    g = (p − y) / max(p(1 − p), 1e-12) / n         (PyTorch's BCELoss)
-// softmax_cross_entropy, one invocation per row of an n×cols logit matrix, class targets t:
-//                    l = logsumexp(x) − x_t with the row max subtracted first
-//                    g = (softmax(x) − onehot(t))/n
-// A class index outside [0, cols) gives a NaN loss for that row, so the mean shows it.
-//
-// grad_scale is 1/n (1/rows for the softmax), computed on the host.
+// The formulas (MSE, BCE with logits, BCE, softmax cross-entropy) are in formulas.wgsl, which
+// the crate puts before this file; softmax_cross_entropy takes one invocation per row of an
+// n×cols logit matrix with class targets. grad_scale is 1/n (1/rows for the softmax), computed
+// on the host.
 
 struct LossParams {
     n: u32,
@@ -32,7 +26,8 @@ struct LossParams {
 @group(0) @binding(3) var<storage, read_write> grad: array<f32>;
 @group(0) @binding(4) var<uniform> params: LossParams;
 
-const LOSS_WG: u32 = 64u;
+// Invocations per workgroup (set by the host).
+override LOSS_WG: u32 = 64u;
 const TERMS_PER_INVOCATION: u32 = 64u;
 
 // The j-th term of this invocation.
@@ -58,24 +53,6 @@ fn write_partial(term: f32, wid: vec3<u32>, nwg: vec3<u32>, lidx: u32) {
     }
 }
 
-// log(1 + z) accurate for small z (WGSL has no log1p): the classic correction by u − 1.
-fn log1p(z: f32) -> f32 {
-    let u = 1.0 + z;
-    if u == 1.0 {
-        return z;
-    }
-    return log(u) * z / (u - 1.0);
-}
-
-// σ(x) without overflow for large |x|.
-fn sigmoid(x: f32) -> f32 {
-    if x >= 0.0 {
-        return 1.0 / (1.0 + exp(-x));
-    }
-    let e = exp(x);
-    return e / (1.0 + e);
-}
-
 @compute @workgroup_size(LOSS_WG)
 fn mse(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -86,9 +63,9 @@ fn mse(
     for (var j = 0u; j < TERMS_PER_INVOCATION; j++) {
         let i = term_index(wid, nwg, lidx, j);
         if i < params.n {
-            let d = pred[i] - target_value[i];
-            sum += d * d;
-            grad[i] = 2.0 * d * params.grad_scale;
+            let t = mse_term(pred[i], target_value[i]);
+            sum += t.x;
+            grad[i] = t.y * params.grad_scale;
         }
     }
     write_partial(sum, wid, nwg, lidx);
@@ -104,10 +81,9 @@ fn bce_with_logits(
     for (var j = 0u; j < TERMS_PER_INVOCATION; j++) {
         let i = term_index(wid, nwg, lidx, j);
         if i < params.n {
-            let x = pred[i];
-            let y = target_value[i];
-            sum += max(x, 0.0) - x * y + log1p(exp(-abs(x)));
-            grad[i] = (sigmoid(x) - y) * params.grad_scale;
+            let t = bce_with_logits_term(pred[i], target_value[i]);
+            sum += t.x;
+            grad[i] = t.y * params.grad_scale;
         }
     }
     write_partial(sum, wid, nwg, lidx);
@@ -123,12 +99,9 @@ fn bce(
     for (var j = 0u; j < TERMS_PER_INVOCATION; j++) {
         let i = term_index(wid, nwg, lidx, j);
         if i < params.n {
-            let p = pred[i];
-            let y = target_value[i];
-            let log_p = max(log(p), -100.0);
-            let log_q = max(log(1.0 - p), -100.0);
-            sum -= y * log_p + (1.0 - y) * log_q;
-            grad[i] = (p - y) / max(p * (1.0 - p), 1e-12) * params.grad_scale;
+            let t = bce_term(pred[i], target_value[i]);
+            sum += t.x;
+            grad[i] = t.y * params.grad_scale;
         }
     }
     write_partial(sum, wid, nwg, lidx);
@@ -164,12 +137,7 @@ fn softmax_row(row: u32) -> f32 {
     }
     let t = target_class[row];
     for (var j = 0u; j < cols; j++) {
-        let softmax = exp(pred[base + j] - row_max) / sum_exp;
-        let onehot = select(0.0, 1.0, j == t);
-        grad[base + j] = (softmax - onehot) * params.grad_scale;
+        grad[base + j] = softmax_ce_grad(pred[base + j], row_max, sum_exp, j == t) * params.grad_scale;
     }
-    if t < cols {
-        return log(sum_exp) - (pred[base + t] - row_max);
-    }
-    return bitcast<f32>(0x7fc00000u); // NaN: the target is out of range
+    return softmax_ce_term(row_max, sum_exp, pred[base + min(t, cols - 1u)], t < cols);
 }

@@ -11,7 +11,9 @@
 //              column summing the rows in order; the bias gradient db = Σ_rows dY.
 
 const CHUNK: u32 = 4096u;
-const SUM_WG: u32 = 64u;
+// Invocations per workgroup of each entry point (set by the host).
+override SUM_WG: u32 = 64u;
+override COLUMNS_WG: u32 = 256u;
 
 struct ReduceParams {
     n: u32,
@@ -57,13 +59,13 @@ fn sum_chunks(
 }
 
 // params.n is the number of rows here.
-@compute @workgroup_size(256)
+@compute @workgroup_size(COLUMNS_WG)
 fn column_sums(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lidx: u32,
 ) {
-    let j = (wid.y * nwg.x + wid.x) * 256u + lidx;
+    let j = (wid.y * nwg.x + wid.x) * COLUMNS_WG + lidx;
     if j >= params.cols {
         return;
     }

@@ -4,9 +4,10 @@
 // phases — keeping the batch's activations and gradients in workgroup memory and updating the
 // parameters and optimizer state in place in the model's flat buffers.
 //
-// The formulas are those of loss.wgsl and optim.wgsl (one parameter group), in the same order
-// per element; sums over the batch run in a fixed order, so results are reproducible bit for
-// bit, and equal to the general path's within the kernel tolerance.
+// The loss terms and the optimizer update are formulas.wgsl's (one parameter group), which the
+// crate puts before this file, as it does for loss.wgsl and optim.wgsl; sums over the batch run
+// in a fixed order, so results are reproducible bit for bit, and equal to the general path's
+// within the kernel tolerance.
 
 // Invocations: 256 on GPUs; the host asks for 32 on CPU-like adapters, where a barrier costs
 // in proportion to the invocations it waits for and these models have little to share out.
@@ -20,12 +21,10 @@ const LOSS_MSE: u32 = 0u;
 const LOSS_BCE_WITH_LOGITS: u32 = 1u;
 const LOSS_SOFTMAX_CE: u32 = 2u;
 const OPT_SGD: u32 = 0u;
-const FLAG_NESTEROV: u32 = 1u;
-const FLAG_MAXIMIZE: u32 = 2u;
-const FLAG_AMSGRAD: u32 = 4u;
-const FLAG_DECOUPLED: u32 = 8u;
 
 struct SmallParams {
+    // The optimizer's one group (first: a struct member of a uniform starts at a multiple of 16).
+    group: GroupParams,
     rows: u32,
     batch: u32,
     steps: u32,
@@ -36,22 +35,14 @@ struct SmallParams {
     bias_offsets: vec4<u32>,
     loss: u32,
     optimizer: u32,
-    flags: u32,
     x_cols: u32,
-    lr: f32,
-    momentum: f32,
-    dampening: f32,
-    weight_decay: f32,
-    l1: f32,
-    beta1: f32,
-    beta2: f32,
-    eps: f32,
+    _pad: u32,
 }
 
 @group(0) @binding(0) var<storage, read> x_all: array<f32>;
 @group(0) @binding(1) var<storage, read> y_all: array<u32>;
 @group(0) @binding(2) var<storage, read> order: array<u32>;
-// Per step: x = step size, y = √(1 − β₂ᵗ), z = 1 on the optimizer's first step.
+// Per step: the step vector of formulas.wgsl.
 @group(0) @binding(3) var<storage, read> step_values: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> values: array<f32>;
 @group(0) @binding(5) var<storage, read_write> state0: array<f32>;
@@ -79,74 +70,40 @@ fn act_offset(l: u32) -> u32 {
     return off;
 }
 
-fn sigmoid(x: f32) -> f32 {
-    if x >= 0.0 {
-        return 1.0 / (1.0 + exp(-x));
-    }
-    let e = exp(x);
-    return e / (1.0 + e);
-}
-
-fn log1p(z: f32) -> f32 {
-    let u = 1.0 + z;
-    if u == 1.0 {
-        return z;
-    }
-    return log(u) * z / (u - 1.0);
-}
-
-fn is_nonfinite(v: f32) -> bool {
-    return (bitcast<u32>(v) & 0x7f800000u) == 0x7f800000u;
-}
-
-// One parameter's optimizer update, as optim.wgsl does it.
+// One parameter's optimizer update (formulas.wgsl's, on one lane of a vec4).
 fn update(p: u32, raw_grad: f32, st: vec4<f32>) {
-    let theta0 = values[p];
-    var theta = theta0;
-    var g = raw_grad;
-    if (params.flags & FLAG_MAXIMIZE) != 0u {
-        g = -g;
-    }
+    let hp = params.group;
+    let theta = vec4<f32>(values[p]);
+    let g = vec4<f32>(raw_grad);
+    var updated: f32;
     if params.optimizer == OPT_SGD {
-        g += params.weight_decay * theta0;
-        g += params.l1 * sign(theta0);
-        if params.momentum != 0.0 {
-            var b = g;
-            if st.z == 0.0 {
-                b = params.momentum * state0[p] + (1.0 - params.dampening) * g;
-            }
-            state0[p] = b;
-            if (params.flags & FLAG_NESTEROV) != 0u {
-                g = g + params.momentum * b;
-            } else {
-                g = b;
-            }
+        var buffer = vec4<f32>(0.0);
+        if hp.momentum != 0.0 {
+            buffer = vec4<f32>(state0[p]);
         }
-        theta = theta0 - st.x * g;
+        let u = sgd_update(theta, g, buffer, hp, st);
+        if hp.momentum != 0.0 {
+            state0[p] = u.momentum_buffer.x;
+        }
+        updated = u.theta.x;
     } else {
-        let decoupled = (params.flags & FLAG_DECOUPLED) != 0u;
-        if !decoupled {
-            g += params.weight_decay * theta0;
+        let amsgrad = (hp.flags & FLAG_AMSGRAD) != 0u;
+        var max_v = vec4<f32>(0.0);
+        if amsgrad {
+            max_v = vec4<f32>(state2[p]);
         }
-        g += params.l1 * sign(theta0);
-        if decoupled {
-            theta *= 1.0 - params.lr * params.weight_decay;
+        let u = adam_update(theta, g, vec4<f32>(state0[p]), vec4<f32>(state1[p]), max_v, hp, st);
+        state0[p] = u.m.x;
+        state1[p] = u.v.x;
+        if amsgrad {
+            state2[p] = u.v_used.x;
         }
-        let m = params.beta1 * state0[p] + (1.0 - params.beta1) * g;
-        let v = params.beta2 * state1[p] + (1.0 - params.beta2) * g * g;
-        state0[p] = m;
-        state1[p] = v;
-        var v_used = v;
-        if (params.flags & FLAG_AMSGRAD) != 0u {
-            v_used = max(state2[p], v);
-            state2[p] = v_used;
-        }
-        theta = theta - st.x * m / (sqrt(v_used) / st.y + params.eps);
+        updated = u.theta.x;
     }
-    if is_nonfinite(theta) {
+    if any_nonfinite(vec4<f32>(updated)) {
         results[params.steps + 1u] = 1.0;
     }
-    values[p] = theta;
+    values[p] = updated;
 }
 
 // The terms of the first `count` invocations (the others hold none) added in a fixed order by
@@ -220,24 +177,23 @@ fn train_epoch(@builtin(local_invocation_index) lidx: u32) {
                 }
                 let t = y_all[order[first_row + r]];
                 for (var j = 0u; j < outputs; j++) {
-                    let onehot = select(0.0, 1.0, j == t);
-                    grad_a[r * outputs + j] = (exp(act[base + j] - row_max) / sum_exp - onehot) * scale;
+                    grad_a[r * outputs + j] = softmax_ce_grad(act[base + j], row_max, sum_exp, j == t) * scale;
                 }
-                term += log(sum_exp) - (act[base + min(t, outputs - 1u)] - row_max);
+                term += softmax_ce_term(row_max, sum_exp, act[base + min(t, outputs - 1u)], t < outputs);
             }
         } else {
             let scale = 1.0 / f32(rows * outputs);
             for (var idx = lidx; idx < rows * outputs; idx += WG) {
                 let x = act[logits + idx];
                 let y = bitcast<f32>(y_all[order[first_row + idx / outputs] * outputs + idx % outputs]);
+                var t: vec2<f32>;
                 if params.loss == LOSS_MSE {
-                    let d = x - y;
-                    term += d * d;
-                    grad_a[idx] = 2.0 * d * scale;
+                    t = mse_term(x, y);
                 } else {
-                    term += max(x, 0.0) - x * y + log1p(exp(-abs(x)));
-                    grad_a[idx] = (sigmoid(x) - y) * scale;
+                    t = bce_with_logits_term(x, y);
                 }
+                term += t.x;
+                grad_a[idx] = t.y * scale;
             }
         }
         let n = select(rows * outputs, rows, params.loss == LOSS_SOFTMAX_CE);

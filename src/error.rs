@@ -56,9 +56,9 @@ pub enum Error {
         /// Which argument.
         what: &'static str,
         /// The element type expected.
-        expected: crate::DType,
+        expected: crate::dtype::DType,
         /// The element type given.
-        got: crate::DType,
+        got: crate::dtype::DType,
     },
 
     /// An argument is out of its valid range.
@@ -82,6 +82,11 @@ pub enum Error {
         /// What it must satisfy.
         expected: &'static str,
     },
+
+    /// The data does not fit the model: its feature count, task or class count differs from
+    /// the model's inputs, task or outputs (one check, `Mlp::check_fits`, on every path).
+    #[error("the data does not fit the model: {0}")]
+    ModelMismatch(String),
 
     /// A dataset is unusable: empty, non-finite values, labels that do not fit the task.
     #[error("data: {0}")]

@@ -52,7 +52,10 @@
 
 pub mod checkpoint;
 pub mod data;
+mod dtype;
 mod error;
+pub mod experiment;
+pub mod fs;
 pub mod gpu;
 pub mod kernels;
 pub mod metrics;

@@ -4,10 +4,9 @@
 mod common;
 
 use common::gpu;
-use wgsl_train::checkpoint::{
-    load_model, read_tensors, save_model, training_state_path, write_atomic,
-};
+use wgsl_train::checkpoint::{load_model, read_tensors, save_model, training_state_path};
 use wgsl_train::data::Task;
+use wgsl_train::fs::write_atomic;
 use wgsl_train::nn::Mlp;
 use wgsl_train::Error;
 

@@ -160,3 +160,73 @@ fn a_closed_stdout_pipe_ends_the_program_quietly() {
         output.status
     );
 }
+
+/// `train` is the library's `Experiment` with flags on top: for the same settings, the command
+/// line prints the very report and diagnosis the library computes (training is bitwise
+/// reproducible on one adapter), schedule included.
+#[test]
+fn the_cli_prints_the_report_the_library_computes() {
+    use wgsl_train::data::{iris, SplitConfig};
+    use wgsl_train::experiment::Experiment;
+    use wgsl_train::optim::SgdConfig;
+    use wgsl_train::train::{LrSchedule, TrainConfig};
+
+    let (ok, stdout, stderr) = wgsl_train(&[
+        "train",
+        "--data",
+        "iris",
+        "--hidden",
+        "6",
+        "--optimizer",
+        "sgd",
+        "--lr",
+        "0.05",
+        "--momentum",
+        "0.9",
+        "--l2",
+        "0.001",
+        "--epochs",
+        "20",
+        "--lr-schedule",
+        "cosine",
+        "--seed",
+        "3",
+        "--quiet",
+    ]);
+    assert!(ok, "train failed: {stderr}");
+    let experiment = Experiment {
+        hidden: vec![6],
+        optimizer: SgdConfig {
+            lr: 0.05,
+            momentum: 0.9,
+            weight_decay: 0.001,
+            ..SgdConfig::default()
+        }
+        .into(),
+        train: TrainConfig {
+            epochs: 20,
+            seed: 3,
+            lr_schedule: LrSchedule::Cosine {
+                t_max: 20,
+                eta_min: 0.0,
+            },
+            ..TrainConfig::default()
+        },
+        split: SplitConfig {
+            seed: 3,
+            ..SplitConfig::default()
+        },
+        model_seed: 3,
+    };
+    let outcome = experiment.run(common::gpu(), &iris().unwrap()).unwrap();
+    let report = outcome.report();
+    assert!(report.contains("macro-F1"), "{report}");
+    assert!(
+        stdout.contains(&report),
+        "the CLI printed\n{stdout}\nthe library's report is\n{report}"
+    );
+    assert!(
+        stdout.contains(&format!("diagnosis: {}", outcome.diagnosis)),
+        "{stdout}"
+    );
+}

@@ -1,10 +1,13 @@
-//! Element-wise kernels against the reference at awkward sizes.
+//! The benches' element-wise kernels (the unfused baseline of `benches/optim.rs`, bound as a
+//! user kernel) against their reference at awkward sizes.
 
 mod common;
+#[path = "../benches/support/elementwise.rs"]
+mod elementwise;
 
 use common::{assert_close, gpu, rel_tol, rng, uniform};
-use wgsl_train::kernels::elementwise::{elementwise_launch, ElementwiseOp};
-use wgsl_train::{reference, DType, Error, Tensor};
+use elementwise::{elementwise_launch, ElementwiseOp};
+use wgsl_train::{DType, Error, Tensor};
 
 #[test]
 fn elementwise_ops_match_reference() {
@@ -30,7 +33,7 @@ fn elementwise_ops_match_reference() {
             gpu.run(&elementwise_launch(gpu, op, &gx, z_arg, &gy).unwrap())
                 .unwrap();
             let mut want = y0.clone();
-            reference::elementwise::elementwise(op, &x, Some(&z), &mut want);
+            elementwise::reference(op, &x, &z, &mut want);
             let got = gy.to_vec::<f32>(gpu).unwrap();
             // Two or three roundings of O(1) values.
             assert_close(

@@ -6,10 +6,11 @@ mod common;
 use common::{bits, gpu, param_bits};
 use proptest::prelude::*;
 use wgsl_train::checkpoint::{load_model, read_tensors, restore_training, save};
+use wgsl_train::data::Prepared;
 use wgsl_train::data::{diabetes, load_csv_from_reader, CsvOptions, SplitConfig, Task};
 use wgsl_train::nn::Mlp;
 use wgsl_train::optim::{AdamConfig, Optimizer, ParamStore, SgdConfig};
-use wgsl_train::train::{Prepared, TrainConfig, Trainer};
+use wgsl_train::train::{TrainConfig, Trainer};
 use wgsl_train::{DType, Error, Gpu, GpuOptions, Tensor};
 
 fn prepared() -> Prepared {
@@ -20,7 +21,6 @@ fn config(epochs: usize) -> TrainConfig {
     TrainConfig {
         epochs,
         seed: 4,
-        progress: false,
         ..TrainConfig::default()
     }
 }

@@ -4,10 +4,10 @@
 mod common;
 
 use common::{gpu, param_bits};
-use wgsl_train::data::{diabetes, iris, wine_quality, Dataset, SplitConfig};
+use wgsl_train::data::{diabetes, iris, wine_quality, Dataset, Prepared, SplitConfig};
 use wgsl_train::nn::Mlp;
 use wgsl_train::optim::{AdamConfig, OptimizerConfig, SgdConfig};
-use wgsl_train::train::{Prepared, TrainConfig, Trainer};
+use wgsl_train::train::{TrainConfig, Trainer};
 use wgsl_train::{Error, Gpu};
 
 fn config(epochs: usize, batch_size: usize, single: bool) -> TrainConfig {
@@ -15,7 +15,6 @@ fn config(epochs: usize, batch_size: usize, single: bool) -> TrainConfig {
         epochs,
         batch_size,
         seed: 5,
-        progress: false,
         single_dispatch_epochs: single,
         ..TrainConfig::default()
     }

@@ -5,10 +5,11 @@ mod common;
 
 use common::{gpu, param_bits};
 use wgsl_train::checkpoint::{load_model, restore_training, save};
+use wgsl_train::data::Prepared;
 use wgsl_train::data::{diabetes, iris, wine_quality, Dataset, SplitConfig, Task};
 use wgsl_train::nn::Mlp;
 use wgsl_train::optim::{AdamConfig, OptimizerConfig, SgdConfig};
-use wgsl_train::train::{epoch_order, Prepared, TrainConfig, Trainer};
+use wgsl_train::train::{epoch_order, TrainConfig, Trainer};
 use wgsl_train::{reference, Error, Gpu};
 
 fn prepared(data: &Dataset) -> Prepared {
@@ -27,7 +28,6 @@ fn config(epochs: usize, batch_size: usize) -> TrainConfig {
         epochs,
         batch_size,
         seed: 11,
-        progress: false,
         ..TrainConfig::default()
     }
 }
@@ -384,6 +384,6 @@ fn bad_training_arguments_are_typed_errors() {
             None,
             config(1, 32)
         ),
-        Err(Error::InvalidArgument { .. })
+        Err(Error::ModelMismatch(_))
     ));
 }

@@ -9,22 +9,18 @@
 //! training resumes exactly. Every write goes to a temporary file that is synced and then
 //! renamed over the old one: a failed or interrupted save never damages the previous file.
 
-mod atomic;
-
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
 
-use crate::data::{Standardizer, TargetScaler, Task};
+use crate::data::{Preprocessing, Standardizer, TargetScaler, Task};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::nn::{Mlp, NamedTensor};
 use crate::optim::OptimizerState;
-use crate::train::{EpochRecord, History, Preprocessing, Trainer};
-
-pub use atomic::write_atomic;
+use crate::train::{EpochRecord, History, Trainer};
 
 /// The training-state file that belongs to the model file `path`.
 pub fn training_state_path(path: &Path) -> PathBuf {
@@ -359,7 +355,7 @@ fn write_tensors(
         })
         .collect::<Result<Vec<_>>>()?;
     let bytes = safetensors::serialize(views, Some(metadata)).map_err(|e| bad(e.to_string()))?;
-    write_atomic(path, &bytes)
+    crate::fs::write_atomic(path, &bytes)
 }
 
 /// Every tensor of a safetensors file (f32 only) with the file's metadata.

@@ -1,13 +1,17 @@
 //! Datasets: loading (slices, CSV, built-in), seeded splits (stratified for classification),
 //! k-fold cross-validation, and standardisation fitted on the training split only.
 
+#[cfg(feature = "datasets")]
 mod builtin;
 mod csv;
+mod prepare;
 mod split;
 mod standardize;
 
 pub use self::csv::{load_csv, load_csv_from_reader, CsvOptions, TargetColumn};
+#[cfg(feature = "datasets")]
 pub use builtin::{diabetes, iris, wine_quality};
+pub use prepare::{baseline_loss, class_frequencies, Prepared, Preprocessing};
 pub use split::{Fold, Split, SplitConfig};
 pub use standardize::{Standardizer, TargetScaler};
 

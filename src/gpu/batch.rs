@@ -17,8 +17,9 @@ pub struct Dispatch {
     pipeline: Arc<Pipeline>,
     bind_group: wgpu::BindGroup,
     workgroups: [u32; 3],
-    /// Whether a storage binding takes a dynamic offset when recorded.
-    dynamic_storage: bool,
+    /// The block stride in bytes of each storage binding bound to a block view, in binding
+    /// order (the order wgpu takes dynamic offsets in).
+    block_strides: Vec<u32>,
 }
 
 impl Dispatch {
@@ -102,7 +103,23 @@ impl Dispatch {
                 detail: format!("expects {storage_slots} tensors, got {}", tensors.len()),
             });
         }
-        let pipeline = gpu.pipeline(spec)?;
+        // Which storage bindings take block views, as a bit per entry of the spec's bindings,
+        // and the strides of those blocks in binding order.
+        let mut dynamic = 0u64;
+        let mut blocks: Vec<(u32, u32)> = Vec::new();
+        let storage = spec
+            .bindings
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, k))| k.is_storage());
+        for ((i, &(binding, _)), tensor) in storage.zip(tensors) {
+            if let Some(stride) = tensor.block_stride_bytes() {
+                dynamic |= 1 << i;
+                blocks.push((binding, stride));
+            }
+        }
+        blocks.sort_unstable();
+        let pipeline = gpu.pipeline(spec, dynamic)?;
         let bind_group = gpu.scoped(spec.entry, || {
             let params = gpu
                 .device()
@@ -117,9 +134,7 @@ impl Dispatch {
                 .iter()
                 .filter_map(|&(binding, kind)| {
                     let resource = match kind {
-                        Binding::ReadOnly | Binding::ReadWrite | Binding::DynamicReadOnly => {
-                            tensors.next()?.binding()
-                        }
+                        Binding::ReadOnly | Binding::ReadWrite => tensors.next()?.binding(),
                         Binding::Uniform => params.as_entire_binding(),
                         Binding::DynamicUniform => {
                             let (buffer, size) = table?;
@@ -144,10 +159,7 @@ impl Dispatch {
             pipeline,
             bind_group,
             workgroups,
-            dynamic_storage: spec
-                .bindings
-                .iter()
-                .any(|(_, k)| *k == Binding::DynamicReadOnly),
+            block_strides: blocks.into_iter().map(|(_, stride)| stride).collect(),
         })
     }
 }
@@ -220,23 +232,25 @@ impl Batch {
         }
     }
 
-    /// Records every dispatch of `launch`, in order, into the open compute pass.
+    /// Records every dispatch of `launch`, in order, into the open compute pass (block views
+    /// bound to their first block).
     pub fn record(&mut self, launch: &Launch) {
-        for dispatch in &launch.dispatches {
-            self.record_at(dispatch, &[]);
-        }
+        self.record_block(launch, 0);
     }
 
-    /// Records every dispatch of `launch`, giving those with a [`Binding::DynamicReadOnly`]
-    /// the byte offset `offset` (the others none).
-    pub(crate) fn record_offset(&mut self, launch: &Launch, offset: u32) {
+    /// Records every dispatch of `launch`, with every block view it binds
+    /// ([`Tensor::blocks`]) bound to its block number `block`, each at its own stride.
+    ///
+    /// Block views check at creation that every block lies inside their tensor; a `block`
+    /// past the last is a validation error of the submission.
+    pub fn record_block(&mut self, launch: &Launch, block: usize) {
+        let mut offsets = Vec::new();
         for dispatch in &launch.dispatches {
-            let offsets: &[u32] = if dispatch.dynamic_storage {
-                &[offset]
-            } else {
-                &[]
-            };
-            self.record_at(dispatch, offsets);
+            offsets.clear();
+            offsets.extend(dispatch.block_strides.iter().map(|&stride| {
+                u32::try_from(block as u64 * u64::from(stride)).unwrap_or(u32::MAX)
+            }));
+            self.record_at(dispatch, &offsets);
         }
     }
 

@@ -5,13 +5,15 @@ mod pipeline;
 mod readback;
 mod tensor;
 mod timing;
+mod tuning;
 
 pub use batch::{Batch, Dispatch, Launch};
-pub use pipeline::{Binding, KernelSpec};
+pub use pipeline::{Binding, KernelSpec, ShaderCode};
 pub use tensor::{DType, Element, Tensor};
 pub use timing::{Timing, TimingSource};
 
 pub(crate) use readback::Staging;
+pub(crate) use tuning::TuningCache;
 
 use std::sync::{Arc, Mutex};
 
@@ -25,14 +27,18 @@ pub struct GpuOptions {
     ///
     /// Lower it to exercise the paths that split work larger than one binding.
     pub max_storage_buffer_binding_size: Option<u64>,
-    /// Let `MatmulVariant::Auto` time the candidate kernels on this adapter at the first use
-    /// of each shape class and keep the fastest, in memory and in a file under
-    /// `$XDG_CACHE_HOME/wgsl-train/` (or `~/.cache/wgsl-train/`) keyed by adapter and driver
-    /// (default false: a fixed choice per kind of adapter). Every variant gives the same result
-    /// within the kernel tolerance, but not bit for bit: pin one for bitwise reproducibility
-    /// across machines. `WGSL_TRAIN_MATMUL=blocked|tiled|blocked_vec4|subgroup` overrides either
-    /// way.
+    /// Let kernels that come in variants (matmul's `MatmulVariant::Auto`) time the candidates
+    /// on this adapter at the first use of each shape class and keep the fastest, in memory and
+    /// in a file under `$XDG_CACHE_HOME/wgsl-train/` (or `~/.cache/wgsl-train/`) keyed by
+    /// adapter and driver (default false: a fixed choice per kind of adapter). Every variant
+    /// gives the same result within the kernel tolerance, but not bit for bit: pin one for
+    /// bitwise reproducibility across machines.
     pub autotune: bool,
+    /// Kernel variants fixed by name as `(family, variant)` pairs, e.g. `("matmul", "tiled")`,
+    /// overriding the automatic choice and the autotuner (default none). Opening a device also
+    /// reads `WGSL_TRAIN_MATMUL=blocked|tiled|blocked_vec4|subgroup` once, which overrides
+    /// the `"matmul"` entry here.
+    pub pinned_variants: Vec<(String, String)>,
 }
 
 /// A GPU device and queue, with the crate's pipeline cache.
@@ -49,7 +55,8 @@ pub struct Gpu {
     info: wgpu::AdapterInfo,
     limits: wgpu::Limits,
     pipelines: PipelineCache,
-    pub(crate) autotune: Option<crate::kernels::autotune::Autotuner>,
+    tuning: Option<TuningCache>,
+    pinned_variants: Vec<(String, String)>,
     /// Set by wgpu's callbacks; reported by the next call that talks to the device.
     faults: Arc<Faults>,
 }
@@ -116,6 +123,12 @@ impl Gpu {
                 detail: e.to_string(),
             })?;
 
+        let mut pinned_variants = options.pinned_variants;
+        if let Ok(name) = std::env::var("WGSL_TRAIN_MATMUL") {
+            pinned_variants.retain(|(family, _)| family != "matmul");
+            pinned_variants.push(("matmul".into(), name.trim().to_string()));
+        }
+
         let faults = Arc::new(Faults::default());
         let on_lost = Arc::clone(&faults);
         device.set_device_lost_callback(move |reason, message| {
@@ -134,9 +147,8 @@ impl Gpu {
 
         Ok(Self {
             pipelines: PipelineCache::default(),
-            autotune: options
-                .autotune
-                .then(|| crate::kernels::autotune::Autotuner::load(&info)),
+            tuning: options.autotune.then(|| TuningCache::load(&info)),
+            pinned_variants,
             device,
             queue,
             info,
@@ -166,6 +178,26 @@ impl Gpu {
         let fixed = self.info.subgroup_min_size == self.info.subgroup_max_size;
         (fixed && self.device.features().contains(wgpu::Features::SUBGROUP))
             .then_some(self.info.subgroup_min_size)
+    }
+
+    /// The storage-binding alignment in f32 elements (64 for the usual 256 bytes), at least 4
+    /// (a `vec4`): where a view of a buffer may start, so a block or parameter starting at a
+    /// multiple of it can be bound on its own.
+    pub fn binding_alignment(&self) -> usize {
+        (self.limits.min_storage_buffer_offset_alignment as usize / 4).max(4)
+    }
+
+    /// The variant pinned for a kernel family (see [`GpuOptions::pinned_variants`]).
+    pub(crate) fn pinned_variant(&self, family: &str) -> Option<&str> {
+        self.pinned_variants
+            .iter()
+            .find(|(f, _)| f == family)
+            .map(|(_, name)| name.as_str())
+    }
+
+    /// The autotuner's cache, when the device was opened with [`GpuOptions::autotune`].
+    pub(crate) fn tuning(&self) -> Option<&TuningCache> {
+        self.tuning.as_ref()
     }
 
     /// The underlying wgpu device, for callers who want to add their own kernels.

@@ -18,28 +18,67 @@ pub enum Binding {
     /// `var<uniform>` bound with a dynamic offset: one entry of a table of per-step values,
     /// chosen when the dispatch is recorded.
     DynamicUniform,
-    /// `var<storage, read>` bound with a dynamic offset: one block of a larger buffer (a
-    /// mini-batch of an epoch's shuffled data), chosen when the dispatch is recorded.
-    DynamicReadOnly,
 }
 
 impl Binding {
-    /// Whether the binding takes a tensor (a storage buffer).
+    /// Whether the binding takes a tensor (a storage buffer). A storage binding takes a
+    /// dynamic offset when its tensor is a block view ([`Tensor::blocks`](super::Tensor::blocks)).
     pub fn is_storage(self) -> bool {
-        matches!(
-            self,
-            Binding::ReadOnly | Binding::ReadWrite | Binding::DynamicReadOnly
-        )
+        matches!(self, Binding::ReadOnly | Binding::ReadWrite)
     }
 }
 
-/// One entry point of one WGSL file, specialised by override constants.
+/// Whose a shader is: the crate's own and a user's live in separate namespaces of the cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Owner {
+    Crate,
+    User,
+}
+
+/// A WGSL module: its name and source. Compiled modules are cached by owner and name, so a
+/// kernel of your own never collides with one of the crate's, whatever you call it.
+#[derive(Debug, Clone, Copy)]
+pub struct ShaderCode {
+    owner: Owner,
+    name: &'static str,
+    source: &'static str,
+}
+
+impl ShaderCode {
+    /// A shader of your own, for kernels you add; `name` must be unique among yours.
+    pub const fn user(name: &'static str, source: &'static str) -> Self {
+        Self {
+            owner: Owner::User,
+            name,
+            source,
+        }
+    }
+
+    /// One of the crate's shaders (see `kernels::Shader`).
+    pub(crate) const fn of_crate(name: &'static str, source: &'static str) -> Self {
+        Self {
+            owner: Owner::Crate,
+            name,
+            source,
+        }
+    }
+
+    /// The shader's name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The WGSL source.
+    pub fn source(&self) -> &'static str {
+        self.source
+    }
+}
+
+/// One entry point of one WGSL module, specialised by override constants.
 #[derive(Debug, Clone)]
 pub struct KernelSpec {
-    /// The shader's name, unique per source (the cache key for the module).
-    pub shader: &'static str,
-    /// The WGSL source.
-    pub source: &'static str,
+    /// The module.
+    pub shader: ShaderCode,
     /// The entry point.
     pub entry: &'static str,
     /// `(binding number, kind)` for each binding the entry point uses: read-only inputs
@@ -56,30 +95,28 @@ pub(crate) struct Pipeline {
     pub layout: Arc<wgpu::BindGroupLayout>,
 }
 
-/// Shader, entry point, bindings, and the override constants (as bits, so they hash).
-type PipelineKey = (
-    &'static str,
-    &'static str,
-    LayoutKey,
-    Vec<(&'static str, u64)>,
-);
-/// The bindings a layout was built for.
-type LayoutKey = &'static [(u32, Binding)];
+/// Shader, entry point, layout, and the override constants (as bits, so they hash).
+type PipelineKey = (ModuleKey, &'static str, LayoutKey, Vec<(&'static str, u64)>);
+type ModuleKey = (Owner, &'static str);
+/// The bindings a layout was built for, and which of them take a dynamic offset (a bit per
+/// entry of the bindings, for the storage bindings that bind block views).
+type LayoutKey = (&'static [(u32, Binding)], u64);
 
 #[derive(Default)]
 pub(crate) struct PipelineCache {
-    modules: Mutex<HashMap<&'static str, wgpu::ShaderModule>>,
+    modules: Mutex<HashMap<ModuleKey, wgpu::ShaderModule>>,
     layouts: Mutex<HashMap<LayoutKey, Arc<wgpu::BindGroupLayout>>>,
     pipelines: Mutex<HashMap<PipelineKey, Arc<Pipeline>>>,
 }
 
 impl Gpu {
-    /// The pipeline for `spec`, compiled on first use.
-    pub(crate) fn pipeline(&self, spec: &KernelSpec) -> Result<Arc<Pipeline>> {
+    /// The pipeline for `spec`, with the storage bindings flagged in `dynamic` (a bit per
+    /// entry of `spec.bindings`) taking dynamic offsets, compiled on first use.
+    pub(crate) fn pipeline(&self, spec: &KernelSpec, dynamic: u64) -> Result<Arc<Pipeline>> {
         let key: PipelineKey = (
-            spec.shader,
+            (spec.shader.owner, spec.shader.name),
             spec.entry,
-            spec.bindings,
+            (spec.bindings, dynamic),
             spec.constants
                 .iter()
                 .map(|(k, v)| (*k, v.to_bits()))
@@ -90,7 +127,7 @@ impl Gpu {
             return Ok(Arc::clone(found));
         }
         let module = self.shader_module(spec)?;
-        let layout = self.bind_group_layout(spec.bindings)?;
+        let layout = self.bind_group_layout((spec.bindings, dynamic))?;
         let pipeline = self.scoped("compile pipeline", || {
             let pipeline_layout =
                 self.device()
@@ -121,47 +158,42 @@ impl Gpu {
 
     fn shader_module(&self, spec: &KernelSpec) -> Result<wgpu::ShaderModule> {
         let cache = self.pipelines();
-        if let Some(found) = lock(&cache.modules).get(spec.shader) {
+        let key = (spec.shader.owner, spec.shader.name);
+        if let Some(found) = lock(&cache.modules).get(&key) {
             return Ok(found.clone());
         }
         let module = self.scoped("compile shader", || {
             self.device()
                 .create_shader_module(wgpu::ShaderModuleDescriptor {
-                    label: Some(spec.shader),
-                    source: wgpu::ShaderSource::Wgsl(spec.source.into()),
+                    label: Some(spec.shader.name),
+                    source: wgpu::ShaderSource::Wgsl(spec.shader.source.into()),
                 })
         })?;
-        lock(&cache.modules).insert(spec.shader, module.clone());
+        lock(&cache.modules).insert(key, module.clone());
         Ok(module)
     }
 
-    fn bind_group_layout(
-        &self,
-        bindings: &'static [(u32, Binding)],
-    ) -> Result<Arc<wgpu::BindGroupLayout>> {
+    fn bind_group_layout(&self, key: LayoutKey) -> Result<Arc<wgpu::BindGroupLayout>> {
         let cache = self.pipelines();
-        if let Some(found) = lock(&cache.layouts).get(bindings) {
+        if let Some(found) = lock(&cache.layouts).get(&key) {
             return Ok(Arc::clone(found));
         }
+        let (bindings, dynamic) = key;
         let entries: Vec<wgpu::BindGroupLayoutEntry> = bindings
             .iter()
-            .map(|&(binding, kind)| wgpu::BindGroupLayoutEntry {
+            .enumerate()
+            .map(|(i, &(binding, kind))| wgpu::BindGroupLayoutEntry {
                 binding,
                 visibility: wgpu::ShaderStages::COMPUTE,
                 ty: wgpu::BindingType::Buffer {
                     ty: match kind {
-                        Binding::ReadOnly | Binding::DynamicReadOnly => {
-                            wgpu::BufferBindingType::Storage { read_only: true }
-                        }
+                        Binding::ReadOnly => wgpu::BufferBindingType::Storage { read_only: true },
                         Binding::ReadWrite => wgpu::BufferBindingType::Storage { read_only: false },
                         Binding::Uniform | Binding::DynamicUniform => {
                             wgpu::BufferBindingType::Uniform
                         }
                     },
-                    has_dynamic_offset: matches!(
-                        kind,
-                        Binding::DynamicUniform | Binding::DynamicReadOnly
-                    ),
+                    has_dynamic_offset: kind == Binding::DynamicUniform || dynamic >> i & 1 == 1,
                     min_binding_size: None,
                 },
                 count: None,
@@ -175,7 +207,7 @@ impl Gpu {
                 })
         })?;
         let layout = Arc::new(layout);
-        lock(&cache.layouts).insert(bindings, Arc::clone(&layout));
+        lock(&cache.layouts).insert(key, Arc::clone(&layout));
         Ok(layout)
     }
 }

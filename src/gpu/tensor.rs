@@ -1,29 +1,10 @@
 //! GPU tensors: a storage buffer with a shape and an element type.
 
-use std::fmt;
-
 use wgpu::util::DeviceExt;
 
 use super::Gpu;
+pub use crate::dtype::DType;
 use crate::error::{Error, Result};
-
-/// The element type of a [`Tensor`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum DType {
-    /// 32-bit float: data, weights, gradients.
-    F32,
-    /// 32-bit unsigned integer: class indices.
-    U32,
-}
-
-impl fmt::Display for DType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            DType::F32 => "f32",
-            DType::U32 => "u32",
-        })
-    }
-}
 
 /// A type a [`Tensor`] can hold: `f32` or `u32`.
 pub trait Element: bytemuck::Pod + private::Sealed {
@@ -64,6 +45,9 @@ pub struct Tensor {
     offset: u64,
     shape: Vec<usize>,
     dtype: DType,
+    /// For a view made by [`Tensor::blocks`]: the bytes between consecutive blocks. Kernels
+    /// bind such a view with a dynamic offset, and each recording picks the block.
+    block_stride: Option<u32>,
 }
 
 impl Tensor {
@@ -97,6 +81,7 @@ impl Tensor {
             offset: 0,
             shape: shape.to_vec(),
             dtype: T::DTYPE,
+            block_stride: None,
         })
     }
 
@@ -120,6 +105,7 @@ impl Tensor {
             offset: 0,
             shape: shape.to_vec(),
             dtype,
+            block_stride: None,
         })
     }
 
@@ -199,7 +185,53 @@ impl Tensor {
             offset: byte_offset,
             shape: shape.to_vec(),
             dtype: self.dtype,
+            block_stride: None,
         })
+    }
+
+    /// One block of `shape` out of consecutive blocks `stride` elements apart that fill this
+    /// tensor, the block chosen each time a launch is recorded
+    /// ([`Batch::record_block`](super::Batch::record_block)) rather than when it is prepared: a
+    /// training step's mini-batch in an epoch's shuffled copy of the data. Kernels bind such a
+    /// view with a dynamic offset; [`Batch::record`](super::Batch::record) binds block 0.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when a block does not fit in `stride`, `stride` is not a
+    /// multiple of [`Gpu::binding_alignment`], or the tensor is not a whole number of blocks
+    /// within 4 GiB (dynamic offsets are 32-bit).
+    pub fn blocks(&self, gpu: &Gpu, shape: &[usize], stride: usize) -> Result<Tensor> {
+        let len = checked_len("blocks", shape)?;
+        let problem = if len > stride {
+            Some(format!(
+                "a {shape:?} block does not fit in a stride of {stride} elements"
+            ))
+        } else if !stride.is_multiple_of(gpu.binding_alignment()) {
+            Some(format!(
+                "the stride {stride} is not a multiple of the binding alignment ({} elements)",
+                gpu.binding_alignment()
+            ))
+        } else if !self.len().is_multiple_of(stride) || self.size_bytes() > u64::from(u32::MAX) {
+            Some(format!(
+                "a {:?} tensor is not a whole number of {stride}-element blocks within 4 GiB",
+                self.shape
+            ))
+        } else {
+            None
+        };
+        if let Some(detail) = problem {
+            return Err(Error::InvalidArgument {
+                op: "blocks",
+                detail,
+            });
+        }
+        let mut view = self.view(gpu, 0, shape)?;
+        view.block_stride = Some(stride as u32 * 4);
+        Ok(view)
+    }
+
+    /// The bytes between blocks, for a view made by [`Tensor::blocks`].
+    pub fn block_stride_bytes(&self) -> Option<u32> {
+        self.block_stride
     }
 
     /// The same buffer seen with another shape of the same number of elements.

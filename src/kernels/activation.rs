@@ -2,27 +2,24 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::{dim, grid, groups_for, sources};
+use super::{dim, grid, groups_for, workgroup_constant, Shader};
 use crate::error::{Error, Result};
 use crate::gpu::{Binding, DType, Dispatch, Gpu, KernelSpec, Launch, Tensor};
 
-/// Mirrors `ElementwiseParams` in `activation.wgsl`.
+/// Mirrors `ActivationParams` in `activation.wgsl`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Pod, Zeroable)]
-pub struct ElementwiseParams {
-    /// Number of elements.
-    pub n: u32,
-    /// Padding to 16 bytes.
-    pub _pad: [u32; 3],
+struct ActivationParams {
+    n: u32,
+    _pad: [u32; 3],
 }
 
 fn spec(entry: &'static str, bindings: &'static [(u32, Binding)]) -> KernelSpec {
     KernelSpec {
-        shader: "activation",
-        source: sources::ACTIVATION,
+        shader: Shader::Activation.code(),
         entry,
         bindings,
-        constants: Vec::new(),
+        constants: vec![workgroup_constant()],
     }
 }
 
@@ -52,7 +49,7 @@ pub fn relu_launch(gpu: &Gpu, x: &Tensor, y: &Tensor) -> Result<Launch> {
         (2, Binding::ReadWrite),
         (3, Binding::Uniform),
     ];
-    let params = ElementwiseParams {
+    let params = ActivationParams {
         n: dim("relu", x.len())?,
         _pad: [0; 3],
     };
@@ -94,7 +91,7 @@ pub fn relu_backward_launch(
         (2, Binding::ReadWrite),
         (3, Binding::Uniform),
     ];
-    let params = ElementwiseParams {
+    let params = ActivationParams {
         n: dim("relu_backward", pre.len())?,
         _pad: [0; 3],
     };

@@ -3,28 +3,28 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::{dim, grid, groups_for, sources};
+use super::{dim, grid, groups_for, workgroup_constant, Shader};
 use crate::error::{Error, Result};
 use crate::gpu::{Binding, Dispatch, Gpu, KernelSpec, Tensor};
 
 /// Mirrors `ShuffleParams` in `gather.wgsl`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Pod, Zeroable)]
-pub struct ShuffleParams {
+struct ShuffleParams {
     /// Rows in the dataset.
-    pub rows: u32,
+    rows: u32,
     /// Feature columns.
-    pub x_cols: u32,
+    x_cols: u32,
     /// Target columns.
-    pub y_cols: u32,
+    y_cols: u32,
     /// Rows per mini-batch.
-    pub batch: u32,
+    batch: u32,
     /// Elements between the starts of consecutive feature blocks.
-    pub x_block: u32,
+    x_block: u32,
     /// Elements between the starts of consecutive target blocks.
-    pub y_block: u32,
+    y_block: u32,
     /// Padding.
-    pub _pad: [u32; 2],
+    _pad: [u32; 2],
 }
 
 const BINDINGS: &[(u32, Binding)] = &[
@@ -74,11 +74,10 @@ pub(crate) fn shuffle_dispatch(
         _pad: [0; 2],
     };
     let spec = KernelSpec {
-        shader: "gather",
-        source: sources::GATHER,
+        shader: Shader::Gather.code(),
         entry: "shuffle_rows",
         bindings: BINDINGS,
-        constants: Vec::new(),
+        constants: vec![workgroup_constant()],
     };
     Dispatch::new(
         gpu,

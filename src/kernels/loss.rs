@@ -4,7 +4,7 @@
 use bytemuck::{Pod, Zeroable};
 
 use super::reduce::sum_launch;
-use super::{dim, grid, sources};
+use super::{dim, grid, Shader};
 use crate::error::{Error, Result};
 use crate::gpu::{Binding, DType, Dispatch, Gpu, KernelSpec, Launch, Tensor};
 
@@ -38,31 +38,25 @@ impl LossKind {
 /// Mirrors `LossParams` in `loss.wgsl`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Pod, Zeroable)]
-pub struct LossParams {
+struct LossParams {
     /// Elements (rows for the softmax).
-    pub n: u32,
+    n: u32,
     /// Classes (softmax only).
-    pub cols: u32,
+    cols: u32,
     /// Padding.
-    pub _pad: u32,
+    _pad: u32,
     /// 1/n (1/rows for the softmax), the gradient's scale for a mean loss.
-    pub grad_scale: f32,
+    grad_scale: f32,
 }
 
 /// Terms one workgroup adds (`LOSS_WG × TERMS_PER_INVOCATION` in `loss.wgsl`).
 const TERMS_PER_WORKGROUP: usize = 4096;
+/// Invocations of a loss workgroup (`LOSS_WG`).
+const LOSS_WG: u32 = 64;
 
 const BINDINGS: &[(u32, Binding)] = &[
     (0, Binding::ReadOnly),
     (1, Binding::ReadOnly),
-    (2, Binding::ReadWrite),
-    (3, Binding::ReadWrite),
-    (4, Binding::Uniform),
-];
-/// The targets as one block of a larger buffer, chosen by a dynamic offset when recorded.
-const BINDINGS_DYNAMIC_TARGET: &[(u32, Binding)] = &[
-    (0, Binding::ReadOnly),
-    (1, Binding::DynamicReadOnly),
     (2, Binding::ReadWrite),
     (3, Binding::ReadWrite),
     (4, Binding::Uniform),
@@ -127,20 +121,6 @@ pub fn loss_launch(
     loss: &Tensor,
     grad: &Tensor,
 ) -> Result<Launch> {
-    loss_launch_with(gpu, kind, pred, target, loss, grad, false)
-}
-
-/// As [`loss_launch`], with `target` bound as a block chosen by a dynamic offset if
-/// `dynamic_target`.
-pub(crate) fn loss_launch_with(
-    gpu: &Gpu,
-    kind: LossKind,
-    pred: &Tensor,
-    target: &Tensor,
-    loss: &Tensor,
-    grad: &Tensor,
-    dynamic_target: bool,
-) -> Result<Launch> {
     let (terms, classes) = check_shapes(kind, pred, target)?;
     grad.expect_dtype("loss", "the gradient", DType::F32)?;
     if grad.shape() != pred.shape() {
@@ -159,15 +139,10 @@ pub(crate) fn loss_launch_with(
         grad_scale: inv_terms as f32,
     };
     let spec = KernelSpec {
-        shader: "loss",
-        source: sources::LOSS,
+        shader: Shader::Loss.code(),
         entry: kind.entry(),
-        bindings: if dynamic_target {
-            BINDINGS_DYNAMIC_TARGET
-        } else {
-            BINDINGS
-        },
-        constants: Vec::new(),
+        bindings: BINDINGS,
+        constants: vec![("LOSS_WG", f64::from(LOSS_WG))],
     };
     let groups = u32::try_from(terms.div_ceil(TERMS_PER_WORKGROUP)).unwrap_or(u32::MAX);
     if groups == 1 {

@@ -3,7 +3,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::{dim, sources};
+use super::{dim, Shader};
 use crate::error::{Error, Result};
 use crate::gpu::{Binding, DType, Dispatch, Gpu, KernelSpec, Launch, Tensor};
 
@@ -57,6 +57,23 @@ impl MatmulVariant {
         MatmulVariant::BlockedVec4,
         MatmulVariant::Subgroup,
     ];
+
+    /// The concrete variant called `name` (see [`MatmulVariant::name`]).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] listing the names when `name` is none of them.
+    pub fn from_name(name: &str) -> Result<Self> {
+        MatmulVariant::ALL
+            .into_iter()
+            .find(|v| v.name() == name.trim())
+            .ok_or_else(|| Error::InvalidArgument {
+                op: "matmul",
+                detail: format!(
+                    "no matmul variant {name:?} (WGSL_TRAIN_MATMUL or GpuOptions::pinned_variants); the variants are {}",
+                    MatmulVariant::ALL.map(MatmulVariant::name).join(", ")
+                ),
+            })
+    }
 
     /// The variant's name in `WGSL_TRAIN_MATMUL`, the autotuner's cache file and the bench
     /// tool's JSON: `auto`, `blocked`, `tiled`, `blocked_vec4` or `subgroup`.
@@ -228,15 +245,15 @@ impl TileShape {
 /// Mirrors `MatmulParams` in `matmul.wgsl`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Pod, Zeroable)]
-pub struct MatmulParams {
+struct MatmulParams {
     /// Rows of C.
-    pub m: u32,
+    m: u32,
     /// Columns of C.
-    pub n: u32,
+    n: u32,
     /// The shared dimension.
-    pub k: u32,
+    k: u32,
     /// Unused: pads the struct to 16 bytes (the epilogue is chosen by override constants).
-    pub _padding: u32,
+    _padding: u32,
 }
 
 /// Invocations per workgroup side of the blocked kernel (each covers 4×4 outputs).
@@ -248,33 +265,16 @@ const VEC4_WG: (u32, u32) = (16, 2);
 /// on lavapipe at 1024³ (1, 4, 8 and 16 tried).
 const SUBGROUP_WG_Y: u32 = 8;
 
-/// Which operand, if any, is one block of a larger buffer chosen by a dynamic offset when the
-/// dispatch is recorded (a training step's mini-batch).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum DynamicOperand {
-    None,
-    A,
-    B,
-}
-
-/// The kernel's bindings: A and B (either bound with a dynamic offset or not), bias, mask,
-/// C, row sums, params.
-const fn bindings(a: Binding, b: Binding) -> [(u32, Binding); 7] {
-    [
-        (0, a),
-        (1, b),
-        (2, Binding::ReadOnly),
-        (3, Binding::ReadOnly),
-        (4, Binding::ReadWrite),
-        (5, Binding::ReadWrite),
-        (6, Binding::Uniform),
-    ]
-}
-const BINDINGS: &[(u32, Binding)] = &bindings(Binding::ReadOnly, Binding::ReadOnly);
-const BINDINGS_DYNAMIC_A: &[(u32, Binding)] =
-    &bindings(Binding::DynamicReadOnly, Binding::ReadOnly);
-const BINDINGS_DYNAMIC_B: &[(u32, Binding)] =
-    &bindings(Binding::ReadOnly, Binding::DynamicReadOnly);
+/// The kernel's bindings: A, B, bias, mask, C, row sums, params.
+const BINDINGS: &[(u32, Binding)] = &[
+    (0, Binding::ReadOnly),
+    (1, Binding::ReadOnly),
+    (2, Binding::ReadOnly),
+    (3, Binding::ReadOnly),
+    (4, Binding::ReadWrite),
+    (5, Binding::ReadWrite),
+    (6, Binding::Uniform),
+];
 
 /// `(M, N, K)` of `op(A)·op(B)`, checking that the shapes agree.
 pub fn matmul_dims(a: &Tensor, b: &Tensor, layout: MatmulLayout) -> Result<(usize, usize, usize)> {
@@ -303,10 +303,12 @@ pub fn matmul_dims(a: &Tensor, b: &Tensor, layout: MatmulLayout) -> Result<(usiz
 }
 
 /// Prepares `C = op(A)·op(B)` with the epilogue of `options`, writing into `c` (`[M, N]`).
+/// A or B may be a block view ([`Tensor::blocks`]), the block chosen when recorded.
 ///
 /// # Errors
 /// [`Error::ShapeMismatch`] naming both shapes when the operands, C or the bias do not agree;
-/// [`Error::DType`] for non-f32 tensors.
+/// [`Error::DType`] for non-f32 tensors; [`Error::InvalidArgument`] for a tile the device
+/// cannot run or a pinned variant name that is not one.
 pub fn matmul_launch(
     gpu: &Gpu,
     a: &Tensor,
@@ -314,18 +316,27 @@ pub fn matmul_launch(
     c: &Tensor,
     options: &MatmulOptions,
 ) -> Result<Launch> {
-    matmul_launch_with(gpu, a, b, c, options, DynamicOperand::None)
+    let dims = validate(a, b, c, options)?;
+    let variant = match options.variant {
+        MatmulVariant::Auto => auto_variant(gpu, a, b, options.layout, dims)?,
+        chosen => chosen,
+    };
+    let plan = plan(
+        gpu,
+        variant.resolve(gpu, options.layout, dims),
+        options,
+        dims,
+    )?;
+    record(gpu, plan, a, b, c, options, dims)
 }
 
-/// As [`matmul_launch`], with `dynamic` bound to a block chosen by a dynamic offset.
-pub(crate) fn matmul_launch_with(
-    gpu: &Gpu,
+/// Checks the operands, C and the epilogue tensors; returns `(M, N, K)`.
+fn validate(
     a: &Tensor,
     b: &Tensor,
     c: &Tensor,
     options: &MatmulOptions,
-    dynamic: DynamicOperand,
-) -> Result<Launch> {
+) -> Result<(usize, usize, usize)> {
     for (t, what) in [(a, "A"), (b, "B"), (c, "C")] {
         t.expect_dtype("matmul", what, DType::F32)?;
     }
@@ -338,7 +349,6 @@ pub(crate) fn matmul_launch_with(
             rhs: c.shape().to_vec(),
         });
     }
-    // The optional epilogue tensors: each must be f32 of its shape.
     let epilogue = [
         (
             options.bias,
@@ -366,110 +376,126 @@ pub(crate) fn matmul_launch_with(
             });
         }
     }
+    Ok((m, n, k))
+}
+
+/// The kernel that runs: its module, entry point, the override constants of its variant and
+/// its grid.
+struct Plan {
+    shader: Shader,
+    entry: &'static str,
+    constants: Vec<(&'static str, f64)>,
+    workgroups: [u32; 3],
+}
+
+/// The plan of the concrete `variant` (already resolved for this shape and adapter).
+fn plan(
+    gpu: &Gpu,
+    variant: MatmulVariant,
+    options: &MatmulOptions,
+    (m, n, k): (usize, usize, usize),
+) -> Result<Plan> {
+    let (m32, n32) = (dim("matmul", m)?, dim("matmul", n)?);
+    let blocked = |entry, x_name, y_name| Plan {
+        shader: Shader::Matmul,
+        entry,
+        constants: vec![
+            (x_name, f64::from(BLOCKED_WG)),
+            (y_name, f64::from(BLOCKED_WG)),
+        ],
+        workgroups: [
+            n32.div_ceil(4 * BLOCKED_WG),
+            m32.div_ceil(4 * BLOCKED_WG),
+            1,
+        ],
+    };
+    Ok(match variant {
+        MatmulVariant::Subgroup => {
+            // A subgroup of 8 lanes covers 16 rows × 32 columns; the rows are spread evenly
+            // over as few workgroups as hold them, so that little is computed past M.
+            let subgroup_rows = m32.div_ceil(16);
+            let groups_y = subgroup_rows.div_ceil(SUBGROUP_WG_Y);
+            let wg_y = subgroup_rows.div_ceil(groups_y);
+            let a_rows_vec4 = options.layout == MatmulLayout::AtB && m.is_multiple_of(4);
+            Plan {
+                // Its own module: it only compiles where subgroups exist.
+                shader: Shader::MatmulSubgroup,
+                entry: "matmul_subgroup",
+                constants: vec![
+                    ("SUBGROUP_WG_Y", f64::from(wg_y)),
+                    ("A_ROWS_VEC4", f64::from(u8::from(a_rows_vec4))),
+                ],
+                workgroups: [n32.div_ceil(32), groups_y, 1],
+            }
+        }
+        MatmulVariant::Tiled => {
+            let tile = options.tile;
+            tile.check(gpu)?;
+            let aligned = operands_align_to_4(options.layout, (m, n, k));
+            Plan {
+                shader: Shader::Matmul,
+                entry: if aligned {
+                    "matmul_tiled_vec4"
+                } else {
+                    "matmul_tiled"
+                },
+                constants: vec![
+                    ("TILE_M", f64::from(tile.m)),
+                    ("TILE_N", f64::from(tile.n)),
+                    ("TILE_K", f64::from(tile.k)),
+                ],
+                workgroups: [n32.div_ceil(tile.n), m32.div_ceil(tile.m), 1],
+            }
+        }
+        MatmulVariant::BlockedVec4 if options.layout == MatmulLayout::ABt => {
+            blocked("matmul_dot4", "DOT4_WG_X", "DOT4_WG_Y")
+        }
+        MatmulVariant::BlockedVec4 => Plan {
+            shader: Shader::Matmul,
+            entry: "matmul_blocked_vec4",
+            constants: vec![
+                ("VEC4_WG_X", f64::from(VEC4_WG.0)),
+                ("VEC4_WG_Y", f64::from(VEC4_WG.1)),
+            ],
+            workgroups: [n32.div_ceil(8 * VEC4_WG.0), m32.div_ceil(8 * VEC4_WG.1), 1],
+        },
+        MatmulVariant::Blocked | MatmulVariant::Auto => {
+            blocked("matmul_blocked", "BLOCKED_WG_X", "BLOCKED_WG_Y")
+        }
+    })
+}
+
+/// Binds the tensors to the planned kernel, with the layout and epilogue as override constants.
+fn record(
+    gpu: &Gpu,
+    plan: Plan,
+    a: &Tensor,
+    b: &Tensor,
+    c: &Tensor,
+    options: &MatmulOptions,
+    (m, n, k): (usize, usize, usize),
+) -> Result<Launch> {
     let params = MatmulParams {
         m: dim("matmul", m)?,
         n: dim("matmul", n)?,
         k: dim("matmul", k)?,
         _padding: 0,
     };
-    let (trans_a, trans_b) = match options.layout {
-        MatmulLayout::AB => (false, false),
-        MatmulLayout::ABt => (false, true),
-        MatmulLayout::AtB => (true, false),
-    };
     let flag = |on: bool| f64::from(u8::from(on));
     let mut constants = vec![
-        ("TRANS_A", flag(trans_a)),
-        ("TRANS_B", flag(trans_b)),
+        ("TRANS_A", flag(options.layout == MatmulLayout::AtB)),
+        ("TRANS_B", flag(options.layout == MatmulLayout::ABt)),
         ("BIAS", flag(options.bias.is_some())),
         ("RELU", flag(options.relu)),
         ("ACCUMULATE", flag(options.accumulate)),
         ("MASK", flag(options.mask.is_some())),
         ("ROW_SUMS", flag(options.row_sums.is_some())),
     ];
-    let variant = match options.variant {
-        MatmulVariant::Auto => auto_variant(gpu, a, b, options.layout, (m, n, k))?,
-        chosen => chosen,
-    };
-    let (entry, workgroups) = match variant.resolve(gpu, options.layout, (m, n, k)) {
-        MatmulVariant::Subgroup => {
-            // A subgroup of 8 lanes covers 16 rows × 32 columns; the rows are spread evenly
-            // over as few workgroups as hold them, so that little is computed past M.
-            let subgroup_rows = params.m.div_ceil(16);
-            let groups_y = subgroup_rows.div_ceil(SUBGROUP_WG_Y);
-            let wg_y = subgroup_rows.div_ceil(groups_y);
-            constants.push(("SUBGROUP_WG_Y", f64::from(wg_y)));
-            let a_rows_vec4 = options.layout == MatmulLayout::AtB && m.is_multiple_of(4);
-            constants.push(("A_ROWS_VEC4", flag(a_rows_vec4)));
-            ("matmul_subgroup", [params.n.div_ceil(32), groups_y, 1])
-        }
-        MatmulVariant::Tiled => {
-            let tile = options.tile;
-            tile.check(gpu)?;
-            constants.push(("TILE_M", f64::from(tile.m)));
-            constants.push(("TILE_N", f64::from(tile.n)));
-            constants.push(("TILE_K", f64::from(tile.k)));
-            let entry = if operands_align_to_4(options.layout, (m, n, k)) {
-                "matmul_tiled_vec4"
-            } else {
-                "matmul_tiled"
-            };
-            (
-                entry,
-                [params.n.div_ceil(tile.n), params.m.div_ceil(tile.m), 1],
-            )
-        }
-        MatmulVariant::BlockedVec4 if options.layout == MatmulLayout::ABt => {
-            constants.push(("DOT4_WG_X", f64::from(BLOCKED_WG)));
-            constants.push(("DOT4_WG_Y", f64::from(BLOCKED_WG)));
-            let per_group = 4 * BLOCKED_WG;
-            (
-                "matmul_dot4",
-                [
-                    params.n.div_ceil(per_group),
-                    params.m.div_ceil(per_group),
-                    1,
-                ],
-            )
-        }
-        MatmulVariant::BlockedVec4 => {
-            constants.push(("VEC4_WG_X", f64::from(VEC4_WG.0)));
-            constants.push(("VEC4_WG_Y", f64::from(VEC4_WG.1)));
-            let groups_x = params.n.div_ceil(8 * VEC4_WG.0);
-            (
-                "matmul_blocked_vec4",
-                [groups_x, params.m.div_ceil(8 * VEC4_WG.1), 1],
-            )
-        }
-        _ => {
-            constants.push(("BLOCKED_WG_X", f64::from(BLOCKED_WG)));
-            constants.push(("BLOCKED_WG_Y", f64::from(BLOCKED_WG)));
-            let per_group = 4 * BLOCKED_WG;
-            (
-                "matmul_blocked",
-                [
-                    params.n.div_ceil(per_group),
-                    params.m.div_ceil(per_group),
-                    1,
-                ],
-            )
-        }
-    };
-    // The subgroup kernel lives in its own module: it only compiles where subgroups exist.
-    let (shader, source) = if entry == "matmul_subgroup" {
-        ("matmul_subgroup", sources::MATMUL_SUBGROUP)
-    } else {
-        ("matmul", sources::MATMUL)
-    };
+    constants.extend(plan.constants);
     let spec = KernelSpec {
-        shader,
-        source,
-        entry,
-        bindings: match dynamic {
-            DynamicOperand::None => BINDINGS,
-            DynamicOperand::A => BINDINGS_DYNAMIC_A,
-            DynamicOperand::B => BINDINGS_DYNAMIC_B,
-        },
+        shader: plan.shader.code(),
+        entry: plan.entry,
+        bindings: BINDINGS,
         constants,
     };
     // Every binding needs a buffer: unused inputs are bound to A and unused row sums to C.
@@ -477,18 +503,14 @@ pub(crate) fn matmul_launch_with(
     let bias = options.bias.unwrap_or(a);
     let mask = options.mask.unwrap_or(a);
     let row_sums = options.row_sums.unwrap_or(c);
-    let dispatch = Dispatch::new(
-        gpu,
-        &spec,
-        &[a, b, bias, mask, c, row_sums],
-        &params,
-        workgroups,
-    )?;
+    let tensors = [a, b, bias, mask, c, row_sums];
+    let dispatch = Dispatch::new(gpu, &spec, &tensors, &params, plan.workgroups)?;
     Ok(Launch::new(vec![dispatch]))
 }
 
-/// What `Auto` runs: `WGSL_TRAIN_MATMUL` if set, else the autotuner's choice if the device
-/// has one, else the fixed choice of [`MatmulVariant::resolve`].
+/// What `Auto` runs: the variant pinned on the device (`GpuOptions::pinned_variants`,
+/// `WGSL_TRAIN_MATMUL`) if any, else the autotuner's choice if the device has one, else the
+/// fixed choice of [`MatmulVariant::resolve`].
 fn auto_variant(
     gpu: &Gpu,
     a: &Tensor,
@@ -496,26 +518,24 @@ fn auto_variant(
     layout: MatmulLayout,
     (m, n, k): (usize, usize, usize),
 ) -> Result<MatmulVariant> {
-    if let Some(v) = std::env::var("WGSL_TRAIN_MATMUL")
-        .ok()
-        .and_then(|v| super::autotune::parse_variant(&v))
-    {
-        return Ok(v);
+    if let Some(name) = gpu.pinned_variant("matmul") {
+        return MatmulVariant::from_name(name);
     }
-    let Some(tuner) = &gpu.autotune else {
+    let Some(tuner) = gpu.tuning() else {
         return Ok(MatmulVariant::Auto);
     };
     // Only the variants that apply: one that does not would be timed as its fallback.
-    let candidates: Vec<MatmulVariant> = MatmulVariant::ALL
+    let candidates: Vec<&str> = MatmulVariant::ALL
         .into_iter()
         .filter(|v| v.applies(gpu, layout, (m, n, k)))
+        .map(MatmulVariant::name)
         .collect();
     // The candidates write a scratch output, allocated only when a shape class is tuned.
     let mut scratch: Option<Tensor> = None;
-    tuner.choose(layout, (m, n, k), &candidates, |variant| {
+    let chosen = tuner.choose(&class_key(layout, (m, n, k)), &candidates, |name| {
         let options = MatmulOptions {
             layout,
-            variant,
+            variant: MatmulVariant::from_name(name)?,
             ..MatmulOptions::default()
         };
         let out = match &mut scratch {
@@ -524,7 +544,24 @@ fn auto_variant(
         };
         let launch = matmul_launch(gpu, a, b, out, &options)?;
         Ok(gpu.time_launches(&[&launch], 3)?.seconds)
-    })
+    })?;
+    MatmulVariant::from_name(chosen)
+}
+
+/// The autotuner's shape classes: each dimension rounded up to a power of two, and which
+/// variants apply (whether the BlockedVec4 and Subgroup kernels do, and whether both operands
+/// align to 4).
+fn class_key(layout: MatmulLayout, (m, n, k): (usize, usize, usize)) -> String {
+    let class = |x: usize| x.next_power_of_two().trailing_zeros();
+    format!(
+        "matmul/{layout:?}/{}/{}/{}/{}/{}/{}",
+        class(m),
+        class(n),
+        class(k),
+        vec4_applies(layout, n, k),
+        operands_align_to_4(layout, (m, n, k)),
+        subgroup_applies(layout, (m, n, k))
+    )
 }
 
 /// `op(A)·op(B)` (with the epilogue of `options`) as a new `[M, N]` tensor.

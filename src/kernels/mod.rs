@@ -6,8 +6,6 @@
 //! outputs and submits at once.
 
 pub mod activation;
-pub(crate) mod autotune;
-pub mod elementwise;
 pub mod gather;
 pub mod loss;
 pub mod matmul;
@@ -15,46 +13,90 @@ pub mod optim;
 pub mod reduce;
 pub(crate) mod small_mlp;
 
-/// The WGSL sources, compiled into the crate.
-pub mod sources {
+use crate::gpu::ShaderCode;
+
+/// The crate's WGSL modules, compiled into it. A module may be a shader file with a library of
+/// shared formulas or bindings before it (WGSL has no includes): the losses and optimizer
+/// updates are written once, in `shaders/formulas.wgsl`, and every path that computes one uses
+/// that text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Shader {
     /// `shaders/matmul.wgsl`
-    pub const MATMUL: &str = include_str!("../../shaders/matmul.wgsl");
+    Matmul,
     /// `shaders/matmul.wgsl` followed by `shaders/matmul_subgroup.wgsl`, which uses its
-    /// bindings and epilogue (WGSL has no includes). Needs the `SUBGROUP` feature.
-    pub const MATMUL_SUBGROUP: &str = concat!(
-        include_str!("../../shaders/matmul.wgsl"),
-        include_str!("../../shaders/matmul_subgroup.wgsl")
-    );
+    /// bindings and epilogue. Needs the `SUBGROUP` feature.
+    MatmulSubgroup,
     /// `shaders/activation.wgsl`
-    pub const ACTIVATION: &str = include_str!("../../shaders/activation.wgsl");
+    Activation,
     /// `shaders/reduce.wgsl`
-    pub const REDUCE: &str = include_str!("../../shaders/reduce.wgsl");
-    /// `shaders/loss.wgsl`
-    pub const LOSS: &str = include_str!("../../shaders/loss.wgsl");
-    /// `shaders/optim.wgsl`
-    pub const OPTIM: &str = include_str!("../../shaders/optim.wgsl");
-    /// `shaders/elementwise.wgsl`
-    pub const ELEMENTWISE: &str = include_str!("../../shaders/elementwise.wgsl");
+    Reduce,
+    /// `shaders/formulas.wgsl` followed by `shaders/loss.wgsl`
+    Loss,
+    /// `shaders/formulas.wgsl` followed by `shaders/optim.wgsl`
+    Optim,
     /// `shaders/gather.wgsl`
-    pub const GATHER: &str = include_str!("../../shaders/gather.wgsl");
-    /// `shaders/small_mlp.wgsl`
-    pub const SMALL_MLP: &str = include_str!("../../shaders/small_mlp.wgsl");
-    /// Every shader with its file name, for validation and tooling.
-    pub const ALL: [(&str, &str); 9] = [
-        ("matmul_subgroup.wgsl", MATMUL_SUBGROUP),
-        ("small_mlp.wgsl", SMALL_MLP),
-        ("elementwise.wgsl", ELEMENTWISE),
-        ("gather.wgsl", GATHER),
-        ("matmul.wgsl", MATMUL),
-        ("activation.wgsl", ACTIVATION),
-        ("reduce.wgsl", REDUCE),
-        ("loss.wgsl", LOSS),
-        ("optim.wgsl", OPTIM),
-    ];
+    Gather,
+    /// `shaders/formulas.wgsl` followed by `shaders/small_mlp.wgsl`
+    SmallMlp,
 }
 
-/// Workgroup size of the element-wise and reduction kernels.
+impl Shader {
+    /// Every module, for validation and tooling.
+    pub const ALL: [Shader; 8] = [
+        Shader::Matmul,
+        Shader::MatmulSubgroup,
+        Shader::Activation,
+        Shader::Reduce,
+        Shader::Loss,
+        Shader::Optim,
+        Shader::Gather,
+        Shader::SmallMlp,
+    ];
+
+    /// The module's name: its main file's name without `.wgsl`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Shader::Matmul => "matmul",
+            Shader::MatmulSubgroup => "matmul_subgroup",
+            Shader::Activation => "activation",
+            Shader::Reduce => "reduce",
+            Shader::Loss => "loss",
+            Shader::Optim => "optim",
+            Shader::Gather => "gather",
+            Shader::SmallMlp => "small_mlp",
+        }
+    }
+
+    /// The module's whole WGSL source, libraries included.
+    pub fn source(self) -> &'static str {
+        macro_rules! shader {
+            ($($file:literal),+) => { concat!($(include_str!(concat!("../../shaders/", $file))),+) };
+        }
+        match self {
+            Shader::Matmul => shader!("matmul.wgsl"),
+            Shader::MatmulSubgroup => shader!("matmul.wgsl", "matmul_subgroup.wgsl"),
+            Shader::Activation => shader!("activation.wgsl"),
+            Shader::Reduce => shader!("reduce.wgsl"),
+            Shader::Loss => shader!("formulas.wgsl", "loss.wgsl"),
+            Shader::Optim => shader!("formulas.wgsl", "optim.wgsl"),
+            Shader::Gather => shader!("gather.wgsl"),
+            Shader::SmallMlp => shader!("formulas.wgsl", "small_mlp.wgsl"),
+        }
+    }
+
+    /// The module as the pipeline cache takes it.
+    pub(crate) fn code(self) -> ShaderCode {
+        ShaderCode::of_crate(self.name(), self.source())
+    }
+}
+
+/// Workgroup size of the element-wise kernels (their `override WG`).
 pub(crate) const WORKGROUP: u32 = 256;
+
+/// The override constant that sets an element-wise kernel's workgroup size.
+pub(crate) fn workgroup_constant() -> (&'static str, f64) {
+    ("WG", f64::from(WORKGROUP))
+}
 
 /// A 2-D grid of `groups` workgroups (x at most 65535), for kernels that flatten
 /// `(wid.y * nwg.x + wid.x)`; the few extra workgroups of the last row do nothing.

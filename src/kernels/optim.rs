@@ -4,66 +4,55 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::{dim, grid, groups_for, sources};
+use super::{dim, grid, groups_for, workgroup_constant, Shader};
 use crate::error::Result;
 use crate::gpu::{Binding, Dispatch, Gpu, KernelSpec, Tensor};
-use crate::optim::params::alignment_elements;
 
 /// The most parameter groups one optimizer can have (`MAX_GROUPS` in `optim.wgsl`).
 pub const MAX_GROUPS: usize = 16;
 
-/// `GroupParams::flags` bits.
+/// `GroupParams::flags` bits (as in `formulas.wgsl`).
 pub(crate) const FLAG_NESTEROV: u32 = 1;
 pub(crate) const FLAG_MAXIMIZE: u32 = 2;
 pub(crate) const FLAG_AMSGRAD: u32 = 4;
 pub(crate) const FLAG_DECOUPLED: u32 = 8;
 
-/// Mirrors `GroupParams` in `optim.wgsl`: one parameter group's hyperparameters, in f32.
+/// Mirrors `GroupParams` in `formulas.wgsl`: one parameter group's hyperparameters that stay
+/// fixed for a run, in f32 (the learning rate, which a schedule may change, travels in the step
+/// vector).
 #[repr(C)]
-#[derive(Debug, Clone, Copy, Pod, Zeroable, Default)]
-pub struct GroupParams {
-    /// Learning rate.
-    pub lr: f32,
-    /// SGD momentum μ.
+#[derive(Debug, Clone, Copy, Pod, Zeroable, Default, PartialEq)]
+pub(crate) struct GroupParams {
     pub momentum: f32,
-    /// SGD dampening τ.
     pub dampening: f32,
-    /// L2 coefficient λ₂ (coupled, or decoupled with `FLAG_DECOUPLED`).
     pub weight_decay: f32,
-    /// L1 coefficient λ₁.
     pub l1: f32,
-    /// Adam β₁.
     pub beta1: f32,
-    /// Adam β₂.
     pub beta2: f32,
-    /// Adam ε.
     pub eps: f32,
     /// `FLAG_NESTEROV | FLAG_MAXIMIZE | FLAG_AMSGRAD | FLAG_DECOUPLED`.
     pub flags: u32,
-    /// Padding to 16 bytes.
-    pub _pad: [u32; 3],
 }
 
 /// Mirrors `ChunkParams` in `optim.wgsl`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Pod, Zeroable)]
-pub struct ChunkParams {
-    /// First element of the chunk in the flat buffers.
-    pub base: u32,
-    /// Elements in the chunk.
-    pub len: u32,
-    /// Entries in the segment table.
-    pub segments: u32,
-    /// Padding.
-    pub _pad: u32,
+struct ChunkParams {
+    base: u32,
+    len: u32,
+    segments: u32,
+    _pad: u32,
 }
 
-/// Mirrors `StepParams` in `optim.wgsl`: per group, `[step size, √(1 − β₂ᵗ), first step, 0]`.
+/// One group's step vector (`formulas.wgsl`): `[step size, √(1 − β₂ᵗ), 1 on the first step,
+/// lr]`.
+pub(crate) type StepVector = [f32; 4];
+
+/// Mirrors `StepParams` in `optim.wgsl`: each group's step vector.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Pod, Zeroable)]
-pub struct StepParams {
-    /// One entry per group.
-    pub groups: [[f32; 4]; MAX_GROUPS],
+pub(crate) struct StepParams {
+    pub groups: [StepVector; MAX_GROUPS],
 }
 
 /// Bytes between entries of the step table: the struct, rounded up to the uniform alignment.
@@ -132,14 +121,13 @@ pub(crate) fn update_dispatches(
         UpdateKernel::Adam => ("adam_step", ADAM_BINDINGS),
     };
     let spec = KernelSpec {
-        shader: "optim",
-        source: sources::OPTIM,
+        shader: Shader::Optim.code(),
         entry,
         bindings,
-        constants: Vec::new(),
+        constants: vec![workgroup_constant()],
     };
     let total = buffers.values.len();
-    let align = alignment_elements(gpu);
+    let align = gpu.binding_alignment();
     let per_binding = (gpu.limits().max_storage_buffer_binding_size / 4) as usize;
     let chunk = (per_binding / align * align).max(align);
     let mut dispatches = Vec::with_capacity(total.div_ceil(chunk));

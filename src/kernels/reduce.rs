@@ -2,27 +2,30 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::{dim, grid, groups_for, sources};
+use super::{dim, grid, groups_for, Shader, WORKGROUP};
 use crate::error::{Error, Result};
 use crate::gpu::{Binding, DType, Dispatch, Gpu, KernelSpec, Launch, Tensor};
 
 /// Mirrors `ReduceParams` in `reduce.wgsl`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Pod, Zeroable)]
-pub struct ReduceParams {
+struct ReduceParams {
     /// Elements to sum (`sum_chunks`) or rows (`column_sums`).
-    pub n: u32,
+    n: u32,
     /// Columns (`column_sums`).
-    pub cols: u32,
+    cols: u32,
     /// `FLAG_ACCUMULATE` (`column_sums`).
-    pub flags: u32,
+    flags: u32,
     /// Factor applied to each output of `sum_chunks` (1, or 1/n on the last pass of a mean).
-    pub scale: f32,
+    scale: f32,
 }
 
 /// Elements one `sum_chunks` workgroup reduces (`CHUNK` in `reduce.wgsl`).
 const CHUNK: usize = 4096;
 const FLAG_ACCUMULATE: u32 = 1;
+/// Invocations of a `sum_chunks` workgroup (`SUM_WG`); `column_sums` takes the element-wise
+/// kernels' size (`COLUMNS_WG`).
+const SUM_WG: u32 = 64;
 
 const BINDINGS: &[(u32, Binding)] = &[
     (0, Binding::ReadOnly),
@@ -31,12 +34,15 @@ const BINDINGS: &[(u32, Binding)] = &[
 ];
 
 fn spec(entry: &'static str) -> KernelSpec {
+    let workgroup = match entry {
+        "sum_chunks" => ("SUM_WG", f64::from(SUM_WG)),
+        _ => ("COLUMNS_WG", f64::from(WORKGROUP)),
+    };
     KernelSpec {
-        shader: "reduce",
-        source: sources::REDUCE,
+        shader: Shader::Reduce.code(),
         entry,
         bindings: BINDINGS,
-        constants: Vec::new(),
+        constants: vec![workgroup],
     }
 }
 

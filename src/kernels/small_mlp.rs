@@ -5,7 +5,7 @@ use bytemuck::{Pod, Zeroable};
 
 use super::loss::LossKind;
 use super::optim::{GroupParams, UpdateKernel};
-use super::{dim, sources};
+use super::{dim, Shader};
 use crate::error::{Error, Result};
 use crate::gpu::{Binding, Dispatch, Gpu, KernelSpec, Tensor};
 
@@ -34,6 +34,7 @@ const STORAGE_BUFFERS: u32 = 9;
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Pod, Zeroable)]
 pub(crate) struct SmallParams {
+    group: GroupParams,
     rows: u32,
     batch: u32,
     steps: u32,
@@ -43,16 +44,8 @@ pub(crate) struct SmallParams {
     bias_offsets: [u32; 4],
     loss: u32,
     optimizer: u32,
-    flags: u32,
     x_cols: u32,
-    lr: f32,
-    momentum: f32,
-    dampening: f32,
-    weight_decay: f32,
-    l1: f32,
-    beta1: f32,
-    beta2: f32,
-    eps: f32,
+    _pad: u32,
 }
 
 const BINDINGS: &[(u32, Binding)] = &[
@@ -141,6 +134,7 @@ pub(crate) fn epoch_dispatch(
     }
     let (kernel, hp) = model.optimizer;
     let params = SmallParams {
+        group: hp,
         rows: dim(op, model.rows)?,
         batch: dim(op, model.batch)?,
         steps: dim(op, model.rows.div_ceil(model.batch))?,
@@ -157,20 +151,11 @@ pub(crate) fn epoch_dispatch(
             UpdateKernel::Sgd => 0,
             UpdateKernel::Adam => 1,
         },
-        flags: hp.flags,
         x_cols: dim(op, model.sizes[0])?,
-        lr: hp.lr,
-        momentum: hp.momentum,
-        dampening: hp.dampening,
-        weight_decay: hp.weight_decay,
-        l1: hp.l1,
-        beta1: hp.beta1,
-        beta2: hp.beta2,
-        eps: hp.eps,
+        _pad: 0,
     };
     let spec = KernelSpec {
-        shader: "small_mlp",
-        source: sources::SMALL_MLP,
+        shader: Shader::SmallMlp.code(),
         entry: "train_epoch",
         bindings: BINDINGS,
         constants: vec![("WG", f64::from(workgroup_size(gpu)))],

@@ -193,3 +193,52 @@ pub fn multiclass_baseline(train_frequencies: &[f64], labels: &[u32]) -> Multicl
     let prob: Vec<f32> = labels.iter().flat_map(|_| row.iter().copied()).collect();
     multiclass(&prob, labels, train_frequencies.len())
 }
+
+/// Scores of one kind of task.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Metrics {
+    /// MSE, RMSE, MAE, R².
+    Regression(RegressionMetrics),
+    /// Accuracy, precision, recall, F1, ROC-AUC, BCE.
+    Binary(BinaryMetrics),
+    /// Accuracy, macro-F1, confusion matrix, cross-entropy.
+    Multiclass(MulticlassMetrics),
+}
+
+impl Metrics {
+    /// Every score with its name, in a fixed order for the kind of task.
+    pub fn named_values(&self) -> Vec<(&'static str, f64)> {
+        match self {
+            Metrics::Regression(r) => vec![
+                ("MSE", r.mse),
+                ("RMSE", r.rmse),
+                ("MAE", r.mae),
+                ("R²", r.r2),
+            ],
+            Metrics::Binary(b) => vec![
+                ("accuracy", b.accuracy),
+                ("precision", b.precision),
+                ("recall", b.recall),
+                ("F1", b.f1),
+                ("ROC-AUC", b.roc_auc),
+                ("BCE", b.bce),
+            ],
+            Metrics::Multiclass(m) => {
+                vec![
+                    ("accuracy", m.accuracy),
+                    ("macro-F1", m.macro_f1),
+                    ("cross-entropy", m.cross_entropy),
+                ]
+            }
+        }
+    }
+
+    /// The loss the model was trained on, in the data's units: MSE, BCE or cross-entropy.
+    pub fn loss(&self) -> f64 {
+        match self {
+            Metrics::Regression(m) => m.mse,
+            Metrics::Binary(m) => m.bce,
+            Metrics::Multiclass(m) => m.cross_entropy,
+        }
+    }
+}

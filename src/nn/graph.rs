@@ -2,9 +2,7 @@
 
 use crate::error::Result;
 use crate::gpu::{DType, Gpu, Launch, Tensor};
-use crate::kernels::matmul::{
-    matmul_launch, matmul_launch_with, DynamicOperand, MatmulLayout, MatmulOptions,
-};
+use crate::kernels::matmul::{matmul_launch, MatmulLayout, MatmulOptions};
 
 use super::Mlp;
 
@@ -22,31 +20,24 @@ impl Forward {
     }
 }
 
-/// Prepares `acts[l] = relu?(acts[l−1]·W_lᵀ + b_l)` with `acts[−1] = x` (`[rows, inputs]`).
-/// With `dynamic_input`, `x` is one block of a larger buffer picked when recorded.
-pub(crate) fn forward(gpu: &Gpu, mlp: &Mlp, x: &Tensor, dynamic_input: bool) -> Result<Forward> {
+/// Prepares `acts[l] = relu?(acts[l−1]·W_lᵀ + b_l)` with `acts[−1] = x` (`[rows, inputs]`;
+/// a block view when each recording picks the batch).
+pub(crate) fn forward(gpu: &Gpu, mlp: &Mlp, x: &Tensor) -> Result<Forward> {
     let rows = x.shape()[0];
     let params = mlp.params();
     let mut acts: Vec<Tensor> = Vec::with_capacity(mlp.layers());
     let mut launch = Launch::default();
-    for l in 0..mlp.layers() {
+    for (l, linear) in mlp.linears().iter().enumerate() {
         let out = Tensor::zeros(gpu, &[rows, mlp.sizes()[l + 1]], DType::F32)?;
         let input = if l == 0 { x } else { &acts[l - 1] };
         let options = MatmulOptions {
             layout: MatmulLayout::ABt,
-            bias: Some(params.value(&format!("{}.bias", 2 * l))?),
+            bias: Some(params.value_of(linear.bias)),
             relu: l + 1 < mlp.layers(),
             ..Default::default()
         };
-        let weight = params.value(&format!("{}.weight", 2 * l))?;
-        let dynamic = if l == 0 && dynamic_input {
-            DynamicOperand::A
-        } else {
-            DynamicOperand::None
-        };
-        launch = launch.then(matmul_launch_with(
-            gpu, input, weight, &out, &options, dynamic,
-        )?);
+        let weight = params.value_of(linear.weight);
+        launch = launch.then(matmul_launch(gpu, input, weight, &out, &options)?);
         acts.push(out);
     }
     Ok(Forward { acts, launch })
@@ -59,12 +50,10 @@ pub(crate) fn forward(gpu: &Gpu, mlp: &Mlp, x: &Tensor, dynamic_input: bool) -> 
 ///   dH_{l−1} = (dH_l·W_l) ⊙ (H_{l−1} > 0), the ReLU backward fused as the matmul's mask.
 /// Since H = max(pre, 0), H > 0 exactly where pre > 0, so the mask reads H itself.
 /// The intermediate gradients live as long as the launch's bind groups hold them.
-/// With `dynamic_input`, `x` is one block of a larger buffer picked when recorded.
 pub(crate) fn backward(
     gpu: &Gpu,
     mlp: &Mlp,
     x: &Tensor,
-    dynamic_input: bool,
     forward: &Forward,
     dlogits: &Tensor,
 ) -> Result<Launch> {
@@ -72,27 +61,20 @@ pub(crate) fn backward(
     let rows = x.shape()[0];
     let mut launch = Launch::default();
     let mut upstream: Option<Tensor> = None; // dH_l for l below the output
-    for l in (0..mlp.layers()).rev() {
+    for (l, linear) in mlp.linears().iter().enumerate().rev() {
         let dh = upstream.as_ref().unwrap_or(dlogits);
         let input = if l == 0 { x } else { &forward.acts[l - 1] };
-        let (w, b) = (format!("{}.weight", 2 * l), format!("{}.bias", 2 * l));
         let weight_grad = MatmulOptions {
             layout: MatmulLayout::AtB,
-            row_sums: Some(params.grad(&b)?),
+            row_sums: Some(params.grad_of(linear.bias)),
             ..Default::default()
         };
-        let dynamic = if l == 0 && dynamic_input {
-            DynamicOperand::B
-        } else {
-            DynamicOperand::None
-        };
-        launch = launch.then(matmul_launch_with(
+        launch = launch.then(matmul_launch(
             gpu,
             dh,
             input,
-            params.grad(&w)?,
+            params.grad_of(linear.weight),
             &weight_grad,
-            dynamic,
         )?);
         if l > 0 {
             let dh_below = Tensor::zeros(gpu, &[rows, mlp.sizes()[l]], DType::F32)?;
@@ -103,7 +85,7 @@ pub(crate) fn backward(
             launch = launch.then(matmul_launch(
                 gpu,
                 dh,
-                params.value(&w)?,
+                params.value_of(linear.weight),
                 &dh_below,
                 &through,
             )?);

@@ -5,11 +5,11 @@ pub(crate) mod graph;
 
 use rand::{Rng, SeedableRng};
 
-use crate::data::Task;
+use crate::data::{Dataset, Task};
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Tensor};
 use crate::kernels::loss::LossKind;
-use crate::optim::ParamStore;
+use crate::optim::{ParamId, ParamStore};
 
 /// A named parameter tensor on the host, as in a PyTorch `state_dict`.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,6 +39,16 @@ pub struct Mlp {
     sizes: Vec<usize>,
     task: Task,
     params: ParamStore,
+    linears: Vec<Linear>,
+}
+
+/// The parameters of one linear layer, as ids into the model's [`ParamStore`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Linear {
+    /// `[out_features, in_features]`.
+    pub weight: ParamId,
+    /// `[out_features]`.
+    pub bias: ParamId,
 }
 
 impl Mlp {
@@ -84,19 +94,65 @@ impl Mlp {
             .zip(shapes.iter().map(Vec::as_slice))
             .collect();
         let params = ParamStore::new(gpu, &specs)?;
+        let linears = (0..sizes.len() - 1)
+            .map(|l| {
+                Ok(Linear {
+                    weight: params.id(&names[2 * l])?,
+                    bias: params.id(&names[2 * l + 1])?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-        for (name, shape) in names.iter().zip(&shapes) {
-            let fan_in = sizes[layer_of(name)];
-            let bound = 1.0 / (fan_in as f32).sqrt();
-            let len = shape.iter().product();
-            let values: Vec<f32> = (0..len).map(|_| rng.random_range(-bound..=bound)).collect();
-            params.write(gpu, name, &values)?;
+        for (l, linear) in linears.iter().enumerate() {
+            let bound = 1.0 / (sizes[l] as f32).sqrt();
+            for id in [linear.weight, linear.bias] {
+                let len = params.slot(id).len();
+                let values: Vec<f32> = (0..len).map(|_| rng.random_range(-bound..=bound)).collect();
+                params.value_of(id).write(gpu, &values)?;
+            }
         }
         Ok(Self {
             sizes: sizes.to_vec(),
             task,
             params,
+            linears,
         })
+    }
+
+    /// Checks that `data` fits this model: as many features as inputs, the same task, and (for
+    /// classification) as many classes as outputs, so every class index has its output. The
+    /// one check every path that feeds a model data uses.
+    ///
+    /// # Errors
+    /// [`Error::ModelMismatch`] naming the setting and both values.
+    pub fn check_fits(&self, data: &Dataset) -> Result<()> {
+        let (inputs, outputs) = (self.sizes[0], self.sizes[self.sizes.len() - 1]);
+        let detail = if data.n_features() != inputs {
+            format!(
+                "the data has {} features, the model {inputs} inputs",
+                data.n_features()
+            )
+        } else if data.task() != self.task {
+            format!(
+                "the data is for {}, the model for {}",
+                data.task(),
+                self.task
+            )
+        } else if data.n_outputs() != outputs {
+            format!(
+                "the data has {} classes (class indices 0 to {}), the model {outputs} outputs",
+                data.n_outputs(),
+                data.n_outputs() - 1
+            )
+        } else {
+            return Ok(());
+        };
+        Err(Error::ModelMismatch(detail))
+    }
+
+    /// The parameters of each linear layer, inputs first.
+    pub fn linears(&self) -> &[Linear] {
+        &self.linears
     }
 
     /// The layer sizes, inputs first.
@@ -213,7 +269,7 @@ impl Mlp {
             });
         }
         let x = Tensor::from_slice(gpu, &[rows, self.sizes[0]], features)?;
-        let forward = graph::forward(gpu, self, &x, false)?;
+        let forward = graph::forward(gpu, self, &x)?;
         gpu.run(&forward.launch)?;
         forward.logits().to_vec(gpu)
     }
@@ -230,13 +286,4 @@ fn param_shapes(sizes: &[usize]) -> Vec<Vec<usize>> {
         .windows(2)
         .flat_map(|w| [vec![w[1], w[0]], vec![w[1]]])
         .collect()
-}
-
-/// The layer index of a parameter name `{2l}.weight` / `{2l}.bias`.
-fn layer_of(name: &str) -> usize {
-    name.split('.')
-        .next()
-        .and_then(|i| i.parse::<usize>().ok())
-        .unwrap_or(0)
-        / 2
 }

@@ -2,7 +2,8 @@
 
 use crate::error::{Error, Result};
 use crate::kernels::optim::{
-    GroupParams, UpdateKernel, FLAG_AMSGRAD, FLAG_DECOUPLED, FLAG_MAXIMIZE, FLAG_NESTEROV,
+    GroupParams, StepVector, UpdateKernel, FLAG_AMSGRAD, FLAG_DECOUPLED, FLAG_MAXIMIZE,
+    FLAG_NESTEROV,
 };
 
 /// SGD as in `torch.optim.SGD`, plus L1. `Default`: lr 1e-3 and everything else off.
@@ -223,12 +224,47 @@ impl OptimizerConfig {
         }
     }
 
-    /// The group's row of the kernel's hyperparameter table, in f32.
+    /// The learning rate.
+    pub fn lr(&self) -> f64 {
+        match self {
+            OptimizerConfig::Sgd(c) => c.lr,
+            OptimizerConfig::Adam(c) => c.lr,
+        }
+    }
+
+    /// Sets the learning rate.
+    pub(crate) fn set_lr(&mut self, lr: f64) {
+        match self {
+            OptimizerConfig::Sgd(c) => c.lr = lr,
+            OptimizerConfig::Adam(c) => c.lr = lr,
+        }
+    }
+
+    /// The group's step vector for step `t` (1-based), computed in f64 and rounded once:
+    /// `[step size, √(1 − β₂ᵗ), 1 on the first step, lr]` (see `shaders/formulas.wgsl`).
+    pub(crate) fn step_vector(&self, t: u64) -> StepVector {
+        let first = if t == 1 { 1.0 } else { 0.0 };
+        match self {
+            OptimizerConfig::Sgd(c) => [c.lr as f32, 1.0, first, c.lr as f32],
+            OptimizerConfig::Adam(c) => {
+                let t = i32::try_from(t).unwrap_or(i32::MAX);
+                let bias_correction1 = 1.0 - c.betas.0.powi(t);
+                let bias_correction2 = 1.0 - c.betas.1.powi(t);
+                [
+                    (c.lr / bias_correction1) as f32,
+                    bias_correction2.sqrt() as f32,
+                    first,
+                    c.lr as f32,
+                ]
+            }
+        }
+    }
+
+    /// The group's row of the kernel's table of fixed hyperparameters, in f32.
     pub(crate) fn group_params(&self) -> GroupParams {
         let flag = |on: bool, bit: u32| if on { bit } else { 0 };
         match *self {
             OptimizerConfig::Sgd(c) => GroupParams {
-                lr: c.lr as f32,
                 momentum: c.momentum as f32,
                 dampening: c.dampening as f32,
                 weight_decay: c.weight_decay as f32,
@@ -237,7 +273,6 @@ impl OptimizerConfig {
                 ..GroupParams::default()
             },
             OptimizerConfig::Adam(c) => GroupParams {
-                lr: c.lr as f32,
                 weight_decay: c.weight_decay as f32,
                 l1: c.l1 as f32,
                 beta1: c.betas.0 as f32,

@@ -17,10 +17,10 @@
 //! ```
 
 mod config;
-pub mod params;
+mod params;
 
 pub use config::{AdamConfig, OptimizerConfig, ParamGroup, SgdConfig};
-pub use params::{ParamSlot, ParamStore};
+pub use params::{ParamId, ParamSlot, ParamStore};
 
 use crate::error::{Error, Result};
 use crate::gpu::{Batch, DType, Dispatch, Gpu, Tensor};
@@ -266,28 +266,48 @@ impl Optimizer {
     }
 
     /// The per-group values of step `t` (1-based), from the host in f64.
-    pub(crate) fn step_params(&self, t: u64) -> StepParams {
+    fn step_params(&self, t: u64) -> StepParams {
         let mut params = StepParams {
             groups: [[0.0; 4]; MAX_GROUPS],
         };
-        let first = if t == 1 { 1.0 } else { 0.0 };
         for (entry, config) in params.groups.iter_mut().zip(&self.groups) {
-            *entry = match config {
-                OptimizerConfig::Sgd(c) => [c.lr as f32, 1.0, first, 0.0],
-                OptimizerConfig::Adam(c) => {
-                    let t = i32::try_from(t).unwrap_or(i32::MAX);
-                    let bias_correction1 = 1.0 - c.betas.0.powi(t);
-                    let bias_correction2 = 1.0 - c.betas.1.powi(t);
-                    [
-                        (c.lr / bias_correction1) as f32,
-                        bias_correction2.sqrt() as f32,
-                        first,
-                        0.0,
-                    ]
-                }
-            };
+            *entry = config.step_vector(t);
         }
         params
+    }
+
+    /// The learning rate of group `group` (0 for an optimizer made by [`Optimizer::new`]).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when there is no such group.
+    pub fn lr(&self, group: usize) -> Result<f64> {
+        Ok(self.group(group)?.lr())
+    }
+
+    /// Sets the learning rate of group `group` for the steps recorded from now on (a
+    /// learning-rate schedule calls this between epochs); the rest of the state is untouched.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when there is no such group;
+    /// [`Error::InvalidHyperparameter`] for a negative or non-finite rate (nothing changes).
+    pub fn set_lr(&mut self, group: usize, lr: f64) -> Result<()> {
+        let mut config = *self.group(group)?;
+        config.set_lr(lr);
+        config.validate()?;
+        self.groups[group] = config;
+        Ok(())
+    }
+
+    fn group(&self, group: usize) -> Result<&OptimizerConfig> {
+        self.groups
+            .get(group)
+            .ok_or_else(|| Error::InvalidArgument {
+                op: "Optimizer",
+                detail: format!(
+                    "no parameter group {group}; the optimizer has {}",
+                    self.groups.len()
+                ),
+            })
     }
 
     /// Steps taken so far.

@@ -4,6 +4,11 @@
 use crate::error::{Error, Result};
 use crate::gpu::{DType, Gpu, Tensor};
 
+/// A parameter of one [`ParamStore`], by position: looked up once by name
+/// ([`ParamStore::id`]), then used without names on every step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ParamId(usize);
+
 /// Where one parameter tensor lives in the flat buffers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParamSlot {
@@ -64,7 +69,7 @@ impl ParamStore {
                 detail: "a model needs at least one parameter".into(),
             });
         }
-        let align = alignment_elements(gpu);
+        let align = gpu.binding_alignment();
         let mut slots: Vec<ParamSlot> = Vec::with_capacity(params.len());
         let mut end = 0usize;
         for &(name, shape) in params {
@@ -134,6 +139,29 @@ impl ParamStore {
             })
     }
 
+    /// The id of the parameter called `name`.
+    ///
+    /// # Errors
+    /// As [`ParamStore::index`].
+    pub fn id(&self, name: &str) -> Result<ParamId> {
+        self.index(name).map(ParamId)
+    }
+
+    /// Where the parameter `id` lives.
+    pub fn slot(&self, id: ParamId) -> &ParamSlot {
+        &self.slots[id.0]
+    }
+
+    /// The parameter `id`, as a view of the flat buffer.
+    pub fn value_of(&self, id: ParamId) -> &Tensor {
+        &self.value_views[id.0]
+    }
+
+    /// The gradient of the parameter `id`, as a view of the flat gradient buffer.
+    pub fn grad_of(&self, id: ParamId) -> &Tensor {
+        &self.grad_views[id.0]
+    }
+
     /// The parameter called `name`, as a view of the flat buffer.
     ///
     /// # Errors
@@ -180,10 +208,4 @@ impl ParamStore {
     pub fn flat_len(&self) -> usize {
         self.values.len()
     }
-}
-
-/// The storage-binding alignment in f32 elements (64 for the usual 256 bytes), and at least 4
-/// (the update kernel's vec4).
-pub(crate) fn alignment_elements(gpu: &Gpu) -> usize {
-    (gpu.limits().min_storage_buffer_offset_alignment as usize / 4).max(4)
 }

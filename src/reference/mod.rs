@@ -4,7 +4,6 @@
 //! Matrices are row-major slices with their dimensions passed alongside.
 
 pub mod activation;
-pub mod elementwise;
 pub mod loss;
 pub mod matmul;
 pub mod mlp;

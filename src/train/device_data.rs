@@ -1,7 +1,7 @@
 //! A dataset split uploaded to the GPU once, in the form the model's loss takes.
 
 use crate::data::{Dataset, Targets, Task};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::gpu::{DType, Dispatch, Gpu, Tensor};
 use crate::kernels::gather::shuffle_dispatch;
 use crate::nn::Mlp;
@@ -15,26 +15,7 @@ pub(crate) struct DeviceSplit {
 
 impl DeviceSplit {
     pub fn upload(gpu: &Gpu, model: &Mlp, data: &Dataset) -> Result<Self> {
-        if data.n_features() != model.sizes()[0] {
-            return Err(Error::InvalidArgument {
-                op: "Trainer::new",
-                detail: format!(
-                    "the data has {} features, the model {} inputs",
-                    data.n_features(),
-                    model.sizes()[0]
-                ),
-            });
-        }
-        if data.task() != model.task() {
-            return Err(Error::InvalidArgument {
-                op: "Trainer::new",
-                detail: format!(
-                    "the data is for {}, the model for {}",
-                    data.task(),
-                    model.task()
-                ),
-            });
-        }
+        model.check_fits(data)?;
         let rows = data.len();
         let x = Tensor::from_slice(gpu, &[rows, data.n_features()], data.features())?;
         let y = match (data.targets(), model.task()) {
@@ -55,6 +36,7 @@ pub(crate) struct EpochBatches {
     /// Elements between consecutive blocks.
     x_block: usize,
     y_block: usize,
+    x_cols: usize,
     pub shuffle: Dispatch,
 }
 
@@ -62,7 +44,7 @@ impl EpochBatches {
     pub fn new(gpu: &Gpu, train: &DeviceSplit, order: &Tensor, batch: usize) -> Result<Self> {
         let rows = train.x.shape()[0];
         let steps = rows.div_ceil(batch);
-        let align = (gpu.limits().min_storage_buffer_offset_alignment as usize / 4).max(1);
+        let align = gpu.binding_alignment();
         let (x_cols, y_cols) = (train.x.len() / rows, train.y.len() / rows);
         let x_block = (batch * x_cols).div_ceil(align) * align;
         let y_block = (batch * y_cols).div_ceil(align) * align;
@@ -83,19 +65,20 @@ impl EpochBatches {
             y,
             x_block,
             y_block,
+            x_cols,
             shuffle,
         })
     }
 
-    pub fn target_shape(&self, rows: usize) -> Vec<usize> {
-        match self.y.dtype() {
+    /// Block views of a step's `rows` features and targets; recording picks the step.
+    pub fn blocks(&self, gpu: &Gpu, rows: usize) -> Result<(Tensor, Tensor)> {
+        let target_shape = match self.y.dtype() {
             DType::U32 => vec![rows],
             DType::F32 => vec![rows, 1],
-        }
-    }
-
-    /// Byte offsets of step `s`'s features and targets.
-    pub fn offsets(&self, s: usize) -> (u32, u32) {
-        ((s * self.x_block * 4) as u32, (s * self.y_block * 4) as u32)
+        };
+        Ok((
+            self.x.blocks(gpu, &[rows, self.x_cols], self.x_block)?,
+            self.y.blocks(gpu, &target_shape, self.y_block)?,
+        ))
     }
 }

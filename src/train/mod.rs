@@ -2,20 +2,12 @@
 //! stopping that restores the best weights, and a guard against non-finite losses.
 
 mod device_data;
-mod diagnosis;
-mod experiment;
 mod history;
-mod plot;
-mod report;
+mod schedule;
 mod small;
 
-pub use diagnosis::{diagnose, Diagnosis};
-pub use experiment::{Experiment, Outcome};
 pub use history::{EpochRecord, History};
-pub use plot::plot_curves;
-pub use report::{
-    baseline_loss, class_frequencies, evaluate, Evaluation, Metrics, Prepared, Preprocessing,
-};
+pub use schedule::LrSchedule;
 
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -23,7 +15,7 @@ use rand::SeedableRng;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::gpu::{Batch, DType, Gpu, Launch, Staging, Tensor};
-use crate::kernels::loss::{loss_launch, loss_launch_with};
+use crate::kernels::loss::loss_launch;
 use crate::nn::graph::{backward, forward, Forward};
 use crate::nn::Mlp;
 use crate::optim::{Optimizer, OptimizerConfig, ParamGroup};
@@ -44,8 +36,8 @@ pub struct TrainConfig {
     pub patience: Option<usize>,
     /// The least decrease of the validation loss that counts as an improvement (default 0).
     pub min_delta: f64,
-    /// Show a progress bar on a terminal (default true; never drawn when stderr is not one).
-    pub progress: bool,
+    /// How the learning rate changes from epoch to epoch (default constant).
+    pub lr_schedule: LrSchedule,
     /// Run each epoch's steps in a single dispatch of one workgroup — the small-model path
     /// for networks whose batch activations fit in workgroup memory (default false). The
     /// results equal the general path's within the kernel tolerance, not bit for bit.
@@ -61,7 +53,7 @@ impl Default for TrainConfig {
             seed: 0,
             patience: None,
             min_delta: 0.0,
-            progress: true,
+            lr_schedule: LrSchedule::Constant,
             single_dispatch_epochs: false,
         }
     }
@@ -77,7 +69,7 @@ pub fn epoch_order(seed: u64, epoch: usize, n: usize) -> Vec<u32> {
 }
 
 /// One training step's buffers and launches, for one batch size. The step's features and
-/// targets are a block of the epoch's shuffled copy, bound with a dynamic offset.
+/// targets are block views of the epoch's shuffled copy: recording picks the step's block.
 struct StepGraph {
     forward: Forward,
     loss: Tensor,
@@ -87,21 +79,19 @@ struct StepGraph {
 
 impl StepGraph {
     fn new(gpu: &Gpu, model: &Mlp, batches: &EpochBatches, rows: usize) -> Result<Self> {
-        let xb = batches.x.view(gpu, 0, &[rows, model.sizes()[0]])?;
-        let yb = batches.y.view(gpu, 0, &batches.target_shape(rows))?;
-        let forward = forward(gpu, model, &xb, true)?;
+        let (xb, yb) = batches.blocks(gpu, rows)?;
+        let forward = forward(gpu, model, &xb)?;
         let loss = Tensor::zeros(gpu, &[1], DType::F32)?;
         let dlogits = Tensor::zeros(gpu, forward.logits().shape(), DType::F32)?;
-        let loss_launch = loss_launch_with(
+        let loss_launch = loss_launch(
             gpu,
             model.loss_kind(),
             forward.logits(),
             &yb,
             &loss,
             &dlogits,
-            true,
         )?;
-        let backward = backward(gpu, model, &xb, true, &forward, &dlogits)?;
+        let backward = backward(gpu, model, &xb, &forward, &dlogits)?;
         Ok(Self {
             forward,
             loss,
@@ -167,6 +157,8 @@ pub struct Trainer<'g> {
     history: History,
     epochs_without_improvement: usize,
     dispatches_last_epoch: usize,
+    /// Each group's learning rate before any schedule.
+    base_lrs: Vec<f64>,
     // The uploaded training split, read by each epoch's shuffle.
     _train: DeviceSplit,
 }
@@ -233,6 +225,8 @@ impl<'g> Trainer<'g> {
         if config.patience.is_some() && validation.is_none() {
             return Err(invalid("early stopping (patience) needs validation data"));
         }
+        config.lr_schedule.validate()?;
+        let base_lrs = groups.iter().map(|g| g.config.lr()).collect();
         let single_group = match &groups[..] {
             [only] if only.params.len() == model.params().slots().len() => Some(only.config),
             _ => None,
@@ -246,7 +240,7 @@ impl<'g> Trainer<'g> {
         let validation = match validation {
             Some(data) => {
                 let split = DeviceSplit::upload(gpu, &model, data)?;
-                let forward = forward(gpu, &model, &split.x, false)?;
+                let forward = forward(gpu, &model, &split.x)?;
                 let loss = Tensor::zeros(gpu, &[1], DType::F32)?;
                 let grad = Tensor::zeros(gpu, forward.logits().shape(), DType::F32)?;
                 let loss_launch = loss_launch(
@@ -320,6 +314,7 @@ impl<'g> Trainer<'g> {
             history: History::default(),
             epochs_without_improvement: 0,
             dispatches_last_epoch: 0,
+            base_lrs,
             _train: train_split,
         })
     }
@@ -353,6 +348,14 @@ impl<'g> Trainer<'g> {
     pub fn run_epoch(&mut self) -> Result<EpochRecord> {
         let gpu = self.gpu;
         let epoch = self.history.epochs.len() + 1;
+        // A constant schedule leaves the rate alone, so `Optimizer::set_lr` between epochs
+        // is a schedule of one's own.
+        if self.config.lr_schedule != LrSchedule::Constant {
+            for (group, &base) in self.base_lrs.iter().enumerate() {
+                let lr = self.config.lr_schedule.lr(base, epoch - 1);
+                self.optimizer.set_lr(group, lr)?;
+            }
+        }
         self.order
             .write(gpu, &epoch_order(self.config.seed, epoch, self.n_train))?;
         let step_before = self.optimizer.step_count();
@@ -379,10 +382,9 @@ impl<'g> Trainer<'g> {
                         Some(tail) if s + 1 == self.steps => tail,
                         _ => full,
                     };
-                    let (x_offset, y_offset) = batches.offsets(s);
-                    batch.record_offset(&graph.forward.launch, x_offset);
-                    batch.record_offset(&graph.loss_launch, y_offset);
-                    batch.record_offset(&graph.backward, x_offset);
+                    batch.record_block(&graph.forward.launch, s);
+                    batch.record_block(&graph.loss_launch, s);
+                    batch.record_block(&graph.backward, s);
                     batch.copy_range(&graph.loss, 0, &self.results, s, 1)?;
                     self.optimizer.record_step(gpu, &mut batch)?;
                 }
@@ -448,7 +450,7 @@ impl<'g> Trainer<'g> {
     }
 
     /// Trains for the configured epochs, or until early stopping, then restores the best
-    /// weights if early stopping was on. Shows a progress bar on a terminal.
+    /// weights if early stopping was on.
     ///
     /// # Errors
     /// As [`Trainer::run_epoch`].
@@ -456,8 +458,8 @@ impl<'g> Trainer<'g> {
         self.fit_with(|_| Ok(()))
     }
 
-    /// As [`Trainer::fit`], calling `after_epoch` after every epoch — to save a checkpoint
-    /// every few epochs (see [`crate::checkpoint::save`]), so a killed run can resume.
+    /// As [`Trainer::fit`], calling `after_epoch` after every epoch: to show progress, or to
+    /// save a checkpoint every few epochs so a killed run can resume.
     ///
     /// # Errors
     /// As [`Trainer::run_epoch`], and whatever `after_epoch` returns.
@@ -465,22 +467,8 @@ impl<'g> Trainer<'g> {
         &mut self,
         mut after_epoch: impl FnMut(&Trainer) -> Result<()>,
     ) -> Result<&History> {
-        let bar = if self.config.progress {
-            indicatif::ProgressBar::new(self.config.epochs as u64)
-        } else {
-            indicatif::ProgressBar::hidden()
-        };
-        bar.set_style(
-            indicatif::ProgressStyle::with_template("{bar:30} epoch {pos}/{len} {msg}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
         while self.history.epochs.len() < self.config.epochs {
-            let record = self.run_epoch()?;
-            bar.set_message(match record.validation_loss {
-                Some(v) => format!("train {:.5}  validation {v:.5}", record.train_loss),
-                None => format!("train {:.5}", record.train_loss),
-            });
-            bar.inc(1);
+            self.run_epoch()?;
             after_epoch(self)?;
             if self
                 .config
@@ -491,7 +479,6 @@ impl<'g> Trainer<'g> {
                 break;
             }
         }
-        bar.finish_and_clear();
         if self.config.patience.is_some() {
             self.restore_best()?;
         }
@@ -506,6 +493,11 @@ impl<'g> Trainer<'g> {
     /// The model being trained.
     pub fn model(&self) -> &Mlp {
         &self.model
+    }
+
+    /// The training configuration.
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
     }
 
     /// The optimizer.

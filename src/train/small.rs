@@ -29,15 +29,11 @@ impl SmallEpoch {
         batch: usize,
     ) -> Result<Self> {
         let params = model.params();
-        let offset = |name: String| params.index(&name).map(|i| params.slots()[i].offset);
-        let offsets = (0..model.layers())
-            .map(|l| {
-                Ok((
-                    offset(format!("{}.weight", 2 * l))?,
-                    offset(format!("{}.bias", 2 * l))?,
-                ))
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let offsets = model
+            .linears()
+            .iter()
+            .map(|l| (params.slot(l.weight).offset, params.slot(l.bias).offset))
+            .collect();
         let rows = train.x.shape()[0];
         let small = SmallModel {
             sizes: model.sizes(),
@@ -87,7 +83,7 @@ impl SmallEpoch {
     pub fn record(&self, gpu: &Gpu, optimizer: &Optimizer, batch: &mut Batch) -> Result<()> {
         let first = optimizer.step_count() + 1;
         let values: Vec<f32> = (0..self.steps as u64)
-            .flat_map(|s| optimizer.step_params(first + s).groups[0])
+            .flat_map(|s| optimizer.groups()[0].step_vector(first + s))
             .collect();
         self.step_values.write(gpu, &values)?;
         batch.record_at(&self.dispatch, &[]);

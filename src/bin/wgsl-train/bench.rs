@@ -5,12 +5,13 @@ use std::time::Instant;
 
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
+use wgsl_train::data::Prepared;
 use wgsl_train::data::{diabetes, Dataset, SplitConfig, Task};
 use wgsl_train::kernels::loss::{loss_launch, LossKind};
 use wgsl_train::kernels::matmul::{matmul_launch, MatmulLayout, MatmulOptions, MatmulVariant};
 use wgsl_train::nn::Mlp;
 use wgsl_train::optim::{AdamConfig, Optimizer, OptimizerConfig, ParamStore, SgdConfig};
-use wgsl_train::train::{Prepared, TrainConfig, Trainer};
+use wgsl_train::train::{TrainConfig, Trainer};
 use wgsl_train::{DType, Gpu, GpuOptions, Result, Tensor};
 
 #[derive(clap::Args)]
@@ -69,7 +70,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     report["training"] = training(&gpu)?;
     report["cold_start_seconds"] = json!(cold_start()?);
     let text = serde_json::to_string_pretty(&report).unwrap_or_default();
-    wgsl_train::checkpoint::write_atomic(&args.json, text.as_bytes())?;
+    wgsl_train::fs::write_atomic(&args.json, text.as_bytes())?;
     println!("\nfigures written to {}", args.json.display());
     Ok(())
 }
@@ -260,7 +261,6 @@ fn steps_per_second(
     let config = TrainConfig {
         epochs,
         batch_size,
-        progress: false,
         single_dispatch_epochs,
         ..TrainConfig::default()
     };
@@ -375,7 +375,6 @@ fn cold_start() -> Result<f64> {
     let model = Mlp::new(&gpu, &[10, 5, 1], Task::Regression, 0)?;
     let config = TrainConfig {
         epochs: 1,
-        progress: false,
         ..TrainConfig::default()
     };
     let mut trainer = Trainer::new(

@@ -11,13 +11,12 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use wgsl_train::checkpoint::{load_model, load_preprocessing, restore_training, save};
 use wgsl_train::data::{
-    diabetes, iris, load_csv, wine_quality, CsvOptions, Dataset, SplitConfig, TargetColumn, Task,
+    diabetes, iris, load_csv, wine_quality, CsvOptions, Dataset, Preprocessing, SplitConfig,
+    TargetColumn, Task,
 };
-use wgsl_train::nn::Mlp;
+use wgsl_train::experiment::{evaluate, write_curves, Experiment};
 use wgsl_train::optim::{AdamConfig, OptimizerConfig, SgdConfig};
-use wgsl_train::train::{
-    baseline_loss, diagnose, evaluate, plot_curves, Prepared, Preprocessing, TrainConfig, Trainer,
-};
+use wgsl_train::train::{LrSchedule, TrainConfig};
 use wgsl_train::{Gpu, GpuOptions, Result};
 
 #[derive(Parser)]
@@ -73,6 +72,8 @@ enum OptimizerArg {
     Adamw,
 }
 
+/// Every hyperparameter that is not given keeps the library's default (PyTorch's, for the
+/// optimizers): the flags overlay `SgdConfig`/`AdamConfig`, `TrainConfig` and `SplitConfig`.
 #[derive(clap::Args)]
 #[command(allow_negative_numbers = true)]
 struct TrainArgs {
@@ -84,57 +85,73 @@ struct TrainArgs {
     /// The optimizer.
     #[arg(long, value_enum, default_value = "adam")]
     optimizer: OptimizerArg,
-    /// Learning rate.
-    #[arg(long, default_value_t = 1e-3)]
-    lr: f64,
-    /// SGD momentum.
-    #[arg(long, default_value_t = 0.0)]
-    momentum: f64,
-    /// SGD dampening.
-    #[arg(long, default_value_t = 0.0)]
-    dampening: f64,
+    /// Learning rate [default: the optimizer's, 1e-3].
+    #[arg(long)]
+    lr: Option<f64>,
+    /// SGD momentum [default: 0].
+    #[arg(long)]
+    momentum: Option<f64>,
+    /// SGD dampening [default: 0].
+    #[arg(long)]
+    dampening: Option<f64>,
     /// SGD Nesterov momentum (needs --momentum > 0).
     #[arg(long)]
     nesterov: bool,
-    /// Adam β₁.
-    #[arg(long, default_value_t = 0.9)]
-    beta1: f64,
-    /// Adam β₂.
-    #[arg(long, default_value_t = 0.999)]
-    beta2: f64,
-    /// Adam ε.
-    #[arg(long, default_value_t = 1e-8)]
-    eps: f64,
+    /// Adam β₁ [default: 0.9].
+    #[arg(long)]
+    beta1: Option<f64>,
+    /// Adam β₂ [default: 0.999].
+    #[arg(long)]
+    beta2: Option<f64>,
+    /// Adam ε [default: 1e-8].
+    #[arg(long)]
+    eps: Option<f64>,
     /// Adam AMSGrad.
     #[arg(long)]
     amsgrad: bool,
-    /// L2 penalty: PyTorch's weight_decay (decoupled for adamw) [default: 0; adamw 0.01].
+    /// L2 penalty: PyTorch's weight_decay, decoupled for adamw [default: 0; adamw 0.01].
     #[arg(long)]
     l2: Option<f64>,
-    /// L1 penalty λ₁ (adds λ₁·sign(θ) to the gradient).
+    /// L1 penalty λ₁ (adds λ₁·sign(θ) to the gradient) [default: 0].
+    #[arg(long)]
+    l1: Option<f64>,
+    /// How the learning rate changes per epoch: PyTorch's StepLR (--lr-step-size, --lr-gamma)
+    /// or CosineAnnealingLR (--lr-t-max, --lr-eta-min) [default: constant].
+    #[arg(long, value_enum)]
+    lr_schedule: Option<ScheduleArg>,
+    /// StepLR: epochs between decays [default: 30, as PyTorch's examples].
+    #[arg(long, default_value_t = 30)]
+    lr_step_size: usize,
+    /// StepLR: the factor of each decay [default: 0.1, PyTorch's].
+    #[arg(long, default_value_t = 0.1)]
+    lr_gamma: f64,
+    /// CosineAnnealingLR: the half period in epochs [default: --epochs].
+    #[arg(long)]
+    lr_t_max: Option<usize>,
+    /// CosineAnnealingLR: the least learning rate [default: 0, PyTorch's].
     #[arg(long, default_value_t = 0.0)]
-    l1: f64,
-    /// Passes over the training data.
-    #[arg(long, default_value_t = 100)]
-    epochs: usize,
-    /// Rows per step.
-    #[arg(long, default_value_t = 32)]
-    batch_size: usize,
+    lr_eta_min: f64,
+    /// Passes over the training data [default: 100].
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Rows per step [default: 32].
+    #[arg(long)]
+    batch_size: Option<usize>,
     /// Stop after this many epochs without a validation improvement, keeping the best weights.
     #[arg(long)]
     patience: Option<usize>,
-    /// The least validation-loss decrease that counts as an improvement.
-    #[arg(long, default_value_t = 0.0)]
-    min_delta: f64,
+    /// The least validation-loss decrease that counts as an improvement [default: 0].
+    #[arg(long)]
+    min_delta: Option<f64>,
     /// Seed of the split, the initial weights and the shuffles.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Fraction of rows for validation.
-    #[arg(long, default_value_t = 0.15)]
-    validation: f64,
-    /// Fraction of rows for the test split.
-    #[arg(long, default_value_t = 0.15)]
-    test: f64,
+    /// Fraction of rows for validation [default: 0.15].
+    #[arg(long)]
+    validation: Option<f64>,
+    /// Fraction of rows for the test split [default: 0.15].
+    #[arg(long)]
+    test: Option<f64>,
     /// Save the model here (safetensors, PyTorch names), with the training state beside it.
     #[arg(long)]
     save: Option<PathBuf>,
@@ -156,6 +173,12 @@ struct TrainArgs {
     /// Run each epoch as one dispatch (the small-model path, for small networks and batches).
     #[arg(long)]
     single_dispatch_epochs: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ScheduleArg {
+    Step,
+    Cosine,
 }
 
 #[derive(clap::Args)]
@@ -230,66 +253,103 @@ fn load_data(args: &DataArgs, task_override: Option<Task>) -> Result<Dataset> {
 }
 
 fn optimizer(args: &TrainArgs) -> OptimizerConfig {
-    let l2 = args.l2.unwrap_or(if args.optimizer == OptimizerArg::Adamw {
-        1e-2
-    } else {
-        0.0
-    });
+    let set = |slot: &mut f64, flag: Option<f64>| {
+        if let Some(v) = flag {
+            *slot = v;
+        }
+    };
     match args.optimizer {
-        OptimizerArg::Sgd => SgdConfig {
-            lr: args.lr,
-            momentum: args.momentum,
-            dampening: args.dampening,
-            weight_decay: l2,
-            l1: args.l1,
-            nesterov: args.nesterov,
-            maximize: false,
+        OptimizerArg::Sgd => {
+            let mut c = SgdConfig::default();
+            set(&mut c.lr, args.lr);
+            set(&mut c.momentum, args.momentum);
+            set(&mut c.dampening, args.dampening);
+            set(&mut c.weight_decay, args.l2);
+            set(&mut c.l1, args.l1);
+            c.nesterov = args.nesterov;
+            c.into()
         }
-        .into(),
-        OptimizerArg::Adam | OptimizerArg::Adamw => AdamConfig {
-            lr: args.lr,
-            betas: (args.beta1, args.beta2),
-            eps: args.eps,
-            weight_decay: l2,
-            decoupled_weight_decay: args.optimizer == OptimizerArg::Adamw,
-            l1: args.l1,
-            amsgrad: args.amsgrad,
-            maximize: false,
+        OptimizerArg::Adam | OptimizerArg::Adamw => {
+            let mut c = match args.optimizer {
+                OptimizerArg::Adamw => AdamConfig::adamw(),
+                _ => AdamConfig::default(),
+            };
+            set(&mut c.lr, args.lr);
+            set(&mut c.betas.0, args.beta1);
+            set(&mut c.betas.1, args.beta2);
+            set(&mut c.eps, args.eps);
+            set(&mut c.weight_decay, args.l2);
+            set(&mut c.l1, args.l1);
+            c.amsgrad = args.amsgrad;
+            c.into()
         }
-        .into(),
     }
 }
 
+/// The experiment the flags describe: each flag given overlays the library's default.
+fn experiment(args: &TrainArgs) -> Experiment {
+    let mut train = TrainConfig {
+        seed: args.seed,
+        patience: args.patience,
+        single_dispatch_epochs: args.single_dispatch_epochs,
+        ..TrainConfig::default()
+    };
+    train.epochs = args.epochs.unwrap_or(train.epochs);
+    train.batch_size = args.batch_size.unwrap_or(train.batch_size);
+    train.min_delta = args.min_delta.unwrap_or(train.min_delta);
+    train.lr_schedule = match args.lr_schedule {
+        None => LrSchedule::Constant,
+        Some(ScheduleArg::Step) => LrSchedule::Step {
+            step_size: args.lr_step_size,
+            gamma: args.lr_gamma,
+        },
+        Some(ScheduleArg::Cosine) => LrSchedule::Cosine {
+            t_max: args.lr_t_max.unwrap_or(train.epochs),
+            eta_min: args.lr_eta_min,
+        },
+    };
+    let mut split = SplitConfig {
+        seed: args.seed,
+        ..SplitConfig::default()
+    };
+    split.validation = args.validation.unwrap_or(split.validation);
+    split.test = args.test.unwrap_or(split.test);
+    Experiment {
+        hidden: args.hidden.clone(),
+        optimizer: optimizer(args),
+        train,
+        split,
+        model_seed: args.seed,
+    }
+}
+
+/// `train`: the library's [`Experiment`] with the command line's checkpoint and resume hooks,
+/// printing the same report as `Outcome::report`.
 fn train(args: &TrainArgs) -> Result<()> {
     let data = load_data(&args.data, None)?;
+    let experiment = experiment(args);
     let gpu = Gpu::with_options(GpuOptions {
         autotune: args.autotune,
         ..GpuOptions::default()
     })?;
-    let split = SplitConfig {
-        validation: args.validation,
-        test: args.test,
-        seed: args.seed,
-        stratify: true,
+    let mut run = match (&args.save, args.resume) {
+        (Some(path), true) => {
+            let model = load_model(&gpu, path, Some(data.task()))?;
+            let mut run = experiment.start_with(&gpu, &data, model)?;
+            restore_training(&gpu, path, run.trainer_mut())?;
+            run
+        }
+        _ => experiment.start(&gpu, &data)?,
     };
-    let prepared = Prepared::new(&data, &split)?;
-    let mut sizes = vec![data.n_features()];
-    sizes.extend(&args.hidden);
-    sizes.push(data.n_outputs());
-    let model = match (&args.save, args.resume) {
-        (Some(path), true) => load_model(&gpu, path, Some(data.task()))?,
-        _ => Mlp::new(&gpu, &sizes, data.task(), args.seed)?,
-    };
-    let config = TrainConfig {
-        epochs: args.epochs,
-        batch_size: args.batch_size,
-        seed: args.seed,
-        patience: args.patience,
-        min_delta: args.min_delta,
-        progress: !args.quiet,
-        single_dispatch_epochs: args.single_dispatch_epochs,
-    };
-    let arrows: Vec<String> = sizes.iter().map(usize::to_string).collect();
+    run.set_progress(!args.quiet);
+    let prepared = run.prepared();
+    let arrows: Vec<String> = run
+        .trainer()
+        .model()
+        .sizes()
+        .iter()
+        .map(usize::to_string)
+        .collect();
     println!(
         "{}: {} rows, {}; {} train / {} validation / {} test; MLP {} on {}",
         args.data.data,
@@ -301,83 +361,43 @@ fn train(args: &TrainArgs) -> Result<()> {
         arrows.join("→"),
         gpu.adapter_info().name
     );
-    let mut trainer = Trainer::new(
-        &gpu,
-        model,
-        optimizer(args),
-        &prepared.train,
-        Some(&prepared.validation),
-        config,
-    )?;
-    let p = &prepared.preprocessing;
-    if let (Some(path), true) = (&args.save, args.resume) {
-        restore_training(&gpu, path, &mut trainer)?;
+    if args.resume {
         println!(
             "resumed {} after epoch {}",
-            path.display(),
-            trainer.history().epochs.len()
+            args.save.as_deref().unwrap_or(Path::new("")).display(),
+            run.trainer().history().epochs.len()
         );
     }
-    let history = trainer
-        .fit_with(|t| match (&args.save, args.checkpoint_every) {
-            (Some(path), Some(every)) if every > 0 && t.history().epochs.len() % every == 0 => {
-                save(&gpu, path, t, Some(p))
-            }
-            _ => Ok(()),
-        })?
-        .clone();
+    let preprocessing = run.prepared().preprocessing.clone();
+    run.fit(|t| match (&args.save, args.checkpoint_every) {
+        (Some(path), Some(every)) if every > 0 && t.history().epochs.len() % every == 0 => {
+            save(&gpu, path, t, Some(&preprocessing))
+        }
+        _ => Ok(()),
+    })?;
+    if let Some(path) = &args.save {
+        save(&gpu, path, run.trainer(), Some(&preprocessing))?;
+    }
+    let outcome = run.finish()?;
+    let history = &outcome.history;
     println!(
-        "{} epochs{}",
+        "{} epochs{}\n",
         history.epochs.len(),
         match history.best_epoch {
             Some(best) if history.stopped_early => format!(" (stopped early; kept epoch {best})"),
             _ => String::new(),
         }
     );
-    let o = &prepared.original;
-    let model = trainer.model();
-    let scores = [
-        evaluate(&gpu, model, p, &o.train)?,
-        evaluate(&gpu, model, p, &o.validation)?,
-        evaluate(&gpu, model, p, &o.test)?,
-    ];
-    println!(
-        "\n{:<14} {:>11} {:>11} {:>11} {:>11}",
-        "metric", "train", "validation", "test", "baseline"
-    );
-    for (row, (name, _)) in scores[0].model.named_values().iter().enumerate() {
-        print!("{name:<14}");
-        for s in &scores {
-            print!(" {:>11.4}", s.model.named_values()[row].1);
-        }
-        println!(" {:>11.4}", scores[2].baseline.named_values()[row].1);
-    }
-    println!("(baseline: the constant predictor on the test split)");
-    println!(
-        "\ndiagnosis: {}",
-        diagnose(&history, baseline_loss(&prepared.train))
-    );
+    print!("{}", outcome.report());
+    println!("\ndiagnosis: {}", outcome.diagnosis);
     if let Some(path) = &args.save {
-        save(&gpu, path, &trainer, Some(p))?;
         println!("saved {}", path.display());
     }
     if let Some(dir) = &args.curves {
-        std::fs::create_dir_all(dir).map_err(|source| wgsl_train::Error::Io {
-            path: dir.display().to_string(),
-            source,
-        })?;
-        let csv = dir.join("curves.csv");
-        wgsl_train::checkpoint::write_atomic(&csv, history.to_csv().as_bytes())?;
-        plot_curves(
-            &dir.join("curves.svg"),
-            &format!("{}: learning curves", args.data.data),
-            &[("".into(), &history)],
-        )?;
-        println!(
-            "learning curves: {} and {}",
-            csv.display(),
-            dir.join("curves.svg").display()
-        );
+        let title = format!("{}: learning curves", args.data.data);
+        let files = write_curves(dir, &title, history)?;
+        let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+        println!("learning curves: {}", names.join(" and "));
     }
     Ok(())
 }

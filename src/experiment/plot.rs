@@ -4,8 +4,8 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
-use super::History;
 use crate::error::{Error, Result};
+use crate::train::History;
 
 /// Draws the training and validation loss of each `(label, history)` against the epoch.
 ///

@@ -1,7 +1,7 @@
 //! A plain-words reading of the learning curves: underfitting, overfitting, or neither, with
 //! the usual remedies.
 
-use super::History;
+use crate::train::History;
 
 /// What the curves suggest.
 #[derive(Debug, Clone, PartialEq)]

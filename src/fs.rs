@@ -1,4 +1,5 @@
-//! Writes that never leave a half-written file in place of a good one.
+//! File writes that never leave a half-written file in place of a good one (a leaf: it imports
+//! nothing of the crate but its error type).
 
 use std::io::Write;
 use std::path::Path;

@@ -1,6 +1,7 @@
 // Element-wise arithmetic on flat f32 buffers: the building blocks of an optimizer written one
-// operation at a time (the unfused baseline the fused kernels in optim.wgsl are measured
-// against), and handy on their own.
+// operation at a time, the unfused baseline the fused kernels in shaders/optim.wgsl are
+// measured against in benches/optim.rs. A kernel of the benches, not of the crate: it is bound
+// through the crate's public API for kernels of one's own (ShaderCode::user).
 //
 // axpby:        y = a·x + b·y
 // axpby_square: y = a·x² + b·y
@@ -8,6 +9,9 @@
 // addcdiv:      y = y + a·x/z
 //
 // Bindings: 0 x, 1 z (addcdiv only), 2 y, 3 params. Lengths come from params.
+
+// Invocations per workgroup (set by the host).
+override WG: u32 = 256u;
 
 struct ElementwiseParams {
     n: u32,
@@ -22,10 +26,10 @@ struct ElementwiseParams {
 @group(0) @binding(3) var<uniform> params: ElementwiseParams;
 
 fn flat_index(wid: vec3<u32>, nwg: vec3<u32>, lidx: u32) -> u32 {
-    return (wid.y * nwg.x + wid.x) * 256u + lidx;
+    return (wid.y * nwg.x + wid.x) * WG + lidx;
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn axpby(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
@@ -37,7 +41,7 @@ fn axpby(
     }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn axpby_square(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
@@ -49,7 +53,7 @@ fn axpby_square(
     }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn sqrt_affine(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
@@ -61,7 +65,7 @@ fn sqrt_affine(
     }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn addcdiv(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,

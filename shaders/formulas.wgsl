@@ -1,0 +1,160 @@
+// The formulas of the losses and the optimizer updates, written once. This file is a library:
+// the crate puts it before loss.wgsl, optim.wgsl and small_mlp.wgsl (WGSL has no includes), so
+// the general path and the small-model path compute every loss term and every update with the
+// same text. Element-wise formulas only; how a shader walks its data stays in the shader.
+
+// ---- losses: each returns (loss term, gradient of the term); the caller scales by 1/n ----
+
+// log(1 + z) accurate for small z (WGSL has no log1p): the classic correction by u − 1.
+fn log1p(z: f32) -> f32 {
+    let u = 1.0 + z;
+    if u == 1.0 {
+        return z;
+    }
+    return log(u) * z / (u - 1.0);
+}
+
+// σ(x) without overflow for large |x|.
+fn sigmoid(x: f32) -> f32 {
+    if x >= 0.0 {
+        return 1.0 / (1.0 + exp(-x));
+    }
+    let e = exp(x);
+    return e / (1.0 + e);
+}
+
+// MSE (PyTorch MSELoss): l = (ŷ − y)², dl/dŷ = 2(ŷ − y).
+fn mse_term(x: f32, y: f32) -> vec2<f32> {
+    let d = x - y;
+    return vec2<f32>(d * d, 2.0 * d);
+}
+
+// BCE with logits (PyTorch BCEWithLogitsLoss), finite for any logit:
+// l = max(x, 0) − x·y + log1p(exp(−|x|)), dl/dx = σ(x) − y.
+fn bce_with_logits_term(x: f32, y: f32) -> vec2<f32> {
+    return vec2<f32>(max(x, 0.0) - x * y + log1p(exp(-abs(x))), sigmoid(x) - y);
+}
+
+// BCE on probabilities (PyTorch BCELoss, logs clamped at −100):
+// l = −(y·max(ln p, −100) + (1 − y)·max(ln(1 − p), −100)), dl/dp = (p − y) / max(p(1 − p), 1e-12).
+fn bce_term(p: f32, y: f32) -> vec2<f32> {
+    let log_p = max(log(p), -100.0);
+    let log_q = max(log(1.0 - p), -100.0);
+    return vec2<f32>(-(y * log_p + (1.0 - y) * log_q), (p - y) / max(p * (1.0 - p), 1e-12));
+}
+
+// Softmax cross-entropy (PyTorch CrossEntropyLoss, class targets), for a row whose maximum is
+// row_max and whose Σ exp(x − row_max) is sum_exp: the gradient of logit x_j is softmax − onehot,
+fn softmax_ce_grad(x_j: f32, row_max: f32, sum_exp: f32, is_target: bool) -> f32 {
+    return exp(x_j - row_max) / sum_exp - select(0.0, 1.0, is_target);
+}
+
+// and the row's loss is logsumexp(x) − x_t. A target that is not a class gives NaN, so the mean
+// shows it (on every path: the host refuses such data before it reaches a kernel).
+fn softmax_ce_term(row_max: f32, sum_exp: f32, x_t: f32, target_valid: bool) -> f32 {
+    if target_valid {
+        return log(sum_exp) - (x_t - row_max);
+    }
+    return bitcast<f32>(0x7fc00000u);
+}
+
+// ---- optimizers (PyTorch's torch.optim algorithms), four elements at a time ----
+//
+// With g the gradient and θ the parameter:
+//   g ← −g if maximize
+//   g ← g + λ₂·θ + λ₁·sign(θ)          (L2 as PyTorch's weight_decay; L1 is ours; sign(0) = 0)
+// SGD:
+//   b ← g on the first step, else μ·b + (1 − τ)·g        (only if μ ≠ 0)
+//   g ← g + μ·b if nesterov, else b                     (only if μ ≠ 0)
+//   θ ← θ − lr·g
+// Adam (AdamW when decoupled: θ ← θ·(1 − lr·λ₂) instead of adding λ₂·θ to g):
+//   m ← β₁·m + (1 − β₁)·g;  v ← β₂·v + (1 − β₂)·g²;  v̂max ← max(v̂max, v) if amsgrad
+//   θ ← θ − (lr / (1 − β₁ᵗ)) · m / (√v(or v̂max) / √(1 − β₂ᵗ) + ε)
+
+const FLAG_NESTEROV: u32 = 1u;
+const FLAG_MAXIMIZE: u32 = 2u;
+const FLAG_AMSGRAD: u32 = 4u;
+const FLAG_DECOUPLED: u32 = 8u;
+
+// One parameter group's hyperparameters, fixed for a run.
+struct GroupParams {
+    momentum: f32,
+    dampening: f32,
+    weight_decay: f32,
+    l1: f32,
+    beta1: f32,
+    beta2: f32,
+    eps: f32,
+    flags: u32,
+}
+
+// What changes from step to step, per group, computed on the host in f64 (the step vector):
+// x = the step size (SGD: lr; Adam: lr / (1 − β₁ᵗ)), y = √(1 − β₂ᵗ), z = 1 on the first step
+// (SGD's momentum buffer starts as the gradient), w = lr (AdamW's decay).
+
+// The gradient after maximize and the coupled penalties.
+fn regularized_grad(raw: vec4<f32>, theta: vec4<f32>, hp: GroupParams, coupled_l2: bool) -> vec4<f32> {
+    var g = raw;
+    if (hp.flags & FLAG_MAXIMIZE) != 0u {
+        g = -g;
+    }
+    if coupled_l2 {
+        g += hp.weight_decay * theta;
+    }
+    return g + hp.l1 * sign(theta);
+}
+
+struct SgdUpdate {
+    theta: vec4<f32>,
+    // The new momentum buffer (unchanged when μ = 0).
+    momentum_buffer: vec4<f32>,
+}
+
+fn sgd_update(theta: vec4<f32>, raw_grad: vec4<f32>, momentum_buffer: vec4<f32>, hp: GroupParams, st: vec4<f32>) -> SgdUpdate {
+    var g = regularized_grad(raw_grad, theta, hp, true);
+    var b = momentum_buffer;
+    if hp.momentum != 0.0 {
+        b = g;
+        if st.z == 0.0 {
+            b = hp.momentum * momentum_buffer + (1.0 - hp.dampening) * g;
+        }
+        if (hp.flags & FLAG_NESTEROV) != 0u {
+            g = g + hp.momentum * b;
+        } else {
+            g = b;
+        }
+    }
+    return SgdUpdate(theta - st.x * g, b);
+}
+
+struct AdamUpdate {
+    theta: vec4<f32>,
+    m: vec4<f32>,
+    v: vec4<f32>,
+    // max v with AMSGrad, else v.
+    v_used: vec4<f32>,
+}
+
+// max_v is read only with AMSGrad.
+fn adam_update(theta0: vec4<f32>, raw_grad: vec4<f32>, m_old: vec4<f32>, v_old: vec4<f32>, max_v: vec4<f32>, hp: GroupParams, st: vec4<f32>) -> AdamUpdate {
+    let decoupled = (hp.flags & FLAG_DECOUPLED) != 0u;
+    let g = regularized_grad(raw_grad, theta0, hp, !decoupled);
+    var theta = theta0;
+    if decoupled {
+        theta *= 1.0 - st.w * hp.weight_decay;
+    }
+    let m = hp.beta1 * m_old + (1.0 - hp.beta1) * g;
+    let v = hp.beta2 * v_old + (1.0 - hp.beta2) * g * g;
+    var v_used = v;
+    if (hp.flags & FLAG_AMSGRAD) != 0u {
+        v_used = max(max_v, v);
+    }
+    let denom = sqrt(v_used) / st.y + hp.eps;
+    return AdamUpdate(theta - st.x * m / denom, m, v, v_used);
+}
+
+// WGSL has no isfinite; an all-ones exponent means NaN or ±Inf.
+fn any_nonfinite(theta: vec4<f32>) -> bool {
+    let exponent = bitcast<vec4<u32>>(theta) & vec4<u32>(0x7f800000u);
+    return any(exponent == vec4<u32>(0x7f800000u));
+}

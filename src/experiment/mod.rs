@@ -1,0 +1,248 @@
+//! The application layer, above training: one complete experiment (split and standardise,
+//! build the MLP, train with validation, evaluate on every split beside the baseline,
+//! diagnose), its report, learning-curve files and progress bar. The command line calls it,
+//! and so do the examples, so both print the same tables.
+
+mod diagnosis;
+mod evaluation;
+#[cfg(feature = "plots")]
+mod plot;
+mod progress;
+
+pub use diagnosis::{diagnose, Diagnosis};
+pub use evaluation::{evaluate, Evaluation};
+#[cfg(feature = "plots")]
+pub use plot::plot_curves;
+
+use std::path::{Path, PathBuf};
+
+use crate::data::{baseline_loss, Dataset, Prepared, SplitConfig};
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+use crate::metrics::Metrics;
+use crate::nn::Mlp;
+use crate::optim::OptimizerConfig;
+use crate::train::{History, TrainConfig, Trainer};
+use progress::Progress;
+
+/// What to train and how. `hidden` are the hidden layer sizes; inputs and outputs come from
+/// the data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Experiment {
+    /// Hidden layer sizes, e.g. `[5]` for the classic 10→5→1.
+    pub hidden: Vec<usize>,
+    /// The optimizer and its hyperparameters (L1 and L2 included).
+    pub optimizer: OptimizerConfig,
+    /// Epochs, batch size, shuffle seed, early stopping.
+    pub train: TrainConfig,
+    /// The train/validation/test split.
+    pub split: SplitConfig,
+    /// Seed of the weight initialisation.
+    pub model_seed: u64,
+}
+
+/// What an experiment produced.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The trained model (the best validation epoch's weights if early stopping was on).
+    pub model: Mlp,
+    /// The splits, standardised, with their scalers.
+    pub prepared: Prepared,
+    /// The learning curves.
+    pub history: History,
+    /// Scores on train, validation and test, each beside the baseline.
+    pub scores: [Evaluation; 3],
+    /// The plain-words reading of the curves.
+    pub diagnosis: Diagnosis,
+}
+
+impl Experiment {
+    /// Runs the experiment on `data`: [`Experiment::start`], [`Run::fit`], [`Run::finish`].
+    /// Shows a progress bar while training when stderr is a terminal.
+    ///
+    /// # Errors
+    /// Data, hyperparameter and device errors, and [`crate::Error::NonFinite`] if training
+    /// diverges.
+    pub fn run(&self, gpu: &Gpu, data: &Dataset) -> Result<Outcome> {
+        let mut run = self.start(gpu, data)?;
+        run.fit(|_| Ok(()))?;
+        run.finish()
+    }
+
+    /// The layer sizes for `data`: its features, the hidden layers, its outputs.
+    pub fn sizes(&self, data: &Dataset) -> Vec<usize> {
+        let mut sizes = vec![data.n_features()];
+        sizes.extend(&self.hidden);
+        sizes.push(data.n_outputs());
+        sizes
+    }
+
+    /// Splits and standardises `data` and builds a new model and its trainer, ready to
+    /// [`Run::fit`].
+    ///
+    /// # Errors
+    /// As [`Experiment::run`], before any training.
+    pub fn start<'g>(&self, gpu: &'g Gpu, data: &Dataset) -> Result<Run<'g>> {
+        let model = Mlp::new(gpu, &self.sizes(data), data.task(), self.model_seed)?;
+        self.start_with(gpu, data, model)
+    }
+
+    /// As [`Experiment::start`], training `model` (e.g. loaded from a checkpoint to resume:
+    /// then restore the training state into [`Run::trainer_mut`]).
+    ///
+    /// # Errors
+    /// As [`Experiment::start`]; [`Error::ModelMismatch`] when the model does not fit the data.
+    pub fn start_with<'g>(&self, gpu: &'g Gpu, data: &Dataset, model: Mlp) -> Result<Run<'g>> {
+        let prepared = Prepared::new(data, &self.split)?;
+        let trainer = Trainer::new(
+            gpu,
+            model,
+            self.optimizer,
+            &prepared.train,
+            Some(&prepared.validation),
+            self.train.clone(),
+        )?;
+        Ok(Run {
+            gpu,
+            prepared,
+            trainer,
+            progress: true,
+        })
+    }
+}
+
+/// An experiment under way: the prepared splits and the trainer.
+pub struct Run<'g> {
+    gpu: &'g Gpu,
+    prepared: Prepared,
+    trainer: Trainer<'g>,
+    progress: bool,
+}
+
+impl std::fmt::Debug for Run<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Run")
+            .field("trainer", &self.trainer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'g> Run<'g> {
+    /// The splits, standardised, with their scalers.
+    pub fn prepared(&self) -> &Prepared {
+        &self.prepared
+    }
+
+    /// The trainer.
+    pub fn trainer(&self) -> &Trainer<'g> {
+        &self.trainer
+    }
+
+    /// The trainer, to restore a saved training state before [`Run::fit`].
+    pub fn trainer_mut(&mut self) -> &mut Trainer<'g> {
+        &mut self.trainer
+    }
+
+    /// Whether [`Run::fit`] shows a progress bar (default true; it is drawn only when stderr is
+    /// a terminal, and only with the `progress` feature).
+    pub fn set_progress(&mut self, on: bool) {
+        self.progress = on;
+    }
+
+    /// Trains on to the configured epochs (or early stopping), calling `after_epoch` after
+    /// every epoch, e.g. to save a checkpoint.
+    ///
+    /// # Errors
+    /// As [`Trainer::fit_with`].
+    pub fn fit(&mut self, mut after_epoch: impl FnMut(&Trainer) -> Result<()>) -> Result<()> {
+        let bar = Progress::new(self.progress, &self.trainer);
+        self.trainer.fit_with(|trainer| {
+            bar.epoch_done(trainer);
+            after_epoch(trainer)
+        })?;
+        Ok(())
+    }
+
+    /// Scores the trained model on every split beside the baseline, and diagnoses the curves.
+    ///
+    /// # Errors
+    /// Device errors.
+    pub fn finish(self) -> Result<Outcome> {
+        let gpu = self.gpu;
+        let prepared = self.prepared;
+        let history = self.trainer.history().clone();
+        let model = self.trainer.into_model();
+        let (o, p) = (&prepared.original, &prepared.preprocessing);
+        let scores = [
+            evaluate(gpu, &model, p, &o.train)?,
+            evaluate(gpu, &model, p, &o.validation)?,
+            evaluate(gpu, &model, p, &o.test)?,
+        ];
+        let diagnosis = diagnose(&history, baseline_loss(&prepared.train));
+        Ok(Outcome {
+            model,
+            prepared,
+            history,
+            scores,
+            diagnosis,
+        })
+    }
+}
+
+/// Writes `history` as `curves.csv` (and, with the `plots` feature, `curves.svg` titled
+/// `title`) into `dir`, creating it; returns the files written.
+///
+/// # Errors
+/// [`Error::Io`] naming the path that could not be written.
+pub fn write_curves(dir: &Path, title: &str, history: &History) -> Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+        path: dir.display().to_string(),
+        source,
+    })?;
+    let csv = dir.join("curves.csv");
+    crate::fs::write_atomic(&csv, history.to_csv().as_bytes())?;
+    #[allow(unused_mut)] // without the plots feature only the CSV is written
+    let mut written = vec![csv];
+    #[cfg(feature = "plots")]
+    {
+        let svg = dir.join("curves.svg");
+        plot_curves(&svg, title, &[(String::new(), history)])?;
+        written.push(svg);
+    }
+    #[cfg(not(feature = "plots"))]
+    let _ = title;
+    Ok(written)
+}
+
+impl Outcome {
+    /// The scores as a table: one row per metric, model and baseline on each split.
+    pub fn report(&self) -> String {
+        let names = ["train", "validation", "test"];
+        let mut out = format!("{:<14}", "metric");
+        for n in names {
+            out.push_str(&format!(" {:>11} {:>10}", n, "baseline"));
+        }
+        out.push('\n');
+        // Model and baseline on each split, side by side: six columns of the same metrics.
+        let columns: Vec<Vec<(&str, f64)>> = self
+            .scores
+            .iter()
+            .flat_map(|e| [e.model.named_values(), e.baseline.named_values()])
+            .collect();
+        for (row, (name, _)) in columns[0].iter().enumerate() {
+            out.push_str(&format!("{name:<14}"));
+            for column in &columns {
+                out.push_str(&format!(" {:>11.4}", column[row].1));
+            }
+            out.push('\n');
+        }
+        if let Metrics::Multiclass(m) = &self.scores[2].model {
+            out.push_str("test confusion matrix (rows: actual, columns: predicted)\n");
+            for row in &m.confusion {
+                out.push_str(&row.iter().map(|c| format!("{c:>6}")).collect::<String>());
+                out.push('\n');
+            }
+        }
+        out
+    }
+}
