@@ -186,3 +186,37 @@ fn a_diverging_single_dispatch_epoch_is_rolled_back() {
     );
     assert_eq!(t.optimizer().step_count(), 0);
 }
+
+/// One check that data fits the model, on both paths: a 4-class dataset (class indices 0–3)
+/// on a 3-output network is the same typed error whichever path would train it, before any
+/// kernel could see class index 3.
+#[test]
+fn data_that_does_not_fit_the_model_is_the_same_error_on_both_paths() {
+    let gpu = gpu();
+    let rows = 40;
+    let features: Vec<f32> = (0..rows * 2).map(|i| (i as f32 * 0.37).sin()).collect();
+    let labels: Vec<u32> = (0..rows as u32).map(|i| i % 4).collect();
+    let names = ["a", "b", "c", "d"].map(String::from).to_vec();
+    let four_classes = Dataset::classification(features, 2, labels, names).unwrap();
+    let mut messages = Vec::new();
+    for single in [false, true] {
+        let model = Mlp::new(gpu, &[2, 5, 3], four_classes.task(), 0).unwrap();
+        let err = Trainer::new(
+            gpu,
+            model,
+            SgdConfig::default(),
+            &four_classes,
+            None,
+            config(1, 8, single),
+        )
+        .unwrap_err();
+        assert!(matches!(err, Error::ModelMismatch(_)), "{err}");
+        messages.push(err.to_string());
+    }
+    assert_eq!(messages[0], messages[1]);
+    assert!(
+        messages[0].contains("4 classes") && messages[0].contains("3 outputs"),
+        "{}",
+        messages[0]
+    );
+}

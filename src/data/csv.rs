@@ -20,15 +20,25 @@ pub enum TargetColumn {
 
 /// How to read a CSV file. `Default`: comma-separated, target in the last column, task
 /// detected (a numeric target is regression, anything else classification).
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CsvOptions {
     /// The target column (default the last).
     pub target: TargetColumn,
     /// The task (default: regression if every target parses as a number, else
     /// classification with the distinct labels as classes).
     pub task: Option<Task>,
-    /// Field delimiter (default `,`; 0 means `,`).
+    /// Field delimiter (default `b','`).
     pub delimiter: u8,
+}
+
+impl Default for CsvOptions {
+    fn default() -> Self {
+        Self {
+            target: TargetColumn::Last,
+            task: None,
+            delimiter: b',',
+        }
+    }
 }
 
 /// Reads a CSV file whose first line names the columns; every column but the target must be
@@ -63,17 +73,51 @@ pub fn load_csv_from_reader(
         line,
         detail,
     };
-    let delimiter = if options.delimiter == 0 {
-        b','
-    } else {
-        options.delimiter
-    };
     let mut csv = ::csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
-        .delimiter(delimiter)
+        .delimiter(options.delimiter)
         .from_reader(reader);
     let mut records = csv.records();
+    let header = read_header(&mut records, &options.target, &err)?;
+    let (features, labels) = read_rows(records, &header, &err)?;
+    if labels.is_empty() {
+        return Err(Error::Data(format!(
+            "{name}: no data rows after the header"
+        )));
+    }
+    let n_features = header.columns.len() - 1;
+    let feature_names = header
+        .columns
+        .iter()
+        .enumerate()
+        .filter(|(c, _)| *c != header.target)
+        .map(|(_, n)| n.clone())
+        .collect();
+    let target_name = &header.columns[header.target];
+    let dataset = targets(
+        features,
+        n_features,
+        &labels,
+        target_name,
+        options.task,
+        &err,
+    )?;
+    dataset.with_feature_names(feature_names)
+}
+
+/// The column names and which of them is the target.
+struct Header {
+    columns: Vec<String>,
+    target: usize,
+}
+
+/// Reads and checks the header line and finds the target column in it.
+fn read_header<R: std::io::Read>(
+    records: &mut ::csv::StringRecordsIter<'_, R>,
+    target: &TargetColumn,
+    err: &impl Fn(u64, String) -> Error,
+) -> Result<Header> {
     let header = match records.next() {
         Some(Ok(h)) => h,
         Some(Err(e)) => return Err(err(e.position().map_or(1, |p| p.line()), e.to_string())),
@@ -101,7 +145,7 @@ pub fn load_csv_from_reader(
             ),
         ));
     }
-    let target = match &options.target {
+    let target = match target {
         TargetColumn::Last => columns.len() - 1,
         TargetColumn::Name(n) => columns.iter().position(|c| c == n).ok_or_else(|| {
             err(
@@ -120,9 +164,18 @@ pub fn load_csv_from_reader(
             ))
         }
     };
+    Ok(Header { columns, target })
+}
 
+/// Reads the data rows: the features, row-major, and each row's target text with its line.
+fn read_rows<R: std::io::Read>(
+    records: ::csv::StringRecordsIter<'_, R>,
+    header: &Header,
+    err: &impl Fn(u64, String) -> Error,
+) -> Result<(Vec<f32>, Vec<(u64, String)>)> {
+    let columns = &header.columns;
     let mut features = Vec::new();
-    let mut labels: Vec<(u64, String)> = Vec::new();
+    let mut labels = Vec::new();
     for record in records {
         let record =
             record.map_err(|e| err(e.position().map_or(0, |p| p.line()), e.to_string()))?;
@@ -141,7 +194,7 @@ pub fn load_csv_from_reader(
             ));
         }
         for (c, field) in record.iter().enumerate() {
-            if c == target {
+            if c == header.target {
                 labels.push((line, field.trim().to_string()));
                 continue;
             }
@@ -160,79 +213,69 @@ pub fn load_csv_from_reader(
             features.push(value);
         }
     }
-    if labels.is_empty() {
-        return Err(Error::Data(format!(
-            "{name}: no data rows after the header"
-        )));
-    }
-    let n_features = columns.len() - 1;
-    let feature_names = columns
-        .iter()
-        .enumerate()
-        .filter(|(c, _)| *c != target)
-        .map(|(_, n)| n.clone())
-        .collect();
+    Ok((features, labels))
+}
 
-    let numeric: Option<Vec<f32>> = labels
+/// The dataset from the features and the target texts: regression values or classes, the task
+/// given or detected (regression when every target is a finite number).
+fn targets(
+    features: Vec<f32>,
+    n_features: usize,
+    labels: &[(u64, String)],
+    target_name: &str,
+    task: Option<Task>,
+    err: &impl Fn(u64, String) -> Error,
+) -> Result<Dataset> {
+    // Each target parsed once: the number, or the line of the first that is not one.
+    let number = |l: &str| l.parse::<f32>().ok().filter(|v| v.is_finite());
+    let numeric: std::result::Result<Vec<f32>, (u64, &str)> = labels
         .iter()
-        .map(|(_, l)| l.parse::<f32>().ok().filter(|v| v.is_finite()))
+        .map(|(line, l)| number(l).ok_or((*line, l.as_str())))
         .collect();
-    let task = options.task.unwrap_or(if numeric.is_some() {
+    let task = task.unwrap_or(if numeric.is_ok() {
         Task::Regression
     } else {
         Task::Multiclass
     });
-    let dataset = if task == Task::Regression {
-        let values = labels
-            .iter()
-            .map(|(line, l)| {
-                l.parse::<f32>()
-                    .ok()
-                    .filter(|v| v.is_finite())
-                    .ok_or_else(|| {
-                        err(
-                            *line,
-                            format!(
-                                "target {:?} holds {l:?}, not a number, but the task is regression",
-                                columns[target]
-                            ),
-                        )
-                    })
-            })
-            .collect::<Result<Vec<f32>>>()?;
-        Dataset::regression(features, n_features, values)?
-    } else {
-        let distinct: BTreeSet<&str> = labels.iter().map(|(_, l)| l.as_str()).collect();
-        let mut classes: Vec<String> = distinct.into_iter().map(str::to_string).collect();
-        if numeric.is_some() {
-            classes.sort_by(|a, b| {
-                a.parse::<f64>()
-                    .unwrap_or(0.0)
-                    .total_cmp(&b.parse::<f64>().unwrap_or(0.0))
-            });
-        }
-        let wrong_count = match task {
-            Task::Binary => classes.len() != 2,
-            _ => classes.len() < 2,
-        };
-        if wrong_count {
-            return Err(err(
-                0,
+    if task == Task::Regression {
+        let values = numeric.map_err(|(line, l)| {
+            err(
+                line,
                 format!(
-                    "{task} needs {} classes, but target {:?} has {}: {classes:?}",
-                    if task == Task::Binary {
-                        "exactly 2"
-                    } else {
-                        "at least 2"
-                    },
-                    columns[target],
-                    classes.len()
+                    "target {target_name:?} holds {l:?}, not a number, but the task is regression"
                 ),
-            ));
-        }
-        let index = |l: &str| classes.iter().position(|c| c == l).unwrap_or(0) as u32;
-        let labels = labels.iter().map(|(_, l)| index(l)).collect();
-        Dataset::classification(features, n_features, labels, classes)?
+            )
+        })?;
+        return Dataset::regression(features, n_features, values);
+    }
+    let distinct: BTreeSet<&str> = labels.iter().map(|(_, l)| l.as_str()).collect();
+    let mut classes: Vec<String> = distinct.into_iter().map(str::to_string).collect();
+    if numeric.is_ok() {
+        classes.sort_by(|a, b| {
+            a.parse::<f64>()
+                .unwrap_or(0.0)
+                .total_cmp(&b.parse::<f64>().unwrap_or(0.0))
+        });
+    }
+    let wrong_count = match task {
+        Task::Binary => classes.len() != 2,
+        _ => classes.len() < 2,
     };
-    dataset.with_feature_names(feature_names)
+    if wrong_count {
+        return Err(err(
+            0,
+            format!(
+                "{task} needs {} classes, but target {target_name:?} has {}: {classes:?}",
+                if task == Task::Binary {
+                    "exactly 2"
+                } else {
+                    "at least 2"
+                },
+                classes.len()
+            ),
+        ));
+    }
+    let index = |l: &str| classes.iter().position(|c| c == l).unwrap_or(0) as u32;
+    let labels = labels.iter().map(|(_, l)| index(l)).collect();
+    Dataset::classification(features, n_features, labels, classes)
 }
