@@ -5,8 +5,9 @@
 //! reference of every kernel ([`reference`](mod@reference)) holds them to account in the tests.
 //!
 //! - [`train`] trains an [`nn::Mlp`] a whole epoch per GPU submission ([`train::Trainer`]),
-//!   or runs a whole experiment — split, standardise, train with validation and early
-//!   stopping, score every split beside a baseline, diagnose ([`train::Experiment`]);
+//!   with validation, early stopping and learning-rate schedules;
+//! - [`experiment`] runs a whole experiment — split, standardise, train, score every split
+//!   beside a baseline, diagnose ([`experiment::Experiment`]) — as the command line does;
 //! - [`data`] loads datasets (slices, CSV, built-in) and splits them; [`metrics`] scores
 //!   predictions; [`checkpoint`] saves and loads PyTorch-compatible safetensors;
 //! - [`selftest`] checks every kernel against the reference on the current adapter;
@@ -20,13 +21,21 @@
 //!   storage ([`optim::ParamStore`]), one dispatch per step for a whole model;
 //! - a [`Batch`] records many kernels into one queue submission.
 //!
-//! Numerics follow PyTorch: see the formulas at the top of each shader and in
-//! [`reference`](mod@reference). Reductions use a fixed order, so the same inputs give bitwise-identical results
-//! from run to run on the same adapter.
+//! Numerics follow PyTorch: see the formulas in `shaders/formulas.wgsl` (the losses and
+//! optimizer updates, written once) and in [`reference`](mod@reference). Reductions use a fixed
+//! order, so the same inputs give bitwise-identical results from run to run on the same adapter.
+//!
+//! ## Features
+//!
+//! `cli`, `datasets`, `plots` and `progress` are on by default. With
+//! `default-features = false` the library builds only its core (wgpu, bytemuck, pollster,
+//! futures-intrusive, rand, thiserror, csv, safetensors): kernels, optimizers, the MLP, the
+//! trainer, checkpoints and experiments, without the built-in datasets, SVG charts, the
+//! progress bar or the command line.
 //!
 //! ## Example
 //!
-//! Training from Rust is shown in the README (`train::Experiment`); here, one forward step of a linear layer with ReLU, and an MSE loss with its gradient:
+//! Training from Rust is shown in the README (`experiment::Experiment`); here, one forward step of a linear layer with ReLU, and an MSE loss with its gradient:
 //!
 //! ```no_run
 //! use wgsl_train::kernels::{loss::{loss, LossKind}, matmul::{matmul, MatmulLayout, MatmulOptions}};

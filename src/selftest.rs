@@ -37,25 +37,12 @@ impl Check {
     }
 }
 
-/// Compares `got` with `want` elementwise against `|got − want| ≤ bound(i)`; the result's
-/// `max_error` is the worst `|got − want| / bound(i)` (NaN counts as failing), tolerance 1.
+/// A check of `got` against `want` with `|got − want| ≤ bound(i)`: its `max_error` is the worst
+/// `|got − want| / bound(i)` (NaN counts as failing), tolerance 1.
 fn compare(name: String, got: &[f32], want: &[f32], bound: impl Fn(usize) -> f64) -> Check {
-    let mut worst: f64 = if got.len() == want.len() {
-        0.0
-    } else {
-        f64::INFINITY
-    };
-    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
-        let ratio = (f64::from(g) - f64::from(w)).abs() / bound(i);
-        worst = if ratio.is_nan() {
-            f64::INFINITY
-        } else {
-            worst.max(ratio)
-        };
-    }
     Check {
         name,
-        max_error: worst,
+        max_error: reference::compare(got, want, bound).worst,
         tolerance: 1.0,
     }
 }

@@ -50,7 +50,7 @@ fn check_against_reference(
         .into_iter()
         .map(|t| t.data)
         .collect();
-    let mut cpu = reference::mlp::Mlp::new(sizes, init, model.loss_kind(), optimizer);
+    let mut cpu = reference::mlp::ReferenceMlp::new(sizes, init, model.loss_kind(), optimizer);
     let mut trainer =
         Trainer::new(gpu, model, optimizer, &p.train, None, config(epochs, batch)).unwrap();
     let history = trainer.fit().unwrap().clone();

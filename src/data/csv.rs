@@ -167,12 +167,15 @@ fn read_header<R: std::io::Read>(
     Ok(Header { columns, target })
 }
 
-/// Reads the data rows: the features, row-major, and each row's target text with its line.
+/// A row's target as written, with its line.
+type Label = (u64, String);
+
+/// Reads the data rows: the features, row-major, and each row's target.
 fn read_rows<R: std::io::Read>(
     records: ::csv::StringRecordsIter<'_, R>,
     header: &Header,
     err: &impl Fn(u64, String) -> Error,
-) -> Result<(Vec<f32>, Vec<(u64, String)>)> {
+) -> Result<(Vec<f32>, Vec<Label>)> {
     let columns = &header.columns;
     let mut features = Vec::new();
     let mut labels = Vec::new();
@@ -221,7 +224,7 @@ fn read_rows<R: std::io::Read>(
 fn targets(
     features: Vec<f32>,
     n_features: usize,
-    labels: &[(u64, String)],
+    labels: &[Label],
     target_name: &str,
     task: Option<Task>,
     err: &impl Fn(u64, String) -> Error,

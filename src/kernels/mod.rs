@@ -6,10 +6,10 @@
 //! outputs and submits at once.
 
 pub mod activation;
-pub mod gather;
+pub(crate) mod gather;
 pub mod loss;
 pub mod matmul;
-pub mod optim;
+pub(crate) mod optim;
 pub mod reduce;
 pub(crate) mod small_mlp;
 

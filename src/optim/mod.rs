@@ -22,11 +22,13 @@ mod params;
 pub use config::{AdamConfig, OptimizerConfig, ParamGroup, SgdConfig};
 pub use params::{ParamId, ParamSlot, ParamStore};
 
+/// The most parameter groups one optimizer can have.
+pub use crate::kernels::optim::MAX_GROUPS;
+
 use crate::error::{Error, Result};
 use crate::gpu::{Batch, DType, Dispatch, Gpu, Tensor};
 use crate::kernels::optim::{
     step_stride, update_dispatches, GroupParams, StepParams, UpdateBuffers, UpdateKernel,
-    MAX_GROUPS,
 };
 
 /// An optimizer's state, for checkpoints: the step count and each flat state tensor by its

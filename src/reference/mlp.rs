@@ -8,7 +8,7 @@ use crate::optim::OptimizerConfig;
 use super::{activation, loss, matmul, optim, reduce};
 
 /// An MLP's parameters on the host with one reference optimizer per tensor.
-pub struct Mlp {
+pub struct ReferenceMlp {
     sizes: Vec<usize>,
     loss: LossKind,
     /// `0.weight`, `0.bias`, `2.weight`, … as in [`crate::nn::Mlp::state_dict`].
@@ -16,7 +16,7 @@ pub struct Mlp {
     optimizers: Vec<optim::Optimizer>,
 }
 
-impl Mlp {
+impl ReferenceMlp {
     /// From the layer sizes, the parameters in `state_dict` order, the loss and the
     /// optimizer (one group for all parameters).
     pub fn new(

@@ -4,8 +4,11 @@
 //! Matrices are row-major slices with their dimensions passed alongside.
 
 pub mod activation;
+mod compare;
 pub mod loss;
 pub mod matmul;
 pub mod mlp;
 pub mod optim;
 pub mod reduce;
+
+pub use compare::{compare, Comparison, Mismatch};

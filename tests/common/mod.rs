@@ -42,11 +42,10 @@ pub fn assert_close(what: &str, seed: u64, got: &[f32], want: &[f32], tol: impl 
         want.len(),
         "{what}: lengths differ (seed {seed})"
     );
-    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+    if let Some(bad) = wgsl_train::reference::compare(got, want, tol).first_bad {
+        let (i, g, w, t) = (bad.index, bad.got, bad.want, bad.bound);
         let diff = (f64::from(g) - f64::from(w)).abs();
-        let t = tol(i);
-        assert!(
-            diff <= t,
+        panic!(
             "{what}: first bad index {i}: gpu {g:e} vs reference {w:e}, |diff| {diff:e} > tolerance {t:e} (seed {seed})"
         );
     }
