@@ -36,7 +36,7 @@ impl Preprocessing {
     /// The rows as the model trains on them: standardised features (and regression targets).
     ///
     /// # Errors
-    /// [`Error::Data`] when the feature count differs from the training data's.
+    /// [`Error::Data`](crate::Error::Data) when the feature count differs from the training data's.
     pub fn apply(&self, data: &Dataset) -> Result<Dataset> {
         let d = self.scaler.apply(data)?;
         Ok(match &self.target_scaler {
