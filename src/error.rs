@@ -112,6 +112,15 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// Another process is writing the same file (it holds its [`crate::fs::WriteLock`]).
+    #[error(
+        "{path}: another run is saving to this file; wait for it to end or choose another path"
+    )]
+    Locked {
+        /// The file.
+        path: String,
+    },
+
     /// A checkpoint does not fit the model or is not a valid safetensors file.
     #[error("checkpoint {path}: {detail}")]
     Checkpoint {

@@ -1,5 +1,6 @@
-//! File writes that never leave a half-written file in place of a good one (a leaf: it imports
-//! nothing of the crate but its error type).
+//! File writes that never leave a half-written file in place of a good one, and a lock that
+//! keeps two runs from writing the same file (a leaf: it imports nothing of the crate but its
+//! error type).
 
 use std::io::Write;
 use std::path::Path;
@@ -20,11 +21,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let name = path
         .file_name()
         .ok_or_else(|| io(std::io::Error::other("not a file path")))?;
-    let tmp = path.with_file_name(format!(
-        ".{}.tmp-{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
+    let tmp = path.with_file_name(format!("{}{}", temporary_prefix(name), std::process::id()));
     let result = (|| {
         let mut file = std::fs::File::create(&tmp)?;
         file.write_all(bytes)?;
@@ -42,4 +39,77 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         let _ = std::fs::remove_file(&tmp);
     }
     result.map_err(io)
+}
+
+/// The start of the name of every temporary file [`write_atomic`] makes for a file called
+/// `name`: `.{name}.tmp-`, followed by the writer's process id.
+fn temporary_prefix(name: &std::ffi::OsStr) -> String {
+    format!(".{}.tmp-", name.to_string_lossy())
+}
+
+/// An exclusive lock on writing one file, held until dropped: the operating system releases
+/// it when the process ends, however it ends, so a killed run never leaves a stale lock.
+///
+/// The lock is a sibling file `.{name}.lock`; creating it also proves the directory exists
+/// and can be written, before any work whose result would be written there.
+#[derive(Debug)]
+pub struct WriteLock {
+    _file: std::fs::File,
+}
+
+impl WriteLock {
+    /// Takes the lock on writing `path`, then removes the temporary files that earlier,
+    /// killed writers of `path` left behind (only a holder of the lock writes `path`).
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming `path` when it is a directory, its directory does not exist or
+    /// cannot be written; [`Error::Locked`] when another process holds the lock.
+    pub fn acquire(path: &Path) -> Result<Self> {
+        let io = |source: std::io::Error| Error::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        if path.is_dir() {
+            return Err(io(std::io::Error::other("is a directory, not a file path")));
+        }
+        let name = path
+            .file_name()
+            .ok_or_else(|| io(std::io::Error::other("not a file path")))?;
+        let lock_path = path.with_file_name(format!(".{}.lock", name.to_string_lossy()));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(Error::Locked {
+                    path: path.display().to_string(),
+                })
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+        }
+        remove_temporaries(path, name);
+        Ok(Self { _file: file })
+    }
+}
+
+/// Removes `.{name}.tmp-*` beside `path`: what writers killed mid-write left.
+fn remove_temporaries(path: &Path, name: &std::ffi::OsStr) {
+    let prefix = temporary_prefix(name);
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+            // Best effort: a leftover that cannot be removed harms nothing.
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }

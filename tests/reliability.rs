@@ -5,7 +5,7 @@ mod common;
 
 use common::{bits, gpu, param_bits};
 use proptest::prelude::*;
-use wgsl_train::checkpoint::{load_model, read_tensors, restore_training, save};
+use wgsl_train::checkpoint::{load_model, read_tensors, restore_training, save, RunInfo};
 use wgsl_train::data::Prepared;
 use wgsl_train::data::{diabetes, load_csv_from_reader, CsvOptions, SplitConfig, Task};
 use wgsl_train::nn::Mlp;
@@ -154,7 +154,7 @@ fn periodic_checkpoints_let_a_killed_run_resume_where_it_was() {
     let killed = doomed.fit_with(|t| {
         let epoch = t.history().epochs.len();
         if epoch % 3 == 0 {
-            save(gpu, &path, t, None)?;
+            save(gpu, &path, t, &RunInfo::default())?;
         }
         if epoch == 5 {
             return Err(Error::Data("killed".into()));
@@ -164,7 +164,7 @@ fn periodic_checkpoints_let_a_killed_run_resume_where_it_was() {
     assert!(killed.is_err());
 
     let mut resumed = new_trainer(load_model(gpu, &path, None).unwrap());
-    restore_training(gpu, &path, &mut resumed).unwrap();
+    restore_training(gpu, &path, &mut resumed, &RunInfo::default()).unwrap();
     assert_eq!(resumed.history().epochs.len(), 3);
     resumed.fit().unwrap();
     assert!(

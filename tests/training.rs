@@ -4,7 +4,7 @@
 mod common;
 
 use common::{gpu, param_bits};
-use wgsl_train::checkpoint::{load_model, restore_training, save};
+use wgsl_train::checkpoint::{load_model, restore_training, save, RunInfo};
 use wgsl_train::data::Prepared;
 use wgsl_train::data::{diabetes, iris, wine_quality, Dataset, SplitConfig, Task};
 use wgsl_train::nn::Mlp;
@@ -176,7 +176,7 @@ fn resuming_from_a_checkpoint_equals_an_uninterrupted_run() {
     for epoch in 1..=8 {
         uninterrupted.run_epoch().unwrap();
         if epoch == 4 {
-            save(gpu, &path, &uninterrupted, None).unwrap();
+            save(gpu, &path, &uninterrupted, &RunInfo::default()).unwrap();
         }
     }
 
@@ -190,7 +190,7 @@ fn resuming_from_a_checkpoint_equals_an_uninterrupted_run() {
         train_config,
     )
     .unwrap();
-    restore_training(gpu, &path, &mut resumed).unwrap();
+    restore_training(gpu, &path, &mut resumed, &RunInfo::default()).unwrap();
     assert_eq!(resumed.history().epochs.len(), 4);
     while resumed.history().epochs.len() < 8 {
         resumed.run_epoch().unwrap();

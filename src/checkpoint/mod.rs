@@ -5,9 +5,15 @@
 //! `0.bias`, `2.weight`, …), so `model.load_state_dict(safetensors.torch.load_file(path))`
 //! works, and a file of ours can be loaded from theirs; and beside it the training state,
 //! `<stem>.training.safetensors`: the optimizer's state per parameter (`0.weight.exp_avg`, …),
-//! the best weights so far (`best.0.weight`, …), the step count and the learning curves, so
-//! training resumes exactly. Every write goes to a temporary file that is synced and then
-//! renamed over the old one: a failed or interrupted save never damages the previous file.
+//! the best weights so far (`best.0.weight`, …), the step count, the learning curves, the
+//! settings of the run, and a copy of the weights (`model.0.weight`, …), so training resumes
+//! exactly. Every write goes to a temporary file that is synced and then renamed over the old
+//! one: a failed or interrupted save never damages the previous file.
+//!
+//! The training state is written first and holds everything a resume needs, weights included:
+//! its rename is the one commit point. A run killed between the two renames leaves a training
+//! state one save ahead of the model file, and resuming takes the weights from the state, so
+//! `kill -9` at any instant leaves a resumable pair.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -46,22 +52,29 @@ pub fn save_model(
     write_tensors(path, &model.state_dict(gpu)?, metadata)
 }
 
-/// Saves the model (with `preprocessing` as in [`save_model`]) and the training state
-/// (optimizer, best weights, history) of `trainer`.
+/// What a checkpoint records about the run besides the trainer: the preprocessing, and the
+/// settings outside the trainer that a resume must repeat (the data's fingerprint, the split),
+/// by name. `Default`: neither.
+#[derive(Debug, Clone, Default)]
+pub struct RunInfo<'a> {
+    /// The standardisation fitted on the training split, saved in the model file's metadata.
+    pub preprocessing: Option<&'a Preprocessing>,
+    /// `(name, value)` pairs that [`restore_training`] must find unchanged.
+    pub settings: Vec<(&'static str, String)>,
+}
+
+/// Saves the training state of `trainer` beside `path`, then the model itself to `path`
+/// (with the preprocessing of `info` as in [`save_model`]).
 ///
 /// # Errors
 /// [`Error::Io`] when a file cannot be written (previous files stay intact).
-pub fn save(
-    gpu: &Gpu,
-    path: &Path,
-    trainer: &Trainer,
-    preprocessing: Option<&Preprocessing>,
-) -> Result<()> {
+pub fn save(gpu: &Gpu, path: &Path, trainer: &Trainer, info: &RunInfo) -> Result<()> {
     let model = trainer.model();
     let step = trainer.optimizer().step_count();
     let state = trainer.optimizer().state(gpu)?;
     let slots = model.params().slots();
     let flat = model.params().flat_len();
+    let weights = model.state_dict(gpu)?;
     let mut tensors = Vec::new();
     for (state_name, values) in &state.tensors {
         if values.len() != flat {
@@ -84,6 +97,10 @@ pub fn save(
             });
         }
     }
+    tensors.extend(weights.iter().map(|t| NamedTensor {
+        name: format!("model.{}", t.name),
+        ..t.clone()
+    }));
     let mut metadata = HashMap::from([
         ("wgsl-train.step".to_string(), step.to_string()),
         ("wgsl-train.history".to_string(), trainer.history().to_csv()),
@@ -95,14 +112,60 @@ pub fn save(
         "wgsl-train.stopped_early".into(),
         trainer.history().stopped_early.to_string(),
     );
-    // The training state first: if the model write then fails, the step numbers disagree and
-    // loading says so instead of resuming from a mismatched pair.
+    for (name, value) in settings(trainer, info) {
+        metadata.insert(format!("{SETTING}{name}"), value);
+    }
+    // The training state first: it is complete on its own, so its rename commits the save.
     write_tensors(&training_state_path(path), &tensors, metadata)?;
     write_tensors(
         path,
-        &model.state_dict(gpu)?,
-        model_metadata(model, Some(step), preprocessing),
+        &weights,
+        model_metadata(model, Some(step), info.preprocessing),
     )
+}
+
+/// The prefix of the settings in the training state's metadata.
+const SETTING: &str = "wgsl-train.setting.";
+
+/// Settings that may change when a run resumes: they decide how long it goes on, not what
+/// each step computes.
+const MAY_CHANGE: [&str; 3] = ["epochs", "patience", "min_delta"];
+
+/// The settings a checkpoint records: the trainer's own and the run's from `info`.
+fn settings(trainer: &Trainer, info: &RunInfo) -> Vec<(&'static str, String)> {
+    let model = trainer.model();
+    let config = trainer.config();
+    let sizes: Vec<String> = model.sizes().iter().map(usize::to_string).collect();
+    let mut settings = vec![
+        ("layer sizes", sizes.join("→")),
+        ("task", model.task().to_string()),
+        ("optimizer", format!("{:?}", trainer.optimizer_configs())),
+        ("batch size", config.batch_size.to_string()),
+        ("shuffle seed", config.seed.to_string()),
+        (
+            "learning-rate schedule",
+            format!("{:?}", config.lr_schedule),
+        ),
+        (
+            "single-dispatch epochs",
+            config.single_dispatch_epochs.to_string(),
+        ),
+        ("epochs", config.epochs.to_string()),
+        ("patience", format!("{:?}", config.patience)),
+        ("min_delta", config.min_delta.to_string()),
+    ];
+    settings.extend(info.settings.iter().cloned());
+    settings
+}
+
+/// What [`restore_training`] restored, and the settings that changed as they may (epochs,
+/// patience, min_delta).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Restored {
+    /// Epochs done before the resume.
+    pub epochs: usize,
+    /// `(setting, saved value, value now)` for each allowed change.
+    pub changed: Vec<(&'static str, String, String)>,
 }
 
 /// The preprocessing saved with a model by [`save_model`] or [`save`], if any.
@@ -212,33 +275,36 @@ pub fn load_model(gpu: &Gpu, path: &Path, task: Option<Task>) -> Result<Mlp> {
     Ok(model)
 }
 
-/// Restores the training state saved beside `path` into `trainer` (built with the same
-/// model, data and optimizer settings, and holding the model loaded from `path`): the
-/// optimizer state, the step count, the best weights and the history. Training then continues
-/// exactly as if it had not stopped.
+/// Restores the training state saved beside `path` into `trainer`, built with the same
+/// settings (see [`RunInfo`]): the weights, the optimizer state, the step count, the best
+/// weights and the history. Training then continues exactly as if it had not stopped.
+///
+/// The weights come from the training state, which [`save`] writes first: a run killed
+/// between its two writes resumes from the newer save. Files written before the training state
+/// held the weights are restored with the weights of the model file at `path`, whose step must
+/// then match.
 ///
 /// # Errors
-/// [`Error::Checkpoint`] when the files are missing, corrupt, from different steps, or do not
-/// match the trainer's model and optimizer; nothing in `trainer` changes then.
-pub fn restore_training(gpu: &Gpu, path: &Path, trainer: &mut Trainer) -> Result<()> {
+/// [`Error::Checkpoint`] when the files are missing, corrupt or hold non-finite values (naming
+/// the tensor), or when a setting differs from the saved run's, naming the setting and both
+/// values; nothing in `trainer` changes then.
+pub fn restore_training(
+    gpu: &Gpu,
+    path: &Path,
+    trainer: &mut Trainer,
+    info: &RunInfo,
+) -> Result<Restored> {
     let state_path = training_state_path(path);
     let bad = |detail: String| Error::Checkpoint {
         path: state_path.display().to_string(),
         detail,
     };
     let (tensors, metadata) = read_tensors(&state_path)?;
-    let (_, model_metadata) = read_tensors(path)?;
     let step: u64 = metadata
         .get("wgsl-train.step")
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| bad("no step count".into()))?;
-    if model_metadata.get("wgsl-train.step") != metadata.get("wgsl-train.step") {
-        return Err(bad(format!(
-            "the model file {} is from step {:?}, the training state from step {step}: they were not saved together",
-            path.display(),
-            model_metadata.get("wgsl-train.step")
-        )));
-    }
+    let changed = compare_settings(&metadata, &settings(trainer, info)).map_err(bad)?;
     let history = parse_history(
         metadata
             .get("wgsl-train.history")
@@ -246,59 +312,117 @@ pub fn restore_training(gpu: &Gpu, path: &Path, trainer: &mut Trainer) -> Result
         &metadata,
     )
     .ok_or_else(|| bad("unreadable learning curves".into()))?;
+    let weights = saved_weights(path, &tensors, &metadata)?;
 
     let model = trainer.model();
     let slots = model.params().slots();
     let flat = model.params().flat_len();
     let current = trainer.optimizer().state(gpu)?;
     let find = |name: &str| tensors.iter().find(|t| t.name == name);
+    // A flat buffer from the per-parameter tensors `{prefix}{param}{suffix}`.
+    let flatten = |prefix: &str, suffix: &str, len: usize| -> Result<Vec<f32>> {
+        let mut values = vec![0.0f32; len];
+        for slot in slots {
+            let name = format!("{prefix}{}{suffix}", slot.name);
+            let t = find(&name).ok_or_else(|| bad(format!("missing {name:?}")))?;
+            if t.shape != slot.shape {
+                return Err(bad(format!(
+                    "{name:?} is {:?}, the model needs {:?}",
+                    t.shape, slot.shape
+                )));
+            }
+            values[slot.offset..slot.offset + slot.len()].copy_from_slice(&t.data);
+        }
+        Ok(values)
+    };
     let mut restored = OptimizerState {
         step,
         tensors: Vec::new(),
     };
     for (state_name, values) in &current.tensors {
-        let mut flat_values = vec![0.0f32; values.len()];
-        if values.len() == flat {
-            for slot in slots {
-                let name = format!("{}.{state_name}", slot.name);
-                let t =
-                    find(&name).ok_or_else(|| bad(format!("missing optimizer state {name:?}")))?;
-                if t.shape != slot.shape {
-                    return Err(bad(format!(
-                        "{name:?} is {:?}, the model needs {:?}",
-                        t.shape, slot.shape
-                    )));
-                }
-                flat_values[slot.offset..slot.offset + slot.len()].copy_from_slice(&t.data);
-            }
-        }
-        restored.tensors.push((state_name.clone(), flat_values));
+        let values = if values.len() == flat {
+            flatten("", &format!(".{state_name}"), flat)?
+        } else {
+            vec![0.0; values.len()] // the stand-in of an unused state
+        };
+        restored.tensors.push((state_name.clone(), values));
     }
     let best = match history.best_epoch {
-        Some(_) => {
-            let mut values = vec![0.0f32; flat];
-            for slot in slots {
-                let name = format!("best.{}", slot.name);
-                let t = find(&name).ok_or_else(|| bad(format!("missing {name:?}")))?;
-                if t.shape != slot.shape {
-                    return Err(bad(format!(
-                        "{name:?} is {:?}, the model needs {:?}",
-                        t.shape, slot.shape
-                    )));
-                }
-                values[slot.offset..slot.offset + slot.len()].copy_from_slice(&t.data);
-            }
-            Some(values)
-        }
+        Some(_) => Some(flatten("best.", "", flat)?),
         None => None,
     };
+    trainer
+        .model()
+        .load_state_dict(gpu, &weights)
+        .map_err(|e| bad(e.to_string()))?;
     trainer
         .optimizer_mut()
         .load_state(gpu, &restored)
         .map_err(|e| bad(e.to_string()))?;
-    trainer.resume(gpu, history, best.as_deref())
+    let epochs = history.epochs.len();
+    trainer.resume(gpu, history, best.as_deref())?;
+    Ok(Restored { epochs, changed })
 }
 
+/// Checks the settings saved in `metadata` against `now`: the allowed changes, or the first
+/// other difference in words.
+fn compare_settings(
+    metadata: &HashMap<String, String>,
+    now: &[(&'static str, String)],
+) -> std::result::Result<Vec<(&'static str, String, String)>, String> {
+    let mut changed = Vec::new();
+    for (name, value) in now {
+        let Some(saved) = metadata.get(&format!("{SETTING}{name}")) else {
+            continue; // a file from before this setting was recorded
+        };
+        if saved == value {
+            continue;
+        }
+        if MAY_CHANGE.contains(name) {
+            changed.push((*name, saved.clone(), value.clone()));
+        } else {
+            return Err(format!(
+                "the run was saved with {name} {saved}, but this one has {value}; resume with the same settings or start a new run"
+            ));
+        }
+    }
+    Ok(changed)
+}
+
+/// The weights to resume from: the training state's copy, or (for files written before it
+/// held one) the model file's, which must be from the same step.
+fn saved_weights(
+    path: &Path,
+    state: &[NamedTensor],
+    metadata: &HashMap<String, String>,
+) -> Result<Vec<NamedTensor>> {
+    let copy: Vec<NamedTensor> = state
+        .iter()
+        .filter_map(|t| {
+            let name = t.name.strip_prefix("model.")?;
+            Some(NamedTensor {
+                name: name.to_string(),
+                ..t.clone()
+            })
+        })
+        .collect();
+    if !copy.is_empty() {
+        return Ok(copy);
+    }
+    let (weights, model_metadata) = read_tensors(path)?;
+    if model_metadata.get("wgsl-train.step") != metadata.get("wgsl-train.step") {
+        return Err(Error::Checkpoint {
+            path: training_state_path(path).display().to_string(),
+            detail: format!(
+                "the model file {} is from step {:?}, the training state from step {:?}: they were not saved together",
+                path.display(),
+                model_metadata.get("wgsl-train.step"),
+                metadata.get("wgsl-train.step")
+            ),
+        });
+    }
+    Ok(weights)
+}
 fn model_metadata(
     model: &Mlp,
     step: Option<u64>,
@@ -361,8 +485,8 @@ fn write_tensors(
 /// Every tensor of a safetensors file (f32 only) with the file's metadata.
 ///
 /// # Errors
-/// [`Error::Io`] when unreadable; [`Error::Checkpoint`] when not valid safetensors or a
-/// tensor is not f32.
+/// [`Error::Io`] when unreadable; [`Error::Checkpoint`] when not valid safetensors, a tensor
+/// is not f32, or a value is NaN or infinite (naming the tensor and index).
 pub fn read_tensors(path: &Path) -> Result<(Vec<NamedTensor>, HashMap<String, String>)> {
     let bad = |detail: String| Error::Checkpoint {
         path: path.display().to_string(),
@@ -384,10 +508,14 @@ pub fn read_tensors(path: &Path) -> Result<(Vec<NamedTensor>, HashMap<String, St
                 view.dtype()
             )));
         }
+        let data: Vec<f32> = bytemuck::pod_collect_to_vec(view.data());
+        if let Some(i) = data.iter().position(|v| !v.is_finite()) {
+            return Err(bad(format!("{name:?} holds {} at index {i}", data[i])));
+        }
         tensors.push(NamedTensor {
             name,
             shape: view.shape().to_vec(),
-            data: bytemuck::pod_collect_to_vec(view.data()),
+            data,
         });
     }
     tensors.sort_by(|a, b| a.name.cmp(&b.name));

@@ -53,6 +53,22 @@ pub struct Fold {
     pub validation: Vec<usize>,
 }
 
+impl SplitConfig {
+    /// Checks the fractions: each in [0, 1), together leaving rows for training.
+    ///
+    /// # Errors
+    /// [`Error::Data`] naming both fractions.
+    pub fn validate(&self) -> Result<()> {
+        let (v, t) = (self.validation, self.test);
+        if !(0.0..1.0).contains(&v) || !(0.0..1.0).contains(&t) || v + t >= 1.0 {
+            return Err(Error::Data(format!(
+                "split fractions must be in [0, 1) and leave rows for training (validation {v}, test {t})"
+            )));
+        }
+        Ok(())
+    }
+}
+
 impl Dataset {
     /// Splits the rows into train, validation and test, shuffled with `config.seed`.
     ///
@@ -60,12 +76,8 @@ impl Dataset {
     /// [`Error::Data`] when a fraction is outside [0, 1), they sum to 1 or more, or a part
     /// would get no rows.
     pub fn split(&self, config: &SplitConfig) -> Result<Split> {
+        config.validate()?;
         let (v, t) = (config.validation, config.test);
-        if !(0.0..1.0).contains(&v) || !(0.0..1.0).contains(&t) || v + t >= 1.0 {
-            return Err(Error::Data(format!(
-                "split fractions must be in [0, 1) and leave rows for training (validation {v}, test {t})"
-            )));
-        }
         let mut parts: [Vec<usize>; 3] = Default::default();
         for stratum in self.strata(config.stratify, config.seed) {
             let n = stratum.len() as f64;

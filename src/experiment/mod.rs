@@ -16,6 +16,7 @@ pub use plot::plot_curves;
 
 use std::path::{Path, PathBuf};
 
+use crate::checkpoint::{restore_training, save, Restored, RunInfo};
 use crate::data::{baseline_loss, Dataset, Prepared, SplitConfig};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
@@ -65,8 +66,29 @@ impl Experiment {
     /// diverges.
     pub fn run(&self, gpu: &Gpu, data: &Dataset) -> Result<Outcome> {
         let mut run = self.start(gpu, data)?;
-        run.fit(|_| Ok(()))?;
+        run.fit(|_, _| Ok(()))?;
         run.finish()
+    }
+
+    /// Checks every setting (optimizer, training, split) without data or a device, so a
+    /// mistake is reported before anything slow happens.
+    ///
+    /// # Errors
+    /// [`Error::InvalidHyperparameter`], [`Error::InvalidArgument`] or [`Error::Data`] naming
+    /// the first value out of range.
+    pub fn validate(&self) -> Result<()> {
+        if self.hidden.contains(&0) {
+            return Err(Error::InvalidArgument {
+                op: "Experiment",
+                detail: format!(
+                    "hidden layer sizes must be at least 1, got {:?}",
+                    self.hidden
+                ),
+            });
+        }
+        self.optimizer.validate()?;
+        self.train.validate()?;
+        self.split.validate()
     }
 
     /// The layer sizes for `data`: its features, the hidden layers, its outputs.
@@ -93,6 +115,7 @@ impl Experiment {
     /// # Errors
     /// As [`Experiment::start`]; [`Error::ModelMismatch`] when the model does not fit the data.
     pub fn start_with<'g>(&self, gpu: &'g Gpu, data: &Dataset, model: Mlp) -> Result<Run<'g>> {
+        self.validate()?;
         let prepared = Prepared::new(data, &self.split)?;
         let trainer = Trainer::new(
             gpu,
@@ -102,10 +125,23 @@ impl Experiment {
             Some(&prepared.validation),
             self.train.clone(),
         )?;
+        // What a resume must repeat besides the trainer's own settings.
+        let settings = vec![
+            (
+                "data",
+                format!(
+                    "{} rows, fingerprint {:016x}",
+                    data.len(),
+                    data.fingerprint()
+                ),
+            ),
+            ("split", format!("{:?}", self.split)),
+        ];
         Ok(Run {
             gpu,
             prepared,
             trainer,
+            settings,
             progress: true,
         })
     }
@@ -116,6 +152,8 @@ pub struct Run<'g> {
     gpu: &'g Gpu,
     prepared: Prepared,
     trainer: Trainer<'g>,
+    /// The run's settings outside the trainer, for checkpoints.
+    settings: Vec<(&'static str, String)>,
     progress: bool,
 }
 
@@ -138,9 +176,35 @@ impl<'g> Run<'g> {
         &self.trainer
     }
 
-    /// The trainer, to restore a saved training state before [`Run::fit`].
+    /// The trainer, e.g. to set a learning rate by hand between epochs.
     pub fn trainer_mut(&mut self) -> &mut Trainer<'g> {
         &mut self.trainer
+    }
+
+    /// What a checkpoint of this run records besides the trainer: the preprocessing, the
+    /// data's fingerprint and the split.
+    pub fn info(&self) -> RunInfo<'_> {
+        run_info(&self.prepared, &self.settings)
+    }
+
+    /// Saves the model to `path` and the training state beside it ([`crate::checkpoint::save`]).
+    ///
+    /// # Errors
+    /// [`Error::Io`] when a file cannot be written (the previous files stay intact).
+    pub fn save(&self, path: &Path) -> Result<()> {
+        save(self.gpu, path, &self.trainer, &self.info())
+    }
+
+    /// Continues the run saved at `path`: its weights, optimizer state, best weights and
+    /// history. The data, split, architecture and every hyperparameter must be the saved
+    /// run's; more epochs, another patience or min_delta are allowed and returned.
+    ///
+    /// # Errors
+    /// [`Error::Checkpoint`] naming the setting that differs, with both values, or the file
+    /// that is missing or damaged; the run is unchanged then.
+    pub fn restore(&mut self, path: &Path) -> Result<Restored> {
+        let info = run_info(&self.prepared, &self.settings);
+        restore_training(self.gpu, path, &mut self.trainer, &info)
     }
 
     /// Whether [`Run::fit`] shows a progress bar (default true; it is drawn only when stderr is
@@ -149,16 +213,22 @@ impl<'g> Run<'g> {
         self.progress = on;
     }
 
-    /// Trains on to the configured epochs (or early stopping), calling `after_epoch` after
-    /// every epoch, e.g. to save a checkpoint.
+    /// Trains on to the configured epochs (or early stopping), calling `after_epoch` with the
+    /// trainer and the run's [`RunInfo`] after every epoch, e.g. to save a checkpoint with
+    /// [`crate::checkpoint::save`].
     ///
     /// # Errors
-    /// As [`Trainer::fit_with`].
-    pub fn fit(&mut self, mut after_epoch: impl FnMut(&Trainer) -> Result<()>) -> Result<()> {
+    /// As [`Trainer::fit_with`]. After a divergence the trainer is back at the last finite
+    /// epoch, and [`Run::save`] saves that.
+    pub fn fit(
+        &mut self,
+        mut after_epoch: impl FnMut(&Trainer, &RunInfo) -> Result<()>,
+    ) -> Result<()> {
         let bar = Progress::new(self.progress, &self.trainer);
+        let info = run_info(&self.prepared, &self.settings);
         self.trainer.fit_with(|trainer| {
             bar.epoch_done(trainer);
-            after_epoch(trainer)
+            after_epoch(trainer, &info)
         })?;
         Ok(())
     }
@@ -186,6 +256,15 @@ impl<'g> Run<'g> {
             scores,
             diagnosis,
         })
+    }
+}
+
+/// The [`RunInfo`] of a run from its parts (a function of the fields, so a method can borrow
+/// the trainer mutably beside it).
+fn run_info<'a>(prepared: &'a Prepared, settings: &[(&'static str, String)]) -> RunInfo<'a> {
+    RunInfo {
+        preprocessing: Some(&prepared.preprocessing),
+        settings: settings.to_vec(),
     }
 }
 

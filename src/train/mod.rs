@@ -59,6 +59,33 @@ impl Default for TrainConfig {
     }
 }
 
+impl TrainConfig {
+    /// Checks every value: at least one epoch and one row per step, a finite `min_delta` ≥ 0,
+    /// a valid schedule.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] naming the value.
+    pub fn validate(&self) -> Result<()> {
+        let invalid = |detail: String| Error::InvalidArgument {
+            op: "TrainConfig",
+            detail,
+        };
+        if self.batch_size == 0 {
+            return Err(invalid("batch_size must be at least 1".into()));
+        }
+        if self.epochs == 0 {
+            return Err(invalid("epochs must be at least 1".into()));
+        }
+        if !(self.min_delta.is_finite() && self.min_delta >= 0.0) {
+            return Err(invalid(format!(
+                "min_delta {} must be finite and ≥ 0",
+                self.min_delta
+            )));
+        }
+        self.lr_schedule.validate()
+    }
+}
+
 /// The row order of epoch `epoch` (1-based) for `n` rows: a shuffle seeded by `(seed, epoch)`,
 /// so a resumed run sees the same batches as an uninterrupted one.
 pub fn epoch_order(seed: u64, epoch: usize, n: usize) -> Vec<u32> {
@@ -157,8 +184,8 @@ pub struct Trainer<'g> {
     history: History,
     epochs_without_improvement: usize,
     dispatches_last_epoch: usize,
-    /// Each group's learning rate before any schedule.
-    base_lrs: Vec<f64>,
+    /// Each group's hyperparameters as configured, before any schedule changed the rate.
+    configured: Vec<OptimizerConfig>,
     // The uploaded training split, read by each epoch's shuffle.
     _train: DeviceSplit,
 }
@@ -216,17 +243,11 @@ impl<'g> Trainer<'g> {
             op,
             detail: detail.to_string(),
         };
-        if config.batch_size == 0 {
-            return Err(invalid("batch_size must be at least 1"));
-        }
-        if config.epochs == 0 {
-            return Err(invalid("epochs must be at least 1"));
-        }
+        config.validate()?;
         if config.patience.is_some() && validation.is_none() {
             return Err(invalid("early stopping (patience) needs validation data"));
         }
-        config.lr_schedule.validate()?;
-        let base_lrs = groups.iter().map(|g| g.config.lr()).collect();
+        let configured = groups.iter().map(|g| g.config).collect();
         let single_group = match &groups[..] {
             [only] if only.params.len() == model.params().slots().len() => Some(only.config),
             _ => None,
@@ -314,7 +335,7 @@ impl<'g> Trainer<'g> {
             history: History::default(),
             epochs_without_improvement: 0,
             dispatches_last_epoch: 0,
-            base_lrs,
+            configured,
             _train: train_split,
         })
     }
@@ -351,8 +372,8 @@ impl<'g> Trainer<'g> {
         // A constant schedule leaves the rate alone, so `Optimizer::set_lr` between epochs
         // is a schedule of one's own.
         if self.config.lr_schedule != LrSchedule::Constant {
-            for (group, &base) in self.base_lrs.iter().enumerate() {
-                let lr = self.config.lr_schedule.lr(base, epoch - 1);
+            for (group, base) in self.configured.iter().enumerate() {
+                let lr = self.config.lr_schedule.lr(base.lr(), epoch - 1);
                 self.optimizer.set_lr(group, lr)?;
             }
         }
@@ -498,6 +519,11 @@ impl<'g> Trainer<'g> {
     /// The training configuration.
     pub fn config(&self) -> &TrainConfig {
         &self.config
+    }
+
+    /// Each parameter group's hyperparameters as configured (the rate before any schedule).
+    pub fn optimizer_configs(&self) -> &[OptimizerConfig] {
+        &self.configured
     }
 
     /// The optimizer.

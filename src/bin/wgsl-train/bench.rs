@@ -56,9 +56,12 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     } else {
         "wall clock (submit + wait)"
     };
-    println!(
+    say!(
         "adapter: {} ({:?}, {} {}); kernels timed with {timer}",
-        info.name, info.backend, info.driver, info.driver_info
+        info.name,
+        info.backend,
+        info.driver,
+        info.driver_info
     );
     let mut report = json!({
         "adapter": { "name": info.name, "backend": format!("{:?}", info.backend), "driver": info.driver, "driver_info": info.driver_info },
@@ -71,17 +74,17 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     report["cold_start_seconds"] = json!(cold_start()?);
     let text = serde_json::to_string_pretty(&report).unwrap_or_default();
     wgsl_train::fs::write_atomic(&args.json, text.as_bytes())?;
-    println!("\nfigures written to {}", args.json.display());
+    say!("\nfigures written to {}", args.json.display());
     Ok(())
 }
 
 fn matmul(gpu: &Gpu, quick: bool) -> Result<Value> {
-    println!("\nmatmul, GFLOP/s (2·M·N·K per product; median of 3 runs)");
+    say!("\nmatmul, GFLOP/s (2·M·N·K per product; median of 3 runs)");
     let mut header = format!("{:<26}", "M×N×K");
     for variant in MatmulVariant::ALL {
         header += &format!(" {:>12}", format!("{variant:?}"));
     }
-    println!("{header} {:>12}", "CPU sgemm");
+    say!("{header} {:>12}", "CPU sgemm");
     let mut shapes: Vec<(usize, usize, usize, MatmulLayout, &str)> = [256, 512, 1024]
         .iter()
         .map(|&s| (s, s, s, MatmulLayout::AB, "A·B"))
@@ -159,14 +162,14 @@ fn matmul(gpu: &Gpu, quick: bool) -> Result<Value> {
             }
             row[format!("gflops_{}", variant.name())] = json!(g);
         }
-        println!("{line} {cpu_gflops:>12.2}");
+        say!("{line} {cpu_gflops:>12.2}");
         rows.push(row);
     }
     Ok(Value::Array(rows))
 }
 
 fn losses(gpu: &Gpu) -> Result<Value> {
-    println!("\nlosses with their gradient and mean, GB/s (bytes read + written; median of 5)");
+    say!("\nlosses with their gradient and mean, GB/s (bytes read + written; median of 5)");
     let n = 1 << 20;
     let pred = Tensor::from_slice(gpu, &[n], &random(n, 3))?;
     let target = Tensor::from_slice(gpu, &[n], &random(n, 4))?;
@@ -178,7 +181,7 @@ fn losses(gpu: &Gpu) -> Result<Value> {
         // Read predictions and targets, write the gradient.
         let seconds = gpu.time_launches(&[&launch], 5)?.seconds;
         let gbs = 12.0 * n as f64 / seconds / 1e9;
-        println!("{:<26} {gbs:>9.2}", format!("{kind:?}, {n}"));
+        say!("{:<26} {gbs:>9.2}", format!("{kind:?}, {n}"));
         rows.push(json!({ "loss": format!("{kind:?}"), "elements": n, "gb_per_s": gbs }));
     }
     let (r, classes) = (n / 16, 16);
@@ -195,7 +198,7 @@ fn losses(gpu: &Gpu) -> Result<Value> {
     )?;
     let seconds = gpu.time_launches(&[&launch], 5)?.seconds;
     let gbs = (8.0 * n as f64 + 4.0 * r as f64) / seconds / 1e9;
-    println!(
+    say!(
         "{:<26} {gbs:>9.2}",
         format!("SoftmaxCrossEntropy, {r}×{classes}")
     );
@@ -205,7 +208,7 @@ fn losses(gpu: &Gpu) -> Result<Value> {
 
 fn optimizers(gpu: &Gpu, quick: bool) -> Result<Value> {
     let n: usize = if quick { 1 << 20 } else { 1 << 24 };
-    println!("\noptimizers over {n} parameters, GB/s (bytes read + written; median of 5)");
+    say!("\noptimizers over {n} parameters, GB/s (bytes read + written; median of 5)");
     let src = Tensor::from_slice(gpu, &[n], &random(n, 5))?;
     let dst = Tensor::zeros(gpu, &[n], DType::F32)?;
     let copy = median_seconds(5, || {
@@ -214,7 +217,7 @@ fn optimizers(gpu: &Gpu, quick: bool) -> Result<Value> {
         let _ = gpu.submit(batch).and_then(|()| gpu.wait());
     });
     let copy_gbs = 8.0 * n as f64 / copy / 1e9;
-    println!(
+    say!(
         "{:<26} {copy_gbs:>9.2}   (the ceiling: copy_buffer_to_buffer, wall clock)",
         "buffer copy"
     );
@@ -240,7 +243,7 @@ fn optimizers(gpu: &Gpu, quick: bool) -> Result<Value> {
             let _ = optimizer.step(gpu).and_then(|()| gpu.wait());
         });
         let gbs = bytes * n as f64 / seconds / 1e9;
-        println!(
+        say!(
             "{name:<26} {gbs:>9.2}   {:.0}% of the copy",
             100.0 * gbs / copy_gbs
         );
@@ -278,10 +281,13 @@ fn steps_per_second(
 }
 
 fn training(gpu: &Gpu) -> Result<Value> {
-    println!("\ntraining with Adam, whole epochs (one submission each; wall clock)");
-    println!(
+    say!("\ntraining with Adam, whole epochs (one submission each; wall clock)");
+    say!(
         "{:<34} {:>11} {:>13} {:>18}",
-        "network, batch", "steps/s", "samples/s", "dispatches/step"
+        "network, batch",
+        "steps/s",
+        "samples/s",
+        "dispatches/step"
     );
     let diabetes = Prepared::new(&diabetes()?, &SplitConfig::default())?;
     let n = diabetes.train.len();
@@ -349,7 +355,7 @@ fn training(gpu: &Gpu) -> Result<Value> {
         } else {
             dispatches.to_string()
         };
-        println!(
+        say!(
             "{:<38} {steps:>11.1} {samples:>13.0} {per_step:>18}",
             case.name
         );
@@ -387,6 +393,6 @@ fn cold_start() -> Result<f64> {
     )?;
     trainer.run_epoch()?;
     let total = start.elapsed().as_secs_f64();
-    println!("\ncold start, 10→5→1: device opened in {:.3} s; first epoch done {total:.3} s after opening began", opened);
+    say!("\ncold start, 10→5→1: device opened in {:.3} s; first epoch done {total:.3} s after opening began", opened);
     Ok(total)
 }

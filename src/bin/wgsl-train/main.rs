@@ -3,21 +3,24 @@
 //!
 //! `wgsl-train <command> --help` lists each command's options.
 
+#[macro_use]
+mod output;
 mod bench;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use wgsl_train::checkpoint::{load_model, load_preprocessing, restore_training, save};
+use wgsl_train::checkpoint::{load_model, load_preprocessing, save};
 use wgsl_train::data::{
     diabetes, iris, load_csv, wine_quality, CsvOptions, Dataset, Preprocessing, SplitConfig,
     TargetColumn, Task,
 };
 use wgsl_train::experiment::{evaluate, write_curves, Experiment};
+use wgsl_train::fs::WriteLock;
 use wgsl_train::optim::{AdamConfig, OptimizerConfig, SgdConfig};
 use wgsl_train::train::{LrSchedule, TrainConfig};
-use wgsl_train::{Gpu, GpuOptions, Result};
+use wgsl_train::{Error, Gpu, GpuOptions, Result};
 
 #[derive(Parser)]
 #[command(name = "wgsl-train", version, about = "Train neural networks on any GPU wgpu reaches", long_about = None)]
@@ -209,6 +212,13 @@ fn main() -> ExitCode {
             Err(e) => Err(e),
         },
     };
+    let result = result.and_then(|()| match output::failure() {
+        Some(source) => Err(wgsl_train::Error::Io {
+            path: "standard output".into(),
+            source,
+        }),
+        None => Ok(()),
+    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -324,33 +334,40 @@ fn experiment(args: &TrainArgs) -> Experiment {
 }
 
 /// `train`: the library's [`Experiment`] with the command line's checkpoint and resume hooks,
-/// printing the same report as `Outcome::report`.
+/// printing the same report as `Outcome::report`. Every setting is checked, and the save path
+/// locked, before the data is read or the adapter opened; the model is saved before the report
+/// is printed, so no output failure can lose it.
 fn train(args: &TrainArgs) -> Result<()> {
-    let data = load_data(&args.data, None)?;
     let experiment = experiment(args);
+    experiment.validate()?;
+    if args.checkpoint_every == Some(0) {
+        return Err(Error::InvalidArgument {
+            op: "--checkpoint-every",
+            detail: "must be at least 1 (epochs between saves)".into(),
+        });
+    }
+    // Held until the command ends: a second run saving to the same path is refused.
+    let _lock = args.save.as_deref().map(WriteLock::acquire).transpose()?;
+    if let Some(dir) = &args.curves {
+        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+            path: dir.display().to_string(),
+            source,
+        })?;
+    }
+    let data = load_data(&args.data, None)?;
     let gpu = Gpu::with_options(GpuOptions {
         autotune: args.autotune,
         ..GpuOptions::default()
     })?;
-    let mut run = match (&args.save, args.resume) {
-        (Some(path), true) => {
-            let model = load_model(&gpu, path, Some(data.task()))?;
-            let mut run = experiment.start_with(&gpu, &data, model)?;
-            restore_training(&gpu, path, run.trainer_mut())?;
-            run
-        }
-        _ => experiment.start(&gpu, &data)?,
-    };
+    let mut run = experiment.start(&gpu, &data)?;
     run.set_progress(!args.quiet);
     let prepared = run.prepared();
-    let arrows: Vec<String> = run
-        .trainer()
-        .model()
-        .sizes()
+    let arrows: Vec<String> = experiment
+        .sizes(&data)
         .iter()
         .map(usize::to_string)
         .collect();
-    println!(
+    say!(
         "{}: {} rows, {}; {} train / {} validation / {} test; MLP {} on {}",
         args.data.data,
         data.len(),
@@ -361,26 +378,36 @@ fn train(args: &TrainArgs) -> Result<()> {
         arrows.join("→"),
         gpu.adapter_info().name
     );
-    if args.resume {
-        println!(
-            "resumed {} after epoch {}",
-            args.save.as_deref().unwrap_or(Path::new("")).display(),
-            run.trainer().history().epochs.len()
-        );
+    if let (Some(path), true) = (&args.save, args.resume) {
+        let restored = run.restore(path)?;
+        say!("resumed {} after epoch {}", path.display(), restored.epochs);
+        for (setting, saved, now) in restored.changed {
+            say!("{setting}: {saved} when saved, {now} now");
+        }
     }
-    let preprocessing = run.prepared().preprocessing.clone();
-    run.fit(|t| match (&args.save, args.checkpoint_every) {
-        (Some(path), Some(every)) if every > 0 && t.history().epochs.len() % every == 0 => {
-            save(&gpu, path, t, Some(&preprocessing))
+    let fitted = run.fit(|trainer, info| match (&args.save, args.checkpoint_every) {
+        (Some(path), Some(every)) if trainer.history().epochs.len() % every == 0 => {
+            save(&gpu, path, trainer, info)
         }
         _ => Ok(()),
-    })?;
+    });
+    if let Err(error) = fitted {
+        // A diverged run is back at its last finite epoch: keep that, not nothing.
+        if let (Error::NonFinite { restored_epoch, .. }, Some(path)) = (&error, &args.save) {
+            run.save(path)?;
+            eprintln!(
+                "note: saved the model as it was after epoch {restored_epoch}, the last finite one, to {}",
+                path.display()
+            );
+        }
+        return Err(error);
+    }
     if let Some(path) = &args.save {
-        save(&gpu, path, run.trainer(), Some(&preprocessing))?;
+        run.save(path)?;
     }
     let outcome = run.finish()?;
     let history = &outcome.history;
-    println!(
+    say!(
         "{} epochs{}\n",
         history.epochs.len(),
         match history.best_epoch {
@@ -388,16 +415,16 @@ fn train(args: &TrainArgs) -> Result<()> {
             _ => String::new(),
         }
     );
-    print!("{}", outcome.report());
-    println!("\ndiagnosis: {}", outcome.diagnosis);
+    say_part!("{}", outcome.report());
+    say!("\ndiagnosis: {}", outcome.diagnosis);
     if let Some(path) = &args.save {
-        println!("saved {}", path.display());
+        say!("saved {}", path.display());
     }
     if let Some(dir) = &args.curves {
         let title = format!("{}: learning curves", args.data.data);
         let files = write_curves(dir, &title, history)?;
         let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
-        println!("learning curves: {}", names.join(" and "));
+        say!("learning curves: {}", names.join(" and "));
     }
     Ok(())
 }
@@ -428,15 +455,15 @@ fn eval(args: &EvalArgs) -> Result<()> {
         data = data.with_class_order(&preprocessing.class_names)?;
     }
     let scores = evaluate(&gpu, &model, &preprocessing, &data)?;
-    println!("{}: {} rows, {}", args.data.data, data.len(), model.task());
-    println!("{:<14} {:>11} {:>11}", "metric", "model", "baseline");
+    say!("{}: {} rows, {}", args.data.data, data.len(), model.task());
+    say!("{:<14} {:>11} {:>11}", "metric", "model", "baseline");
     for ((name, m), (_, b)) in scores
         .model
         .named_values()
         .iter()
         .zip(scores.baseline.named_values())
     {
-        println!("{name:<14} {m:>11.4} {b:>11.4}");
+        say!("{name:<14} {m:>11.4} {b:>11.4}");
     }
     Ok(())
 }
@@ -445,25 +472,32 @@ fn eval(args: &EvalArgs) -> Result<()> {
 fn selftest(args: &SelftestArgs) -> Result<bool> {
     let gpu = Gpu::new()?;
     let info = gpu.adapter_info();
-    println!(
+    say!(
         "adapter: {} ({:?}, {} {})",
-        info.name, info.backend, info.driver, info.driver_info
+        info.name,
+        info.backend,
+        info.driver,
+        info.driver_info
     );
     let checks = wgsl_train::selftest::run(&gpu, args.seed)?;
-    println!(
+    say!(
         "{:<64} {:>10} {:>10}  result",
-        "check (error and tolerance relative to the bound)", "max error", "tolerance"
+        "check (error and tolerance relative to the bound)",
+        "max error",
+        "tolerance"
     );
     for c in &checks {
         let result = if c.passed() { "pass" } else { "FAIL" };
-        println!(
+        say!(
             "{:<64} {:>10.3e} {:>10.1}  {result}",
-            c.name, c.max_error, c.tolerance
+            c.name,
+            c.max_error,
+            c.tolerance
         );
     }
     let failed = checks.iter().filter(|c| !c.passed()).count();
     if failed == 0 {
-        println!("all {} checks passed on {}", checks.len(), info.name);
+        say!("all {} checks passed on {}", checks.len(), info.name);
     } else {
         eprintln!(
             "error: {failed} of {} checks FAILED on {}: this driver computes wrong results",

@@ -1,0 +1,284 @@
+//! What the README promises of `--save`, tried as a user would: a run killed at any instant
+//! resumes and ends bitwise where an uninterrupted run ends; a diverged run keeps its last
+//! finite model; no output failure loses the model; bad paths and a second run on the same
+//! path are refused before training; a resume with other settings is refused by name.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use wgsl_train::checkpoint::{read_tensors, training_state_path};
+
+fn dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("wgsl-train-{name}-{}", std::process::id()));
+    std::fs::remove_dir_all(&dir).ok();
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn cli() -> Command {
+    let runtime = std::env::temp_dir().join(format!("wgsl-train-xdg-{}", std::process::id()));
+    std::fs::create_dir_all(&runtime).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    let mut command = Command::new(env!("CARGO_BIN_EXE_wgsl-train"));
+    command.env("XDG_RUNTIME_DIR", &runtime);
+    command
+}
+
+/// The training command of these tests, saving to `path`: diabetes, 40 epochs, seed 4, with
+/// `extra` flags added or (for `--data`, `--epochs`, `--seed`) replacing the base's.
+fn train_args(path: &Path, extra: &[&str]) -> Vec<String> {
+    let mut args = vec!["train".to_string()];
+    for (flag, value) in [("--data", "diabetes"), ("--epochs", "40"), ("--seed", "4")] {
+        if !extra.contains(&flag) {
+            args.extend([flag.to_string(), value.to_string()]);
+        }
+    }
+    args.extend(["--quiet".to_string(), "--save".to_string()]);
+    args.push(path.display().to_string());
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+fn run(args: &[String]) -> (bool, String, String) {
+    let out = cli().args(args).output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The weights of a model file, bit for bit.
+fn weight_bits(path: &Path) -> Vec<(String, Vec<u32>)> {
+    let (tensors, _) = read_tensors(path).unwrap();
+    tensors
+        .into_iter()
+        .map(|t| (t.name, t.data.iter().map(|v| v.to_bits()).collect()))
+        .collect()
+}
+
+fn temporaries(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".tmp-"))
+        .collect()
+}
+
+/// `kill -9` at random instants of a run that saves every epoch, then `--resume` (or a fresh
+/// start when nothing was saved yet): every resume succeeds, and the model ends bit for bit
+/// where the uninterrupted run's does. Bounded: 6 kills, each within the first 1.5 s.
+#[test]
+fn a_run_killed_at_random_instants_resumes_to_the_uninterrupted_result() {
+    let (mut rng, seed) =
+        common::rng("a_run_killed_at_random_instants_resumes_to_the_uninterrupted_result");
+    let base = dir("kill");
+    let reference = base.join("reference.safetensors");
+    let (ok, _, stderr) = run(&train_args(&reference, &[]));
+    assert!(ok, "{stderr}");
+    let want = weight_bits(&reference);
+
+    for kill in 0..6 {
+        let work = base.join(format!("run{kill}"));
+        std::fs::create_dir_all(&work).unwrap();
+        let path = work.join("model.safetensors");
+        let every = ["--checkpoint-every", "1"];
+        let mut child = cli()
+            .args(train_args(&path, &every))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let after = Duration::from_millis(rng.random_range(30..1500));
+        std::thread::sleep(after);
+        child.kill().ok(); // SIGKILL; the run may have finished already
+        child.wait().unwrap();
+        // Resume until the run completes (one resume, unless nothing was saved yet).
+        let resumed = training_state_path(&path).exists();
+        let flags: &[&str] = if resumed {
+            &["--checkpoint-every", "1", "--resume"]
+        } else {
+            &every
+        };
+        let (ok, stdout, stderr) = run(&train_args(&path, flags));
+        assert!(
+            ok,
+            "kill {kill} after {after:?} (seed {seed}): the {} failed:\n{stdout}\n{stderr}",
+            if resumed { "resume" } else { "fresh start" }
+        );
+        assert_eq!(
+            weight_bits(&path),
+            want,
+            "kill {kill} after {after:?} (seed {seed}): the resumed run ended elsewhere"
+        );
+        assert!(
+            temporaries(&work).is_empty(),
+            "stale temporary files: {:?}",
+            temporaries(&work)
+        );
+    }
+    std::fs::remove_dir_all(&base).ok();
+}
+
+#[test]
+fn a_diverged_run_saves_its_last_finite_model() {
+    let base = dir("diverged");
+    let path = base.join("model.safetensors");
+    let (ok, _, stderr) = run(&train_args(&path, &["--optimizer", "sgd", "--lr", "5"]));
+    assert!(!ok, "SGD at lr 5 should diverge on diabetes");
+    assert!(stderr.contains("diverged"), "{stderr}");
+    assert!(stderr.contains("last finite"), "{stderr}");
+    // What was saved is finite (read_tensors refuses NaN and ∞) and evaluates.
+    read_tensors(&path).unwrap();
+    read_tensors(&training_state_path(&path)).unwrap();
+    let eval = [
+        "eval",
+        "--checkpoint",
+        path.to_str().unwrap(),
+        "--data",
+        "diabetes",
+    ];
+    let out = cli().args(eval).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::remove_dir_all(&base).ok();
+}
+
+/// `wgsl-train train --save p | head -1`: the pipe closes while the report prints; the model
+/// is saved before that.
+#[test]
+fn a_closed_pipe_does_not_lose_the_model() {
+    use std::io::BufRead;
+    let base = dir("pipe");
+    let path = base.join("model.safetensors");
+    let mut child = cli()
+        .args(train_args(&path, &[]))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with("diabetes:"), "{first}");
+    // The reader is gone now, as `head -1` is after its line.
+    child.wait().unwrap();
+    read_tensors(&path).unwrap();
+    std::fs::remove_dir_all(&base).ok();
+}
+
+/// `> /dev/full`: one line on stderr naming standard output, no panic, and the model saved.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_full_disk_on_stdout_is_an_error_and_the_model_is_saved() {
+    let base = dir("full");
+    let path = base.join("model.safetensors");
+    let out = cli()
+        .args(train_args(&path, &[]))
+        .stdout(std::fs::File::create("/dev/full").unwrap())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("error: standard output") && !stderr.contains("panicked"),
+        "{stderr}"
+    );
+    read_tensors(&path).unwrap();
+    std::fs::remove_dir_all(&base).ok();
+}
+
+/// A path that cannot be written is refused before anything trains (nothing on stdout), naming
+/// the path the user gave.
+#[test]
+fn an_unwritable_save_path_is_refused_before_training() {
+    let base = dir("unwritable");
+    let missing_dir = base.join("no/such/dir/model.safetensors");
+    let read_only = Path::new("/proc/wgsl-train-model.safetensors");
+    for path in [missing_dir.as_path(), base.as_path(), read_only] {
+        let started = Instant::now();
+        let (ok, stdout, stderr) = run(&train_args(path, &["--epochs", "100000"]));
+        assert!(!ok, "{path:?} was accepted");
+        assert!(stdout.is_empty(), "{path:?}: training started: {stdout}");
+        assert!(
+            stderr.contains(&format!("error: {}", path.display())),
+            "{path:?}: {stderr}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(20));
+    }
+    std::fs::remove_dir_all(&base).ok();
+}
+
+#[test]
+fn a_second_run_saving_to_the_same_path_is_refused() {
+    let base = dir("lock");
+    let path = base.join("model.safetensors");
+    let mut first = cli()
+        .args(train_args(&path, &["--epochs", "100000"]))
+        .stdout(Stdio::piped()) // its header line says it holds the lock and is training
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut header = String::new();
+    {
+        use std::io::BufRead;
+        let mut reader = std::io::BufReader::new(first.stdout.as_mut().unwrap());
+        reader.read_line(&mut header).unwrap();
+    }
+    let (ok, stdout, stderr) = run(&train_args(&path, &[]));
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert!(header.starts_with("diabetes:"), "{header}");
+    assert!(!ok && stdout.is_empty(), "{stdout}");
+    assert!(stderr.contains("another run is saving"), "{stderr}");
+    // Once the first run is gone (even killed), the path is free again.
+    let (ok, _, stderr) = run(&train_args(&path, &["--epochs", "2"]));
+    assert!(ok, "{stderr}");
+    std::fs::remove_dir_all(&base).ok();
+}
+
+/// A resume repeats the saved run: other data, split seed, architecture or hyperparameters are
+/// refused by name with both values; more epochs are allowed and said.
+#[test]
+fn a_resume_with_other_settings_is_refused_by_name() {
+    let base = dir("mismatch");
+    let path = base.join("model.safetensors");
+    let (ok, _, stderr) = run(&train_args(&path, &["--epochs", "3"]));
+    assert!(ok, "{stderr}");
+    for (flags, setting) in [
+        (["--seed", "5"], "shuffle seed"),
+        (["--hidden", "50"], "layer sizes"),
+        (["--lr", "0.01"], "optimizer"),
+        (["--batch-size", "16"], "batch size"),
+        (["--validation", "0.2"], "split"),
+        (["--data", "wine"], "layer sizes"),
+    ] {
+        let mut extra = vec!["--epochs", "5", "--resume"];
+        extra.extend(flags);
+        let (ok, _, stderr) = run(&train_args(&path, &extra));
+        assert!(!ok, "{flags:?} was accepted");
+        assert!(
+            stderr.contains(&format!("saved with {setting}")),
+            "{flags:?}: {stderr}"
+        );
+    }
+    let (ok, stdout, stderr) = run(&train_args(&path, &["--epochs", "5", "--resume"]));
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("resumed") && stdout.contains("epochs: 3 when saved, 5 now"),
+        "{stdout}"
+    );
+    std::fs::remove_dir_all(&base).ok();
+}
