@@ -68,38 +68,48 @@ fn softmax_ce_term(row_max: f32, sum_exp: f32, x_t: f32, target_valid: bool) -> 
 //   g ← g + μ·b if nesterov, else b                     (only if μ ≠ 0)
 //   θ ← θ − lr·g
 // Adam (AdamW when decoupled: θ ← θ·(1 − lr·λ₂) instead of adding λ₂·θ to g):
-//   m ← β₁·m + (1 − β₁)·g;  v ← β₂·v + (1 − β₂)·g²;  v̂max ← max(v̂max, v) if amsgrad
+//   m ← lerp(m, g, 1 − β₁);  v ← β₂·v + (1 − β₂)·g²;  v̂max ← max(v̂max, v) if amsgrad
 //   θ ← θ − (lr / (1 − β₁ᵗ)) · m / (√v(or v̂max) / √(1 − β₂ᵗ) + ε)
+//
+// In PyTorch's arithmetic, operation for operation as torch.optim's single-tensor
+// implementations run them: every constant derived from the hyperparameters (1 − β₁, 1 − β₂,
+// 1 − τ, the step size, √(1 − β₂ᵗ), 1 − lr·λ₂) comes from the host, computed in f64 and rounded
+// to f32 once, as PyTorch computes it from Python floats; `fma` stands where PyTorch's CPU
+// kernels fuse (`add` with `alpha`, `lerp`); m is a lerp, as `exp_avg.lerp_(grad, 1 − β₁)`.
 
 const FLAG_NESTEROV: u32 = 1u;
 const FLAG_MAXIMIZE: u32 = 2u;
 const FLAG_AMSGRAD: u32 = 4u;
 const FLAG_DECOUPLED: u32 = 8u;
 
-// One parameter group's hyperparameters, fixed for a run.
+// One parameter group's hyperparameters, fixed for a run, and the constants derived from them.
 struct GroupParams {
     momentum: f32,
-    dampening: f32,
+    one_minus_dampening: f32,
     weight_decay: f32,
     l1: f32,
-    beta1: f32,
+    one_minus_beta1: f32,
     beta2: f32,
+    one_minus_beta2: f32,
     eps: f32,
     flags: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 // What changes from step to step, per group, computed on the host in f64 (the step vector):
 // x = the step size (SGD: lr; Adam: lr / (1 − β₁ᵗ)), y = √(1 − β₂ᵗ), z = 1 on the first step
-// (SGD's momentum buffer starts as the gradient), w = lr (AdamW's decay).
+// (SGD's momentum buffer starts as the gradient), w = 1 − lr·λ₂ (AdamW's decay factor).
 
-// The gradient after maximize and the coupled penalties.
+// The gradient after maximize and the coupled penalties: grad.add(param, alpha=weight_decay).
 fn regularized_grad(raw: vec4<f32>, theta: vec4<f32>, hp: GroupParams, coupled_l2: bool) -> vec4<f32> {
     var g = raw;
     if (hp.flags & FLAG_MAXIMIZE) != 0u {
         g = -g;
     }
     if coupled_l2 {
-        g += hp.weight_decay * theta;
+        g = fma(theta, vec4<f32>(hp.weight_decay), g);
     }
     return g + hp.l1 * sign(theta);
 }
@@ -116,15 +126,17 @@ fn sgd_update(theta: vec4<f32>, raw_grad: vec4<f32>, momentum_buffer: vec4<f32>,
     if hp.momentum != 0.0 {
         b = g;
         if st.z == 0.0 {
-            b = hp.momentum * momentum_buffer + (1.0 - hp.dampening) * g;
+            // buf.mul_(momentum).add_(grad, alpha=1 - dampening)
+            b = fma(g, vec4<f32>(hp.one_minus_dampening), momentum_buffer * hp.momentum);
         }
         if (hp.flags & FLAG_NESTEROV) != 0u {
-            g = g + hp.momentum * b;
+            g = fma(b, vec4<f32>(hp.momentum), g); // grad.add(buf, alpha=momentum)
         } else {
             g = b;
         }
     }
-    return SgdUpdate(theta - st.x * g, b);
+    // param.add_(grad, alpha=-lr)
+    return SgdUpdate(fma(g, vec4<f32>(-st.x), theta), b);
 }
 
 struct AdamUpdate {
@@ -135,22 +147,34 @@ struct AdamUpdate {
     v_used: vec4<f32>,
 }
 
+// PyTorch's lerp(start, end, w): start + w·(end − start) for w < 0.5, else
+// end − (end − start)·(1 − w), each one fused multiply-add.
+fn lerp(start: vec4<f32>, end: vec4<f32>, w: f32) -> vec4<f32> {
+    if w < 0.5 {
+        return fma(vec4<f32>(w), end - start, start);
+    }
+    return fma(vec4<f32>(w - 1.0), end - start, end);
+}
+
 // max_v is read only with AMSGrad.
 fn adam_update(theta0: vec4<f32>, raw_grad: vec4<f32>, m_old: vec4<f32>, v_old: vec4<f32>, max_v: vec4<f32>, hp: GroupParams, st: vec4<f32>) -> AdamUpdate {
     let decoupled = (hp.flags & FLAG_DECOUPLED) != 0u;
     let g = regularized_grad(raw_grad, theta0, hp, !decoupled);
     var theta = theta0;
     if decoupled {
-        theta *= 1.0 - st.w * hp.weight_decay;
+        theta *= st.w; // param.mul_(1 - lr * weight_decay)
     }
-    let m = hp.beta1 * m_old + (1.0 - hp.beta1) * g;
-    let v = hp.beta2 * v_old + (1.0 - hp.beta2) * g * g;
+    let m = lerp(m_old, g, hp.one_minus_beta1);
+    // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+    let v = v_old * hp.beta2 + hp.one_minus_beta2 * g * g;
     var v_used = v;
     if (hp.flags & FLAG_AMSGRAD) != 0u {
         v_used = max(max_v, v);
     }
+    // denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps)
     let denom = sqrt(v_used) / st.y + hp.eps;
-    return AdamUpdate(theta - st.x * m / denom, m, v, v_used);
+    // param.addcdiv_(exp_avg, denom, value=-step_size)
+    return AdamUpdate(theta + -st.x * m / denom, m, v, v_used);
 }
 
 // WGSL has no isfinite; an all-ones exponent means NaN or ±Inf.

@@ -18,20 +18,22 @@ pub(crate) const FLAG_AMSGRAD: u32 = 4;
 pub(crate) const FLAG_DECOUPLED: u32 = 8;
 
 /// Mirrors `GroupParams` in `formulas.wgsl`: one parameter group's hyperparameters that stay
-/// fixed for a run, in f32 (the learning rate, which a schedule may change, travels in the step
-/// vector).
+/// fixed for a run and the constants derived from them, each computed in f64 and rounded to
+/// f32 once (the learning rate, which a schedule may change, travels in the step vector).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Pod, Zeroable, Default, PartialEq)]
 pub(crate) struct GroupParams {
     pub momentum: f32,
-    pub dampening: f32,
+    pub one_minus_dampening: f32,
     pub weight_decay: f32,
     pub l1: f32,
-    pub beta1: f32,
+    pub one_minus_beta1: f32,
     pub beta2: f32,
+    pub one_minus_beta2: f32,
     pub eps: f32,
     /// `FLAG_NESTEROV | FLAG_MAXIMIZE | FLAG_AMSGRAD | FLAG_DECOUPLED`.
     pub flags: u32,
+    pub _pad: [u32; 3],
 }
 
 /// Mirrors `ChunkParams` in `optim.wgsl`.
@@ -45,7 +47,7 @@ struct ChunkParams {
 }
 
 /// One group's step vector (`formulas.wgsl`): `[step size, √(1 − β₂ᵗ), 1 on the first step,
-/// lr]`.
+/// 1 − lr·λ₂]`.
 pub(crate) type StepVector = [f32; 4];
 
 /// Mirrors `StepParams` in `optim.wgsl`: each group's step vector.

@@ -241,11 +241,11 @@ impl OptimizerConfig {
     }
 
     /// The group's step vector for step `t` (1-based), computed in f64 and rounded once:
-    /// `[step size, √(1 − β₂ᵗ), 1 on the first step, lr]` (see `shaders/formulas.wgsl`).
+    /// `[step size, √(1 − β₂ᵗ), 1 on the first step, 1 − lr·λ₂]` (see `shaders/formulas.wgsl`).
     pub(crate) fn step_vector(&self, t: u64) -> StepVector {
         let first = if t == 1 { 1.0 } else { 0.0 };
         match self {
-            OptimizerConfig::Sgd(c) => [c.lr as f32, 1.0, first, c.lr as f32],
+            OptimizerConfig::Sgd(c) => [c.lr as f32, 1.0, first, 1.0],
             OptimizerConfig::Adam(c) => {
                 let t = i32::try_from(t).unwrap_or(i32::MAX);
                 let bias_correction1 = 1.0 - c.betas.0.powi(t);
@@ -254,19 +254,20 @@ impl OptimizerConfig {
                     (c.lr / bias_correction1) as f32,
                     bias_correction2.sqrt() as f32,
                     first,
-                    c.lr as f32,
+                    (1.0 - c.lr * c.weight_decay) as f32,
                 ]
             }
         }
     }
 
-    /// The group's row of the kernel's table of fixed hyperparameters, in f32.
+    /// The group's row of the kernel's table of fixed hyperparameters and the constants
+    /// derived from them, each computed in f64 and rounded to f32 once, as PyTorch does.
     pub(crate) fn group_params(&self) -> GroupParams {
         let flag = |on: bool, bit: u32| if on { bit } else { 0 };
         match *self {
             OptimizerConfig::Sgd(c) => GroupParams {
                 momentum: c.momentum as f32,
-                dampening: c.dampening as f32,
+                one_minus_dampening: (1.0 - c.dampening) as f32,
                 weight_decay: c.weight_decay as f32,
                 l1: c.l1 as f32,
                 flags: flag(c.nesterov, FLAG_NESTEROV) | flag(c.maximize, FLAG_MAXIMIZE),
@@ -275,8 +276,9 @@ impl OptimizerConfig {
             OptimizerConfig::Adam(c) => GroupParams {
                 weight_decay: c.weight_decay as f32,
                 l1: c.l1 as f32,
-                beta1: c.betas.0 as f32,
+                one_minus_beta1: (1.0 - c.betas.0) as f32,
                 beta2: c.betas.1 as f32,
+                one_minus_beta2: (1.0 - c.betas.1) as f32,
                 eps: c.eps as f32,
                 flags: flag(c.maximize, FLAG_MAXIMIZE)
                     | flag(c.amsgrad, FLAG_AMSGRAD)
