@@ -146,6 +146,24 @@ pub enum Error {
         restored_epoch: usize,
     },
 
+    /// Training diverged without a NaN: an epoch's training loss grew past
+    /// 10⁴ times the lowest loss seen before it (the loss at the start of training included).
+    #[error(
+        "training diverged: the training loss of epoch {epoch} ({loss:.4e}) is over 10⁴ times the \
+         lowest before it ({lowest:.4e}); the parameters and optimizer state are back at the end of \
+         epoch {restored_epoch} (try a lower learning rate)"
+    )]
+    Diverged {
+        /// The 1-based epoch whose loss grew.
+        epoch: usize,
+        /// Its mean training loss.
+        loss: f64,
+        /// The lowest loss before it.
+        lowest: f64,
+        /// The last epoch whose parameters were kept (0: the initial ones).
+        restored_epoch: usize,
+    },
+
     /// A buffer would exceed a device limit.
     #[error(
         "{what} needs {size} bytes, more than this device allows ({limit} bytes, {limit_name})"

@@ -71,6 +71,7 @@ pub mod metrics;
 pub mod nn;
 pub mod optim;
 pub mod reference;
+mod rng;
 pub mod selftest;
 pub mod train;
 

@@ -162,6 +162,27 @@ fn metrics_match_hand_worked_values() {
     assert!((m.cross_entropy - ce).abs() < 1e-6);
 }
 
+/// Edge cases where scikit-learn's answer is documented: `r2_score` with constant targets is
+/// 1.0 for perfect predictions and 0.0 otherwise (`force_finite=True`); `f1_score(average=
+/// "macro")` averages over the classes present in the labels or the predictions, so a class in
+/// neither changes nothing.
+#[test]
+fn metric_edge_cases_agree_with_scikit_learn() {
+    assert_eq!(regression(&[3.0, 3.0, 3.0], &[3.0, 3.0, 3.0]).r2, 1.0);
+    assert_eq!(regression(&[2.0, 3.0, 3.0], &[3.0, 3.0, 3.0]).r2, 0.0);
+    // Labels 0, 1, 0, 1 and predictions 0, 1, 1, 1 among 3 classes (class 2 in neither):
+    // class 0: P 1, R 1/2 → F1 2/3; class 1: P 2/3, R 1 → F1 4/5; sklearn: (2/3 + 4/5) / 2.
+    let prob = [
+        0.8f32, 0.1, 0.1, 0.1, 0.8, 0.1, 0.3, 0.6, 0.1, 0.2, 0.7, 0.1,
+    ];
+    let m = multiclass(&prob, &[0, 1, 0, 1], 3);
+    assert!(
+        (m.macro_f1 - (2.0 / 3.0 + 4.0 / 5.0) / 2.0).abs() < 1e-12,
+        "{}",
+        m.macro_f1
+    );
+}
+
 fn write(name: &str, text: &str) -> std::path::PathBuf {
     let path = std::env::temp_dir().join(format!("wgsl-train-{}-{name}.csv", std::process::id()));
     std::fs::write(&path, text).unwrap();

@@ -9,7 +9,7 @@ use std::path::Path;
 const LAYERS: &[&[&str]] = &[
     &["dtype"],
     &["error"],
-    &["fs", "metrics"],
+    &["fs", "metrics", "rng"],
     &["gpu"],
     &["kernels", "data"],
     &["optim"],

@@ -8,6 +8,9 @@
 //! Where PyTorch's vectorised CPU kernels fuse a multiply-add (`add` with `alpha`, `lerp`),
 //! the emulation does too; a GPU driver may or may not fuse, which the few-ulp tolerance allows.
 
+// The emulation walks several arrays in lockstep by index, as an element-wise kernel does.
+#![allow(clippy::needless_range_loop)]
+
 mod common;
 
 use common::{gpu, rng, uniform};

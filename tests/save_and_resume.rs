@@ -75,7 +75,7 @@ fn temporaries(dir: &Path) -> Vec<String> {
 
 /// `kill -9` at random instants of a run that saves every epoch, then `--resume` (or a fresh
 /// start when nothing was saved yet): every resume succeeds, and the model ends bit for bit
-/// where the uninterrupted run's does. Bounded: 6 kills, each within the first 1.5 s.
+/// where the uninterrupted run's does. Bounded: 10 kills, each within the first 1.5 s.
 #[test]
 fn a_run_killed_at_random_instants_resumes_to_the_uninterrupted_result() {
     let (mut rng, seed) =
@@ -86,7 +86,7 @@ fn a_run_killed_at_random_instants_resumes_to_the_uninterrupted_result() {
     assert!(ok, "{stderr}");
     let want = weight_bits(&reference);
 
-    for kill in 0..6 {
+    for kill in 0..10 {
         let work = base.join(format!("run{kill}"));
         std::fs::create_dir_all(&work).unwrap();
         let path = work.join("model.safetensors");
@@ -135,7 +135,7 @@ fn a_diverged_run_saves_its_last_finite_model() {
     let (ok, _, stderr) = run(&train_args(&path, &["--optimizer", "sgd", "--lr", "5"]));
     assert!(!ok, "SGD at lr 5 should diverge on diabetes");
     assert!(stderr.contains("diverged"), "{stderr}");
-    assert!(stderr.contains("last finite"), "{stderr}");
+    assert!(stderr.contains("before it diverged"), "{stderr}");
     // What was saved is finite (read_tensors refuses NaN and ∞) and evaluates.
     read_tensors(&path).unwrap();
     read_tensors(&training_state_path(&path)).unwrap();

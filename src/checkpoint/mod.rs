@@ -193,7 +193,11 @@ pub fn load_preprocessing(path: &Path) -> Result<Option<Preprocessing>> {
         return Ok(None);
     }
     let (mean, std) = (numbers("feature_mean")?, numbers("feature_std")?);
-    if mean.len() != std.len() {
+    // A standard deviation of 0 (or not finite) would scale features to ∞.
+    if mean.len() != std.len()
+        || mean.iter().any(|m| !m.is_finite())
+        || std.iter().any(|s| !(s.is_finite() && *s > 0.0))
+    {
         return Err(bad("feature_std"));
     }
     let target_scaler = match (

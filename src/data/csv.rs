@@ -136,6 +136,19 @@ fn read_header<R: std::io::Read>(
         ));
     }
     let columns: Vec<String> = header.iter().map(|h| h.trim().to_string()).collect();
+    if let Some((c, name)) = columns
+        .iter()
+        .enumerate()
+        .find(|(c, name)| columns[..*c].contains(name))
+    {
+        return Err(err(
+            1,
+            format!(
+                "column {} repeats the name {name:?}; every column needs its own name",
+                c + 1
+            ),
+        ));
+    }
     if columns.len() < 2 {
         return Err(err(
             1,
@@ -235,7 +248,12 @@ fn targets(
         .iter()
         .map(|(line, l)| number(l).ok_or((*line, l.as_str())))
         .collect();
-    let task = task.unwrap_or(if numeric.is_ok() {
+    // A column of numbers with a few cells that are no finite f32 (NaN, ∞, 1e40, empty) is a
+    // regression target with bad cells, named below, not thousands of classes.
+    let numeric_looking = labels
+        .iter()
+        .all(|(_, l)| l.is_empty() || l.parse::<f64>().is_ok());
+    let task = task.unwrap_or(if numeric_looking {
         Task::Regression
     } else {
         Task::Multiclass
@@ -245,7 +263,7 @@ fn targets(
             err(
                 line,
                 format!(
-                    "target {target_name:?} holds {l:?}, not a number, but the task is regression"
+                    "target {target_name:?} holds {l:?}, not a finite number, but the task is regression"
                 ),
             )
         })?;
@@ -265,10 +283,16 @@ fn targets(
         _ => classes.len() < 2,
     };
     if wrong_count {
+        // Name a few classes, not thousands.
+        let shown: Vec<&String> = classes.iter().take(10).collect();
+        let more = match classes.len().saturating_sub(shown.len()) {
+            0 => String::new(),
+            n => format!(" and {n} more"),
+        };
         return Err(err(
             0,
             format!(
-                "{task} needs {} classes, but target {target_name:?} has {}: {classes:?}",
+                "{task} needs {} classes, but target {target_name:?} has {}: {shown:?}{more}",
                 if task == Task::Binary {
                     "exactly 2"
                 } else {

@@ -1,11 +1,9 @@
 //! Seeded train/validation/test splits and k-fold cross-validation, stratified by class for
 //! classification so every split keeps the class proportions.
 
-use rand::seq::SliceRandom;
-use rand::SeedableRng;
-
 use super::{Dataset, Targets};
 use crate::error::{Error, Result};
+use crate::rng::SeededRng;
 
 /// How to split a dataset. `Default`: 70% train, 15% validation, 15% test, seed 0, stratified.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -141,7 +139,7 @@ impl Dataset {
 
     /// Shuffled row indices, one group per class when stratifying a classification dataset.
     fn strata(&self, stratify: bool, seed: u64) -> Vec<Vec<usize>> {
-        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let mut rng = SeededRng::new(seed);
         let mut groups = match (&self.targets, stratify) {
             (Targets::Classes(labels), true) => {
                 let mut groups = vec![Vec::new(); self.class_names.len()];
@@ -153,7 +151,7 @@ impl Dataset {
             _ => vec![(0..self.len()).collect()],
         };
         for group in &mut groups {
-            group.shuffle(&mut rng);
+            rng.shuffle(group);
         }
         groups
     }

@@ -94,6 +94,7 @@ impl Gpu {
     /// # Errors
     /// As [`Gpu::new`].
     pub async fn new_async(options: GpuOptions) -> Result<Self> {
+        check_adapter_variables()?;
         let instance =
             wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
         let adapter = pick_adapter(&instance).await?;
@@ -296,6 +297,39 @@ fn scope_error(op: &'static str, error: wgpu::Error) -> Error {
             message: other.to_string(),
         },
     }
+}
+
+/// The backends this build has, by the names (and wgpu's aliases) `WGPU_BACKEND` takes.
+const BUILT_BACKENDS: [&str; 6] = ["vulkan", "vk", "metal", "mtl", "dx12", "d3d12"];
+
+/// Checks the variables that choose the adapter, so a typo is named rather than ignored or
+/// reported as a missing driver.
+fn check_adapter_variables() -> Result<()> {
+    let bad = |variable: &'static str, detail: String| Error::InvalidArgument {
+        op: variable,
+        detail,
+    };
+    if let Ok(value) = std::env::var("WGPU_BACKEND") {
+        for name in value.split(',').map(|n| n.trim().to_lowercase()) {
+            if !BUILT_BACKENDS.contains(&name.as_str()) {
+                return Err(bad(
+                    "WGPU_BACKEND",
+                    format!(
+                        "{value:?} names {name:?}; this build has the backends vulkan, metal and dx12"
+                    ),
+                ));
+            }
+        }
+    }
+    if let Ok(value) = std::env::var("WGPU_POWER_PREF") {
+        if wgpu::PowerPreference::from_env().is_none() {
+            return Err(bad(
+                "WGPU_POWER_PREF",
+                format!("{value:?} is not one of low, high, none"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Chooses the adapter: by `WGPU_ADAPTER_NAME` if set, else wgpu's default choice.

@@ -13,7 +13,9 @@ pub struct RegressionMetrics {
     pub rmse: f64,
     /// Mean absolute error.
     pub mae: f64,
-    /// Coefficient of determination, `1 − SS_res / SS_tot` (about the targets' own mean).
+    /// Coefficient of determination, `1 − SS_res / SS_tot` (about the targets' own mean). With
+    /// constant targets (SS_tot = 0) it is 1 for perfect predictions and 0 otherwise, as
+    /// scikit-learn's `r2_score` gives.
     pub r2: f64,
 }
 
@@ -35,6 +37,8 @@ pub fn regression(pred: &[f32], y: &[f32]) -> RegressionMetrics {
         mae: abs / n,
         r2: if ss_tot > 0.0 {
             1.0 - ss_res / ss_tot
+        } else if ss_res == 0.0 {
+            1.0
         } else {
             0.0
         },
@@ -147,7 +151,9 @@ pub fn roc_auc(scores: &[f32], labels: &[u32]) -> f64 {
 pub struct MulticlassMetrics {
     /// Fraction of rows whose highest-scoring class is the label.
     pub accuracy: f64,
-    /// The unweighted mean of each class's F1.
+    /// The unweighted mean of the F1 of each class that occurs among the labels or the
+    /// predictions (a class in neither has no F1; scikit-learn's `f1_score(average="macro")`
+    /// leaves it out the same way).
     pub macro_f1: f64,
     /// `confusion[actual][predicted]` counts.
     pub confusion: Vec<Vec<usize>>,
@@ -169,16 +175,19 @@ pub fn multiclass(prob: &[f32], labels: &[u32], classes: usize) -> MulticlassMet
     }
     let n = labels.len() as f64;
     let correct: usize = (0..classes).map(|c| confusion[c][c]).sum();
-    let macro_f1 = (0..classes)
-        .map(|c| {
+    let f1s: Vec<f64> = (0..classes)
+        .filter_map(|c| {
             let tp = confusion[c][c] as f64;
             let predicted_c: usize = (0..classes).map(|a| confusion[a][c]).sum();
             let actual_c: usize = confusion[c].iter().sum();
+            if predicted_c + actual_c == 0 {
+                return None;
+            }
             let (precision, recall) = (ratio(tp, predicted_c as f64), ratio(tp, actual_c as f64));
-            ratio(2.0 * precision * recall, precision + recall)
+            Some(ratio(2.0 * precision * recall, precision + recall))
         })
-        .sum::<f64>()
-        / classes as f64;
+        .collect();
+    let macro_f1 = f1s.iter().sum::<f64>() / f1s.len().max(1) as f64;
     MulticlassMetrics {
         accuracy: correct as f64 / n,
         macro_f1,

@@ -3,13 +3,12 @@
 
 pub(crate) mod graph;
 
-use rand::{Rng, SeedableRng};
-
 use crate::data::{Dataset, Task};
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Tensor};
 use crate::kernels::loss::LossKind;
 use crate::optim::{ParamId, ParamStore};
+use crate::rng::SeededRng;
 
 /// A named parameter tensor on the host, as in a PyTorch `state_dict`.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,7 +52,7 @@ pub struct Linear {
 
 impl Mlp {
     /// A new MLP initialised as PyTorch's `nn.Linear` does (weights and biases uniform in
-    /// ±1/√fan_in), from `seed`.
+    /// [−1/√fan_in, 1/√fan_in)), from `seed`: the same values on every machine and version.
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] for fewer than two sizes, a zero size, or an output size
@@ -102,12 +101,12 @@ impl Mlp {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let mut rng = SeededRng::new(seed);
         for (l, linear) in linears.iter().enumerate() {
             let bound = 1.0 / (sizes[l] as f32).sqrt();
             for id in [linear.weight, linear.bias] {
                 let len = params.slot(id).len();
-                let values: Vec<f32> = (0..len).map(|_| rng.random_range(-bound..=bound)).collect();
+                let values: Vec<f32> = (0..len).map(|_| rng.uniform(-bound, bound)).collect();
                 params.value_of(id).write(gpu, &values)?;
             }
         }

@@ -9,9 +9,6 @@ mod small;
 pub use history::{EpochRecord, History};
 pub use schedule::LrSchedule;
 
-use rand::seq::SliceRandom;
-use rand::SeedableRng;
-
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::gpu::{Batch, DType, Gpu, Launch, Staging, Tensor};
@@ -19,8 +16,12 @@ use crate::kernels::loss::loss_launch;
 use crate::nn::graph::{backward, forward, Forward};
 use crate::nn::Mlp;
 use crate::optim::{Optimizer, OptimizerConfig, ParamGroup};
+use crate::rng::SeededRng;
 use device_data::{DeviceSplit, EpochBatches};
 use small::SmallEpoch;
+
+/// An epoch whose training loss exceeds this many times the lowest before it has diverged.
+const DIVERGENCE_GROWTH: f64 = 1e4;
 
 /// How to train. `Default`: 100 epochs of batches of 32, seed 0, no early stopping.
 #[derive(Debug, Clone, PartialEq)]
@@ -91,7 +92,7 @@ impl TrainConfig {
 pub fn epoch_order(seed: u64, epoch: usize, n: usize) -> Vec<u32> {
     let mut order: Vec<u32> = (0..n as u32).collect();
     let mixed = seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    order.shuffle(&mut rand::rngs::StdRng::seed_from_u64(mixed));
+    SeededRng::new(mixed).shuffle(&mut order);
     order
 }
 
@@ -456,9 +457,32 @@ impl<'g> Trainer<'g> {
             let rows = self.batch_size.min(self.n_train - s * self.batch_size);
             weighted += f64::from(loss) * rows as f64;
         }
+        let train_loss = weighted / self.n_train as f64;
+        // The lowest loss so far: every earlier epoch's, and the untrained model's (the first
+        // step's loss of epoch 1, when this trainer ran it).
+        let initial = match self.history.epochs.first() {
+            Some(first) => first.step_losses.first().copied(),
+            None => results.first().copied(),
+        };
+        let lowest = self
+            .history
+            .epochs
+            .iter()
+            .map(|e| e.train_loss)
+            .chain(initial.map(f64::from))
+            .fold(f64::INFINITY, f64::min);
+        if train_loss > DIVERGENCE_GROWTH * lowest {
+            self.rollback(step_before)?;
+            return Err(Error::Diverged {
+                epoch,
+                loss: train_loss,
+                lowest,
+                restored_epoch: epoch - 1,
+            });
+        }
         let record = EpochRecord {
             epoch,
-            train_loss: weighted / self.n_train as f64,
+            train_loss,
             validation_loss: self
                 .validation
                 .as_ref()

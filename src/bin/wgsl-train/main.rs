@@ -201,6 +201,7 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    private_runtime_dir();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train(args) => train(&args),
@@ -224,6 +225,32 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// Mesa's Vulkan drivers print `error: XDG_RUNTIME_DIR is invalid or not set` (twice) when the
+/// variable is unset, though computing needs no window system; beside our own `error:` lines
+/// that reads as a failure. Where it is unset or not a directory, point it at a private one.
+fn private_runtime_dir() {
+    let usable =
+        std::env::var_os("XDG_RUNTIME_DIR").is_some_and(|d| std::path::Path::new(&d).is_dir());
+    if usable {
+        return;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+        // SAFETY: getuid has no preconditions and cannot fail.
+        let uid = unsafe { libc::getuid() };
+        let dir = std::env::temp_dir().join(format!("wgsl-train-runtime-{uid}"));
+        let _ = std::fs::DirBuilder::new().mode(0o700).create(&dir);
+        // Only a directory of our own, as the variable's specification asks.
+        if std::fs::metadata(&dir)
+            .is_ok_and(|m| m.is_dir() && m.uid() == uid && m.mode() & 0o077 == 0)
+        {
+            // SAFETY: called first thing in main, before any other thread exists.
+            unsafe { std::env::set_var("XDG_RUNTIME_DIR", &dir) };
         }
     }
 }
@@ -392,11 +419,17 @@ fn train(args: &TrainArgs) -> Result<()> {
         _ => Ok(()),
     });
     if let Err(error) = fitted {
-        // A diverged run is back at its last finite epoch: keep that, not nothing.
-        if let (Error::NonFinite { restored_epoch, .. }, Some(path)) = (&error, &args.save) {
+        // A diverged run is back at its last good epoch: keep that, not nothing.
+        let restored = match &error {
+            Error::NonFinite { restored_epoch, .. } | Error::Diverged { restored_epoch, .. } => {
+                Some(*restored_epoch)
+            }
+            _ => None,
+        };
+        if let (Some(restored_epoch), Some(path)) = (restored, &args.save) {
             run.save(path)?;
             eprintln!(
-                "note: saved the model as it was after epoch {restored_epoch}, the last finite one, to {}",
+                "note: saved the model as it was after epoch {restored_epoch}, the last before it diverged, to {}",
                 path.display()
             );
         }

@@ -1,0 +1,48 @@
+//! The crate's seeded random numbers, the same on every machine and in every version (a leaf).
+//!
+//! The stream is ChaCha8 (`rand_chacha`), seeded with the seed's eight bytes and zeros, and
+//! everything drawn from it — integers below a bound, floats in a range, shuffles — is
+//! converted here rather than by `rand`'s samplers, whose output `rand` does not promise to
+//! keep from version to version. So a split, an initialisation or an epoch's shuffle depends on
+//! the seed and on ChaCha8 alone; `tests/rng.rs` pins the first values.
+
+use rand_chacha::rand_core::{RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// A seeded generator.
+pub(crate) struct SeededRng(ChaCha8Rng);
+
+impl SeededRng {
+    /// The generator for `seed`.
+    pub fn new(seed: u64) -> Self {
+        let mut key = [0u8; 32];
+        key[..8].copy_from_slice(&seed.to_le_bytes());
+        Self(ChaCha8Rng::from_seed(key))
+    }
+
+    /// Uniform in `[0, n)` for `n ≥ 1`: Lemire's multiply-and-shift, rejecting the few draws
+    /// that would make it uneven.
+    pub fn below(&mut self, n: u64) -> u64 {
+        let threshold = n.wrapping_neg() % n; // 2⁶⁴ mod n
+        loop {
+            let product = u128::from(self.0.next_u64()) * u128::from(n);
+            if (product as u64) >= threshold {
+                return (product >> 64) as u64;
+            }
+        }
+    }
+
+    /// Uniform in `[lo, hi)`: 24 random bits as a fraction, scaled.
+    pub fn uniform(&mut self, lo: f32, hi: f32) -> f32 {
+        let fraction = (self.0.next_u32() >> 8) as f32 / 16_777_216.0;
+        lo + (hi - lo) * fraction
+    }
+
+    /// Shuffles `items` in place (Fisher–Yates, from the end).
+    pub fn shuffle<T>(&mut self, items: &mut [T]) {
+        for i in (1..items.len()).rev() {
+            let j = self.below(i as u64 + 1) as usize;
+            items.swap(i, j);
+        }
+    }
+}
