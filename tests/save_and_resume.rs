@@ -6,7 +6,9 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
+
+use common::cli;
 use std::time::{Duration, Instant};
 
 use rand::Rng;
@@ -17,19 +19,6 @@ fn dir(name: &str) -> PathBuf {
     std::fs::remove_dir_all(&dir).ok();
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-fn cli() -> Command {
-    let runtime = std::env::temp_dir().join(format!("wgsl-train-xdg-{}", std::process::id()));
-    std::fs::create_dir_all(&runtime).unwrap();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700)).unwrap();
-    }
-    let mut command = Command::new(env!("CARGO_BIN_EXE_wgsl-train"));
-    command.env("XDG_RUNTIME_DIR", &runtime);
-    command
 }
 
 /// The training command of these tests, saving to `path`: diabetes, 40 epochs, seed 4, with

@@ -69,19 +69,13 @@ pub fn param_bits(params: &wgsl_train::optim::ParamStore) -> Vec<u32> {
     bits(&params.values().to_vec::<f32>(gpu()).unwrap())
 }
 
-/// Runs the `wgsl-train` binary with `args`. Mesa's window-system layer complains on stderr
-/// without a private runtime directory, so the child gets one.
-pub fn run_cli(args: &[&str]) -> std::process::Output {
-    let runtime = std::env::temp_dir().join(format!("wgsl-train-xdg-{}", std::process::id()));
-    std::fs::create_dir_all(&runtime).unwrap();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700)).unwrap();
-    }
+/// The `wgsl-train` binary as a command (it keeps Mesa's runtime-directory warning off stderr
+/// itself).
+pub fn cli() -> std::process::Command {
     std::process::Command::new(env!("CARGO_BIN_EXE_wgsl-train"))
-        .args(args)
-        .env("XDG_RUNTIME_DIR", &runtime)
-        .output()
-        .unwrap()
+}
+
+/// Runs the `wgsl-train` binary with `args`.
+pub fn run_cli(args: &[&str]) -> std::process::Output {
+    cli().args(args).output().unwrap()
 }
