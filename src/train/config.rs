@@ -1,0 +1,69 @@
+//! How to train: the settings of a [`Trainer`](super::Trainer), with PyTorch-like defaults and
+//! one check of them all.
+
+use super::LrSchedule;
+use crate::error::{Error, Result};
+
+/// How to train. `Default`: 100 epochs of batches of 32, seed 0, no early stopping.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainConfig {
+    /// Passes over the training data (default 100).
+    pub epochs: usize,
+    /// Rows per step (default 32); the last batch of an epoch holds the remainder.
+    pub batch_size: usize,
+    /// Seed of each epoch's shuffle (default 0): epoch e's order depends only on (seed, e).
+    pub seed: u64,
+    /// Stop after this many epochs without a validation improvement, restoring the best
+    /// weights (default `None`: train all epochs). Needs validation data.
+    pub patience: Option<usize>,
+    /// The least decrease of the validation loss that counts as an improvement (default 0).
+    pub min_delta: f64,
+    /// How the learning rate changes from epoch to epoch (default constant).
+    pub lr_schedule: LrSchedule,
+    /// Run each epoch's steps in a single dispatch of one workgroup — the small-model path
+    /// for networks whose batch activations fit in workgroup memory (default false). The
+    /// results equal the general path's within the kernel tolerance, not bit for bit.
+    /// `Trainer::new` says why when the model does not qualify.
+    pub single_dispatch_epochs: bool,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            epochs: 100,
+            batch_size: 32,
+            seed: 0,
+            patience: None,
+            min_delta: 0.0,
+            lr_schedule: LrSchedule::Constant,
+            single_dispatch_epochs: false,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Checks every value: at least one epoch and one row per step, a finite `min_delta` ≥ 0,
+    /// a valid schedule.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] naming the value.
+    pub fn validate(&self) -> Result<()> {
+        let invalid = |detail: String| Error::InvalidArgument {
+            op: "TrainConfig",
+            detail,
+        };
+        if self.batch_size == 0 {
+            return Err(invalid("batch_size must be at least 1".into()));
+        }
+        if self.epochs == 0 {
+            return Err(invalid("epochs must be at least 1".into()));
+        }
+        if !(self.min_delta.is_finite() && self.min_delta >= 0.0) {
+            return Err(invalid(format!(
+                "min_delta {} must be finite and ≥ 0",
+                self.min_delta
+            )));
+        }
+        self.lr_schedule.validate()
+    }
+}
