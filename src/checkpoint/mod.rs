@@ -210,20 +210,27 @@ pub fn load_preprocessing(path: &Path) -> Result<Option<Preprocessing>> {
         }),
         _ => None,
     };
-    let class_names = get("class_names")
-        .map(|s| {
-            s.split('\n')
-                .filter(|c| !c.is_empty())
-                .map(String::from)
-                .collect()
-        })
-        .unwrap_or_default();
+    let lines = |key: &str| -> Vec<String> {
+        get(key)
+            .map(|s| {
+                s.split('\n')
+                    .filter(|c| !c.is_empty())
+                    .map(String::from)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let feature_names = lines("feature_names");
+    if !feature_names.is_empty() && feature_names.len() != mean.len() {
+        return Err(bad("feature_names"));
+    }
     Ok(Some(Preprocessing {
         scaler: Standardizer { mean, std },
         target_scaler,
         target_mean: numbers("target_mean")?.first().copied().unwrap_or(0.0),
-        class_names,
+        class_names: lines("class_names"),
         class_frequencies: numbers("class_frequencies")?,
+        feature_names,
     }))
 }
 
@@ -455,8 +462,13 @@ fn model_metadata(
             metadata.insert("wgsl-train.target_scale_std".into(), t.std.to_string());
         }
         metadata.insert("wgsl-train.target_mean".into(), p.target_mean.to_string());
-        // Class names are CSV labels: they may hold commas, never a line break.
+        // Class and feature names come from CSV fields: they may hold commas, never a line
+        // break.
         metadata.insert("wgsl-train.class_names".into(), p.class_names.join("\n"));
+        metadata.insert(
+            "wgsl-train.feature_names".into(),
+            p.feature_names.join("\n"),
+        );
         metadata.insert(
             "wgsl-train.class_frequencies".into(),
             join(&p.class_frequencies),

@@ -180,6 +180,102 @@ fn read_header<R: std::io::Read>(
     Ok(Header { columns, target })
 }
 
+/// A feature cell: a finite f32, or an error naming the line, the column and the text.
+fn feature(
+    field: &str,
+    column: &str,
+    line: u64,
+    err: &impl Fn(u64, String) -> Error,
+) -> Result<f32> {
+    match field.trim().parse::<f32>() {
+        Ok(value) if value.is_finite() => Ok(value),
+        Ok(_) => Err(err(
+            line,
+            format!("column {column:?} holds {field:?}, not a finite f32"),
+        )),
+        Err(_) => Err(err(
+            line,
+            format!("column {column:?} holds {field:?}, not a number"),
+        )),
+    }
+}
+
+/// Reads the rows of a CSV file to predict from: the columns named `features` (its header
+/// names them; in any order, other columns ignored), row-major in the order of `features`;
+/// returns the values and the number of rows.
+///
+/// # Errors
+/// [`Error::Csv`] naming the line (and column) for a missing header or column, a ragged row,
+/// or a cell that is not a finite number; [`Error::Data`] for a file with no rows.
+pub fn read_features(
+    reader: impl std::io::Read,
+    name: &str,
+    features: &[String],
+) -> Result<(Vec<f32>, usize)> {
+    let err = |line: u64, detail: String| Error::Csv {
+        path: name.to_string(),
+        line,
+        detail,
+    };
+    let mut csv = ::csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(reader);
+    let mut records = csv.records();
+    let header = match records.next() {
+        Some(Ok(h)) => h,
+        Some(Err(e)) => return Err(err(1, e.to_string())),
+        None => {
+            return Err(err(
+                0,
+                "the file is empty; it needs a header and rows".into(),
+            ))
+        }
+    };
+    let columns: Vec<&str> = header.iter().map(str::trim).collect();
+    let picks = features
+        .iter()
+        .map(|f| {
+            columns.iter().position(|c| c == f).ok_or_else(|| {
+                err(
+                    1,
+                    format!("no column {f:?}; the model's features are {features:?}"),
+                )
+            })
+        })
+        .collect::<Result<Vec<usize>>>()?;
+    let mut values = Vec::new();
+    let mut rows = 0;
+    for record in records {
+        let record =
+            record.map_err(|e| err(e.position().map_or(0, |p| p.line()), e.to_string()))?;
+        let line = record.position().map_or(0, |p| p.line());
+        if record.len() == 1 && record.get(0).is_some_and(|f| f.trim().is_empty()) {
+            continue; // a blank line
+        }
+        if record.len() != columns.len() {
+            return Err(err(
+                line,
+                format!(
+                    "{} fields, but the header has {}",
+                    record.len(),
+                    columns.len()
+                ),
+            ));
+        }
+        for (&c, f) in picks.iter().zip(features) {
+            values.push(feature(&record[c], f, line, &err)?);
+        }
+        rows += 1;
+    }
+    if rows == 0 {
+        return Err(Error::Data(format!(
+            "{name}: no data rows after the header"
+        )));
+    }
+    Ok((values, rows))
+}
+
 /// A row's target as written, with its line.
 type Label = (u64, String);
 
@@ -214,19 +310,7 @@ fn read_rows<R: std::io::Read>(
                 labels.push((line, field.trim().to_string()));
                 continue;
             }
-            let value: f32 = field.trim().parse().map_err(|_| {
-                err(
-                    line,
-                    format!("column {:?} holds {field:?}, not a number", columns[c]),
-                )
-            })?;
-            if !value.is_finite() {
-                return Err(err(
-                    line,
-                    format!("column {:?} holds {field:?}", columns[c]),
-                ));
-            }
-            features.push(value);
+            features.push(feature(field, &columns[c], line, err)?);
         }
     }
     Ok((features, labels))

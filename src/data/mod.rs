@@ -8,7 +8,7 @@ mod prepare;
 mod split;
 mod standardize;
 
-pub use self::csv::{load_csv, load_csv_from_reader, CsvOptions, TargetColumn};
+pub use self::csv::{load_csv, load_csv_from_reader, read_features, CsvOptions, TargetColumn};
 #[cfg(feature = "datasets")]
 pub use builtin::{diabetes, iris, wine_quality};
 pub use prepare::{baseline_loss, class_frequencies, Prepared, Preprocessing};

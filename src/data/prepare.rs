@@ -17,6 +17,9 @@ pub struct Preprocessing {
     pub target_mean: f64,
     /// Class names, in label order (empty for regression).
     pub class_names: Vec<String>,
+    /// The features' names, in the model's input order (what `predict` looks for in a CSV
+    /// header; empty in checkpoints from before they were saved).
+    pub feature_names: Vec<String>,
     /// Fraction of training rows in each class (empty for regression).
     pub class_frequencies: Vec<f64>,
 }
@@ -29,6 +32,7 @@ impl Preprocessing {
             target_scaler: TargetScaler::fit(train),
             target_mean: TargetScaler::fit(train).map_or(0.0, |t| t.mean),
             class_names: train.class_names().to_vec(),
+            feature_names: train.feature_names().to_vec(),
             class_frequencies: class_frequencies(train),
         }
     }

@@ -56,14 +56,17 @@ impl Standardizer {
                 data.n_features()
             )));
         }
+        Ok(data.with_features(self.apply_rows(data.features())))
+    }
+
+    /// Standardised copies of row-major `features` (rows of as many values as were fitted).
+    pub fn apply_rows(&self, features: &[f32]) -> Vec<f32> {
         let f = self.mean.len();
-        let features = data
-            .features()
+        features
             .iter()
             .enumerate()
             .map(|(i, &x)| ((f64::from(x) - self.mean[i % f]) / self.std[i % f]) as f32)
-            .collect();
-        Ok(data.with_features(features))
+            .collect()
     }
 }
 

@@ -83,7 +83,7 @@ pub fn evaluate(
     })
 }
 
-fn sigmoid(z: f32) -> f32 {
+pub(super) fn sigmoid(z: f32) -> f32 {
     let z = f64::from(z);
     (if z >= 0.0 {
         1.0 / (1.0 + (-z).exp())
@@ -92,7 +92,7 @@ fn sigmoid(z: f32) -> f32 {
     }) as f32
 }
 
-fn softmax(row: &[f32]) -> Vec<f32> {
+pub(super) fn softmax(row: &[f32]) -> Vec<f32> {
     let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let exp: Vec<f64> = row.iter().map(|&v| f64::from(v - max).exp()).collect();
     let sum: f64 = exp.iter().sum();

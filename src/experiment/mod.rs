@@ -7,12 +7,14 @@ mod diagnosis;
 mod evaluation;
 #[cfg(feature = "plots")]
 mod plot;
+mod predict;
 mod progress;
 
 pub use diagnosis::{diagnose, Diagnosis};
 pub use evaluation::{evaluate, Evaluation};
 #[cfg(feature = "plots")]
 pub use plot::plot_curves;
+pub use predict::{predict, Predictions};
 
 use std::path::{Path, PathBuf};
 

@@ -13,8 +13,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use wgsl_train::checkpoint::{load_model, load_preprocessing, save};
 use wgsl_train::data::{
-    diabetes, iris, load_csv, wine_quality, CsvOptions, Dataset, Preprocessing, SplitConfig,
-    TargetColumn, Task,
+    diabetes, iris, load_csv, read_features, wine_quality, CsvOptions, Dataset, Preprocessing,
+    SplitConfig, TargetColumn, Task,
 };
 use wgsl_train::experiment::{evaluate, write_curves, Experiment};
 use wgsl_train::fs::WriteLock;
@@ -35,6 +35,9 @@ enum Command {
     Train(Box<TrainArgs>),
     /// Evaluate a saved model on a dataset.
     Eval(EvalArgs),
+    /// Predict for new rows with a saved model: values in the target's units, or class labels
+    /// and probabilities, as CSV.
+    Predict(PredictArgs),
     /// Measure kernels, optimizers and training on this adapter; print a table and write JSON.
     Bench(bench::BenchArgs),
     /// Check every kernel and variant against the CPU reference on this adapter.
@@ -185,6 +188,19 @@ enum ScheduleArg {
 }
 
 #[derive(clap::Args)]
+struct PredictArgs {
+    /// A model saved by `wgsl-train train --save` (it holds the scaling and the class names).
+    #[arg(long)]
+    checkpoint: PathBuf,
+    /// A CSV file with a header naming (at least) the model's feature columns.
+    #[arg(long)]
+    data: PathBuf,
+    /// Write the predictions here instead of to standard output.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
 struct EvalArgs {
     /// A model saved by `wgsl-train train --save` (or a PyTorch nn.Sequential state_dict).
     #[arg(long)]
@@ -206,6 +222,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Train(args) => train(&args),
         Command::Eval(args) => eval(&args),
+        Command::Predict(args) => predict(&args),
         Command::Bench(args) => bench::run(&args),
         Command::Selftest(args) => match selftest(&args) {
             Ok(true) => Ok(()),
@@ -458,6 +475,34 @@ fn train(args: &TrainArgs) -> Result<()> {
         let files = write_curves(dir, &title, history)?;
         let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
         say!("learning curves: {}", names.join(" and "));
+    }
+    Ok(())
+}
+
+/// `predict`: the checkpoint's model on the rows of a CSV file, with the checkpoint's scaling.
+fn predict(args: &PredictArgs) -> Result<()> {
+    let preprocessing = load_preprocessing(&args.checkpoint)?
+        .filter(|p| !p.feature_names.is_empty())
+        .ok_or_else(|| Error::Checkpoint {
+            path: args.checkpoint.display().to_string(),
+            detail: "holds no feature names and scaling; predict needs a model saved by `wgsl-train train --save`".into(),
+        })?;
+    let name = args.data.display().to_string();
+    let file = std::fs::File::open(&args.data).map_err(|source| Error::Io {
+        path: name.clone(),
+        source,
+    })?;
+    let (features, rows) = read_features(file, &name, &preprocessing.feature_names)?;
+    let gpu = Gpu::new()?;
+    let model = load_model(&gpu, &args.checkpoint, None)?;
+    let csv =
+        wgsl_train::experiment::predict(&gpu, &model, &preprocessing, &features, rows)?.to_csv();
+    match &args.out {
+        Some(path) => {
+            wgsl_train::fs::write_atomic(path, csv.as_bytes())?;
+            eprintln!("{rows} predictions written to {}", path.display());
+        }
+        None => say_part!("{csv}"),
     }
     Ok(())
 }
