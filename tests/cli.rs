@@ -230,3 +230,73 @@ fn the_cli_prints_the_report_the_library_computes() {
         "{stdout}"
     );
 }
+
+/// `eval --split S` reproduces exactly the figures `train` printed for split S: the checkpoint
+/// records the split's seed and fractions and the data's fingerprint. Other data is refused.
+#[test]
+fn eval_of_a_split_reproduces_the_figures_train_printed() {
+    let dir = std::env::temp_dir().join(format!("wgsl-train-eval-split-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for data in ["iris", "diabetes"] {
+        let model = dir.join(format!("{data}.safetensors"));
+        let model = model.to_str().unwrap();
+        let (ok, report, stderr) = wgsl_train(&[
+            "train", "--data", data, "--epochs", "15", "--seed", "2", "--quiet", "--save", model,
+        ]);
+        assert!(ok, "{stderr}");
+        // The report's rows: metric, then model and baseline on train, validation and test.
+        let table: Vec<Vec<&str>> = report
+            .lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>())
+            .filter(|f| f.len() == 7 && f[1].parse::<f64>().is_ok())
+            .collect();
+        assert!(table.len() >= 3, "{report}");
+        for (split, column) in [("train", 1), ("validation", 3), ("test", 5)] {
+            let (ok, out, stderr) = wgsl_train(&[
+                "eval",
+                "--checkpoint",
+                model,
+                "--data",
+                data,
+                "--split",
+                split,
+            ]);
+            assert!(ok, "{stderr}");
+            for row in &table {
+                let line = out
+                    .lines()
+                    .find(|l| l.split_whitespace().next() == Some(row[0]))
+                    .unwrap_or_else(|| panic!("no {} in {out}", row[0]));
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                assert_eq!(
+                    (fields[1], fields[2]),
+                    (row[column], row[column + 1]),
+                    "{data} {split} {}: eval printed {line:?}, train {row:?}",
+                    row[0]
+                );
+            }
+        }
+    }
+    // Another dataset than the model's is refused, naming both fingerprints.
+    let model = dir.join("iris.safetensors");
+    let other = dir.join("other.csv");
+    let mut csv = String::from("a,b,c,d,species\n");
+    for i in 0..30 {
+        csv.push_str(&format!("{i},1,2,3,{}\n", ["x", "y", "z"][i % 3]));
+    }
+    std::fs::write(&other, csv).unwrap();
+    let (ok, _, stderr) = wgsl_train(&[
+        "eval",
+        "--checkpoint",
+        model.to_str().unwrap(),
+        "--data",
+        other.to_str().unwrap(),
+        "--split",
+        "test",
+    ]);
+    assert!(
+        !ok && stderr.contains("not the data the model was trained on"),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
 
-use crate::data::{Preprocessing, Standardizer, TargetScaler, Task};
+use crate::data::{Dataset, Preprocessing, SplitConfig, Standardizer, TargetScaler, Task};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::nn::{Mlp, NamedTensor};
@@ -48,19 +48,68 @@ pub fn save_model(
     model: &Mlp,
     preprocessing: Option<&Preprocessing>,
 ) -> Result<()> {
-    let metadata = model_metadata(model, None, preprocessing);
-    write_tensors(path, &model.state_dict(gpu)?, metadata)
+    let info = RunInfo {
+        preprocessing,
+        split: None,
+    };
+    write_tensors(
+        path,
+        &model.state_dict(gpu)?,
+        model_metadata(model, None, &info),
+    )
 }
 
-/// What a checkpoint records about the run besides the trainer: the preprocessing, and the
-/// settings outside the trainer that a resume must repeat (the data's fingerprint, the split),
-/// by name. `Default`: neither.
+/// What a checkpoint records about the run besides the trainer: the preprocessing, and which
+/// data was split how. `Default`: neither.
 #[derive(Debug, Clone, Default)]
 pub struct RunInfo<'a> {
     /// The standardisation fitted on the training split, saved in the model file's metadata.
     pub preprocessing: Option<&'a Preprocessing>,
-    /// `(name, value)` pairs that [`restore_training`] must find unchanged.
-    pub settings: Vec<(&'static str, String)>,
+    /// The data and its split: a resume must repeat them, and `eval --split` reproduces a
+    /// split's scores from them.
+    pub split: Option<SplitRecord>,
+}
+
+/// Which data a model was trained on (its row count and [`Dataset::fingerprint`]) and how it
+/// was split.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SplitRecord {
+    /// The split's fractions, seed and stratification.
+    pub config: SplitConfig,
+    /// Rows of the whole dataset.
+    pub rows: usize,
+    /// The whole dataset's fingerprint.
+    pub fingerprint: u64,
+}
+
+impl SplitRecord {
+    /// The record of splitting `data` with `config`.
+    pub fn of(data: &Dataset, config: &SplitConfig) -> Self {
+        Self {
+            config: *config,
+            rows: data.len(),
+            fingerprint: data.fingerprint(),
+        }
+    }
+
+    /// Checks that `data` is the data this record was made from.
+    ///
+    /// # Errors
+    /// [`Error::Data`] naming both row counts and fingerprints.
+    pub fn check(&self, data: &Dataset) -> Result<()> {
+        let now = Self::of(data, &self.config);
+        if (now.rows, now.fingerprint) == (self.rows, self.fingerprint) {
+            return Ok(());
+        }
+        Err(Error::Data(format!(
+            "this is not the data the model was trained on: {} rows with fingerprint {:016x}, the model's had {} rows with fingerprint {:016x}",
+            now.rows, now.fingerprint, self.rows, self.fingerprint
+        )))
+    }
+
+    fn data_setting(&self) -> String {
+        format!("{} rows, fingerprint {:016x}", self.rows, self.fingerprint)
+    }
 }
 
 /// Saves the training state of `trainer` beside `path`, then the model itself to `path`
@@ -117,11 +166,7 @@ pub fn save(gpu: &Gpu, path: &Path, trainer: &Trainer, info: &RunInfo) -> Result
     }
     // The training state first: it is complete on its own, so its rename commits the save.
     write_tensors(&training_state_path(path), &tensors, metadata)?;
-    write_tensors(
-        path,
-        &weights,
-        model_metadata(model, Some(step), info.preprocessing),
-    )
+    write_tensors(path, &weights, model_metadata(model, Some(step), info))
 }
 
 /// The prefix of the settings in the training state's metadata.
@@ -154,7 +199,10 @@ fn settings(trainer: &Trainer, info: &RunInfo) -> Vec<(&'static str, String)> {
         ("patience", format!("{:?}", config.patience)),
         ("min_delta", config.min_delta.to_string()),
     ];
-    settings.extend(info.settings.iter().cloned());
+    if let Some(split) = &info.split {
+        settings.push(("data", split.data_setting()));
+        settings.push(("split", format!("{:?}", split.config)));
+    }
     settings
 }
 
@@ -232,6 +280,39 @@ pub fn load_preprocessing(path: &Path) -> Result<Option<Preprocessing>> {
         class_frequencies: numbers("class_frequencies")?,
         feature_names,
     }))
+}
+
+/// The data and split a model file written by [`save`] records, if any.
+///
+/// # Errors
+/// [`Error::Io`] or [`Error::Checkpoint`] when the file is unreadable or the record damaged.
+pub fn load_split(path: &Path) -> Result<Option<SplitRecord>> {
+    let (_, metadata) = read_tensors(path)?;
+    let (Some(split), Some(data)) = (
+        metadata.get("wgsl-train.split"),
+        metadata.get("wgsl-train.data"),
+    ) else {
+        return Ok(None);
+    };
+    let parse = || -> Option<SplitRecord> {
+        let mut parts = split.split(',');
+        let config = SplitConfig {
+            validation: parts.next()?.parse().ok()?,
+            test: parts.next()?.parse().ok()?,
+            seed: parts.next()?.parse().ok()?,
+            stratify: parts.next()?.parse().ok()?,
+        };
+        let (rows, fingerprint) = data.split_once(" rows, fingerprint ")?;
+        Some(SplitRecord {
+            config,
+            rows: rows.parse().ok()?,
+            fingerprint: u64::from_str_radix(fingerprint, 16).ok()?,
+        })
+    };
+    parse().map(Some).ok_or_else(|| Error::Checkpoint {
+        path: path.display().to_string(),
+        detail: "damaged split metadata".into(),
+    })
 }
 
 /// Loads a model from `path`: one written by [`save`] or [`save_model`], or by PyTorch
@@ -434,11 +515,7 @@ fn saved_weights(
     }
     Ok(weights)
 }
-fn model_metadata(
-    model: &Mlp,
-    step: Option<u64>,
-    preprocessing: Option<&Preprocessing>,
-) -> HashMap<String, String> {
+fn model_metadata(model: &Mlp, step: Option<u64>, info: &RunInfo) -> HashMap<String, String> {
     let task = match model.task() {
         Task::Regression => "regression",
         Task::Binary => "binary",
@@ -453,7 +530,15 @@ fn model_metadata(
     if let Some(step) = step {
         metadata.insert("wgsl-train.step".into(), step.to_string());
     }
-    if let Some(p) = preprocessing {
+    if let Some(split) = &info.split {
+        let c = split.config;
+        metadata.insert(
+            "wgsl-train.split".into(),
+            format!("{},{},{},{}", c.validation, c.test, c.seed, c.stratify),
+        );
+        metadata.insert("wgsl-train.data".into(), split.data_setting());
+    }
+    if let Some(p) = info.preprocessing {
         let join = |v: &[f64]| v.iter().map(f64::to_string).collect::<Vec<_>>().join(",");
         metadata.insert("wgsl-train.feature_mean".into(), join(&p.scaler.mean));
         metadata.insert("wgsl-train.feature_std".into(), join(&p.scaler.std));

@@ -18,7 +18,7 @@ pub use predict::{predict, Predictions};
 
 use std::path::{Path, PathBuf};
 
-use crate::checkpoint::{restore_training, save, Restored, RunInfo};
+use crate::checkpoint::{restore_training, save, Restored, RunInfo, SplitRecord};
 use crate::data::{baseline_loss, Dataset, Prepared, SplitConfig};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
@@ -127,23 +127,12 @@ impl Experiment {
             Some(&prepared.validation),
             self.train.clone(),
         )?;
-        // What a resume must repeat besides the trainer's own settings.
-        let settings = vec![
-            (
-                "data",
-                format!(
-                    "{} rows, fingerprint {:016x}",
-                    data.len(),
-                    data.fingerprint()
-                ),
-            ),
-            ("split", format!("{:?}", self.split)),
-        ];
+        let split = SplitRecord::of(data, &self.split);
         Ok(Run {
             gpu,
             prepared,
             trainer,
-            settings,
+            split,
             progress: true,
         })
     }
@@ -154,8 +143,8 @@ pub struct Run<'g> {
     gpu: &'g Gpu,
     prepared: Prepared,
     trainer: Trainer<'g>,
-    /// The run's settings outside the trainer, for checkpoints.
-    settings: Vec<(&'static str, String)>,
+    /// Which data was split how, for checkpoints.
+    split: SplitRecord,
     progress: bool,
 }
 
@@ -186,7 +175,7 @@ impl<'g> Run<'g> {
     /// What a checkpoint of this run records besides the trainer: the preprocessing, the
     /// data's fingerprint and the split.
     pub fn info(&self) -> RunInfo<'_> {
-        run_info(&self.prepared, &self.settings)
+        run_info(&self.prepared, self.split)
     }
 
     /// Saves the model to `path` and the training state beside it ([`crate::checkpoint::save`]).
@@ -205,7 +194,7 @@ impl<'g> Run<'g> {
     /// [`Error::Checkpoint`] naming the setting that differs, with both values, or the file
     /// that is missing or damaged; the run is unchanged then.
     pub fn restore(&mut self, path: &Path) -> Result<Restored> {
-        let info = run_info(&self.prepared, &self.settings);
+        let info = run_info(&self.prepared, self.split);
         restore_training(self.gpu, path, &mut self.trainer, &info)
     }
 
@@ -227,7 +216,7 @@ impl<'g> Run<'g> {
         mut after_epoch: impl FnMut(&Trainer, &RunInfo) -> Result<()>,
     ) -> Result<()> {
         let bar = Progress::new(self.progress, &self.trainer);
-        let info = run_info(&self.prepared, &self.settings);
+        let info = run_info(&self.prepared, self.split);
         self.trainer.fit_with(|trainer| {
             bar.epoch_done(trainer);
             after_epoch(trainer, &info)
@@ -263,10 +252,10 @@ impl<'g> Run<'g> {
 
 /// The [`RunInfo`] of a run from its parts (a function of the fields, so a method can borrow
 /// the trainer mutably beside it).
-fn run_info<'a>(prepared: &'a Prepared, settings: &[(&'static str, String)]) -> RunInfo<'a> {
+fn run_info(prepared: &Prepared, split: SplitRecord) -> RunInfo<'_> {
     RunInfo {
         preprocessing: Some(&prepared.preprocessing),
-        settings: settings.to_vec(),
+        split: Some(split),
     }
 }
 

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use wgsl_train::checkpoint::{load_model, load_preprocessing, save};
+use wgsl_train::checkpoint::{load_model, load_preprocessing, load_split, save};
 use wgsl_train::data::{
     diabetes, iris, load_csv, read_features, wine_quality, CsvOptions, Dataset, Preprocessing,
     SplitConfig, TargetColumn, Task,
@@ -207,6 +207,18 @@ struct EvalArgs {
     checkpoint: PathBuf,
     #[command(flatten)]
     data: DataArgs,
+    /// Which rows: one split of the training run (as the checkpoint records it, on the same
+    /// data), reproducing the figures `train` printed for it, or all rows.
+    #[arg(long, value_enum, default_value = "all")]
+    split: SplitArg,
+}
+
+#[derive(Clone, Copy, PartialEq, ValueEnum)]
+enum SplitArg {
+    Train,
+    Validation,
+    Test,
+    All,
 }
 
 fn main() -> ExitCode {
@@ -512,6 +524,21 @@ fn eval(args: &EvalArgs) -> Result<()> {
     let task = args.data.task.map(task);
     let model = load_model(&gpu, &args.checkpoint, task)?;
     let mut data = load_data(&args.data, Some(model.task()))?;
+    if args.split != SplitArg::All {
+        // The training run's split of the same data, by its recorded seed and fractions.
+        let record = load_split(&args.checkpoint)?.ok_or_else(|| Error::Checkpoint {
+            path: args.checkpoint.display().to_string(),
+            detail: "records no split; `--split` needs a model saved by `wgsl-train train --save`"
+                .into(),
+        })?;
+        record.check(&data)?;
+        let split = data.split(&record.config)?;
+        data = match args.split {
+            SplitArg::Train => split.train,
+            SplitArg::Validation => split.validation,
+            _ => split.test,
+        };
+    }
     let preprocessing = match load_preprocessing(&args.checkpoint)? {
         Some(p) => p,
         None => {
@@ -533,7 +560,18 @@ fn eval(args: &EvalArgs) -> Result<()> {
         data = data.with_class_order(&preprocessing.class_names)?;
     }
     let scores = evaluate(&gpu, &model, &preprocessing, &data)?;
-    say!("{}: {} rows, {}", args.data.data, data.len(), model.task());
+    let part = match args.split {
+        SplitArg::Train => "the training split",
+        SplitArg::Validation => "the validation split",
+        SplitArg::Test => "the test split",
+        SplitArg::All => "all rows",
+    };
+    say!(
+        "{}: {} rows ({part}), {}",
+        args.data.data,
+        data.len(),
+        model.task()
+    );
     say!("{:<14} {:>11} {:>11}", "metric", "model", "baseline");
     for ((name, m), (_, b)) in scores
         .model
@@ -542,6 +580,15 @@ fn eval(args: &EvalArgs) -> Result<()> {
         .zip(scores.baseline.named_values())
     {
         say!("{name:<14} {m:>11.4} {b:>11.4}");
+    }
+    if let wgsl_train::metrics::Metrics::Multiclass(m) = &scores.model {
+        say!("confusion matrix (rows: actual, columns: predicted)");
+        for row in &m.confusion {
+            say!(
+                "{}",
+                row.iter().map(|c| format!("{c:>6}")).collect::<String>()
+            );
+        }
     }
     Ok(())
 }
