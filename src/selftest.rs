@@ -21,6 +21,7 @@ use crate::train::{TrainConfig, Trainer};
 
 /// One check's outcome.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Check {
     /// What was checked, e.g. `matmul Blocked A·Bᵀ 1031×257×129`.
     pub name: String,

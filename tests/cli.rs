@@ -300,3 +300,63 @@ fn eval_of_a_split_reproduces_the_figures_train_printed() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `--json` prints one document that parses, with the schema the README gives, and the same
+/// figures as the text; the text is left out.
+#[test]
+fn json_output_parses_and_carries_the_figures() {
+    use serde_json::Value;
+    let dir = std::env::temp_dir().join(format!("wgsl-train-json-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let model = dir.join("m.safetensors");
+    let model = model.to_str().unwrap();
+    let parse = |args: &[&str]| -> Value {
+        let (ok, stdout, stderr) = wgsl_train(args);
+        assert!(ok, "{args:?}: {stderr}");
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{args:?}: {e}: {stdout}"))
+    };
+    let train = parse(&[
+        "train", "--data", "iris", "--epochs", "4", "--save", model, "--json",
+    ]);
+    assert_eq!(train["format"], "wgsl-train.train.v1");
+    assert_eq!(train["history"]["epochs"].as_array().unwrap().len(), 4);
+    assert_eq!(train["layer_sizes"], serde_json::json!([4, 5, 3]));
+    assert_eq!(train["scores"]["test"]["model"]["task"], "multiclass");
+    assert!(train["diagnosis"]["text"].as_str().unwrap().len() > 20);
+
+    let eval = parse(&[
+        "eval",
+        "--checkpoint",
+        model,
+        "--data",
+        "iris",
+        "--split",
+        "test",
+        "--json",
+    ]);
+    assert_eq!(eval["format"], "wgsl-train.eval.v1");
+    // The same figures as train's test scores, to the bit.
+    assert_eq!(eval["model"], train["scores"]["test"]["model"]);
+    assert_eq!(eval["baseline"], train["scores"]["test"]["baseline"]);
+
+    let rows = dir.join("rows.csv");
+    std::fs::write(
+        &rows,
+        "sepal length,sepal width,petal length,petal width\n5.1,3.5,1.4,0.2\n6.7,3.0,5.2,2.3\n",
+    )
+    .unwrap();
+    let predict = parse(&[
+        "predict",
+        "--checkpoint",
+        model,
+        "--data",
+        rows.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(predict["format"], "wgsl-train.predict.v1");
+    assert_eq!(predict["rows"], 2);
+    let classes = &predict["predictions"]["classes"];
+    assert_eq!(classes["probabilities"].as_array().unwrap().len(), 6);
+    assert_eq!(classes["predicted"].as_array().unwrap().len(), 2);
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -36,6 +36,24 @@ fn the_selftest_command_prints_a_line_per_check_and_succeeds() {
 }
 
 #[test]
+fn the_selftest_command_prints_json_with_every_check() {
+    let out = run(&["selftest", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["format"], "wgsl-train.selftest.v1");
+    assert_eq!(report["passed"], true);
+    let checks = report["checks"].as_array().unwrap();
+    assert!(checks.len() >= 30, "{report}");
+    assert!(checks
+        .iter()
+        .all(|c| c["passed"] == true && c["max_error"].is_number()));
+}
+
+#[test]
 fn the_bench_command_writes_every_section_as_json() {
     let json = std::env::temp_dir().join(format!("wgsl-train-bench-{}.json", std::process::id()));
     let out = run(&["bench", "--quick", "--json", json.to_str().unwrap()]);

@@ -12,6 +12,7 @@ use crate::nn::Mlp;
 
 /// A model's scores on some rows beside the constant predictor's.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Evaluation {
     /// The model's scores.
     pub model: Metrics,

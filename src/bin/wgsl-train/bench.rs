@@ -16,7 +16,8 @@ use wgsl_train::{DType, Gpu, GpuOptions, Result, Tensor};
 
 #[derive(clap::Args)]
 pub struct BenchArgs {
-    /// Where to write the figures as JSON.
+    /// Where to write the figures as JSON; `-` prints the JSON document alone to standard
+    /// output instead of the tables.
     #[arg(long, default_value = "bench.json")]
     json: PathBuf,
     /// Skip the largest sizes (2048³ matmul, 16M-parameter optimizers).
@@ -46,6 +47,9 @@ fn median_seconds(runs: usize, mut f: impl FnMut()) -> f64 {
 }
 
 pub fn run(args: &BenchArgs) -> Result<()> {
+    if args.json.as_os_str() == "-" {
+        crate::output::text_off();
+    }
     let gpu = Gpu::with_options(GpuOptions {
         autotune: args.autotune,
         ..GpuOptions::default()
@@ -72,9 +76,13 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     report["optimizers"] = optimizers(&gpu, args.quick)?;
     report["training"] = training(&gpu)?;
     report["cold_start_seconds"] = json!(cold_start()?);
-    let text = serde_json::to_string_pretty(&report).unwrap_or_default();
-    wgsl_train::fs::write_atomic(&args.json, text.as_bytes())?;
-    say!("\nfigures written to {}", args.json.display());
+    if args.json.as_os_str() == "-" {
+        crate::output::json(&report);
+    } else {
+        let text = serde_json::to_string_pretty(&report).unwrap_or_default();
+        wgsl_train::fs::write_atomic(&args.json, text.as_bytes())?;
+        say!("\nfigures written to {}", args.json.display());
+    }
     Ok(())
 }
 

@@ -49,6 +49,9 @@ struct SelftestArgs {
     /// Seed of the random inputs.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Print one JSON document (schema in the README, "JSON output") instead of the text.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -179,6 +182,9 @@ struct TrainArgs {
     /// Run each epoch as one dispatch (the small-model path, for small networks and batches).
     #[arg(long)]
     single_dispatch_epochs: bool,
+    /// Print one JSON document (schema in the README, "JSON output") instead of the text.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -198,6 +204,9 @@ struct PredictArgs {
     /// Write the predictions here instead of to standard output.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Print one JSON document (schema in the README, "JSON output") instead of the text.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -211,6 +220,9 @@ struct EvalArgs {
     /// data), reproducing the figures `train` printed for it, or all rows.
     #[arg(long, value_enum, default_value = "all")]
     split: SplitArg,
+    /// Print one JSON document (schema in the README, "JSON output") instead of the text.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, ValueEnum)]
@@ -416,7 +428,10 @@ fn train(args: &TrainArgs) -> Result<()> {
         ..GpuOptions::default()
     })?;
     let mut run = experiment.start(&gpu, &data)?;
-    run.set_progress(!args.quiet);
+    run.set_progress(!args.quiet && !args.json);
+    if args.json {
+        output::text_off();
+    }
     let prepared = run.prepared();
     let arrows: Vec<String> = experiment
         .sizes(&data)
@@ -434,8 +449,10 @@ fn train(args: &TrainArgs) -> Result<()> {
         arrows.join("→"),
         gpu.adapter_info().name
     );
+    let mut resumed_after = None;
     if let (Some(path), true) = (&args.save, args.resume) {
         let restored = run.restore(path)?;
+        resumed_after = Some(restored.epochs);
         say!("resumed {} after epoch {}", path.display(), restored.epochs);
         for (setting, saved, now) in restored.changed {
             say!("{setting}: {saved} when saved, {now} now");
@@ -482,11 +499,29 @@ fn train(args: &TrainArgs) -> Result<()> {
     if let Some(path) = &args.save {
         say!("saved {}", path.display());
     }
+    let mut curves = Vec::new();
     if let Some(dir) = &args.curves {
         let title = format!("{}: learning curves", args.data.data);
         let files = write_curves(dir, &title, history)?;
-        let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
-        say!("learning curves: {}", names.join(" and "));
+        curves = files.iter().map(|f| f.display().to_string()).collect();
+        say!("learning curves: {}", curves.join(" and "));
+    }
+    if args.json {
+        let [train, validation, test] = &outcome.scores;
+        output::json(&serde_json::json!({
+            "format": "wgsl-train.train.v1",
+            "data": args.data.data,
+            "rows": data.len(),
+            "task": data.task().to_string(),
+            "layer_sizes": experiment.sizes(&data),
+            "adapter": gpu.adapter_info().name,
+            "resumed_after_epoch": resumed_after,
+            "history": history,
+            "scores": { "train": train, "validation": validation, "test": test },
+            "diagnosis": { "finding": &outcome.diagnosis, "text": outcome.diagnosis.to_string() },
+            "saved": args.save,
+            "curves": curves,
+        }));
     }
     Ok(())
 }
@@ -507,19 +542,35 @@ fn predict(args: &PredictArgs) -> Result<()> {
     let (features, rows) = read_features(file, &name, &preprocessing.feature_names)?;
     let gpu = Gpu::new()?;
     let model = load_model(&gpu, &args.checkpoint, None)?;
-    let csv =
-        wgsl_train::experiment::predict(&gpu, &model, &preprocessing, &features, rows)?.to_csv();
+    let predictions =
+        wgsl_train::experiment::predict(&gpu, &model, &preprocessing, &features, rows)?;
     match &args.out {
         Some(path) => {
-            wgsl_train::fs::write_atomic(path, csv.as_bytes())?;
-            eprintln!("{rows} predictions written to {}", path.display());
+            wgsl_train::fs::write_atomic(path, predictions.to_csv().as_bytes())?;
+            if !args.json {
+                eprintln!("{rows} predictions written to {}", path.display());
+            }
         }
-        None => say_part!("{csv}"),
+        None if args.json => {}
+        None => say_part!("{}", predictions.to_csv()),
+    }
+    if args.json {
+        output::json(&serde_json::json!({
+            "format": "wgsl-train.predict.v1",
+            "rows": rows,
+            "task": model.task().to_string(),
+            "out": args.out,
+            // The predictions themselves when they are not written to a file.
+            "predictions": if args.out.is_none() { Some(&predictions) } else { None },
+        }));
     }
     Ok(())
 }
 
 fn eval(args: &EvalArgs) -> Result<()> {
+    if args.json {
+        output::text_off();
+    }
     let gpu = Gpu::new()?;
     let task = args.data.task.map(task);
     let model = load_model(&gpu, &args.checkpoint, task)?;
@@ -590,11 +641,25 @@ fn eval(args: &EvalArgs) -> Result<()> {
             );
         }
     }
+    if args.json {
+        output::json(&serde_json::json!({
+            "format": "wgsl-train.eval.v1",
+            "data": args.data.data,
+            "split": part,
+            "rows": data.len(),
+            "task": model.task().to_string(),
+            "model": scores.model,
+            "baseline": scores.baseline,
+        }));
+    }
     Ok(())
 }
 
 /// Prints one line per check; `Ok(false)` when any failed.
 fn selftest(args: &SelftestArgs) -> Result<bool> {
+    if args.json {
+        output::text_off();
+    }
     let gpu = Gpu::new()?;
     let info = gpu.adapter_info();
     say!(
@@ -629,6 +694,26 @@ fn selftest(args: &SelftestArgs) -> Result<bool> {
             checks.len(),
             info.name
         );
+    }
+    if args.json {
+        let checks: Vec<serde_json::Value> = checks
+            .iter()
+            .map(|c| {
+                let mut check = serde_json::json!(c);
+                check["passed"] = serde_json::json!(c.passed());
+                check
+            })
+            .collect();
+        output::json(&serde_json::json!({
+            "format": "wgsl-train.selftest.v1",
+            "adapter": {
+                "name": info.name,
+                "backend": format!("{:?}", info.backend),
+                "driver": format!("{} {}", info.driver, info.driver_info),
+            },
+            "checks": checks,
+            "passed": failed == 0,
+        }));
     }
     Ok(failed == 0)
 }

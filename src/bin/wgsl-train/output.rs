@@ -4,12 +4,32 @@
 //! (A closed pipe ends the program by SIGPIPE before any of this, as it ends `cat`.)
 
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 static FAILED: Mutex<Option<std::io::Error>> = Mutex::new(None);
+/// Set by `--json`: the text output is left out, and the JSON document alone is printed.
+static TEXT_OFF: AtomicBool = AtomicBool::new(false);
 
-/// Writes `args` to standard output unless an earlier write failed.
+/// Leaves the text output out (for `--json`).
+pub fn text_off() {
+    TEXT_OFF.store(true, Ordering::Relaxed);
+}
+
+/// Prints `document` as pretty JSON (with `--json`).
+pub fn json(document: &serde_json::Value) {
+    let text = serde_json::to_string_pretty(document).unwrap_or_default();
+    emit(format_args!("{text}\n"));
+}
+
+/// Writes `args` to standard output unless the text output is off or an earlier write failed.
 pub fn write(args: std::fmt::Arguments) {
+    if !TEXT_OFF.load(Ordering::Relaxed) {
+        emit(args);
+    }
+}
+
+fn emit(args: std::fmt::Arguments) {
     let mut failed = FAILED.lock().unwrap_or_else(|e| e.into_inner());
     if failed.is_none() {
         let mut stdout = std::io::stdout().lock();
