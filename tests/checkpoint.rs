@@ -55,16 +55,47 @@ fn checkpoint_names_and_shapes_follow_pytorch_sequential() {
 /// header length, a JSON header, then the raw little-endian data), as PyTorch's
 /// `safetensors.torch.save_file` writes it: no crate code involved in writing it.
 fn hand_written_safetensors(tensors: &[(&str, &[usize], &[f32])]) -> Vec<u8> {
+    hand_written_as("F32", tensors)
+}
+
+/// `v` as `dtype` stores it, little-endian, encoded by hand for the few values these tests use
+/// (all exact in every width): f16 by its bit patterns, bf16 as the top half of f32's.
+fn encoded(dtype: &str, v: f32) -> Vec<u8> {
+    match dtype {
+        "F32" => v.to_le_bytes().to_vec(),
+        "F64" => f64::from(v).to_le_bytes().to_vec(),
+        "BF16" => ((v.to_bits() >> 16) as u16).to_le_bytes().to_vec(),
+        "F16" => {
+            // sign | exponent (bias 15) << 10 | mantissa
+            let bits: u16 = match v {
+                0.0 => 0x0000,
+                0.5 => 0x3800,
+                1.0 => 0x3c00,
+                -1.0 => 0xbc00,
+                2.0 => 0x4000,
+                -3.0 => 0xc200,
+                4.0 => 0x4400,
+                _ => panic!("no f16 pattern for {v} here"),
+            };
+            bits.to_le_bytes().to_vec()
+        }
+        "I32" => (v as i32).to_le_bytes().to_vec(),
+        _ => panic!("{dtype}"),
+    }
+}
+
+/// As [`hand_written_safetensors`], every tensor stored as `dtype`.
+fn hand_written_as(dtype: &str, tensors: &[(&str, &[usize], &[f32])]) -> Vec<u8> {
     let mut header = String::from("{\"__metadata__\":{\"format\":\"pt\"}");
     let mut data = Vec::new();
     for (name, shape, values) in tensors {
         let start = data.len();
         for v in *values {
-            data.extend_from_slice(&v.to_le_bytes());
+            data.extend_from_slice(&encoded(dtype, *v));
         }
         let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
         header.push_str(&format!(
-            ",\"{name}\":{{\"dtype\":\"F32\",\"shape\":[{}],\"data_offsets\":[{start},{}]}}",
+            ",\"{name}\":{{\"dtype\":\"{dtype}\",\"shape\":[{}],\"data_offsets\":[{start},{}]}}",
             dims.join(","),
             data.len()
         ));
@@ -103,6 +134,33 @@ fn a_file_from_another_safetensors_writer_loads() {
     // x = (1, −1): hidden = relu([1−2, −3−4+1]) = [0, 0]; out = 0.5.
     let out = model.predict(gpu, &[1.0, 1.0, 1.0, -1.0], 2).unwrap();
     assert_eq!(out, vec![1.5, 0.5]);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// PyTorch users save f16, bf16 and f64 state dicts too: they load as f32, and compute the
+/// same; integer tensors are refused by name.
+#[test]
+fn other_float_widths_are_converted_and_integers_refused() {
+    let gpu = gpu();
+    let dir = temp_dir("widths");
+    let tensors: [(&str, &[usize], &[f32]); 4] = [
+        ("0.weight", &[2, 2], &[1.0, 2.0, -3.0, 4.0]),
+        ("0.bias", &[2], &[0.0, 1.0]),
+        ("2.weight", &[1, 2], &[1.0, -1.0]),
+        ("2.bias", &[1], &[0.5]),
+    ];
+    for dtype in ["F16", "BF16", "F64"] {
+        let path = dir.join(format!("{dtype}.safetensors"));
+        std::fs::write(&path, hand_written_as(dtype, &tensors)).unwrap();
+        let model = load_model(gpu, &path, Some(Task::Regression)).unwrap();
+        // As in a_file_from_another_safetensors_writer_loads: 1.5 and 0.5.
+        let out = model.predict(gpu, &[1.0, 1.0, 1.0, -1.0], 2).unwrap();
+        assert_eq!(out, vec![1.5, 0.5], "{dtype}");
+    }
+    let path = dir.join("ints.safetensors");
+    std::fs::write(&path, hand_written_as("I32", &tensors)).unwrap();
+    let err = load_model(gpu, &path, Some(Task::Regression)).unwrap_err();
+    assert!(err.to_string().contains("must be floats"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
 

@@ -583,11 +583,12 @@ fn write_tensors(
     crate::fs::write_atomic(path, &bytes)
 }
 
-/// Every tensor of a safetensors file (f32 only) with the file's metadata.
+/// Every tensor of a safetensors file, as f32, with the file's metadata.
 ///
 /// # Errors
 /// [`Error::Io`] when unreadable; [`Error::Checkpoint`] when not valid safetensors, a tensor
-/// is not f32, or a value is NaN or infinite (naming the tensor and index).
+/// is not a float (f16, bf16 and f64 are converted to f32), or a value is NaN or infinite
+/// (naming the tensor and index).
 pub fn read_tensors(path: &Path) -> Result<(Vec<NamedTensor>, HashMap<String, String>)> {
     let bad = |detail: String| Error::Checkpoint {
         path: path.display().to_string(),
@@ -603,13 +604,28 @@ pub fn read_tensors(path: &Path) -> Result<(Vec<NamedTensor>, HashMap<String, St
         .map_err(|e| bad(format!("not a valid safetensors file: {e}")))?;
     let mut tensors = Vec::new();
     for (name, view) in file.tensors() {
-        if view.dtype() != Dtype::F32 {
-            return Err(bad(format!(
-                "{name:?} is {:?}; only f32 tensors are supported",
-                view.dtype()
-            )));
-        }
-        let data: Vec<f32> = bytemuck::pod_collect_to_vec(view.data());
+        // Other float widths, as PyTorch users save them, become f32 (f64 rounds to nearest).
+        let bytes = view.data();
+        let data: Vec<f32> = match view.dtype() {
+            Dtype::F32 => bytemuck::pod_collect_to_vec(bytes),
+            Dtype::F16 => bytemuck::pod_collect_to_vec::<u8, u16>(bytes)
+                .into_iter()
+                .map(|b| half::f16::from_bits(b).to_f32())
+                .collect(),
+            Dtype::BF16 => bytemuck::pod_collect_to_vec::<u8, u16>(bytes)
+                .into_iter()
+                .map(|b| half::bf16::from_bits(b).to_f32())
+                .collect(),
+            Dtype::F64 => bytemuck::pod_collect_to_vec::<u8, f64>(bytes)
+                .into_iter()
+                .map(|v| v as f32)
+                .collect(),
+            other => {
+                return Err(bad(format!(
+                    "{name:?} is {other:?}; tensors must be floats (f32, or f16, bf16, f64, which are converted)"
+                )))
+            }
+        };
         if let Some(i) = data.iter().position(|v| !v.is_finite()) {
             return Err(bad(format!("{name:?} holds {} at index {i}", data[i])));
         }
