@@ -246,23 +246,10 @@ pub fn read_features(
         .collect::<Result<Vec<usize>>>()?;
     let mut values = Vec::new();
     let mut rows = 0;
-    for record in records {
-        let record =
-            record.map_err(|e| err(e.position().map_or(0, |p| p.line()), e.to_string()))?;
-        let line = record.position().map_or(0, |p| p.line());
-        if record.len() == 1 && record.get(0).is_some_and(|f| f.trim().is_empty()) {
-            continue; // a blank line
-        }
-        if record.len() != columns.len() {
-            return Err(err(
-                line,
-                format!(
-                    "{} fields, but the header has {}",
-                    record.len(),
-                    columns.len()
-                ),
-            ));
-        }
+    for row in records {
+        let Some((line, record)) = data_row(row, columns.len(), &err)? else {
+            continue;
+        };
         for (&c, f) in picks.iter().zip(features) {
             values.push(feature(&record[c], f, line, &err)?);
         }
@@ -274,6 +261,26 @@ pub fn read_features(
         )));
     }
     Ok((values, rows))
+}
+
+/// A data row with its line, checked to have `columns` fields; `None` for a blank line.
+fn data_row(
+    row: ::csv::Result<::csv::StringRecord>,
+    columns: usize,
+    err: &impl Fn(u64, String) -> Error,
+) -> Result<Option<(u64, ::csv::StringRecord)>> {
+    let record = row.map_err(|e| err(e.position().map_or(0, |p| p.line()), e.to_string()))?;
+    let line = record.position().map_or(0, |p| p.line());
+    if record.len() == 1 && record.get(0).is_some_and(|f| f.trim().is_empty()) {
+        return Ok(None);
+    }
+    if record.len() != columns {
+        return Err(err(
+            line,
+            format!("{} fields, but the header has {columns}", record.len()),
+        ));
+    }
+    Ok(Some((line, record)))
 }
 
 /// A row's target as written, with its line.
@@ -288,23 +295,10 @@ fn read_rows<R: std::io::Read>(
     let columns = &header.columns;
     let mut features = Vec::new();
     let mut labels = Vec::new();
-    for record in records {
-        let record =
-            record.map_err(|e| err(e.position().map_or(0, |p| p.line()), e.to_string()))?;
-        let line = record.position().map_or(0, |p| p.line());
-        if record.len() == 1 && record.get(0).is_some_and(|f| f.trim().is_empty()) {
-            continue; // a blank line
-        }
-        if record.len() != columns.len() {
-            return Err(err(
-                line,
-                format!(
-                    "{} fields, but the header has {}",
-                    record.len(),
-                    columns.len()
-                ),
-            ));
-        }
+    for row in records {
+        let Some((line, record)) = data_row(row, columns.len(), err)? else {
+            continue;
+        };
         for (c, field) in record.iter().enumerate() {
             if c == header.target {
                 labels.push((line, field.trim().to_string()));
