@@ -111,8 +111,8 @@ impl Experiment {
         self.start_with(gpu, data, model)
     }
 
-    /// As [`Experiment::start`], training `model` (e.g. loaded from a checkpoint to resume:
-    /// then restore the training state into [`Run::trainer_mut`]).
+    /// As [`Experiment::start`], training `model` of your own (pretrained weights, say). To
+    /// resume a saved run, [`Experiment::start`] and then [`Run::restore`].
     ///
     /// # Errors
     /// As [`Experiment::start`]; [`Error::ModelMismatch`] when the model does not fit the data.
