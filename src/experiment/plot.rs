@@ -7,7 +7,9 @@ use plotters::prelude::*;
 use crate::error::{Error, Result};
 use crate::train::History;
 
-/// Draws the training and validation loss of each `(label, history)` against the epoch.
+/// Draws the training and validation loss of each `(label, history)` against the epoch, as
+/// small multiples: one panel per run (three to a row), each with its training (thin) and
+/// validation (thick) curve, all on the same axes so the panels compare at a glance.
 ///
 /// # Errors
 /// [`Error::Io`] when the file cannot be written.
@@ -35,29 +37,39 @@ pub fn plot_curves(path: &Path, title: &str, runs: &[(String, &History)]) -> Res
     let lo = if lo.is_finite() { lo * 0.95 } else { 0.0 };
     let hi = if hi > lo { hi * 1.05 } else { lo + 1.0 };
 
-    let root = SVGBackend::new(path, (900, 560)).into_drawing_area();
+    let columns = runs.len().clamp(1, 3);
+    let rows = runs.len().div_ceil(columns).max(1);
+    let size = (320 * columns as u32 + 40, 260 * rows as u32 + 50);
+    let root = SVGBackend::new(path, size).into_drawing_area();
     root.fill(&WHITE).map_err(|e| io(e.to_string()))?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 22))
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(60)
-        .build_cartesian_2d(1usize..epochs, lo..hi)
+    let root = root
+        .titled(title, ("sans-serif", 22))
         .map_err(|e| io(e.to_string()))?;
-    chart
-        .configure_mesh()
-        .x_desc("epoch")
-        .y_desc("loss (training units)")
-        .draw()
-        .map_err(|e| io(e.to_string()))?;
-    for (i, (label, history)) in runs.iter().enumerate() {
-        let color = Palette99::pick(i).to_rgba();
+    let train_color = RGBColor(90, 120, 200);
+    let validation_color = RGBColor(220, 90, 40);
+    let panels = root.split_evenly((rows, columns));
+    for (i, ((label, history), panel)) in runs.iter().zip(&panels).enumerate() {
+        let mut chart = ChartBuilder::on(panel)
+            .caption(label, ("sans-serif", 16))
+            .margin(8)
+            .x_label_area_size(30)
+            .y_label_area_size(50)
+            .build_cartesian_2d(1usize..epochs, lo..hi)
+            .map_err(|e| io(e.to_string()))?;
+        chart
+            .configure_mesh()
+            .x_desc("epoch")
+            .y_desc("loss")
+            .draw()
+            .map_err(|e| io(e.to_string()))?;
         let train = history.epochs.iter().map(|r| (r.epoch, r.train_loss));
         chart
-            .draw_series(LineSeries::new(train, color.stroke_width(1)))
+            .draw_series(LineSeries::new(train, train_color.stroke_width(1)))
             .map_err(|e| io(e.to_string()))?
-            .label(format!("{label} train"))
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], color.stroke_width(1)));
+            .label("train")
+            .legend(move |(x, y)| {
+                PathElement::new([(x, y), (x + 16, y)], train_color.stroke_width(1))
+            });
         let validation: Vec<(usize, f64)> = history
             .epochs
             .iter()
@@ -65,19 +77,26 @@ pub fn plot_curves(path: &Path, title: &str, runs: &[(String, &History)]) -> Res
             .collect();
         if !validation.is_empty() {
             chart
-                .draw_series(LineSeries::new(validation, color.stroke_width(3)))
+                .draw_series(LineSeries::new(
+                    validation,
+                    validation_color.stroke_width(3),
+                ))
                 .map_err(|e| io(e.to_string()))?
-                .label(format!("{label} validation"))
+                .label("validation")
                 .legend(move |(x, y)| {
-                    PathElement::new([(x, y), (x + 16, y)], color.stroke_width(3))
+                    PathElement::new([(x, y), (x + 16, y)], validation_color.stroke_width(3))
                 });
         }
+        // One legend says it for every panel.
+        if i == 0 {
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::UpperRight)
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK)
+                .draw()
+                .map_err(|e| io(e.to_string()))?;
+        }
     }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()
-        .map_err(|e| io(e.to_string()))?;
     root.present().map_err(|e| io(e.to_string()))
 }
