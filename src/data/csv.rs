@@ -73,11 +73,7 @@ pub fn load_csv_from_reader(
         line,
         detail,
     };
-    let mut csv = ::csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .delimiter(options.delimiter)
-        .from_reader(reader);
+    let mut csv = csv_reader(reader, options.delimiter);
     let mut records = csv.records();
     let header = read_header(&mut records, &options.target, &err)?;
     let (features, labels) = read_rows(records, &header, &err)?;
@@ -106,6 +102,31 @@ pub fn load_csv_from_reader(
     dataset.with_feature_names(feature_names)
 }
 
+/// A reader of every line as a record: the header is checked by us, and ragged rows are
+/// reported by line rather than by the csv crate's message.
+fn csv_reader<R: std::io::Read>(reader: R, delimiter: u8) -> ::csv::Reader<R> {
+    ::csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(delimiter)
+        .from_reader(reader)
+}
+
+/// The header line.
+fn first_record<R: std::io::Read>(
+    records: &mut ::csv::StringRecordsIter<'_, R>,
+    err: &impl Fn(u64, String) -> Error,
+) -> Result<::csv::StringRecord> {
+    match records.next() {
+        Some(Ok(h)) => Ok(h),
+        Some(Err(e)) => Err(err(e.position().map_or(1, |p| p.line()), e.to_string())),
+        None => Err(err(
+            0,
+            "the file is empty; it needs a header and rows".into(),
+        )),
+    }
+}
+
 /// The column names and which of them is the target.
 struct Header {
     columns: Vec<String>,
@@ -118,16 +139,7 @@ fn read_header<R: std::io::Read>(
     target: &TargetColumn,
     err: &impl Fn(u64, String) -> Error,
 ) -> Result<Header> {
-    let header = match records.next() {
-        Some(Ok(h)) => h,
-        Some(Err(e)) => return Err(err(e.position().map_or(1, |p| p.line()), e.to_string())),
-        None => {
-            return Err(err(
-                0,
-                "the file is empty; it needs a header and rows".into(),
-            ))
-        }
-    };
+    let header = first_record(records, err)?;
     if header.iter().all(|f| f.trim().parse::<f64>().is_ok()) {
         return Err(err(
             1,
@@ -217,21 +229,9 @@ pub fn read_features(
         line,
         detail,
     };
-    let mut csv = ::csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(reader);
+    let mut csv = csv_reader(reader, b',');
     let mut records = csv.records();
-    let header = match records.next() {
-        Some(Ok(h)) => h,
-        Some(Err(e)) => return Err(err(1, e.to_string())),
-        None => {
-            return Err(err(
-                0,
-                "the file is empty; it needs a header and rows".into(),
-            ))
-        }
-    };
+    let header = first_record(&mut records, &err)?;
     let columns: Vec<&str> = header.iter().map(str::trim).collect();
     let picks = features
         .iter()
