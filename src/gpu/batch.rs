@@ -9,6 +9,10 @@ use super::pipeline::{Binding, KernelSpec, Pipeline};
 use super::{Gpu, Tensor};
 use crate::error::{Error, Result};
 
+/// The most block views ([`Tensor::blocks`]) one dispatch binds (WebGPU's default limit on
+/// dynamic storage bindings is 4).
+const MAX_BLOCK_VIEWS: usize = 8;
+
 /// One kernel dispatch with everything bound: pipeline, bind group (tensors and params),
 /// and the workgroup counts. Building it validates and allocates; recording it is cheap,
 /// so a training step prepares its dispatches once and records them every step.
@@ -117,6 +121,15 @@ impl Dispatch {
                 dynamic |= 1 << i;
                 blocks.push((binding, stride));
             }
+        }
+        if blocks.len() > MAX_BLOCK_VIEWS {
+            return Err(Error::InvalidArgument {
+                op: spec.entry,
+                detail: format!(
+                    "{} block views bound; a dispatch takes at most {MAX_BLOCK_VIEWS}",
+                    blocks.len()
+                ),
+            });
         }
         blocks.sort_unstable();
         let pipeline = gpu.pipeline(spec, dynamic)?;
@@ -244,13 +257,14 @@ impl Batch {
     /// Block views check at creation that every block lies inside their tensor; a `block`
     /// past the last is a validation error of the submission.
     pub fn record_block(&mut self, launch: &Launch, block: usize) {
-        let mut offsets = Vec::new();
+        // Recorded every step: offsets on the stack, no allocation.
+        let mut offsets = [0u32; MAX_BLOCK_VIEWS];
         for dispatch in &launch.dispatches {
-            offsets.clear();
-            offsets.extend(dispatch.block_strides.iter().map(|&stride| {
-                u32::try_from(block as u64 * u64::from(stride)).unwrap_or(u32::MAX)
-            }));
-            self.record_at(dispatch, &offsets);
+            let strides = &dispatch.block_strides;
+            for (offset, &stride) in offsets.iter_mut().zip(strides) {
+                *offset = u32::try_from(block as u64 * u64::from(stride)).unwrap_or(u32::MAX);
+            }
+            self.record_at(dispatch, &offsets[..strides.len()]);
         }
     }
 
