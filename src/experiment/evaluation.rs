@@ -25,20 +25,15 @@ pub struct Evaluation {
 /// mean or class frequencies.
 ///
 /// # Errors
-/// [`Error::Data`] when the data does not fit the model or preprocessing; device errors.
+/// [`Error::ModelMismatch`] when the data does not fit the model (features, task, classes);
+/// [`Error::Data`] when it does not fit the preprocessing; device errors.
 pub fn evaluate(
     gpu: &Gpu,
     model: &Mlp,
     preprocessing: &Preprocessing,
     data: &Dataset,
 ) -> Result<Evaluation> {
-    if data.task() != model.task() {
-        return Err(Error::Data(format!(
-            "the data is for {}, the model for {}",
-            data.task(),
-            model.task()
-        )));
-    }
+    model.check_fits(data)?;
     let scaled = preprocessing.scaler.apply(data)?;
     let outputs = model.predict(gpu, scaled.features(), scaled.len())?;
     Ok(match data.targets() {
