@@ -230,18 +230,12 @@ fn the_trainer_applies_the_schedule_each_epoch() {
             single_dispatch_epochs: single,
             ..TrainConfig::default()
         };
-        let model = || Mlp::new(gpu, &[10, 5, 1], data.train.task(), 1).unwrap();
-        let mut scheduled =
-            Trainer::new(gpu, model(), base, &data.train, None, config(schedule)).unwrap();
-        let mut by_hand = Trainer::new(
-            gpu,
-            model(),
-            base,
-            &data.train,
-            None,
-            config(LrSchedule::Constant),
-        )
-        .unwrap();
+        let trainer = |lr_schedule| {
+            let model = Mlp::new(gpu, &[10, 5, 1], data.train.task(), 1).unwrap();
+            Trainer::new(gpu, model, base, &data.train, None, config(lr_schedule)).unwrap()
+        };
+        let mut scheduled = trainer(schedule);
+        let mut by_hand = trainer(LrSchedule::Constant);
         for epoch in 1..=5 {
             let a = scheduled.run_epoch().unwrap();
             by_hand
@@ -264,15 +258,7 @@ fn the_trainer_applies_the_schedule_each_epoch() {
             param_bits(by_hand.model().params())
         );
         // And it did change something: a constant rate ends elsewhere.
-        let mut constant = Trainer::new(
-            gpu,
-            model(),
-            base,
-            &data.train,
-            None,
-            config(LrSchedule::Constant),
-        )
-        .unwrap();
+        let mut constant = trainer(LrSchedule::Constant);
         constant.fit().unwrap();
         assert_ne!(
             param_bits(scheduled.model().params()),
