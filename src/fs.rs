@@ -65,6 +65,16 @@ impl WriteLock {
     /// [`Error::Io`] naming `path` when it is a directory, its directory does not exist or
     /// cannot be written; [`Error::Locked`] when another process holds the lock.
     pub fn acquire(path: &Path) -> Result<Self> {
+        Self::acquire_covering(path, &[])
+    }
+
+    /// [`WriteLock::acquire`] for `path` and the `companions` written only together with it
+    /// (a model file's training state): one lock, and the temporaries killed writers left
+    /// of any of them removed.
+    ///
+    /// # Errors
+    /// As [`WriteLock::acquire`].
+    pub fn acquire_covering(path: &Path, companions: &[&Path]) -> Result<Self> {
         let io = |source: std::io::Error| Error::Io {
             path: path.display().to_string(),
             source,
@@ -91,13 +101,18 @@ impl WriteLock {
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
         }
-        remove_temporaries(path, name);
+        for written in std::iter::once(path).chain(companions.iter().copied()) {
+            remove_temporaries(written);
+        }
         Ok(Self { _file: file })
     }
 }
 
 /// Removes `.{name}.tmp-*` beside `path`: what writers killed mid-write left.
-fn remove_temporaries(path: &Path, name: &std::ffi::OsStr) {
+fn remove_temporaries(path: &Path) {
+    let Some(name) = path.file_name() else {
+        return;
+    };
     let prefix = temporary_prefix(name);
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,

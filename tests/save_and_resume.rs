@@ -271,3 +271,30 @@ fn a_resume_with_other_settings_is_refused_by_name() {
     );
     std::fs::remove_dir_all(&base).ok();
 }
+
+/// What a writer killed mid-write leaves beside the model file or its training state is
+/// removed when the next run takes the lock (the kill test meets this only by chance).
+#[test]
+fn taking_the_save_lock_removes_leftovers_of_both_files() {
+    let base = dir("leftovers");
+    let path = base.join("model.safetensors");
+    let state = training_state_path(&path);
+    let leftovers = [
+        base.join(".model.safetensors.tmp-999999"),
+        base.join(".model.training.safetensors.tmp-999999"),
+    ];
+    for leftover in &leftovers {
+        std::fs::write(leftover, b"half a file").unwrap();
+    }
+    // An unrelated file with a similar name is not touched.
+    let other = base.join(".other.safetensors.tmp-999999");
+    std::fs::write(&other, b"not ours").unwrap();
+    let lock = wgsl_train::checkpoint::lock_for_saving(&path).unwrap();
+    assert_eq!(
+        temporaries(&base),
+        vec![".other.safetensors.tmp-999999".to_string()]
+    );
+    assert!(!state.exists());
+    drop(lock);
+    std::fs::remove_dir_all(&base).ok();
+}

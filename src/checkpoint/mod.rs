@@ -23,6 +23,7 @@ use safetensors::{Dtype, SafeTensors};
 
 use crate::data::{Dataset, Preprocessing, SplitConfig, Standardizer, TargetScaler, Task};
 use crate::error::{Error, Result};
+use crate::fs::WriteLock;
 use crate::gpu::Gpu;
 use crate::nn::{Mlp, NamedTensor};
 use crate::optim::OptimizerState;
@@ -35,6 +36,15 @@ pub fn training_state_path(path: &Path) -> PathBuf {
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
     path.with_file_name(format!("{stem}.training.safetensors"))
+}
+
+/// The lock a run holds while it may save to `path`: it covers the model file and its
+/// training state, and removes what killed writers of either left behind.
+///
+/// # Errors
+/// As [`WriteLock::acquire`].
+pub fn lock_for_saving(path: &Path) -> Result<WriteLock> {
+    WriteLock::acquire_covering(path, &[&training_state_path(path)])
 }
 
 /// Saves the model's parameters to `path` (PyTorch names and shapes), with the

@@ -11,13 +11,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use wgsl_train::checkpoint::{load_model, load_preprocessing, load_split, save};
+use wgsl_train::checkpoint::{load_model, load_preprocessing, load_split, lock_for_saving, save};
 use wgsl_train::data::{
     diabetes, iris, load_csv, read_features, wine_quality, CsvOptions, Dataset, Preprocessing,
     SplitConfig, TargetColumn, Task,
 };
 use wgsl_train::experiment::{evaluate, write_curves, Experiment};
-use wgsl_train::fs::WriteLock;
 use wgsl_train::optim::{AdamConfig, OptimizerConfig, SgdConfig};
 use wgsl_train::train::{LrSchedule, TrainConfig};
 use wgsl_train::{Error, Gpu, GpuOptions, Result};
@@ -415,7 +414,7 @@ fn train(args: &TrainArgs) -> Result<()> {
         });
     }
     // Held until the command ends: a second run saving to the same path is refused.
-    let _lock = args.save.as_deref().map(WriteLock::acquire).transpose()?;
+    let _lock = args.save.as_deref().map(lock_for_saving).transpose()?;
     if let Some(dir) = &args.curves {
         std::fs::create_dir_all(dir).map_err(|source| Error::Io {
             path: dir.display().to_string(),
