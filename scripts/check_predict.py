@@ -1,32 +1,36 @@
-"""Recomputes `wgsl-train predict` from a checkpoint file alone, with numpy and safetensors:
-the weights, the saved feature scaling (and target scaling or class names), a forward pass of
-Linear layers with ReLU between them. The crate's CI runs it; so can anyone who wants to check
-that the file says everything its predictions need.
+"""Recomputes `wgsl-train predict` from a checkpoint file alone, with numpy and safetensors,
+reading it as `to_torch.py` does: the weights, the saved feature scaling (and target scaling
+or class names), a forward pass of the layers the file names. The crate's CI runs it; so can
+anyone who wants to check that the file says everything its predictions need.
 
     python3 scripts/check_predict.py rows CKPT ROWS.csv N     # N random rows for the model
     python3 scripts/check_predict.py check CKPT ROWS.csv PREDICTIONS.csv
+    python3 scripts/check_predict.py optimizer CKPT CLASS LR  # to_torch's optimizer state
 
-`check` exits 1, naming the row, unless every prediction agrees within 1e-5 relative.
+`check` exits 1, naming the row, unless every prediction agrees within 1e-5 relative;
+`optimizer` unless to_torch.py finds a PyTorch optimizer CLASS with learning rate LR and a
+state for every parameter, shaped as it, at the file's step.
 """
 import csv
 import sys
 
 import numpy as np
-from safetensors import safe_open
+
+import to_torch
 
 
 def load(path):
-    with safe_open(path, "np") as f:
-        meta = f.metadata()
-        tensors = {k: f.get_tensor(k).astype(np.float64) for k in f.keys()}
-    numbers = lambda key: np.array([float(v) for v in meta[key].split(",")])
-    return meta, tensors, meta["wgsl-train.feature_names"].split("\n"), numbers
+    checkpoint = to_torch.read(path)
+    p = checkpoint.preprocessing
+    weights = {k: v.astype(np.float64) for k, v in checkpoint.weights.items()}
+    return checkpoint.header, weights, p
 
 
 def make_rows(path, out, n):
-    meta, _, names, numbers = load(path)
+    _, _, p = load(path)
+    names = p["feature_names"]
     rng = np.random.default_rng(0)
-    x = numbers("wgsl-train.feature_mean") + rng.standard_normal((n, len(names))) * numbers("wgsl-train.feature_std")
+    x = np.array(p["feature_mean"]) + rng.standard_normal((n, len(names))) * np.array(p["feature_std"])
     with open(out, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(names)
@@ -34,20 +38,20 @@ def make_rows(path, out, n):
 
 
 def predict(path, rows_csv):
-    meta, w, names, numbers = load(path)
+    header, w, p = load(path)
     with open(rows_csv, newline="") as f:
-        x = np.array([[float(r[n]) for n in names] for r in csv.DictReader(f)])
-    h = (x - numbers("wgsl-train.feature_mean")) / numbers("wgsl-train.feature_std")
-    layers = sorted({int(k.split(".")[0]) for k in w})
-    for i, layer in enumerate(layers):
-        h = h @ w[f"{layer}.weight"].T + w[f"{layer}.bias"]
-        if i + 1 < len(layers):
-            h = np.maximum(h, 0.0)
-    task = meta["wgsl-train.task"]
+        x = np.array([[float(r[n]) for n in p["feature_names"]] for r in csv.DictReader(f)])
+    h = (x - np.array(p["feature_mean"])) / np.array(p["feature_std"])
+    for i, layer in enumerate(header["layers"]):
+        if layer["type"] == "Linear":
+            h = h @ w[f"{i}.weight"].T + w[f"{i}.bias"]
+        else:
+            h = np.maximum(h, 0.0)  # ReLU: to_torch.read refuses any other layer
+    task = header["task"]
     if task == "regression":
-        std = float(meta.get("wgsl-train.target_scale_std", 1.0))
-        return task, h[:, 0] * std + float(meta.get("wgsl-train.target_scale_mean", 0.0)), None
-    classes = meta["wgsl-train.class_names"].split("\n")
+        target = p["target_scaling"] or {"mean": 0.0, "std": 1.0}
+        return task, target["mean"] + target["std"] * h[:, 0], None
+    classes = p["class_names"]
     if task == "binary":
         p = 1.0 / (1.0 + np.exp(-h[:, 0]))
         probabilities = np.stack([1.0 - p, p], axis=1)
@@ -77,9 +81,28 @@ def check(path, rows_csv, predictions_csv):
     print(f"{len(got)} {task} predictions agree with numpy's from {path} alone")
 
 
+def check_optimizer(path, name, lr):
+    checkpoint = to_torch.read(path)
+    got_name, groups, state, _ = to_torch.optimizer_state(checkpoint)
+    names = to_torch.parameter_names(checkpoint.header)
+    step = checkpoint.header["step"]
+    if (got_name, [g["lr"] for g in groups]) != (name, [float(lr)]):
+        sys.exit(f"to_torch says {got_name} with rates {[g['lr'] for g in groups]}, not {name} at {lr}")
+    if sorted(state) != list(range(len(names))) or step < 1:
+        sys.exit(f"state for parameters {sorted(state)} at step {step}, not for all of {names}")
+    for i, slots in state.items():
+        for slot, value in slots.items():
+            want = () if slot == "step" else checkpoint.weights[names[i]].shape
+            if np.shape(value) != want or (slot == "step" and value != step):
+                sys.exit(f"{names[i]}.{slot}: {np.shape(value)} at step {value}, want {want} at {step}")
+    print(f"{name} state for {len(names)} parameters at step {step} from {path}")
+
+
 if __name__ == "__main__":
     command, *args = sys.argv[1:]
     if command == "rows":
         make_rows(args[0], args[1], int(args[2]))
+    elif command == "optimizer":
+        check_optimizer(*args)
     else:
         check(*args)

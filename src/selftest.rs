@@ -20,8 +20,7 @@ use crate::reference;
 use crate::train::{TrainConfig, Trainer};
 
 /// One check's outcome.
-#[derive(Debug, Clone, PartialEq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Check {
     /// What was checked, e.g. `matmul Blocked A·Bᵀ 1031×257×129`.
     pub name: String,

@@ -233,3 +233,209 @@ fn an_atomic_write_that_fails_leaves_the_previous_file_intact() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// One diabetes run of one epoch, saved to `path` (model file and training state).
+fn saved_run(gpu: &wgsl_train::Gpu, path: &std::path::Path) {
+    let data = wgsl_train::data::diabetes().unwrap();
+    let experiment = wgsl_train::experiment::Experiment {
+        hidden: vec![5],
+        optimizer: wgsl_train::optim::AdamConfig::default().into(),
+        train: wgsl_train::train::TrainConfig {
+            epochs: 1,
+            ..Default::default()
+        },
+        split: wgsl_train::data::SplitConfig::default(),
+        model_seed: 0,
+    };
+    let mut run = experiment.start(gpu, &data).unwrap();
+    run.fit(|_, _| Ok(())).unwrap();
+    run.save(path).unwrap();
+}
+
+fn metadata_entry(path: &std::path::Path) -> serde_json::Value {
+    let (_, metadata) = read_tensors(path).unwrap();
+    let keys: Vec<&String> = metadata.keys().collect();
+    assert_eq!(
+        metadata.len(),
+        2,
+        "{keys:?}: only `format` and `wgsl-train`"
+    );
+    assert_eq!(metadata["format"], "pt");
+    serde_json::from_str(&metadata["wgsl-train"]).unwrap()
+}
+
+/// The model file and the training state each carry one JSON entry with the fields
+/// docs/checkpoint-format.md lists.
+#[test]
+fn the_metadata_is_one_versioned_json_entry_per_file() {
+    let gpu = gpu();
+    let dir = temp_dir("format");
+    let path = dir.join("model.safetensors");
+    saved_run(gpu, &path);
+
+    let model = metadata_entry(&path);
+    assert_eq!(model["format_version"], 1);
+    assert_eq!(model["crate_version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(model["task"], "regression");
+    assert_eq!(
+        model["layers"],
+        serde_json::json!([
+            {"type": "Linear", "in_features": 10, "out_features": 5},
+            {"type": "ReLU"},
+            {"type": "Linear", "in_features": 5, "out_features": 1},
+        ])
+    );
+    let step = model["step"].as_u64().unwrap();
+    assert!(step > 0);
+    let p = &model["preprocessing"];
+    assert_eq!(p["feature_names"].as_array().unwrap().len(), 10);
+    assert_eq!(p["feature_mean"].as_array().unwrap().len(), 10);
+    assert_eq!(p["feature_std"].as_array().unwrap().len(), 10);
+    assert!(p["target_scaling"]["std"].as_f64().unwrap() > 0.0);
+    let split = &model["split"];
+    assert_eq!(split["rows"], 442);
+    assert_eq!(split["validation"], 0.15);
+    let fingerprint = split["fingerprint"].as_str().unwrap();
+    assert_eq!(fingerprint.len(), 16);
+    assert!(
+        u64::from_str_radix(fingerprint, 16).is_ok(),
+        "{fingerprint}"
+    );
+    let group = &model["optimizer"][0];
+    assert_eq!(group["config"]["kind"], "adam");
+    assert_eq!(group["config"]["betas"], serde_json::json!([0.9, 0.999]));
+    assert_eq!(
+        group["params"],
+        serde_json::json!(["0.weight", "0.bias", "2.weight", "2.bias"])
+    );
+
+    let state = metadata_entry(&training_state_path(&path));
+    assert_eq!(state["format_version"], 1);
+    assert_eq!(state["step"].as_u64(), Some(step));
+    assert!(state["history"]
+        .as_str()
+        .unwrap()
+        .starts_with("epoch,train_loss,validation_loss\n1,"));
+    assert!(state["settings"]["batch size"].is_string());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A file of a newer format version is refused, naming both versions; so is an entry that
+/// says no version, and a file of the development versions before the entry existed.
+#[test]
+fn a_file_of_another_format_version_is_refused_by_version() {
+    let gpu = gpu();
+    let dir = temp_dir("version");
+    let path = dir.join("model.safetensors");
+    let model = Mlp::new(gpu, &[3, 2, 1], Task::Regression, 1).unwrap();
+    save_model(gpu, &path, &model, None).unwrap();
+    common::edit_metadata_entry(&path, |entry| {
+        entry["format_version"] = 2.into();
+        entry["crate_version"] = "9.0.0".into();
+    });
+    let err = load_model(gpu, &path, None).unwrap_err().to_string();
+    for part in [
+        "format version 2",
+        "9.0.0",
+        "reads format versions 1 to 1",
+        "upgrade",
+    ] {
+        assert!(err.contains(part), "{part:?} in {err}");
+    }
+    let err = wgsl_train::checkpoint::load_preprocessing(&path).unwrap_err();
+    assert!(err.to_string().contains("format version 2"), "{err}");
+
+    common::edit_metadata_entry(&path, |entry| {
+        entry.as_object_mut().unwrap().remove("format_version");
+    });
+    let err = load_model(gpu, &path, None).unwrap_err().to_string();
+    assert!(err.contains("no format_version"), "{err}");
+
+    // Before the entry: `wgsl-train.*` keys of their own.
+    let (tensors, _) = read_tensors(&path).unwrap();
+    let views: Vec<(String, safetensors::tensor::TensorView)> = tensors
+        .iter()
+        .map(|t| {
+            let view = safetensors::tensor::TensorView::new(
+                safetensors::Dtype::F32,
+                t.shape.clone(),
+                bytemuck::cast_slice(&t.data),
+            )
+            .unwrap();
+            (t.name.clone(), view)
+        })
+        .collect();
+    let legacy = std::collections::HashMap::from([
+        ("format".to_string(), "pt".to_string()),
+        ("wgsl-train.task".to_string(), "regression".to_string()),
+    ]);
+    std::fs::write(&path, safetensors::serialize(views, Some(legacy)).unwrap()).unwrap();
+    let err = load_model(gpu, &path, None).unwrap_err().to_string();
+    assert!(
+        err.contains("before the checkpoint format was versioned"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Layers the crate does not have are refused by name: in our metadata (a Tanh between the
+/// Linear layers), and in a bare PyTorch state dict, where a Dropout shifts the second Linear
+/// to index 3.
+#[test]
+fn foreign_layers_are_refused_by_name() {
+    let gpu = gpu();
+    let dir = temp_dir("foreign-layers");
+    let path = dir.join("model.safetensors");
+    let model = Mlp::new(gpu, &[3, 2, 1], Task::Regression, 1).unwrap();
+    save_model(gpu, &path, &model, None).unwrap();
+    common::edit_metadata_entry(&path, |entry| {
+        entry["layers"][1]["type"] = "Tanh".into();
+    });
+    let err = load_model(gpu, &path, None).unwrap_err().to_string();
+    assert!(
+        err.contains("layer 1 is Tanh, which wgsl-train does not have"),
+        "{err}"
+    );
+    common::edit_metadata_entry(&path, |entry| {
+        entry["layers"][1]["type"] = "ReLU".into();
+        entry["layers"][2]["out_features"] = 7.into();
+    });
+    let err = load_model(gpu, &path, None).unwrap_err().to_string();
+    assert!(
+        err.contains("[3, 2, 7]") && err.contains("[3, 2, 1]"),
+        "{err}"
+    );
+
+    // nn.Sequential(Linear(2, 2), ReLU(), Dropout(), Linear(2, 1)).state_dict()
+    std::fs::write(
+        &path,
+        hand_written_safetensors(&[
+            ("0.weight", &[2, 2], &[1.0, 2.0, -3.0, 4.0]),
+            ("0.bias", &[2], &[0.0, 1.0]),
+            ("3.weight", &[1, 2], &[1.0, -1.0]),
+            ("3.bias", &[1], &[0.5]),
+        ]),
+    )
+    .unwrap();
+    let err = load_model(gpu, &path, Some(Task::Regression))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("\"3.") && err.contains("index 3"), "{err}");
+    // A normalisation layer's buffers, and a module that is not an nn.Sequential.
+    for name in ["1.running_mean", "fc1.weight"] {
+        std::fs::write(
+            &path,
+            hand_written_safetensors(&[
+                ("0.weight", &[1, 2], &[1.0, 2.0]),
+                ("0.bias", &[1], &[0.0]),
+                (name, &[1], &[0.0]),
+            ]),
+        )
+        .unwrap();
+        let err = load_model(gpu, &path, Some(Task::Regression))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(name), "{err}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -2,6 +2,8 @@
 //! each is refused with one `error:` line that names what is wrong (and where), no panic; and
 //! the diagnoses say what happened.
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -161,7 +163,6 @@ fn bad_settings_are_refused_before_the_adapter_opens() {
 
 #[test]
 fn a_checkpoint_with_a_zero_standard_deviation_is_refused() {
-    use safetensors::SafeTensors;
     let path = dir().join("std0.safetensors");
     let (ok, _, stderr) = cli(
         &[
@@ -178,17 +179,9 @@ fn a_checkpoint_with_a_zero_standard_deviation_is_refused() {
     );
     assert!(ok, "{stderr}");
     // Rewrite the file with one stored standard deviation set to 0.
-    let bytes = std::fs::read(&path).unwrap();
-    let (_, header) = SafeTensors::read_metadata(&bytes).unwrap();
-    let mut metadata = header.metadata().clone().unwrap();
-    let std = metadata.get_mut("wgsl-train.feature_std").unwrap();
-    let mut values: Vec<String> = std.split(',').map(String::from).collect();
-    values[3] = "0".into();
-    *std = values.join(",");
-    let file = SafeTensors::deserialize(&bytes).unwrap();
-    let tensors: Vec<(String, safetensors::tensor::TensorView)> = file.tensors();
-    let rewritten = safetensors::serialize(tensors, Some(metadata)).unwrap();
-    std::fs::write(&path, rewritten).unwrap();
+    common::edit_metadata_entry(&path, |entry| {
+        entry["preprocessing"]["feature_std"][3] = 0.0.into();
+    });
     assert_one_error(
         "std 0",
         cli(

@@ -10,6 +10,11 @@
 //! exactly. Every write goes to a temporary file that is synced and then renamed over the old
 //! one: a failed or interrupted save never damages the previous file.
 //!
+//! Each file carries one JSON metadata entry, `"wgsl-train"`, with its format version
+//! ([`FORMAT_VERSION`], checked on every load), the layers, task, preprocessing, split and
+//! optimizer (model file) or the step, curves and settings (training state):
+//! `docs/checkpoint-format.md` describes every field.
+//!
 //! The training state is written first and holds everything a resume needs, weights included:
 //! its rename is the one commit point. A run killed between the two renames leaves a training
 //! state one save ahead of the model file, and resuming takes the weights from the state, so
@@ -21,12 +26,20 @@ use std::path::{Path, PathBuf};
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
 
-use crate::data::{Dataset, Preprocessing, SplitConfig, Standardizer, TargetScaler, Task};
+mod format;
+
+pub use format::{FORMAT_VERSION, METADATA_KEY};
+
+use format::{
+    layers_of, metadata_of, read_header, sizes_of, ModelHeader, PreprocessingRecord, TrainingHeader,
+};
+
+use crate::data::{Dataset, Preprocessing, SplitConfig, Task};
 use crate::error::{Error, Result};
 use crate::fs::WriteLock;
 use crate::gpu::Gpu;
 use crate::nn::{Mlp, NamedTensor};
-use crate::optim::OptimizerState;
+use crate::optim::{OptimizerState, ParamGroup};
 use crate::train::{EpochRecord, History, Trainer};
 
 /// The training-state file that belongs to the model file `path`.
@@ -65,7 +78,7 @@ pub fn save_model(
     write_tensors(
         path,
         &model.state_dict(gpu)?,
-        model_metadata(model, None, &info),
+        metadata_of(&model_header(model, None, &info)),
     )
 }
 
@@ -81,14 +94,17 @@ pub struct RunInfo<'a> {
 }
 
 /// Which data a model was trained on (its row count and [`Dataset::fingerprint`]) and how it
-/// was split.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// was split. In JSON: the [`SplitConfig`]'s fields, `rows`, and the `fingerprint` as 16
+/// hexadecimal digits.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SplitRecord {
     /// The split's fractions, seed and stratification.
+    #[serde(flatten)]
     pub config: SplitConfig,
     /// Rows of the whole dataset.
     pub rows: usize,
     /// The whole dataset's fingerprint.
+    #[serde(with = "format::hex_u64")]
     pub fingerprint: u64,
 }
 
@@ -119,6 +135,24 @@ impl SplitRecord {
 
     fn data_setting(&self) -> String {
         format!("{} rows, fingerprint {:016x}", self.rows, self.fingerprint)
+    }
+}
+
+/// The model file's header.
+fn model_header(
+    model: &Mlp,
+    training: Option<(u64, &[ParamGroup])>,
+    info: &RunInfo,
+) -> ModelHeader {
+    ModelHeader {
+        format_version: FORMAT_VERSION,
+        crate_version: env!("CARGO_PKG_VERSION").into(),
+        task: model.task(),
+        layers: layers_of(model.sizes()),
+        step: training.map(|(step, _)| step),
+        preprocessing: info.preprocessing.map(PreprocessingRecord::of),
+        split: info.split,
+        optimizer: training.map(|(_, groups)| groups.to_vec()),
     }
 }
 
@@ -160,27 +194,23 @@ pub fn save(gpu: &Gpu, path: &Path, trainer: &Trainer, info: &RunInfo) -> Result
         name: format!("model.{}", t.name),
         ..t.clone()
     }));
-    let mut metadata = HashMap::from([
-        ("wgsl-train.step".to_string(), step.to_string()),
-        ("wgsl-train.history".to_string(), trainer.history().to_csv()),
-    ]);
-    if let Some(best) = trainer.history().best_epoch {
-        metadata.insert("wgsl-train.best_epoch".into(), best.to_string());
-    }
-    metadata.insert(
-        "wgsl-train.stopped_early".into(),
-        trainer.history().stopped_early.to_string(),
-    );
-    for (name, value) in settings(trainer, info) {
-        metadata.insert(format!("{SETTING}{name}"), value);
-    }
+    let header = TrainingHeader {
+        format_version: FORMAT_VERSION,
+        crate_version: env!("CARGO_PKG_VERSION").into(),
+        step,
+        history: trainer.history().to_csv(),
+        best_epoch: trainer.history().best_epoch,
+        stopped_early: trainer.history().stopped_early,
+        settings: settings(trainer, info)
+            .into_iter()
+            .map(|(name, value)| (name.to_string(), value))
+            .collect(),
+    };
     // The training state first: it is complete on its own, so its rename commits the save.
-    write_tensors(&training_state_path(path), &tensors, metadata)?;
-    write_tensors(path, &weights, model_metadata(model, Some(step), info))
+    write_tensors(&training_state_path(path), &tensors, metadata_of(&header))?;
+    let model_header = model_header(model, Some((step, trainer.param_groups())), info);
+    write_tensors(path, &weights, metadata_of(&model_header))
 }
-
-/// The prefix of the settings in the training state's metadata.
-const SETTING: &str = "wgsl-train.setting.";
 
 /// Settings that may change when a run resumes: they decide how long it goes on, not what
 /// each step computes.
@@ -194,7 +224,7 @@ fn settings(trainer: &Trainer, info: &RunInfo) -> Vec<(&'static str, String)> {
     let mut settings = vec![
         ("layer sizes", sizes.join("→")),
         ("task", model.task().to_string()),
-        ("optimizer", format!("{:?}", trainer.optimizer_configs())),
+        ("optimizer", format!("{:?}", trainer.param_groups())),
         ("batch size", config.batch_size.to_string()),
         ("shuffle seed", config.seed.to_string()),
         (
@@ -226,119 +256,109 @@ pub struct Restored {
     pub changed: Vec<(&'static str, String, String)>,
 }
 
+/// The header of the model file `path`, if it has one (PyTorch's files do not).
+fn model_file_header(path: &Path) -> Result<(Vec<NamedTensor>, Option<ModelHeader>)> {
+    let (tensors, metadata) = read_tensors(path)?;
+    let header = read_header(&path.display().to_string(), &metadata)?;
+    Ok((tensors, header))
+}
+
 /// The preprocessing saved with a model by [`save_model`] or [`save`], if any.
 ///
 /// # Errors
-/// [`Error::Io`] or [`Error::Checkpoint`] when the file is unreadable or the metadata damaged.
+/// [`Error::Io`] or [`Error::Checkpoint`] when the file is unreadable, of a newer format, or
+/// its metadata damaged (naming the field).
 pub fn load_preprocessing(path: &Path) -> Result<Option<Preprocessing>> {
-    let bad = |what: &str| Error::Checkpoint {
-        path: path.display().to_string(),
-        detail: format!("damaged {what} metadata"),
-    };
-    let (_, metadata) = read_tensors(path)?;
-    let get = |key: &str| metadata.get(&format!("wgsl-train.{key}"));
-    let numbers = |key: &str| -> Result<Vec<f64>> {
-        match get(key) {
-            None => Ok(Vec::new()),
-            Some(s) if s.is_empty() => Ok(Vec::new()),
-            Some(s) => s
-                .split(',')
-                .map(|v| v.parse().map_err(|_| bad(key)))
-                .collect(),
-        }
-    };
-    if get("feature_mean").is_none() {
+    let (_, header) = model_file_header(path)?;
+    let Some(record) = header.and_then(|h| h.preprocessing) else {
         return Ok(None);
-    }
-    let (mean, std) = (numbers("feature_mean")?, numbers("feature_std")?);
-    // A standard deviation of 0 (or not finite) would scale features to ∞.
-    if mean.len() != std.len()
-        || mean.iter().any(|m| !m.is_finite())
-        || std.iter().any(|s| !(s.is_finite() && *s > 0.0))
-    {
-        return Err(bad("feature_std"));
-    }
-    let target_scaler = match (
-        &numbers("target_scale_mean")?[..],
-        &numbers("target_scale_std")?[..],
-    ) {
-        ([mean], [std]) => Some(TargetScaler {
-            mean: *mean,
-            std: *std,
-        }),
-        _ => None,
     };
-    let lines = |key: &str| -> Vec<String> {
-        get(key)
-            .map(|s| {
-                s.split('\n')
-                    .filter(|c| !c.is_empty())
-                    .map(String::from)
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let feature_names = lines("feature_names");
-    if !feature_names.is_empty() && feature_names.len() != mean.len() {
-        return Err(bad("feature_names"));
-    }
-    Ok(Some(Preprocessing {
-        scaler: Standardizer { mean, std },
-        target_scaler,
-        target_mean: numbers("target_mean")?.first().copied().unwrap_or(0.0),
-        class_names: lines("class_names"),
-        class_frequencies: numbers("class_frequencies")?,
-        feature_names,
-    }))
+    record
+        .to_preprocessing()
+        .map(Some)
+        .map_err(|field| Error::Checkpoint {
+            path: path.display().to_string(),
+            detail: format!("damaged {field} metadata"),
+        })
 }
 
 /// The data and split a model file written by [`save`] records, if any.
 ///
 /// # Errors
-/// [`Error::Io`] or [`Error::Checkpoint`] when the file is unreadable or the record damaged.
+/// [`Error::Io`] or [`Error::Checkpoint`] when the file is unreadable, of a newer format, or
+/// its metadata damaged.
 pub fn load_split(path: &Path) -> Result<Option<SplitRecord>> {
-    let (_, metadata) = read_tensors(path)?;
-    let (Some(split), Some(data)) = (
-        metadata.get("wgsl-train.split"),
-        metadata.get("wgsl-train.data"),
-    ) else {
-        return Ok(None);
-    };
-    let parse = || -> Option<SplitRecord> {
-        let mut parts = split.split(',');
-        let config = SplitConfig {
-            validation: parts.next()?.parse().ok()?,
-            test: parts.next()?.parse().ok()?,
-            seed: parts.next()?.parse().ok()?,
-            stratify: parts.next()?.parse().ok()?,
-        };
-        let (rows, fingerprint) = data.split_once(" rows, fingerprint ")?;
-        Some(SplitRecord {
-            config,
-            rows: rows.parse().ok()?,
-            fingerprint: u64::from_str_radix(fingerprint, 16).ok()?,
-        })
-    };
-    parse().map(Some).ok_or_else(|| Error::Checkpoint {
-        path: path.display().to_string(),
-        detail: "damaged split metadata".into(),
-    })
+    let (_, header) = model_file_header(path)?;
+    Ok(header.and_then(|h| h.split))
 }
 
 /// Loads a model from `path`: one written by [`save`] or [`save_model`], or by PyTorch
 /// (`safetensors.torch.save_file(model.state_dict(), path)` for an `nn.Sequential` of
-/// `Linear` and `ReLU`). The layer sizes come from the shapes; the task from our metadata, or
-/// from `task` for files without it.
+/// `Linear` and `ReLU`). The layer sizes come from the shapes, checked against the layers our
+/// metadata names; the task from our metadata, or from `task` for files without it.
+///
+/// A PyTorch state dict does not say which activations sit between its Linear layers: they
+/// are taken to be ReLU. `scripts/from_torch.py` writes the layers into the file, and refuses
+/// a model with others.
 ///
 /// # Errors
-/// [`Error::Checkpoint`] for a file that is not valid safetensors, holds no `0.weight`,
-/// non-f32 tensors, shapes that do not chain, or no task; [`Error::Io`] when unreadable.
+/// [`Error::Checkpoint`] for a file that is not valid safetensors, of a newer format version,
+/// whose layers or tensors are not Linear layers with ReLU between them (naming the first that
+/// is not), whose shapes do not chain, or that does not say its task when `task` is `None`;
+/// [`Error::Io`] when unreadable.
 pub fn load_model(gpu: &Gpu, path: &Path, task: Option<Task>) -> Result<Mlp> {
     let bad = |detail: String| Error::Checkpoint {
         path: path.display().to_string(),
         detail,
     };
-    let (tensors, metadata) = read_tensors(path)?;
+    let (tensors, header) = model_file_header(path)?;
+    let sizes = sizes_from_tensors(&tensors).map_err(bad)?;
+    if let Some(header) = &header {
+        let described = sizes_of(&header.layers).map_err(bad)?;
+        if described != sizes {
+            return Err(bad(format!(
+                "the metadata describes layer sizes {described:?}, the tensors have {sizes:?}"
+            )));
+        }
+    }
+    let task = match (task, &header) {
+        (Some(t), _) => t,
+        (None, Some(h)) => h.task,
+        (None, None) => return Err(bad("the file does not say its task; pass one".into())),
+    };
+    let model = Mlp::new(gpu, &sizes, task, 0).map_err(|e| bad(e.to_string()))?;
+    model
+        .load_state_dict(gpu, &tensors)
+        .map_err(|e| bad(e.to_string()))?;
+    Ok(model)
+}
+
+/// The layer sizes of the state dict of an `nn.Sequential(Linear, ReLU, …, Linear)`: its
+/// parameters are `{2k}.weight` `[out, in]` and `{2k}.bias`, k = 0, 1, …. Anything else is
+/// named: a parameter at an odd index means a layer the crate does not have.
+fn sizes_from_tensors(tensors: &[NamedTensor]) -> std::result::Result<Vec<usize>, String> {
+    for t in tensors {
+        let index = t
+            .name
+            .split_once('.')
+            .filter(|(_, kind)| ["weight", "bias"].contains(kind))
+            .and_then(|(index, _)| index.parse::<usize>().ok());
+        match index {
+            None => {
+                return Err(format!(
+                    "tensor {:?} is not a parameter of an nn.Sequential of Linear layers (\"<index>.weight\" or \"<index>.bias\")",
+                    t.name
+                ))
+            }
+            Some(i) if i % 2 == 1 => {
+                return Err(format!(
+                    "tensor {:?}: a layer with parameters at index {i}, where wgsl-train's nn.Sequential(Linear, ReLU, Linear, …) has an activation; the model has layers wgsl-train does not have (Dropout, a normalisation, …)",
+                    t.name
+                ))
+            }
+            Some(_) => {}
+        }
+    }
     let mut sizes = Vec::new();
     for layer in 0.. {
         let Some(w) = tensors
@@ -348,33 +368,22 @@ pub fn load_model(gpu: &Gpu, path: &Path, task: Option<Task>) -> Result<Mlp> {
             break;
         };
         let [out, inp] = w.shape[..] else {
-            return Err(bad(format!("{:?} is {:?}, not [out, in]", w.name, w.shape)));
+            return Err(format!("{:?} is {:?}, not [out, in]", w.name, w.shape));
         };
         if layer == 0 {
             sizes.push(inp);
         } else if sizes[layer] != inp {
-            return Err(bad(format!(
+            return Err(format!(
                 "{:?} takes {inp} inputs, the layer before gives {}",
                 w.name, sizes[layer]
-            )));
+            ));
         }
         sizes.push(out);
     }
     if sizes.is_empty() {
-        return Err(bad("no 0.weight tensor: not an MLP checkpoint".into()));
+        return Err("no 0.weight tensor: not an MLP checkpoint".into());
     }
-    let task = match (task, metadata.get("wgsl-train.task").map(String::as_str)) {
-        (Some(t), _) => t,
-        (None, Some("regression")) => Task::Regression,
-        (None, Some("binary")) => Task::Binary,
-        (None, Some("multiclass")) => Task::Multiclass,
-        _ => return Err(bad("the file does not say its task; pass one".into())),
-    };
-    let model = Mlp::new(gpu, &sizes, task, 0).map_err(|e| bad(e.to_string()))?;
-    model
-        .load_state_dict(gpu, &tensors)
-        .map_err(|e| bad(e.to_string()))?;
-    Ok(model)
+    Ok(sizes)
 }
 
 /// Restores the training state saved beside `path` into `trainer`, built with the same
@@ -382,9 +391,7 @@ pub fn load_model(gpu: &Gpu, path: &Path, task: Option<Task>) -> Result<Mlp> {
 /// weights and the history. Training then continues exactly as if it had not stopped.
 ///
 /// The weights come from the training state, which [`save`] writes first: a run killed
-/// between its two writes resumes from the newer save. Files written before the training state
-/// held the weights are restored with the weights of the model file at `path`, whose step must
-/// then match.
+/// between its two writes resumes from the newer save.
 ///
 /// # Errors
 /// [`Error::Checkpoint`] when the files are missing, corrupt or hold non-finite values (naming
@@ -402,19 +409,25 @@ pub fn restore_training(
         detail,
     };
     let (tensors, metadata) = read_tensors(&state_path)?;
-    let step: u64 = metadata
-        .get("wgsl-train.step")
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| bad("no step count".into()))?;
-    let changed = compare_settings(&metadata, &settings(trainer, info)).map_err(bad)?;
-    let history = parse_history(
-        metadata
-            .get("wgsl-train.history")
-            .map_or("", String::as_str),
-        &metadata,
-    )
-    .ok_or_else(|| bad("unreadable learning curves".into()))?;
-    let weights = saved_weights(path, &tensors, &metadata)?;
+    let header: TrainingHeader = read_header(&state_path.display().to_string(), &metadata)?
+        .ok_or_else(|| {
+            bad(format!(
+                "no {METADATA_KEY:?} metadata: not a training state"
+            ))
+        })?;
+    let step = header.step;
+    let changed = compare_settings(&header.settings, &settings(trainer, info)).map_err(bad)?;
+    let history = parse_history(&header).ok_or_else(|| bad("unreadable learning curves".into()))?;
+    let weights: Vec<NamedTensor> = tensors
+        .iter()
+        .filter_map(|t| {
+            let name = t.name.strip_prefix("model.")?;
+            Some(NamedTensor {
+                name: name.to_string(),
+                ..t.clone()
+            })
+        })
+        .collect();
 
     let model = trainer.model();
     let slots = model.params().slots();
@@ -469,12 +482,12 @@ pub fn restore_training(
 /// Checks the settings saved in `metadata` against `now`: the allowed changes, or the first
 /// other difference in words.
 fn compare_settings(
-    metadata: &HashMap<String, String>,
+    saved_settings: &std::collections::BTreeMap<String, String>,
     now: &[(&'static str, String)],
 ) -> std::result::Result<Vec<(&'static str, String, String)>, String> {
     let mut changed = Vec::new();
     for (name, value) in now {
-        let Some(saved) = metadata.get(&format!("{SETTING}{name}")) else {
+        let Some(saved) = saved_settings.get(*name) else {
             continue; // a file from before this setting was recorded
         };
         if saved == value {
@@ -489,87 +502,6 @@ fn compare_settings(
         }
     }
     Ok(changed)
-}
-
-/// The weights to resume from: the training state's copy, or (for files written before it
-/// held one) the model file's, which must be from the same step.
-fn saved_weights(
-    path: &Path,
-    state: &[NamedTensor],
-    metadata: &HashMap<String, String>,
-) -> Result<Vec<NamedTensor>> {
-    let copy: Vec<NamedTensor> = state
-        .iter()
-        .filter_map(|t| {
-            let name = t.name.strip_prefix("model.")?;
-            Some(NamedTensor {
-                name: name.to_string(),
-                ..t.clone()
-            })
-        })
-        .collect();
-    if !copy.is_empty() {
-        return Ok(copy);
-    }
-    let (weights, model_metadata) = read_tensors(path)?;
-    if model_metadata.get("wgsl-train.step") != metadata.get("wgsl-train.step") {
-        return Err(Error::Checkpoint {
-            path: training_state_path(path).display().to_string(),
-            detail: format!(
-                "the model file {} is from step {:?}, the training state from step {:?}: they were not saved together",
-                path.display(),
-                model_metadata.get("wgsl-train.step"),
-                metadata.get("wgsl-train.step")
-            ),
-        });
-    }
-    Ok(weights)
-}
-fn model_metadata(model: &Mlp, step: Option<u64>, info: &RunInfo) -> HashMap<String, String> {
-    let task = match model.task() {
-        Task::Regression => "regression",
-        Task::Binary => "binary",
-        Task::Multiclass => "multiclass",
-    };
-    let sizes: Vec<String> = model.sizes().iter().map(usize::to_string).collect();
-    let mut metadata = HashMap::from([
-        ("format".to_string(), "pt".to_string()),
-        ("wgsl-train.task".to_string(), task.to_string()),
-        ("wgsl-train.sizes".to_string(), sizes.join(",")),
-    ]);
-    if let Some(step) = step {
-        metadata.insert("wgsl-train.step".into(), step.to_string());
-    }
-    if let Some(split) = &info.split {
-        let c = split.config;
-        metadata.insert(
-            "wgsl-train.split".into(),
-            format!("{},{},{},{}", c.validation, c.test, c.seed, c.stratify),
-        );
-        metadata.insert("wgsl-train.data".into(), split.data_setting());
-    }
-    if let Some(p) = info.preprocessing {
-        let join = |v: &[f64]| v.iter().map(f64::to_string).collect::<Vec<_>>().join(",");
-        metadata.insert("wgsl-train.feature_mean".into(), join(&p.scaler.mean));
-        metadata.insert("wgsl-train.feature_std".into(), join(&p.scaler.std));
-        if let Some(t) = p.target_scaler {
-            metadata.insert("wgsl-train.target_scale_mean".into(), t.mean.to_string());
-            metadata.insert("wgsl-train.target_scale_std".into(), t.std.to_string());
-        }
-        metadata.insert("wgsl-train.target_mean".into(), p.target_mean.to_string());
-        // Class and feature names come from CSV fields: they may hold commas, never a line
-        // break.
-        metadata.insert("wgsl-train.class_names".into(), p.class_names.join("\n"));
-        metadata.insert(
-            "wgsl-train.feature_names".into(),
-            p.feature_names.join("\n"),
-        );
-        metadata.insert(
-            "wgsl-train.class_frequencies".into(),
-            join(&p.class_frequencies),
-        );
-    }
-    metadata
 }
 
 fn write_tensors(
@@ -649,9 +581,9 @@ pub fn read_tensors(path: &Path) -> Result<(Vec<NamedTensor>, HashMap<String, St
     Ok((tensors, header.metadata().clone().unwrap_or_default()))
 }
 
-fn parse_history(csv: &str, metadata: &HashMap<String, String>) -> Option<History> {
+fn parse_history(header: &TrainingHeader) -> Option<History> {
     let mut epochs = Vec::new();
-    for line in csv.lines().skip(1) {
+    for line in header.history.lines().skip(1) {
         let mut fields = line.split(',');
         let epoch = fields.next()?.parse().ok()?;
         let train_loss = fields.next()?.parse().ok()?;
@@ -668,11 +600,7 @@ fn parse_history(csv: &str, metadata: &HashMap<String, String>) -> Option<Histor
     }
     Some(History {
         epochs,
-        best_epoch: metadata
-            .get("wgsl-train.best_epoch")
-            .and_then(|b| b.parse().ok()),
-        stopped_early: metadata
-            .get("wgsl-train.stopped_early")
-            .is_some_and(|s| s == "true"),
+        best_epoch: header.best_epoch,
+        stopped_early: header.stopped_early,
     })
 }

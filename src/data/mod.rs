@@ -17,8 +17,10 @@ pub use standardize::{Standardizer, TargetScaler};
 
 use crate::error::{Error, Result};
 
-/// What a dataset's target is, and so which loss and metrics apply.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// What a dataset's target is, and so which loss and metrics apply. In JSON: `"regression"`,
+/// `"binary"` or `"multiclass"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Task {
     /// One real-valued target; MSE.
     Regression,

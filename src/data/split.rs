@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use crate::rng::SeededRng;
 
 /// How to split a dataset. `Default`: 70% train, 15% validation, 15% test, seed 0, stratified.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SplitConfig {
     /// Fraction of rows for validation (default 0.15).
     pub validation: f64,

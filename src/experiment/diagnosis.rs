@@ -4,9 +4,8 @@
 use crate::train::History;
 
 /// What the curves suggest.
-#[derive(Debug, Clone, PartialEq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
-#[cfg_attr(feature = "serde", serde(tag = "kind", rename_all = "snake_case"))]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Diagnosis {
     /// The training loss did not fall from the untrained model's: nothing was learned (a zero
     /// or far too small learning rate, or gradients that vanish).

@@ -11,8 +11,7 @@ use crate::metrics::{
 use crate::nn::Mlp;
 
 /// A model's scores on some rows beside the constant predictor's.
-#[derive(Debug, Clone, PartialEq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Evaluation {
     /// The model's scores.
     pub model: Metrics,

@@ -8,9 +8,8 @@ use crate::gpu::Gpu;
 use crate::nn::Mlp;
 
 /// What a model predicts for some rows.
-#[derive(Debug, Clone, PartialEq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
-#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Predictions {
     /// Regression: one value per row, in the target's own units.
     Values(Vec<f32>),

@@ -7,7 +7,7 @@ use crate::kernels::optim::{
 };
 
 /// SGD as in `torch.optim.SGD`, plus L1. `Default`: lr 1e-3 and everything else off.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SgdConfig {
     /// Learning rate γ (default 1e-3): `θ ← θ − γ·g`.
     pub lr: f64,
@@ -41,7 +41,7 @@ impl Default for SgdConfig {
 
 /// Adam as in `torch.optim.Adam` (and AdamW with `decoupled_weight_decay`), plus L1.
 /// `Default`: lr 1e-3, betas (0.9, 0.999), eps 1e-8, no weight decay.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AdamConfig {
     /// Learning rate (default 1e-3): `θ ← θ − lr/(1 − β₁ᵗ) · m / (√v/√(1 − β₂ᵗ) + ε)`.
     pub lr: f64,
@@ -88,7 +88,10 @@ impl AdamConfig {
 }
 
 /// The hyperparameters of one parameter group.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// In JSON (a checkpoint's metadata): the fields of the config with `"kind": "sgd"` or
+/// `"kind": "adam"`, named as PyTorch's constructor arguments.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
 pub enum OptimizerConfig {
     /// Stochastic gradient descent.
     Sgd(SgdConfig),
@@ -109,7 +112,7 @@ impl From<AdamConfig> for OptimizerConfig {
 }
 
 /// Parameters (by name) that share hyperparameters, like one of PyTorch's `param_groups`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ParamGroup {
     /// Names of the parameters in the group.
     pub params: Vec<String>,

@@ -1,8 +1,7 @@
 //! What happened in training, epoch by epoch.
 
 /// One epoch's losses.
-#[derive(Debug, Clone, PartialEq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct EpochRecord {
     /// 1-based epoch number.
     pub epoch: usize,
@@ -11,13 +10,12 @@ pub struct EpochRecord {
     /// Loss on the validation split after the epoch, if there is one.
     pub validation_loss: Option<f64>,
     /// Each step's batch loss, in order (not saved in checkpoints, nor in JSON).
-    #[cfg_attr(feature = "serde", serde(skip))]
+    #[serde(skip)]
     pub step_losses: Vec<f32>,
 }
 
 /// The learning curves.
-#[derive(Debug, Clone, PartialEq, Default)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
 pub struct History {
     /// Every epoch run, in order.
     pub epochs: Vec<EpochRecord>,

@@ -123,8 +123,8 @@ pub struct Trainer<'g> {
     history: History,
     epochs_without_improvement: usize,
     dispatches_last_epoch: usize,
-    /// Each group's hyperparameters as configured, before any schedule changed the rate.
-    configured: Vec<OptimizerConfig>,
+    /// The parameter groups as configured, before any schedule changed their rates.
+    configured: Vec<ParamGroup>,
     // The uploaded training split, read by each epoch's shuffle.
     _train: DeviceSplit,
 }
@@ -186,7 +186,7 @@ impl<'g> Trainer<'g> {
         if config.patience.is_some() && validation.is_none() {
             return Err(invalid("early stopping (patience) needs validation data"));
         }
-        let configured = groups.iter().map(|g| g.config).collect();
+        let configured = groups.clone();
         let single_group = match &groups[..] {
             [only] if only.params.len() == model.params().slots().len() => Some(only.config),
             _ => None,
@@ -312,7 +312,7 @@ impl<'g> Trainer<'g> {
         // is a schedule of one's own.
         if self.config.lr_schedule != LrSchedule::Constant {
             for (group, base) in self.configured.iter().enumerate() {
-                let lr = self.config.lr_schedule.lr(base.lr(), epoch - 1);
+                let lr = self.config.lr_schedule.lr(base.config.lr(), epoch - 1);
                 self.optimizer.set_lr(group, lr)?;
             }
         }
@@ -483,8 +483,9 @@ impl<'g> Trainer<'g> {
         &self.config
     }
 
-    /// Each parameter group's hyperparameters as configured (the rate before any schedule).
-    pub fn optimizer_configs(&self) -> &[OptimizerConfig] {
+    /// The parameter groups and their hyperparameters as configured (the rate before any
+    /// schedule).
+    pub fn param_groups(&self) -> &[ParamGroup] {
         &self.configured
     }
 

@@ -79,3 +79,17 @@ pub fn cli() -> std::process::Command {
 pub fn run_cli(args: &[&str]) -> std::process::Output {
     cli().args(args).output().unwrap()
 }
+
+/// Rewrites the `"wgsl-train"` JSON metadata entry of the safetensors file at `path` with
+/// `edit`, keeping its tensors: how a file from another version, or a damaged one, is made.
+pub fn edit_metadata_entry(path: &std::path::Path, edit: impl FnOnce(&mut serde_json::Value)) {
+    let bytes = std::fs::read(path).unwrap();
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let mut metadata = header.metadata().clone().unwrap();
+    let mut entry: serde_json::Value = serde_json::from_str(&metadata["wgsl-train"]).unwrap();
+    edit(&mut entry);
+    metadata.insert("wgsl-train".into(), entry.to_string());
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let rewritten = safetensors::serialize(file.tensors(), Some(metadata)).unwrap();
+    std::fs::write(path, rewritten).unwrap();
+}

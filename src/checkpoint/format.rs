@@ -1,0 +1,268 @@
+//! The checkpoint format: one JSON metadata entry, `"wgsl-train"`, in each file, with a
+//! format version that every load checks. `docs/checkpoint-format.md` describes it field by
+//! field; change both together, and raise [`FORMAT_VERSION`] when a reader of the old version
+//! would misread the new.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use super::SplitRecord;
+use crate::data::{Preprocessing, Standardizer, TargetScaler, Task};
+use crate::error::{Error, Result};
+use crate::optim::ParamGroup;
+
+/// The checkpoint format this crate writes, and the newest it reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The metadata key of the JSON entry.
+pub const METADATA_KEY: &str = "wgsl-train";
+
+/// The model file's entry: everything needed to use the weights.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct ModelHeader {
+    pub format_version: u32,
+    pub crate_version: String,
+    pub task: Task,
+    /// `nn.Sequential`'s layers in order; the output is logits (the task's sigmoid or
+    /// softmax is part of its loss, not a layer).
+    pub layers: Vec<Layer>,
+    /// Optimizer steps taken (absent for a model saved on its own).
+    pub step: Option<u64>,
+    pub preprocessing: Option<PreprocessingRecord>,
+    pub split: Option<SplitRecord>,
+    /// The optimizer's parameter groups as configured (absent for a model saved on its own).
+    pub optimizer: Option<Vec<ParamGroup>>,
+}
+
+/// The training-state file's entry: what a resume needs besides the tensors.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct TrainingHeader {
+    pub format_version: u32,
+    pub crate_version: String,
+    pub step: u64,
+    /// The learning curves as CSV, `epoch,train_loss,validation_loss` (exact decimal
+    /// round-trips, non-finite losses included).
+    pub history: String,
+    pub best_epoch: Option<usize>,
+    pub stopped_early: bool,
+    /// The run's settings in words; a resume compares them one by one.
+    pub settings: BTreeMap<String, String>,
+}
+
+/// One layer of the model, named as its PyTorch class.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(super) struct Layer {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_features: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub out_features: Option<usize>,
+}
+
+/// The preprocessing fitted on the training split, as the file stores it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct PreprocessingRecord {
+    pub feature_names: Vec<String>,
+    pub feature_mean: Vec<f64>,
+    pub feature_std: Vec<f64>,
+    /// Regression targets are standardised for training: `y = mean + std · output`.
+    pub target_scaling: Option<TargetScaling>,
+    pub target_mean: f64,
+    pub class_names: Vec<String>,
+    pub class_frequencies: Vec<f64>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub(super) struct TargetScaling {
+    pub mean: f64,
+    pub std: f64,
+}
+
+/// A `u64` as 16 hexadecimal digits in JSON, as JSON numbers lose 64-bit integers in many
+/// readers.
+pub(super) mod hex_u64 {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(value: &u64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("{value:016x}"))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        let text = String::deserialize(d)?;
+        u64::from_str_radix(&text, 16).map_err(serde::de::Error::custom)
+    }
+}
+
+/// The metadata of a file holding `header`: the JSON entry, and `"format": "pt"`, which
+/// `safetensors.torch` expects.
+pub(super) fn metadata_of<T: Serialize>(header: &T) -> HashMap<String, String> {
+    let json = serde_json::to_string(header).expect("checkpoint headers serialize");
+    HashMap::from([
+        ("format".to_string(), "pt".to_string()),
+        (METADATA_KEY.to_string(), json),
+    ])
+}
+
+/// The header of a file with `metadata`, or `None` for a file without the entry (a PyTorch
+/// state dict). The version is checked before anything else is read.
+///
+/// # Errors
+/// [`Error::Checkpoint`] for a newer format version, a file of a development version from
+/// before the format was versioned, or a damaged entry (naming the field).
+pub(super) fn read_header<T: DeserializeOwned>(
+    path: &str,
+    metadata: &HashMap<String, String>,
+) -> Result<Option<T>> {
+    let bad = |detail: String| Error::Checkpoint {
+        path: path.to_string(),
+        detail,
+    };
+    let Some(json) = metadata.get(METADATA_KEY) else {
+        if metadata.keys().any(|k| k.starts_with("wgsl-train.")) {
+            return Err(bad(
+                "written by a development version of wgsl-train, before the checkpoint format was versioned; its weights load as a PyTorch file only after removing its `wgsl-train.*` metadata, or train it again".into(),
+            ));
+        }
+        return Ok(None);
+    };
+    let value: serde_json::Value = serde_json::from_str(json)
+        .map_err(|e| bad(format!("the {METADATA_KEY:?} metadata is not JSON: {e}")))?;
+    let version = value
+        .get("format_version")
+        .and_then(serde_json::Value::as_u64);
+    match version {
+        Some(v) if v <= u64::from(FORMAT_VERSION) && v >= 1 => {}
+        Some(v) => {
+            let writer = value
+                .get("crate_version")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("an unknown version");
+            return Err(bad(format!(
+                "checkpoint format version {v} (written by wgsl-train {writer}); this wgsl-train ({}) reads format versions 1 to {FORMAT_VERSION}: upgrade wgsl-train to read it",
+                env!("CARGO_PKG_VERSION")
+            )));
+        }
+        None => return Err(bad("the metadata has no format_version".into())),
+    }
+    serde_json::from_value(value)
+        .map(Some)
+        .map_err(|e| bad(format!("damaged {METADATA_KEY:?} metadata: {e}")))
+}
+
+/// The layers of an MLP with these sizes: Linear layers with ReLU between them.
+pub(super) fn layers_of(sizes: &[usize]) -> Vec<Layer> {
+    let mut layers = Vec::new();
+    for (i, pair) in sizes.windows(2).enumerate() {
+        if i > 0 {
+            layers.push(Layer {
+                kind: "ReLU".into(),
+                in_features: None,
+                out_features: None,
+            });
+        }
+        layers.push(Layer {
+            kind: "Linear".into(),
+            in_features: Some(pair[0]),
+            out_features: Some(pair[1]),
+        });
+    }
+    layers
+}
+
+/// The layer sizes `layers` describe, or why wgsl-train cannot build them, naming the layer.
+pub(super) fn sizes_of(layers: &[Layer]) -> std::result::Result<Vec<usize>, String> {
+    let mut sizes = Vec::new();
+    for (index, layer) in layers.iter().enumerate() {
+        let expected = if index % 2 == 0 { "Linear" } else { "ReLU" };
+        if layer.kind != expected {
+            let known = ["Linear", "ReLU"].contains(&layer.kind.as_str());
+            return Err(if known {
+                format!(
+                    "layer {index} is {}, where wgsl-train's nn.Sequential(Linear, ReLU, Linear, …, Linear) has {expected}",
+                    layer.kind
+                )
+            } else {
+                format!(
+                    "layer {index} is {}, which wgsl-train does not have: it builds Linear layers with ReLU between them",
+                    layer.kind
+                )
+            });
+        }
+        if let (Some(inp), Some(out)) = (layer.in_features, layer.out_features) {
+            if sizes.last().is_some_and(|&last| last != inp) {
+                return Err(format!(
+                    "layer {index} (Linear) takes {inp} inputs, the layer before gives {}",
+                    sizes.last().unwrap()
+                ));
+            }
+            if sizes.is_empty() {
+                sizes.push(inp);
+            }
+            sizes.push(out);
+        } else if expected == "Linear" {
+            return Err(format!("layer {index} (Linear) has no in/out_features"));
+        }
+    }
+    match layers.last() {
+        None => Err("no layers".into()),
+        Some(last) if last.kind != "Linear" => Err(format!(
+            "the last layer is {}; the model must end in a Linear layer (the output is logits)",
+            last.kind
+        )),
+        Some(_) => Ok(sizes),
+    }
+}
+
+impl PreprocessingRecord {
+    pub(super) fn of(p: &Preprocessing) -> Self {
+        Self {
+            feature_names: p.feature_names.clone(),
+            feature_mean: p.scaler.mean.clone(),
+            feature_std: p.scaler.std.clone(),
+            target_scaling: p.target_scaler.map(|t| TargetScaling {
+                mean: t.mean,
+                std: t.std,
+            }),
+            target_mean: p.target_mean,
+            class_names: p.class_names.clone(),
+            class_frequencies: p.class_frequencies.clone(),
+        }
+    }
+
+    /// The preprocessing, or the name of the first field that cannot be right (a standard
+    /// deviation of 0 would scale a feature to ∞).
+    pub(super) fn to_preprocessing(&self) -> std::result::Result<Preprocessing, &'static str> {
+        let (mean, std) = (&self.feature_mean, &self.feature_std);
+        if mean.len() != std.len() || mean.iter().any(|m| !m.is_finite()) {
+            return Err("feature_mean");
+        }
+        if std.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
+            return Err("feature_std");
+        }
+        if !self.feature_names.is_empty() && self.feature_names.len() != mean.len() {
+            return Err("feature_names");
+        }
+        if let Some(t) = self.target_scaling {
+            if !(t.mean.is_finite() && t.std.is_finite() && t.std > 0.0) {
+                return Err("target_scaling");
+            }
+        }
+        Ok(Preprocessing {
+            scaler: Standardizer {
+                mean: mean.clone(),
+                std: std.clone(),
+            },
+            target_scaler: self.target_scaling.map(|t| TargetScaler {
+                mean: t.mean,
+                std: t.std,
+            }),
+            target_mean: self.target_mean,
+            class_names: self.class_names.clone(),
+            class_frequencies: self.class_frequencies.clone(),
+            feature_names: self.feature_names.clone(),
+        })
+    }
+}
