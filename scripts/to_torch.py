@@ -3,7 +3,10 @@ trained with, and an optimizer whose `state_dict` carries the saved state.
 
     python3 scripts/to_torch.py model.safetensors model.pt
 
-writes `torch.save({"model", "wrapped", "optimizer", "l1"})`; from Python,
+writes `torch.save({"model", "optimizer_class", "optimizer_state_dict", "scaling", "l1"})`
+(built-in types only: `torch.load(path, weights_only=False)` reads it without this script, and
+`getattr(torch.optim, optimizer_class)(model.parameters()).load_state_dict(...)` restores the
+optimizer); from Python,
 
     import to_torch                      # with scripts/ on sys.path
     model, wrapped, optimizer, l1 = to_torch.load("model.safetensors")
@@ -183,14 +186,33 @@ def _scaling(torch, preprocessing, model):
     return layers
 
 
+def scaling_tensors(torch, preprocessing):
+    """The saved scaling as tensors, for a file that needs no wgsl-train code to read."""
+    if preprocessing is None:
+        return None
+    tensors = {k: torch.tensor(preprocessing[k], dtype=torch.float32)
+               for k in ("feature_mean", "feature_std")}
+    target = preprocessing.get("target_scaling")
+    if target is not None:
+        tensors.update(target_mean=torch.tensor(target["mean"]), target_std=torch.tensor(target["std"]))
+    return tensors
+
+
 if __name__ == "__main__":
     if len(sys.argv) != 3:
         sys.exit("usage: to_torch.py CHECKPOINT.safetensors OUT.pt")
     import torch
 
-    model, wrapped, optimizer, l1 = load(sys.argv[1])
+    model, _, optimizer, l1 = load(sys.argv[1])
     if any(l1):
         print(f"note: L1 penalties {l1} are not part of PyTorch's optimizers; add them to the loss",
               file=sys.stderr)
-    torch.save({"model": model, "wrapped": wrapped, "optimizer": optimizer, "l1": l1}, sys.argv[2])
+    # Built-in types only, so torch.load reads it without this script.
+    torch.save({
+        "model": model,
+        "optimizer_class": None if optimizer is None else type(optimizer).__name__,
+        "optimizer_state_dict": None if optimizer is None else optimizer.state_dict(),
+        "scaling": scaling_tensors(torch, read(sys.argv[1]).preprocessing),
+        "l1": l1,
+    }, sys.argv[2])
     print(f"wrote {sys.argv[2]}")
