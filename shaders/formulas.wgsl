@@ -35,11 +35,20 @@ fn bce_with_logits_term(x: f32, y: f32) -> vec2<f32> {
     return vec2<f32>(max(x, 0.0) - x * y + log1p(exp(-abs(x))), sigmoid(x) - y);
 }
 
+// max(ln p, −100), PyTorch BCELoss's clamped log. ln 0 is undefined in Vulkan (GLSL.std.450
+// Log; SwiftShader returns about −88, not −∞), so p = 0 takes the clamp without the log.
+fn clamped_log(p: f32) -> f32 {
+    if p <= 0.0 {
+        return -100.0;
+    }
+    return max(log(p), -100.0);
+}
+
 // BCE on probabilities (PyTorch BCELoss, logs clamped at −100):
 // l = −(y·max(ln p, −100) + (1 − y)·max(ln(1 − p), −100)), dl/dp = (p − y) / max(p(1 − p), 1e-12).
 fn bce_term(p: f32, y: f32) -> vec2<f32> {
-    let log_p = max(log(p), -100.0);
-    let log_q = max(log(1.0 - p), -100.0);
+    let log_p = clamped_log(p);
+    let log_q = clamped_log(1.0 - p);
     return vec2<f32>(-(y * log_p + (1.0 - y) * log_q), (p - y) / max(p * (1.0 - p), 1e-12));
 }
 
