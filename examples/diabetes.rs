@@ -9,15 +9,15 @@
 
 use std::time::Instant;
 
-use wgsl_train::data::{diabetes, SplitConfig};
+use wgsl_train::data::diabetes;
 use wgsl_train::experiment::{plot_curves, Experiment, Outcome};
 use wgsl_train::metrics::Metrics;
 use wgsl_train::optim::{AdamConfig, SgdConfig};
-use wgsl_train::train::{History, TrainConfig};
+use wgsl_train::train::History;
 use wgsl_train::Gpu;
 
-/// The six configurations: SGD and Adam, each plain, with L1 and with L2, all on the same
-/// split and from the same initial weights.
+/// The six configurations: SGD and Adam, each plain, with L1 and with L2, all in
+/// [`Experiment::classic`]'s setting (the same split and initial weights; the web demo's too).
 pub fn experiments() -> Vec<(&'static str, Experiment)> {
     let sgd = SgdConfig {
         lr: 0.01,
@@ -27,23 +27,6 @@ pub fn experiments() -> Vec<(&'static str, Experiment)> {
     let adam = AdamConfig {
         lr: 0.003,
         ..AdamConfig::default()
-    };
-    let base = Experiment {
-        hidden: vec![5],
-        optimizer: sgd.into(),
-        train: TrainConfig {
-            epochs: 500,
-            batch_size: 32,
-            seed: 1,
-            patience: Some(50),
-            min_delta: 1e-4,
-            ..TrainConfig::default()
-        },
-        split: SplitConfig {
-            seed: 2024,
-            ..SplitConfig::default()
-        },
-        model_seed: 7,
     };
     [
         ("SGD", sgd.into()),
@@ -68,15 +51,7 @@ pub fn experiments() -> Vec<(&'static str, Experiment)> {
         ),
     ]
     .into_iter()
-    .map(|(name, optimizer)| {
-        (
-            name,
-            Experiment {
-                optimizer,
-                ..base.clone()
-            },
-        )
-    })
+    .map(|(name, optimizer)| (name, Experiment::classic(optimizer)))
     .collect()
 }
 

@@ -64,7 +64,9 @@ fn softmax_ce_term(row_max: f32, sum_exp: f32, x_t: f32, target_valid: bool) -> 
     if target_valid {
         return log(sum_exp) - (x_t - row_max);
     }
-    return bitcast<f32>(0x7fc00000u);
+    // A variable, not a constant: Tint refuses a constant expression whose value is NaN.
+    var nan_bits = 0x7fc00000u;
+    return bitcast<f32>(nan_bits);
 }
 
 // ---- optimizers (PyTorch's torch.optim algorithms), four elements at a time ----

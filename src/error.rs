@@ -17,6 +17,17 @@ pub enum Error {
         detail: String,
     },
 
+    /// In a browser: it offers no WebGPU adapter (no WebGPU at all, or none enabled).
+    #[error(
+        "this browser offers no WebGPU adapter ({detail}). Use one with WebGPU on (Chrome or \
+         Edge 113+, Safari 26+, Firefox 141+ on Windows); Chromium on Linux needs \
+         --enable-unsafe-webgpu --enable-features=Vulkan"
+    )]
+    NoWebGpu {
+        /// What the browser said.
+        detail: String,
+    },
+
     /// `WGPU_ADAPTER_NAME` is set but names no adapter that was found.
     #[error("WGPU_ADAPTER_NAME={wanted:?} matches none of the adapters found: {available}")]
     AdapterNotFound {
@@ -110,6 +121,14 @@ pub enum Error {
         path: String,
         /// The operating system's error.
         source: std::io::Error,
+    },
+
+    /// A blocking call in a browser, where nothing may block: the async variant is the one to
+    /// call there.
+    #[error("{op} blocks until the GPU is done, which a browser cannot do; call {op}_async")]
+    WouldBlock {
+        /// The blocking function.
+        op: &'static str,
     },
 
     /// Another process is writing the same file (it holds its [`crate::fs::WriteLock`]).

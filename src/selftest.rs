@@ -9,7 +9,7 @@ use rand::{Rng, SeedableRng};
 
 use crate::data::Dataset;
 use crate::error::Result;
-use crate::gpu::{DType, Gpu, Tensor};
+use crate::gpu::{block_on, DType, Gpu, Tensor};
 use crate::kernels::activation::{relu, relu_backward};
 use crate::kernels::loss::{loss, LossKind};
 use crate::kernels::matmul::{matmul_launch, MatmulLayout, MatmulOptions, MatmulVariant};
@@ -58,6 +58,14 @@ fn uniform(rng: &mut StdRng, n: usize, lo: f32, hi: f32) -> Vec<f32> {
 /// # Errors
 /// Device errors (a failing comparison is a failed [`Check`], not an error).
 pub fn run(gpu: &Gpu, seed: u64) -> Result<Vec<Check>> {
+    block_on("selftest::run", run_async(gpu, seed))
+}
+
+/// Async variant of [`run`], the one to call in a browser.
+///
+/// # Errors
+/// As [`run`].
+pub async fn run_async(gpu: &Gpu, seed: u64) -> Result<Vec<Check>> {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut checks = Vec::new();
     // 512³ and 132×260×1028 align to 4 everywhere; in 10×260×130 only B does, where the
@@ -77,24 +85,24 @@ pub fn run(gpu: &Gpu, seed: u64) -> Result<Vec<Check>> {
                 if !variant.applies(gpu, layout, (m, n, k)) {
                     continue;
                 }
-                checks.push(check_matmul(gpu, &mut rng, (m, n, k), layout, variant)?);
+                checks.push(check_matmul(gpu, &mut rng, (m, n, k), layout, variant).await?);
             }
         }
     }
-    checks.extend(check_elementwise_kernels(gpu, &mut rng)?);
-    checks.extend(check_losses(gpu, &mut rng)?);
-    checks.extend(check_optimizers(gpu, &mut rng)?);
-    checks.push(check_single_dispatch_epochs(gpu, &mut rng)?);
+    checks.extend(check_elementwise_kernels(gpu, &mut rng).await?);
+    checks.extend(check_losses(gpu, &mut rng).await?);
+    checks.extend(check_optimizers(gpu, &mut rng).await?);
+    checks.push(check_single_dispatch_epochs(gpu, &mut rng).await?);
     Ok(checks)
 }
 
 /// The small-model path's one-dispatch epochs against the general path's kernels.
-fn check_single_dispatch_epochs(gpu: &Gpu, rng: &mut StdRng) -> Result<Check> {
+async fn check_single_dispatch_epochs(gpu: &Gpu, rng: &mut StdRng) -> Result<Check> {
     let (rows, inputs) = (200, 6);
     let features = uniform(rng, rows * inputs, -1.0, 1.0);
     let targets = uniform(rng, rows, -1.0, 1.0);
     let data = Dataset::regression(features, inputs, targets)?;
-    let weights = |single_dispatch_epochs: bool| -> Result<Vec<f32>> {
+    let weights = async |single_dispatch_epochs: bool| -> Result<Vec<f32>> {
         let model = Mlp::new(gpu, &[inputs, 8, 4, 1], data.task(), 1)?;
         let config = TrainConfig {
             epochs: 4,
@@ -108,10 +116,10 @@ fn check_single_dispatch_epochs(gpu: &Gpu, rng: &mut StdRng) -> Result<Check> {
             ..AdamConfig::default()
         };
         let mut trainer = Trainer::new(gpu, model, adam, &data, None, config)?;
-        trainer.fit()?;
-        trainer.model().params().values().to_vec(gpu)
+        trainer.fit_async().await?;
+        trainer.model().params().values().to_vec_async(gpu).await
     };
-    let (want, got) = (weights(false)?, weights(true)?);
+    let (want, got) = (weights(false).await?, weights(true).await?);
     Ok(compare(
         "training: one dispatch per epoch vs the general path, 52 steps".into(),
         &got,
@@ -120,7 +128,7 @@ fn check_single_dispatch_epochs(gpu: &Gpu, rng: &mut StdRng) -> Result<Check> {
     ))
 }
 
-fn check_matmul(
+async fn check_matmul(
     gpu: &Gpu,
     rng: &mut StdRng,
     (m, n, k): (usize, usize, usize),
@@ -152,12 +160,12 @@ fn check_matmul(
     let want = reference::matmul::matmul(&a, &b, m, n, k, layout, Some(&bias), true, None);
     let scale = reference::matmul::abs_product_sums(&a, &b, m, n, k, layout);
     let name = format!("matmul {variant:?} {layout:?} + bias + ReLU, {m}×{n}×{k}");
-    Ok(compare(name, &c.to_vec(gpu)?, &want, |i| {
+    Ok(compare(name, &c.to_vec_async(gpu).await?, &want, |i| {
         (k as f64 + 2.0) * U * (scale[i] + f64::from(bias[i % n].abs())) + 1e-30
     }))
 }
 
-fn check_elementwise_kernels(gpu: &Gpu, rng: &mut StdRng) -> Result<Vec<Check>> {
+async fn check_elementwise_kernels(gpu: &Gpu, rng: &mut StdRng) -> Result<Vec<Check>> {
     let n = 1_000_003;
     let x = uniform(rng, n, -1.0, 1.0);
     let g = uniform(rng, n, -1.0, 1.0);
@@ -166,13 +174,13 @@ fn check_elementwise_kernels(gpu: &Gpu, rng: &mut StdRng) -> Result<Vec<Check>> 
     let mut checks = vec![
         compare(
             format!("relu, {n}"),
-            &relu(gpu, &gx)?.to_vec(gpu)?,
+            &relu(gpu, &gx)?.to_vec_async(gpu).await?,
             &reference::activation::relu(&x),
             |_| 1e-30,
         ),
         compare(
             format!("relu backward, {n}"),
-            &relu_backward(gpu, &gg, &gx)?.to_vec(gpu)?,
+            &relu_backward(gpu, &gg, &gx)?.to_vec_async(gpu).await?,
             &reference::activation::relu_backward(&g, &x),
             |_| 1e-30,
         ),
@@ -180,7 +188,9 @@ fn check_elementwise_kernels(gpu: &Gpu, rng: &mut StdRng) -> Result<Vec<Check>> 
     // Small integers sum exactly in f32 in any order: a dropped or repeated element shows.
     let ints: Vec<f32> = x.iter().map(|v| (v * 3.0).round()).collect();
     let want_sum = reference::reduce::sum(&ints) as f32;
-    let got_sum = sum(gpu, &Tensor::from_slice(gpu, &[n], &ints)?)?.to_vec(gpu)?;
+    let got_sum = sum(gpu, &Tensor::from_slice(gpu, &[n], &ints)?)?
+        .to_vec_async(gpu)
+        .await?;
     checks.push(compare(
         format!("sum of small integers (exact), {n}"),
         &got_sum,
@@ -193,14 +203,14 @@ fn check_elementwise_kernels(gpu: &Gpu, rng: &mut StdRng) -> Result<Vec<Check>> 
     let want = reference::reduce::column_sums(&ints[..rows * cols], rows, cols);
     checks.push(compare(
         format!("column sums of small integers (exact), {rows}×{cols}"),
-        &column_sums(gpu, &grid)?.to_vec(gpu)?,
+        &column_sums(gpu, &grid)?.to_vec_async(gpu).await?,
         &want,
         |_| 1e-30,
     ));
     Ok(checks)
 }
 
-fn check_losses(gpu: &Gpu, rng: &mut StdRng) -> Result<Vec<Check>> {
+async fn check_losses(gpu: &Gpu, rng: &mut StdRng) -> Result<Vec<Check>> {
     let mut checks = Vec::new();
     for (kind, n) in [
         (LossKind::Mse, 65_537),
@@ -226,13 +236,13 @@ fn check_losses(gpu: &Gpu, rng: &mut StdRng) -> Result<Vec<Check>> {
         let tol = want_loss.abs() * (1e-5 + n as f64 * U);
         checks.push(compare(
             format!("{kind:?} loss, {n}"),
-            &out.loss.to_vec(gpu)?,
+            &out.loss.to_vec_async(gpu).await?,
             &[want_loss as f32],
             |_| tol,
         ));
         checks.push(compare(
             format!("{kind:?} gradient, {n}"),
-            &out.grad.to_vec(gpu)?,
+            &out.grad.to_vec_async(gpu).await?,
             &want_grad,
             |i| 1e-5 * f64::from(want_grad[i].abs()) + 1e-6 / n as f64,
         ));
@@ -252,20 +262,20 @@ fn check_losses(gpu: &Gpu, rng: &mut StdRng) -> Result<Vec<Check>> {
     let tol = want_loss.abs() * (1e-5 + (rows + classes) as f64 * U);
     checks.push(compare(
         format!("softmax cross-entropy loss, {rows}×{classes}"),
-        &out.loss.to_vec(gpu)?,
+        &out.loss.to_vec_async(gpu).await?,
         &[want_loss as f32],
         |_| tol,
     ));
     checks.push(compare(
         format!("softmax cross-entropy gradient, {rows}×{classes}"),
-        &out.grad.to_vec(gpu)?,
+        &out.grad.to_vec_async(gpu).await?,
         &want_grad,
         |i| (1e-5 + classes as f64 * U) * f64::from(want_grad[i].abs()) + 1e-7 / rows as f64,
     ));
     Ok(checks)
 }
 
-fn check_optimizers(gpu: &Gpu, rng: &mut StdRng) -> Result<Vec<Check>> {
+async fn check_optimizers(gpu: &Gpu, rng: &mut StdRng) -> Result<Vec<Check>> {
     let shapes: [(&str, &[usize]); 3] = [("w", &[1031, 7]), ("b", &[65]), ("v", &[3])];
     let configs: [(&str, OptimizerConfig); 3] = [
         (
@@ -324,12 +334,10 @@ fn check_optimizers(gpu: &Gpu, rng: &mut StdRng) -> Result<Vec<Check>> {
             }
             optimizer.step(gpu)?;
         }
-        let got: Vec<f32> = store
-            .slots()
-            .iter()
-            .map(|s| store.read(gpu, &s.name))
-            .collect::<Result<Vec<_>>>()?
-            .concat();
+        let mut got = Vec::new();
+        for slot in store.slots() {
+            got.extend(store.read_async(gpu, &slot.name).await?);
+        }
         let want: Vec<f32> = values.concat();
         checks.push(compare(
             format!("optimizer {name}, {steps} steps"),

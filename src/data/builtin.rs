@@ -59,6 +59,7 @@ fn read_gz_csv(compressed: &[u8]) -> Result<Vec<f32>> {
 ///
 /// # Errors
 /// Only if the shipped data were corrupt.
+#[cfg(feature = "datasets")]
 pub fn iris() -> Result<Dataset> {
     let ds = linfa_datasets::iris();
     let features = ds.records.iter().map(|&v| v as f32).collect();
@@ -75,6 +76,7 @@ pub fn iris() -> Result<Dataset> {
 ///
 /// # Errors
 /// Only if the shipped data were corrupt.
+#[cfg(feature = "datasets")]
 pub fn wine_quality() -> Result<Dataset> {
     let ds = linfa_datasets::winequality();
     let features = ds.records.iter().map(|&v| v as f32).collect();

@@ -1,7 +1,7 @@
 //! Datasets: loading (slices, CSV, built-in), seeded splits (stratified for classification),
 //! k-fold cross-validation, and standardisation fitted on the training split only.
 
-#[cfg(feature = "datasets")]
+#[cfg(feature = "diabetes")]
 mod builtin;
 mod csv;
 mod prepare;
@@ -9,8 +9,10 @@ mod split;
 mod standardize;
 
 pub use self::csv::{load_csv, load_csv_from_reader, read_features, CsvOptions, TargetColumn};
+#[cfg(feature = "diabetes")]
+pub use builtin::diabetes;
 #[cfg(feature = "datasets")]
-pub use builtin::{diabetes, iris, wine_quality};
+pub use builtin::{iris, wine_quality};
 pub use prepare::{baseline_loss, class_frequencies, Prepared, Preprocessing};
 pub use split::{Fold, Split, SplitConfig};
 pub use standardize::{Standardizer, TargetScaler};

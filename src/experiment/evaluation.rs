@@ -3,7 +3,7 @@
 
 use crate::data::{Dataset, Preprocessing, Targets, Task};
 use crate::error::{Error, Result};
-use crate::gpu::Gpu;
+use crate::gpu::{block_on, Gpu};
 use crate::metrics::{
     binary, binary_baseline, multiclass, multiclass_baseline, regression, regression_baseline,
     Metrics,
@@ -32,9 +32,24 @@ pub fn evaluate(
     preprocessing: &Preprocessing,
     data: &Dataset,
 ) -> Result<Evaluation> {
+    block_on("evaluate", evaluate_async(gpu, model, preprocessing, data))
+}
+
+/// Async variant of [`evaluate`], the one to call in a browser.
+///
+/// # Errors
+/// As [`evaluate`].
+pub async fn evaluate_async(
+    gpu: &Gpu,
+    model: &Mlp,
+    preprocessing: &Preprocessing,
+    data: &Dataset,
+) -> Result<Evaluation> {
     model.check_fits(data)?;
     let scaled = preprocessing.scaler.apply(data)?;
-    let outputs = model.predict(gpu, scaled.features(), scaled.len())?;
+    let outputs = model
+        .predict_async(gpu, scaled.features(), scaled.len())
+        .await?;
     Ok(match data.targets() {
         Targets::Values(y) => {
             let pred: Vec<f32> = match &preprocessing.target_scaler {

@@ -11,7 +11,7 @@ mod predict;
 mod progress;
 
 pub use diagnosis::{diagnose, Diagnosis};
-pub use evaluation::{evaluate, Evaluation};
+pub use evaluation::{evaluate, evaluate_async, Evaluation};
 #[cfg(feature = "plots")]
 pub use plot::plot_curves;
 pub use predict::{predict, Predictions};
@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use crate::checkpoint::{restore_training, save, Restored, RunInfo, SplitRecord};
 use crate::data::{baseline_loss, Dataset, Prepared, SplitConfig};
 use crate::error::{Error, Result};
-use crate::gpu::Gpu;
+use crate::gpu::{block_on, Gpu};
 use crate::metrics::Metrics;
 use crate::nn::Mlp;
 use crate::optim::OptimizerConfig;
@@ -60,6 +60,30 @@ pub struct Outcome {
 }
 
 impl Experiment {
+    /// The classic 10→5→1 setting this crate grew from, with `optimizer`: one hidden layer of
+    /// 5, batches of 32, up to 500 epochs with early stopping (patience 50, `min_delta` 1e-4),
+    /// the 70/15/15 split with seed 2024, shuffle seed 1 and weight seed 7. The diabetes
+    /// example and the web demo both run it, so their figures agree.
+    pub fn classic(optimizer: OptimizerConfig) -> Self {
+        Self {
+            hidden: vec![5],
+            optimizer,
+            train: TrainConfig {
+                epochs: 500,
+                batch_size: 32,
+                seed: 1,
+                patience: Some(50),
+                min_delta: 1e-4,
+                ..TrainConfig::default()
+            },
+            split: SplitConfig {
+                seed: 2024,
+                ..SplitConfig::default()
+            },
+            model_seed: 7,
+        }
+    }
+
     /// Runs the experiment on `data`: [`Experiment::start`], [`Run::fit`], [`Run::finish`].
     /// Shows a progress bar while training when stderr is a terminal.
     ///
@@ -67,9 +91,17 @@ impl Experiment {
     /// Data, hyperparameter and device errors, and [`crate::Error::NonFinite`] if training
     /// diverges.
     pub fn run(&self, gpu: &Gpu, data: &Dataset) -> Result<Outcome> {
+        block_on("Experiment::run", self.run_async(gpu, data))
+    }
+
+    /// Async variant of [`Experiment::run`], the one to call in a browser.
+    ///
+    /// # Errors
+    /// As [`Experiment::run`].
+    pub async fn run_async(&self, gpu: &Gpu, data: &Dataset) -> Result<Outcome> {
         let mut run = self.start(gpu, data)?;
-        run.fit(|_, _| Ok(()))?;
-        run.finish()
+        run.fit_async(|_, _| Ok(())).await?;
+        run.finish_async().await
     }
 
     /// Checks every setting (optimizer, training, split) without data or a device, so a
@@ -211,16 +243,27 @@ impl<'g> Run<'g> {
     /// # Errors
     /// As [`Trainer::fit_with`]. After a divergence the trainer is back at the last finite
     /// epoch, and [`Run::save`] saves that.
-    pub fn fit(
+    pub fn fit(&mut self, after_epoch: impl FnMut(&Trainer, &RunInfo) -> Result<()>) -> Result<()> {
+        block_on("Run::fit", self.fit_async(after_epoch))
+    }
+
+    /// Async variant of [`Run::fit`], the one to call in a browser (`after_epoch` is where a
+    /// page draws its curves).
+    ///
+    /// # Errors
+    /// As [`Run::fit`].
+    pub async fn fit_async(
         &mut self,
         mut after_epoch: impl FnMut(&Trainer, &RunInfo) -> Result<()>,
     ) -> Result<()> {
         let bar = Progress::new(self.progress, &self.trainer);
         let info = run_info(&self.prepared, self.split);
-        self.trainer.fit_with(|trainer| {
-            bar.epoch_done(trainer);
-            after_epoch(trainer, &info)
-        })?;
+        self.trainer
+            .fit_with_async(|trainer| {
+                bar.epoch_done(trainer);
+                after_epoch(trainer, &info)
+            })
+            .await?;
         Ok(())
     }
 
@@ -229,15 +272,23 @@ impl<'g> Run<'g> {
     /// # Errors
     /// Device errors.
     pub fn finish(self) -> Result<Outcome> {
+        block_on("Run::finish", self.finish_async())
+    }
+
+    /// Async variant of [`Run::finish`], the one to call in a browser.
+    ///
+    /// # Errors
+    /// As [`Run::finish`].
+    pub async fn finish_async(self) -> Result<Outcome> {
         let gpu = self.gpu;
         let prepared = self.prepared;
         let history = self.trainer.history().clone();
         let model = self.trainer.into_model();
         let (o, p) = (&prepared.original, &prepared.preprocessing);
         let scores = [
-            evaluate(gpu, &model, p, &o.train)?,
-            evaluate(gpu, &model, p, &o.validation)?,
-            evaluate(gpu, &model, p, &o.test)?,
+            evaluate_async(gpu, &model, p, &o.train).await?,
+            evaluate_async(gpu, &model, p, &o.validation).await?,
+            evaluate_async(gpu, &model, p, &o.test).await?,
         ];
         let diagnosis = diagnose(&history, baseline_loss(&prepared.train));
         Ok(Outcome {

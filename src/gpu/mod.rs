@@ -1,11 +1,14 @@
 //! The device, its buffers and pipelines, and the recording of kernels into one submission.
 
 mod batch;
+mod block;
 mod pipeline;
 mod readback;
 mod tensor;
 mod timing;
 mod tuning;
+
+pub(crate) use block::block_on;
 
 pub use batch::{Batch, Dispatch, Launch};
 pub use pipeline::{Binding, KernelSpec, ShaderCode};
@@ -59,6 +62,8 @@ pub struct Gpu {
     pinned_variants: Vec<(String, String)>,
     /// Set by wgpu's callbacks; reported by the next call that talks to the device.
     faults: Arc<Faults>,
+    /// See [`Gpu::unused_output`].
+    unused_output: std::sync::OnceLock<Tensor>,
 }
 
 impl std::fmt::Debug for Gpu {
@@ -86,7 +91,7 @@ impl Gpu {
     /// # Errors
     /// As [`Gpu::new`].
     pub fn with_options(options: GpuOptions) -> Result<Self> {
-        pollster::block_on(Self::new_async(options))
+        block_on("Gpu::with_options", Self::new_async(options))
     }
 
     /// Async variant of [`Gpu::with_options`] for callers that have an executor.
@@ -155,6 +160,7 @@ impl Gpu {
             info,
             limits,
             faults,
+            unused_output: std::sync::OnceLock::new(),
         })
     }
 
@@ -264,6 +270,18 @@ impl Gpu {
 
     /// Runs `f` inside validation and out-of-memory error scopes and turns what they catch
     /// into the crate's error.
+    ///
+    /// A browser cannot wait for a scope's verdict in a blocking call: there the error reaches
+    /// the uncaptured-error handler instead, and the next call reports it.
+    #[cfg(target_arch = "wasm32")]
+    pub(crate) fn scoped<T>(&self, _op: &'static str, f: impl FnOnce() -> T) -> Result<T> {
+        self.check_fault()?;
+        Ok(f())
+    }
+
+    /// Runs `f` inside validation and out-of-memory error scopes and turns what they catch
+    /// into the crate's error.
+    #[cfg(not(target_arch = "wasm32"))]
     pub(crate) fn scoped<T>(&self, op: &'static str, f: impl FnOnce() -> T) -> Result<T> {
         self.check_fault()?;
         let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
@@ -275,6 +293,17 @@ impl Gpu {
             Some(error) => Err(scope_error(op, error)),
             None => Ok(value),
         }
+    }
+
+    /// A small writable tensor to bind where a kernel has an output it does not write this
+    /// time (matmul's row sums): WebGPU refuses a dispatch that binds one buffer range to two
+    /// writable bindings, even one the kernel never touches.
+    pub(crate) fn unused_output(&self) -> Result<&Tensor> {
+        if let Some(t) = self.unused_output.get() {
+            return Ok(t);
+        }
+        let t = Tensor::zeros(self, &[4], DType::F32)?;
+        Ok(self.unused_output.get_or_init(|| t))
     }
 
     pub(crate) fn pipelines(&self) -> &PipelineCache {
@@ -364,8 +393,13 @@ async fn pick_adapter(instance: &wgpu::Instance) -> Result<wgpu::Adapter> {
             ..Default::default()
         })
         .await
-        .map_err(|e| Error::NoAdapter {
-            detail: e.to_string(),
+        .map_err(|e| {
+            let detail = e.to_string();
+            if cfg!(target_arch = "wasm32") {
+                Error::NoWebGpu { detail }
+            } else {
+                Error::NoAdapter { detail }
+            }
         })
 }
 

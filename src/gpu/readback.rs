@@ -1,8 +1,10 @@
 //! The one place in the crate that maps buffers and polls the device.
-
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll};
+//!
+//! Every read is async, and the blocking reads are those futures run to completion. Natively
+//! wgpu runs a map callback inside `device.poll`, so a read waits for the queue there first
+//! and its future is then ready at once (async callers are blocked as long as blocking ones,
+//! no longer). In a browser the callback comes from the event loop, and the future yields to
+//! it.
 
 use futures_intrusive::channel::shared::{oneshot_channel, OneshotReceiver};
 
@@ -25,21 +27,7 @@ impl Gpu {
         self.check_fault()
     }
 
-    /// Copies `size` bytes of `buffer` from `offset` to a mappable buffer and reads them,
-    /// blocking.
-    pub(crate) fn read_bytes(
-        &self,
-        buffer: &wgpu::Buffer,
-        offset: u64,
-        size: u64,
-    ) -> Result<Vec<u8>> {
-        let (staging, receiver) = self.start_read(buffer, offset, size)?;
-        self.wait()?;
-        let mapped = pollster::block_on(receiver.receive());
-        self.finish_read(&staging, mapped)
-    }
-
-    /// As [`Gpu::read_bytes`], polling without blocking and yielding between polls.
+    /// Copies `size` bytes of `buffer` from `offset` to a mappable buffer and reads them.
     pub(crate) async fn read_bytes_async(
         &self,
         buffer: &wgpu::Buffer,
@@ -47,12 +35,15 @@ impl Gpu {
         size: u64,
     ) -> Result<Vec<u8>> {
         let (staging, receiver) = self.start_read(buffer, offset, size)?;
-        let mapped = PollUntilMapped {
-            gpu: self,
-            receive: Box::pin(receiver.receive()),
-        }
-        .await?;
+        let mapped = self.mapped(receiver).await?;
         self.finish_read(&staging, mapped)
+    }
+
+    /// The outcome of a mapping asked for with [`map_read`], once the callback has run.
+    async fn mapped(&self, receiver: OneshotReceiver<MapResult>) -> Result<Option<MapResult>> {
+        #[cfg(not(target_arch = "wasm32"))]
+        self.wait()?;
+        Ok(receiver.receive().await)
     }
 
     fn create_staging(&self, size: u64) -> wgpu::Buffer {
@@ -143,36 +134,11 @@ impl Staging {
     }
 
     /// Waits for the work submitted so far and reads what the last recorded copy wrote.
-    pub(crate) fn read<T: Element>(&self, gpu: &Gpu) -> Result<Vec<T>> {
+    pub(crate) async fn read_async<T: Element>(&self, gpu: &Gpu) -> Result<Vec<T>> {
         gpu.check_fault()?;
         let receiver = map_read(&self.buffer);
-        gpu.wait()?;
-        let mapped = pollster::block_on(receiver.receive());
+        let mapped = gpu.mapped(receiver).await?;
         let bytes = gpu.finish_read(&self.buffer, mapped)?;
         Ok(bytemuck::pod_collect_to_vec(&bytes))
-    }
-}
-
-/// Polls the device once per wake-up until the map callback has fired.
-struct PollUntilMapped<'a, F> {
-    gpu: &'a Gpu,
-    receive: Pin<Box<F>>,
-}
-
-impl<F: Future<Output = Option<MapResult>>> Future for PollUntilMapped<'_, F> {
-    type Output = Result<Option<MapResult>>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if let Err(e) = self.gpu.device().poll(wgpu::PollType::Poll) {
-            return Poll::Ready(Err(self.gpu.poll_error(e)));
-        }
-        match self.receive.as_mut().poll(cx) {
-            Poll::Ready(mapped) => Poll::Ready(Ok(mapped)),
-            Poll::Pending => {
-                // Nothing else will wake us: the device must be polled again.
-                cx.waker().wake_by_ref();
-                Poll::Pending
-            }
-        }
     }
 }

@@ -134,13 +134,11 @@ impl Tensor {
     /// [`Error::DType`] when `T` is not the tensor's element type; [`Error::Readback`] or
     /// [`Error::DeviceLost`] when the device fails.
     pub fn to_vec<T: Element>(&self, gpu: &Gpu) -> Result<Vec<T>> {
-        self.expect_dtype("download", "the result", T::DTYPE)?;
-        let bytes = gpu.read_bytes(&self.buffer, self.offset, self.size_bytes())?;
-        Ok(bytemuck::pod_collect_to_vec(&bytes))
+        super::block_on("Tensor::to_vec", self.to_vec_async(gpu))
     }
 
-    /// Async variant of [`Tensor::to_vec`]: it polls the device without blocking the thread
-    /// and yields to the executor between polls, so it works under any executor.
+    /// Async variant of [`Tensor::to_vec`], the one to call in a browser, where it yields to
+    /// the event loop while the GPU works (natively it waits for the GPU as `to_vec` does).
     ///
     /// # Errors
     /// As [`Tensor::to_vec`].

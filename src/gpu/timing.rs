@@ -88,8 +88,10 @@ impl Gpu {
                 let mut batch = record(Some(&query_set));
                 batch.resolve_timestamps(&query_set, &resolved);
                 self.submit(batch)?;
-                let ticks: Vec<u64> =
-                    bytemuck::pod_collect_to_vec(&self.read_bytes(&resolved, 0, 16)?);
+                let ticks: Vec<u64> = bytemuck::pod_collect_to_vec(&super::block_on(
+                    "Gpu::time_launches",
+                    self.read_bytes_async(&resolved, 0, 16),
+                )?);
                 samples.push(ticks[1].saturating_sub(ticks[0]) as f64 * period_ns * 1e-9);
             }
         } else {

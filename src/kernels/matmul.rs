@@ -498,11 +498,15 @@ fn record(
         bindings: BINDINGS,
         constants,
     };
-    // Every binding needs a buffer: unused inputs are bound to A and unused row sums to C.
-    // The kernel never touches them (their override constants are off).
+    // Every binding needs a buffer: unused inputs are bound to A, unused row sums to a spare
+    // output (not C: WebGPU refuses two writable bindings of one buffer). The kernel never
+    // touches them (their override constants are off).
     let bias = options.bias.unwrap_or(a);
     let mask = options.mask.unwrap_or(a);
-    let row_sums = options.row_sums.unwrap_or(c);
+    let row_sums = match options.row_sums {
+        Some(sums) => sums,
+        None => gpu.unused_output()?,
+    };
     let tensors = [a, b, bias, mask, c, row_sums];
     let dispatch = Dispatch::new(gpu, &spec, &tensors, &params, plan.workgroups)?;
     Ok(Launch::new(vec![dispatch]))

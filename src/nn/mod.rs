@@ -5,7 +5,7 @@ pub(crate) mod graph;
 
 use crate::data::{Dataset, Task};
 use crate::error::{Error, Result};
-use crate::gpu::{Gpu, Tensor};
+use crate::gpu::{block_on, Gpu, Tensor};
 use crate::kernels::loss::LossKind;
 use crate::optim::{ParamId, ParamStore};
 use crate::rng::SeededRng;
@@ -259,6 +259,19 @@ impl Mlp {
     /// # Errors
     /// [`Error::ShapeMismatch`] when `features` is not `rows × inputs`; device errors.
     pub fn predict(&self, gpu: &Gpu, features: &[f32], rows: usize) -> Result<Vec<f32>> {
+        block_on("Mlp::predict", self.predict_async(gpu, features, rows))
+    }
+
+    /// Async variant of [`Mlp::predict`], the one to call in a browser.
+    ///
+    /// # Errors
+    /// As [`Mlp::predict`].
+    pub async fn predict_async(
+        &self,
+        gpu: &Gpu,
+        features: &[f32],
+        rows: usize,
+    ) -> Result<Vec<f32>> {
         if rows == 0 || features.len() != rows * self.sizes[0] {
             return Err(Error::ShapeMismatch {
                 op: "predict",
@@ -270,7 +283,7 @@ impl Mlp {
         let x = Tensor::from_slice(gpu, &[rows, self.sizes[0]], features)?;
         let forward = graph::forward(gpu, self, &x)?;
         gpu.run(&forward.launch)?;
-        forward.logits().to_vec(gpu)
+        forward.logits().to_vec_async(gpu).await
     }
 }
 

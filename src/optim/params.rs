@@ -194,6 +194,14 @@ impl ParamStore {
         self.value(name)?.to_vec(gpu)
     }
 
+    /// Async variant of [`ParamStore::read`], the one to call in a browser.
+    ///
+    /// # Errors
+    /// As [`ParamStore::read`].
+    pub async fn read_async(&self, gpu: &Gpu, name: &str) -> Result<Vec<f32>> {
+        self.value(name)?.to_vec_async(gpu).await
+    }
+
     /// The flat parameter buffer (padding included).
     pub fn values(&self) -> &Tensor {
         &self.values

@@ -13,7 +13,7 @@ pub use schedule::LrSchedule;
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::gpu::{Batch, DType, Gpu, Launch, Staging, Tensor};
+use crate::gpu::{block_on, Batch, DType, Gpu, Launch, Staging, Tensor};
 use crate::kernels::loss::loss_launch;
 use crate::nn::graph::{backward, forward, Forward};
 use crate::nn::Mlp;
@@ -306,6 +306,14 @@ impl<'g> Trainer<'g> {
     /// [`Error::NonFinite`] when a step's loss is NaN or infinite: the parameters and the
     /// optimizer state are then back where the epoch started. Device errors.
     pub fn run_epoch(&mut self) -> Result<EpochRecord> {
+        block_on("Trainer::run_epoch", self.run_epoch_async())
+    }
+
+    /// Async variant of [`Trainer::run_epoch`], the one to call in a browser.
+    ///
+    /// # Errors
+    /// As [`Trainer::run_epoch`].
+    pub async fn run_epoch_async(&mut self) -> Result<EpochRecord> {
         let gpu = self.gpu;
         let epoch = self.history.epochs.len() + 1;
         // A constant schedule leaves the rate alone, so `Optimizer::set_lr` between epochs
@@ -361,7 +369,7 @@ impl<'g> Trainer<'g> {
         self.results_staging.record_copy(&mut batch, &self.results);
         self.dispatches_last_epoch = batch.dispatch_count();
         gpu.submit(batch)?;
-        let results = self.results_staging.read::<f32>(gpu)?;
+        let results = self.results_staging.read_async::<f32>(gpu).await?;
         self.finish_epoch(epoch, step_before, &results)
     }
 
@@ -441,6 +449,14 @@ impl<'g> Trainer<'g> {
         self.fit_with(|_| Ok(()))
     }
 
+    /// Async variant of [`Trainer::fit`], the one to call in a browser.
+    ///
+    /// # Errors
+    /// As [`Trainer::run_epoch`].
+    pub async fn fit_async(&mut self) -> Result<&History> {
+        self.fit_with_async(|_| Ok(())).await
+    }
+
     /// As [`Trainer::fit`], calling `after_epoch` after every epoch: to show progress, or to
     /// save a checkpoint every few epochs so a killed run can resume.
     ///
@@ -448,10 +464,23 @@ impl<'g> Trainer<'g> {
     /// As [`Trainer::run_epoch`], and whatever `after_epoch` returns.
     pub fn fit_with(
         &mut self,
+        after_epoch: impl FnMut(&Trainer) -> Result<()>,
+    ) -> Result<&History> {
+        block_on("Trainer::fit_with", self.fit_with_async(after_epoch))?;
+        Ok(&self.history)
+    }
+
+    /// Async variant of [`Trainer::fit_with`], the one to call in a browser (`after_epoch`
+    /// is where a page draws its curves).
+    ///
+    /// # Errors
+    /// As [`Trainer::fit_with`].
+    pub async fn fit_with_async(
+        &mut self,
         mut after_epoch: impl FnMut(&Trainer) -> Result<()>,
     ) -> Result<&History> {
         while self.history.epochs.len() < self.config.epochs {
-            self.run_epoch()?;
+            self.run_epoch_async().await?;
             after_epoch(self)?;
             if self
                 .config

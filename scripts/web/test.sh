@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The crate's tests in a real browser: web/tests/ compiled to wasm32 and run in headless
+# Chromium's WebGPU (Tint compiles the WGSL; SwiftShader runs it on machines without a GPU).
+# Exits non-zero on any failure. With WEBGPU=off the browser has no WebGPU, and the tests must
+# fail: none of them skips for want of an adapter.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+source scripts/web/tools.sh
+ensure_wasm_tools
+ensure_chromium
+
+# wasm-bindgen-test-runner reads the browser's flags from web/webdriver.json.
+if [ "${WEBGPU:-on}" = off ]; then
+  flags='"--headless=new", "--no-sandbox", "--disable-features=Vulkan,WebGPU"'
+else
+  flags='"--headless=new", "--no-sandbox", "--enable-unsafe-webgpu", "--enable-features=Vulkan"'
+fi
+printf '{ "goog:chromeOptions": { "args": [%s] } }\n' "$flags" >web/webdriver.json
+
+export CHROMEDRIVER=${CHROMEDRIVER:-$(command -v chromedriver)}
+export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner
+export WASM_BINDGEN_TEST_TIMEOUT=${WASM_BINDGEN_TEST_TIMEOUT:-900}
+cargo test --release -p wgsl-train-web --target wasm32-unknown-unknown

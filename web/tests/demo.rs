@@ -1,0 +1,90 @@
+//! The demo page's two calls, as the page makes them, in headless Chromium's WebGPU.
+
+#![cfg(target_arch = "wasm32")]
+
+use wasm_bindgen::JsValue;
+use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+fn parse(json: &str) -> serde_json::Value {
+    serde_json::from_str(json).expect("the call returns JSON")
+}
+
+/// `train` reports every epoch to the page's callback, and returns the history, the three
+/// splits' scores beside the baseline, the report and the diagnosis.
+#[wasm_bindgen_test]
+async fn train_calls_back_every_epoch_and_returns_the_outcome() {
+    // The page's callback, here one that keeps what it is given.
+    js_sys::eval("globalThis.epochs = []").unwrap();
+    let on_epoch = js_sys::Function::new_with_args("e, t, v", "globalThis.epochs.push([e, t, v])");
+    let json = wgsl_train_web::train("adam".into(), 0.003, 0.0, 0.01, 6, on_epoch)
+        .await
+        .map_err(JsValue::from)
+        .unwrap();
+    let result = parse(&json);
+    let seen = js_sys::Array::from(&js_sys::eval("globalThis.epochs").unwrap());
+    assert_eq!(seen.length(), 6);
+    let epochs = result["history"]["epochs"].as_array().unwrap();
+    assert_eq!(epochs.len(), 6);
+    for (i, epoch) in epochs.iter().enumerate() {
+        let called = js_sys::Array::from(&seen.get(i as u32));
+        assert_eq!(called.get(0).as_f64(), Some((i + 1) as f64));
+        assert_eq!(called.get(1).as_f64(), epoch["train_loss"].as_f64());
+        assert_eq!(called.get(2).as_f64(), epoch["validation_loss"].as_f64());
+    }
+    // The classic split of the 442 patients, as the native example makes it.
+    let split = wgsl_train::experiment::Experiment::classic(
+        wgsl_train::optim::AdamConfig::default().into(),
+    )
+    .split;
+    let p =
+        wgsl_train::data::Prepared::new(&wgsl_train::data::diabetes().unwrap(), &split).unwrap();
+    let rows = [p.train.len(), p.validation.len(), p.test.len()];
+    assert_eq!(result["rows"], serde_json::json!(rows));
+    assert_eq!(rows.iter().sum::<usize>(), 442);
+    for split in result["scores"].as_array().unwrap() {
+        let mse = split["model"]["mse"].as_f64().unwrap();
+        assert!(mse.is_finite() && mse > 0.0, "{split}");
+    }
+    assert!(result["report"].as_str().unwrap().contains("MSE"));
+    assert!(!result["diagnosis"].as_str().unwrap().is_empty());
+}
+
+/// Bad settings come back as an error the page shows, before any GPU work.
+#[wasm_bindgen_test]
+async fn train_refuses_bad_settings_in_words() {
+    let on_epoch = js_sys::Function::new_no_args("");
+    let err = wgsl_train_web::train("adam".into(), -1.0, 0.0, 0.0, 5, on_epoch.clone())
+        .await
+        .map_err(JsValue::from)
+        .unwrap_err();
+    let message = js_sys::Error::from(err).message();
+    assert!(
+        String::from(message).contains("lr"),
+        "lr -1 was refused without naming it"
+    );
+    let err = wgsl_train_web::train("rmsprop".into(), 0.01, 0.0, 0.0, 5, on_epoch)
+        .await
+        .map_err(JsValue::from)
+        .unwrap_err();
+    let message = String::from(js_sys::Error::from(err).message());
+    assert!(message.contains("rmsprop"), "{message}");
+}
+
+/// `self_test` runs every check and says which passed.
+#[wasm_bindgen_test]
+async fn self_test_reports_every_check() {
+    let result = parse(
+        &wgsl_train_web::self_test(3)
+            .await
+            .map_err(JsValue::from)
+            .unwrap(),
+    );
+    let checks = result["checks"].as_array().unwrap();
+    assert!(checks.len() >= 40, "{} checks", checks.len());
+    for check in checks {
+        assert_eq!(check["passed"], true, "{check}");
+        assert!(check["max_error"].as_f64().unwrap() <= check["tolerance"].as_f64().unwrap());
+    }
+}
