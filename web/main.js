@@ -61,6 +61,7 @@ form.addEventListener("submit", (event) => {
         }
       });
     const result = JSON.parse(json);
+    window.lastResult = result; // for scripts/web/browser.py
     draw(points);
     const seconds = ((performance.now() - started) / 1000).toFixed(1);
     status(`${result.history.epochs.length} epochs in ${seconds} s on ${result.adapter}; ` +

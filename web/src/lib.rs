@@ -4,6 +4,10 @@
 //! Both calls open the adapter themselves and return JSON for the page; the page draws. Build
 //! with `bash scripts/web/build.sh`.
 
+mod bench;
+
+pub use bench::bench;
+
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use wgsl_train::data::diabetes;
