@@ -29,9 +29,11 @@
 //!
 //! `cli`, `datasets`, `plots` and `progress` are on by default. With
 //! `default-features = false` the library builds only its core (wgpu, bytemuck, pollster,
-//! futures-intrusive, rand, thiserror, csv, safetensors): kernels, optimizers, the MLP, the
-//! trainer, checkpoints and experiments, without the built-in datasets, SVG charts, the
-//! progress bar or the command line.
+//! futures-intrusive, rand, thiserror, csv, safetensors, serde): kernels, optimizers, the MLP,
+//! the trainer, checkpoints and experiments, without the built-in datasets, SVG charts, the
+//! progress bar or the command line. `diabetes` is that dataset alone; `webgpu` builds for
+//! browsers (`wasm32-unknown-unknown`), where the `*_async` calls are the ones to use: a
+//! browser cannot block, and a blocking call there returns [`Error::WouldBlock`].
 //!
 //! ## Example
 //!

@@ -14,7 +14,9 @@ import urllib.request
 
 import websocket
 
-FLAGS = ["--headless=new", "--no-sandbox", "--enable-unsafe-webgpu", "--enable-features=Vulkan"]
+FLAGS = ["--headless=new", "--no-sandbox", "--enable-unsafe-webgpu", "--enable-features=Vulkan",
+         # Chromium's background connections are refused on machines without a network.
+         "--disable-background-networking", "--disable-component-update", "--no-first-run"]
 
 
 class Browser:

@@ -11,10 +11,12 @@ ensure_wasm_tools
 ensure_chromium
 
 # wasm-bindgen-test-runner reads the browser's flags from web/webdriver.json.
+# (Chromium's background connections are refused on machines without a network: off.)
+quiet='"--headless=new", "--no-sandbox", "--disable-background-networking", "--disable-component-update", "--no-first-run"'
 if [ "${WEBGPU:-on}" = off ]; then
-  flags='"--headless=new", "--no-sandbox", "--disable-features=Vulkan,WebGPU"'
+  flags="$quiet, \"--disable-features=Vulkan,WebGPU\""
 else
-  flags='"--headless=new", "--no-sandbox", "--enable-unsafe-webgpu", "--enable-features=Vulkan"'
+  flags="$quiet, \"--enable-unsafe-webgpu\", \"--enable-features=Vulkan\""
 fi
 printf '{ "goog:chromeOptions": { "args": [%s] } }\n' "$flags" >web/webdriver.json
 

@@ -268,11 +268,9 @@ impl Gpu {
         }
     }
 
-    /// Runs `f` inside validation and out-of-memory error scopes and turns what they catch
-    /// into the crate's error.
-    ///
-    /// A browser cannot wait for a scope's verdict in a blocking call: there the error reaches
-    /// the uncaptured-error handler instead, and the next call reports it.
+    /// In a browser: runs `f`. A browser cannot wait for an error scope's verdict in a
+    /// blocking call, so an error `f` causes reaches the uncaptured-error handler instead, and
+    /// the next call reports it.
     #[cfg(target_arch = "wasm32")]
     pub(crate) fn scoped<T>(&self, _op: &'static str, f: impl FnOnce() -> T) -> Result<T> {
         self.check_fault()?;
