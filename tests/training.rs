@@ -9,7 +9,7 @@ use wgsl_train::data::Prepared;
 use wgsl_train::data::{diabetes, iris, wine_quality, Dataset, SplitConfig, Task};
 use wgsl_train::nn::Mlp;
 use wgsl_train::optim::{AdamConfig, OptimizerConfig, SgdConfig};
-use wgsl_train::train::{epoch_order, TrainConfig, Trainer};
+use wgsl_train::train::{TrainConfig, Trainer};
 use wgsl_train::{reference, Error, Gpu};
 
 fn prepared(data: &Dataset) -> Prepared {
@@ -32,8 +32,8 @@ fn config(epochs: usize, batch_size: usize) -> TrainConfig {
     }
 }
 
-/// Trains on the GPU and on the CPU reference from the same weights and batch order, then
-/// compares every step's loss and the final weights.
+/// Trains on the GPU, then replays the run on the CPU reference from the same weights and
+/// batch order (`common::replay`, shared with the browser's tests).
 fn check_against_reference(
     data: &Dataset,
     sizes: &[usize],
@@ -44,64 +44,33 @@ fn check_against_reference(
     let gpu = gpu();
     let p = prepared(data);
     let model = Mlp::new(gpu, sizes, data.task(), 5).unwrap();
-    let init: Vec<Vec<f32>> = model
-        .state_dict(gpu)
-        .unwrap()
-        .into_iter()
-        .map(|t| t.data)
-        .collect();
-    let mut cpu = reference::mlp::ReferenceMlp::new(sizes, init, model.loss_kind(), optimizer);
+    let weights = |model: &Mlp| -> Vec<Vec<f32>> {
+        let dict = model.state_dict(gpu).unwrap();
+        dict.into_iter().map(|t| t.data).collect()
+    };
+    let initial = weights(&model);
+    let loss = model.loss_kind();
     let mut trainer =
         Trainer::new(gpu, model, optimizer, &p.train, None, config(epochs, batch)).unwrap();
     let history = trainer.fit().unwrap().clone();
-
-    let n = p.train.len();
-    let targets = p.train.target_values();
-    let mut step = 0;
-    for record in &history.epochs {
-        let order = epoch_order(11, record.epoch, n);
-        for (s, rows) in order.chunks(batch).enumerate() {
-            let rows: Vec<usize> = rows.iter().map(|&r| r as usize).collect();
-            let x: Vec<f32> = rows.iter().flat_map(|&r| p.train.row(r).to_vec()).collect();
-            let y: Vec<f32> = rows.iter().map(|&r| targets[r]).collect();
-            let want = cpu.step(&x, &y, rows.len());
-            let got = f64::from(record.step_losses[s]);
-            step += 1;
-            assert!(
-                (got - want).abs() <= 1e-3 * want.abs().max(1e-3),
-                "{:?} step {step}: gpu loss {got} vs reference {want}",
-                data.task()
-            );
-        }
-    }
-    assert!(step >= 100, "only {step} steps compared");
-    let got = trainer.model().state_dict(gpu).unwrap();
-    for (t, want) in got.iter().zip(cpu.params()) {
-        for (i, (&g, &w)) in t.data.iter().zip(want).enumerate() {
-            assert!(
-                (g - w).abs() <= 1e-3 * (1.0 + w.abs()),
-                "{}[{i}]: gpu {g} vs reference {w}",
-                t.name
-            );
-        }
-    }
+    common::replay::check_against_reference(&common::replay::Run {
+        train: &p.train,
+        sizes,
+        loss,
+        optimizer,
+        seed: 11,
+        batch,
+        initial,
+        trained: weights(trainer.model()),
+        history: &history,
+    });
 }
 
 #[test]
 fn regression_training_matches_the_cpu_reference() {
-    let sgd = SgdConfig {
-        lr: 0.01,
-        momentum: 0.9,
-        weight_decay: 1e-3,
-        ..SgdConfig::default()
-    };
-    check_against_reference(&diabetes().unwrap(), &[10, 5, 1], sgd.into(), 12, 32);
-    let adam = AdamConfig {
-        lr: 0.003,
-        l1: 1e-3,
-        ..AdamConfig::default()
-    };
-    check_against_reference(&diabetes().unwrap(), &[10, 5, 1], adam.into(), 12, 32);
+    for optimizer in common::replay::diabetes_optimizers() {
+        check_against_reference(&diabetes().unwrap(), &[10, 5, 1], optimizer, 12, 32);
+    }
 }
 
 #[test]

@@ -2,6 +2,8 @@
 //! comparisons whose failure names the index, both values and the tolerance.
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod replay;
+
 use std::sync::OnceLock;
 
 use rand::rngs::StdRng;

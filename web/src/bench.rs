@@ -58,16 +58,16 @@ pub async fn bench(
     matmul: Option<String>,
 ) -> Result<String, JsError> {
     let mut rng = StdRng::seed_from_u64(42);
-    let mut normal =
+    let mut uniform =
         |n: usize| -> Vec<f32> { (0..n).map(|_| rng.random_range(-1.7..1.7)).collect() };
     let (data, sizes, batch_size, lr) = match case.as_str() {
         "small32" | "small32_one_dispatch" | "small_full" => {
-            let data = Dataset::regression(normal(310 * 10), 10, normal(310)).map_err(err)?;
+            let data = Dataset::regression(uniform(310 * 10), 10, uniform(310)).map_err(err)?;
             let batch = if case == "small_full" { 310 } else { 32 };
             (data, vec![10, 5, 1], batch, 0.003)
         }
         "big128" => {
-            let features = normal(512 * 784);
+            let features = uniform(512 * 784);
             let labels = (0..512).map(|i| (i * 7 % 10) as u32).collect();
             let classes = (0..10).map(|c| c.to_string()).collect();
             let data = Dataset::classification(features, 784, labels, classes).map_err(err)?;

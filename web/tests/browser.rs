@@ -4,12 +4,14 @@
 
 #![cfg(target_arch = "wasm32")]
 
+#[path = "../../tests/common/replay.rs"]
+mod replay;
+
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 use wgsl_train::data::{diabetes, Prepared, SplitConfig};
 use wgsl_train::nn::Mlp;
-use wgsl_train::optim::{AdamConfig, OptimizerConfig, SgdConfig};
-use wgsl_train::train::{epoch_order, TrainConfig, Trainer};
-use wgsl_train::{reference, selftest, Error, Gpu, GpuOptions, Tensor};
+use wgsl_train::train::{TrainConfig, Trainer};
+use wgsl_train::{selftest, Error, Gpu, GpuOptions, Tensor};
 
 wasm_bindgen_test_configure!(run_in_browser);
 
@@ -42,94 +44,50 @@ async fn every_selftest_check_passes_in_the_browser() {
 }
 
 /// Training in the browser follows the CPU reference step by step, as natively
-/// (tests/training.rs, the same tolerance): the 10→5→1 network on diabetes with SGD + momentum
-/// + L2 and with Adam + L1.
+/// (tests/training.rs: the same replay, the same tolerance, the same optimizers): the 10→5→1
+/// network on diabetes with SGD + momentum + L2 and with Adam + L1.
 #[wasm_bindgen_test]
 async fn training_matches_the_cpu_reference_in_the_browser() {
     let gpu = gpu().await;
-    let data = diabetes().unwrap();
     let split = SplitConfig {
         seed: 3,
         ..SplitConfig::default()
     };
-    let p = Prepared::new(&data, &split).unwrap();
-    let sgd = SgdConfig {
-        lr: 0.01,
-        momentum: 0.9,
-        weight_decay: 1e-3,
-        ..SgdConfig::default()
-    };
-    let adam = AdamConfig {
-        lr: 0.003,
-        l1: 1e-3,
-        ..AdamConfig::default()
-    };
-    for optimizer in [OptimizerConfig::from(sgd), adam.into()] {
-        check_against_reference(&gpu, &p, optimizer).await;
+    let p = Prepared::new(&diabetes().unwrap(), &split).unwrap();
+    for optimizer in replay::diabetes_optimizers() {
+        let (sizes, seed, batch) = ([10, 5, 1], 11, 32);
+        let model = Mlp::new(&gpu, &sizes, p.train.task(), 5).unwrap();
+        let loss = model.loss_kind();
+        let initial = weights(&gpu, &model).await;
+        let config = TrainConfig {
+            epochs: 12,
+            batch_size: batch,
+            seed,
+            ..TrainConfig::default()
+        };
+        let mut trainer = Trainer::new(&gpu, model, optimizer, &p.train, None, config).unwrap();
+        let history = trainer.fit_async().await.unwrap().clone();
+        replay::check_against_reference(&replay::Run {
+            train: &p.train,
+            sizes: &sizes,
+            loss,
+            optimizer,
+            seed,
+            batch,
+            initial,
+            trained: weights(&gpu, trainer.model()).await,
+            history: &history,
+        });
     }
 }
 
-async fn check_against_reference(gpu: &Gpu, p: &Prepared, optimizer: OptimizerConfig) {
-    let (sizes, epochs, batch, seed) = ([10, 5, 1], 12, 32, 11);
-    let model = Mlp::new(gpu, &sizes, p.train.task(), 5).unwrap();
-    let slots = model.params().slots().to_vec();
-    let flat = model
-        .params()
-        .values()
-        .to_vec_async::<f32>(gpu)
-        .await
-        .unwrap();
-    let init: Vec<Vec<f32>> = slots
-        .iter()
-        .map(|s| flat[s.offset..s.offset + s.len()].to_vec())
-        .collect();
-    let mut cpu = reference::mlp::ReferenceMlp::new(&sizes, init, model.loss_kind(), optimizer);
-    let config = TrainConfig {
-        epochs,
-        batch_size: batch,
-        seed,
-        ..TrainConfig::default()
-    };
-    let mut trainer = Trainer::new(gpu, model, optimizer, &p.train, None, config).unwrap();
-    let history = trainer.fit_async().await.unwrap().clone();
-
-    let targets = p.train.target_values();
-    let mut steps = 0;
-    for record in &history.epochs {
-        let order = epoch_order(seed, record.epoch, p.train.len());
-        for (s, rows) in order.chunks(batch).enumerate() {
-            let x: Vec<f32> = rows
-                .iter()
-                .flat_map(|&r| p.train.row(r as usize).to_vec())
-                .collect();
-            let y: Vec<f32> = rows.iter().map(|&r| targets[r as usize]).collect();
-            let want = cpu.step(&x, &y, rows.len());
-            let got = f64::from(record.step_losses[s]);
-            steps += 1;
-            assert!(
-                (got - want).abs() <= 1e-3 * want.abs().max(1e-3),
-                "{optimizer:?} step {steps}: browser loss {got} vs reference {want}"
-            );
-        }
+/// The model's parameters, one `Vec` per parameter in slot order.
+async fn weights(gpu: &Gpu, model: &Mlp) -> Vec<Vec<f32>> {
+    let mut weights = Vec::new();
+    for slot in model.params().slots() {
+        weights.push(model.params().read_async(gpu, &slot.name).await.unwrap());
     }
-    assert!(steps >= 100, "only {steps} steps compared");
-    let flat = trainer
-        .model()
-        .params()
-        .values()
-        .to_vec_async::<f32>(gpu)
-        .await
-        .unwrap();
-    for (slot, want) in slots.iter().zip(cpu.params()) {
-        let got = &flat[slot.offset..slot.offset + slot.len()];
-        for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
-            assert!(
-                (g - w).abs() <= 1e-3 * (1.0 + w.abs()),
-                "{}[{i}]: browser {g} vs reference {w}",
-                slot.name
-            );
-        }
-    }
+    weights
 }
 
 /// A browser cannot block: the blocking API says so and names the async call, instead of
