@@ -45,12 +45,6 @@ struct StepParams {
 @group(0) @binding(7) var<uniform> chunk: ChunkParams;
 @group(0) @binding(8) var<uniform> step: StepParams;
 
-fn flag_nonfinite(theta: vec4<f32>) {
-    if any_nonfinite(theta) {
-        nonfinite[0] = 1.0;
-    }
-}
-
 // The segment holding global element i, or a segment with group NO_GROUP: binary search for
 // the last segment starting at or before i.
 const NO_GROUP: u32 = 0xffffffffu;
@@ -79,13 +73,28 @@ fn inside(i: u32, s: vec4<u32>) -> vec4<bool> {
     return vec4<u32>(i) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(s.y);
 }
 
-// Each invocation updates PER_INVOCATION vec4s, one grid apart, so that neighbouring
-// invocations touch neighbouring addresses. A short loop of fixed length: on lavapipe, one
-// vec4 per invocation pays too much per workgroup and a long loop too much per iteration.
+// Each workgroup updates one span of PER_INVOCATION × WG consecutive vec4s, in PER_INVOCATION
+// passes over WG neighbouring vec4s, so that neighbouring invocations touch neighbouring
+// addresses. A short loop of fixed length: on lavapipe, one vec4 per invocation pays too much
+// per workgroup and a long loop too much per iteration.
 const PER_INVOCATION: u32 = 4u;
 
-fn first_vec4(wid: vec3<u32>, nwg: vec3<u32>, lidx: u32) -> u32 {
-    return (wid.y * nwg.x + wid.x) * WG + lidx;
+fn span_start(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
+    return (wid.y * nwg.x + wid.x) * WG * PER_INVOCATION;
+}
+
+// The segment holding the whole span from vec4 `first` on, or one with group NO_GROUP when the
+// span is cut short by the chunk's end or crosses a segment's edge. It depends only on the
+// workgroup, so on the common path (every span of a large tensor) the lookup, the loads of the
+// group's hyperparameters and the formulas' flag tests are uniform and there are no bounds
+// checks: lavapipe then does them once per workgroup instead of once per lane.
+fn span_segment(first: u32) -> vec4<u32> {
+    let end = first + PER_INVOCATION * WG;
+    let s = segment_of(chunk.base + 4u * first);
+    if end <= chunk.len / 4u && s.z != NO_GROUP && chunk.base + 4u * end <= s.y {
+        return s;
+    }
+    return vec4<u32>(0u, 0u, NO_GROUP, 0u);
 }
 
 @compute @workgroup_size(WG)
@@ -94,35 +103,48 @@ fn sgd_step(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lidx: u32,
 ) {
-    let stride = nwg.x * nwg.y * WG;
-    for (var k = 0u; k < PER_INVOCATION; k++) {
-        let q = first_vec4(wid, nwg, lidx) + k * stride;
-        if q < chunk.len / 4u {
-            sgd_update_at(q);
+    let first = span_start(wid, nwg);
+    let whole = span_segment(first);
+    var nonfinite_seen = false;
+    if whole.z != NO_GROUP {
+        let hp = groups[whole.z];
+        let st = step.groups[whole.z];
+        for (var k = 0u; k < PER_INVOCATION; k++) {
+            let q = first + k * WG + lidx;
+            nonfinite_seen = sgd_update_at(q, hp, st, vec4<bool>(true)) || nonfinite_seen;
+        }
+    } else {
+        for (var k = 0u; k < PER_INVOCATION; k++) {
+            let q = first + k * WG + lidx;
+            if q >= chunk.len / 4u {
+                break;
+            }
+            let i = chunk.base + 4u * q;
+            let seg = segment_of(i);
+            if seg.z != NO_GROUP {
+                let changed = sgd_update_at(q, groups[seg.z], step.groups[seg.z], inside(i, seg));
+                nonfinite_seen = changed || nonfinite_seen;
+            }
         }
     }
+    flag_nonfinite(nonfinite_seen);
 }
 
-fn sgd_update_at(q: u32) {
-    let i = chunk.base + 4u * q;
-    let seg = segment_of(i);
-    if seg.z == NO_GROUP {
-        return;
-    }
-    let hp = groups[seg.z];
+// Updates the lanes `keep` of vec4 q; true if that leaves a parameter NaN or infinite.
+fn sgd_update_at(q: u32, hp: GroupParams, st: vec4<f32>, keep: vec4<bool>) -> bool {
     let theta = params[q];
     // The momentum buffer is read and written only when there is momentum.
     var buffer = vec4<f32>(0.0);
     if hp.momentum != 0.0 {
         buffer = state0[q];
     }
-    let u = sgd_update(theta, grads[q], buffer, hp, step.groups[seg.z]);
+    let u = sgd_update(theta, grads[q], buffer, hp, st);
     if hp.momentum != 0.0 {
         state0[q] = u.momentum_buffer;
     }
-    let updated = select(theta, u.theta, inside(i, seg));
-    flag_nonfinite(updated);
+    let updated = select(theta, u.theta, keep);
     params[q] = updated;
+    return any_nonfinite(updated);
 }
 
 @compute @workgroup_size(WG)
@@ -131,22 +153,35 @@ fn adam_step(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lidx: u32,
 ) {
-    let stride = nwg.x * nwg.y * WG;
-    for (var k = 0u; k < PER_INVOCATION; k++) {
-        let q = first_vec4(wid, nwg, lidx) + k * stride;
-        if q < chunk.len / 4u {
-            adam_update_at(q);
+    let first = span_start(wid, nwg);
+    let whole = span_segment(first);
+    var nonfinite_seen = false;
+    if whole.z != NO_GROUP {
+        let hp = groups[whole.z];
+        let st = step.groups[whole.z];
+        for (var k = 0u; k < PER_INVOCATION; k++) {
+            let q = first + k * WG + lidx;
+            nonfinite_seen = adam_update_at(q, hp, st, vec4<bool>(true)) || nonfinite_seen;
+        }
+    } else {
+        for (var k = 0u; k < PER_INVOCATION; k++) {
+            let q = first + k * WG + lidx;
+            if q >= chunk.len / 4u {
+                break;
+            }
+            let i = chunk.base + 4u * q;
+            let seg = segment_of(i);
+            if seg.z != NO_GROUP {
+                let changed = adam_update_at(q, groups[seg.z], step.groups[seg.z], inside(i, seg));
+                nonfinite_seen = changed || nonfinite_seen;
+            }
         }
     }
+    flag_nonfinite(nonfinite_seen);
 }
 
-fn adam_update_at(q: u32) {
-    let i = chunk.base + 4u * q;
-    let seg = segment_of(i);
-    if seg.z == NO_GROUP {
-        return;
-    }
-    let hp = groups[seg.z];
+// Updates the lanes `keep` of vec4 q; true if that leaves a parameter NaN or infinite.
+fn adam_update_at(q: u32, hp: GroupParams, st: vec4<f32>, keep: vec4<bool>) -> bool {
     let theta = params[q];
     let amsgrad = (hp.flags & FLAG_AMSGRAD) != 0u;
     // Max v is a short stand-in unless some group uses AMSGrad: read it only then.
@@ -154,14 +189,21 @@ fn adam_update_at(q: u32) {
     if amsgrad {
         max_v = state2[q];
     }
-    let u = adam_update(theta, grads[q], state0[q], state1[q], max_v, hp, step.groups[seg.z]);
+    let u = adam_update(theta, grads[q], state0[q], state1[q], max_v, hp, st);
     // Padding lanes have g = θ = 0, so m and v stay 0 there.
     state0[q] = u.m;
     state1[q] = u.v;
     if amsgrad {
         state2[q] = u.v_used;
     }
-    let updated = select(theta, u.theta, inside(i, seg));
-    flag_nonfinite(updated);
+    let updated = select(theta, u.theta, keep);
     params[q] = updated;
+    return any_nonfinite(updated);
+}
+
+// Every writer stores the same value, so the unordered writes agree.
+fn flag_nonfinite(seen: bool) {
+    if seen {
+        nonfinite[0] = 1.0;
+    }
 }
