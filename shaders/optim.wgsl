@@ -38,10 +38,11 @@ struct StepParams {
 // Adam: v (exp_avg_sq) and, with amsgrad, max v (max_exp_avg_sq).
 @group(0) @binding(5) var<storage, read_write> state1: array<vec4<f32>>;
 @group(0) @binding(6) var<storage, read_write> state2: array<vec4<f32>>;
-// Set to 1 when an update leaves a parameter NaN or infinite (a diverging run, or a non-finite
-// gradient); the trainer clears it each epoch and reads it with the epoch's losses. Every
-// writer stores the same value, so the unordered writes agree.
-@group(0) @binding(9) var<storage, read_write> nonfinite: array<f32>;
+// [0]: set to 1 when an update leaves a parameter NaN or infinite (a diverging run, or a
+// non-finite gradient); the trainer clears it each epoch and reads it with the epoch's losses.
+// Every writer stores the same value, so the unordered writes agree. [1]: while nonzero, the
+// update does nothing (the trainer's end-of-epoch decision freezes the model after a stop).
+@group(0) @binding(9) var<storage, read_write> flags: array<f32>;
 @group(0) @binding(7) var<uniform> chunk: ChunkParams;
 @group(0) @binding(8) var<uniform> step: StepParams;
 
@@ -103,6 +104,9 @@ fn sgd_step(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lidx: u32,
 ) {
+    if flags[1] != 0.0 {
+        return;
+    }
     let first = span_start(wid, nwg);
     let whole = span_segment(first);
     var nonfinite_seen = false;
@@ -153,6 +157,9 @@ fn adam_step(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lidx: u32,
 ) {
+    if flags[1] != 0.0 {
+        return;
+    }
     let first = span_start(wid, nwg);
     let whole = span_segment(first);
     var nonfinite_seen = false;
@@ -204,6 +211,6 @@ fn adam_update_at(q: u32, hp: GroupParams, st: vec4<f32>, keep: vec4<bool>) -> b
 // Every writer stores the same value, so the unordered writes agree.
 fn flag_nonfinite(seen: bool) {
     if seen {
-        nonfinite[0] = 1.0;
+        flags[0] = 1.0;
     }
 }

@@ -48,7 +48,9 @@ struct SmallParams {
 @group(0) @binding(5) var<storage, read_write> state0: array<f32>;
 @group(0) @binding(6) var<storage, read_write> state1: array<f32>;
 @group(0) @binding(7) var<storage, read_write> state2: array<f32>;
-// The step losses at [0, steps); [steps + 1] set to 1 if an update went non-finite.
+// The epoch's row of results: the step losses at [0, steps); [steps + 1] set to 1 if an
+// update went non-finite; [steps + 2] the status slot, nonzero before the epoch runs when an
+// earlier epoch of the submission stopped training (control.wgsl): then nothing is done.
 @group(0) @binding(8) var<storage, read_write> results: array<f32>;
 @group(0) @binding(9) var<uniform> params: SmallParams;
 
@@ -123,6 +125,9 @@ fn workgroup_sum(term: f32, lidx: u32, count: u32) -> f32 {
 
 @compute @workgroup_size(WG)
 fn train_epoch(@builtin(local_invocation_index) lidx: u32) {
+    if results[params.steps + 2u] != 0.0 {
+        return;
+    }
     let layers = params.layers;
     let outputs = size(layers);
     for (var s = 0u; s < params.steps; s++) {

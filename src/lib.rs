@@ -4,8 +4,8 @@
 //! Vulkan such as Mesa's lavapipe. WGSL compute shaders do the work; a plain-Rust CPU
 //! reference of every kernel ([`reference`](mod@reference)) holds them to account in the tests.
 //!
-//! - [`train`] trains an [`nn::Mlp`] a whole epoch per GPU submission ([`train::Trainer`]),
-//!   with validation, early stopping and learning-rate schedules;
+//! - [`train`] trains an [`nn::Mlp`] many epochs per GPU submission ([`train::Trainer`]),
+//!   with validation, early stopping and learning-rate schedules decided on the GPU;
 //! - [`experiment`] runs a whole experiment — split, standardise, train, score every split
 //!   beside a baseline, diagnose ([`experiment::Experiment`]) — as the command line does;
 //! - [`data`] loads datasets (slices, CSV, built-in) and splits them; [`metrics`] scores

@@ -134,23 +134,22 @@ fn periodic_checkpoints_let_a_killed_run_resume_where_it_was() {
         momentum: 0.9,
         ..SgdConfig::default()
     };
-    let new_trainer = |model| {
-        Trainer::new(
-            gpu,
-            model,
-            optimizer,
-            &p.train,
-            Some(&p.validation),
-            config(9),
-        )
-        .unwrap()
+    let new_trainer = |model, submission_epochs| {
+        let config = TrainConfig {
+            submission_epochs,
+            ..config(9)
+        };
+        Trainer::new(gpu, model, optimizer, &p.train, Some(&p.validation), config).unwrap()
     };
+    let model = || Mlp::new(gpu, &[10, 5, 1], Task::Regression, 3).unwrap();
 
-    let mut uninterrupted = new_trainer(Mlp::new(gpu, &[10, 5, 1], Task::Regression, 3).unwrap());
+    // Epochs per submission as the trainer sees fit.
+    let mut uninterrupted = new_trainer(model(), None);
     uninterrupted.fit().unwrap();
 
-    // Checkpoint every 3 epochs; the process "dies" during epoch 5 (after the epoch-3 save).
-    let mut doomed = new_trainer(Mlp::new(gpu, &[10, 5, 1], Task::Regression, 3).unwrap());
+    // Checkpoint every 3 epochs (so every third epoch ends a submission); the process "dies"
+    // during epoch 5 (after the epoch-3 save).
+    let mut doomed = new_trainer(model(), Some(3));
     let killed = doomed.fit_with(|t| {
         let epoch = t.history().epochs.len();
         if epoch % 3 == 0 {
@@ -163,7 +162,7 @@ fn periodic_checkpoints_let_a_killed_run_resume_where_it_was() {
     });
     assert!(killed.is_err());
 
-    let mut resumed = new_trainer(load_model(gpu, &path, None).unwrap());
+    let mut resumed = new_trainer(load_model(gpu, &path, None).unwrap(), None);
     restore_training(gpu, &path, &mut resumed, &RunInfo::default()).unwrap();
     assert_eq!(resumed.history().epochs.len(), 3);
     resumed.fit().unwrap();

@@ -74,6 +74,8 @@ impl Experiment {
                 seed: 1,
                 patience: Some(50),
                 min_delta: 1e-4,
+                // The small-model path: about 4× faster end to end on lavapipe (BENCHMARKS.md).
+                single_dispatch_epochs: true,
                 ..TrainConfig::default()
             },
             split: SplitConfig {

@@ -257,15 +257,20 @@ impl Batch {
     /// Block views check at creation that every block lies inside their tensor; a `block`
     /// past the last is a validation error of the submission.
     pub fn record_block(&mut self, launch: &Launch, block: usize) {
+        for dispatch in &launch.dispatches {
+            self.record_dispatch_block(dispatch, block);
+        }
+    }
+
+    /// Records one dispatch with its block views bound to block number `block`.
+    pub(crate) fn record_dispatch_block(&mut self, dispatch: &Dispatch, block: usize) {
         // Recorded every step: offsets on the stack, no allocation.
         let mut offsets = [0u32; MAX_BLOCK_VIEWS];
-        for dispatch in &launch.dispatches {
-            let strides = &dispatch.block_strides;
-            for (offset, &stride) in offsets.iter_mut().zip(strides) {
-                *offset = u32::try_from(block as u64 * u64::from(stride)).unwrap_or(u32::MAX);
-            }
-            self.record_at(dispatch, &offsets[..strides.len()]);
+        let strides = &dispatch.block_strides;
+        for (offset, &stride) in offsets.iter_mut().zip(strides) {
+            *offset = u32::try_from(block as u64 * u64::from(stride)).unwrap_or(u32::MAX);
         }
+        self.record_at(dispatch, &offsets[..strides.len()]);
     }
 
     /// Records one dispatch, with the dynamic offsets of its dynamic bindings.

@@ -6,6 +6,7 @@
 //! outputs and submits at once.
 
 pub mod activation;
+pub(crate) mod control;
 pub(crate) mod gather;
 pub mod loss;
 pub mod matmul;
@@ -38,11 +39,15 @@ pub enum Shader {
     Gather,
     /// `shaders/formulas.wgsl` followed by `shaders/small_mlp.wgsl`
     SmallMlp,
+    /// `shaders/formulas.wgsl` followed by `shaders/control.wgsl`
+    Control,
+    /// `shaders/copy.wgsl`
+    Copy,
 }
 
 impl Shader {
     /// Every module, for validation and tooling.
-    pub const ALL: [Shader; 8] = [
+    pub const ALL: [Shader; 10] = [
         Shader::Matmul,
         Shader::MatmulSubgroup,
         Shader::Activation,
@@ -51,6 +56,8 @@ impl Shader {
         Shader::Optim,
         Shader::Gather,
         Shader::SmallMlp,
+        Shader::Control,
+        Shader::Copy,
     ];
 
     /// The module's name: its main file's name without `.wgsl`.
@@ -64,6 +71,8 @@ impl Shader {
             Shader::Optim => "optim",
             Shader::Gather => "gather",
             Shader::SmallMlp => "small_mlp",
+            Shader::Control => "control",
+            Shader::Copy => "copy",
         }
     }
 
@@ -81,6 +90,8 @@ impl Shader {
             Shader::Optim => shader!("formulas.wgsl", "optim.wgsl"),
             Shader::Gather => shader!("gather.wgsl"),
             Shader::SmallMlp => shader!("formulas.wgsl", "small_mlp.wgsl"),
+            Shader::Control => shader!("formulas.wgsl", "control.wgsl"),
+            Shader::Copy => shader!("copy.wgsl"),
         }
     }
 

@@ -106,8 +106,9 @@ pub(crate) struct UpdateBuffers<'a> {
     pub segments: &'a Tensor,
     pub segment_count: usize,
     pub groups: &'a Tensor,
-    /// One f32 set to 1 by an update that leaves a parameter non-finite.
-    pub nonfinite: &'a Tensor,
+    /// `[non-finite update, frozen]`: the first set to 1 by an update that leaves a parameter
+    /// non-finite; while the second is nonzero, the update does nothing.
+    pub flags: &'a Tensor,
     pub step_table: &'a wgpu::Buffer,
 }
 
@@ -150,7 +151,7 @@ pub(crate) fn update_dispatches(
         }
         let mut tensors = vec![&grads, buffers.segments, buffers.groups, &values];
         tensors.extend(state.iter());
-        tensors.push(buffers.nonfinite);
+        tensors.push(buffers.flags);
         let params = ChunkParams {
             base: dim("optimizer", base)?,
             len: dim("optimizer", len)?,

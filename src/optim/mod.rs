@@ -56,6 +56,10 @@ pub struct Optimizer {
     segments: Tensor,
     segment_count: usize,
     group_table: Tensor,
+    /// `[non-finite update, frozen]`: see [`Optimizer::nonfinite_flag`] and
+    /// [`Optimizer::flags`].
+    flags: Tensor,
+    /// A view of `flags[0]`.
     nonfinite: Tensor,
     step_table: wgpu::Buffer,
     table_capacity: usize,
@@ -183,6 +187,7 @@ impl Optimizer {
             })
             .collect::<Result<Vec<_>>>()?;
 
+        let flags = Tensor::zeros(gpu, &[2], DType::F32)?;
         let mut optimizer = Self {
             kernel,
             groups: groups.into_iter().map(|g| g.config).collect(),
@@ -194,7 +199,8 @@ impl Optimizer {
             segments,
             segment_count,
             group_table,
-            nonfinite: Tensor::zeros(gpu, &[1], DType::F32)?,
+            nonfinite: flags.view(gpu, 0, &[1])?,
+            flags,
             step_table: step_table(gpu, 1)?,
             table_capacity: 1,
             dispatches: Vec::new(),
@@ -216,7 +222,7 @@ impl Optimizer {
                 segments: &self.segments,
                 segment_count: self.segment_count,
                 groups: &self.group_table,
-                nonfinite: &self.nonfinite,
+                flags: &self.flags,
                 step_table: &self.step_table,
             },
         )?;
@@ -332,6 +338,12 @@ impl Optimizer {
     /// set until cleared (the trainer clears it every epoch).
     pub fn nonfinite_flag(&self) -> &Tensor {
         &self.nonfinite
+    }
+
+    /// `[non-finite update, frozen]`: while the second is nonzero, steps change nothing (the
+    /// trainer's decisions on the device freeze the model after a stop).
+    pub(crate) fn flags(&self) -> &Tensor {
+        &self.flags
     }
 
     /// The flat state tensors, in the order of their names.

@@ -16,7 +16,8 @@ pub struct TrainConfig {
     /// Stop after this many epochs without a validation improvement, restoring the best
     /// weights (default `None`: train all epochs). Needs validation data.
     pub patience: Option<usize>,
-    /// The least decrease of the validation loss that counts as an improvement (default 0).
+    /// The least decrease of the validation loss that counts as an improvement (default 0;
+    /// the decision is made on the GPU, in f32).
     pub min_delta: f64,
     /// How the learning rate changes from epoch to epoch (default constant).
     pub lr_schedule: LrSchedule,
@@ -25,6 +26,16 @@ pub struct TrainConfig {
     /// results equal the general path's within the kernel tolerance, not bit for bit.
     /// `Trainer::new` says why when the model does not qualify.
     pub single_dispatch_epochs: bool,
+    /// Epochs per queue submission. `None` (default): as many as take about 25 ms, measured
+    /// as training goes (at most 32; one for the first submission, and in a browser one
+    /// always). `Some(c)`: at most `c`,
+    /// and every c-th epoch ends a submission — where [`Trainer::fit_with`]'s callback sees
+    /// the model as that epoch left it (to save checkpoints every `c` epochs). Results are the
+    /// same bit for bit whatever the value: the end-of-epoch decisions run on the GPU either
+    /// way.
+    ///
+    /// [`Trainer::fit_with`]: super::Trainer::fit_with
+    pub submission_epochs: Option<usize>,
 }
 
 impl Default for TrainConfig {
@@ -37,13 +48,14 @@ impl Default for TrainConfig {
             min_delta: 0.0,
             lr_schedule: LrSchedule::Constant,
             single_dispatch_epochs: false,
+            submission_epochs: None,
         }
     }
 }
 
 impl TrainConfig {
-    /// Checks every value: at least one epoch and one row per step, a finite `min_delta` ≥ 0,
-    /// a valid schedule.
+    /// Checks every value: at least one epoch, one row per step and one epoch per submission,
+    /// a finite `min_delta` ≥ 0, a valid schedule.
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] naming the value.
@@ -57,6 +69,9 @@ impl TrainConfig {
         }
         if self.epochs == 0 {
             return Err(invalid("epochs must be at least 1".into()));
+        }
+        if self.submission_epochs == Some(0) {
+            return Err(invalid("submission_epochs must be at least 1".into()));
         }
         if !(self.min_delta.is_finite() && self.min_delta >= 0.0) {
             return Err(invalid(format!(

@@ -1,7 +1,9 @@
-//! Mini-batch training on the GPU, one queue submission per epoch, with validation, early
-//! stopping that restores the best weights, and a guard against non-finite losses.
+//! Mini-batch training on the GPU, many epochs per queue submission, with validation, early
+//! stopping that restores the best weights, and a guard against non-finite losses — each
+//! decided on the GPU at the end of every epoch.
 
 mod config;
+mod control;
 mod device_data;
 mod history;
 mod schedule;
@@ -11,19 +13,36 @@ pub use config::TrainConfig;
 pub use history::{EpochRecord, History};
 pub use schedule::LrSchedule;
 
+use bytemuck::Zeroable;
+
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::gpu::{block_on, Batch, DType, Gpu, Launch, Staging, Tensor};
+use crate::kernels::control::{
+    ControlState, Settings, IMPROVED, LOSS_GREW, NONFINITE_LOSS, NONFINITE_PARAMETER,
+    OUT_OF_PATIENCE, RAN,
+};
 use crate::kernels::loss::loss_launch;
 use crate::nn::graph::{backward, forward, Forward};
 use crate::nn::Mlp;
 use crate::optim::{Optimizer, OptimizerConfig, ParamGroup};
 use crate::rng::SeededRng;
+use control::EpochControl;
 use device_data::{DeviceSplit, EpochBatches};
 use small::SmallEpoch;
 
 /// An epoch whose training loss exceeds this many times the lowest before it has diverged.
-const DIVERGENCE_GROWTH: f64 = 1e4;
+const DIVERGENCE_GROWTH: f32 = 1e4;
+
+/// The most epochs one submission runs.
+const MAX_EPOCHS_PER_SUBMISSION: usize = 32;
+/// The most bytes the shuffled row orders of one submission's epochs may take.
+const MAX_ORDER_BYTES: usize = 16 << 20;
+/// What an automatically sized submission aims to take: long enough that submitting and
+/// waiting cost little beside it, short enough that a progress bar still moves. (In a
+/// browser, with no clock at hand here, automatic submissions hold one epoch.)
+#[cfg(not(target_arch = "wasm32"))]
+const SUBMISSION_TARGET_SECONDS: f64 = 0.025;
 
 /// The row order of epoch `epoch` (1-based) for `n` rows: a shuffle seeded by `(seed, epoch)`,
 /// so a resumed run sees the same batches as an uninterrupted one.
@@ -88,6 +107,14 @@ enum Steps {
     Single(SmallEpoch),
 }
 
+/// What one submission ran: each epoch's record with its status bits, and the error of a
+/// divergence that ended it.
+#[derive(Default)]
+struct Submission {
+    epochs: Vec<(EpochRecord, u32)>,
+    error: Option<Error>,
+}
+
 /// The validation split on the device with its forward pass and loss.
 struct Validation {
     forward: Forward,
@@ -97,11 +124,14 @@ struct Validation {
 
 /// Trains one [`Mlp`] with one optimizer on one training split.
 ///
-/// The training data is uploaded once. Each epoch is recorded as a single batch and submitted
-/// once: a shuffle of the data into mini-batch blocks on the GPU; for every step, forward, loss
-/// with its gradient, backward (each reading the step's block through a dynamic offset), a
-/// copy of the step's loss, the optimizer update; then the validation loss. The per-step losses
-/// are read back once per epoch.
+/// The training data is uploaded once. Epochs are recorded into one batch, several to a
+/// submission (see [`TrainConfig::submission_epochs`]). Each epoch: a shuffle of the data into
+/// mini-batch blocks on the GPU; for every step, forward, loss with its gradient, backward
+/// (each reading the step's block through a dynamic offset), a copy of the step's loss, the
+/// optimizer update; then the validation loss and the end-of-epoch decision — divergence
+/// (restore the epoch's start), improvement (keep the weights), patience — made by a kernel,
+/// which turns the rest of the submission into no-ops after a stop. The per-step losses and
+/// the decisions are read back once per submission.
 pub struct Trainer<'g> {
     gpu: &'g Gpu,
     model: Mlp,
@@ -109,19 +139,27 @@ pub struct Trainer<'g> {
     config: TrainConfig,
     n_train: usize,
     batch_size: usize,
-    order: Tensor,
+    /// One shuffled row order per epoch of a submission, `order_block` elements apart.
+    orders: Tensor,
+    order_block: usize,
     path: Steps,
     steps: usize,
-    /// Per-step training losses, then the validation loss, then the optimizer's non-finite flag.
+    /// One row per epoch of a submission, `row_stride` elements apart: the per-step training
+    /// losses, the validation loss, the optimizer's non-finite flag, the decision's status.
     results: Tensor,
-    /// Where each epoch's submission copies `results` for reading.
+    row_stride: usize,
+    /// Where each submission copies `results` for reading.
     results_staging: Staging,
     validation: Option<Validation>,
+    control: EpochControl,
+    /// The most epochs a submission can hold (the buffers above are sized for it).
+    max_epochs: usize,
+    /// Epochs the next automatically sized submission runs.
+    auto_epochs: usize,
     /// Parameters and optimizer state at the start of the running epoch (for a rollback).
     snapshot: Vec<Tensor>,
     best_params: Tensor,
     history: History,
-    epochs_without_improvement: usize,
     dispatches_last_epoch: usize,
     /// The parameter groups as configured, before any schedule changed their rates.
     configured: Vec<ParamGroup>,
@@ -196,7 +234,13 @@ impl<'g> Trainer<'g> {
         let n = train.len();
         let batch = config.batch_size.min(n);
         let steps = n.div_ceil(batch);
-        let order = Tensor::zeros(gpu, &[n], DType::U32)?;
+        let align = gpu.binding_alignment();
+        let order_block = n.div_ceil(align) * align;
+        let max_epochs = (MAX_ORDER_BYTES / (4 * order_block)).clamp(1, MAX_EPOCHS_PER_SUBMISSION);
+        let orders = Tensor::zeros(gpu, &[max_epochs * order_block], DType::U32)?;
+        let order = orders.blocks(gpu, &[n], order_block)?;
+        let row_stride = (steps + 3).div_ceil(align) * align;
+        let results = Tensor::zeros(gpu, &[max_epochs * row_stride], DType::F32)?;
         let validation = match validation {
             Some(data) => {
                 let split = DeviceSplit::upload(gpu, &model, data)?;
@@ -224,7 +268,6 @@ impl<'g> Trainer<'g> {
             .chain(optimizer.state_tensors().iter().map(Tensor::len))
             .map(|len| Tensor::zeros(gpu, &[len], DType::F32))
             .collect::<Result<Vec<_>>>()?;
-        let results = Tensor::zeros(gpu, &[steps + 2], DType::F32)?;
         // Only the path that will run is built: its buffers and pipelines.
         let path = if config.single_dispatch_epochs {
             let Some(group) = single_group else {
@@ -239,8 +282,9 @@ impl<'g> Trainer<'g> {
                 group,
                 &train_split,
                 &order,
-                &results,
+                &results.blocks(gpu, &[row_stride], row_stride)?,
                 batch,
+                max_epochs,
             )?;
             Steps::Single(small)
         } else {
@@ -256,23 +300,53 @@ impl<'g> Trainer<'g> {
                 tail,
             }
         };
+        let best_params = Tensor::zeros(gpu, &[flat], DType::F32)?;
+        let live: Vec<&Tensor> = std::iter::once(model.params().values())
+            .chain(optimizer.state_tensors())
+            .collect();
+        let dim = |n| crate::kernels::dim(op, n);
+        let settings = Settings {
+            steps: dim(steps)?,
+            batch: dim(batch)?,
+            rows: dim(n)?,
+            patience: dim(config.patience.unwrap_or(0))?,
+            has_validation: u32::from(validation.is_some()),
+            row_stride: dim(row_stride)?,
+            row_count: dim(max_epochs)?,
+            growth: DIVERGENCE_GROWTH,
+            min_delta: config.min_delta as f32,
+            ..Settings::zeroed()
+        };
+        let control = EpochControl::new(
+            gpu,
+            &results,
+            &settings,
+            optimizer.flags(),
+            &snapshot,
+            &live,
+            &best_params,
+        )?;
         Ok(Self {
             gpu,
             path,
             results_staging: Staging::new(gpu, &results)?,
             results,
-            best_params: Tensor::zeros(gpu, &[flat], DType::F32)?,
+            row_stride,
+            best_params,
             model,
             optimizer,
             config,
             n_train: n,
             batch_size: batch,
-            order,
+            orders,
+            order_block,
             steps,
             validation,
+            control,
+            max_epochs,
+            auto_epochs: 1,
             snapshot,
             history: History::default(),
-            epochs_without_improvement: 0,
             dispatches_last_epoch: 0,
             configured,
             _train: train_split,
@@ -290,7 +364,8 @@ impl<'g> Trainer<'g> {
         }
     }
 
-    /// Dispatches the last epoch's submission held (every step, plus the validation pass).
+    /// Dispatches the last epoch recorded: every step, plus the validation pass (the
+    /// end-of-epoch decision and the copies it may switch on come on top).
     pub fn dispatches_last_epoch(&self) -> usize {
         self.dispatches_last_epoch
     }
@@ -303,8 +378,10 @@ impl<'g> Trainer<'g> {
     /// Runs one epoch as one submission and returns its record.
     ///
     /// # Errors
-    /// [`Error::NonFinite`] when a step's loss is NaN or infinite: the parameters and the
-    /// optimizer state are then back where the epoch started. Device errors.
+    /// [`Error::NonFinite`] when a step's loss is NaN or infinite, or an update leaves a
+    /// parameter so, and [`Error::Diverged`] when the training loss grows 10⁴-fold: the
+    /// parameters and the optimizer state are then back where the epoch started. Device
+    /// errors.
     pub fn run_epoch(&mut self) -> Result<EpochRecord> {
         block_on("Trainer::run_epoch", self.run_epoch_async())
     }
@@ -314,37 +391,113 @@ impl<'g> Trainer<'g> {
     /// # Errors
     /// As [`Trainer::run_epoch`].
     pub async fn run_epoch_async(&mut self) -> Result<EpochRecord> {
+        let ran = self.run_submission(1).await?;
+        for epoch in ran.epochs {
+            self.accept(epoch);
+        }
+        match ran.error {
+            Some(error) => Err(error),
+            None => Ok(self.history.epochs.last().cloned().expect("the epoch ran")),
+        }
+    }
+
+    /// Runs up to `epochs` epochs (at most the buffers' capacity) as one submission and
+    /// returns those that ran: all of them, unless patience ran out first or training
+    /// diverged (then also the error, with the state back at the diverged epoch's start).
+    /// The caller adds them to the history with [`Trainer::accept`].
+    async fn run_submission(&mut self, epochs: usize) -> Result<Submission> {
         let gpu = self.gpu;
-        let epoch = self.history.epochs.len() + 1;
-        // A constant schedule leaves the rate alone, so `Optimizer::set_lr` between epochs
-        // is a schedule of one's own.
+        let epochs = epochs.clamp(1, self.max_epochs);
+        let first_epoch = self.history.epochs.len() + 1;
+        let step_before = self.optimizer.step_count();
+        let orders: Vec<u32> = (0..epochs)
+            .flat_map(|k| {
+                let mut order = epoch_order(self.config.seed, first_epoch + k, self.n_train);
+                order.resize(self.order_block, 0);
+                order
+            })
+            .collect();
+        self.orders
+            .view(gpu, 0, &[orders.len()])?
+            .write(gpu, &orders)?;
+        let mut batch = gpu.batch();
+        // The small-model kernel sets the non-finite flag slot only when it must; the
+        // optimizer is no longer frozen by a stop in the last submission.
+        batch.clear(&self.results);
+        batch.clear(self.optimizer.flags());
+        for k in 0..epochs {
+            self.record_epoch(&mut batch, k, first_epoch + k)?;
+        }
+        self.control.prepare(gpu)?;
+        self.results_staging.record_copy(&mut batch, &self.results);
+        self.control.record_readback(&mut batch);
+        #[cfg(not(target_arch = "wasm32"))]
+        let started = std::time::Instant::now();
+        gpu.submit(batch)?;
+        let results = self.results_staging.read_async::<f32>(gpu).await?;
+        self.control.read_async(gpu).await?;
+        #[cfg(not(target_arch = "wasm32"))]
+        self.size_next_submission(started.elapsed().as_secs_f64() / epochs as f64);
+        let ran = self.read_rows(first_epoch, &results);
+        // A schedule's rate and the step count as the last epoch that ran left them.
+        let count = ran.epochs.len();
+        self.set_scheduled_lr(first_epoch + count.saturating_sub(1))?;
+        self.optimizer
+            .set_step_count(step_before + (count * self.steps) as u64);
+        Ok(ran)
+    }
+
+    /// Adds an epoch that ran to the history.
+    fn accept(&mut self, (record, status): (EpochRecord, u32)) {
+        if status & IMPROVED != 0 {
+            self.history.best_epoch = Some(record.epoch);
+        }
+        if status & OUT_OF_PATIENCE != 0 {
+            self.history.stopped_early = true;
+        }
+        self.history.epochs.push(record);
+    }
+
+    /// Sizes automatic submissions so that one takes about [`SUBMISSION_TARGET_SECONDS`].
+    #[cfg(not(target_arch = "wasm32"))]
+    fn size_next_submission(&mut self, seconds_per_epoch: f64) {
+        let epochs = SUBMISSION_TARGET_SECONDS / seconds_per_epoch.max(1e-6);
+        self.auto_epochs = (epochs as usize).clamp(1, self.max_epochs);
+    }
+
+    /// A non-constant schedule's rate for `epoch` (1-based), set on every group. A constant
+    /// schedule leaves the rate alone, so `Optimizer::set_lr` between epochs is a schedule of
+    /// one's own.
+    fn set_scheduled_lr(&mut self, epoch: usize) -> Result<()> {
         if self.config.lr_schedule != LrSchedule::Constant {
             for (group, base) in self.configured.iter().enumerate() {
                 let lr = self.config.lr_schedule.lr(base.config.lr(), epoch - 1);
                 self.optimizer.set_lr(group, lr)?;
             }
         }
-        self.order
-            .write(gpu, &epoch_order(self.config.seed, epoch, self.n_train))?;
-        let step_before = self.optimizer.step_count();
+        Ok(())
+    }
 
-        let mut batch = gpu.batch();
-        self.record_snapshot(&mut batch)?;
+    /// Records epoch `epoch` as the submission's `k`-th (0-based).
+    fn record_epoch(&mut self, batch: &mut Batch, k: usize, epoch: usize) -> Result<()> {
+        let gpu = self.gpu;
+        self.set_scheduled_lr(epoch)?;
+        let row = k * self.row_stride;
+        self.record_snapshot(batch)?;
         batch.clear(self.optimizer.nonfinite_flag());
+        let dispatches_before = batch.dispatch_count();
         match &self.path {
             Steps::Single(small) => {
-                // The kernel sets the non-finite flag slot only when it must: start from zero.
-                batch.clear(&self.results);
-                small.record(gpu, &self.optimizer, &mut batch)?;
-                self.optimizer
-                    .set_step_count(step_before + self.steps as u64);
+                small.record(gpu, &self.optimizer, batch, k)?;
+                let step = self.optimizer.step_count();
+                self.optimizer.set_step_count(step + self.steps as u64);
             }
             Steps::General {
                 batches,
                 full,
                 tail,
             } => {
-                batch.record_at(&batches.shuffle, &[]);
+                batch.record_dispatch_block(&batches.shuffle, k);
                 for s in 0..self.steps {
                     let graph = match tail {
                         Some(tail) if s + 1 == self.steps => tail,
@@ -353,91 +506,93 @@ impl<'g> Trainer<'g> {
                     batch.record_block(&graph.forward.launch, s);
                     batch.record_block(&graph.loss_launch, s);
                     batch.record_block(&graph.backward, s);
-                    batch.copy_range(&graph.loss, 0, &self.results, s, 1)?;
-                    self.optimizer.record_step(gpu, &mut batch)?;
+                    batch.copy_range(&graph.loss, 0, &self.results, row + s, 1)?;
+                    self.optimizer.record_step(gpu, batch)?;
                 }
                 // The small-model kernel writes its own flag into the results.
                 let flag = self.optimizer.nonfinite_flag();
-                batch.copy_range(flag, 0, &self.results, self.steps + 1, 1)?;
+                batch.copy_range(flag, 0, &self.results, row + self.steps + 1, 1)?;
             }
         }
         if let Some(v) = &self.validation {
             batch.record(&v.forward.launch);
             batch.record(&v.loss_launch);
-            batch.copy_range(&v.loss, 0, &self.results, self.steps, 1)?;
+            batch.copy_range(&v.loss, 0, &self.results, row + self.steps, 1)?;
         }
-        self.results_staging.record_copy(&mut batch, &self.results);
-        self.dispatches_last_epoch = batch.dispatch_count();
-        gpu.submit(batch)?;
-        let results = self.results_staging.read_async::<f32>(gpu).await?;
-        self.finish_epoch(epoch, step_before, &results)
+        self.dispatches_last_epoch = batch.dispatch_count() - dispatches_before;
+        self.control.record(batch);
+        Ok(())
     }
 
-    /// Checks the epoch's results for divergence and records the epoch.
-    fn finish_epoch(
-        &mut self,
-        epoch: usize,
-        step_before: u64,
-        results: &[f32],
-    ) -> Result<EpochRecord> {
-        // A non-finite loss names its step. Parameters made non-finite by an update show in
-        // the next step's loss, except after the last step, which the optimizer's flag covers.
-        let diverged = match results[..self.steps].iter().position(|l| !l.is_finite()) {
-            Some(step) => Some(("loss", step + 1)),
-            None if results[self.steps + 1] != 0.0 => {
-                Some(("parameter after the update", self.steps))
+    /// Reads the submission's rows, epoch `first_epoch` first, up to a stop.
+    fn read_rows(&self, first_epoch: usize, results: &[f32]) -> Submission {
+        let mut ran = Submission::default();
+        for (k, row) in results.chunks(self.row_stride).enumerate() {
+            let epoch = first_epoch + k;
+            let losses = &row[..self.steps];
+            let status = row[self.steps + 2] as u32;
+            if status & RAN == 0 {
+                break;
             }
-            None => None,
-        };
-        if let Some((what, step)) = diverged {
-            self.rollback(step_before)?;
-            return Err(Error::NonFinite {
-                what,
+            let train_loss = self.train_loss(losses);
+            if status & (NONFINITE_LOSS | NONFINITE_PARAMETER | LOSS_GREW) != 0 {
+                ran.error = Some(self.divergence(epoch, status, losses, train_loss));
+                break;
+            }
+            let record = EpochRecord {
                 epoch,
-                step,
-                restored_epoch: epoch - 1,
-            });
+                train_loss,
+                validation_loss: self.validation.as_ref().map(|_| f64::from(row[self.steps])),
+                step_losses: losses.to_vec(),
+            };
+            ran.epochs.push((record, status));
+            if status & OUT_OF_PATIENCE != 0 {
+                break;
+            }
         }
+        ran
+    }
+
+    /// The mean training loss of an epoch: the step losses weighted by their rows.
+    fn train_loss(&self, losses: &[f32]) -> f64 {
         let mut weighted = 0.0;
-        for (s, &loss) in results[..self.steps].iter().enumerate() {
+        for (s, &loss) in losses.iter().enumerate() {
             let rows = self.batch_size.min(self.n_train - s * self.batch_size);
             weighted += f64::from(loss) * rows as f64;
         }
-        let train_loss = weighted / self.n_train as f64;
-        // The lowest loss so far: every earlier epoch's, and the untrained model's (the first
-        // step's loss of epoch 1, when this trainer ran it).
-        let initial = match self.history.epochs.first() {
-            Some(first) => first.step_losses.first().copied(),
-            None => results.first().copied(),
-        };
-        let lowest = self
-            .history
-            .epochs
-            .iter()
-            .map(|e| e.train_loss)
-            .chain(initial.map(f64::from))
-            .fold(f64::INFINITY, f64::min);
-        if train_loss > DIVERGENCE_GROWTH * lowest {
-            self.rollback(step_before)?;
-            return Err(Error::Diverged {
+        weighted / self.n_train as f64
+    }
+
+    /// The error for epoch `epoch`, which the device found diverged (`status`) and rolled back.
+    fn divergence(&self, epoch: usize, status: u32, losses: &[f32], train_loss: f64) -> Error {
+        let restored_epoch = epoch - 1;
+        if status & LOSS_GREW != 0 {
+            // As the decision had it: before any epoch is done, the first step's loss.
+            let state = self.control.state_now;
+            let lowest = if state.trained == 0 {
+                losses[0]
+            } else {
+                state.lowest
+            };
+            return Error::Diverged {
                 epoch,
                 loss: train_loss,
-                lowest,
-                restored_epoch: epoch - 1,
-            });
+                lowest: f64::from(lowest),
+                restored_epoch,
+            };
         }
-        let record = EpochRecord {
-            epoch,
-            train_loss,
-            validation_loss: self
-                .validation
-                .as_ref()
-                .map(|_| f64::from(results[self.steps])),
-            step_losses: results[..self.steps].to_vec(),
+        // A non-finite loss names its step. Parameters made non-finite by an update show in
+        // the next step's loss, except after the last step, which the optimizer's flag covers.
+        let (what, step) = match losses.iter().position(|l| !l.is_finite()) {
+            Some(step) => ("loss", step + 1),
+            None => ("parameter after the update", self.steps),
         };
-        self.history.epochs.push(record.clone());
-        self.track_best(&record)?;
-        Ok(record)
+        Error::NonFinite {
+            what,
+            epoch,
+            step,
+            restored_epoch,
+        }
     }
 
     /// Trains for the configured epochs, or until early stopping, then restores the best
@@ -457,8 +612,13 @@ impl<'g> Trainer<'g> {
         self.fit_with_async(|_| Ok(())).await
     }
 
-    /// As [`Trainer::fit`], calling `after_epoch` after every epoch: to show progress, or to
-    /// save a checkpoint every few epochs so a killed run can resume.
+    /// As [`Trainer::fit`], calling `after_epoch` once for every epoch, after the submission
+    /// that ran it, with the history up to that epoch: to show progress, or to save a
+    /// checkpoint every few epochs so a killed run can resume. The model then holds the
+    /// weights of the submission's last epoch: to save every `c` epochs, set
+    /// [`TrainConfig::submission_epochs`] to `Some(c)`, so that each c-th epoch ends a
+    /// submission. When `after_epoch` fails, the history stops at that epoch and the model
+    /// is as its submission's last epoch left it.
     ///
     /// # Errors
     /// As [`Trainer::run_epoch`], and whatever `after_epoch` returns.
@@ -479,16 +639,21 @@ impl<'g> Trainer<'g> {
         &mut self,
         mut after_epoch: impl FnMut(&Trainer) -> Result<()>,
     ) -> Result<&History> {
-        while self.history.epochs.len() < self.config.epochs {
-            self.run_epoch_async().await?;
-            after_epoch(self)?;
-            if self
-                .config
-                .patience
-                .is_some_and(|p| self.epochs_without_improvement >= p)
-            {
-                self.history.stopped_early = true;
-                break;
+        while self.history.epochs.len() < self.config.epochs && !self.history.stopped_early {
+            let done = self.history.epochs.len();
+            let epochs = match self.config.submission_epochs {
+                Some(every) => every - done % every,
+                None => self.auto_epochs,
+            };
+            let ran = self
+                .run_submission(epochs.min(self.config.epochs - done))
+                .await?;
+            for epoch in ran.epochs {
+                self.accept(epoch);
+                after_epoch(self)?;
+            }
+            if let Some(error) = ran.error {
+                return Err(error);
             }
         }
         if self.config.patience.is_some() {
@@ -547,10 +712,7 @@ impl<'g> Trainer<'g> {
         if let Some(best) = best {
             self.best_params.write(gpu, best)?;
         }
-        self.epochs_without_improvement = match history.best_epoch {
-            Some(best) => history.epochs.len().saturating_sub(best),
-            None => 0,
-        };
+        self.control.state_now = resumed_control(&history);
         self.history = history;
         Ok(())
     }
@@ -570,40 +732,6 @@ impl<'g> Trainer<'g> {
         Ok(())
     }
 
-    fn rollback(&mut self, step_before: u64) -> Result<()> {
-        let mut batch = self.gpu.batch();
-        let params = self.model.params().values();
-        let targets = std::iter::once(params).chain(self.optimizer.state_tensors());
-        for (copy, target) in self.snapshot.iter().zip(targets) {
-            batch.copy(copy, target)?;
-        }
-        self.gpu.submit(batch)?;
-        self.optimizer.set_step_count(step_before);
-        self.gpu.wait()
-    }
-
-    fn track_best(&mut self, record: &EpochRecord) -> Result<()> {
-        let Some(loss) = record.validation_loss else {
-            return Ok(());
-        };
-        let improved = match self.history.best() {
-            Some(best) => {
-                loss < best.validation_loss.unwrap_or(f64::INFINITY) - self.config.min_delta
-            }
-            None => true,
-        };
-        if improved {
-            self.history.best_epoch = Some(record.epoch);
-            self.epochs_without_improvement = 0;
-            let mut batch = self.gpu.batch();
-            batch.copy(self.model.params().values(), &self.best_params)?;
-            self.gpu.submit(batch)?;
-        } else {
-            self.epochs_without_improvement += 1;
-        }
-        Ok(())
-    }
-
     fn restore_best(&mut self) -> Result<()> {
         if self.history.best_epoch.is_some() {
             let mut batch = self.gpu.batch();
@@ -611,5 +739,33 @@ impl<'g> Trainer<'g> {
             self.gpu.submit(batch)?;
         }
         Ok(())
+    }
+}
+
+/// The decision state of a run that has trained the epochs of `history`, as the device would
+/// have left it: the best validation loss, the epochs since it, and the lowest training loss
+/// (the untrained model's, the first step loss of epoch 1, included).
+fn resumed_control(history: &History) -> ControlState {
+    let first_step = history
+        .epochs
+        .first()
+        .and_then(|e| e.step_losses.first().copied());
+    let lowest = history
+        .epochs
+        .iter()
+        .map(|e| e.train_loss as f32)
+        .chain(first_step)
+        .fold(f32::INFINITY, f32::min);
+    let best = history.best();
+    ControlState {
+        epochs_without_improvement: match history.best_epoch {
+            Some(best) => (history.epochs.len() - best) as u32,
+            None => 0,
+        },
+        has_best: u32::from(best.is_some()),
+        best: best.and_then(|b| b.validation_loss).unwrap_or(0.0) as f32,
+        lowest,
+        trained: u32::from(!history.epochs.is_empty()),
+        ..ControlState::default()
     }
 }

@@ -11,8 +11,10 @@ use crate::optim::{Optimizer, OptimizerConfig};
 /// The prepared single-dispatch epoch and its per-step optimizer values.
 pub(crate) struct SmallEpoch {
     dispatch: Dispatch,
-    /// `[step size, √(1 − β₂ᵗ), first step, 0]` per step, written each epoch.
+    /// `[step size, √(1 − β₂ᵗ), first step, 0]` per step, one block per epoch of a
+    /// submission, written as each epoch is recorded.
     step_values: Tensor,
+    block: usize,
     steps: usize,
 }
 
@@ -27,6 +29,7 @@ impl SmallEpoch {
         order: &Tensor,
         results: &Tensor,
         batch: usize,
+        epochs: usize,
     ) -> Result<Self> {
         let params = model.params();
         let offsets = model
@@ -51,7 +54,8 @@ impl SmallEpoch {
             state.get(2).unwrap_or(&state[0]),
         ];
         let steps = rows.div_ceil(batch);
-        let step_values = Tensor::zeros(gpu, &[steps * 4], DType::F32)?;
+        let block = (steps * 4).div_ceil(gpu.binding_alignment()) * gpu.binding_alignment();
+        let step_values = Tensor::zeros(gpu, &[epochs * block], DType::F32)?;
         let values = params.values();
         let dispatch = epoch_dispatch(
             gpu,
@@ -59,7 +63,7 @@ impl SmallEpoch {
             &train.x,
             &train.y,
             order,
-            &step_values,
+            &step_values.blocks(gpu, &[steps * 4], block)?,
             values,
             state,
             results,
@@ -74,19 +78,29 @@ impl SmallEpoch {
         Ok(Self {
             dispatch,
             step_values,
+            block,
             steps,
         })
     }
 
-    /// Records the epoch: the optimizer's values for its next `steps` steps and the one
-    /// dispatch.
-    pub fn record(&self, gpu: &Gpu, optimizer: &Optimizer, batch: &mut Batch) -> Result<()> {
+    /// Records the submission's epoch number `k`: the optimizer's values for its next
+    /// `steps` steps and the one dispatch, bound to the epoch's blocks.
+    pub fn record(
+        &self,
+        gpu: &Gpu,
+        optimizer: &Optimizer,
+        batch: &mut Batch,
+        k: usize,
+    ) -> Result<()> {
         let first = optimizer.step_count() + 1;
-        let values: Vec<f32> = (0..self.steps as u64)
+        let mut values: Vec<f32> = (0..self.steps as u64)
             .flat_map(|s| optimizer.groups()[0].step_vector(first + s))
             .collect();
-        self.step_values.write(gpu, &values)?;
-        batch.record_at(&self.dispatch, &[]);
+        values.resize(self.block, 0.0);
+        self.step_values
+            .view(gpu, k * self.block, &[self.block])?
+            .write(gpu, &values)?;
+        batch.record_dispatch_block(&self.dispatch, k);
         Ok(())
     }
 }

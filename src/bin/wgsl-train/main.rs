@@ -369,6 +369,8 @@ fn experiment(args: &TrainArgs) -> Experiment {
         seed: args.seed,
         patience: args.patience,
         single_dispatch_epochs: args.single_dispatch_epochs,
+        // A checkpoint's epoch must end a submission, for the saved model to be that epoch's.
+        submission_epochs: args.checkpoint_every.filter(|&every| every > 0),
         ..TrainConfig::default()
     };
     train.epochs = args.epochs.unwrap_or(train.epochs);

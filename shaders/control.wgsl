@@ -1,0 +1,136 @@
+// Training decisions on the GPU, so that many epochs run in one submission. After each epoch,
+// one invocation reads the epoch's row of results — its step losses, validation loss and the
+// optimizer's non-finite flag — and decides what the host decided after every epoch before:
+// whether training diverged (then the epoch's start is restored), whether the validation loss
+// improved on the best so far (then the weights are copied aside), and whether patience ran
+// out. The restore and the copy are dispatches of copy.wgsl that act only when the decision's
+// flag says so. A stop freezes the model for the rest of the submission: the optimizer update
+// skips while its `frozen` word is set, and the small-model kernel skips an epoch whose row is
+// marked SKIP. The crate puts formulas.wgsl first, for its non-finite test.
+
+// Status bits written at the end of each epoch's row (as an f32: small integers are exact).
+const RAN: u32 = 1u;
+const IMPROVED: u32 = 2u;
+const OUT_OF_PATIENCE: u32 = 4u;
+const NONFINITE_LOSS: u32 = 8u;
+const NONFINITE_PARAMETER: u32 = 16u;
+const LOSS_GREW: u32 = 32u;
+// In the status slot of the rows after a stop, until their epoch's decision overwrites it.
+const SKIP: f32 = -1.0;
+
+// (Kernels whose conditions read a uniform were recompiled by lavapipe at every submission:
+// these settings are a storage buffer.)
+struct Settings {
+    steps: u32,
+    batch: u32,
+    rows: u32,
+    // 0: no early stopping.
+    patience: u32,
+    has_validation: u32,
+    // Elements between the rows of `results`, and the rows it holds.
+    row_stride: u32,
+    row_count: u32,
+    // An epoch whose training loss exceeds `growth` times the lowest before it has diverged.
+    growth: f32,
+    min_delta: f32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+// Kept on the device from submission to submission; the host sets `running` and `epoch` at
+// the start of each one, and the rest only when a trainer starts or resumes.
+struct Control {
+    running: u32,
+    // Index of the next epoch within the submission.
+    epoch: u32,
+    epochs_without_improvement: u32,
+    // 1 once a validation loss has been seen.
+    has_best: u32,
+    best: f32,
+    // The lowest training loss so far, and the untrained model's (the first step loss of the
+    // trainer's first epoch); meaningful once `trained` is 1.
+    lowest: f32,
+    trained: u32,
+    // What copy.wgsl does after this epoch: restore the epoch's start, keep the weights.
+    restore: u32,
+    keep: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+@group(0) @binding(0) var<storage, read_write> control: Control;
+@group(0) @binding(1) var<storage, read_write> results: array<f32>;
+// The optimizer's flags: [0] non-finite update, [1] frozen.
+@group(0) @binding(2) var<storage, read_write> optimizer_flags: array<f32>;
+@group(0) @binding(3) var<storage, read> settings: Settings;
+
+@compute @workgroup_size(1)
+fn decide_epoch() {
+    let row = control.epoch * settings.row_stride;
+    control.epoch += 1u;
+    control.restore = 0u;
+    control.keep = 0u;
+    let status_at = row + settings.steps + 2u;
+    if control.running == 0u {
+        results[status_at] = 0.0;
+        return;
+    }
+    // The training loss: the step losses weighted by their rows (the last batch may be short).
+    var status = RAN;
+    var weighted = 0.0;
+    for (var s = 0u; s < settings.steps; s++) {
+        let loss = results[row + s];
+        if any_nonfinite(vec4<f32>(loss)) {
+            status |= NONFINITE_LOSS;
+        }
+        weighted += loss * f32(min(settings.batch, settings.rows - s * settings.batch));
+    }
+    let train_loss = weighted / f32(settings.rows);
+    if status == RAN && results[row + settings.steps + 1u] != 0.0 {
+        status |= NONFINITE_PARAMETER;
+    }
+    var lowest = control.lowest;
+    if control.trained == 0u {
+        lowest = results[row];
+    }
+    if status == RAN && train_loss > settings.growth * lowest {
+        status |= LOSS_GREW;
+    }
+    if status != RAN {
+        // Diverged: back to the epoch's start, and no more epochs in this submission.
+        control.restore = 1u;
+        results[status_at] = f32(status);
+        stop();
+        return;
+    }
+    control.lowest = min(lowest, train_loss);
+    control.trained = 1u;
+    if settings.has_validation != 0u {
+        let loss = results[row + settings.steps];
+        if control.has_best == 0u || loss < control.best - settings.min_delta {
+            control.has_best = 1u;
+            control.best = loss;
+            control.epochs_without_improvement = 0u;
+            control.keep = 1u;
+            status |= IMPROVED;
+        } else {
+            control.epochs_without_improvement += 1u;
+        }
+    }
+    results[status_at] = f32(status);
+    if settings.patience != 0u && control.epochs_without_improvement >= settings.patience {
+        results[status_at] = f32(status | OUT_OF_PATIENCE);
+        stop();
+    }
+}
+
+// Freezes the model for the rest of the submission.
+fn stop() {
+    control.running = 0u;
+    optimizer_flags[1] = 1.0;
+    for (var r = control.epoch; r < settings.row_count; r++) {
+        results[r * settings.row_stride + settings.steps + 2u] = SKIP;
+    }
+}

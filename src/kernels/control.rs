@@ -1,0 +1,138 @@
+//! Training decisions on the GPU (`shaders/control.wgsl`) and the copies they switch on
+//! (`shaders/copy.wgsl`): what lets many epochs run in one submission.
+
+use bytemuck::{Pod, Zeroable};
+
+use super::{grid, groups_for, workgroup_constant, Shader};
+use crate::error::Result;
+use crate::gpu::{Binding, Dispatch, Gpu, KernelSpec, Tensor};
+
+/// Status bits of an epoch's row (`control.wgsl`); 0: the epoch did not run.
+pub(crate) const RAN: u32 = 1;
+pub(crate) const IMPROVED: u32 = 2;
+pub(crate) const OUT_OF_PATIENCE: u32 = 4;
+pub(crate) const NONFINITE_LOSS: u32 = 8;
+pub(crate) const NONFINITE_PARAMETER: u32 = 16;
+pub(crate) const LOSS_GREW: u32 = 32;
+
+/// Mirrors `Settings` in `control.wgsl`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Pod, Zeroable)]
+pub(crate) struct Settings {
+    pub steps: u32,
+    pub batch: u32,
+    pub rows: u32,
+    /// 0: no early stopping.
+    pub patience: u32,
+    pub has_validation: u32,
+    pub row_stride: u32,
+    pub row_count: u32,
+    pub growth: f32,
+    pub min_delta: f32,
+    pub _pad: [u32; 3],
+}
+
+/// Mirrors `Control` in `control.wgsl`: the decision state kept on the device.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Pod, Zeroable, Default, PartialEq)]
+pub(crate) struct ControlState {
+    pub running: u32,
+    pub epoch: u32,
+    pub epochs_without_improvement: u32,
+    pub has_best: u32,
+    pub best: f32,
+    pub lowest: f32,
+    pub trained: u32,
+    pub restore: u32,
+    pub keep: u32,
+    pub _pad: [u32; 3],
+}
+
+/// Words of [`ControlState`] (the size of its tensor).
+pub(crate) const CONTROL_WORDS: usize = std::mem::size_of::<ControlState>() / 4;
+
+/// The words of [`ControlState`] that [`copy_dispatches`] can wait for.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum CopyWhen {
+    Restore = 7,
+    Keep = 8,
+}
+
+/// These kernels take no uniform: lavapipe (Mesa 22.3) compiled a fresh variant of the
+/// decision kernel, with its uniform's values inlined, at every submission — 10 ms an epoch.
+/// Their settings are a storage buffer, their lengths the bindings'.
+const NO_PARAMS: [u32; 4] = [0; 4];
+
+const DECIDE_BINDINGS: &[(u32, Binding)] = &[
+    (0, Binding::ReadWrite),
+    (1, Binding::ReadWrite),
+    (2, Binding::ReadWrite),
+    (3, Binding::ReadOnly),
+];
+
+/// Prepares the end-of-epoch decision over `control` (a [`ControlState`]), `results` (rows of
+/// `settings.row_stride`) and the optimizer's two flags (non-finite, frozen).
+pub(crate) fn decide_dispatch(
+    gpu: &Gpu,
+    control: &Tensor,
+    results: &Tensor,
+    optimizer_flags: &Tensor,
+    settings: &Settings,
+) -> Result<Dispatch> {
+    let spec = KernelSpec {
+        shader: Shader::Control.code(),
+        entry: "decide_epoch",
+        bindings: DECIDE_BINDINGS,
+        constants: vec![],
+    };
+    let words: &[u32] = bytemuck::cast_slice(std::slice::from_ref(settings));
+    let settings = Tensor::from_slice(gpu, &[words.len()], words)?;
+    Dispatch::new(
+        gpu,
+        &spec,
+        &[control, results, optimizer_flags, &settings],
+        &NO_PARAMS,
+        [1, 1, 1],
+    )
+}
+
+const COPY_BINDINGS: &[(u32, Binding)] = &[
+    (0, Binding::ReadOnly),
+    (1, Binding::ReadWrite),
+    (2, Binding::ReadOnly),
+];
+
+/// Prepares `dst = src` (same length) for when `control`'s word `when` is set: one dispatch
+/// per chunk of at most one storage binding.
+pub(crate) fn copy_dispatches(
+    gpu: &Gpu,
+    src: &Tensor,
+    dst: &Tensor,
+    control: &Tensor,
+    when: CopyWhen,
+) -> Result<Vec<Dispatch>> {
+    let spec = KernelSpec {
+        shader: Shader::Copy.code(),
+        entry: "copy_f32",
+        bindings: COPY_BINDINGS,
+        constants: vec![workgroup_constant(), ("FLAG", when as u32 as f64)],
+    };
+    let total = src.len();
+    let align = gpu.binding_alignment();
+    let per_binding = (gpu.limits().max_storage_buffer_binding_size / 4) as usize;
+    let chunk = (per_binding / align * align).max(align);
+    (0..total)
+        .step_by(chunk)
+        .map(|base| {
+            let len = chunk.min(total - base);
+            let (src, dst) = (src.view(gpu, base, &[len])?, dst.view(gpu, base, &[len])?);
+            Dispatch::new(
+                gpu,
+                &spec,
+                &[&src, &dst, control],
+                &NO_PARAMS,
+                grid(groups_for(len)),
+            )
+        })
+        .collect()
+}

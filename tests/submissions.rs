@@ -1,0 +1,204 @@
+//! Many epochs per submission, with the end-of-epoch decisions (early stopping, the best
+//! weights, divergence and its rollback) made on the GPU: the same run bit for bit whatever
+//! the number of epochs a submission holds, on the general path and the small-model path.
+
+mod common;
+
+use common::{bits, gpu, param_bits};
+use wgsl_train::data::{diabetes, Prepared, SplitConfig};
+use wgsl_train::nn::Mlp;
+use wgsl_train::optim::{AdamConfig, OptimizerConfig, SgdConfig};
+use wgsl_train::train::{History, LrSchedule, TrainConfig, Trainer};
+use wgsl_train::Error;
+
+fn prepared() -> Prepared {
+    Prepared::new(&diabetes().unwrap(), &SplitConfig::default()).unwrap()
+}
+
+/// Everything a run leaves: the history, bit for bit; the weights; the optimizer's state and
+/// step count; and the error that ended it, if any.
+#[derive(Debug, PartialEq)]
+struct Outcome {
+    epochs: Vec<(usize, u64, Option<u64>, Vec<u32>)>,
+    best_epoch: Option<usize>,
+    stopped_early: bool,
+    params: Vec<u32>,
+    state: Vec<(String, Vec<u32>)>,
+    steps: u64,
+    error: Option<String>,
+}
+
+fn outcome(trainer: &Trainer, history: &History, error: Option<Error>) -> Outcome {
+    let state = trainer.optimizer().state(gpu()).unwrap();
+    Outcome {
+        epochs: history
+            .epochs
+            .iter()
+            .map(|e| {
+                (
+                    e.epoch,
+                    e.train_loss.to_bits(),
+                    e.validation_loss.map(f64::to_bits),
+                    bits(&e.step_losses),
+                )
+            })
+            .collect(),
+        best_epoch: history.best_epoch,
+        stopped_early: history.stopped_early,
+        params: param_bits(trainer.model().params()),
+        state: state
+            .tensors
+            .iter()
+            .map(|(name, values)| (name.clone(), bits(values)))
+            .collect(),
+        steps: state.step,
+        error: error.map(|e| format!("{e:?}")),
+    }
+}
+
+fn run(
+    optimizer: OptimizerConfig,
+    config: TrainConfig,
+    submission_epochs: Option<usize>,
+) -> Outcome {
+    let p = prepared();
+    let gpu = gpu();
+    let model = Mlp::new(gpu, &[10, 5, 1], p.train.task(), 3).unwrap();
+    let config = TrainConfig {
+        submission_epochs,
+        ..config
+    };
+    let mut trainer =
+        Trainer::new(gpu, model, optimizer, &p.train, Some(&p.validation), config).unwrap();
+    let error = trainer.fit().err();
+    let history = trainer.history().clone();
+    outcome(&trainer, &history, error)
+}
+
+/// Early stopping that fires in the middle of a submission: the epochs after it are no-ops
+/// (the optimizer state and step count show it; the weights are the best epoch's either way).
+fn stopping_run(single_dispatch_epochs: bool) -> TrainConfig {
+    TrainConfig {
+        epochs: 60,
+        batch_size: 32,
+        seed: 9,
+        patience: Some(4),
+        min_delta: 0.01,
+        lr_schedule: LrSchedule::Step {
+            step_size: 5,
+            gamma: 0.7,
+        },
+        single_dispatch_epochs,
+        ..TrainConfig::default()
+    }
+}
+
+#[test]
+fn early_stopping_is_the_same_whatever_the_epochs_per_submission() {
+    let adam = AdamConfig {
+        lr: 0.01,
+        weight_decay: 0.01,
+        ..AdamConfig::default()
+    };
+    for single in [false, true] {
+        let one = run(adam.into(), stopping_run(single), Some(1));
+        assert!(
+            one.stopped_early,
+            "the run should stop early: {:?}",
+            one.epochs.len()
+        );
+        assert!(
+            one.epochs.len() < 50,
+            "stopped after {} epochs",
+            one.epochs.len()
+        );
+        assert!(
+            !one.epochs.len().is_multiple_of(7),
+            "the stop should fall inside a submission of 7"
+        );
+        for k in [Some(7), Some(32), None] {
+            let many = run(adam.into(), stopping_run(single), k);
+            assert!(
+                many == one,
+                "single dispatch {single}, {k:?} epochs per submission: differs from one"
+            );
+        }
+    }
+}
+
+/// SGD with a rate that makes the loss explode in epoch 3 (a NaN at step 6).
+fn diverging_sgd() -> OptimizerConfig {
+    SgdConfig {
+        lr: 0.3,
+        momentum: 0.9,
+        ..SgdConfig::default()
+    }
+    .into()
+}
+
+#[test]
+fn a_divergence_inside_a_submission_rolls_back_as_one_epoch_per_submission_does() {
+    for single in [false, true] {
+        let config = TrainConfig {
+            epochs: 40,
+            seed: 2,
+            single_dispatch_epochs: single,
+            ..TrainConfig::default()
+        };
+        let one = run(diverging_sgd(), config.clone(), Some(1));
+        let error = one.error.as_deref().unwrap_or("no error");
+        assert!(
+            error.starts_with("NonFinite") || error.starts_with("Diverged"),
+            "expected a divergence, got {error}"
+        );
+        assert!(
+            one.epochs.len() >= 2,
+            "the divergence should come after a few epochs, not in epoch {}",
+            one.epochs.len() + 1
+        );
+        let many = run(diverging_sgd(), config, Some(16));
+        assert!(
+            many == one,
+            "single dispatch {single}: 16 epochs per submission differ from one:\n{many:?}\n{one:?}"
+        );
+    }
+}
+
+#[test]
+fn submissions_end_at_every_multiple_of_submission_epochs() {
+    let p = prepared();
+    let gpu = gpu();
+    let model = Mlp::new(gpu, &[10, 5, 1], p.train.task(), 3).unwrap();
+    let config = TrainConfig {
+        epochs: 10,
+        submission_epochs: Some(4),
+        ..TrainConfig::default()
+    };
+    let mut trainer =
+        Trainer::new(gpu, model, AdamConfig::default(), &p.train, None, config).unwrap();
+    // What the callback sees of the weights at each epoch: they change only where a
+    // submission ends (epochs 4, 8 and 10).
+    let mut seen = Vec::new();
+    trainer
+        .fit_with(|t| {
+            seen.push((t.history().epochs.len(), param_bits(t.model().params())));
+            Ok(())
+        })
+        .unwrap();
+    let epochs: Vec<usize> = seen.iter().map(|(e, _)| *e).collect();
+    assert_eq!(epochs, (1..=10).collect::<Vec<_>>());
+    for pair in seen.windows(2) {
+        let changed = pair[0].1 != pair[1].1;
+        let ended = [4, 8].contains(&pair[0].0);
+        assert_eq!(
+            changed, ended,
+            "weights seen after epochs {} and {}",
+            pair[0].0, pair[1].0
+        );
+    }
+    let bad = TrainConfig {
+        submission_epochs: Some(0),
+        ..TrainConfig::default()
+    };
+    assert!(matches!(bad.validate(), Err(Error::InvalidArgument { .. })));
+}
