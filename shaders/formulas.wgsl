@@ -122,7 +122,11 @@ fn regularized_grad(raw: vec4<f32>, theta: vec4<f32>, hp: GroupParams, coupled_l
     if coupled_l2 {
         g = fma(theta, vec4<f32>(hp.weight_decay), g);
     }
-    return g + hp.l1 * sign(theta);
+    // Without L1, PyTorch's gradient as it is (adding 0 · sign(θ) would turn a −0 into +0).
+    if hp.l1 != 0.0 {
+        g += hp.l1 * sign(theta);
+    }
+    return g;
 }
 
 struct SgdUpdate {

@@ -10,8 +10,8 @@ use wgsl_train::optim::{
 };
 use wgsl_train::{reference, Error, Gpu, GpuOptions};
 
-/// Awkward shapes: lengths 1, 7, 63·5, 65, 129·3, 1031 and 97·91 (long enough that whole
-/// workgroup spans lie inside it, the update kernel's uniform path).
+/// Awkward shapes: lengths 1, 7, 63·5, 65, 129·3, 1031 and 181·191 (long enough that whole
+/// workgroup spans of 16,384 lie inside it, the update kernel's uniform path).
 const SHAPES: [(&str, &[usize]); 7] = [
     ("a", &[1]),
     ("b", &[7]),
@@ -19,7 +19,7 @@ const SHAPES: [(&str, &[usize]); 7] = [
     ("d", &[65]),
     ("e", &[129, 3]),
     ("f", &[1031]),
-    ("g", &[97, 91]),
+    ("g", &[181, 191]),
 ];
 const STEPS: usize = 25;
 
@@ -372,7 +372,7 @@ fn chunked_and_unchunked_updates_agree_bitwise() {
         .collect();
     let (whole, one) = run_adam(gpu(), &init, &grads);
     assert_eq!(one, 1);
-    // 1 KiB bindings: the ~11,000 parameters are updated in chunks of 256.
+    // 1 KiB bindings: the ~37,000 parameters are updated in chunks of 256.
     let small = Gpu::with_options(GpuOptions {
         max_storage_buffer_binding_size: Some(1024),
         ..GpuOptions::default()
@@ -422,7 +422,7 @@ fn state_save_restore_and_continue_equals_an_uninterrupted_run() {
     let (mut rng, _) = rng("state_save_restore_and_continue_equals_an_uninterrupted_run");
     let gpu = gpu();
     let grads: Vec<Vec<f32>> = (0..20)
-        .map(|_| uniform(&mut rng, 12000, -1.0, 1.0))
+        .map(|_| uniform(&mut rng, 40000, -1.0, 1.0))
         .collect();
     for config in [
         OptimizerConfig::from(SgdConfig {

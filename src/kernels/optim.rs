@@ -64,7 +64,7 @@ pub(crate) fn step_stride(gpu: &Gpu) -> u64 {
 }
 
 /// vec4s each invocation updates (`PER_INVOCATION` in `optim.wgsl`).
-const PER_INVOCATION: usize = 4;
+const PER_INVOCATION: usize = 16;
 
 /// Which update kernel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
