@@ -220,3 +220,20 @@ fn data_that_does_not_fit_the_model_is_the_same_error_on_both_paths() {
         messages[0]
     );
 }
+
+#[test]
+fn the_classic_experiment_takes_the_small_model_path_where_it_fits() {
+    let gpu = gpu();
+    let data = diabetes().unwrap();
+    let classic = wgsl_train::experiment::Experiment::classic(AdamConfig::default().into());
+    let run = classic.start(gpu, &data).unwrap();
+    assert!(run.trainer().config().single_dispatch_epochs);
+    // 64 hidden units: a batch's hidden gradients (32 × 64) exceed the kernel's workgroup
+    // memory, so the same experiment trains on the general path instead of failing.
+    let wide = wgsl_train::experiment::Experiment {
+        hidden: vec![64],
+        ..classic
+    };
+    let run = wide.start(gpu, &data).unwrap();
+    assert!(!run.trainer().config().single_dispatch_epochs);
+}

@@ -25,7 +25,7 @@ use crate::gpu::{block_on, Gpu};
 use crate::metrics::Metrics;
 use crate::nn::Mlp;
 use crate::optim::OptimizerConfig;
-use crate::train::{History, TrainConfig, Trainer};
+use crate::train::{single_dispatch_fits, History, TrainConfig, Trainer};
 use progress::Progress;
 
 /// What to train and how. `hidden` are the hidden layer sizes; inputs and outputs come from
@@ -62,8 +62,9 @@ pub struct Outcome {
 impl Experiment {
     /// The classic 10→5→1 setting this crate grew from, with `optimizer`: one hidden layer of
     /// 5, batches of 32, up to 500 epochs with early stopping (patience 50, `min_delta` 1e-4),
-    /// the 70/15/15 split with seed 2024, shuffle seed 1 and weight seed 7. The diabetes
-    /// example and the web demo both run it, so their figures agree.
+    /// the 70/15/15 split with seed 2024, shuffle seed 1 and weight seed 7, on the small-model
+    /// path where the device allows it. The diabetes example and the web demo both run it, so
+    /// their figures agree.
     pub fn classic(optimizer: OptimizerConfig) -> Self {
         Self {
             hidden: vec![5],
@@ -74,7 +75,8 @@ impl Experiment {
                 seed: 1,
                 patience: Some(50),
                 min_delta: 1e-4,
-                // The small-model path: about 4× faster end to end on lavapipe (BENCHMARKS.md).
+                // The small-model path where it fits (`Experiment::start` falls back to the
+                // general one): about 4× faster end to end on lavapipe (BENCHMARKS.md).
                 single_dispatch_epochs: true,
                 ..TrainConfig::default()
             },
@@ -153,13 +155,17 @@ impl Experiment {
     pub fn start_with<'g>(&self, gpu: &'g Gpu, data: &Dataset, model: Mlp) -> Result<Run<'g>> {
         self.validate()?;
         let prepared = Prepared::new(data, &self.split)?;
+        let mut config = self.train.clone();
+        // The small-model path where it fits this model and device, else the general one.
+        let batch = config.batch_size.min(prepared.train.len());
+        config.single_dispatch_epochs &= single_dispatch_fits(gpu, &model, batch);
         let trainer = Trainer::new(
             gpu,
             model,
             self.optimizer,
             &prepared.train,
             Some(&prepared.validation),
-            self.train.clone(),
+            config,
         )?;
         let split = SplitRecord::of(data, &self.split);
         Ok(Run {

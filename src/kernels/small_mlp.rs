@@ -74,17 +74,24 @@ pub(crate) struct SmallModel<'a> {
 
 /// Why the small-model path cannot run this model on `gpu`, if it cannot.
 pub(crate) fn unsupported(gpu: &Gpu, model: &SmallModel) -> Option<String> {
+    refusal(gpu, model.sizes, model.loss, model.batch)
+}
+
+/// Why the small-model path cannot run a network of layer `sizes` with `loss` at `batch` rows a
+/// step on `gpu`, if it cannot.
+pub(crate) fn refusal(gpu: &Gpu, sizes: &[usize], loss: LossKind, batch: usize) -> Option<String> {
     let limits = gpu.limits();
-    let layers = model.sizes.len() - 1;
-    let activations: usize = model.sizes.iter().map(|s| s * model.batch).sum();
-    let widest = model.sizes.iter().max().copied().unwrap_or(0) * model.batch;
+    let layers = sizes.len() - 1;
+    let activations: usize = sizes.iter().map(|s| s * batch).sum();
+    // The gradient buffers hold each layer's output gradient, never the inputs'.
+    let widest = sizes[1..].iter().max().copied().unwrap_or(0) * batch;
     if layers > MAX_LAYERS {
         Some(format!("{layers} layers; it takes at most {MAX_LAYERS}"))
     } else if activations > ACT_CAPACITY || widest > GRAD_CAPACITY {
         Some(format!(
             "a batch's activations ({activations} values, widest layer {widest}) exceed its workgroup memory ({ACT_CAPACITY} and {GRAD_CAPACITY})"
         ))
-    } else if model.loss == LossKind::Bce {
+    } else if loss == LossKind::Bce {
         Some("it has no BCE on probabilities; the MLP's losses are MSE, BCE with logits and softmax cross-entropy".into())
     } else if limits.max_storage_buffers_per_shader_stage < STORAGE_BUFFERS {
         Some(format!(

@@ -12,6 +12,7 @@ mod small;
 pub use config::TrainConfig;
 pub use history::{EpochRecord, History};
 pub use schedule::LrSchedule;
+pub(crate) use small::single_dispatch_fits;
 
 use bytemuck::Zeroable;
 

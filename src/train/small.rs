@@ -4,9 +4,15 @@
 use super::device_data::DeviceSplit;
 use crate::error::{Error, Result};
 use crate::gpu::{Batch, DType, Dispatch, Gpu, Tensor};
-use crate::kernels::small_mlp::{epoch_dispatch, SmallModel};
+use crate::kernels::small_mlp::{epoch_dispatch, refusal, SmallModel};
 use crate::nn::Mlp;
 use crate::optim::{Optimizer, OptimizerConfig};
+
+/// Whether the small-model path can train `model` at `batch` rows a step on `gpu` (with one
+/// optimizer group holding every parameter).
+pub(crate) fn single_dispatch_fits(gpu: &Gpu, model: &Mlp, batch: usize) -> bool {
+    refusal(gpu, model.sizes(), model.loss_kind(), batch).is_none()
+}
 
 /// The prepared single-dispatch epoch and its per-step optimizer values.
 pub(crate) struct SmallEpoch {
