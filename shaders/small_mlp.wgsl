@@ -58,6 +58,8 @@ var<workgroup> act: array<f32, ACT_CAPACITY>;
 var<workgroup> grad_a: array<f32, GRAD_CAPACITY>;
 var<workgroup> grad_b: array<f32, GRAD_CAPACITY>;
 var<workgroup> scratch: array<f32, WG>;
+// The epoch's status slot: nonzero to skip the epoch.
+var<workgroup> skip_epoch: f32;
 
 fn size(l: u32) -> u32 {
     return params.sizes[l / 4u][l % 4u];
@@ -125,7 +127,12 @@ fn workgroup_sum(term: f32, lidx: u32, count: u32) -> f32 {
 
 @compute @workgroup_size(WG)
 fn train_epoch(@builtin(local_invocation_index) lidx: u32) {
-    if results[params.steps + 2u] != 0.0 {
+    // Read by one invocation and shared, so that the return is uniform (the barriers after it
+    // must be reached by every invocation or none).
+    if lidx == 0u {
+        skip_epoch = results[params.steps + 2u];
+    }
+    if workgroupUniformLoad(&skip_epoch) != 0.0 {
         return;
     }
     let layers = params.layers;

@@ -99,7 +99,7 @@ pub(crate) fn refusal(gpu: &Gpu, sizes: &[usize], loss: LossKind, batch: usize) 
             limits.max_storage_buffers_per_shader_stage
         ))
     } else if (limits.max_compute_workgroup_storage_size as usize)
-        < 4 * (ACT_CAPACITY + 2 * GRAD_CAPACITY + workgroup_size(gpu) as usize)
+        < 4 * (ACT_CAPACITY + 2 * GRAD_CAPACITY + workgroup_size(gpu) as usize + 1)
     {
         Some("this device's workgroup memory is too small".into())
     } else {

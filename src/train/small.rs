@@ -53,11 +53,16 @@ impl SmallEpoch {
             batch,
         };
         let state = optimizer.state_tensors();
-        // SGD keeps one state tensor; the kernel's other two state bindings are then unused.
+        // SGD keeps one state tensor; the kernel's other two state bindings are then unused,
+        // and bound to spares of their own (WebGPU refuses one buffer in two writable bindings).
+        let spares = [
+            Tensor::zeros(gpu, &[4], DType::F32)?,
+            Tensor::zeros(gpu, &[4], DType::F32)?,
+        ];
         let state = [
             &state[0],
-            state.get(1).unwrap_or(&state[0]),
-            state.get(2).unwrap_or(&state[0]),
+            state.get(1).unwrap_or(&spares[0]),
+            state.get(2).unwrap_or(&spares[1]),
         ];
         let steps = rows.div_ceil(batch);
         let block = (steps * 4).div_ceil(gpu.binding_alignment()) * gpu.binding_alignment();
