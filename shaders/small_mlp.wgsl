@@ -12,9 +12,9 @@
 // Invocations: 256 on GPUs; the host asks for 32 on CPU-like adapters, where a barrier costs
 // in proportion to the invocations it waits for and these models have little to share out.
 override WG: u32 = 256u;
-// Workgroup memory: every layer's activations for one batch, and two gradient buffers.
-const ACT_CAPACITY: u32 = 4096u;
-const GRAD_CAPACITY: u32 = 1024u;
+// Workgroup memory: every layer's activations for one batch, and the gradients going backward.
+const ACT_CAPACITY: u32 = 5120u;
+const GRAD_CAPACITY: u32 = 2048u;
 const MAX_LAYERS: u32 = 4u;
 
 const LOSS_MSE: u32 = 0u;
@@ -55,8 +55,9 @@ struct SmallParams {
 @group(0) @binding(9) var<uniform> params: SmallParams;
 
 var<workgroup> act: array<f32, ACT_CAPACITY>;
-var<workgroup> grad_a: array<f32, GRAD_CAPACITY>;
-var<workgroup> grad_b: array<f32, GRAD_CAPACITY>;
+// A layer's output gradient and the gradient below it, one at each end: the output gradient
+// of the last layer starts at 0, the one below it ends at GRAD_CAPACITY, and so on in turn.
+var<workgroup> grad: array<f32, GRAD_CAPACITY>;
 var<workgroup> scratch: array<f32, WG>;
 // The epoch's status slot: nonzero to skip the epoch.
 var<workgroup> skip_epoch: f32;
@@ -172,7 +173,7 @@ fn train_epoch(@builtin(local_invocation_index) lidx: u32) {
             workgroupBarrier();
         }
 
-        // Loss and its gradient (of the mean) into grad_a.
+        // Loss and its gradient (of the mean), at the start of `grad`.
         let logits = act_offset(layers);
         var term = 0.0;
         if params.loss == LOSS_SOFTMAX_CE {
@@ -189,7 +190,7 @@ fn train_epoch(@builtin(local_invocation_index) lidx: u32) {
                 }
                 let t = y_all[order[first_row + r]];
                 for (var j = 0u; j < outputs; j++) {
-                    grad_a[r * outputs + j] = softmax_ce_grad(act[base + j], row_max, sum_exp, j == t) * scale;
+                    grad[r * outputs + j] = softmax_ce_grad(act[base + j], row_max, sum_exp, j == t) * scale;
                 }
                 term += softmax_ce_term(row_max, sum_exp, act[base + min(t, outputs - 1u)], t < outputs);
             }
@@ -205,7 +206,7 @@ fn train_epoch(@builtin(local_invocation_index) lidx: u32) {
                     t = bce_with_logits_term(x, y);
                 }
                 term += t.x;
-                grad_a[idx] = t.y * scale;
+                grad[idx] = t.y * scale;
             }
         }
         let n = select(rows * outputs, rows, params.loss == LOSS_SOFTMAX_CE);
@@ -214,29 +215,30 @@ fn train_epoch(@builtin(local_invocation_index) lidx: u32) {
             results[s] = total / f32(n);
         }
 
-        // Backward and update, last layer first; the gradient ping-pongs between grad_a and
-        // grad_b. dH below is computed from the old weights before they are updated.
+        // Backward and update, last layer first; the gradient goes from one end of `grad` to
+        // the other. dH below is computed from the old weights before they are updated.
         for (var step_back = 0u; step_back < layers; step_back++) {
             let l = layers - 1u - step_back;
             let n_in = size(l);
             let n_out = size(l + 1u);
             let below_src = act_offset(l);
-            let cur_in_a = step_back % 2u == 0u;
+            // Where this layer's output gradient starts, and where the one below it goes.
+            var cur = 0u;
+            var below = GRAD_CAPACITY - rows * n_in;
+            if step_back % 2u == 1u {
+                cur = GRAD_CAPACITY - rows * n_out;
+                below = 0u;
+            }
             if l > 0u {
                 for (var idx = lidx; idx < rows * n_in; idx += WG) {
                     let r = idx / n_in;
                     let i = idx % n_in;
                     var acc = 0.0;
                     for (var j = 0u; j < n_out; j++) {
-                        let gj = select(grad_b[r * n_out + j], grad_a[r * n_out + j], cur_in_a);
-                        acc += gj * values[params.weight_offsets[l] + j * n_in + i];
+                        acc += grad[cur + r * n_out + j] * values[params.weight_offsets[l] + j * n_in + i];
                     }
                     let masked = select(0.0, acc, act[below_src + idx] > 0.0);
-                    if cur_in_a {
-                        grad_b[idx] = masked;
-                    } else {
-                        grad_a[idx] = masked;
-                    }
+                    grad[below + idx] = masked;
                 }
             }
             storageBarrier();
@@ -248,14 +250,13 @@ fn train_epoch(@builtin(local_invocation_index) lidx: u32) {
                     let j = p / n_in;
                     let i = p % n_in;
                     for (var r = 0u; r < rows; r++) {
-                        let gj = select(grad_b[r * n_out + j], grad_a[r * n_out + j], cur_in_a);
-                        g += gj * act[below_src + r * n_in + i];
+                        g += grad[cur + r * n_out + j] * act[below_src + r * n_in + i];
                     }
                     update(params.weight_offsets[l] + p, g, st);
                 } else {
                     let j = p - n_out * n_in;
                     for (var r = 0u; r < rows; r++) {
-                        g += select(grad_b[r * n_out + j], grad_a[r * n_out + j], cur_in_a);
+                        g += grad[cur + r * n_out + j];
                     }
                     update(params.bias_offsets[l] + j, g, st);
                 }

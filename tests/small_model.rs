@@ -95,6 +95,8 @@ fn single_dispatch_epochs_match_the_general_path() {
         ..AdamConfig::default()
     };
     check_same_as_general(&diabetes().unwrap(), &[10, 5, 1], adam.into(), 12, 32);
+    // Full batch: the 310 training rows in one step (4,960 activations, 1,860 gradients).
+    check_same_as_general(&diabetes().unwrap(), &[10, 5, 1], adam.into(), 12, 310);
     let sgd = SgdConfig {
         lr: 0.01,
         momentum: 0.9,

@@ -350,6 +350,15 @@ fn training(gpu: &Gpu) -> Result<Value> {
             single: false,
         },
         Case {
+            name: "10→5→1, full batch, one dispatch/epoch",
+            sizes: vec![10, 5, 1],
+            data: &diabetes.train,
+            task: Task::Regression,
+            batch: n,
+            epochs: 600,
+            single: true,
+        },
+        Case {
             name: "784→256→256→10, batch 128",
             sizes: vec![784, 256, 256, 10],
             data: &wide,
