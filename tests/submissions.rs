@@ -112,6 +112,23 @@ fn early_stopping_is_the_same_whatever_the_epochs_per_submission() {
             "stopped after {} epochs",
             one.epochs.len()
         );
+        // The rule as documented, replayed on the recorded validation losses: an improvement
+        // is a loss below the best by more than min_delta (in f32), and 4 epochs without one
+        // stop the run.
+        let (mut best, mut since) = ((0, f32::INFINITY), 0);
+        for (epoch, _, validation, _) in &one.epochs {
+            let loss = f64::from_bits(validation.unwrap()) as f32;
+            if loss < best.1 - 0.01 {
+                (best, since) = ((*epoch, loss), 0);
+            } else {
+                since += 1;
+            }
+        }
+        assert_eq!(one.best_epoch, Some(best.0));
+        assert_eq!(
+            since, 4,
+            "the run stops after patience epochs without improvement"
+        );
         assert!(
             !one.epochs.len().is_multiple_of(7),
             "the stop should fall inside a submission of 7"
