@@ -163,7 +163,8 @@ struct TrainArgs {
     /// Save the model here (safetensors, PyTorch names), with the training state beside it.
     #[arg(long)]
     save: Option<PathBuf>,
-    /// With --save: also save every N epochs, so a killed run can resume.
+    /// With --save: also save every N epochs, so a killed run can resume (every N-th epoch then
+    /// ends a GPU submission, so each save holds that epoch's model).
     #[arg(long, requires = "save")]
     checkpoint_every: Option<usize>,
     /// Resume from the checkpoint at --save (same data, seed and settings) and train on to --epochs.
