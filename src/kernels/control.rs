@@ -54,8 +54,19 @@ pub(crate) const CONTROL_WORDS: usize = std::mem::size_of::<ControlState>() / 4;
 /// The words of [`ControlState`] that [`copy_dispatches`] can wait for.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum CopyWhen {
-    Restore = 7,
-    Keep = 8,
+    Restore,
+    Keep,
+}
+
+impl CopyWhen {
+    /// The flag's index among the state's words.
+    fn word(self) -> usize {
+        let offset = match self {
+            CopyWhen::Restore => std::mem::offset_of!(ControlState, restore),
+            CopyWhen::Keep => std::mem::offset_of!(ControlState, keep),
+        };
+        offset / 4
+    }
 }
 
 /// These kernels take no uniform: lavapipe (Mesa 22.3) compiled a fresh variant of the
@@ -115,7 +126,7 @@ pub(crate) fn copy_dispatches(
         shader: Shader::Copy.code(),
         entry: "copy_f32",
         bindings: COPY_BINDINGS,
-        constants: vec![workgroup_constant(), ("FLAG", when as u32 as f64)],
+        constants: vec![workgroup_constant(), ("FLAG", when.word() as f64)],
     };
     let total = src.len();
     let align = gpu.binding_alignment();
