@@ -1,6 +1,8 @@
 // Training decisions on the GPU, so that many epochs run in one submission. After each epoch,
-// one invocation reads the epoch's row of results — its step losses, validation loss and the
-// optimizer's non-finite flag — and decides what the host decided after every epoch before:
+// one invocation reads the epoch's row of results — [0, steps) its step losses, [steps] the
+// validation loss, [steps + 1] the optimizer's non-finite flag — writes [steps + 2] the status
+// and [steps + 3] the epoch's training loss (the one value the history records), and decides
+// what the host decided after every epoch before:
 // whether training diverged (then the epoch's start is restored), whether the validation loss
 // improved on the best so far (then the weights are copied aside), and whether patience ran
 // out. The restore and the copy are dispatches of copy.wgsl that act only when the decision's
@@ -88,6 +90,7 @@ fn decide_epoch() {
         weighted += loss * f32(min(settings.batch, settings.rows - s * settings.batch));
     }
     let train_loss = weighted / f32(settings.rows);
+    results[row + settings.steps + 3u] = train_loss;
     if status == RAN && results[row + settings.steps + 1u] != 0.0 {
         status |= NONFINITE_PARAMETER;
     }

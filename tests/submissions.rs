@@ -112,6 +112,22 @@ fn early_stopping_is_the_same_whatever_the_epochs_per_submission() {
             "stopped after {} epochs",
             one.epochs.len()
         );
+        // Each epoch's training loss is the mean of its step losses weighted by their rows
+        // (batches of 32, the last one short), summed in f32 on the GPU.
+        let n = prepared().train.len();
+        for (epoch, train, _, steps) in &one.epochs {
+            let weighted: f64 = steps
+                .iter()
+                .enumerate()
+                .map(|(s, &b)| f64::from(f32::from_bits(b)) * (32.min(n - 32 * s)) as f64)
+                .sum::<f64>()
+                / n as f64;
+            let train = f64::from_bits(*train);
+            assert!(
+                (train - weighted).abs() <= 1e-6 * weighted,
+                "epoch {epoch}: training loss {train} vs {weighted}"
+            );
+        }
         // The rule as documented, replayed on the recorded validation losses: an improvement
         // is a loss below the best by more than min_delta (in f32), and 4 epochs without one
         // stop the run.

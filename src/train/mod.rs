@@ -131,22 +131,22 @@ struct Validation {
 /// (each reading the step's block through a dynamic offset), a copy of the step's loss, the
 /// optimizer update; then the validation loss and the end-of-epoch decision — divergence
 /// (restore the epoch's start), improvement (keep the weights), patience — made by a kernel,
-/// which turns the rest of the submission into no-ops after a stop. The per-step losses and
-/// the decisions are read back once per submission.
+/// which freezes the model for the rest of the submission after a stop (its updates are
+/// skipped). The per-step losses and the decisions are read back once per submission.
 pub struct Trainer<'g> {
     gpu: &'g Gpu,
     model: Mlp,
     optimizer: Optimizer,
     config: TrainConfig,
     n_train: usize,
-    batch_size: usize,
     /// One shuffled row order per epoch of a submission, `order_block` elements apart.
     orders: Tensor,
     order_block: usize,
     path: Steps,
     steps: usize,
     /// One row per epoch of a submission, `row_stride` elements apart: the per-step training
-    /// losses, the validation loss, the optimizer's non-finite flag, the decision's status.
+    /// losses, the validation loss, the optimizer's non-finite flag, the decision's status and
+    /// the epoch's training loss (`shaders/control.wgsl`).
     results: Tensor,
     row_stride: usize,
     /// Where each submission copies `results` for reading.
@@ -240,7 +240,7 @@ impl<'g> Trainer<'g> {
         let max_epochs = (MAX_ORDER_BYTES / (4 * order_block)).clamp(1, MAX_EPOCHS_PER_SUBMISSION);
         let orders = Tensor::zeros(gpu, &[max_epochs * order_block], DType::U32)?;
         let order = orders.blocks(gpu, &[n], order_block)?;
-        let row_stride = (steps + 3).div_ceil(align) * align;
+        let row_stride = (steps + 4).div_ceil(align) * align;
         let results = Tensor::zeros(gpu, &[max_epochs * row_stride], DType::F32)?;
         let validation = match validation {
             Some(data) => {
@@ -338,7 +338,6 @@ impl<'g> Trainer<'g> {
             optimizer,
             config,
             n_train: n,
-            batch_size: batch,
             orders,
             order_block,
             steps,
@@ -535,7 +534,8 @@ impl<'g> Trainer<'g> {
             if status & RAN == 0 {
                 break;
             }
-            let train_loss = self.train_loss(losses);
+            // Computed by the decision, so that the history holds the value it decided on.
+            let train_loss = f64::from(row[self.steps + 3]);
             if status & (NONFINITE_LOSS | NONFINITE_PARAMETER | LOSS_GREW) != 0 {
                 ran.error = Some(self.divergence(epoch, status, losses, train_loss));
                 break;
@@ -552,16 +552,6 @@ impl<'g> Trainer<'g> {
             }
         }
         ran
-    }
-
-    /// The mean training loss of an epoch: the step losses weighted by their rows.
-    fn train_loss(&self, losses: &[f32]) -> f64 {
-        let mut weighted = 0.0;
-        for (s, &loss) in losses.iter().enumerate() {
-            let rows = self.batch_size.min(self.n_train - s * self.batch_size);
-            weighted += f64::from(loss) * rows as f64;
-        }
-        weighted / self.n_train as f64
     }
 
     /// The error for epoch `epoch`, which the device found diverged (`status`) and rolled back.
