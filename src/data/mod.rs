@@ -17,6 +17,8 @@ pub use prepare::{baseline_loss, class_frequencies, Prepared, Preprocessing};
 pub use split::{Fold, Split, SplitConfig};
 pub use standardize::{Standardizer, TargetScaler};
 
+use std::sync::Arc;
+
 use crate::error::{Error, Result};
 
 /// What a dataset's target is, and so which loss and metrics apply. In JSON: `"regression"`,
@@ -52,9 +54,12 @@ pub enum Targets {
 }
 
 /// Rows of features with one target each, held on the host. Row-major f32.
+///
+/// Cloning shares the features (a reference count, not a copy), so a trainer that streams a
+/// large training split from the host keeps no second copy of it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Dataset {
-    features: Vec<f32>,
+    features: Arc<Vec<f32>>,
     n_features: usize,
     feature_names: Vec<String>,
     targets: Targets,
@@ -77,7 +82,7 @@ impl Dataset {
         }
         Ok(Self {
             feature_names: default_names(n_features),
-            features,
+            features: Arc::new(features),
             n_features,
             targets: Targets::Values(targets),
             class_names: Vec::new(),
@@ -112,7 +117,7 @@ impl Dataset {
         }
         Ok(Self {
             feature_names: default_names(n_features),
-            features,
+            features: Arc::new(features),
             n_features,
             targets: Targets::Classes(labels),
             class_names,
@@ -131,7 +136,7 @@ impl Dataset {
             }
         };
         eat(&(self.n_features as u64).to_le_bytes());
-        for v in &self.features {
+        for v in self.features.iter() {
             eat(&v.to_bits().to_le_bytes());
         }
         match &self.targets {
@@ -234,7 +239,8 @@ impl Dataset {
         let features = indices
             .iter()
             .flat_map(|&i| self.row(i).iter().copied())
-            .collect();
+            .collect::<Vec<_>>()
+            .into();
         let targets = match &self.targets {
             Targets::Values(v) => Targets::Values(indices.iter().map(|&i| v[i]).collect()),
             Targets::Classes(c) => Targets::Classes(indices.iter().map(|&i| c[i]).collect()),
@@ -277,7 +283,7 @@ impl Dataset {
     /// The same rows with `features` replaced (same shape), as a standardiser produces.
     pub(crate) fn with_features(&self, features: Vec<f32>) -> Dataset {
         Dataset {
-            features,
+            features: Arc::new(features),
             targets: self.targets.clone(),
             ..self.metadata()
         }
@@ -296,7 +302,7 @@ impl Dataset {
     /// builders above clone only what they keep.
     fn metadata(&self) -> Dataset {
         Dataset {
-            features: Vec::new(),
+            features: Arc::default(),
             n_features: self.n_features,
             feature_names: self.feature_names.clone(),
             targets: Targets::Values(Vec::new()),

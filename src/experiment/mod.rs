@@ -156,9 +156,9 @@ impl Experiment {
         self.validate()?;
         let prepared = Prepared::new(data, &self.split)?;
         let mut config = self.train.clone();
-        // The small-model path where it fits this model and device, else the general one.
-        let batch = config.batch_size.min(prepared.train.len());
-        config.single_dispatch_epochs &= single_dispatch_fits(gpu, &model, batch);
+        // The small-model path where it fits this model, data and device, else the general one.
+        config.single_dispatch_epochs &=
+            single_dispatch_fits(gpu, &model, &prepared.train, &config);
         let trainer = Trainer::new(
             gpu,
             model,

@@ -228,10 +228,13 @@ impl Gpu {
     /// # Errors
     /// A lost device, or a validation error in what was recorded.
     pub fn submit(&self, batch: Batch) -> Result<()> {
+        self.submit_indexed(batch).map(|_| ())
+    }
+
+    /// As [`Gpu::submit`], returning the submission's index for [`Gpu::wait_for`].
+    pub(crate) fn submit_indexed(&self, batch: Batch) -> Result<wgpu::SubmissionIndex> {
         let commands = batch.finish();
-        self.scoped("submit", || {
-            self.queue.submit([commands]);
-        })
+        self.scoped("submit", || self.queue.submit([commands]))
     }
 
     /// Records one launch in a batch of its own and submits it, without waiting.

@@ -27,6 +27,25 @@ impl Gpu {
         self.check_fault()
     }
 
+    /// Blocks until the submission `index` has finished (later ones may still run). In a
+    /// browser, where nothing can block, it returns at once.
+    ///
+    /// # Errors
+    /// As [`Gpu::wait`].
+    pub(crate) fn wait_for(&self, index: wgpu::SubmissionIndex) -> Result<()> {
+        self.check_fault()?;
+        #[cfg(not(target_arch = "wasm32"))]
+        self.device()
+            .poll(wgpu::PollType::Wait {
+                submission_index: Some(index),
+                timeout: None,
+            })
+            .map_err(|e| self.poll_error(e))?;
+        #[cfg(target_arch = "wasm32")]
+        drop(index);
+        self.check_fault()
+    }
+
     /// Copies `size` bytes of `buffer` from `offset` to a mappable buffer and reads them.
     pub(crate) async fn read_bytes_async(
         &self,

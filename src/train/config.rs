@@ -36,6 +36,19 @@ pub struct TrainConfig {
     ///
     /// [`Trainer::fit_with`]: super::Trainer::fit_with
     pub submission_epochs: Option<usize>,
+    /// Streaming the training split from the host. `None` (default): the split is uploaded
+    /// once while it fits — while each of its buffers fits one storage binding (128 MiB by
+    /// default on most adapters) — and is streamed otherwise. `Some(r)`: always streamed, in
+    /// chunks of `r` rows rounded down to whole batches (at least one) — for data within a
+    /// binding but beyond the GPU's memory. A streamed split stays on the host (a [`Dataset`]
+    /// clone shares its rows); every epoch uploads it a chunk at a time in that epoch's seeded
+    /// order, gathering the next chunk while the GPU trains on the current one, and trains
+    /// exactly as the uploaded split would, bit for bit. It runs one epoch a submission (a
+    /// submission a chunk), takes the general path (not `single_dispatch_epochs`), and the
+    /// validation split is still uploaded whole.
+    ///
+    /// [`Dataset`]: crate::data::Dataset
+    pub chunk_rows: Option<usize>,
 }
 
 impl Default for TrainConfig {
@@ -49,6 +62,7 @@ impl Default for TrainConfig {
             lr_schedule: LrSchedule::Constant,
             single_dispatch_epochs: false,
             submission_epochs: None,
+            chunk_rows: None,
         }
     }
 }
@@ -69,6 +83,9 @@ impl TrainConfig {
         }
         if self.epochs == 0 {
             return Err(invalid("epochs must be at least 1".into()));
+        }
+        if self.chunk_rows == Some(0) {
+            return Err(invalid("chunk_rows must be at least 1".into()));
         }
         if self.submission_epochs == Some(0) {
             return Err(invalid("submission_epochs must be at least 1".into()));

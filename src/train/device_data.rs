@@ -18,55 +18,84 @@ impl DeviceSplit {
         model.check_fits(data)?;
         let rows = data.len();
         let x = Tensor::from_slice(gpu, &[rows, data.n_features()], data.features())?;
-        let y = match (data.targets(), model.task()) {
-            (Targets::Classes(labels), Task::Multiclass) => {
-                Tensor::from_slice(gpu, &[rows], labels)?
-            }
-            _ => Tensor::from_slice(gpu, &[rows, 1], &data.target_values())?,
+        let (words, dtype) = device_targets(model, data);
+        let y = match dtype {
+            DType::U32 => Tensor::from_slice(gpu, &[rows], &words)?,
+            DType::F32 => Tensor::from_slice::<f32>(gpu, &[rows, 1], bytemuck::cast_slice(&words))?,
         };
         Ok(Self { x, y })
     }
 }
 
+/// Each row's target as the device holds it, as 32-bit words: class indices (u32) for a
+/// multiclass model, the f32 value (a class index as a number for binary) otherwise.
+pub(crate) fn device_targets(model: &Mlp, data: &Dataset) -> (Vec<u32>, DType) {
+    match (data.targets(), model.task()) {
+        (Targets::Classes(labels), Task::Multiclass) => (labels.clone(), DType::U32),
+        _ => {
+            let values = data.target_values();
+            (bytemuck::cast_slice(&values).to_vec(), DType::F32)
+        }
+    }
+}
+
 /// The epoch's shuffled training data: consecutive mini-batches, each starting a new block
-/// aligned for binding, rewritten on the GPU at the start of every epoch.
+/// aligned for binding. Either every batch of the epoch, rewritten on the GPU by `shuffle` at
+/// the start of every epoch, or (streaming) a chunk of them, written from the host.
 pub(crate) struct EpochBatches {
     pub x: Tensor,
     pub y: Tensor,
     /// Elements between consecutive blocks.
-    x_block: usize,
-    y_block: usize,
-    x_cols: usize,
-    pub shuffle: Dispatch,
+    pub x_block: usize,
+    pub y_block: usize,
+    pub x_cols: usize,
+    pub y_cols: usize,
+    pub shuffle: Option<Dispatch>,
 }
 
 impl EpochBatches {
+    /// Every batch of the epoch, shuffled on the GPU from `train` by `order`.
     pub fn new(gpu: &Gpu, train: &DeviceSplit, order: &Tensor, batch: usize) -> Result<Self> {
         let rows = train.x.shape()[0];
-        let steps = rows.div_ceil(batch);
-        let align = gpu.binding_alignment();
         let (x_cols, y_cols) = (train.x.len() / rows, train.y.len() / rows);
-        let x_block = (batch * x_cols).div_ceil(align) * align;
-        let y_block = (batch * y_cols).div_ceil(align) * align;
-        let x = Tensor::zeros(gpu, &[steps * x_block], DType::F32)?;
-        let y = Tensor::zeros(gpu, &[steps * y_block], train.y.dtype())?;
-        let shuffle = shuffle_dispatch(
+        let mut batches = Self::blocks_for(
+            gpu,
+            (x_cols, y_cols),
+            train.y.dtype(),
+            batch,
+            rows.div_ceil(batch),
+        )?;
+        batches.shuffle = Some(shuffle_dispatch(
             gpu,
             &train.x,
             &train.y,
             order,
-            &x,
-            &y,
+            &batches.x,
+            &batches.y,
             batch,
-            (x_block, y_block),
-        )?;
+            (batches.x_block, batches.y_block),
+        )?);
+        Ok(batches)
+    }
+
+    /// Room for `steps` batches of `batch` rows of `x_cols` features and `y_cols` targets of
+    /// `y_dtype`, filled by whoever holds the data.
+    pub fn blocks_for(
+        gpu: &Gpu,
+        (x_cols, y_cols): (usize, usize),
+        y_dtype: DType,
+        batch: usize,
+        steps: usize,
+    ) -> Result<Self> {
+        let (x_block, y_block) = block_sizes(gpu, (x_cols, y_cols), batch);
         Ok(Self {
-            x,
-            y,
+            x: Tensor::zeros(gpu, &[steps * x_block], DType::F32)?,
+            y: Tensor::zeros(gpu, &[steps * y_block], y_dtype)?,
             x_block,
             y_block,
             x_cols,
-            shuffle,
+            y_cols,
+            shuffle: None,
         })
     }
 
@@ -81,4 +110,18 @@ impl EpochBatches {
             self.y.blocks(gpu, &target_shape, self.y_block)?,
         ))
     }
+}
+
+/// Elements from one batch's features (targets) to the next's: a batch rounded up to the
+/// storage-binding alignment, so that each step binds its own with a dynamic offset.
+pub(crate) fn block_sizes(
+    gpu: &Gpu,
+    (x_cols, y_cols): (usize, usize),
+    batch: usize,
+) -> (usize, usize) {
+    let align = gpu.binding_alignment();
+    (
+        (batch * x_cols).div_ceil(align) * align,
+        (batch * y_cols).div_ceil(align) * align,
+    )
 }

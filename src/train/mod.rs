@@ -8,6 +8,7 @@ mod device_data;
 mod history;
 mod schedule;
 mod small;
+mod stream;
 
 pub use config::TrainConfig;
 pub use history::{EpochRecord, History};
@@ -31,6 +32,7 @@ use crate::rng::SeededRng;
 use control::EpochControl;
 use device_data::{DeviceSplit, EpochBatches};
 use small::SmallEpoch;
+use stream::Stream;
 
 /// An epoch whose training loss exceeds this many times the lowest before it has diverged.
 const DIVERGENCE_GROWTH: f32 = 1e4;
@@ -94,11 +96,26 @@ impl StepGraph {
     }
 }
 
+/// Where the training rows live.
+enum TrainRows {
+    /// On the device, uploaded once; each epoch's shuffled row order is written to `orders`
+    /// (one order a submission's epoch, `order_block` elements apart) and applied there.
+    Device {
+        // Read by each epoch's shuffle (or the small-model kernel).
+        split: DeviceSplit,
+        orders: Tensor,
+        order_block: usize,
+    },
+    /// On the host, uploaded a chunk of batches at a time, one epoch a submission.
+    Host(Stream),
+}
+
 /// How an epoch's steps run.
 #[allow(clippy::large_enum_variant)] // one per trainer: boxing would save nothing
 enum Steps {
-    /// The general path: the epoch's shuffle into batch blocks, then per step its dispatches
-    /// (the full-batch graph, and one for a smaller last batch).
+    /// The general path: the epoch's shuffle into batch blocks (or, streaming, each chunk's
+    /// upload), then per step its dispatches (the full-batch graph, and one for a smaller last
+    /// batch).
     General {
         batches: EpochBatches,
         full: StepGraph,
@@ -139,9 +156,7 @@ pub struct Trainer<'g> {
     optimizer: Optimizer,
     config: TrainConfig,
     n_train: usize,
-    /// One shuffled row order per epoch of a submission, `order_block` elements apart.
-    orders: Tensor,
-    order_block: usize,
+    rows: TrainRows,
     path: Steps,
     steps: usize,
     /// One row per epoch of a submission, `row_stride` elements apart: the per-step training
@@ -164,8 +179,6 @@ pub struct Trainer<'g> {
     dispatches_last_epoch: usize,
     /// The parameter groups as configured, before any schedule changed their rates.
     configured: Vec<ParamGroup>,
-    // The uploaded training split, read by each epoch's shuffle.
-    _train: DeviceSplit,
 }
 
 impl std::fmt::Debug for Trainer<'_> {
@@ -231,15 +244,17 @@ impl<'g> Trainer<'g> {
             _ => None,
         };
         let optimizer = Optimizer::with_groups(gpu, model.params(), groups)?;
-        let train_split = DeviceSplit::upload(gpu, &model, train)?;
         let n = train.len();
         let batch = config.batch_size.min(n);
         let steps = n.div_ceil(batch);
         let align = gpu.binding_alignment();
+        let chunk_steps =
+            stream::chunk_steps(gpu, n, (train.n_features(), 1), batch, config.chunk_rows)?;
         let order_block = n.div_ceil(align) * align;
-        let max_epochs = (MAX_ORDER_BYTES / (4 * order_block)).clamp(1, MAX_EPOCHS_PER_SUBMISSION);
-        let orders = Tensor::zeros(gpu, &[max_epochs * order_block], DType::U32)?;
-        let order = orders.blocks(gpu, &[n], order_block)?;
+        let max_epochs = match chunk_steps {
+            Some(_) => 1,
+            None => (MAX_ORDER_BYTES / (4 * order_block)).clamp(1, MAX_EPOCHS_PER_SUBMISSION),
+        };
         let row_stride = (steps + 4).div_ceil(align) * align;
         let results = Tensor::zeros(gpu, &[max_epochs * row_stride], DType::F32)?;
         let validation = match validation {
@@ -270,10 +285,25 @@ impl<'g> Trainer<'g> {
             .map(|len| Tensor::zeros(gpu, &[len], DType::F32))
             .collect::<Result<Vec<_>>>()?;
         // Only the path that will run is built: its buffers and pipelines.
+        let rows = match chunk_steps {
+            Some(chunk_steps) => TrainRows::Host(Stream::new(&model, train, batch, chunk_steps)?),
+            None => TrainRows::Device {
+                split: DeviceSplit::upload(gpu, &model, train)?,
+                orders: Tensor::zeros(gpu, &[max_epochs * order_block], DType::U32)?,
+                order_block,
+            },
+        };
         let path = if config.single_dispatch_epochs {
             let Some(group) = single_group else {
                 return Err(invalid(
                     "single-dispatch epochs take one optimizer group holding every parameter",
+                ));
+            };
+            let TrainRows::Device { split, orders, .. } = &rows else {
+                return Err(invalid(
+                    "single-dispatch epochs need the whole training split on the device, and \
+                     this one is streamed (it does not fit one storage binding, or chunk_rows \
+                     is set)",
                 ));
             };
             let small = SmallEpoch::new(
@@ -281,15 +311,27 @@ impl<'g> Trainer<'g> {
                 &model,
                 &optimizer,
                 group,
-                &train_split,
-                &order,
+                split,
+                &orders.blocks(gpu, &[n], order_block)?,
                 &results.blocks(gpu, &[row_stride], row_stride)?,
                 batch,
                 max_epochs,
             )?;
             Steps::Single(small)
         } else {
-            let batches = EpochBatches::new(gpu, &train_split, &order, batch)?;
+            let batches = match &rows {
+                TrainRows::Device { split, orders, .. } => {
+                    let order = orders.blocks(gpu, &[n], order_block)?;
+                    EpochBatches::new(gpu, split, &order, batch)?
+                }
+                TrainRows::Host(stream) => EpochBatches::blocks_for(
+                    gpu,
+                    (train.n_features(), 1),
+                    stream.target_dtype,
+                    batch,
+                    stream.chunk_steps,
+                )?,
+            };
             let full = StepGraph::new(gpu, &model, &batches, batch)?;
             let tail = match n % batch {
                 0 => None,
@@ -338,8 +380,7 @@ impl<'g> Trainer<'g> {
             optimizer,
             config,
             n_train: n,
-            orders,
-            order_block,
+            rows,
             steps,
             validation,
             control,
@@ -349,7 +390,6 @@ impl<'g> Trainer<'g> {
             history: History::default(),
             dispatches_last_epoch: 0,
             configured,
-            _train: train_split,
         })
     }
 
@@ -410,16 +450,23 @@ impl<'g> Trainer<'g> {
         let epochs = epochs.clamp(1, self.max_epochs);
         let first_epoch = self.history.epochs.len() + 1;
         let step_before = self.optimizer.step_count();
-        let orders: Vec<u32> = (0..epochs)
-            .flat_map(|k| {
-                let mut order = epoch_order(self.config.seed, first_epoch + k, self.n_train);
-                order.resize(self.order_block, 0);
-                order
-            })
-            .collect();
-        self.orders
-            .view(gpu, 0, &[orders.len()])?
-            .write(gpu, &orders)?;
+        if let TrainRows::Device {
+            orders,
+            order_block,
+            ..
+        } = &self.rows
+        {
+            let orders_now: Vec<u32> = (0..epochs)
+                .flat_map(|k| {
+                    let mut order = epoch_order(self.config.seed, first_epoch + k, self.n_train);
+                    order.resize(*order_block, 0);
+                    order
+                })
+                .collect();
+            orders
+                .view(gpu, 0, &[orders_now.len()])?
+                .write(gpu, &orders_now)?;
+        }
         let mut batch = gpu.batch();
         // The small-model kernel sets the non-finite flag slot only when it must; the
         // optimizer is no longer frozen by a stop in the last submission.
@@ -485,7 +532,10 @@ impl<'g> Trainer<'g> {
         let row = k * self.row_stride;
         self.record_snapshot(batch)?;
         batch.clear(self.optimizer.nonfinite_flag());
-        let dispatches_before = batch.dispatch_count();
+        let mut dispatches_before = batch.dispatch_count();
+        // Streaming submits the epoch in parts: their dispatches, and the last part in flight.
+        let mut dispatches = 0;
+        let mut in_flight = None;
         match &self.path {
             Steps::Single(small) => {
                 small.record(gpu, &self.optimizer, batch, k)?;
@@ -497,15 +547,40 @@ impl<'g> Trainer<'g> {
                 full,
                 tail,
             } => {
-                batch.record_dispatch_block(&batches.shuffle, k);
+                if let Some(shuffle) = &batches.shuffle {
+                    batch.record_dispatch_block(shuffle, k);
+                }
+                let stream = match &self.rows {
+                    TrainRows::Host(stream) => {
+                        Some((stream, epoch_order(self.config.seed, epoch, self.n_train)))
+                    }
+                    TrainRows::Device { .. } => None,
+                };
                 for s in 0..self.steps {
                     let graph = match tail {
                         Some(tail) if s + 1 == self.steps => tail,
                         _ => full,
                     };
-                    batch.record_block(&graph.forward.launch, s);
-                    batch.record_block(&graph.loss_launch, s);
-                    batch.record_block(&graph.backward, s);
+                    // Streaming: each chunk's upload, then its steps, in a submission of its
+                    // own, so the next chunk is gathered while the GPU trains on this one.
+                    let block = match &stream {
+                        Some((stream, order)) => {
+                            let block = s % stream.chunk_steps;
+                            if block == 0 {
+                                if s > 0 {
+                                    dispatches += batch.dispatch_count() - dispatches_before;
+                                    dispatches_before = 0;
+                                    in_flight = stream.submit_part(gpu, batch, in_flight)?;
+                                }
+                                stream.upload(gpu, batches, order, s)?;
+                            }
+                            block
+                        }
+                        None => s,
+                    };
+                    batch.record_block(&graph.forward.launch, block);
+                    batch.record_block(&graph.loss_launch, block);
+                    batch.record_block(&graph.backward, block);
                     batch.copy_range(&graph.loss, 0, &self.results, row + s, 1)?;
                     self.optimizer.record_step(gpu, batch)?;
                 }
@@ -519,7 +594,7 @@ impl<'g> Trainer<'g> {
             batch.record(&v.loss_launch);
             batch.copy_range(&v.loss, 0, &self.results, row + self.steps, 1)?;
         }
-        self.dispatches_last_epoch = batch.dispatch_count() - dispatches_before;
+        self.dispatches_last_epoch = dispatches + batch.dispatch_count() - dispatches_before;
         self.control.record(batch);
         Ok(())
     }
@@ -661,6 +736,15 @@ impl<'g> Trainer<'g> {
     /// The model being trained.
     pub fn model(&self) -> &Mlp {
         &self.model
+    }
+
+    /// Steps per uploaded chunk when the training split is streamed from the host (see
+    /// [`TrainConfig::chunk_rows`]); `None` when the split was uploaded whole.
+    pub fn chunk_steps(&self) -> Option<usize> {
+        match &self.rows {
+            TrainRows::Host(stream) => Some(stream.chunk_steps),
+            TrainRows::Device { .. } => None,
+        }
     }
 
     /// The training configuration.
