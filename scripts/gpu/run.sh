@@ -14,4 +14,6 @@ bin=.gpu/wgsl-train
 $bin selftest 2>&1 | tee "$OUT/selftest.txt"
 echo "selftest exit: ${PIPESTATUS[0]}" | tee -a "$OUT/selftest.txt"
 $bin bench --json "$OUT/bench.json" 2>&1 | tee "$OUT/bench.txt"
+# Streaming: a 4 GB generated dataset from host memory beside one that fits (issue 14).
+$bin bench --stream-gb 4 --json "$OUT/stream.json" 2>&1 | tee "$OUT/stream.txt"
 PYTHONUNBUFFERED=1 python3 scripts/gpu/torch_bench.py --json "$OUT/torch.json" 2>&1 | tee "$OUT/torch.txt"

@@ -26,6 +26,11 @@ pub struct BenchArgs {
     /// Let the training runs use the matmul autotuner (cached per adapter).
     #[arg(long)]
     autotune: bool,
+    /// Measure streaming instead: one epoch on a generated dataset of this many gigabytes,
+    /// kept in host memory (so it needs that much free) and streamed to the device, beside
+    /// the same network on a dataset that fits; with the peak host memory.
+    #[arg(long, value_name = "GB")]
+    stream_gb: Option<f64>,
 }
 
 fn random(n: usize, seed: u64) -> Vec<f32> {
@@ -71,11 +76,15 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         "adapter": { "name": info.name, "backend": format!("{:?}", info.backend), "driver": info.driver, "driver_info": info.driver_info },
         "kernel_timer": timer,
     });
-    report["matmul"] = matmul(&gpu, args.quick)?;
-    report["losses"] = losses(&gpu)?;
-    report["optimizers"] = optimizers(&gpu, args.quick)?;
-    report["training"] = training(&gpu)?;
-    report["cold_start_seconds"] = json!(cold_start()?);
+    if let Some(gb) = args.stream_gb {
+        report["streaming"] = crate::stream_bench::streaming(&gpu, gb)?;
+    } else {
+        report["matmul"] = matmul(&gpu, args.quick)?;
+        report["losses"] = losses(&gpu)?;
+        report["optimizers"] = optimizers(&gpu, args.quick)?;
+        report["training"] = training(&gpu)?;
+        report["cold_start_seconds"] = json!(cold_start()?);
+    }
     if args.json.as_os_str() == "-" {
         crate::output::json(&report);
     } else {

@@ -6,6 +6,7 @@
 #[macro_use]
 mod output;
 mod bench;
+mod stream_bench;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
