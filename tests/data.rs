@@ -2,8 +2,8 @@
 //! out by hand. No GPU needed for these.
 
 use wgsl_train::data::{
-    diabetes, load_csv, CsvOptions, Dataset, SplitConfig, Standardizer, TargetColumn, TargetScaler,
-    Targets, Task,
+    diabetes, load_csv, load_csv_from_reader, CsvOptions, Dataset, SplitConfig, Standardizer,
+    TargetColumn, TargetScaler, Targets, Task,
 };
 use wgsl_train::metrics::{binary, multiclass, regression, roc_auc};
 use wgsl_train::Error;
@@ -282,6 +282,36 @@ fn bad_csv_files_are_errors_naming_the_line() {
         load_csv("/nonexistent/file.csv", &CsvOptions::default()),
         Err(Error::Io { .. })
     ));
+}
+
+#[test]
+fn csv_targets_with_many_distinct_values_are_regression_not_classes() {
+    // 70,000 distinct numbers: more than the loader keeps as class labels (65,536). Detected
+    // as regression, every value kept; forced to classification, refused by name.
+    let rows = 70_000;
+    let text: String = std::iter::once("x,y\n".to_string())
+        .chain((0..rows).map(|i| format!("{i},{}.25\n", i * 2)))
+        .collect();
+    let data = load_csv_from_reader(text.as_bytes(), "many", &CsvOptions::default()).unwrap();
+    assert_eq!((data.task(), data.len()), (Task::Regression, rows));
+    assert_eq!(
+        data.target_values()[rows - 1],
+        (2 * (rows - 1)) as f32 + 0.25
+    );
+    let options = CsvOptions {
+        task: Some(Task::Multiclass),
+        ..CsvOptions::default()
+    };
+    let err = load_csv_from_reader(text.as_bytes(), "many", &options).unwrap_err();
+    assert!(
+        err.to_string().contains("more than 65536 distinct labels"),
+        "{err}"
+    );
+    // Numeric labels that tie as numbers sort by their text: "1" before "1.0".
+    let text = "x,y\n1,1.0\n2,1\n3,0\n";
+    let data = load_csv_from_reader(text.as_bytes(), "ties", &options).unwrap();
+    assert_eq!(data.class_names(), &["0", "1", "1.0"]);
+    assert_eq!(data.targets(), &Targets::Classes(vec![2, 1, 0]));
 }
 
 #[test]

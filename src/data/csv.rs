@@ -1,8 +1,9 @@
-//! Loading a dataset from a CSV file with a header row.
+//! Loading a dataset from a CSV file with a header row, a record at a time: neither the text
+//! nor the target cells are kept, only the numbers.
 
-use std::collections::BTreeSet;
 use std::path::Path;
 
+use super::labels::LabelColumn;
 use super::{Dataset, Task};
 use crate::error::{Error, Result};
 
@@ -77,7 +78,7 @@ pub fn load_csv_from_reader(
     let mut records = csv.records();
     let header = read_header(&mut records, &options.target, &err)?;
     let (features, labels) = read_rows(records, &header, &err)?;
-    if labels.is_empty() {
+    if labels.len() == 0 {
         return Err(Error::Data(format!(
             "{name}: no data rows after the header"
         )));
@@ -91,14 +92,7 @@ pub fn load_csv_from_reader(
         .map(|(_, n)| n.clone())
         .collect();
     let target_name = &header.columns[header.target];
-    let dataset = targets(
-        features,
-        n_features,
-        &labels,
-        target_name,
-        options.task,
-        &err,
-    )?;
+    let dataset = labels.into_dataset(features, n_features, target_name, options.task, &err)?;
     dataset.with_feature_names(feature_names)
 }
 
@@ -283,104 +277,26 @@ fn data_row(
     Ok(Some((line, record)))
 }
 
-/// A row's target as written, with its line.
-type Label = (u64, String);
-
-/// Reads the data rows: the features, row-major, and each row's target.
+/// Reads the data rows: the features, row-major, and the target column.
 fn read_rows<R: std::io::Read>(
     records: ::csv::StringRecordsIter<'_, R>,
     header: &Header,
     err: &impl Fn(u64, String) -> Error,
-) -> Result<(Vec<f32>, Vec<Label>)> {
+) -> Result<(Vec<f32>, LabelColumn)> {
     let columns = &header.columns;
     let mut features = Vec::new();
-    let mut labels = Vec::new();
+    let mut labels = LabelColumn::default();
     for row in records {
         let Some((line, record)) = data_row(row, columns.len(), err)? else {
             continue;
         };
         for (c, field) in record.iter().enumerate() {
             if c == header.target {
-                labels.push((line, field.trim().to_string()));
+                labels.push(line, field);
                 continue;
             }
             features.push(feature(field, &columns[c], line, err)?);
         }
     }
     Ok((features, labels))
-}
-
-/// The dataset from the features and the target texts: regression values or classes, the task
-/// given or detected (regression when every target is a finite number).
-fn targets(
-    features: Vec<f32>,
-    n_features: usize,
-    labels: &[Label],
-    target_name: &str,
-    task: Option<Task>,
-    err: &impl Fn(u64, String) -> Error,
-) -> Result<Dataset> {
-    // Each target parsed once: the number, or the line of the first that is not one.
-    let number = |l: &str| l.parse::<f32>().ok().filter(|v| v.is_finite());
-    let numeric: std::result::Result<Vec<f32>, (u64, &str)> = labels
-        .iter()
-        .map(|(line, l)| number(l).ok_or((*line, l.as_str())))
-        .collect();
-    // A column of numbers with a few cells that are no finite f32 (NaN, ∞, 1e40, empty) is a
-    // regression target with bad cells, named below, not thousands of classes.
-    let numeric_looking = labels
-        .iter()
-        .all(|(_, l)| l.is_empty() || l.parse::<f64>().is_ok());
-    let task = task.unwrap_or(if numeric_looking {
-        Task::Regression
-    } else {
-        Task::Multiclass
-    });
-    if task == Task::Regression {
-        let values = numeric.map_err(|(line, l)| {
-            err(
-                line,
-                format!(
-                    "target {target_name:?} holds {l:?}, not a finite number, but the task is regression"
-                ),
-            )
-        })?;
-        return Dataset::regression(features, n_features, values);
-    }
-    let distinct: BTreeSet<&str> = labels.iter().map(|(_, l)| l.as_str()).collect();
-    let mut classes: Vec<String> = distinct.into_iter().map(str::to_string).collect();
-    if numeric.is_ok() {
-        classes.sort_by(|a, b| {
-            a.parse::<f64>()
-                .unwrap_or(0.0)
-                .total_cmp(&b.parse::<f64>().unwrap_or(0.0))
-        });
-    }
-    let wrong_count = match task {
-        Task::Binary => classes.len() != 2,
-        _ => classes.len() < 2,
-    };
-    if wrong_count {
-        // Name a few classes, not thousands.
-        let shown: Vec<&String> = classes.iter().take(10).collect();
-        let more = match classes.len().saturating_sub(shown.len()) {
-            0 => String::new(),
-            n => format!(" and {n} more"),
-        };
-        return Err(err(
-            0,
-            format!(
-                "{task} needs {} classes, but target {target_name:?} has {}: {shown:?}{more}",
-                if task == Task::Binary {
-                    "exactly 2"
-                } else {
-                    "at least 2"
-                },
-                classes.len()
-            ),
-        ));
-    }
-    let index = |l: &str| classes.iter().position(|c| c == l).unwrap_or(0) as u32;
-    let labels = labels.iter().map(|(_, l)| index(l)).collect();
-    Dataset::classification(features, n_features, labels, classes)
 }

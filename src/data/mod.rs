@@ -4,6 +4,7 @@
 #[cfg(feature = "diabetes")]
 mod builtin;
 mod csv;
+mod labels;
 mod prepare;
 mod split;
 mod standardize;
