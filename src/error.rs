@@ -114,6 +114,15 @@ pub enum Error {
         detail: String,
     },
 
+    /// A Parquet file that cannot be read as a dataset.
+    #[error("{path}: {detail}")]
+    Parquet {
+        /// The file.
+        path: String,
+        /// What is wrong, naming the row or column where one is at fault.
+        detail: String,
+    },
+
     /// Reading or writing a file failed.
     #[error("{path}: {source}")]
     Io {

@@ -19,6 +19,24 @@ pub enum TargetColumn {
     Index(usize),
 }
 
+impl TargetColumn {
+    /// The target's index among the file's `columns`, or what is wrong.
+    pub(crate) fn position(&self, columns: &[String]) -> std::result::Result<usize, String> {
+        match self {
+            TargetColumn::Last => Ok(columns.len() - 1),
+            TargetColumn::Name(n) => columns
+                .iter()
+                .position(|c| c == n)
+                .ok_or_else(|| format!("no target column {n:?}; the columns are {columns:?}")),
+            TargetColumn::Index(i) if *i < columns.len() => Ok(*i),
+            TargetColumn::Index(i) => Err(format!(
+                "target column index {i} is past the {} columns",
+                columns.len()
+            )),
+        }
+    }
+}
+
 /// How to read a CSV file. `Default`: comma-separated, target in the last column, task
 /// detected (a numeric target is regression, anything else classification).
 #[derive(Debug, Clone, PartialEq)]
@@ -164,25 +182,7 @@ fn read_header<R: std::io::Read>(
             ),
         ));
     }
-    let target = match target {
-        TargetColumn::Last => columns.len() - 1,
-        TargetColumn::Name(n) => columns.iter().position(|c| c == n).ok_or_else(|| {
-            err(
-                1,
-                format!("no target column {n:?}; the columns are {columns:?}"),
-            )
-        })?,
-        TargetColumn::Index(i) if *i < columns.len() => *i,
-        TargetColumn::Index(i) => {
-            return Err(err(
-                1,
-                format!(
-                    "target column index {i} is past the {} columns",
-                    columns.len()
-                ),
-            ))
-        }
-    };
+    let target = target.position(&columns).map_err(|e| err(1, e))?;
     Ok(Header { columns, target })
 }
 

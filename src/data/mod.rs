@@ -1,15 +1,19 @@
-//! Datasets: loading (slices, CSV, built-in), seeded splits (stratified for classification),
+//! Datasets: loading (slices, CSV, Parquet, built-in), seeded splits (stratified for classification),
 //! k-fold cross-validation, and standardisation fitted on the training split only.
 
 #[cfg(feature = "diabetes")]
 mod builtin;
 mod csv;
 mod labels;
+#[cfg(feature = "parquet")]
+mod parquet;
 mod prepare;
 mod split;
 mod standardize;
 
 pub use self::csv::{load_csv, load_csv_from_reader, read_features, CsvOptions, TargetColumn};
+#[cfg(feature = "parquet")]
+pub use self::parquet::{load_parquet, ParquetOptions};
 #[cfg(feature = "diabetes")]
 pub use builtin::diabetes;
 #[cfg(feature = "datasets")]

@@ -14,8 +14,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use wgsl_train::checkpoint::{load_model, load_preprocessing, load_split, lock_for_saving, save};
 use wgsl_train::data::{
-    diabetes, iris, load_csv, read_features, wine_quality, CsvOptions, Dataset, Preprocessing,
-    SplitConfig, TargetColumn, Task,
+    diabetes, iris, load_csv, load_parquet, read_features, wine_quality, CsvOptions, Dataset,
+    ParquetOptions, Preprocessing, SplitConfig, TargetColumn, Task,
 };
 use wgsl_train::experiment::{evaluate, write_curves, Experiment};
 use wgsl_train::optim::{AdamConfig, OptimizerConfig, SgdConfig};
@@ -56,13 +56,14 @@ struct SelftestArgs {
 
 #[derive(clap::Args)]
 struct DataArgs {
-    /// A built-in dataset (diabetes, iris, wine) or the path of a CSV file with a header line.
+    /// A built-in dataset (diabetes, iris, wine), the path of a CSV file with a header line,
+    /// or of a Parquet file (its name ending in .parquet).
     #[arg(long)]
     data: String,
-    /// CSV: the target column, by name or 0-based index [default: the last column].
+    /// A file's target column, by name or 0-based index [default: the last column].
     #[arg(long)]
     target: Option<String>,
-    /// CSV: the task [default: regression for a numeric target, else multiclass].
+    /// A file's task [default: regression for a numeric target, else multiclass].
     #[arg(long, value_enum)]
     task: Option<TaskArg>,
 }
@@ -319,6 +320,9 @@ fn load_data(args: &DataArgs, task_override: Option<Task>) -> Result<Dataset> {
                     .unwrap_or_else(|_| TargetColumn::Name(t.clone())),
             };
             let task = task_override.or(args.task.map(task));
+            if path.to_ascii_lowercase().ends_with(".parquet") {
+                return load_parquet(Path::new(path), &ParquetOptions { target, task });
+            }
             load_csv(
                 Path::new(path),
                 &CsvOptions {
