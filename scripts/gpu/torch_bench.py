@@ -137,6 +137,46 @@ def training(device):
     return rows
 
 
+def streaming(device, gb=4.0):
+    """Samples/s of SGD on 100→32→1 at batch 1024, one epoch: data on the device (262,144
+    rows) and `gb` gigabytes kept in host memory, each batch gathered there in the epoch's
+    shuffled order and copied over through pinned memory (as `bench --stream-gb` measures)."""
+    print(f"streaming: 100→32→1, SGD, batch 1024, samples/s (one epoch; {gb} GB from the host)")
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(100, 32), nn.ReLU(), nn.Linear(32, 1)).to(device)
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3)
+    loss_fn = nn.MSELoss()
+
+    def epoch(x, y, fetch):
+        order = torch.randperm(x.shape[0], device=x.device)
+        torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        for start in range(0, x.shape[0], 1024):
+            xb, yb = fetch(x, y, order[start:start + 1024])
+            opt.zero_grad(set_to_none=True)
+            loss_fn(model(xb), yb).backward()
+            opt.step()
+        torch.cuda.synchronize()
+        return x.shape[0] / (time.perf_counter() - t0)
+
+    on_device = lambda x, y, idx: (x[idx], y[idx])
+    x, y = torch.rand(262_144, 100, device=device), torch.rand(262_144, 1, device=device)
+    epoch(x, y, on_device)  # warm-up
+    uploaded = epoch(x, y, on_device)
+    del x, y
+    rows = int(gb * 1e9 / (101 * 4))
+    x, y = torch.rand(rows, 100), torch.rand(rows, 1)
+
+    def from_host(x, y, idx):
+        xb, yb = x[idx].pin_memory(), y[idx].pin_memory()
+        return xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
+
+    streamed = epoch(x, y, from_host)
+    print(f"  262144 rows on the device      {uploaded:>12.0f} samples/s")
+    print(f"  {rows} rows from the host {streamed:>12.0f} samples/s  {streamed / uploaded:.2f}×")
+    return {"uploaded_samples_per_s": uploaded, "host_rows": rows, "host_samples_per_s": streamed}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", default="torch.json", help="where to write the figures")
@@ -150,6 +190,7 @@ def main():
         "matmul": matmul(device),
         "optimizer": optimizer(device),
         "training": training(device),
+        "streaming": streaming(device),
     }
     with open(args.json, "w") as f:
         json.dump(report, f, indent=2)
