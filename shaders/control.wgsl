@@ -1,7 +1,8 @@
 // Training decisions on the GPU, so that many epochs run in one submission. After each epoch,
 // one invocation reads the epoch's row of results — [0, steps) its step losses, [steps] the
-// validation loss, [steps + 1] the optimizer's non-finite flag — writes [steps + 2] the status
-// and [steps + 3] the epoch's training loss (the one value the history records), and decides
+// validation loss (or, for a validation split in chunks, [steps + 4, …) each chunk's, combined
+// there), [steps + 1] the optimizer's non-finite flag — writes [steps + 2] the status and
+// [steps + 3] the epoch's training loss (the one value the history records), and decides
 // what the host decided after every epoch before:
 // whether training diverged (then the epoch's start is restored), whether the validation loss
 // improved on the best so far (then the weights are copied aside), and whether patience ran
@@ -35,9 +36,11 @@ struct Settings {
     // An epoch whose training loss exceeds `growth` times the lowest before it has diverged.
     growth: f32,
     min_delta: f32,
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
+    // The validation split's chunks, the rows of each but the last, and its rows. With more
+    // than one, each chunk's loss is in the row's slots from [steps + 4] on.
+    validation_chunks: u32,
+    validation_chunk_rows: u32,
+    validation_rows: u32,
 }
 
 // Kept on the device from submission to submission; the host sets `running` and `epoch` at
@@ -79,17 +82,13 @@ fn decide_epoch() {
         results[status_at] = 0.0;
         return;
     }
-    // The training loss: the step losses weighted by their rows (the last batch may be short).
     var status = RAN;
-    var weighted = 0.0;
     for (var s = 0u; s < settings.steps; s++) {
-        let loss = results[row + s];
-        if any_nonfinite(vec4<f32>(loss)) {
+        if any_nonfinite(vec4<f32>(results[row + s])) {
             status |= NONFINITE_LOSS;
         }
-        weighted += loss * f32(min(settings.batch, settings.rows - s * settings.batch));
     }
-    let train_loss = weighted / f32(settings.rows);
+    let train_loss = weighted_mean(row, settings.steps, settings.batch, settings.rows);
     results[row + settings.steps + 3u] = train_loss;
     if status == RAN && results[row + settings.steps + 1u] != 0.0 {
         status |= NONFINITE_PARAMETER;
@@ -111,6 +110,14 @@ fn decide_epoch() {
     control.lowest = min(lowest, train_loss);
     control.trained = 1u;
     if settings.has_validation != 0u {
+        if settings.validation_chunks > 1u {
+            results[row + settings.steps] = weighted_mean(
+                row + settings.steps + 4u,
+                settings.validation_chunks,
+                settings.validation_chunk_rows,
+                settings.validation_rows,
+            );
+        }
         let loss = results[row + settings.steps];
         if control.has_best == 0u || loss < control.best - settings.min_delta {
             control.has_best = 1u;
@@ -127,6 +134,17 @@ fn decide_epoch() {
         results[status_at] = f32(status | OUT_OF_PATIENCE);
         stop();
     }
+}
+
+// The mean of `count` losses from results[first], each the mean over `per` of `rows` rows (the
+// last over what is left): the epoch's training loss from its steps' (the last batch may be
+// short), the validation loss from its chunks'.
+fn weighted_mean(first: u32, count: u32, per: u32, rows: u32) -> f32 {
+    var weighted = 0.0;
+    for (var i = 0u; i < count; i++) {
+        weighted += results[first + i] * f32(min(per, rows - i * per));
+    }
+    return weighted / f32(rows);
 }
 
 // Freezes the model for the rest of the submission.

@@ -245,22 +245,99 @@ fn chunk_rows_zero_is_refused() {
 }
 
 #[test]
-fn the_classic_experiment_streams_a_split_larger_than_a_binding_on_the_general_path() {
+fn the_classic_experiment_streams_and_scores_splits_larger_than_a_binding() {
     // The diabetes training split (310 rows × 10 features, 12,400 bytes) against a 4 KiB
-    // binding: the experiment's small-model path would need it whole, so it trains streamed.
+    // binding: the small-model path would need it whole, so the experiment trains it streamed
+    // on the general path, and scores it in chunks of 102 rows. The same experiment on the
+    // general path with the split uploaded trains bit for bit alike; its scores agree within
+    // the rounding of chunked predictions.
     let small = small_binding_gpu(4096);
     let data = wgsl_train::data::diabetes().unwrap();
     let classic = wgsl_train::experiment::Experiment::classic(AdamConfig::default().into());
     let classic = wgsl_train::experiment::Experiment {
         train: TrainConfig {
-            epochs: 3,
+            epochs: 8,
             ..classic.train
         },
         ..classic
     };
-    let mut run = classic.start(&small, &data).unwrap();
+    let run = classic.start(&small, &data).unwrap();
     assert!(!run.trainer().config().single_dispatch_epochs);
     assert!(run.trainer().chunk_steps().is_some());
-    run.fit(|_, _| Ok(())).unwrap();
-    assert_eq!(run.trainer().history().epochs.len(), 3);
+    let streamed = classic.run(&small, &data).unwrap();
+    let general = wgsl_train::experiment::Experiment {
+        train: TrainConfig {
+            single_dispatch_epochs: false,
+            ..classic.train.clone()
+        },
+        ..classic
+    };
+    let uploaded = general.run(gpu(), &data).unwrap();
+    assert_eq!(streamed.history, uploaded.history);
+    for (s, u) in streamed.scores.iter().zip(&uploaded.scores) {
+        for ((name, s), (_, u)) in s.model.named_values().iter().zip(u.model.named_values()) {
+            assert!(
+                (s - u).abs() <= 1e-5 * u.abs() + 1e-6,
+                "{name}: {s} against {u}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_validation_split_larger_than_a_binding_is_measured_in_chunks() {
+    // 300 validation rows × 7 features = 8,400 bytes against a 4 KiB binding: chunks of
+    // 146 rows (4,096 / (4 × 7), the widest layer being the 7 inputs), three of them.
+    let train_data = random_data("stream-val-train", 400, 7, 0);
+    let validation = random_data("stream-val-val", 300, 7, 0);
+    let small = small_binding_gpu(4096);
+    let config = TrainConfig {
+        epochs: 6,
+        seed: 2,
+        patience: Some(2),
+        ..TrainConfig::default()
+    };
+    let sgd = OptimizerConfig::from(SgdConfig {
+        lr: 0.02,
+        momentum: 0.5,
+        ..SgdConfig::default()
+    });
+    let data = (&train_data, Some(&validation));
+    let whole = train(gpu(), data, 6, sgd, config.clone());
+    let chunked = train(&small, data, 6, sgd, config);
+    // One mean over 300 rows against three chunk means combined by their rows: equal within
+    // rounding, not bit for bit.
+    assert_eq!(whole.epochs.len(), chunked.epochs.len());
+    for (w, c) in whole.epochs.iter().zip(&chunked.epochs) {
+        let (w, c) = (f64::from_bits(w.1.unwrap()), f64::from_bits(c.1.unwrap()));
+        assert!(
+            (w - c).abs() <= 1e-6 * w.abs(),
+            "validation loss {c} against {w}"
+        );
+    }
+    // Training itself does not depend on how the validation split is held.
+    let without_validation = |o: &Outcome| {
+        let epochs: Vec<_> = o.epochs.iter().map(|e| (e.0, e.2.clone())).collect();
+        (epochs, o.params.clone(), o.state.clone(), o.best_epoch)
+    };
+    assert_eq!(without_validation(&chunked), without_validation(&whole));
+}
+
+#[test]
+fn predictions_of_more_rows_than_a_binding_holds_come_in_chunks() {
+    let data = random_data("stream-predict", 1000, 7, 0);
+    let small = small_binding_gpu(4096);
+    let sizes = [7, 6, 1];
+    let on = |gpu: &Gpu| {
+        let model = Mlp::new(gpu, &sizes, Task::Regression, 4).unwrap();
+        model.predict(gpu, data.features(), data.len()).unwrap()
+    };
+    let (whole, chunked) = (on(gpu()), on(&small));
+    assert_eq!(chunked.len(), 1000);
+    for (i, (w, c)) in whole.iter().zip(&chunked).enumerate() {
+        assert!(
+            (w - c).abs() <= 1e-5 * w.abs() + 1e-6,
+            "row {i}: {c} against {w}"
+        );
+    }
 }

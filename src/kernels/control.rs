@@ -29,7 +29,10 @@ pub(crate) struct Settings {
     pub row_count: u32,
     pub growth: f32,
     pub min_delta: f32,
-    pub _pad: [u32; 3],
+    /// The validation split's chunks (0 without one), rows of each but the last, and rows.
+    pub validation_chunks: u32,
+    pub validation_chunk_rows: u32,
+    pub validation_rows: u32,
 }
 
 /// Mirrors `Control` in `control.wgsl`: the decision state kept on the device.

@@ -254,7 +254,8 @@ impl Mlp {
     }
 
     /// The model's outputs (logits for classification) for `rows` rows of `features`,
-    /// row-major `[rows, outputs]`.
+    /// row-major `[rows, outputs]`. Any number of rows: they run in chunks that fit the
+    /// device's storage bindings.
     ///
     /// # Errors
     /// [`Error::ShapeMismatch`] when `features` is not `rows × inputs`; device errors.
@@ -280,11 +281,40 @@ impl Mlp {
                 rhs: vec![rows, self.sizes[0]],
             });
         }
-        let x = Tensor::from_slice(gpu, &[rows, self.sizes[0]], features)?;
-        let forward = graph::forward(gpu, self, &x)?;
-        gpu.run(&forward.launch)?;
-        forward.logits().to_vec_async(gpu).await
+        // In chunks of rows, so that no layer's activations exceed a storage binding.
+        let inputs = self.sizes[0];
+        let chunk = rows_per_binding(gpu, &self.sizes, PREDICT_CHUNK_BYTES);
+        let mut outputs = Vec::with_capacity(rows * self.sizes[self.sizes.len() - 1]);
+        for chunk_features in features.chunks(chunk * inputs) {
+            let x = Tensor::from_slice(
+                gpu,
+                &[chunk_features.len() / inputs, inputs],
+                chunk_features,
+            )?;
+            let forward = graph::forward(gpu, self, &x)?;
+            gpu.run(&forward.launch)?;
+            outputs.extend(forward.logits().to_vec_async::<f32>(gpu).await?);
+        }
+        Ok(outputs)
     }
+}
+
+/// The most bytes of one layer's activations a prediction holds at once.
+const PREDICT_CHUNK_BYTES: u64 = 32 << 20;
+
+/// The most rows a forward pass of a network of layer `sizes` can take at once on `gpu`: as
+/// many as keep the widest layer's activations within a storage binding and `cap` bytes (at
+/// least one).
+pub(crate) fn rows_per_binding(gpu: &Gpu, sizes: &[usize], cap: u64) -> usize {
+    let limits = gpu.limits();
+    let bytes = limits
+        .max_storage_buffer_binding_size
+        .min(limits.max_buffer_size)
+        .min(cap);
+    let widest = sizes.iter().copied().max().unwrap_or(1) as u64;
+    usize::try_from(bytes / (4 * widest))
+        .unwrap_or(usize::MAX)
+        .max(1)
 }
 
 fn param_names(sizes: &[usize]) -> Vec<String> {

@@ -44,8 +44,9 @@ pub struct TrainConfig {
     /// clone shares its rows); every epoch uploads it a chunk at a time in that epoch's seeded
     /// order, gathering the next chunk while the GPU trains on the current one, and trains
     /// exactly as the uploaded split would, bit for bit. It runs one epoch a submission (a
-    /// submission a chunk), takes the general path (not `single_dispatch_epochs`), and the
-    /// validation split is still uploaded whole.
+    /// submission a chunk) and takes the general path (not `single_dispatch_epochs`). (A
+    /// validation split larger than a binding is held on the device in chunks that each fit
+    /// one; it is not streamed.)
     ///
     /// [`Dataset`]: crate::data::Dataset
     pub chunk_rows: Option<usize>,

@@ -16,12 +16,25 @@ pub(crate) struct DeviceSplit {
 impl DeviceSplit {
     pub fn upload(gpu: &Gpu, model: &Mlp, data: &Dataset) -> Result<Self> {
         model.check_fits(data)?;
-        let rows = data.len();
-        let x = Tensor::from_slice(gpu, &[rows, data.n_features()], data.features())?;
         let (words, dtype) = device_targets(model, data);
+        Self::upload_rows(gpu, data, (&words, dtype), 0..data.len())
+    }
+
+    /// Uploads the rows `rows` of `data`, whose target words (from [`device_targets`]) are
+    /// `targets`.
+    pub fn upload_rows(
+        gpu: &Gpu,
+        data: &Dataset,
+        (targets, dtype): (&[u32], DType),
+        rows: std::ops::Range<usize>,
+    ) -> Result<Self> {
+        let cols = data.n_features();
+        let features = &data.features()[rows.start * cols..rows.end * cols];
+        let (n, words) = (rows.len(), &targets[rows]);
+        let x = Tensor::from_slice(gpu, &[n, cols], features)?;
         let y = match dtype {
-            DType::U32 => Tensor::from_slice(gpu, &[rows], &words)?,
-            DType::F32 => Tensor::from_slice::<f32>(gpu, &[rows, 1], bytemuck::cast_slice(&words))?,
+            DType::U32 => Tensor::from_slice(gpu, &[n], words)?,
+            DType::F32 => Tensor::from_slice::<f32>(gpu, &[n, 1], bytemuck::cast_slice(words))?,
         };
         Ok(Self { x, y })
     }

@@ -9,13 +9,12 @@ mod history;
 mod schedule;
 mod small;
 mod stream;
+mod validation;
 
 pub use config::TrainConfig;
 pub use history::{EpochRecord, History};
 pub use schedule::LrSchedule;
 pub(crate) use small::single_dispatch_fits;
-
-use bytemuck::Zeroable;
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
@@ -33,6 +32,7 @@ use control::EpochControl;
 use device_data::{DeviceSplit, EpochBatches};
 use small::SmallEpoch;
 use stream::Stream;
+use validation::{Validation, FIXED_SLOTS};
 
 /// An epoch whose training loss exceeds this many times the lowest before it has diverged.
 const DIVERGENCE_GROWTH: f32 = 1e4;
@@ -131,13 +131,6 @@ enum Steps {
 struct Submission {
     epochs: Vec<(EpochRecord, u32)>,
     error: Option<Error>,
-}
-
-/// The validation split on the device with its forward pass and loss.
-struct Validation {
-    forward: Forward,
-    loss: Tensor,
-    loss_launch: Launch,
 }
 
 /// Trains one [`Mlp`] with one optimizer on one training split.
@@ -255,30 +248,14 @@ impl<'g> Trainer<'g> {
             Some(_) => 1,
             None => (MAX_ORDER_BYTES / (4 * order_block)).clamp(1, MAX_EPOCHS_PER_SUBMISSION),
         };
-        let row_stride = (steps + 4).div_ceil(align) * align;
-        let results = Tensor::zeros(gpu, &[max_epochs * row_stride], DType::F32)?;
+        let validation_rows = validation.map_or(0, Dataset::len);
         let validation = match validation {
-            Some(data) => {
-                let split = DeviceSplit::upload(gpu, &model, data)?;
-                let forward = forward(gpu, &model, &split.x)?;
-                let loss = Tensor::zeros(gpu, &[1], DType::F32)?;
-                let grad = Tensor::zeros(gpu, forward.logits().shape(), DType::F32)?;
-                let loss_launch = loss_launch(
-                    gpu,
-                    model.loss_kind(),
-                    forward.logits(),
-                    &split.y,
-                    &loss,
-                    &grad,
-                )?;
-                Some(Validation {
-                    forward,
-                    loss,
-                    loss_launch,
-                })
-            }
+            Some(data) => Some(Validation::new(gpu, &model, data)?),
             None => None,
         };
+        let slots = steps + FIXED_SLOTS + validation.as_ref().map_or(0, Validation::extra_slots);
+        let row_stride = slots.div_ceil(align) * align;
+        let results = Tensor::zeros(gpu, &[max_epochs * row_stride], DType::F32)?;
         let flat = model.params().flat_len();
         let snapshot = std::iter::once(flat)
             .chain(optimizer.state_tensors().iter().map(Tensor::len))
@@ -358,7 +335,9 @@ impl<'g> Trainer<'g> {
             row_count: dim(max_epochs)?,
             growth: DIVERGENCE_GROWTH,
             min_delta: config.min_delta as f32,
-            ..Settings::zeroed()
+            validation_chunks: dim(validation.as_ref().map_or(0, Validation::chunk_count))?,
+            validation_chunk_rows: dim(validation.as_ref().map_or(0, |v| v.chunk_rows))?,
+            validation_rows: dim(validation_rows)?,
         };
         let control = EpochControl::new(
             gpu,
@@ -590,9 +569,7 @@ impl<'g> Trainer<'g> {
             }
         }
         if let Some(v) = &self.validation {
-            batch.record(&v.forward.launch);
-            batch.record(&v.loss_launch);
-            batch.copy_range(&v.loss, 0, &self.results, row + self.steps, 1)?;
+            v.record(batch, &self.results, row, self.steps)?;
         }
         self.dispatches_last_epoch = dispatches + batch.dispatch_count() - dispatches_before;
         self.control.record(batch);
