@@ -456,6 +456,11 @@ fn train(args: &TrainArgs) -> Result<()> {
         arrows.join("→"),
         gpu.adapter_info().name
     );
+    if let Some(steps) = run.trainer().chunk_steps() {
+        say!(
+            "the training split does not fit one storage binding: streamed from host memory, {steps} batches at a time"
+        );
+    }
     let mut resumed_after = None;
     if let (Some(path), true) = (&args.save, args.resume) {
         let restored = run.restore(path)?;
@@ -493,9 +498,10 @@ fn train(args: &TrainArgs) -> Result<()> {
     }
     let outcome = run.finish()?;
     let history = &outcome.history;
+    let epochs = history.epochs.len();
     say!(
-        "{} epochs{}\n",
-        history.epochs.len(),
+        "{epochs} epoch{}{}\n",
+        if epochs == 1 { "" } else { "s" },
         match history.best_epoch {
             Some(best) if history.stopped_early => format!(" (stopped early; kept epoch {best})"),
             _ => String::new(),
