@@ -135,7 +135,7 @@ struct Submission {
 
 /// Trains one [`Mlp`] with one optimizer on one training split.
 ///
-/// The training data is uploaded once. Epochs are recorded into one batch, several to a
+/// The training data is uploaded once (or streamed, below). Epochs are recorded into one batch, several to a
 /// submission (see [`TrainConfig::submission_epochs`]). Each epoch: a shuffle of the data into
 /// mini-batch blocks on the GPU; for every step, forward, loss with its gradient, backward
 /// (each reading the step's block through a dynamic offset), a copy of the step's loss, the
@@ -143,6 +143,11 @@ struct Submission {
 /// (restore the epoch's start), improvement (keep the weights), patience — made by a kernel,
 /// which freezes the model for the rest of the submission after a stop (its updates are
 /// skipped). The per-step losses and the decisions are read back once per submission.
+///
+/// A training split too large for one storage binding (or any, with
+/// [`TrainConfig::chunk_rows`]) is not uploaded but streamed: each epoch, the host gathers a
+/// chunk of batches in the epoch's order and uploads it, one submission a chunk, in place of
+/// the shuffle on the GPU; see [`Trainer::chunk_steps`].
 pub struct Trainer<'g> {
     gpu: &'g Gpu,
     model: Mlp,
@@ -154,7 +159,8 @@ pub struct Trainer<'g> {
     steps: usize,
     /// One row per epoch of a submission, `row_stride` elements apart: the per-step training
     /// losses, the validation loss, the optimizer's non-finite flag, the decision's status and
-    /// the epoch's training loss (`shaders/control.wgsl`).
+    /// the epoch's training loss, then (a validation split in chunks) each chunk's loss
+    /// (`shaders/control.wgsl`).
     results: Tensor,
     row_stride: usize,
     /// Where each submission copies `results` for reading.
