@@ -1,4 +1,4 @@
-//! File writes that never leave a half-written file in place of a good one, and a lock that
+//! Opening files with errors that name them; file writes that never leave a half-written file in place of a good one, and a lock that
 //! keeps two runs from writing the same file (a leaf: it imports nothing of the crate but its
 //! error type).
 
@@ -6,6 +6,17 @@ use std::io::Write;
 use std::path::Path;
 
 use crate::error::{Error, Result};
+
+/// Opens `path` for reading.
+///
+/// # Errors
+/// [`Error::Io`] naming the file.
+pub fn open(path: &Path) -> Result<std::fs::File> {
+    std::fs::File::open(path).map_err(|source| Error::Io {
+        path: path.display().to_string(),
+        source,
+    })
+}
 
 /// Writes `bytes` to `path` atomically: to a temporary file in the same directory, synced to
 /// disk, then renamed over `path`. If anything fails, `path` keeps its previous contents and

@@ -5,7 +5,8 @@
 
 mod common;
 
-use common::{bits, gpu, rng, uniform};
+use common::outcome::{outcome, Outcome};
+use common::{gpu, rng, uniform};
 use rand::Rng;
 use wgsl_train::data::{Dataset, Task};
 use wgsl_train::nn::Mlp;
@@ -35,54 +36,21 @@ fn random_data(seed_name: &str, rows: usize, features: usize, classes: usize) ->
     Dataset::classification(x.clone(), features, labels, names).unwrap()
 }
 
-/// Everything a run leaves, bit for bit.
-#[derive(Debug, PartialEq)]
-struct Outcome {
-    epochs: Vec<(u64, Option<u64>, Vec<u32>)>,
-    best_epoch: Option<usize>,
-    stopped_early: bool,
-    params: Vec<u32>,
-    state: Vec<(String, Vec<u32>)>,
-    steps: u64,
-    error: Option<String>,
-    chunk_steps: Option<usize>,
-}
-
+/// Trains a network with one hidden layer of `hidden` on `data` (training, validation) and
+/// returns what the run left, and the trainer's chunk size when it streamed.
 fn train(
     gpu: &Gpu,
     data: (&Dataset, Option<&Dataset>),
     hidden: usize,
     optimizer: OptimizerConfig,
     config: TrainConfig,
-) -> Outcome {
+) -> (Outcome, Option<usize>) {
     let (train, validation) = data;
     let sizes = [train.n_features(), hidden, train.n_outputs()];
     let model = Mlp::new(gpu, &sizes, train.task(), 11).unwrap();
     let mut trainer = Trainer::new(gpu, model, optimizer, train, validation, config).unwrap();
-    let error = trainer.fit().err().map(|e| format!("{e:?}"));
-    let history = trainer.history();
-    let state = trainer.optimizer().state(gpu).unwrap();
-    Outcome {
-        epochs: history
-            .epochs
-            .iter()
-            .map(|e| {
-                let validation = e.validation_loss.map(f64::to_bits);
-                (e.train_loss.to_bits(), validation, bits(&e.step_losses))
-            })
-            .collect(),
-        best_epoch: history.best_epoch,
-        stopped_early: history.stopped_early,
-        params: bits(&trainer.model().params().values().to_vec(gpu).unwrap()),
-        state: state
-            .tensors
-            .iter()
-            .map(|(name, values)| (name.clone(), bits(values)))
-            .collect(),
-        steps: state.step,
-        error,
-        chunk_steps: trainer.chunk_steps(),
-    }
+    let error = trainer.fit().err();
+    (outcome(gpu, &trainer, error), trainer.chunk_steps())
 }
 
 fn small_binding_gpu(bytes: u64) -> Gpu {
@@ -111,20 +79,11 @@ fn a_split_larger_than_a_binding_is_streamed_and_trains_as_if_uploaded() {
         lr: 0.01,
         ..AdamConfig::default()
     });
-    let uploaded = train(gpu(), data, 6, adam, config.clone());
-    let streamed = train(&small, data, 6, adam, config);
-    assert_eq!(
-        (uploaded.chunk_steps, streamed.chunk_steps),
-        (None, Some(4))
-    );
+    let (uploaded, uploaded_chunks) = train(gpu(), data, 6, adam, config.clone());
+    let (streamed, streamed_chunks) = train(&small, data, 6, adam, config);
+    assert_eq!((uploaded_chunks, streamed_chunks), (None, Some(4)));
     assert_eq!(streamed.epochs.len(), 6);
-    assert_eq!(
-        Outcome {
-            chunk_steps: None,
-            ..streamed
-        },
-        uploaded
-    );
+    assert_eq!(streamed, uploaded);
 }
 
 #[test]
@@ -151,14 +110,10 @@ fn chunk_rows_streams_at_any_chunk_size_with_the_same_results() {
             chunk_rows,
             ..TrainConfig::default()
         };
-        let uploaded = train(gpu(), (data, None), 7, sgd, config(None));
+        let (uploaded, _) = train(gpu(), (data, None), 7, sgd, config(None));
         for (chunk_rows, chunk_steps) in [(1, 1), (64, 4), (100, 6), (10_000, 21)] {
-            let streamed = train(gpu(), (data, None), 7, sgd, config(Some(chunk_rows)));
-            assert_eq!(streamed.chunk_steps, Some(chunk_steps));
-            let streamed = Outcome {
-                chunk_steps: None,
-                ..streamed
-            };
+            let (streamed, chunks) = train(gpu(), (data, None), 7, sgd, config(Some(chunk_rows)));
+            assert_eq!(chunks, Some(chunk_steps));
             assert_eq!(streamed, uploaded, "{name}, chunk_rows {chunk_rows}");
         }
     }
@@ -177,17 +132,11 @@ fn a_divergence_while_streaming_is_rolled_back_as_when_uploaded() {
         chunk_rows,
         ..TrainConfig::default()
     };
-    let uploaded = train(gpu(), (&data, None), 8, sgd, config(None));
+    let (uploaded, _) = train(gpu(), (&data, None), 8, sgd, config(None));
     assert!(uploaded.error.is_some(), "lr 40 must diverge: {uploaded:?}");
-    let streamed = train(gpu(), (&data, None), 8, sgd, config(Some(24)));
-    assert_eq!(streamed.chunk_steps, Some(3));
-    assert_eq!(
-        Outcome {
-            chunk_steps: None,
-            ..streamed
-        },
-        uploaded
-    );
+    let (streamed, chunks) = train(gpu(), (&data, None), 8, sgd, config(Some(24)));
+    assert_eq!(chunks, Some(3));
+    assert_eq!(streamed, uploaded);
 }
 
 #[test]
@@ -303,13 +252,13 @@ fn a_validation_split_larger_than_a_binding_is_measured_in_chunks() {
         ..SgdConfig::default()
     });
     let data = (&train_data, Some(&validation));
-    let whole = train(gpu(), data, 6, sgd, config.clone());
-    let chunked = train(&small, data, 6, sgd, config);
+    let (whole, _) = train(gpu(), data, 6, sgd, config.clone());
+    let (chunked, _) = train(&small, data, 6, sgd, config);
     // One mean over 300 rows against three chunk means combined by their rows: equal within
     // rounding, not bit for bit.
     assert_eq!(whole.epochs.len(), chunked.epochs.len());
     for (w, c) in whole.epochs.iter().zip(&chunked.epochs) {
-        let (w, c) = (f64::from_bits(w.1.unwrap()), f64::from_bits(c.1.unwrap()));
+        let (w, c) = (f64::from_bits(w.2.unwrap()), f64::from_bits(c.2.unwrap()));
         assert!(
             (w - c).abs() <= 1e-6 * w.abs(),
             "validation loss {c} against {w}"
@@ -317,7 +266,7 @@ fn a_validation_split_larger_than_a_binding_is_measured_in_chunks() {
     }
     // Training itself does not depend on how the validation split is held.
     let without_validation = |o: &Outcome| {
-        let epochs: Vec<_> = o.epochs.iter().map(|e| (e.0, e.2.clone())).collect();
+        let epochs: Vec<_> = o.epochs.iter().map(|e| (e.0, e.1, e.3.clone())).collect();
         (epochs, o.params.clone(), o.state.clone(), o.best_epoch)
     };
     assert_eq!(without_validation(&chunked), without_validation(&whole));

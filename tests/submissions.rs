@@ -4,56 +4,16 @@
 
 mod common;
 
-use common::{bits, gpu, param_bits};
+use common::outcome::{outcome, Outcome};
+use common::{gpu, param_bits};
 use wgsl_train::data::{diabetes, Prepared, SplitConfig};
 use wgsl_train::nn::Mlp;
 use wgsl_train::optim::{AdamConfig, OptimizerConfig, SgdConfig};
-use wgsl_train::train::{History, LrSchedule, TrainConfig, Trainer};
+use wgsl_train::train::{LrSchedule, TrainConfig, Trainer};
 use wgsl_train::Error;
 
 fn prepared() -> Prepared {
     Prepared::new(&diabetes().unwrap(), &SplitConfig::default()).unwrap()
-}
-
-/// Everything a run leaves: the history, bit for bit; the weights; the optimizer's state and
-/// step count; and the error that ended it, if any.
-#[derive(Debug, PartialEq)]
-struct Outcome {
-    epochs: Vec<(usize, u64, Option<u64>, Vec<u32>)>,
-    best_epoch: Option<usize>,
-    stopped_early: bool,
-    params: Vec<u32>,
-    state: Vec<(String, Vec<u32>)>,
-    steps: u64,
-    error: Option<String>,
-}
-
-fn outcome(trainer: &Trainer, history: &History, error: Option<Error>) -> Outcome {
-    let state = trainer.optimizer().state(gpu()).unwrap();
-    Outcome {
-        epochs: history
-            .epochs
-            .iter()
-            .map(|e| {
-                (
-                    e.epoch,
-                    e.train_loss.to_bits(),
-                    e.validation_loss.map(f64::to_bits),
-                    bits(&e.step_losses),
-                )
-            })
-            .collect(),
-        best_epoch: history.best_epoch,
-        stopped_early: history.stopped_early,
-        params: param_bits(trainer.model().params()),
-        state: state
-            .tensors
-            .iter()
-            .map(|(name, values)| (name.clone(), bits(values)))
-            .collect(),
-        steps: state.step,
-        error: error.map(|e| format!("{e:?}")),
-    }
 }
 
 fn run(
@@ -71,8 +31,7 @@ fn run(
     let mut trainer =
         Trainer::new(gpu, model, optimizer, &p.train, Some(&p.validation), config).unwrap();
     let error = trainer.fit().err();
-    let history = trainer.history().clone();
-    outcome(&trainer, &history, error)
+    outcome(gpu, &trainer, error)
 }
 
 /// Early stopping that fires in the middle of a submission: the epochs after it are no-ops

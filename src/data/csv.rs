@@ -71,11 +71,7 @@ impl Default for CsvOptions {
 pub fn load_csv(path: impl AsRef<Path>, options: &CsvOptions) -> Result<Dataset> {
     let path = path.as_ref();
     let name = path.display().to_string();
-    let file = std::fs::File::open(path).map_err(|source| Error::Io {
-        path: name.clone(),
-        source,
-    })?;
-    load_csv_from_reader(file, &name, options)
+    load_csv_from_reader(crate::fs::open(path)?, &name, options)
 }
 
 /// [`load_csv`] on any reader; `name` is used in error messages.

@@ -48,10 +48,7 @@ pub struct ParquetOptions {
 pub fn load_parquet(path: impl AsRef<Path>, options: &ParquetOptions) -> Result<Dataset> {
     let path = path.as_ref();
     let name = path.display().to_string();
-    let file = std::fs::File::open(path).map_err(|source| Error::Io {
-        path: name.clone(),
-        source,
-    })?;
+    let file = crate::fs::open(path)?;
     let err = |row: u64, detail: String| Error::Parquet {
         path: name.clone(),
         detail: match row {

@@ -2,6 +2,7 @@
 //! comparisons whose failure names the index, both values and the tolerance.
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod outcome;
 pub mod replay;
 
 use std::sync::OnceLock;

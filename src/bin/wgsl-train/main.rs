@@ -548,10 +548,7 @@ fn predict(args: &PredictArgs) -> Result<()> {
             detail: "holds no feature names and scaling; predict needs a model saved by `wgsl-train train --save`".into(),
         })?;
     let name = args.data.display().to_string();
-    let file = std::fs::File::open(&args.data).map_err(|source| Error::Io {
-        path: name.clone(),
-        source,
-    })?;
+    let file = wgsl_train::fs::open(&args.data)?;
     let (features, rows) = read_features(file, &name, &preprocessing.feature_names)?;
     let gpu = Gpu::new()?;
     let model = load_model(&gpu, &args.checkpoint, None)?;
