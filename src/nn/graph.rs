@@ -2,6 +2,7 @@
 
 use crate::error::Result;
 use crate::gpu::{DType, Gpu, Launch, Tensor};
+use crate::kernels::loss::loss_launch;
 use crate::kernels::matmul::{matmul_launch, MatmulLayout, MatmulOptions};
 
 use super::Mlp;
@@ -18,6 +19,31 @@ impl Forward {
     pub fn logits(&self) -> &Tensor {
         &self.acts[self.acts.len() - 1]
     }
+}
+
+/// A forward pass and the mean loss of its outputs against the targets, with the loss's
+/// gradient with respect to the logits.
+pub(crate) struct LossPass {
+    pub forward: Forward,
+    /// One element: the mean loss.
+    pub loss: Tensor,
+    pub dlogits: Tensor,
+    pub loss_launch: Launch,
+}
+
+/// Prepares the forward pass of `x` and the model's loss against `y` (f32 `[rows, 1]`, or u32
+/// class indices `[rows]` for softmax cross-entropy).
+pub(crate) fn forward_with_loss(gpu: &Gpu, mlp: &Mlp, x: &Tensor, y: &Tensor) -> Result<LossPass> {
+    let forward = forward(gpu, mlp, x)?;
+    let loss = Tensor::zeros(gpu, &[1], DType::F32)?;
+    let dlogits = Tensor::zeros(gpu, forward.logits().shape(), DType::F32)?;
+    let loss_launch = loss_launch(gpu, mlp.loss_kind(), forward.logits(), y, &loss, &dlogits)?;
+    Ok(LossPass {
+        forward,
+        loss,
+        dlogits,
+        loss_launch,
+    })
 }
 
 /// Prepares `acts[l] = relu?(acts[l−1]·W_lᵀ + b_l)` with `acts[−1] = x` (`[rows, inputs]`;

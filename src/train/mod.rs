@@ -23,8 +23,7 @@ use crate::kernels::control::{
     ControlState, Settings, IMPROVED, LOSS_GREW, NONFINITE_LOSS, NONFINITE_PARAMETER,
     OUT_OF_PATIENCE, RAN,
 };
-use crate::kernels::loss::loss_launch;
-use crate::nn::graph::{backward, forward, Forward};
+use crate::nn::graph::{backward, forward_with_loss, LossPass};
 use crate::nn::Mlp;
 use crate::optim::{Optimizer, OptimizerConfig, ParamGroup};
 use crate::rng::SeededRng;
@@ -59,39 +58,22 @@ pub fn epoch_order(seed: u64, epoch: usize, n: usize) -> Vec<u32> {
 /// One training step's buffers and launches, for one batch size. The step's features and
 /// targets are block views of the epoch's shuffled copy: recording picks the step's block.
 struct StepGraph {
-    forward: Forward,
-    loss: Tensor,
-    loss_launch: Launch,
+    pass: LossPass,
     backward: Launch,
 }
 
 impl StepGraph {
     fn new(gpu: &Gpu, model: &Mlp, batches: &EpochBatches, rows: usize) -> Result<Self> {
         let (xb, yb) = batches.blocks(gpu, rows)?;
-        let forward = forward(gpu, model, &xb)?;
-        let loss = Tensor::zeros(gpu, &[1], DType::F32)?;
-        let dlogits = Tensor::zeros(gpu, forward.logits().shape(), DType::F32)?;
-        let loss_launch = loss_launch(
-            gpu,
-            model.loss_kind(),
-            forward.logits(),
-            &yb,
-            &loss,
-            &dlogits,
-        )?;
-        let backward = backward(gpu, model, &xb, &forward, &dlogits)?;
-        Ok(Self {
-            forward,
-            loss,
-            loss_launch,
-            backward,
-        })
+        let pass = forward_with_loss(gpu, model, &xb, &yb)?;
+        let backward = backward(gpu, model, &xb, &pass.forward, &pass.dlogits)?;
+        Ok(Self { pass, backward })
     }
 
     /// Dispatches one step records (the optimizer's comes on top).
     fn dispatch_count(&self) -> usize {
-        self.forward.launch.dispatch_count()
-            + self.loss_launch.dispatch_count()
+        self.pass.forward.launch.dispatch_count()
+            + self.pass.loss_launch.dispatch_count()
             + self.backward.dispatch_count()
     }
 }
@@ -563,10 +545,10 @@ impl<'g> Trainer<'g> {
                         }
                         None => s,
                     };
-                    batch.record_block(&graph.forward.launch, block);
-                    batch.record_block(&graph.loss_launch, block);
+                    batch.record_block(&graph.pass.forward.launch, block);
+                    batch.record_block(&graph.pass.loss_launch, block);
                     batch.record_block(&graph.backward, block);
-                    batch.copy_range(&graph.loss, 0, &self.results, row + s, 1)?;
+                    batch.copy_range(&graph.pass.loss, 0, &self.results, row + s, 1)?;
                     self.optimizer.record_step(gpu, batch)?;
                 }
                 // The small-model kernel writes its own flag into the results.

@@ -7,23 +7,15 @@
 use super::device_data::{device_targets, DeviceSplit};
 use crate::data::Dataset;
 use crate::error::Result;
-use crate::gpu::Gpu;
-use crate::gpu::{Batch, DType, Launch, Tensor};
-use crate::kernels::loss::loss_launch;
-use crate::nn::graph::{forward, Forward};
+use crate::gpu::{Batch, Gpu, Tensor};
+use crate::nn::graph::{forward_with_loss, LossPass};
 use crate::nn::{rows_per_binding, Mlp};
 
 /// Slots of a results row before the validation chunks' own (see `Trainer::results`).
 pub(crate) const FIXED_SLOTS: usize = 4;
 
-struct Chunk {
-    forward: Forward,
-    loss: Tensor,
-    loss_launch: Launch,
-}
-
 pub(crate) struct Validation {
-    chunks: Vec<Chunk>,
+    chunks: Vec<LossPass>,
     /// Rows of every chunk but perhaps the last.
     pub chunk_rows: usize,
 }
@@ -37,22 +29,7 @@ impl Validation {
         for start in (0..data.len()).step_by(chunk_rows) {
             let rows = start..data.len().min(start + chunk_rows);
             let split = DeviceSplit::upload_rows(gpu, data, (&targets.0, targets.1), rows)?;
-            let forward = forward(gpu, model, &split.x)?;
-            let loss = Tensor::zeros(gpu, &[1], DType::F32)?;
-            let grad = Tensor::zeros(gpu, forward.logits().shape(), DType::F32)?;
-            let loss_launch = loss_launch(
-                gpu,
-                model.loss_kind(),
-                forward.logits(),
-                &split.y,
-                &loss,
-                &grad,
-            )?;
-            chunks.push(Chunk {
-                forward,
-                loss,
-                loss_launch,
-            });
+            chunks.push(forward_with_loss(gpu, model, &split.x, &split.y)?);
         }
         Ok(Self { chunks, chunk_rows })
     }
