@@ -42,7 +42,7 @@ impl Gpu {
             })
             .map_err(|e| self.poll_error(e))?;
         #[cfg(target_arch = "wasm32")]
-        drop(index);
+        let _ = index;
         self.check_fault()
     }
 
