@@ -3,7 +3,7 @@
 // batch starting a new block of `x_block` (`y_block`) elements. The blocks are sized to the
 // storage-binding alignment, so each training step binds its batch with a dynamic offset and
 // no step needs a gather of its own. Values are copied bit for bit (f32 features, f32 or u32
-// targets alike).
+// targets alike). Two entry points: any feature count, and multiples of 4 (vec4 copies).
 
 // Invocations per workgroup (set by the host).
 override WG: u32 = 256u;
@@ -25,6 +25,9 @@ struct ShuffleParams {
 @group(0) @binding(3) var<storage, read_write> x_batches: array<u32>;
 @group(0) @binding(4) var<storage, read_write> y_batches: array<u32>;
 @group(0) @binding(5) var<uniform> params: ShuffleParams;
+// The features four at a time, for shuffle_rows_vec4.
+@group(0) @binding(0) var<storage, read> x_all4: array<vec4<u32>>;
+@group(0) @binding(3) var<storage, read_write> x_batches4: array<vec4<u32>>;
 
 @compute @workgroup_size(WG)
 fn shuffle_rows(
@@ -46,6 +49,34 @@ fn shuffle_rows(
         x_batches[block * params.x_block + r * params.x_cols + c] = x_all[source * params.x_cols + c];
     } else {
         let cy = c - params.x_cols;
+        y_batches[block * params.y_block + r * params.y_cols + cy] = y_all[source * params.y_cols + cy];
+    }
+}
+
+// The same shuffle for a feature count that is a multiple of 4 (block sizes are): the features
+// four at a time, the targets one at a time. On CPU-like adapters a vec4 load or store is
+// about as cheap as a scalar one, so this moves the features about four times as fast.
+@compute @workgroup_size(WG)
+fn shuffle_rows_vec4(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lidx: u32,
+) {
+    let i = (wid.y * nwg.x + wid.x) * WG + lidx;
+    let quads = params.x_cols / 4u;
+    let width = quads + params.y_cols;
+    if i >= params.rows * width {
+        return;
+    }
+    let p = i / width;
+    let c = i % width;
+    let block = p / params.batch;
+    let r = p % params.batch;
+    let source = order[p];
+    if c < quads {
+        x_batches4[(block * params.x_block + r * params.x_cols) / 4u + c] = x_all4[source * quads + c];
+    } else {
+        let cy = c - quads;
         y_batches[block * params.y_block + r * params.y_cols + cy] = y_all[source * params.y_cols + cy];
     }
 }

@@ -89,9 +89,10 @@ fn a_split_larger_than_a_binding_is_streamed_and_trains_as_if_uploaded() {
 #[test]
 fn chunk_rows_streams_at_any_chunk_size_with_the_same_results() {
     // 333 rows, batches of 16: 21 steps, the last of 13 rows. Chunks of 1 step (fewer rows
-    // than a batch), 4 steps (the last chunk one step), 6 steps, and all of them.
+    // than a batch), 4 steps (the last chunk one step), 6 steps, and all of them. 8 features
+    // (the uploaded split is shuffled four at a time) and 5 (one at a time).
     let cases = [
-        ("multiclass", random_data("stream-chunks-multi", 333, 5, 4)),
+        ("multiclass", random_data("stream-chunks-multi", 333, 8, 4)),
         ("binary", random_data("stream-chunks-binary", 333, 5, 2)),
     ];
     for (name, data) in &cases {

@@ -73,9 +73,14 @@ pub(crate) fn shuffle_dispatch(
         y_block: dim("shuffle", y_block)?,
         _pad: [0; 2],
     };
+    // Features four at a time where their count allows (blocks are multiples of 64).
+    let (entry, x_words) = match x_cols % 4 {
+        0 => ("shuffle_rows_vec4", x_cols / 4),
+        _ => ("shuffle_rows", x_cols),
+    };
     let spec = KernelSpec {
         shader: Shader::Gather.code(),
-        entry: "shuffle_rows",
+        entry,
         bindings: BINDINGS,
         constants: vec![workgroup_constant()],
     };
@@ -84,6 +89,6 @@ pub(crate) fn shuffle_dispatch(
         &spec,
         &[x_all, y_all, order, x_batches, y_batches],
         &params,
-        grid(groups_for(rows * (x_cols + y_cols))),
+        grid(groups_for(rows * (x_words + y_cols))),
     )
 }
