@@ -14,7 +14,8 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use rand::Rng;
-use wgsl_train::data::{load_csv_from_reader, load_parquet, CsvOptions, ParquetOptions};
+use wgsl_train::data::{load_csv_from_reader, load_parquet, read_parquet_features};
+use wgsl_train::data::{CsvOptions, ParquetOptions};
 use wgsl_train::data::{TargetColumn, Task};
 use wgsl_train::Error;
 
@@ -276,15 +277,9 @@ fn the_cli_trains_on_a_parquet_file_as_on_the_same_csv() {
         .collect();
     let csv = parquet.with_extension("csv");
     std::fs::write(&csv, csv_text(&names, &rows)).unwrap();
-    let train = |file: &PathBuf| {
-        let out = common::run_cli(&[
-            "train",
-            "--data",
-            file.to_str().unwrap(),
-            "--epochs",
-            "5",
-            "--quiet",
-        ]);
+    let model = parquet.with_extension("safetensors");
+    let cli = |args: &[&str], file: &PathBuf| {
+        let out = common::run_cli(args);
         assert!(
             out.status.success(),
             "{}",
@@ -292,7 +287,52 @@ fn the_cli_trains_on_a_parquet_file_as_on_the_same_csv() {
         );
         String::from_utf8_lossy(&out.stdout).replace(file.to_str().unwrap(), "DATA")
     };
+    let train = |file: &PathBuf| {
+        let data = file.to_str().unwrap();
+        let save = model.to_str().unwrap();
+        let args = [
+            "train", "--data", data, "--epochs", "5", "--quiet", "--save", save,
+        ];
+        cli(&args, file)
+    };
     let from_parquet = train(&parquet);
     assert!(from_parquet.contains("test"), "{from_parquet}");
     assert_eq!(from_parquet, train(&csv));
+    // Predictions from either file, with the model the CSV run saved.
+    let predict = |file: &PathBuf| {
+        let args = [
+            "predict",
+            "--checkpoint",
+            model.to_str().unwrap(),
+            "--data",
+            file.to_str().unwrap(),
+        ];
+        cli(&args, file)
+    };
+    let from_parquet = predict(&parquet);
+    assert_eq!(
+        from_parquet.lines().count(),
+        data.len() + 1,
+        "{from_parquet}"
+    );
+    assert_eq!(from_parquet, predict(&csv));
+}
+
+#[test]
+fn read_parquet_features_picks_the_named_columns_in_order() {
+    let file = write(
+        "features",
+        vec![
+            ("b", Arc::new(Int32Array::from(vec![1, 2, 3])) as ArrayRef),
+            ("label", Arc::new(StringArray::from(vec!["x", "y", "z"]))),
+            ("a", Arc::new(Float64Array::from(vec![0.5, 1.5, 2.5]))),
+        ],
+        Compression::SNAPPY,
+    );
+    let names = ["a".to_string(), "b".to_string()];
+    let (values, rows) = read_parquet_features(&file, &names).unwrap();
+    assert_eq!(rows, 3);
+    assert_eq!(values, vec![0.5, 1.0, 1.5, 2.0, 2.5, 3.0]);
+    let err = read_parquet_features(&file, &["c".to_string()]).unwrap_err();
+    assert!(err.to_string().contains("no column \"c\""), "{err}");
 }

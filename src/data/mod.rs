@@ -13,7 +13,7 @@ mod standardize;
 
 pub use self::csv::{load_csv, load_csv_from_reader, read_features, CsvOptions, TargetColumn};
 #[cfg(feature = "parquet")]
-pub use self::parquet::{load_parquet, ParquetOptions};
+pub use self::parquet::{load_parquet, read_parquet_features, ParquetOptions};
 #[cfg(feature = "diabetes")]
 pub use builtin::diabetes;
 #[cfg(feature = "datasets")]

@@ -1,7 +1,6 @@
 //! Loading a dataset from a Parquet file, a record batch at a time (feature `parquet`).
 
 use std::path::Path;
-use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::Float32Type;
@@ -46,26 +45,10 @@ pub struct ParquetOptions {
 /// or with a null (naming the row), or labels that do not fit the task; [`Error::Data`] for
 /// a file with no rows.
 pub fn load_parquet(path: impl AsRef<Path>, options: &ParquetOptions) -> Result<Dataset> {
-    let path = path.as_ref();
-    let name = path.display().to_string();
-    let file = crate::fs::open(path)?;
-    let err = |row: u64, detail: String| Error::Parquet {
-        path: name.clone(),
-        detail: match row {
-            0 => detail,
-            row => format!("row {row}: {detail}"),
-        },
-    };
-    let decode = |e: parquet::errors::ParquetError| err(0, e.to_string());
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(decode)?;
-    let columns: Vec<String> = builder
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| f.name().clone())
-        .collect();
+    let (file, batches) = ParquetFile::open(path.as_ref())?;
+    let columns = &file.columns;
     if columns.len() < 2 {
-        return Err(err(
+        return Err(file.error(
             0,
             format!(
                 "need at least one feature and a target column, found {} column",
@@ -73,99 +56,179 @@ pub fn load_parquet(path: impl AsRef<Path>, options: &ParquetOptions) -> Result<
             ),
         ));
     }
-    let target = options.target.position(&columns).map_err(|e| err(0, e))?;
-    let reader = builder.build().map_err(decode)?;
+    let target = options
+        .target
+        .position(columns)
+        .map_err(|e| file.error(0, e))?;
+    let picks: Vec<usize> = (0..columns.len()).filter(|&c| c != target).collect();
     let mut features = Vec::new();
     let mut labels = LabelColumn::default();
-    for batch in reader {
-        let batch = batch.map_err(|e| err(0, e.to_string()))?;
-        let first_row = labels.len() as u64 + 1;
-        read_batch(
-            &batch,
-            &columns,
-            target,
-            first_row,
-            &mut features,
-            &mut labels,
-            &err,
-        )?;
-    }
+    file.for_each_batch(batches, |batch, first_row| {
+        file.append_features(batch, &picks, first_row, &mut features)?;
+        let targets = file.cast(batch, target, &DataType::Utf8, "numbers or labels")?;
+        let targets = targets.as_string::<i32>();
+        for r in 0..batch.num_rows() {
+            let text = if targets.is_null(r) {
+                ""
+            } else {
+                targets.value(r)
+            };
+            labels.push(first_row + r as u64, text);
+        }
+        Ok(())
+    })?;
     if labels.len() == 0 {
-        return Err(Error::Data(format!("{name}: no data rows")));
+        return Err(Error::Data(format!("{}: no data rows", file.name)));
     }
-    let n_features = columns.len() - 1;
-    let feature_names = columns
-        .iter()
-        .enumerate()
-        .filter(|(c, _)| *c != target)
-        .map(|(_, n)| n.clone())
-        .collect();
+    let feature_names = picks.iter().map(|&c| columns[c].clone()).collect();
+    let err = |row, detail| file.error(row, detail);
     labels
-        .into_dataset(features, n_features, &columns[target], options.task, &err)?
+        .into_dataset(features, picks.len(), &columns[target], options.task, &err)?
         .with_feature_names(feature_names)
 }
 
-/// Appends a record batch's features (row-major) and targets; its first row is `first_row`
-/// (1-based) of the file.
-fn read_batch(
-    batch: &RecordBatch,
-    columns: &[String],
-    target: usize,
-    first_row: u64,
-    features: &mut Vec<f32>,
-    labels: &mut LabelColumn,
-    err: &impl Fn(u64, String) -> Error,
-) -> Result<()> {
-    let cast = |c: usize, to: &DataType, wanted: &str| -> Result<ArrayRef> {
+/// Reads the rows of a Parquet file to predict from, as
+/// [`read_features`](super::read_features) does a CSV file's: the columns named `features`
+/// (in any order, other columns ignored), row-major in the order of `features`; returns the
+/// values and the number of rows.
+///
+/// # Errors
+/// As [`load_parquet`], and [`Error::Parquet`] for a missing column.
+pub fn read_parquet_features(path: &Path, features: &[String]) -> Result<(Vec<f32>, usize)> {
+    let (file, batches) = ParquetFile::open(path)?;
+    let picks = features
+        .iter()
+        .map(|f| {
+            file.columns.iter().position(|c| c == f).ok_or_else(|| {
+                file.error(
+                    0,
+                    format!("no column {f:?}; the model's features are {features:?}"),
+                )
+            })
+        })
+        .collect::<Result<Vec<usize>>>()?;
+    let mut values = Vec::new();
+    let mut rows = 0;
+    file.for_each_batch(batches, |batch, first_row| {
+        rows += batch.num_rows();
+        file.append_features(batch, &picks, first_row, &mut values)
+    })?;
+    if rows == 0 {
+        return Err(Error::Data(format!("{}: no data rows", file.name)));
+    }
+    Ok((values, rows))
+}
+
+/// The reader of an open file's record batches.
+type Batches = ParquetRecordBatchReaderBuilder<std::fs::File>;
+
+/// An open Parquet file's name (for messages) and column names.
+struct ParquetFile {
+    name: String,
+    columns: Vec<String>,
+}
+
+impl ParquetFile {
+    fn open(path: &Path) -> Result<(Self, Batches)> {
+        let name = path.display().to_string();
+        let builder =
+            ParquetRecordBatchReaderBuilder::try_new(crate::fs::open(path)?).map_err(|e| {
+                Error::Parquet {
+                    path: name.clone(),
+                    detail: e.to_string(),
+                }
+            })?;
+        let columns = builder
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        Ok((Self { name, columns }, builder))
+    }
+
+    /// The error naming this file and, unless 0, the 1-based row.
+    fn error(&self, row: u64, detail: String) -> Error {
+        Error::Parquet {
+            path: self.name.clone(),
+            detail: match row {
+                0 => detail,
+                row => format!("row {row}: {detail}"),
+            },
+        }
+    }
+
+    /// Calls `f` with each record batch and the 1-based row of the file it starts at.
+    fn for_each_batch(
+        &self,
+        batches: Batches,
+        mut f: impl FnMut(&RecordBatch, u64) -> Result<()>,
+    ) -> Result<()> {
+        let reader = batches.build().map_err(|e| self.error(0, e.to_string()))?;
+        let mut first_row = 1;
+        for batch in reader {
+            let batch = batch.map_err(|e| self.error(0, e.to_string()))?;
+            f(&batch, first_row)?;
+            first_row += batch.num_rows() as u64;
+        }
+        Ok(())
+    }
+
+    /// Column `c` of `batch` cast to `to`, or an error saying it holds no `wanted`.
+    fn cast(&self, batch: &RecordBatch, c: usize, to: &DataType, wanted: &str) -> Result<ArrayRef> {
         let column = batch.column(c);
         arrow_cast::cast(column, to).map_err(|_| {
             let found = column.data_type();
-            err(
+            self.error(
                 0,
-                format!("column {:?} holds {found}, not {wanted}", columns[c]),
+                format!("column {:?} holds {found}, not {wanted}", self.columns[c]),
             )
         })
-    };
-    let mut feature_columns = Vec::with_capacity(columns.len() - 1);
-    for c in (0..columns.len()).filter(|&c| c != target) {
-        let column = cast(c, &DataType::Float32, "numbers")?;
-        // A text cell that is no number casts to null: named with the original's nulls.
-        if let Some(r) = (0..column.len()).find(|&r| column.is_null(r)) {
-            let detail = if batch.column(c).is_null(r) {
-                format!("column {:?} is empty (null)", columns[c])
-            } else {
-                format!("column {:?} holds no number", columns[c])
-            };
-            return Err(err(first_row + r as u64, detail));
-        }
-        feature_columns.push((c, column));
     }
-    let arrays: Vec<_> = feature_columns
-        .iter()
-        .map(|(c, a)| (*c, a.as_primitive::<Float32Type>()))
-        .collect();
-    features.reserve(batch.num_rows() * arrays.len());
-    for r in 0..batch.num_rows() {
-        for (c, array) in &arrays {
-            let value = array.value(r);
-            if !value.is_finite() {
-                return Err(err(
-                    first_row + r as u64,
-                    format!("column {:?} holds {value}, not a finite f32", columns[*c]),
-                ));
+
+    /// Appends the columns `picks` of `batch`, row-major, to `features`; the batch starts at
+    /// row `first_row` of the file. Every cell must be a finite number.
+    fn append_features(
+        &self,
+        batch: &RecordBatch,
+        picks: &[usize],
+        first_row: u64,
+        features: &mut Vec<f32>,
+    ) -> Result<()> {
+        let mut arrays = Vec::with_capacity(picks.len());
+        for &c in picks {
+            let column = self.cast(batch, c, &DataType::Float32, "numbers")?;
+            // A text cell that is no number casts to null: named apart from the file's nulls.
+            if let Some(r) = (0..column.len()).find(|&r| column.is_null(r)) {
+                let detail = if batch.column(c).is_null(r) {
+                    format!("column {:?} is empty (null)", self.columns[c])
+                } else {
+                    format!("column {:?} holds no number", self.columns[c])
+                };
+                return Err(self.error(first_row + r as u64, detail));
             }
-            features.push(value);
+            arrays.push((c, column));
         }
+        let arrays: Vec<_> = arrays
+            .iter()
+            .map(|(c, a)| (*c, a.as_primitive::<Float32Type>()))
+            .collect();
+        features.reserve(batch.num_rows() * arrays.len());
+        for r in 0..batch.num_rows() {
+            for (c, array) in &arrays {
+                let value = array.value(r);
+                if !value.is_finite() {
+                    return Err(self.error(
+                        first_row + r as u64,
+                        format!(
+                            "column {:?} holds {value}, not a finite f32",
+                            self.columns[*c]
+                        ),
+                    ));
+                }
+                features.push(value);
+            }
+        }
+        Ok(())
     }
-    let targets: Arc<dyn Array> = cast(target, &DataType::Utf8, "numbers or labels")?;
-    let targets = targets.as_string::<i32>();
-    for r in 0..batch.num_rows() {
-        let text = if targets.is_null(r) {
-            ""
-        } else {
-            targets.value(r)
-        };
-        labels.push(first_row + r as u64, text);
-    }
-    Ok(())
 }

@@ -14,8 +14,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use wgsl_train::checkpoint::{load_model, load_preprocessing, load_split, lock_for_saving, save};
 use wgsl_train::data::{
-    diabetes, iris, load_csv, load_parquet, read_features, wine_quality, CsvOptions, Dataset,
-    ParquetOptions, Preprocessing, SplitConfig, TargetColumn, Task,
+    diabetes, iris, load_csv, load_parquet, read_features, read_parquet_features, wine_quality,
+    CsvOptions, Dataset, ParquetOptions, Preprocessing, SplitConfig, TargetColumn, Task,
 };
 use wgsl_train::experiment::{evaluate, write_curves, Experiment};
 use wgsl_train::optim::{AdamConfig, OptimizerConfig, SgdConfig};
@@ -200,7 +200,8 @@ struct PredictArgs {
     /// A model saved by `wgsl-train train --save` (it holds the scaling and the class names).
     #[arg(long)]
     checkpoint: PathBuf,
-    /// A CSV file with a header naming (at least) the model's feature columns.
+    /// A CSV file with a header naming (at least) the model's feature columns, or a Parquet
+    /// file (its name ending in .parquet) holding them.
     #[arg(long)]
     data: PathBuf,
     /// Write the predictions here instead of to standard output.
@@ -306,6 +307,11 @@ fn task(arg: TaskArg) -> Task {
     }
 }
 
+/// Whether a data path names a Parquet file (by its extension); other paths are CSV.
+fn is_parquet(path: &str) -> bool {
+    path.to_ascii_lowercase().ends_with(".parquet")
+}
+
 fn load_data(args: &DataArgs, task_override: Option<Task>) -> Result<Dataset> {
     match args.data.as_str() {
         "diabetes" => diabetes(),
@@ -320,7 +326,7 @@ fn load_data(args: &DataArgs, task_override: Option<Task>) -> Result<Dataset> {
                     .unwrap_or_else(|_| TargetColumn::Name(t.clone())),
             };
             let task = task_override.or(args.task.map(task));
-            if path.to_ascii_lowercase().ends_with(".parquet") {
+            if is_parquet(path) {
                 return load_parquet(Path::new(path), &ParquetOptions { target, task });
             }
             load_csv(
@@ -548,8 +554,12 @@ fn predict(args: &PredictArgs) -> Result<()> {
             detail: "holds no feature names and scaling; predict needs a model saved by `wgsl-train train --save`".into(),
         })?;
     let name = args.data.display().to_string();
-    let file = wgsl_train::fs::open(&args.data)?;
-    let (features, rows) = read_features(file, &name, &preprocessing.feature_names)?;
+    let (features, rows) = if is_parquet(&name) {
+        read_parquet_features(&args.data, &preprocessing.feature_names)?
+    } else {
+        let file = wgsl_train::fs::open(&args.data)?;
+        read_features(file, &name, &preprocessing.feature_names)?
+    };
     let gpu = Gpu::new()?;
     let model = load_model(&gpu, &args.checkpoint, None)?;
     let predictions =
