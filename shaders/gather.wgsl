@@ -29,27 +29,52 @@ struct ShuffleParams {
 @group(0) @binding(0) var<storage, read> x_all4: array<vec4<u32>>;
 @group(0) @binding(3) var<storage, read_write> x_batches4: array<vec4<u32>>;
 
+// Invocation i's cell of the epoch, in rows of `x_words` feature words (elements or vec4s)
+// then the targets: its column, where its position's row starts in the batch blocks, and the
+// dataset row it comes from. Only for i below rows × (x_words + y_cols).
+struct Cell {
+    c: u32,
+    x_at: u32,
+    y_at: u32,
+    source: u32,
+}
+
+fn cell(i: u32, x_words: u32) -> Cell {
+    let width = x_words + params.y_cols;
+    let p = i / width;
+    let block = p / params.batch;
+    let r = p % params.batch;
+    return Cell(
+        i % width,
+        block * params.x_block + r * params.x_cols,
+        block * params.y_block + r * params.y_cols,
+        order[p],
+    );
+}
+
+fn copy_target(at: Cell, cy: u32) {
+    y_batches[at.y_at + cy] = y_all[at.source * params.y_cols + cy];
+}
+
+fn flat_index(wid: vec3<u32>, nwg: vec3<u32>, lidx: u32) -> u32 {
+    return (wid.y * nwg.x + wid.x) * WG + lidx;
+}
+
 @compute @workgroup_size(WG)
 fn shuffle_rows(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lidx: u32,
 ) {
-    let i = (wid.y * nwg.x + wid.x) * WG + lidx;
-    let width = params.x_cols + params.y_cols;
-    if i >= params.rows * width {
+    let i = flat_index(wid, nwg, lidx);
+    if i >= params.rows * (params.x_cols + params.y_cols) {
         return;
     }
-    let p = i / width;
-    let c = i % width;
-    let block = p / params.batch;
-    let r = p % params.batch;
-    let source = order[p];
-    if c < params.x_cols {
-        x_batches[block * params.x_block + r * params.x_cols + c] = x_all[source * params.x_cols + c];
+    let at = cell(i, params.x_cols);
+    if at.c < params.x_cols {
+        x_batches[at.x_at + at.c] = x_all[at.source * params.x_cols + at.c];
     } else {
-        let cy = c - params.x_cols;
-        y_batches[block * params.y_block + r * params.y_cols + cy] = y_all[source * params.y_cols + cy];
+        copy_target(at, at.c - params.x_cols);
     }
 }
 
@@ -62,21 +87,15 @@ fn shuffle_rows_vec4(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lidx: u32,
 ) {
-    let i = (wid.y * nwg.x + wid.x) * WG + lidx;
+    let i = flat_index(wid, nwg, lidx);
     let quads = params.x_cols / 4u;
-    let width = quads + params.y_cols;
-    if i >= params.rows * width {
+    if i >= params.rows * (quads + params.y_cols) {
         return;
     }
-    let p = i / width;
-    let c = i % width;
-    let block = p / params.batch;
-    let r = p % params.batch;
-    let source = order[p];
-    if c < quads {
-        x_batches4[(block * params.x_block + r * params.x_cols) / 4u + c] = x_all4[source * quads + c];
+    let at = cell(i, quads);
+    if at.c < quads {
+        x_batches4[at.x_at / 4u + at.c] = x_all4[at.source * quads + at.c];
     } else {
-        let cy = c - quads;
-        y_batches[block * params.y_block + r * params.y_cols + cy] = y_all[source * params.y_cols + cy];
+        copy_target(at, at.c - quads);
     }
 }
