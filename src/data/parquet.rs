@@ -94,8 +94,11 @@ pub fn load_parquet(path: impl AsRef<Path>, options: &ParquetOptions) -> Result<
 ///
 /// # Errors
 /// As [`load_parquet`], and [`Error::Parquet`] for a missing column.
-pub fn read_parquet_features(path: &Path, features: &[String]) -> Result<(Vec<f32>, usize)> {
-    let (file, batches) = ParquetFile::open(path)?;
+pub fn read_parquet_features(
+    path: impl AsRef<Path>,
+    features: &[String],
+) -> Result<(Vec<f32>, usize)> {
+    let (file, batches) = ParquetFile::open(path.as_ref())?;
     let picks = features
         .iter()
         .map(|f| {
