@@ -30,7 +30,7 @@ use crate::rng::SeededRng;
 use control::EpochControl;
 use device_data::{DeviceSplit, EpochBatches};
 use small::SmallEpoch;
-use stream::Stream;
+use stream::{EpochParts, Stream};
 use validation::{Validation, FIXED_SLOTS};
 
 /// An epoch whose training loss exceeds this many times the lowest before it has diverged.
@@ -236,7 +236,6 @@ impl<'g> Trainer<'g> {
             Some(_) => 1,
             None => (MAX_ORDER_BYTES / (4 * order_block)).clamp(1, MAX_EPOCHS_PER_SUBMISSION),
         };
-        let validation_rows = validation.map_or(0, Dataset::len);
         let validation = match validation {
             Some(data) => Some(Validation::new(gpu, &model, data)?),
             None => None,
@@ -325,7 +324,7 @@ impl<'g> Trainer<'g> {
             min_delta: config.min_delta as f32,
             validation_chunks: dim(validation.as_ref().map_or(0, Validation::chunk_count))?,
             validation_chunk_rows: dim(validation.as_ref().map_or(0, |v| v.chunk_rows))?,
-            validation_rows: dim(validation_rows)?,
+            validation_rows: dim(validation.as_ref().map_or(0, |v| v.rows))?,
         };
         let control = EpochControl::new(
             gpu,
@@ -499,10 +498,7 @@ impl<'g> Trainer<'g> {
         let row = k * self.row_stride;
         self.record_snapshot(batch)?;
         batch.clear(self.optimizer.nonfinite_flag());
-        let mut dispatches_before = batch.dispatch_count();
-        // Streaming submits the epoch in parts: their dispatches, and the last part in flight.
-        let mut dispatches = 0;
-        let mut in_flight = None;
+        let mut parts = EpochParts::new(batch);
         match &self.path {
             Steps::Single(small) => {
                 small.record(gpu, &self.optimizer, batch, k)?;
@@ -528,20 +524,9 @@ impl<'g> Trainer<'g> {
                         Some(tail) if s + 1 == self.steps => tail,
                         _ => full,
                     };
-                    // Streaming: each chunk's upload, then its steps, in a submission of its
-                    // own, so the next chunk is gathered while the GPU trains on this one.
                     let block = match &stream {
                         Some((stream, order)) => {
-                            let block = s % stream.chunk_steps;
-                            if block == 0 {
-                                if s > 0 {
-                                    dispatches += batch.dispatch_count() - dispatches_before;
-                                    dispatches_before = 0;
-                                    in_flight = stream.submit_part(gpu, batch, in_flight)?;
-                                }
-                                stream.upload(gpu, batches, order, s)?;
-                            }
-                            block
+                            stream.chunk_block(gpu, batch, batches, order, s, &mut parts)?
                         }
                         None => s,
                     };
@@ -559,7 +544,7 @@ impl<'g> Trainer<'g> {
         if let Some(v) = &self.validation {
             v.record(batch, &self.results, row, self.steps)?;
         }
-        self.dispatches_last_epoch = dispatches + batch.dispatch_count() - dispatches_before;
+        self.dispatches_last_epoch = parts.dispatches(batch);
         self.control.record(batch);
         Ok(())
     }

@@ -43,22 +43,27 @@ impl Stream {
         })
     }
 
-    /// Submits what `batch` holds (a chunk's steps) and leaves a new batch in its place, then
-    /// waits for the part submitted `before` it: at most two chunks are in flight, so the
-    /// host gathers one chunk ahead and no further (wgpu holds each chunk's staging memory
-    /// until its part has run).
-    pub fn submit_part(
+    /// Before recording step `s` of an epoch whose row order is `order`: at a chunk's first
+    /// step, submits the chunk before it (as one of the epoch's `parts`) and uploads this one,
+    /// so the next chunk is gathered while the GPU trains on this one. Returns the step's
+    /// block in `batches`.
+    pub fn chunk_block(
         &self,
         gpu: &Gpu,
         batch: &mut Batch,
-        before: Option<wgpu::SubmissionIndex>,
-    ) -> Result<Option<wgpu::SubmissionIndex>> {
-        let part = std::mem::replace(batch, gpu.batch());
-        let index = gpu.submit_indexed(part)?;
-        if let Some(before) = before {
-            gpu.wait_for(before)?;
+        batches: &EpochBatches,
+        order: &[u32],
+        s: usize,
+        parts: &mut EpochParts,
+    ) -> Result<usize> {
+        let block = s % self.chunk_steps;
+        if block == 0 {
+            if s > 0 {
+                parts.submit(gpu, batch)?;
+            }
+            self.upload(gpu, batches, order, s)?;
         }
-        Ok(Some(index))
+        Ok(block)
     }
 
     /// Writes the chunk that starts at step `first_step` of an epoch whose row order is
@@ -80,6 +85,44 @@ impl Stream {
             &self.targets[at..at + batches.y_cols]
         };
         gather(gpu, &batches.y, batches.y_block, self.batch, rows, targets)
+    }
+}
+
+/// An epoch recorded in parts, as streaming submits it: the dispatches of the parts submitted
+/// so far, where the epoch began in its first batch, and the last part still running.
+pub(crate) struct EpochParts {
+    submitted: usize,
+    start: usize,
+    in_flight: Option<wgpu::SubmissionIndex>,
+}
+
+impl EpochParts {
+    /// An epoch whose recording starts now in `batch`.
+    pub fn new(batch: &Batch) -> Self {
+        Self {
+            submitted: 0,
+            start: batch.dispatch_count(),
+            in_flight: None,
+        }
+    }
+
+    /// The dispatches the epoch has recorded: in the parts submitted and in `batch`.
+    pub fn dispatches(&self, batch: &Batch) -> usize {
+        self.submitted + batch.dispatch_count() - self.start
+    }
+
+    /// Submits what `batch` holds and leaves a new batch in its place, then waits for the part
+    /// submitted before it: at most two parts are in flight, so the host gathers one chunk
+    /// ahead and no further (wgpu holds each chunk's staging memory until its part has run).
+    fn submit(&mut self, gpu: &Gpu, batch: &mut Batch) -> Result<()> {
+        self.submitted = self.dispatches(batch);
+        self.start = 0;
+        let part = std::mem::replace(batch, gpu.batch());
+        let index = gpu.submit_indexed(part)?;
+        if let Some(before) = self.in_flight.replace(index) {
+            gpu.wait_for(before)?;
+        }
+        Ok(())
     }
 }
 

@@ -18,6 +18,8 @@ pub(crate) struct Validation {
     chunks: Vec<LossPass>,
     /// Rows of every chunk but perhaps the last.
     pub chunk_rows: usize,
+    /// Rows in all.
+    pub rows: usize,
 }
 
 impl Validation {
@@ -31,7 +33,11 @@ impl Validation {
             let split = DeviceSplit::upload_rows(gpu, data, (&targets.0, targets.1), rows)?;
             chunks.push(forward_with_loss(gpu, model, &split.x, &split.y)?);
         }
-        Ok(Self { chunks, chunk_rows })
+        Ok(Self {
+            chunks,
+            chunk_rows,
+            rows: data.len(),
+        })
     }
 
     /// Chunks the split is in.
