@@ -79,6 +79,9 @@ pub mod train;
 
 pub use error::{Error, Result};
 pub use gpu::{Batch, DType, Dispatch, Element, Gpu, GpuOptions, Launch, Tensor};
+/// The wgpu the crate is built with (pinned to one version): the types that
+/// [`Gpu::device`] and [`Gpu::queue`] return, for adding kernels of your own.
+pub use wgpu;
 
 /// The README's Rust examples, compiled as doc tests so they stay true.
 #[cfg(doctest)]

@@ -114,3 +114,22 @@ fn gpu_is_send_and_sync() {
     assert_send_sync::<Gpu>();
     assert_send_sync::<Tensor>();
 }
+
+/// A user's own kernel through the re-exported wgpu, on the crate's device and queue: the
+/// types `Gpu::device` returns are `wgsl_train::wgpu`'s, whatever wgpu the user depends on.
+#[test]
+fn the_reexported_wgpu_drives_the_crates_device() {
+    use wgsl_train::wgpu;
+    let gpu = gpu();
+    let device: &wgpu::Device = gpu.device();
+    let buffer = device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("user buffer"),
+        size: 16,
+        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    gpu.queue()
+        .write_buffer(&buffer, 0, bytemuck::cast_slice(&[1.0f32, 2.0, 3.0, 4.0]));
+    gpu.queue().submit([]);
+    assert_eq!(buffer.size(), 16);
+}
