@@ -82,11 +82,10 @@ pub fn binary(prob: &[f32], labels: &[u32]) -> BinaryMetrics {
             (false, true) => fn_ += 1.0,
         }
         let p = f64::from(p);
-        // PyTorch's BCELoss clamp of the log at −100.
         bce -= if l == 1 {
-            p.ln().max(-100.0)
+            clamped_ln(p)
         } else {
-            (1.0 - p).ln().max(-100.0)
+            clamped_ln(1.0 - p)
         };
     }
     let precision = ratio(tp, tp + fp);
@@ -171,7 +170,7 @@ pub fn multiclass(prob: &[f32], labels: &[u32], classes: usize) -> MulticlassMet
     let mut cross_entropy = 0.0;
     for ((row, &p), &l) in prob.chunks(classes).zip(&predicted).zip(labels) {
         confusion[l as usize][p] += 1;
-        cross_entropy -= f64::from(row[l as usize]).ln().max(-100.0);
+        cross_entropy -= clamped_ln(f64::from(row[l as usize]));
     }
     let n = labels.len() as f64;
     let correct: usize = (0..classes).map(|c| confusion[c][c]).sum();
@@ -251,4 +250,10 @@ impl Metrics {
             Metrics::Multiclass(m) => m.cross_entropy,
         }
     }
+}
+
+/// ln p clamped at −100, PyTorch's `BCELoss` clamp (the multiclass cross-entropy of
+/// probabilities takes it too), so a probability of 0 costs 100 rather than infinity.
+fn clamped_ln(p: f64) -> f64 {
+    p.ln().max(-100.0)
 }
