@@ -76,9 +76,8 @@ fn inside(i: u32, s: vec4<u32>) -> vec4<bool> {
 
 // Each workgroup updates one span of PER_INVOCATION × WG consecutive vec4s, in PER_INVOCATION
 // passes over WG neighbouring vec4s, so that neighbouring invocations touch neighbouring
-// addresses. A loop of fixed length: on lavapipe (Adam, 16.7M parameters, one sitting) 16 vec4s
-// an invocation took 113–118 ms, 4 took 145–160, 1 took 234–268 (and 410 with 64 invocations a
-// workgroup); 32 was no faster than 16.
+// addresses. A loop of fixed length; 16 was the fastest count measured on lavapipe (BENCHMARKS.md,
+// "Performance round 2").
 const PER_INVOCATION: u32 = 16u;
 
 fn span_start(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {

@@ -2,8 +2,9 @@
 //! update over flat parameter storage, with L1 and L2 regularization in the same pass.
 //!
 //! The algorithms are PyTorch's `torch.optim` ones, step for step, with the same names and
-//! defaults; L1 (`λ₁·sign(θ)` added to the gradient) is ours. The formulas are at the top of
-//! `shaders/optim.wgsl`, and [`crate::reference::optim`] has them as plain loops.
+//! defaults; L1 (`λ₁·sign(θ)` added to the gradient) is ours. The formulas are in
+//! `shaders/formulas.wgsl` (the update kernel, `shaders/optim.wgsl`, walks the flat buffers with
+//! them), and [`crate::reference::optim`] has them as plain loops.
 //!
 //! ```no_run
 //! use wgsl_train::optim::{AdamConfig, Optimizer, ParamStore};
