@@ -1,15 +1,15 @@
 // Training decisions on the GPU, so that many epochs run in one submission. After each epoch,
-// one invocation reads the epoch's row of results — [0, steps) its step losses, [steps] the
-// validation loss (or, for a validation split in chunks, [steps + 4, …) each chunk's, combined
-// there), [steps + 1] the optimizer's non-finite flag — writes [steps + 2] the status and
-// [steps + 3] the epoch's training loss (the one value the history records), and decides
-// what the host decided after every epoch before:
+// one invocation reads the epoch's row of results (laid out as epoch_row.wgsl's EpochRow says)
+// — the step losses, the validation loss (or, for a validation split in chunks, each chunk's,
+// combined into it here), the optimizer's non-finite flag — writes the status and the epoch's
+// training loss (the one value the history records), and decides what the host decided after
+// every epoch before:
 // whether training diverged (then the epoch's start is restored), whether the validation loss
 // improved on the best so far (then the weights are copied aside), and whether patience ran
 // out. The restore and the copy are dispatches of copy.wgsl that act only when the decision's
 // flag says so. A stop freezes the model for the rest of the submission: the optimizer update
 // skips while its `frozen` word is set, and the small-model kernel skips an epoch whose row is
-// marked SKIP. The crate puts formulas.wgsl first, for its non-finite test.
+// marked SKIP. The crate puts formulas.wgsl (for its non-finite test) and epoch_row.wgsl first.
 
 // Status bits written at the end of each epoch's row (as an f32: small integers are exact).
 const RAN: u32 = 1u;
@@ -24,20 +24,20 @@ const SKIP: f32 = -1.0;
 // (Kernels whose conditions read a uniform were recompiled by lavapipe at every submission:
 // these settings are a storage buffer.)
 struct Settings {
-    steps: u32,
+    // The layout of each epoch's row of `results`.
+    row: EpochRow,
     batch: u32,
     rows: u32,
     // 0: no early stopping.
     patience: u32,
     has_validation: u32,
-    // Elements between the rows of `results`, and the rows it holds.
-    row_stride: u32,
+    // The rows `results` holds.
     row_count: u32,
     // An epoch whose training loss exceeds `growth` times the lowest before it has diverged.
     growth: f32,
     min_delta: f32,
     // The validation split's chunks, the rows of each but the last, and its rows. With more
-    // than one, each chunk's loss is in the row's slots from [steps + 4] on.
+    // than one, each chunk's loss is in the row's slots from `row.first_chunk` on.
     validation_chunks: u32,
     validation_chunk_rows: u32,
     validation_rows: u32,
@@ -73,24 +73,25 @@ struct Control {
 
 @compute @workgroup_size(1)
 fn decide_epoch() {
-    let row = control.epoch * settings.row_stride;
+    let slots = settings.row;
+    let row = control.epoch * slots.stride;
     control.epoch += 1u;
     control.restore = 0u;
     control.keep = 0u;
-    let status_at = row + settings.steps + 2u;
+    let status_at = row + slots.status;
     if control.running == 0u {
         results[status_at] = 0.0;
         return;
     }
     var status = RAN;
-    for (var s = 0u; s < settings.steps; s++) {
+    for (var s = 0u; s < slots.steps; s++) {
         if any_nonfinite(vec4<f32>(results[row + s])) {
             status |= NONFINITE_LOSS;
         }
     }
-    let train_loss = weighted_mean(row, settings.steps, settings.batch, settings.rows);
-    results[row + settings.steps + 3u] = train_loss;
-    if status == RAN && results[row + settings.steps + 1u] != 0.0 {
+    let train_loss = weighted_mean(row, slots.steps, settings.batch, settings.rows);
+    results[row + slots.train_loss] = train_loss;
+    if status == RAN && results[row + slots.nonfinite] != 0.0 {
         status |= NONFINITE_PARAMETER;
     }
     var lowest = control.lowest;
@@ -111,14 +112,14 @@ fn decide_epoch() {
     control.trained = 1u;
     if settings.has_validation != 0u {
         if settings.validation_chunks > 1u {
-            results[row + settings.steps] = weighted_mean(
-                row + settings.steps + 4u,
+            results[row + slots.validation_loss] = weighted_mean(
+                row + slots.first_chunk,
                 settings.validation_chunks,
                 settings.validation_chunk_rows,
                 settings.validation_rows,
             );
         }
-        let loss = results[row + settings.steps];
+        let loss = results[row + slots.validation_loss];
         if control.has_best == 0u || loss < control.best - settings.min_delta {
             control.has_best = 1u;
             control.best = loss;
@@ -152,6 +153,6 @@ fn stop() {
     control.running = 0u;
     optimizer_flags[1] = 1.0;
     for (var r = control.epoch; r < settings.row_count; r++) {
-        results[r * settings.row_stride + settings.steps + 2u] = SKIP;
+        results[r * settings.row.stride + settings.row.status] = SKIP;
     }
 }

@@ -5,7 +5,7 @@
 // parameters and optimizer state in place in the model's flat buffers.
 //
 // The loss terms and the optimizer update are formulas.wgsl's (one parameter group), which the
-// crate puts before this file, as it does for loss.wgsl and optim.wgsl; sums over the batch run
+// crate puts before this file (with epoch_row.wgsl), as it does for loss.wgsl and optim.wgsl; sums over the batch run
 // in a fixed order, so results are reproducible bit for bit, and equal to the general path's
 // within the kernel tolerance.
 
@@ -21,22 +21,25 @@ const LOSS_MSE: u32 = 0u;
 const LOSS_BCE_WITH_LOGITS: u32 = 1u;
 const LOSS_SOFTMAX_CE: u32 = 2u;
 const OPT_SGD: u32 = 0u;
+const OPT_ADAM: u32 = 1u;
 
 struct SmallParams {
     // The optimizer's one group (first: a struct member of a uniform starts at a multiple of 16).
     group: GroupParams,
     rows: u32,
     batch: u32,
-    steps: u32,
     layers: u32,
+    x_cols: u32,
     // sizes[0..=layers]: inputs, hidden widths, outputs.
     sizes: array<vec4<u32>, 2>,
     weight_offsets: vec4<u32>,
     bias_offsets: vec4<u32>,
     loss: u32,
     optimizer: u32,
-    x_cols: u32,
-    _pad: u32,
+    _pad0: u32,
+    _pad1: u32,
+    // The epoch's row of results; its `steps` are the epoch's.
+    row: EpochRow,
 }
 
 @group(0) @binding(0) var<storage, read> x_all: array<f32>;
@@ -48,9 +51,9 @@ struct SmallParams {
 @group(0) @binding(5) var<storage, read_write> state0: array<f32>;
 @group(0) @binding(6) var<storage, read_write> state1: array<f32>;
 @group(0) @binding(7) var<storage, read_write> state2: array<f32>;
-// The epoch's row of results: the step losses at [0, steps); [steps + 1] set to 1 if an
-// update went non-finite; [steps + 2] the status slot, nonzero before the epoch runs when an
-// earlier epoch of the submission stopped training (control.wgsl): then nothing is done.
+// The epoch's row of results (`params.row`): the step losses; the non-finite slot, set to 1 if
+// an update went non-finite; the status slot, nonzero before the epoch runs when an earlier
+// epoch of the submission stopped training (control.wgsl): then nothing is done.
 @group(0) @binding(8) var<storage, read_write> results: array<f32>;
 @group(0) @binding(9) var<uniform> params: SmallParams;
 
@@ -106,7 +109,7 @@ fn update(p: u32, raw_grad: f32, st: vec4<f32>) {
         updated = u.theta.x;
     }
     if any_nonfinite(vec4<f32>(updated)) {
-        results[params.steps + 1u] = 1.0;
+        results[params.row.nonfinite] = 1.0;
     }
     values[p] = updated;
 }
@@ -131,14 +134,14 @@ fn train_epoch(@builtin(local_invocation_index) lidx: u32) {
     // Read by one invocation and shared, so that the return is uniform (the barriers after it
     // must be reached by every invocation or none).
     if lidx == 0u {
-        skip_epoch = results[params.steps + 2u];
+        skip_epoch = results[params.row.status];
     }
     if workgroupUniformLoad(&skip_epoch) != 0.0 {
         return;
     }
     let layers = params.layers;
     let outputs = size(layers);
-    for (var s = 0u; s < params.steps; s++) {
+    for (var s = 0u; s < params.row.steps; s++) {
         let first_row = s * params.batch;
         let rows = min(params.batch, params.rows - first_row);
         let st = step_values[s];

@@ -114,3 +114,15 @@ pub fn relu_backward(gpu: &Gpu, grad_out: &Tensor, pre: &Tensor) -> Result<Tenso
     gpu.run(&relu_backward_launch(gpu, grad_out, pre, &grad_in)?)?;
     Ok(grad_in)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::seam::{assert_mirrors, mirror};
+    use super::*;
+
+    #[test]
+    fn the_params_match_wgsl() {
+        let params = mirror!(ActivationParams { n });
+        assert_mirrors(Shader::Activation, "ActivationParams", params);
+    }
+}

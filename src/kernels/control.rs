@@ -3,7 +3,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::{grid, groups_for, workgroup_constant, Shader};
+use super::{dim, grid, groups_for, workgroup_constant, Shader};
 use crate::error::Result;
 use crate::gpu::{Binding, Dispatch, Gpu, KernelSpec, Tensor};
 
@@ -15,17 +15,77 @@ pub(crate) const NONFINITE_LOSS: u32 = 8;
 pub(crate) const NONFINITE_PARAMETER: u32 = 16;
 pub(crate) const LOSS_GREW: u32 = 32;
 
+/// Where each value lies in one epoch's row of the trainer's results: the one declaration of
+/// the layout, which the decision kernel and the small-model kernel receive in their settings
+/// and the trainer reads by. Mirrors `EpochRow` in `epoch_row.wgsl`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Pod, Zeroable, PartialEq, Eq)]
+pub(crate) struct EpochRow {
+    /// The step losses, at `[0, steps)`.
+    pub steps: u32,
+    pub validation_loss: u32,
+    /// Set to 1 when an update left a parameter non-finite.
+    pub nonfinite: u32,
+    /// The decision's status bits (`RAN`, …).
+    pub status: u32,
+    /// The epoch's training loss, as the decision computed it.
+    pub train_loss: u32,
+    /// With a validation split in several chunks, each chunk's loss from here on.
+    pub first_chunk: u32,
+    /// Slots in use.
+    pub len: u32,
+    /// Elements between two rows: `len` rounded up to a multiple of the binding alignment,
+    /// so that each row can be bound on its own.
+    pub stride: u32,
+}
+
+impl EpochRow {
+    /// The row of an epoch of `steps` steps whose validation split is in `validation_chunks`
+    /// chunks (0 without one; a single chunk's loss goes straight into its slot), rows
+    /// `align` elements apart (a multiple).
+    pub fn new(steps: usize, validation_chunks: usize, align: usize) -> Result<Self> {
+        let op = "Trainer::new";
+        let mut next = steps;
+        let mut slot = || {
+            next += 1;
+            dim(op, next - 1)
+        };
+        let (validation_loss, nonfinite, status, train_loss) = (slot()?, slot()?, slot()?, slot()?);
+        let first_chunk = slot()?;
+        let chunk_slots = if validation_chunks > 1 {
+            validation_chunks
+        } else {
+            0
+        };
+        let len = first_chunk as usize + chunk_slots;
+        Ok(Self {
+            steps: dim(op, steps)?,
+            validation_loss,
+            nonfinite,
+            status,
+            train_loss,
+            first_chunk,
+            len: dim(op, len)?,
+            stride: dim(op, len.div_ceil(align) * align)?,
+        })
+    }
+
+    /// Elements between two rows.
+    pub fn stride(&self) -> usize {
+        self.stride as usize
+    }
+}
+
 /// Mirrors `Settings` in `control.wgsl`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Pod, Zeroable)]
 pub(crate) struct Settings {
-    pub steps: u32,
+    pub row: EpochRow,
     pub batch: u32,
     pub rows: u32,
     /// 0: no early stopping.
     pub patience: u32,
     pub has_validation: u32,
-    pub row_stride: u32,
     pub row_count: u32,
     pub growth: f32,
     pub min_delta: f32,
@@ -85,7 +145,7 @@ const DECIDE_BINDINGS: &[(u32, Binding)] = &[
 ];
 
 /// Prepares the end-of-epoch decision over `control` (a [`ControlState`]), `results` (rows of
-/// `settings.row_stride`) and the optimizer's two flags (non-finite, frozen).
+/// `settings.row`) and the optimizer's two flags (non-finite, frozen).
 pub(crate) fn decide_dispatch(
     gpu: &Gpu,
     control: &Tensor,
@@ -149,4 +209,56 @@ pub(crate) fn copy_dispatches(
             )
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::seam::{assert_constant, assert_mirrors, mirror};
+    use super::*;
+
+    #[test]
+    fn the_decision_state_settings_and_row_match_wgsl() {
+        let shader = Shader::Control;
+        #[rustfmt::skip]
+        assert_mirrors(shader, "EpochRow", mirror!(EpochRow {
+            steps, validation_loss, nonfinite, status, train_loss, first_chunk, len, stride,
+        }));
+        #[rustfmt::skip]
+        assert_mirrors(shader, "Settings", mirror!(Settings {
+            row, batch, rows, patience, has_validation, row_count, growth, min_delta,
+            validation_chunks, validation_chunk_rows, validation_rows,
+        }));
+        #[rustfmt::skip]
+        assert_mirrors(shader, "Control", mirror!(ControlState {
+            running, epoch, epochs_without_improvement, has_best, best, lowest, trained,
+            restore, keep,
+        }));
+        let bits = [
+            ("RAN", RAN),
+            ("IMPROVED", IMPROVED),
+            ("OUT_OF_PATIENCE", OUT_OF_PATIENCE),
+            ("NONFINITE_LOSS", NONFINITE_LOSS),
+            ("NONFINITE_PARAMETER", NONFINITE_PARAMETER),
+            ("LOSS_GREW", LOSS_GREW),
+        ];
+        for (name, value) in bits {
+            assert_constant(shader, name, f64::from(value));
+        }
+    }
+
+    #[test]
+    fn a_row_lays_its_slots_after_the_steps() {
+        let row = EpochRow::new(3, 2, 8).unwrap();
+        let slots = [
+            row.validation_loss,
+            row.nonfinite,
+            row.status,
+            row.train_loss,
+        ];
+        assert_eq!(slots, [3, 4, 5, 6]);
+        assert_eq!((row.first_chunk, row.len, row.stride), (7, 9, 16));
+        // A single validation chunk writes the validation slot itself.
+        let single = EpochRow::new(3, 1, 8).unwrap();
+        assert_eq!((single.len, single.stride), (7, 8));
+    }
 }

@@ -92,3 +92,16 @@ pub(crate) fn shuffle_dispatch(
         grid(groups_for(rows * (x_words + y_cols))),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::seam::{assert_mirrors, mirror};
+    use super::*;
+
+    #[test]
+    fn the_params_match_wgsl() {
+        #[rustfmt::skip]
+        let params = mirror!(ShuffleParams { rows, x_cols, y_cols, batch, x_block, y_block });
+        assert_mirrors(Shader::Gather, "ShuffleParams", params);
+    }
+}

@@ -187,3 +187,22 @@ pub fn loss(gpu: &Gpu, kind: LossKind, pred: &Tensor, target: &Tensor) -> Result
     gpu.run(&loss_launch(gpu, kind, pred, target, &out.loss, &out.grad)?)?;
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::seam::{assert_constant, assert_mirrors, mirror};
+    use super::*;
+
+    #[test]
+    fn the_params_and_constants_match_wgsl() {
+        let shader = Shader::Loss;
+        let params = mirror!(LossParams {
+            n,
+            cols,
+            grad_scale
+        });
+        assert_mirrors(shader, "LossParams", params);
+        let per_invocation = TERMS_PER_WORKGROUP / LOSS_WG as usize;
+        assert_constant(shader, "TERMS_PER_INVOCATION", per_invocation as f64);
+    }
+}

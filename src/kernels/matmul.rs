@@ -595,3 +595,16 @@ pub fn matmul(gpu: &Gpu, a: &Tensor, b: &Tensor, options: &MatmulOptions) -> Res
     gpu.run(&matmul_launch(gpu, a, b, &c, options)?)?;
     Ok(c)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::seam::{assert_mirrors, mirror};
+    use super::*;
+
+    #[test]
+    fn the_params_match_wgsl() {
+        for shader in [Shader::Matmul, Shader::MatmulSubgroup] {
+            assert_mirrors(shader, "MatmulParams", mirror!(MatmulParams { m, n, k }));
+        }
+    }
+}

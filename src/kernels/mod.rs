@@ -12,6 +12,8 @@ pub mod loss;
 pub mod matmul;
 pub(crate) mod optim;
 pub mod reduce;
+#[cfg(test)]
+mod seam;
 pub(crate) mod small_mlp;
 
 use crate::gpu::ShaderCode;
@@ -37,9 +39,9 @@ pub enum Shader {
     Optim,
     /// `shaders/gather.wgsl`
     Gather,
-    /// `shaders/formulas.wgsl` followed by `shaders/small_mlp.wgsl`
+    /// `shaders/formulas.wgsl` and `shaders/epoch_row.wgsl` followed by `shaders/small_mlp.wgsl`
     SmallMlp,
-    /// `shaders/formulas.wgsl` followed by `shaders/control.wgsl`
+    /// `shaders/formulas.wgsl` and `shaders/epoch_row.wgsl` followed by `shaders/control.wgsl`
     Control,
     /// `shaders/copy.wgsl`
     Copy,
@@ -89,8 +91,8 @@ impl Shader {
             Shader::Loss => shader!("formulas.wgsl", "loss.wgsl"),
             Shader::Optim => shader!("formulas.wgsl", "optim.wgsl"),
             Shader::Gather => shader!("gather.wgsl"),
-            Shader::SmallMlp => shader!("formulas.wgsl", "small_mlp.wgsl"),
-            Shader::Control => shader!("formulas.wgsl", "control.wgsl"),
+            Shader::SmallMlp => shader!("formulas.wgsl", "epoch_row.wgsl", "small_mlp.wgsl"),
+            Shader::Control => shader!("formulas.wgsl", "epoch_row.wgsl", "control.wgsl"),
             Shader::Copy => shader!("copy.wgsl"),
         }
     }

@@ -170,3 +170,40 @@ pub(crate) fn update_dispatches(
     }
     Ok(dispatches)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::seam::{assert_constant, assert_mirrors, mirror};
+    use super::*;
+
+    #[test]
+    fn the_params_flags_and_capacities_match_wgsl() {
+        let shader = Shader::Optim;
+        #[rustfmt::skip]
+        assert_mirrors(shader, "GroupParams", mirror!(GroupParams {
+            momentum, one_minus_dampening, weight_decay, l1, one_minus_beta1, beta2,
+            one_minus_beta2, eps, flags,
+        }));
+        assert_mirrors(
+            shader,
+            "ChunkParams",
+            mirror!(ChunkParams {
+                base,
+                len,
+                segments
+            }),
+        );
+        assert_mirrors(shader, "StepParams", mirror!(StepParams { groups }));
+        let constants = [
+            ("FLAG_NESTEROV", FLAG_NESTEROV),
+            ("FLAG_MAXIMIZE", FLAG_MAXIMIZE),
+            ("FLAG_AMSGRAD", FLAG_AMSGRAD),
+            ("FLAG_DECOUPLED", FLAG_DECOUPLED),
+            ("MAX_GROUPS", MAX_GROUPS as u32),
+            ("PER_INVOCATION", PER_INVOCATION as u32),
+        ];
+        for (name, value) in constants {
+            assert_constant(shader, name, f64::from(value));
+        }
+    }
+}

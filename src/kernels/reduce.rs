@@ -170,3 +170,23 @@ pub fn column_sums(gpu: &Gpu, x: &Tensor) -> Result<Tensor> {
     gpu.run(&column_sums_launch(gpu, x, &out, false)?)?;
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::seam::{assert_constant, assert_mirrors, mirror};
+    use super::*;
+
+    #[test]
+    fn the_params_and_constants_match_wgsl() {
+        let shader = Shader::Reduce;
+        let params = mirror!(ReduceParams {
+            n,
+            cols,
+            flags,
+            scale
+        });
+        assert_mirrors(shader, "ReduceParams", params);
+        assert_constant(shader, "CHUNK", CHUNK as f64);
+        assert_constant(shader, "FLAG_ACCUMULATE", f64::from(FLAG_ACCUMULATE));
+    }
+}

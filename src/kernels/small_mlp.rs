@@ -3,6 +3,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
+use super::control::EpochRow;
 use super::loss::LossKind;
 use super::optim::{GroupParams, UpdateKernel};
 use super::{dim, Shader};
@@ -13,9 +14,9 @@ use crate::gpu::{Binding, Dispatch, Gpu, KernelSpec, Tensor};
 const ACT_CAPACITY: usize = 5120;
 const GRAD_CAPACITY: usize = 2048;
 const MAX_LAYERS: usize = 4;
-/// Invocations of the workgroup (`WG`): on CPU-like adapters (lavapipe) 32 ran the 10→5→1
-/// network at batch 32 about twice as fast as 256 (`wgsl-train bench`: 10.6–12.5 thousand
-/// steps/s against 5.1–5.7 in the same session; 16 and 64 were within that noise).
+/// Invocations of the workgroup (`WG`): fewer on CPU-like adapters (lavapipe), where a barrier
+/// costs in proportion to the invocations it waits for (32 ran about twice as fast as 256:
+/// BENCHMARKS.md, "Performance round 2").
 const WG_CPU: u32 = 32;
 const WG_GPU: u32 = 256;
 
@@ -37,16 +38,24 @@ pub(crate) struct SmallParams {
     group: GroupParams,
     rows: u32,
     batch: u32,
-    steps: u32,
     layers: u32,
+    x_cols: u32,
     sizes: [[u32; 4]; 2],
     weight_offsets: [u32; 4],
     bias_offsets: [u32; 4],
     loss: u32,
     optimizer: u32,
-    x_cols: u32,
-    _pad: u32,
+    _pad0: u32,
+    _pad1: u32,
+    row: EpochRow,
 }
+
+/// The kernel's loss and optimizer codes (`LOSS_*`, `OPT_SGD` in `small_mlp.wgsl`).
+const LOSS_MSE: u32 = 0;
+const LOSS_BCE_WITH_LOGITS: u32 = 1;
+const LOSS_SOFTMAX_CE: u32 = 2;
+const OPT_SGD: u32 = 0;
+const OPT_ADAM: u32 = 1;
 
 const BINDINGS: &[(u32, Binding)] = &[
     (0, Binding::ReadOnly),
@@ -70,6 +79,8 @@ pub(crate) struct SmallModel<'a> {
     pub optimizer: (UpdateKernel, GroupParams),
     pub rows: usize,
     pub batch: usize,
+    /// The layout of the epoch's row of results; its `steps` are the epoch's.
+    pub row: EpochRow,
 }
 
 /// Why the small-model path cannot run this model on `gpu`, if it cannot.
@@ -113,7 +124,8 @@ pub(crate) fn refusal(gpu: &Gpu, sizes: &[usize], loss: LossKind, batch: usize) 
 
 /// Prepares one epoch as one dispatch. `state` are the optimizer's flat state tensors
 /// (momentum, or m, v and max v), `step_values` holds `[step size, √(1 − β₂ᵗ), first, 0]` per
-/// step, and `results` receives the step losses (and the non-finite flag at `steps + 1`).
+/// step, and `results` (one epoch's row, laid out as `model.row`) receives the step losses and
+/// the non-finite flag.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn epoch_dispatch(
     gpu: &Gpu,
@@ -148,22 +160,23 @@ pub(crate) fn epoch_dispatch(
         group: hp,
         rows: dim(op, model.rows)?,
         batch: dim(op, model.batch)?,
-        steps: dim(op, model.rows.div_ceil(model.batch))?,
         layers: dim(op, model.sizes.len() - 1)?,
+        x_cols: dim(op, model.sizes[0])?,
         sizes,
         weight_offsets,
         bias_offsets,
         loss: match model.loss {
-            LossKind::Mse => 0,
-            LossKind::BceWithLogits => 1,
-            LossKind::SoftmaxCrossEntropy | LossKind::Bce => 2,
+            LossKind::Mse => LOSS_MSE,
+            LossKind::BceWithLogits => LOSS_BCE_WITH_LOGITS,
+            LossKind::SoftmaxCrossEntropy | LossKind::Bce => LOSS_SOFTMAX_CE,
         },
         optimizer: match kernel {
-            UpdateKernel::Sgd => 0,
-            UpdateKernel::Adam => 1,
+            UpdateKernel::Sgd => OPT_SGD,
+            UpdateKernel::Adam => OPT_ADAM,
         },
-        x_cols: dim(op, model.sizes[0])?,
-        _pad: 0,
+        _pad0: 0,
+        _pad1: 0,
+        row: model.row,
     };
     let spec = KernelSpec {
         shader: Shader::SmallMlp.code(),
@@ -189,4 +202,33 @@ pub(crate) fn epoch_dispatch(
         &params,
         [1, 1, 1],
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::seam::{assert_constant, assert_mirrors, mirror};
+    use super::*;
+
+    #[test]
+    fn the_settings_capacities_and_codes_match_wgsl() {
+        let shader = Shader::SmallMlp;
+        #[rustfmt::skip]
+        assert_mirrors(shader, "SmallParams", mirror!(SmallParams {
+            group, rows, batch, layers, x_cols, sizes, weight_offsets, bias_offsets, loss,
+            optimizer, row,
+        }));
+        let constants = [
+            ("ACT_CAPACITY", ACT_CAPACITY as u32),
+            ("GRAD_CAPACITY", GRAD_CAPACITY as u32),
+            ("MAX_LAYERS", MAX_LAYERS as u32),
+            ("LOSS_MSE", LOSS_MSE),
+            ("LOSS_BCE_WITH_LOGITS", LOSS_BCE_WITH_LOGITS),
+            ("LOSS_SOFTMAX_CE", LOSS_SOFTMAX_CE),
+            ("OPT_SGD", OPT_SGD),
+            ("OPT_ADAM", OPT_ADAM),
+        ];
+        for (name, value) in constants {
+            assert_constant(shader, name, f64::from(value));
+        }
+    }
 }

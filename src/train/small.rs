@@ -7,6 +7,7 @@ use super::TrainConfig;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::gpu::{Batch, DType, Dispatch, Gpu, Tensor};
+use crate::kernels::control::EpochRow;
 use crate::kernels::small_mlp::{epoch_dispatch, refusal, SmallModel};
 use crate::nn::Mlp;
 use crate::optim::{Optimizer, OptimizerConfig};
@@ -46,6 +47,7 @@ impl SmallEpoch {
         train: &DeviceSplit,
         order: &Tensor,
         results: &Tensor,
+        row: EpochRow,
         batch: usize,
         epochs: usize,
     ) -> Result<Self> {
@@ -63,6 +65,7 @@ impl SmallEpoch {
             optimizer: (config.kernel(), config.group_params()),
             rows,
             batch,
+            row,
         };
         let state = optimizer.state_tensors();
         // SGD keeps one state tensor; the kernel's other two state bindings are then unused,

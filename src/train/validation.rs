@@ -8,11 +8,9 @@ use super::device_data::{device_targets, DeviceSplit};
 use crate::data::Dataset;
 use crate::error::Result;
 use crate::gpu::{Batch, Gpu, Tensor};
+use crate::kernels::control::EpochRow;
 use crate::nn::graph::{forward_with_loss, LossPass};
 use crate::nn::{rows_per_binding, Mlp};
-
-/// Slots of a results row before the validation chunks' own (see `Trainer::results`).
-pub(crate) const FIXED_SLOTS: usize = 4;
 
 pub(crate) struct Validation {
     chunks: Vec<LossPass>,
@@ -45,28 +43,21 @@ impl Validation {
         self.chunks.len()
     }
 
-    /// Slots a results row holds past the fixed ones: one per chunk when there are several
-    /// (the decision combines them into the validation slot), none for one.
-    pub fn extra_slots(&self) -> usize {
-        match self.chunks.len() {
-            1 => 0,
-            n => n,
-        }
-    }
-
     /// Records every chunk's forward pass and loss, each loss copied into its slot of the
-    /// results row at `row` (the validation slot `row + steps` itself for a single chunk).
+    /// results row that starts at `start` (laid out as `layout`): the validation slot itself
+    /// for a single chunk; with several, the chunks' slots, which the decision combines.
     pub fn record(
         &self,
         batch: &mut Batch,
         results: &Tensor,
-        row: usize,
-        steps: usize,
+        start: usize,
+        layout: &EpochRow,
     ) -> Result<()> {
-        let first = match self.chunks.len() {
-            1 => row + steps,
-            _ => row + steps + FIXED_SLOTS,
-        };
+        let first = start
+            + match self.chunks.len() {
+                1 => layout.validation_loss,
+                _ => layout.first_chunk,
+            } as usize;
         for (c, chunk) in self.chunks.iter().enumerate() {
             batch.record(&chunk.forward.launch);
             batch.record(&chunk.loss_launch);
