@@ -19,9 +19,11 @@
 
 mod config;
 mod params;
+mod schedule;
 
 pub use config::{AdamConfig, OptimizerConfig, ParamGroup, SgdConfig};
 pub use params::{ParamId, ParamSlot, ParamStore};
+pub use schedule::LrSchedule;
 
 /// The most parameter groups one optimizer can have.
 pub use crate::kernels::optim::MAX_GROUPS;
@@ -47,7 +49,12 @@ pub struct OptimizerState {
 /// dispatch per step (one per chunk if the parameters exceed the largest storage binding).
 pub struct Optimizer {
     kernel: UpdateKernel,
+    /// The groups as configured: their rates are a schedule's base rates.
+    configured: Vec<ParamGroup>,
+    /// Each group's hyperparameters now (the rate as the schedule or `set_lr` left it).
     groups: Vec<OptimizerConfig>,
+    schedule: LrSchedule,
+    /// Steps taken so far: `t` of the next step is one more.
     step: u64,
     state_names: &'static [&'static str],
     state: Vec<Tensor>,
@@ -191,7 +198,9 @@ impl Optimizer {
         let flags = Tensor::zeros(gpu, &[2], DType::F32)?;
         let mut optimizer = Self {
             kernel,
-            groups: groups.into_iter().map(|g| g.config).collect(),
+            groups: groups.iter().map(|g| g.config).collect(),
+            configured: groups,
+            schedule: LrSchedule::Constant,
             step: 0,
             state_names,
             state,
@@ -249,14 +258,11 @@ impl Optimizer {
             self.step_table = step_table(gpu, self.table_capacity)?;
             self.build_dispatches(gpu)?;
         }
-        self.step += 1;
         let stride = step_stride(gpu);
         let offset = slot as u64 * stride;
-        gpu.queue().write_buffer(
-            &self.step_table,
-            offset,
-            bytemuck::bytes_of(&self.step_params(self.step)),
-        );
+        let params = self.next_step();
+        gpu.queue()
+            .write_buffer(&self.step_table, offset, bytemuck::bytes_of(&params));
         for dispatch in &self.dispatches {
             batch.record_at(dispatch, &[offset as u32]);
         }
@@ -274,15 +280,26 @@ impl Optimizer {
         gpu.submit(batch)
     }
 
-    /// The per-group values of step `t` (1-based), from the host in f64.
-    fn step_params(&self, t: u64) -> StepParams {
+    /// Counts the next step and returns its per-group values, computed in f64 on the host:
+    /// every path that updates parameters takes its steps here.
+    fn next_step(&mut self) -> StepParams {
+        self.step += 1;
         let mut params = StepParams {
             groups: [[0.0; 4]; MAX_GROUPS],
         };
         for (entry, config) in params.groups.iter_mut().zip(&self.groups) {
-            *entry = config.step_vector(t);
+            *entry = config.step_vector(self.step);
         }
         params
+    }
+
+    /// Counts the next `steps` steps of an optimizer with one group and returns their values,
+    /// one [`StepVector`](crate::kernels::optim::StepVector) after another, for a kernel that
+    /// runs them itself (the small-model kernel).
+    pub(crate) fn next_steps_of_one_group(&mut self, steps: usize) -> Vec<f32> {
+        (0..steps)
+            .flat_map(|_| self.next_step().groups[0])
+            .collect()
     }
 
     /// The learning rate of group `group` (0 for an optimizer made by [`Optimizer::new`]).
@@ -293,8 +310,9 @@ impl Optimizer {
         Ok(self.group(group)?.lr())
     }
 
-    /// Sets the learning rate of group `group` for the steps recorded from now on (a
-    /// learning-rate schedule calls this between epochs); the rest of the state is untouched.
+    /// Sets the learning rate of group `group` for the steps recorded from now on (a schedule
+    /// of one's own, between epochs, with [`LrSchedule::Constant`]); the rest of the state is
+    /// untouched.
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] when there is no such group;
@@ -324,6 +342,54 @@ impl Optimizer {
         self.step
     }
 
+    /// Sets the learning-rate schedule that [`Optimizer::begin_epoch`] follows, from each
+    /// group's configured rate (default [`LrSchedule::Constant`]: the rate stays as configured
+    /// or as [`Optimizer::set_lr`] sets it).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] naming a schedule value out of range (nothing changes).
+    pub fn set_schedule(&mut self, schedule: LrSchedule) -> Result<()> {
+        schedule.validate()?;
+        self.schedule = schedule;
+        Ok(())
+    }
+
+    /// The schedule the rates follow.
+    pub fn schedule(&self) -> LrSchedule {
+        self.schedule
+    }
+
+    /// Sets every group's rate for epoch `epoch` (1-based) as the schedule says; a constant
+    /// schedule leaves the rates alone.
+    ///
+    /// # Errors
+    /// [`Error::InvalidHyperparameter`] when the schedule gives a rate out of range.
+    pub fn begin_epoch(&mut self, epoch: usize) -> Result<()> {
+        if self.schedule != LrSchedule::Constant {
+            for group in 0..self.groups.len() {
+                let base = self.configured[group].config.lr();
+                self.set_lr(group, self.schedule.lr(base, epoch.saturating_sub(1)))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Goes back to `step` steps taken, in epoch `epoch`: the steps recorded since did not
+    /// count (a stop froze them, or a divergence rolled them back and the state on the device
+    /// is as it was).
+    ///
+    /// # Errors
+    /// As [`Optimizer::begin_epoch`].
+    pub(crate) fn rewind(&mut self, step: u64, epoch: usize) -> Result<()> {
+        self.step = step;
+        self.begin_epoch(epoch)
+    }
+
+    /// The parameter groups as configured (a schedule's base rates).
+    pub fn param_groups(&self) -> &[ParamGroup] {
+        &self.configured
+    }
+
     /// The hyperparameters of each group, in order.
     pub fn groups(&self) -> &[OptimizerConfig] {
         &self.groups
@@ -350,11 +416,6 @@ impl Optimizer {
     /// The flat state tensors, in the order of their names.
     pub(crate) fn state_tensors(&self) -> &[Tensor] {
         &self.state
-    }
-
-    /// Sets the step count, after the state was restored on the device.
-    pub(crate) fn set_step_count(&mut self, step: u64) {
-        self.step = step;
     }
 
     /// The flat state tensor called `name` (see [`OptimizerState`]).

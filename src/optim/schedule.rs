@@ -1,4 +1,5 @@
-//! Learning-rate schedules, stepped once per epoch as PyTorch's `lr_scheduler`s usually are.
+//! Learning-rate schedules, stepped once per epoch as PyTorch's `lr_scheduler`s usually are
+//! ([`Optimizer::begin_epoch`](super::Optimizer::begin_epoch)).
 
 use crate::error::{Error, Result};
 

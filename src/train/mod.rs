@@ -8,14 +8,14 @@ mod device_data;
 mod history;
 mod path;
 mod results;
-mod schedule;
 mod small;
 mod stream;
 mod validation;
 
+/// The schedules, where they have always been found (they belong to the optimizer).
+pub use crate::optim::LrSchedule;
 pub use config::TrainConfig;
 pub use history::{EpochRecord, History};
-pub use schedule::LrSchedule;
 pub(crate) use small::single_dispatch_fits;
 
 use crate::data::Dataset;
@@ -74,8 +74,6 @@ pub struct Trainer<'g> {
     model: Mlp,
     optimizer: Optimizer,
     config: TrainConfig,
-    /// The parameter groups as configured, before any schedule changed their rates.
-    configured: Vec<ParamGroup>,
     // How an epoch runs: the rows, the path of its steps, the validation after them.
     rows: TrainRows,
     path: EpochPath,
@@ -148,12 +146,12 @@ impl<'g> Trainer<'g> {
                 detail: "early stopping (patience) needs validation data".into(),
             });
         }
-        let configured = groups.clone();
         let one_group = match &groups[..] {
             [only] if only.params.len() == model.params().slots().len() => Some(only.config),
             _ => None,
         };
-        let optimizer = Optimizer::with_groups(gpu, model.params(), groups)?;
+        let mut optimizer = Optimizer::with_groups(gpu, model.params(), groups)?;
+        optimizer.set_schedule(config.lr_schedule)?;
         let (n, batch) = (train.len(), config.batch_size.min(train.len()));
         let chunk_steps =
             stream::chunk_steps(gpu, n, (train.n_features(), 1), batch, config.chunk_rows)?;
@@ -198,7 +196,6 @@ impl<'g> Trainer<'g> {
             model,
             optimizer,
             config,
-            configured,
             rows,
             path,
             validation,
@@ -289,11 +286,11 @@ impl<'g> Trainer<'g> {
             has_validation,
             &self.control.state_now,
         );
-        // A schedule's rate and the step count as the last epoch that ran left them.
+        // The optimizer as the last epoch that ran left it.
         let count = ran.epochs.len();
-        self.set_scheduled_lr(first_epoch + count.saturating_sub(1))?;
         let steps = (count * self.rows.steps()) as u64;
-        self.optimizer.set_step_count(step_before + steps);
+        let epoch = first_epoch + count.saturating_sub(1);
+        self.optimizer.rewind(step_before + steps, epoch)?;
         Ok(ran)
     }
 
@@ -315,19 +312,6 @@ impl<'g> Trainer<'g> {
         self.auto_epochs = (epochs as usize).clamp(1, self.max_epochs);
     }
 
-    /// A non-constant schedule's rate for `epoch` (1-based), set on every group. A constant
-    /// schedule leaves the rate alone, so `Optimizer::set_lr` between epochs is a schedule of
-    /// one's own.
-    fn set_scheduled_lr(&mut self, epoch: usize) -> Result<()> {
-        if self.config.lr_schedule != LrSchedule::Constant {
-            for (group, base) in self.configured.iter().enumerate() {
-                let lr = self.config.lr_schedule.lr(base.config.lr(), epoch - 1);
-                self.optimizer.set_lr(group, lr)?;
-            }
-        }
-        Ok(())
-    }
-
     /// Records epoch `epoch` as the submission's `k`-th (0-based).
     fn record_epoch(
         &mut self,
@@ -335,7 +319,7 @@ impl<'g> Trainer<'g> {
         k: usize,
         epoch: usize,
     ) -> Result<()> {
-        self.set_scheduled_lr(epoch)?;
+        self.optimizer.begin_epoch(epoch)?;
         let live = live_tensors(&self.model, &self.optimizer);
         self.control.record_snapshot(batch, &live)?;
         batch.clear(self.optimizer.nonfinite_flag());
@@ -448,7 +432,7 @@ impl<'g> Trainer<'g> {
     /// The parameter groups and their hyperparameters as configured (the rate before any
     /// schedule).
     pub fn param_groups(&self) -> &[ParamGroup] {
-        &self.configured
+        self.optimizer.param_groups()
     }
 
     /// The optimizer.

@@ -279,8 +279,6 @@ impl EpochPath {
         match self {
             EpochPath::OneDispatch(small) => {
                 small.record(gpu, optimizer, batch, at.k)?;
-                let step = optimizer.step_count();
-                optimizer.set_step_count(step + steps as u64);
             }
             EpochPath::General {
                 batches,

@@ -109,19 +109,17 @@ impl SmallEpoch {
         })
     }
 
-    /// Records the submission's epoch number `k`: the optimizer's values for its next
-    /// `steps` steps and the one dispatch, bound to the epoch's blocks.
+    /// Records the submission's epoch number `k`: the optimizer's next `steps` steps (taken
+    /// from it, as the general path's updates take theirs) and the one dispatch, bound to the
+    /// epoch's blocks.
     pub fn record(
         &self,
         gpu: &Gpu,
-        optimizer: &Optimizer,
+        optimizer: &mut Optimizer,
         batch: &mut Batch,
         k: usize,
     ) -> Result<()> {
-        let first = optimizer.step_count() + 1;
-        let mut values: Vec<f32> = (0..self.steps as u64)
-            .flat_map(|s| optimizer.groups()[0].step_vector(first + s))
-            .collect();
+        let mut values = optimizer.next_steps_of_one_group(self.steps);
         values.resize(self.block, 0.0);
         self.step_values
             .view(gpu, k * self.block, &[self.block])?
