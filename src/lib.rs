@@ -11,14 +11,16 @@
 //! - [`data`] loads datasets (slices, CSV, built-in) and splits them; [`metrics`] scores
 //!   predictions; [`checkpoint`] saves and loads PyTorch-compatible safetensors;
 //! - [`selftest`] checks every kernel against the reference on the current adapter;
-//! - [`Gpu`] owns the device, the queue and the pipeline cache;
+//! - [`Gpu`] owns the device, the queue and the pipeline cache (their types are those of the
+//!   re-exported [`wgpu`], for kernels of your own);
 //! - [`Tensor`] is an f32 (or u32) GPU buffer with a shape;
 //! - [`kernels`] has matmul in the three layouts training needs with a fused epilogue (bias,
 //!   ReLU, the ReLU backward's mask, row sums for bias gradients), ReLU forward and backward, column sums (bias gradients), fixed-order sums and
 //!   means, and the losses (MSE, BCE with logits, BCE, softmax cross-entropy), each with its
 //!   gradient in one pass;
 //! - [`optim`] has the fused optimizers (SGD, Adam, AdamW with L1 and L2) over flat parameter
-//!   storage ([`optim::ParamStore`]), one dispatch per step for a whole model;
+//!   storage ([`optim::ParamStore`]), one dispatch per step for a whole model; the optimizer
+//!   owns the learning rate, its schedule ([`optim::LrSchedule`]) and the step count;
 //! - a [`Batch`] records many kernels into one queue submission.
 //!
 //! Numerics follow PyTorch: see the formulas in `shaders/formulas.wgsl` (the losses and

@@ -213,7 +213,7 @@ pub(crate) fn copy_dispatches(
 
 #[cfg(test)]
 mod tests {
-    use super::super::seam::{assert_constant, assert_mirrors, mirror};
+    use super::super::seam::{assert_constants, assert_mirrors, mirror};
     use super::*;
 
     #[test]
@@ -241,9 +241,7 @@ mod tests {
             ("NONFINITE_PARAMETER", NONFINITE_PARAMETER),
             ("LOSS_GREW", LOSS_GREW),
         ];
-        for (name, value) in bits {
-            assert_constant(shader, name, f64::from(value));
-        }
+        assert_constants(shader, &bits);
     }
 
     #[test]

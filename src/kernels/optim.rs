@@ -173,7 +173,7 @@ pub(crate) fn update_dispatches(
 
 #[cfg(test)]
 mod tests {
-    use super::super::seam::{assert_constant, assert_mirrors, mirror};
+    use super::super::seam::{assert_constants, assert_mirrors, mirror};
     use super::*;
 
     #[test]
@@ -202,8 +202,6 @@ mod tests {
             ("MAX_GROUPS", MAX_GROUPS as u32),
             ("PER_INVOCATION", PER_INVOCATION as u32),
         ];
-        for (name, value) in constants {
-            assert_constant(shader, name, f64::from(value));
-        }
+        assert_constants(shader, &constants);
     }
 }

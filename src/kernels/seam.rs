@@ -53,6 +53,13 @@ pub(crate) fn assert_mirrors(shader: Shader, name: &str, rust: (usize, &[(&str, 
     );
 }
 
+/// [`assert_constant`] for each `(name, value)`.
+pub(crate) fn assert_constants(shader: Shader, constants: &[(&str, u32)]) {
+    for &(name, value) in constants {
+        assert_constant(shader, name, f64::from(value));
+    }
+}
+
 /// Asserts that the `const` (or the default of the `override`) `name` in `shader` is `value`.
 pub(crate) fn assert_constant(shader: Shader, name: &str, value: f64) {
     let module = module(shader);

@@ -206,7 +206,7 @@ pub(crate) fn epoch_dispatch(
 
 #[cfg(test)]
 mod tests {
-    use super::super::seam::{assert_constant, assert_mirrors, mirror};
+    use super::super::seam::{assert_constants, assert_mirrors, mirror};
     use super::*;
 
     #[test]
@@ -227,8 +227,6 @@ mod tests {
             ("OPT_SGD", OPT_SGD),
             ("OPT_ADAM", OPT_ADAM),
         ];
-        for (name, value) in constants {
-            assert_constant(shader, name, f64::from(value));
-        }
+        assert_constants(shader, &constants);
     }
 }

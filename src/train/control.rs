@@ -3,11 +3,19 @@
 //! and keep copies they switch on.
 
 use super::history::History;
+use super::path::TrainRows;
+use super::validation::Validation;
+use super::TrainConfig;
 use crate::error::Result;
 use crate::gpu::{Batch, DType, Dispatch, Gpu, Staging, Tensor};
 use crate::kernels::control::{
-    copy_dispatches, decide_dispatch, ControlState, CopyWhen, Settings, CONTROL_WORDS,
+    copy_dispatches, decide_dispatch, ControlState, CopyWhen, EpochRow, Settings, CONTROL_WORDS,
 };
+use crate::nn::Mlp;
+use crate::optim::Optimizer;
+
+/// An epoch whose training loss exceeds this many times the lowest before it has diverged.
+const DIVERGENCE_GROWTH: f32 = 1e4;
 
 pub(crate) struct EpochControl {
     state: Tensor,
@@ -152,4 +160,35 @@ fn resumed_state(history: &History) -> ControlState {
         trained: u32::from(!history.epochs.is_empty()),
         ..ControlState::default()
     }
+}
+
+/// The tensors a rollback restores: the parameters first, then the optimizer's state.
+pub(super) fn live_tensors<'a>(model: &'a Mlp, optimizer: &'a Optimizer) -> Vec<&'a Tensor> {
+    std::iter::once(model.params().values())
+        .chain(optimizer.state_tensors())
+        .collect()
+}
+
+/// The decision kernel's settings for a run over `rows`, with results rows laid out as `row`.
+pub(super) fn settings(
+    rows: &TrainRows,
+    row: &EpochRow,
+    config: &TrainConfig,
+    validation: Option<&Validation>,
+    max_epochs: usize,
+) -> Result<Settings> {
+    let dim = |n| crate::kernels::dim("Trainer::new", n);
+    Ok(Settings {
+        row: *row,
+        batch: dim(rows.batch)?,
+        rows: dim(rows.n)?,
+        patience: dim(config.patience.unwrap_or(0))?,
+        has_validation: u32::from(validation.is_some()),
+        row_count: dim(max_epochs)?,
+        growth: DIVERGENCE_GROWTH,
+        min_delta: config.min_delta as f32,
+        validation_chunks: dim(validation.map_or(0, Validation::chunk_count))?,
+        validation_chunk_rows: dim(validation.map_or(0, |v| v.chunk_rows))?,
+        validation_rows: dim(validation.map_or(0, |v| v.rows))?,
+    })
 }

@@ -20,19 +20,16 @@ pub(crate) use small::single_dispatch_fits;
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::gpu::{block_on, Gpu, Tensor};
-use crate::kernels::control::{EpochRow, Settings, IMPROVED, OUT_OF_PATIENCE};
+use crate::gpu::{block_on, Gpu};
+use crate::kernels::control::{EpochRow, IMPROVED, OUT_OF_PATIENCE};
 use crate::nn::Mlp;
 use crate::optim::{Optimizer, OptimizerConfig, ParamGroup};
-use crate::rng::SeededRng;
-use control::EpochControl;
+use control::{live_tensors, settings, EpochControl};
+pub use path::epoch_order;
 use path::{EpochAt, EpochPath, TrainRows};
 use results::{Results, Submission};
 use stream::EpochParts;
 use validation::Validation;
-
-/// An epoch whose training loss exceeds this many times the lowest before it has diverged.
-const DIVERGENCE_GROWTH: f32 = 1e4;
 
 /// The most epochs one submission runs.
 const MAX_EPOCHS_PER_SUBMISSION: usize = 32;
@@ -43,15 +40,6 @@ const MAX_ORDER_BYTES: usize = 16 << 20;
 /// browser, with no clock at hand here, automatic submissions hold one epoch.)
 #[cfg(not(target_arch = "wasm32"))]
 const SUBMISSION_TARGET_SECONDS: f64 = 0.025;
-
-/// The row order of epoch `epoch` (1-based) for `n` rows: a shuffle seeded by `(seed, epoch)`,
-/// so a resumed run sees the same batches as an uninterrupted one.
-pub fn epoch_order(seed: u64, epoch: usize, n: usize) -> Vec<u32> {
-    let mut order: Vec<u32> = (0..n as u32).collect();
-    let mixed = seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    SeededRng::new(mixed).shuffle(&mut order);
-    order
-}
 
 /// Trains one [`Mlp`] with one optimizer on one training split.
 ///
@@ -479,35 +467,4 @@ impl<'g> Trainer<'g> {
         }
         Ok(())
     }
-}
-
-/// The tensors a rollback restores: the parameters first, then the optimizer's state.
-fn live_tensors<'a>(model: &'a Mlp, optimizer: &'a Optimizer) -> Vec<&'a Tensor> {
-    std::iter::once(model.params().values())
-        .chain(optimizer.state_tensors())
-        .collect()
-}
-
-/// The decision kernel's settings for a run over `rows`, with results rows laid out as `row`.
-fn settings(
-    rows: &TrainRows,
-    row: &EpochRow,
-    config: &TrainConfig,
-    validation: Option<&Validation>,
-    max_epochs: usize,
-) -> Result<Settings> {
-    let dim = |n| crate::kernels::dim("Trainer::new", n);
-    Ok(Settings {
-        row: *row,
-        batch: dim(rows.batch)?,
-        rows: dim(rows.n)?,
-        patience: dim(config.patience.unwrap_or(0))?,
-        has_validation: u32::from(validation.is_some()),
-        row_count: dim(max_epochs)?,
-        growth: DIVERGENCE_GROWTH,
-        min_delta: config.min_delta as f32,
-        validation_chunks: dim(validation.map_or(0, Validation::chunk_count))?,
-        validation_chunk_rows: dim(validation.map_or(0, |v| v.chunk_rows))?,
-        validation_rows: dim(validation.map_or(0, |v| v.rows))?,
-    })
 }

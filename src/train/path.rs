@@ -3,7 +3,6 @@
 //! Each path builds its own buffers and pipelines and records its own epochs.
 
 use super::device_data::{DeviceSplit, EpochBatches};
-use super::epoch_order;
 use super::small::SmallEpoch;
 use super::stream::{EpochParts, Stream};
 use crate::data::Dataset;
@@ -13,6 +12,16 @@ use crate::kernels::control::EpochRow;
 use crate::nn::graph::{backward, forward_with_loss, LossPass};
 use crate::nn::Mlp;
 use crate::optim::{Optimizer, OptimizerConfig};
+use crate::rng::SeededRng;
+
+/// The row order of epoch `epoch` (1-based) for `n` rows: a shuffle seeded by `(seed, epoch)`,
+/// so a resumed run sees the same batches as an uninterrupted one.
+pub fn epoch_order(seed: u64, epoch: usize, n: usize) -> Vec<u32> {
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    let mixed = seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    SeededRng::new(mixed).shuffle(&mut order);
+    order
+}
 
 /// The training split: its rows, where they live, and each epoch's seeded order of them.
 pub(super) struct TrainRows {
