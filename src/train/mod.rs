@@ -10,6 +10,7 @@ mod path;
 mod results;
 mod small;
 mod stream;
+mod submission;
 mod validation;
 
 /// The schedules, where they have always been found (they belong to the optimizer).
@@ -29,17 +30,8 @@ pub use path::epoch_order;
 use path::{EpochAt, EpochPath, TrainRows};
 use results::{Results, Submission};
 use stream::EpochParts;
+use submission::SubmissionSize;
 use validation::Validation;
-
-/// The most epochs one submission runs.
-const MAX_EPOCHS_PER_SUBMISSION: usize = 32;
-/// The most bytes the shuffled row orders of one submission's epochs may take.
-const MAX_ORDER_BYTES: usize = 16 << 20;
-/// What an automatically sized submission aims to take: long enough that submitting and
-/// waiting cost little beside it, short enough that a progress bar still moves. (In a
-/// browser, with no clock at hand here, automatic submissions hold one epoch.)
-#[cfg(not(target_arch = "wasm32"))]
-const SUBMISSION_TARGET_SECONDS: f64 = 0.025;
 
 /// Trains one [`Mlp`] with one optimizer on one training split.
 ///
@@ -69,11 +61,8 @@ pub struct Trainer<'g> {
     // What each epoch leaves on the device and what is decided there.
     results: Results,
     control: EpochControl,
-    // How submissions are sized.
-    /// The most epochs a submission can hold (the buffers above are sized for it).
-    max_epochs: usize,
-    /// Epochs the next automatically sized submission runs.
-    auto_epochs: usize,
+    /// How many epochs each submission runs (the buffers above hold its most).
+    size: SubmissionSize,
     // What has run.
     history: History,
     dispatches_last_epoch: usize,
@@ -143,11 +132,8 @@ impl<'g> Trainer<'g> {
         let (n, batch) = (train.len(), config.batch_size.min(train.len()));
         let chunk_steps =
             stream::chunk_steps(gpu, n, (train.n_features(), 1), batch, config.chunk_rows)?;
-        let max_epochs = match chunk_steps {
-            Some(_) => 1,
-            None => (MAX_ORDER_BYTES / (4 * TrainRows::order_block(gpu, n)))
-                .clamp(1, MAX_EPOCHS_PER_SUBMISSION),
-        };
+        let size = SubmissionSize::new(gpu, n, chunk_steps.is_some(), config.submission_epochs);
+        let max_epochs = size.max_epochs;
         let validation = validation
             .map(|data| Validation::new(gpu, &model, data))
             .transpose()?;
@@ -189,8 +175,7 @@ impl<'g> Trainer<'g> {
             validation,
             results,
             control,
-            max_epochs,
-            auto_epochs: 1,
+            size,
             history: History::default(),
             dispatches_last_epoch: 0,
         })
@@ -245,7 +230,7 @@ impl<'g> Trainer<'g> {
     /// The caller adds them to the history with [`Trainer::accept`].
     async fn run_submission(&mut self, epochs: usize) -> Result<Submission> {
         let gpu = self.gpu;
-        let epochs = epochs.clamp(1, self.max_epochs);
+        let epochs = epochs.clamp(1, self.size.max_epochs);
         let first_epoch = self.history.epochs.len() + 1;
         let step_before = self.optimizer.step_count();
         self.rows.write_orders(gpu, first_epoch, epochs)?;
@@ -266,7 +251,8 @@ impl<'g> Trainer<'g> {
         let values = self.results.read_async(gpu).await?;
         self.control.read_async(gpu).await?;
         #[cfg(not(target_arch = "wasm32"))]
-        self.size_next_submission(started.elapsed().as_secs_f64() / epochs as f64);
+        self.size
+            .measured(started.elapsed().as_secs_f64() / epochs as f64);
         let has_validation = self.validation.is_some();
         let ran = self.results.epochs(
             &values,
@@ -291,13 +277,6 @@ impl<'g> Trainer<'g> {
             self.history.stopped_early = true;
         }
         self.history.epochs.push(record);
-    }
-
-    /// Sizes automatic submissions so that one takes about [`SUBMISSION_TARGET_SECONDS`].
-    #[cfg(not(target_arch = "wasm32"))]
-    fn size_next_submission(&mut self, seconds_per_epoch: f64) {
-        let epochs = SUBMISSION_TARGET_SECONDS / seconds_per_epoch.max(1e-6);
-        self.auto_epochs = (epochs as usize).clamp(1, self.max_epochs);
     }
 
     /// Records epoch `epoch` as the submission's `k`-th (0-based).
@@ -375,13 +354,8 @@ impl<'g> Trainer<'g> {
     ) -> Result<&History> {
         while self.history.epochs.len() < self.config.epochs && !self.history.stopped_early {
             let done = self.history.epochs.len();
-            let epochs = match self.config.submission_epochs {
-                Some(every) => every - done % every,
-                None => self.auto_epochs,
-            };
-            let ran = self
-                .run_submission(epochs.min(self.config.epochs - done))
-                .await?;
+            let epochs = self.size.next(done, self.config.epochs - done);
+            let ran = self.run_submission(epochs).await?;
             for epoch in ran.epochs {
                 self.accept(epoch);
                 after_epoch(self)?;
