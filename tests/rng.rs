@@ -171,3 +171,16 @@ fn shuffles_splits_and_initialisations_are_pinned() {
 const PINNED_ORDER: [u32; 10] = [5, 8, 6, 2, 4, 3, 0, 7, 1, 9];
 const PINNED_TEST_ROWS: [usize; 5] = [0, 11, 23, 24, 36];
 const PINNED_WEIGHTS: [f32; 3] = [-0.19780642, 0.21308675, 0.25871417];
+
+/// A replayed seed is the one given, and a malformed one is an error, not a random seed.
+#[test]
+fn wgsl_train_seed_is_read_exactly_or_refused() {
+    assert_eq!(
+        common::seed_from(Some("14371165966673393161")),
+        14371165966673393161
+    );
+    let refused = std::panic::catch_unwind(|| common::seed_from(Some("12x")));
+    let message = refused.unwrap_err();
+    let message = message.downcast_ref::<String>().unwrap();
+    assert!(message.contains("\"12x\" is not a seed"), "{message}");
+}

@@ -9,7 +9,7 @@ grep -qx '/.gl/' .git/info/exclude 2>/dev/null || echo '/.gl/' >>.git/info/exclu
 grep -qx '/.gpu/' .git/info/exclude 2>/dev/null || echo '/.gpu/' >>.git/info/exclude
 cargo build --release --bin wgsl-train
 mkdir -p .gpu
-cp target/release/wgsl-train .gpu/
+cp "${CARGO_TARGET_DIR:-target}/release/wgsl-train" .gpu/
 if ! ls .gl/libvulkan1_*.deb >/dev/null 2>&1; then
     mkdir -p .gl /tmp/amd64/partial
     o=(-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64)

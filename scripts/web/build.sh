@@ -7,6 +7,7 @@ cd "$(dirname "$0")/../.."
 source scripts/web/tools.sh
 ensure_wasm_tools
 cargo build --release -p wgsl-train-web --target wasm32-unknown-unknown
+# Where cargo put it: CARGO_TARGET_DIR when set, else target/.
 wasm-bindgen --target web --no-typescript --out-dir web/pkg \
-  target/wasm32-unknown-unknown/release/wgsl_train_web.wasm
+  "${CARGO_TARGET_DIR:-target}/wasm32-unknown-unknown/release/wgsl_train_web.wasm"
 echo "built web/pkg/; serve web/ (python3 -m http.server 8000 --bind 127.0.0.1 --directory web)"

@@ -24,12 +24,20 @@ pub fn gpu() -> &'static Gpu {
 /// A random generator with a fresh seed, printed so that a failure can be replayed with
 /// `WGSL_TRAIN_SEED=<seed> cargo test --release <test name>`.
 pub fn rng(test: &str) -> (StdRng, u64) {
-    let seed = std::env::var("WGSL_TRAIN_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(rand::random);
+    let seed = seed_from(std::env::var("WGSL_TRAIN_SEED").ok().as_deref());
     eprintln!("{test}: seed {seed}");
     (StdRng::seed_from_u64(seed), seed)
+}
+
+/// The seed `WGSL_TRAIN_SEED` gives (a fresh one when unset); a value that is not a seed
+/// stops the test rather than silently becoming a random seed.
+pub fn seed_from(variable: Option<&str>) -> u64 {
+    match variable {
+        None => rand::random(),
+        Some(text) => text.trim().parse().unwrap_or_else(|_| {
+            panic!("WGSL_TRAIN_SEED={text:?} is not a seed: give a whole number below 2^64")
+        }),
+    }
 }
 
 /// `n` values uniform in `[lo, hi)`.
