@@ -98,8 +98,12 @@ fn span_segment(first: u32) -> vec4<u32> {
     return vec4<u32>(0u, 0u, NO_GROUP, 0u);
 }
 
+// The algorithm, set by the host for the pipeline: Adam/AdamW, or SGD. Both run the same walk
+// over the flat buffers (update_step); only the update of a vec4 differs.
+override ADAM: bool = false;
+
 @compute @workgroup_size(WG)
-fn sgd_step(
+fn update_step(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lidx: u32,
@@ -115,7 +119,7 @@ fn sgd_step(
         let st = step.groups[whole.z];
         for (var k = 0u; k < PER_INVOCATION; k++) {
             let q = first + k * WG + lidx;
-            nonfinite_seen = sgd_update_at(q, hp, st, vec4<bool>(true)) || nonfinite_seen;
+            nonfinite_seen = update_at(q, hp, st, vec4<bool>(true)) || nonfinite_seen;
         }
     } else {
         for (var k = 0u; k < PER_INVOCATION; k++) {
@@ -126,12 +130,21 @@ fn sgd_step(
             let i = chunk.base + 4u * q;
             let seg = segment_of(i);
             if seg.z != NO_GROUP {
-                let changed = sgd_update_at(q, groups[seg.z], step.groups[seg.z], inside(i, seg));
+                let changed = update_at(q, groups[seg.z], step.groups[seg.z], inside(i, seg));
                 nonfinite_seen = changed || nonfinite_seen;
             }
         }
     }
     flag_nonfinite(nonfinite_seen);
+}
+
+// Updates the lanes `keep` of vec4 q with the pipeline's algorithm; true if that leaves a
+// parameter NaN or infinite.
+fn update_at(q: u32, hp: GroupParams, st: vec4<f32>, keep: vec4<bool>) -> bool {
+    if ADAM {
+        return adam_update_at(q, hp, st, keep);
+    }
+    return sgd_update_at(q, hp, st, keep);
 }
 
 // Updates the lanes `keep` of vec4 q; true if that leaves a parameter NaN or infinite.
@@ -149,42 +162,6 @@ fn sgd_update_at(q: u32, hp: GroupParams, st: vec4<f32>, keep: vec4<bool>) -> bo
     let updated = select(theta, u.theta, keep);
     params[q] = updated;
     return any_nonfinite(updated);
-}
-
-@compute @workgroup_size(WG)
-fn adam_step(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lidx: u32,
-) {
-    if flags[1] != 0.0 {
-        return;
-    }
-    let first = span_start(wid, nwg);
-    let whole = span_segment(first);
-    var nonfinite_seen = false;
-    if whole.z != NO_GROUP {
-        let hp = groups[whole.z];
-        let st = step.groups[whole.z];
-        for (var k = 0u; k < PER_INVOCATION; k++) {
-            let q = first + k * WG + lidx;
-            nonfinite_seen = adam_update_at(q, hp, st, vec4<bool>(true)) || nonfinite_seen;
-        }
-    } else {
-        for (var k = 0u; k < PER_INVOCATION; k++) {
-            let q = first + k * WG + lidx;
-            if q >= chunk.len / 4u {
-                break;
-            }
-            let i = chunk.base + 4u * q;
-            let seg = segment_of(i);
-            if seg.z != NO_GROUP {
-                let changed = adam_update_at(q, groups[seg.z], step.groups[seg.z], inside(i, seg));
-                nonfinite_seen = changed || nonfinite_seen;
-            }
-        }
-    }
-    flag_nonfinite(nonfinite_seen);
 }
 
 // Updates the lanes `keep` of vec4 q; true if that leaves a parameter NaN or infinite.

@@ -6,7 +6,7 @@ use bytemuck::{Pod, Zeroable};
 
 use super::{dim, grid, groups_for, workgroup_constant, Shader};
 use crate::error::Result;
-use crate::gpu::{Binding, Dispatch, Gpu, KernelSpec, Tensor};
+use crate::gpu::{Binding, DType, Dispatch, Gpu, KernelSpec, Tensor};
 
 /// The most parameter groups one optimizer can have (`MAX_GROUPS` in `optim.wgsl`).
 pub const MAX_GROUPS: usize = 16;
@@ -73,18 +73,8 @@ pub(crate) enum UpdateKernel {
     Adam,
 }
 
-const SGD_BINDINGS: &[(u32, Binding)] = &[
-    (0, Binding::ReadOnly),
-    (1, Binding::ReadOnly),
-    (2, Binding::ReadOnly),
-    (3, Binding::ReadWrite),
-    (4, Binding::ReadWrite),
-    (9, Binding::ReadWrite),
-    (7, Binding::Uniform),
-    (8, Binding::DynamicUniform),
-];
-
-const ADAM_BINDINGS: &[(u32, Binding)] = &[
+/// Both algorithms bind three state buffers (SGD's last two are spares it never reads).
+const BINDINGS: &[(u32, Binding)] = &[
     (0, Binding::ReadOnly),
     (1, Binding::ReadOnly),
     (2, Binding::ReadOnly),
@@ -119,16 +109,26 @@ pub(crate) fn update_dispatches(
     kernel: UpdateKernel,
     buffers: &UpdateBuffers,
 ) -> Result<Vec<Dispatch>> {
-    let (entry, bindings) = match kernel {
-        UpdateKernel::Sgd => ("sgd_step", SGD_BINDINGS),
-        UpdateKernel::Adam => ("adam_step", ADAM_BINDINGS),
-    };
+    let adam = f64::from(u8::from(kernel == UpdateKernel::Adam));
     let spec = KernelSpec {
         shader: Shader::Optim.code(),
-        entry,
-        bindings,
-        constants: vec![workgroup_constant()],
+        entry: "update_step",
+        bindings: BINDINGS,
+        constants: vec![workgroup_constant(), ("ADAM", adam)],
     };
+    // SGD keeps one state tensor; the kernel's other two state bindings get spares of their
+    // own (WebGPU refuses one buffer in two writable bindings).
+    let spares = [
+        Tensor::zeros(gpu, &[4], DType::F32)?,
+        Tensor::zeros(gpu, &[4], DType::F32)?,
+    ];
+    let state_in: Vec<&Tensor> = buffers
+        .state
+        .iter()
+        .copied()
+        .chain(spares.iter())
+        .take(3)
+        .collect();
     let total = buffers.values.len();
     let align = gpu.binding_alignment();
     let per_binding = (gpu.limits().max_storage_buffer_binding_size / 4) as usize;
@@ -139,8 +139,8 @@ pub(crate) fn update_dispatches(
         let view = |t: &Tensor| t.view(gpu, base, &[len]);
         let values = view(buffers.values)?;
         let grads = view(buffers.grads)?;
-        let mut state = Vec::with_capacity(buffers.state.len());
-        for t in buffers.state {
+        let mut state = Vec::with_capacity(state_in.len());
+        for &t in &state_in {
             // A state shorter than the parameters is a stand-in the kernel never reads
             // (AMSGrad's max v when no group uses AMSGrad): bind it whole.
             state.push(if t.len() == total {
