@@ -102,6 +102,15 @@ pub(crate) struct UpdateBuffers<'a> {
     pub step_table: &'a wgpu::Buffer,
 }
 
+/// The optimizer kernels (this one and the small-model kernel) bind three state buffers; SGD
+/// keeps one state tensor, so the other two bindings get small spares of their own (WebGPU
+/// refuses one buffer in two writable bindings). The spares for an optimizer with `have`.
+pub(crate) fn state_spares(gpu: &Gpu, have: usize) -> Result<Vec<Tensor>> {
+    (have..3)
+        .map(|_| Tensor::zeros(gpu, &[4], DType::F32))
+        .collect()
+}
+
 /// One dispatch per chunk of at most one storage binding; a single dispatch unless the
 /// parameters exceed the device's largest binding.
 pub(crate) fn update_dispatches(
@@ -116,19 +125,8 @@ pub(crate) fn update_dispatches(
         bindings: BINDINGS,
         constants: vec![workgroup_constant(), ("ADAM", adam)],
     };
-    // SGD keeps one state tensor; the kernel's other two state bindings get spares of their
-    // own (WebGPU refuses one buffer in two writable bindings).
-    let spares = [
-        Tensor::zeros(gpu, &[4], DType::F32)?,
-        Tensor::zeros(gpu, &[4], DType::F32)?,
-    ];
-    let state_in: Vec<&Tensor> = buffers
-        .state
-        .iter()
-        .copied()
-        .chain(spares.iter())
-        .take(3)
-        .collect();
+    let spares = state_spares(gpu, buffers.state.len())?;
+    let state_in: Vec<&Tensor> = buffers.state.iter().copied().chain(&spares).collect();
     let total = buffers.values.len();
     let align = gpu.binding_alignment();
     let per_binding = (gpu.limits().max_storage_buffer_binding_size / 4) as usize;

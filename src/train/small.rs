@@ -8,6 +8,7 @@ use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::gpu::{Batch, DType, Dispatch, Gpu, Tensor};
 use crate::kernels::control::EpochRow;
+use crate::kernels::optim::state_spares;
 use crate::kernels::small_mlp::{epoch_dispatch, refusal, SmallModel};
 use crate::nn::Mlp;
 use crate::optim::{Optimizer, OptimizerConfig};
@@ -68,17 +69,9 @@ impl SmallEpoch {
             row,
         };
         let state = optimizer.state_tensors();
-        // SGD keeps one state tensor; the kernel's other two state bindings are then unused,
-        // and bound to spares of their own (WebGPU refuses one buffer in two writable bindings).
-        let spares = [
-            Tensor::zeros(gpu, &[4], DType::F32)?,
-            Tensor::zeros(gpu, &[4], DType::F32)?,
-        ];
-        let state = [
-            &state[0],
-            state.get(1).unwrap_or(&spares[0]),
-            state.get(2).unwrap_or(&spares[1]),
-        ];
+        let spares = state_spares(gpu, state.len())?;
+        let mut all = state.iter().chain(&spares);
+        let state = [(); 3].map(|_| all.next().expect("three state tensors with the spares"));
         let steps = rows.div_ceil(batch);
         let block = (steps * 4).div_ceil(gpu.binding_alignment()) * gpu.binding_alignment();
         let step_values = Tensor::zeros(gpu, &[epochs * block], DType::F32)?;
