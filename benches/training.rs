@@ -9,7 +9,7 @@ use wgsl_train::data::Prepared;
 use wgsl_train::data::{diabetes, Dataset, SplitConfig, Task};
 use wgsl_train::nn::Mlp;
 use wgsl_train::optim::AdamConfig;
-use wgsl_train::train::{TrainConfig, Trainer};
+use wgsl_train::train::{SingleDispatch, TrainConfig, Trainer};
 use wgsl_train::Gpu;
 
 fn training(c: &mut Criterion) {
@@ -67,12 +67,17 @@ fn training(c: &mut Criterion) {
             false,
         ),
     ];
-    for (name, sizes, data, task, batch, single_dispatch_epochs) in cases {
+    for (name, sizes, data, task, batch, one_dispatch) in cases {
         let model = Mlp::new(&gpu, &sizes, task, 0).unwrap();
         let config = TrainConfig {
             epochs: usize::MAX,
             batch_size: batch,
-            single_dispatch_epochs,
+            // Each case measures the path it names.
+            single_dispatch_epochs: if one_dispatch {
+                SingleDispatch::Always
+            } else {
+                SingleDispatch::Never
+            },
             ..TrainConfig::default()
         };
         let mut trainer =

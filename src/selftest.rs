@@ -17,7 +17,7 @@ use crate::kernels::reduce::{column_sums, sum};
 use crate::nn::Mlp;
 use crate::optim::{AdamConfig, Optimizer, OptimizerConfig, ParamStore, SgdConfig};
 use crate::reference;
-use crate::train::{TrainConfig, Trainer};
+use crate::train::{SingleDispatch, TrainConfig, Trainer};
 
 /// One check's outcome.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -102,7 +102,7 @@ async fn check_single_dispatch_epochs(gpu: &Gpu, rng: &mut StdRng) -> Result<Che
     let features = uniform(rng, rows * inputs, -1.0, 1.0);
     let targets = uniform(rng, rows, -1.0, 1.0);
     let data = Dataset::regression(features, inputs, targets)?;
-    let weights = async |single_dispatch_epochs: bool| -> Result<Vec<f32>> {
+    let weights = async |single_dispatch_epochs: SingleDispatch| -> Result<Vec<f32>> {
         let model = Mlp::new(gpu, &[inputs, 8, 4, 1], data.task(), 1)?;
         let config = TrainConfig {
             epochs: 4,
@@ -119,7 +119,8 @@ async fn check_single_dispatch_epochs(gpu: &Gpu, rng: &mut StdRng) -> Result<Che
         trainer.fit_async().await?;
         trainer.model().params().values().to_vec_async(gpu).await
     };
-    let (want, got) = (weights(false).await?, weights(true).await?);
+    let want = weights(SingleDispatch::Never).await?;
+    let got = weights(SingleDispatch::Always).await?;
     Ok(compare(
         "training: one dispatch per epoch vs the general path, 52 steps".into(),
         &got,

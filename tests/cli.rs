@@ -360,3 +360,68 @@ fn json_output_parses_and_carries_the_figures() {
     assert_eq!(classes["predicted"].as_array().unwrap().len(), 2);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `--single-dispatch-epochs` reaches the trainer: `auto` (the default) and `always` train the
+/// 10→5→1 network an epoch a dispatch, `never` on the general path; `always` refuses a network
+/// too wide for the kernel, saying why; a resume on the other path is refused, naming the flag.
+#[test]
+fn single_dispatch_epochs_choose_the_epoch_path() {
+    let dir = std::env::temp_dir().join(format!("wgsl-train-cli-path-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let model = dir.join("m.safetensors");
+    let model = model.to_str().unwrap();
+    let train = |extra: &[&str]| {
+        let mut args = vec!["train", "--data", "diabetes", "--quiet"];
+        args.extend_from_slice(extra);
+        wgsl_train(&args)
+    };
+    let one_dispatch = "each epoch one dispatch";
+    for (extra, small) in [
+        (&[][..], true),
+        (&["--single-dispatch-epochs", "auto"][..], true),
+        (&["--single-dispatch-epochs", "always"][..], true),
+        (&["--single-dispatch-epochs"][..], true),
+        (&["--single-dispatch-epochs", "never"][..], false),
+        (&["--hidden", "64"][..], false),
+    ] {
+        let (ok, stdout, stderr) = train(&[&["--epochs", "1"], extra].concat());
+        assert!(ok, "{extra:?}: {stderr}");
+        assert_eq!(stdout.contains(one_dispatch), small, "{extra:?}: {stdout}");
+    }
+    let (ok, _, stderr) = train(&[
+        "--epochs",
+        "1",
+        "--hidden",
+        "64",
+        "--single-dispatch-epochs",
+        "always",
+    ]);
+    assert!(!ok && stderr.contains("workgroup memory"), "{stderr}");
+
+    let (ok, _, stderr) = train(&[
+        "--epochs",
+        "1",
+        "--single-dispatch-epochs",
+        "never",
+        "--save",
+        model,
+    ]);
+    assert!(ok, "{stderr}");
+    let (ok, _, stderr) = train(&["--epochs", "2", "--save", model, "--resume"]);
+    assert!(
+        !ok && stderr.contains("single-dispatch epochs false")
+            && stderr.contains("--single-dispatch-epochs never"),
+        "{stderr}"
+    );
+    let (ok, stdout, stderr) = train(&[
+        "--epochs",
+        "2",
+        "--save",
+        model,
+        "--resume",
+        "--single-dispatch-epochs",
+        "never",
+    ]);
+    assert!(ok && stdout.contains("resumed"), "{stderr}");
+    std::fs::remove_dir_all(&dir).ok();
+}

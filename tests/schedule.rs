@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{gpu, param_bits};
+use common::{epoch_path, gpu, param_bits};
 use wgsl_train::data::{diabetes, Prepared, SplitConfig};
 use wgsl_train::nn::Mlp;
 use wgsl_train::optim::{Optimizer, ParamStore, SgdConfig};
@@ -227,7 +227,7 @@ fn the_trainer_applies_the_schedule_each_epoch() {
             epochs: 5,
             seed: 3,
             lr_schedule,
-            single_dispatch_epochs: single,
+            single_dispatch_epochs: epoch_path(single),
             ..TrainConfig::default()
         };
         let trainer = |lr_schedule| {

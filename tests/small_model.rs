@@ -3,11 +3,11 @@
 
 mod common;
 
-use common::{gpu, param_bits};
+use common::{epoch_path, gpu, param_bits};
 use wgsl_train::data::{diabetes, iris, wine_quality, Dataset, Prepared, SplitConfig};
 use wgsl_train::nn::Mlp;
-use wgsl_train::optim::{AdamConfig, OptimizerConfig, SgdConfig};
-use wgsl_train::train::{TrainConfig, Trainer};
+use wgsl_train::optim::{AdamConfig, OptimizerConfig, ParamGroup, SgdConfig};
+use wgsl_train::train::{SingleDispatch, TrainConfig, Trainer};
 use wgsl_train::{Error, Gpu};
 
 fn config(epochs: usize, batch_size: usize, single: bool) -> TrainConfig {
@@ -15,7 +15,7 @@ fn config(epochs: usize, batch_size: usize, single: bool) -> TrainConfig {
         epochs,
         batch_size,
         seed: 5,
-        single_dispatch_epochs: single,
+        single_dispatch_epochs: epoch_path(single),
         ..TrainConfig::default()
     }
 }
@@ -229,7 +229,8 @@ fn the_classic_experiment_takes_the_small_model_path_where_it_fits() {
     let data = diabetes().unwrap();
     let classic = wgsl_train::experiment::Experiment::classic(AdamConfig::default().into());
     let run = classic.start(gpu, &data).unwrap();
-    assert!(run.trainer().config().single_dispatch_epochs);
+    assert!(run.trainer().single_dispatch_epochs());
+    assert_eq!(run.trainer().dispatches_per_step(), 1);
     // 64 hidden units: a batch's hidden gradients (32 × 64) exceed the kernel's workgroup
     // memory, so the same experiment trains on the general path instead of failing.
     let wide = wgsl_train::experiment::Experiment {
@@ -237,5 +238,62 @@ fn the_classic_experiment_takes_the_small_model_path_where_it_fits() {
         ..classic
     };
     let run = wide.start(gpu, &data).unwrap();
-    assert!(!run.trainer().config().single_dispatch_epochs);
+    assert!(!run.trainer().single_dispatch_epochs());
+    assert!(run.trainer().dispatches_per_step() > 1);
+}
+
+/// `Auto` (the default) takes the one-dispatch path where it can and the general path where
+/// it cannot; `Always` refuses, saying why; `Never` takes the general path.
+#[test]
+fn the_trainer_chooses_its_epoch_path_as_the_config_says() {
+    let gpu = gpu();
+    let p = Prepared::new(&diabetes().unwrap(), &SplitConfig::default()).unwrap();
+    let build = |sizes: &[usize], groups: bool, choice| {
+        let model = Mlp::new(gpu, sizes, p.train.task(), 3).unwrap();
+        let sgd = OptimizerConfig::from(SgdConfig::default());
+        let names: Vec<String> = model
+            .params()
+            .slots()
+            .iter()
+            .map(|s| s.name.clone())
+            .collect();
+        let groups = if groups {
+            // Weights and biases in two groups: the kernel takes one.
+            let (weights, biases) = names.into_iter().partition(|n| n.ends_with("weight"));
+            vec![ParamGroup::new(weights, sgd), ParamGroup::new(biases, sgd)]
+        } else {
+            vec![ParamGroup::new(names, sgd)]
+        };
+        let config = TrainConfig {
+            epochs: 1,
+            single_dispatch_epochs: choice,
+            ..TrainConfig::default()
+        };
+        Trainer::with_groups(gpu, model, groups, &p.train, None, config)
+    };
+    let path = |t: Trainer| t.single_dispatch_epochs();
+    assert_eq!(
+        TrainConfig::default().single_dispatch_epochs,
+        SingleDispatch::Auto
+    );
+    assert!(path(
+        build(&[10, 5, 1], false, SingleDispatch::Auto).unwrap()
+    ));
+    assert!(path(
+        build(&[10, 5, 1], false, SingleDispatch::Always).unwrap()
+    ));
+    assert!(!path(
+        build(&[10, 5, 1], false, SingleDispatch::Never).unwrap()
+    ));
+    for (sizes, groups, why) in [
+        (&[10, 64, 1][..], false, "workgroup memory"),
+        (&[10, 5, 1][..], true, "one optimizer group"),
+    ] {
+        assert!(!path(build(sizes, groups, SingleDispatch::Auto).unwrap()));
+        let err = build(sizes, groups, SingleDispatch::Always).err().unwrap();
+        assert!(
+            matches!(err, Error::InvalidArgument { .. }) && err.to_string().contains(why),
+            "{err}"
+        );
+    }
 }

@@ -11,7 +11,7 @@ use rand::Rng;
 use wgsl_train::data::{Dataset, Task};
 use wgsl_train::nn::Mlp;
 use wgsl_train::optim::{AdamConfig, OptimizerConfig, SgdConfig};
-use wgsl_train::train::{TrainConfig, Trainer};
+use wgsl_train::train::{SingleDispatch, TrainConfig, Trainer};
 use wgsl_train::{Error, Gpu, GpuOptions};
 
 /// `rows` random rows of `features` in [-1, 1) with targets that depend on them: a noisy
@@ -36,8 +36,9 @@ fn random_data(seed_name: &str, rows: usize, features: usize, classes: usize) ->
     Dataset::classification(x.clone(), features, labels, names).unwrap()
 }
 
-/// Trains a network with one hidden layer of `hidden` on `data` (training, validation) and
-/// returns what the run left, and the trainer's chunk size when it streamed.
+/// Trains a network with one hidden layer of `hidden` on `data` (training, validation) on the
+/// general path (the one a streamed split takes) and returns what the run left, and the
+/// trainer's chunk size when it streamed.
 fn train(
     gpu: &Gpu,
     data: (&Dataset, Option<&Dataset>),
@@ -45,6 +46,10 @@ fn train(
     optimizer: OptimizerConfig,
     config: TrainConfig,
 ) -> (Outcome, Option<usize>) {
+    let config = TrainConfig {
+        single_dispatch_epochs: SingleDispatch::Never,
+        ..config
+    };
     let (train, validation) = data;
     let sizes = [train.n_features(), hidden, train.n_outputs()];
     let model = Mlp::new(gpu, &sizes, train.task(), 11).unwrap();
@@ -147,7 +152,7 @@ fn single_dispatch_epochs_refuse_a_streamed_split() {
     let data = random_data("stream-single", 64, 10, 0);
     let model = Mlp::new(gpu(), &[10, 5, 1], Task::Regression, 0).unwrap();
     let config = TrainConfig {
-        single_dispatch_epochs: true,
+        single_dispatch_epochs: SingleDispatch::Always,
         chunk_rows: Some(32),
         ..TrainConfig::default()
     };
@@ -214,12 +219,12 @@ fn the_classic_experiment_streams_and_scores_splits_larger_than_a_binding() {
         ..classic
     };
     let run = classic.start(&small, &data).unwrap();
-    assert!(!run.trainer().config().single_dispatch_epochs);
+    assert!(!run.trainer().single_dispatch_epochs());
     assert!(run.trainer().chunk_steps().is_some());
     let streamed = classic.run(&small, &data).unwrap();
     let general = wgsl_train::experiment::Experiment {
         train: TrainConfig {
-            single_dispatch_epochs: false,
+            single_dispatch_epochs: SingleDispatch::Never,
             ..classic.train.clone()
         },
         ..classic

@@ -5,7 +5,7 @@
 mod common;
 
 use common::outcome::{outcome, Outcome};
-use common::{gpu, param_bits};
+use common::{epoch_path, gpu, param_bits};
 use wgsl_train::data::{diabetes, Prepared, SplitConfig};
 use wgsl_train::nn::Mlp;
 use wgsl_train::optim::{AdamConfig, OptimizerConfig, SgdConfig};
@@ -47,7 +47,7 @@ fn stopping_run(single_dispatch_epochs: bool) -> TrainConfig {
             step_size: 5,
             gamma: 0.7,
         },
-        single_dispatch_epochs,
+        single_dispatch_epochs: epoch_path(single_dispatch_epochs),
         ..TrainConfig::default()
     }
 }
@@ -134,7 +134,7 @@ fn a_divergence_inside_a_submission_rolls_back_as_one_epoch_per_submission_does(
         let config = TrainConfig {
             epochs: 40,
             seed: 2,
-            single_dispatch_epochs: single,
+            single_dispatch_epochs: epoch_path(single),
             ..TrainConfig::default()
         };
         let one = run(diverging_sgd(), config.clone(), Some(1));

@@ -9,7 +9,7 @@ use wgsl_train::data::Prepared;
 use wgsl_train::data::{diabetes, iris, wine_quality, Dataset, SplitConfig, Task};
 use wgsl_train::nn::Mlp;
 use wgsl_train::optim::{AdamConfig, OptimizerConfig, SgdConfig};
-use wgsl_train::train::{TrainConfig, Trainer};
+use wgsl_train::train::{SingleDispatch, TrainConfig, Trainer};
 use wgsl_train::{reference, Error, Gpu};
 
 fn prepared(data: &Dataset) -> Prepared {
@@ -23,11 +23,14 @@ fn prepared(data: &Dataset) -> Prepared {
     .unwrap()
 }
 
+/// The general path's settings: these tests hold its kernels and dispatches to account (the
+/// small-model path's own tests are in small_model.rs).
 fn config(epochs: usize, batch_size: usize) -> TrainConfig {
     TrainConfig {
         epochs,
         batch_size,
         seed: 11,
+        single_dispatch_epochs: SingleDispatch::Never,
         ..TrainConfig::default()
     }
 }

@@ -91,9 +91,10 @@ fn settings(trainer: &Trainer, info: &RunInfo) -> Vec<(&'static str, String)> {
             "learning-rate schedule",
             format!("{:?}", config.lr_schedule),
         ),
+        // The path taken, not the choice: `Auto` takes either.
         (
             "single-dispatch epochs",
-            config.single_dispatch_epochs.to_string(),
+            trainer.single_dispatch_epochs().to_string(),
         ),
         ("epochs", config.epochs.to_string()),
         ("patience", format!("{:?}", config.patience)),
@@ -226,8 +227,18 @@ fn compare_settings(
         if MAY_CHANGE.contains(name) {
             changed.push((*name, saved.clone(), value.clone()));
         } else {
+            // Under `Auto` the path follows the device: say how to pin the saved one.
+            let how = match *name {
+                "single-dispatch epochs" if saved == "true" => {
+                    " (single_dispatch_epochs: Always; CLI --single-dispatch-epochs always)"
+                }
+                "single-dispatch epochs" => {
+                    " (single_dispatch_epochs: Never; CLI --single-dispatch-epochs never)"
+                }
+                _ => "",
+            };
             return Err(format!(
-                "the run was saved with {name} {saved}, but this one has {value}; resume with the same settings or start a new run"
+                "the run was saved with {name} {saved}, but this one has {value}; resume with the same settings{how} or start a new run"
             ));
         }
     }

@@ -25,7 +25,7 @@ use crate::gpu::{block_on, Gpu};
 use crate::metrics::Metrics;
 use crate::nn::Mlp;
 use crate::optim::OptimizerConfig;
-use crate::train::{single_dispatch_fits, History, TrainConfig, Trainer};
+use crate::train::{History, TrainConfig, Trainer};
 use progress::Progress;
 
 /// What to train and how. `hidden` are the hidden layer sizes; inputs and outputs come from
@@ -62,8 +62,8 @@ pub struct Outcome {
 impl Experiment {
     /// The classic 10→5→1 setting this crate grew from, with `optimizer`: one hidden layer of
     /// 5, batches of 32, up to 500 epochs with early stopping (patience 50, `min_delta` 1e-4),
-    /// the 70/15/15 split with seed 2024, shuffle seed 1 and weight seed 7, on the small-model
-    /// path where the device allows it. The diabetes example and the web demo both run it, so
+    /// the 70/15/15 split with seed 2024, shuffle seed 1 and weight seed 7 (on the small-model
+    /// path where the device allows it, as every run by default). The diabetes example and the web demo both run it, so
     /// their figures agree.
     pub fn classic(optimizer: OptimizerConfig) -> Self {
         Self {
@@ -75,9 +75,6 @@ impl Experiment {
                 seed: 1,
                 patience: Some(50),
                 min_delta: 1e-4,
-                // The small-model path where it fits (`Experiment::start` falls back to the
-                // general one): about 4× faster end to end on lavapipe (BENCHMARKS.md).
-                single_dispatch_epochs: true,
                 ..TrainConfig::default()
             },
             split: SplitConfig {
@@ -155,17 +152,13 @@ impl Experiment {
     pub fn start_with<'g>(&self, gpu: &'g Gpu, data: &Dataset, model: Mlp) -> Result<Run<'g>> {
         self.validate()?;
         let prepared = Prepared::new(data, &self.split)?;
-        let mut config = self.train.clone();
-        // The small-model path where it fits this model, data and device, else the general one.
-        config.single_dispatch_epochs &=
-            single_dispatch_fits(gpu, &model, &prepared.train, &config);
         let trainer = Trainer::new(
             gpu,
             model,
             self.optimizer,
             &prepared.train,
             Some(&prepared.validation),
-            config,
+            self.train.clone(),
         )?;
         let split = SplitRecord::of(data, &self.split);
         Ok(Run {

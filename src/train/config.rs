@@ -21,11 +21,15 @@ pub struct TrainConfig {
     pub min_delta: f64,
     /// How the learning rate changes from epoch to epoch (default constant).
     pub lr_schedule: LrSchedule,
-    /// Run each epoch's steps in a single dispatch of one workgroup — the small-model path
-    /// for networks whose batch activations fit in workgroup memory (default false). The
-    /// results equal the general path's within the kernel tolerance, not bit for bit.
-    /// `Trainer::new` says why when the model does not qualify.
-    pub single_dispatch_epochs: bool,
+    /// Whether each epoch's steps run in a single dispatch of one workgroup — the small-model
+    /// path, for networks whose batch activations fit in workgroup memory — or a dispatch per
+    /// kernel and step (the general path). Default [`SingleDispatch::Auto`]: the trainer takes
+    /// the one-dispatch path wherever the model, the data and the device allow it
+    /// ([`Trainer::single_dispatch_epochs`] says which it took). The two paths' results agree
+    /// within the kernel tolerance, not bit for bit.
+    ///
+    /// [`Trainer::single_dispatch_epochs`]: super::Trainer::single_dispatch_epochs
+    pub single_dispatch_epochs: SingleDispatch,
     /// Epochs per queue submission. `None` (default): as many as take about 25 ms, measured
     /// as training goes (at most 32; one for the first submission, and in a browser one
     /// always). `Some(c)`: at most `c`,
@@ -52,6 +56,22 @@ pub struct TrainConfig {
     pub chunk_rows: Option<usize>,
 }
 
+/// Which way a [`Trainer`](super::Trainer) runs an epoch's steps
+/// ([`TrainConfig::single_dispatch_epochs`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SingleDispatch {
+    /// The one-dispatch path where it can train the run, else the general path (default).
+    #[default]
+    Auto,
+    /// The one-dispatch path; `Trainer::new` refuses a run it cannot train, saying why: the
+    /// network or its batch exceed the kernel's workgroup memory, the loss is BCE on
+    /// probabilities, the device binds too few storage buffers, the optimizer has several
+    /// parameter groups, or the training split is streamed.
+    Always,
+    /// The general path: a dispatch per kernel and step.
+    Never,
+}
+
 impl Default for TrainConfig {
     fn default() -> Self {
         Self {
@@ -61,7 +81,7 @@ impl Default for TrainConfig {
             patience: None,
             min_delta: 0.0,
             lr_schedule: LrSchedule::Constant,
-            single_dispatch_epochs: false,
+            single_dispatch_epochs: SingleDispatch::Auto,
             submission_epochs: None,
             chunk_rows: None,
         }

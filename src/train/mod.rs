@@ -15,9 +15,8 @@ mod validation;
 
 /// The schedules, where they have always been found (they belong to the optimizer).
 pub use crate::optim::LrSchedule;
-pub use config::TrainConfig;
+pub use config::{SingleDispatch, TrainConfig};
 pub use history::{EpochRecord, History};
-pub(crate) use small::single_dispatch_fits;
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
@@ -149,19 +148,14 @@ impl<'g> Trainer<'g> {
             chunk_steps,
             max_epochs,
         )?;
-        let path = if config.single_dispatch_epochs {
-            let results = (&results.tensor, layout);
-            EpochPath::one_dispatch(
-                gpu,
-                &model,
-                (&optimizer, one_group),
-                &rows,
-                results,
-                max_epochs,
-            )?
-        } else {
-            EpochPath::general(gpu, &model, &rows, train.n_features())?
-        };
+        let path = EpochPath::new(
+            gpu,
+            &model,
+            (&optimizer, one_group),
+            &rows,
+            (&results.tensor, layout),
+            (max_epochs, config.single_dispatch_epochs),
+        )?;
         let settings = settings(&rows, &layout, &config, validation.as_ref(), max_epochs)?;
         let live = live_tensors(&model, &optimizer);
         let control = EpochControl::new(gpu, &results.tensor, &settings, optimizer.flags(), &live)?;
@@ -181,8 +175,15 @@ impl<'g> Trainer<'g> {
         })
     }
 
-    /// Dispatches one full training step records, the optimizer update included; with
-    /// `single_dispatch_epochs`, 1: the whole epoch is one dispatch.
+    /// Whether each epoch runs as one dispatch (the small-model path), as
+    /// [`TrainConfig::single_dispatch_epochs`] chose for this run; else a dispatch per kernel
+    /// and step (the general path).
+    pub fn single_dispatch_epochs(&self) -> bool {
+        matches!(self.path, EpochPath::OneDispatch(_))
+    }
+
+    /// Dispatches one full training step records, the optimizer update included; on the
+    /// one-dispatch path, 1: the whole epoch is one dispatch.
     pub fn dispatches_per_step(&self) -> usize {
         self.path.dispatches_per_step(&self.optimizer)
     }

@@ -2,6 +2,7 @@
 //! kernel and step) or the one-dispatch path (the small-model kernel runs the whole epoch).
 //! Each path builds its own buffers and pipelines and records its own epochs.
 
+use super::config::SingleDispatch;
 use super::device_data::{DeviceSplit, EpochBatches};
 use super::small::SmallEpoch;
 use super::stream::{EpochParts, Stream};
@@ -9,6 +10,7 @@ use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::gpu::{Batch, DType, Gpu, Launch, Tensor};
 use crate::kernels::control::EpochRow;
+use crate::kernels::small_mlp::refusal;
 use crate::nn::graph::{backward, forward_with_loss, LossPass};
 use crate::nn::Mlp;
 use crate::optim::{Optimizer, OptimizerConfig};
@@ -177,8 +179,56 @@ pub(super) enum EpochPath {
 }
 
 impl EpochPath {
+    /// The path `choice` asks for: the one-dispatch path for `model` over `rows`, updated by
+    /// `optimizer` (whose one group holding every parameter is `group`; `None` when it has
+    /// several), where it can train the run, with up to `epochs` epochs a submission whose
+    /// rows `results` holds; else the general path.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] saying why the one-dispatch path cannot train this run when
+    /// `choice` is [`SingleDispatch::Always`]; device errors.
+    pub fn new(
+        gpu: &Gpu,
+        model: &Mlp,
+        (optimizer, group): (&Optimizer, Option<OptimizerConfig>),
+        rows: &TrainRows,
+        (results, layout): (&Tensor, EpochRow),
+        (epochs, choice): (usize, SingleDispatch),
+    ) -> Result<Self> {
+        let fit = match choice {
+            SingleDispatch::Never => return Self::general(gpu, model, rows),
+            SingleDispatch::Auto | SingleDispatch::Always => {
+                one_dispatch_fit(gpu, model, group, rows)
+            }
+        };
+        let (group, split, orders, order_block) = match (fit, choice) {
+            (Ok(fit), _) => fit,
+            (Err(_), SingleDispatch::Auto) => return Self::general(gpu, model, rows),
+            (Err(why), _) => {
+                return Err(Error::InvalidArgument {
+                    op: "Trainer::new",
+                    detail: format!("single-dispatch epochs cannot train this run: {why}"),
+                })
+            }
+        };
+        let stride = layout.stride();
+        let small = SmallEpoch::new(
+            gpu,
+            model,
+            optimizer,
+            group,
+            split,
+            &orders.blocks(gpu, &[rows.n], order_block)?,
+            &results.blocks(gpu, &[stride], stride)?,
+            layout,
+            rows.batch,
+            epochs,
+        )?;
+        Ok(EpochPath::OneDispatch(small))
+    }
+
     /// The general path for `model` over `rows`.
-    pub fn general(gpu: &Gpu, model: &Mlp, rows: &TrainRows, n_features: usize) -> Result<Self> {
+    fn general(gpu: &Gpu, model: &Mlp, rows: &TrainRows) -> Result<Self> {
         let batch = rows.batch;
         let batches = match &rows.place {
             Place::Device {
@@ -191,7 +241,7 @@ impl EpochPath {
             }
             Place::Host(stream) => EpochBatches::blocks_for(
                 gpu,
-                (n_features, 1),
+                (model.sizes()[0], 1),
                 stream.target_dtype,
                 batch,
                 stream.chunk_steps,
@@ -207,57 +257,6 @@ impl EpochPath {
             full,
             tail,
         })
-    }
-
-    /// The one-dispatch path for `model` over `rows`, updated by `optimizer`, whose one group
-    /// holding every parameter is `group` (`None`: the optimizer has several), with up to
-    /// `epochs` epochs a submission whose rows `results` holds.
-    ///
-    /// # Errors
-    /// [`Error::InvalidArgument`] saying why the path cannot take this run.
-    pub fn one_dispatch(
-        gpu: &Gpu,
-        model: &Mlp,
-        (optimizer, group): (&Optimizer, Option<OptimizerConfig>),
-        rows: &TrainRows,
-        (results, layout): (&Tensor, EpochRow),
-        epochs: usize,
-    ) -> Result<Self> {
-        let invalid = |detail: &str| Error::InvalidArgument {
-            op: "Trainer::new",
-            detail: detail.to_string(),
-        };
-        let Some(group) = group else {
-            return Err(invalid(
-                "single-dispatch epochs take one optimizer group holding every parameter",
-            ));
-        };
-        let Place::Device {
-            split,
-            orders,
-            order_block,
-        } = &rows.place
-        else {
-            return Err(invalid(
-                "single-dispatch epochs need the whole training split on the device, and \
-                 this one is streamed (it does not fit one storage binding, or chunk_rows \
-                 is set)",
-            ));
-        };
-        let stride = layout.stride();
-        let small = SmallEpoch::new(
-            gpu,
-            model,
-            optimizer,
-            group,
-            split,
-            &orders.blocks(gpu, &[rows.n], *order_block)?,
-            &results.blocks(gpu, &[stride], stride)?,
-            layout,
-            rows.batch,
-            epochs,
-        )?;
-        Ok(EpochPath::OneDispatch(small))
     }
 
     /// Dispatches one full training step records, the optimizer update included; on the
@@ -326,4 +325,34 @@ impl EpochPath {
         }
         Ok(())
     }
+}
+
+/// What the one-dispatch path needs to train `model` over `rows` — the optimizer's one group,
+/// the split on the device, its epochs' orders and the elements between two of them — or why
+/// it cannot: the optimizer has
+/// several groups, the split is streamed, or the model, its batch or the device do not fit
+/// the kernel.
+fn one_dispatch_fit<'a>(
+    gpu: &Gpu,
+    model: &Mlp,
+    group: Option<OptimizerConfig>,
+    rows: &'a TrainRows,
+) -> std::result::Result<(OptimizerConfig, &'a DeviceSplit, &'a Tensor, usize), String> {
+    let group = group.ok_or("it takes one optimizer group holding every parameter")?;
+    let Place::Device {
+        split,
+        orders,
+        order_block,
+    } = &rows.place
+    else {
+        return Err(
+            "it needs the whole training split on the device, and this one is \
+                    streamed (it does not fit one storage binding, or chunk_rows is set)"
+                .into(),
+        );
+    };
+    if let Some(why) = refusal(gpu, model.sizes(), model.loss_kind(), rows.batch) {
+        return Err(why);
+    }
+    Ok((group, split, orders, *order_block))
 }

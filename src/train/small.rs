@@ -2,31 +2,13 @@
 //! ([`crate::kernels::small_mlp`]).
 
 use super::device_data::DeviceSplit;
-use super::stream::chunk_steps;
-use super::TrainConfig;
-use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::gpu::{Batch, DType, Dispatch, Gpu, Tensor};
 use crate::kernels::control::EpochRow;
 use crate::kernels::optim::state_spares;
-use crate::kernels::small_mlp::{epoch_dispatch, refusal, SmallModel};
+use crate::kernels::small_mlp::{epoch_dispatch, SmallModel};
 use crate::nn::Mlp;
 use crate::optim::{Optimizer, OptimizerConfig};
-
-/// Whether the small-model path can train `model` on `train` as `config` says on `gpu` (with
-/// one optimizer group holding every parameter): the model and a batch fit its kernel, and
-/// the split is uploaded whole, not streamed.
-pub(crate) fn single_dispatch_fits(
-    gpu: &Gpu,
-    model: &Mlp,
-    train: &Dataset,
-    config: &TrainConfig,
-) -> bool {
-    let batch = config.batch_size.min(train.len());
-    let cols = (train.n_features(), 1);
-    let streamed = chunk_steps(gpu, train.len(), cols, batch, config.chunk_rows);
-    refusal(gpu, model.sizes(), model.loss_kind(), batch).is_none() && matches!(streamed, Ok(None))
-}
 
 /// The prepared single-dispatch epoch and its per-step optimizer values.
 pub(crate) struct SmallEpoch {

@@ -21,6 +21,17 @@ pub fn gpu() -> &'static Gpu {
     })
 }
 
+/// The epoch path a test names: the one-dispatch path (`Trainer::new` refuses a run it cannot
+/// take) or the general path.
+pub fn epoch_path(one_dispatch: bool) -> wgsl_train::train::SingleDispatch {
+    use wgsl_train::train::SingleDispatch;
+    if one_dispatch {
+        SingleDispatch::Always
+    } else {
+        SingleDispatch::Never
+    }
+}
+
 /// A random generator with a fresh seed, printed so that a failure can be replayed with
 /// `WGSL_TRAIN_SEED=<seed> cargo test --release <test name>`.
 pub fn rng(test: &str) -> (StdRng, u64) {

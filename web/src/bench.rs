@@ -9,7 +9,7 @@ use wasm_bindgen::prelude::*;
 use wgsl_train::data::Dataset;
 use wgsl_train::nn::Mlp;
 use wgsl_train::optim::AdamConfig;
-use wgsl_train::train::{TrainConfig, Trainer};
+use wgsl_train::train::{SingleDispatch, TrainConfig, Trainer};
 use wgsl_train::{Gpu, GpuOptions};
 
 /// Milliseconds since the page's navigation started (`performance.now()`).
@@ -89,7 +89,12 @@ pub async fn bench(
     let config = TrainConfig {
         epochs: warm + epochs,
         batch_size,
-        single_dispatch_epochs: case == "small32_one_dispatch",
+        // Each case measures the path it names.
+        single_dispatch_epochs: if case == "small32_one_dispatch" {
+            SingleDispatch::Always
+        } else {
+            SingleDispatch::Never
+        },
         ..TrainConfig::default()
     };
     let adam = AdamConfig {

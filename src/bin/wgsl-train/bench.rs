@@ -11,7 +11,7 @@ use wgsl_train::kernels::loss::{loss_launch, LossKind};
 use wgsl_train::kernels::matmul::{matmul_launch, MatmulLayout, MatmulOptions, MatmulVariant};
 use wgsl_train::nn::Mlp;
 use wgsl_train::optim::{AdamConfig, Optimizer, OptimizerConfig, ParamStore, SgdConfig};
-use wgsl_train::train::{TrainConfig, Trainer};
+use wgsl_train::train::{SingleDispatch, TrainConfig, Trainer};
 use wgsl_train::{DType, Gpu, GpuOptions, Result, Tensor};
 
 #[derive(clap::Args)]
@@ -278,12 +278,17 @@ fn steps_per_second(
     train: &Dataset,
     batch_size: usize,
     epochs: usize,
-    single_dispatch_epochs: bool,
+    one_dispatch: bool,
 ) -> Result<(f64, f64, usize)> {
     let config = TrainConfig {
         epochs: 1 + 2 * epochs,
         batch_size,
-        single_dispatch_epochs,
+        // Each row measures the path it names.
+        single_dispatch_epochs: if one_dispatch {
+            SingleDispatch::Always
+        } else {
+            SingleDispatch::Never
+        },
         ..TrainConfig::default()
     };
     let mut trainer = Trainer::new(gpu, model, AdamConfig::default(), train, None, config)?;

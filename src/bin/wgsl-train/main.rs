@@ -19,7 +19,7 @@ use wgsl_train::data::{
 };
 use wgsl_train::experiment::{evaluate, write_curves, Experiment};
 use wgsl_train::optim::{AdamConfig, OptimizerConfig, SgdConfig};
-use wgsl_train::train::{LrSchedule, TrainConfig};
+use wgsl_train::train::{LrSchedule, SingleDispatch, TrainConfig};
 use wgsl_train::{Error, Gpu, GpuOptions, Result};
 
 #[derive(Parser)]
@@ -181,12 +181,21 @@ struct TrainArgs {
     /// Time the matmul kernels on this adapter and use the fastest (cached per adapter).
     #[arg(long)]
     autotune: bool,
-    /// Run each epoch as one dispatch (the small-model path, for small networks and batches).
-    #[arg(long)]
-    single_dispatch_epochs: bool,
+    /// Run each epoch as one dispatch (the small-model path, for small networks and batches):
+    /// auto (where the model, data and device allow), always (an error saying why not) or
+    /// never. The bare flag means always.
+    #[arg(long, value_enum, default_value = "auto", num_args = 0..=1, default_missing_value = "always")]
+    single_dispatch_epochs: SingleDispatchArg,
     /// Print one JSON document (schema in the README, "JSON output") instead of the text.
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum SingleDispatchArg {
+    Auto,
+    Always,
+    Never,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -380,7 +389,11 @@ fn experiment(args: &TrainArgs) -> Experiment {
     let mut train = TrainConfig {
         seed: args.seed,
         patience: args.patience,
-        single_dispatch_epochs: args.single_dispatch_epochs,
+        single_dispatch_epochs: match args.single_dispatch_epochs {
+            SingleDispatchArg::Auto => SingleDispatch::Auto,
+            SingleDispatchArg::Always => SingleDispatch::Always,
+            SingleDispatchArg::Never => SingleDispatch::Never,
+        },
         // A checkpoint's epoch must end a submission, for the saved model to be that epoch's.
         submission_epochs: args.checkpoint_every.filter(|&every| every > 0),
         ..TrainConfig::default()
@@ -462,6 +475,9 @@ fn train(args: &TrainArgs) -> Result<()> {
         arrows.join("→"),
         gpu.adapter_info().name
     );
+    if run.trainer().single_dispatch_epochs() {
+        say!("each epoch one dispatch (the small-model path)");
+    }
     if let Some(steps) = run.trainer().chunk_steps() {
         say!(
             "the training split does not fit one storage binding: streamed from host memory, {steps} batches at a time"

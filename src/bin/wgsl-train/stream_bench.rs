@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use wgsl_train::data::{Dataset, Task};
 use wgsl_train::nn::Mlp;
 use wgsl_train::optim::SgdConfig;
-use wgsl_train::train::{TrainConfig, Trainer};
+use wgsl_train::train::{SingleDispatch, TrainConfig, Trainer};
 use wgsl_train::{Gpu, Result};
 
 const FEATURES: usize = 100;
@@ -54,6 +54,8 @@ fn samples_per_second(
         epochs: warm_up + 1,
         batch_size: BATCH,
         chunk_rows,
+        // The uploaded split on the path the streamed one takes.
+        single_dispatch_epochs: SingleDispatch::Never,
         ..TrainConfig::default()
     };
     let sgd = SgdConfig {
