@@ -69,6 +69,28 @@ fn softmax_ce_term(row_max: f32, sum_exp: f32, x_t: f32, target_valid: bool) -> 
     return bitcast<f32>(nan_bits);
 }
 
+// The losses' codes, one per LossKind (LossKind::code in kernels/loss.rs), in every kernel.
+const LOSS_MSE: u32 = 0u;
+const LOSS_BCE_WITH_LOGITS: u32 = 1u;
+const LOSS_BCE: u32 = 2u;
+const LOSS_SOFTMAX_CE: u32 = 3u;
+
+// The term and gradient of element-wise loss `kind` (softmax cross-entropy takes a whole row:
+// softmax_row.wgsl).
+fn elementwise_loss_term(kind: u32, x: f32, y: f32) -> vec2<f32> {
+    switch kind {
+        case LOSS_MSE: {
+            return mse_term(x, y);
+        }
+        case LOSS_BCE_WITH_LOGITS: {
+            return bce_with_logits_term(x, y);
+        }
+        default: {
+            return bce_term(x, y);
+        }
+    }
+}
+
 // ---- optimizers (PyTorch's torch.optim algorithms), four elements at a time ----
 //
 // With g the gradient and θ the parameter:

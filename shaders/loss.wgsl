@@ -1,15 +1,17 @@
-// Losses with their gradients in one pass. Each entry writes the gradient of the mean loss to
-// `grad` and, per 64-wide workgroup, the sum of its terms times 1/n to `partials[workgroup]`.
-// A workgroup covers 4096 terms: each invocation adds 64 of them (64 apart, so neighbours
-// read neighbouring addresses) in order, then a fixed-order tree in workgroup memory adds the
-// invocations' sums; few workgroups keep the barriers few, which CPU-like adapters need. With
-// one workgroup — up to 4096 terms, any usual mini-batch — that is the mean loss, in one
-// dispatch; otherwise reduce.wgsl's sum_chunks adds the partial sums, in a fixed order too.
+// Losses with their gradients in one pass, one entry point (loss_terms) for every loss: which
+// one is the override constant LOSS, set when the pipeline is made. It writes the gradient of the
+// mean loss to `grad` and, per 64-wide workgroup, the sum of its terms times 1/n to
+// `partials[workgroup]`. A workgroup covers 4096 terms: each invocation adds 64 of them (64
+// apart, so neighbours read neighbouring addresses) in order, then a fixed-order tree in
+// workgroup memory adds the invocations' sums; few workgroups keep the barriers few, which
+// CPU-like adapters need. With one workgroup — up to 4096 terms, any usual mini-batch — that is
+// the mean loss, in one dispatch; otherwise reduce.wgsl's sum_chunks adds the partial sums, in a
+// fixed order too.
 //
-// The formulas (MSE, BCE with logits, BCE, softmax cross-entropy) are in formulas.wgsl, which
-// the crate puts before this file; softmax_cross_entropy takes one invocation per row of an
-// n×cols logit matrix with class targets. grad_scale is 1/n (1/rows for the softmax), computed
-// on the host.
+// The formulas (MSE, BCE with logits, BCE, softmax cross-entropy) are in formulas.wgsl and
+// softmax_row.wgsl, which the crate puts before this file; the softmax takes one invocation per
+// row of an n×cols logit matrix with class targets. grad_scale is 1/n (1/rows for the softmax),
+// computed on the host.
 
 struct LossParams {
     n: u32,
@@ -18,16 +20,17 @@ struct LossParams {
     grad_scale: f32,
 }
 
-// Bindings: 0 predictions, 1 targets (f32, or u32 class indices), 2 loss terms, 3 gradient, 4 params.
+// Bindings: 0 predictions, 1 targets (u32 class indices for the softmax, else f32 values read
+// as their bits), 2 loss terms, 3 gradient, 4 params.
 @group(0) @binding(0) var<storage, read> pred: array<f32>;
-@group(0) @binding(1) var<storage, read> target_value: array<f32>;
-@group(0) @binding(1) var<storage, read> target_class: array<u32>;
+@group(0) @binding(1) var<storage, read> targets: array<u32>;
 @group(0) @binding(2) var<storage, read_write> partials: array<f32>;
 @group(0) @binding(3) var<storage, read_write> grad: array<f32>;
 @group(0) @binding(4) var<uniform> params: LossParams;
 
-// Invocations per workgroup (set by the host).
+// Invocations per workgroup and the loss (formulas.wgsl's LOSS_* codes), set by the host.
 override LOSS_WG: u32 = 64u;
+override LOSS: u32 = LOSS_MSE;
 const TERMS_PER_INVOCATION: u32 = 64u;
 
 // The j-th term of this invocation.
@@ -54,7 +57,7 @@ fn write_partial(term: f32, wid: vec3<u32>, nwg: vec3<u32>, lidx: u32) {
 }
 
 @compute @workgroup_size(LOSS_WG)
-fn mse(
+fn loss_terms(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lidx: u32,
@@ -63,81 +66,23 @@ fn mse(
     for (var j = 0u; j < TERMS_PER_INVOCATION; j++) {
         let i = term_index(wid, nwg, lidx, j);
         if i < params.n {
-            let t = mse_term(pred[i], target_value[i]);
-            sum += t.x;
-            grad[i] = t.y * params.grad_scale;
+            if LOSS == LOSS_SOFTMAX_CE {
+                sum += softmax_ce_row(i, params.cols, targets[i], params.grad_scale);
+            } else {
+                let t = elementwise_loss_term(LOSS, pred[i], bitcast<f32>(targets[i]));
+                sum += t.x;
+                grad[i] = t.y * params.grad_scale;
+            }
         }
     }
     write_partial(sum, wid, nwg, lidx);
 }
 
-@compute @workgroup_size(LOSS_WG)
-fn bce_with_logits(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lidx: u32,
-) {
-    var sum = 0.0;
-    for (var j = 0u; j < TERMS_PER_INVOCATION; j++) {
-        let i = term_index(wid, nwg, lidx, j);
-        if i < params.n {
-            let t = bce_with_logits_term(pred[i], target_value[i]);
-            sum += t.x;
-            grad[i] = t.y * params.grad_scale;
-        }
-    }
-    write_partial(sum, wid, nwg, lidx);
+// Where softmax_row.wgsl finds a row's logits and puts their gradients.
+fn logit(row: u32, j: u32) -> f32 {
+    return pred[row * params.cols + j];
 }
 
-@compute @workgroup_size(LOSS_WG)
-fn bce(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lidx: u32,
-) {
-    var sum = 0.0;
-    for (var j = 0u; j < TERMS_PER_INVOCATION; j++) {
-        let i = term_index(wid, nwg, lidx, j);
-        if i < params.n {
-            let t = bce_term(pred[i], target_value[i]);
-            sum += t.x;
-            grad[i] = t.y * params.grad_scale;
-        }
-    }
-    write_partial(sum, wid, nwg, lidx);
-}
-
-@compute @workgroup_size(LOSS_WG)
-fn softmax_cross_entropy(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lidx: u32,
-) {
-    var sum = 0.0;
-    for (var j = 0u; j < TERMS_PER_INVOCATION; j++) {
-        let row = term_index(wid, nwg, lidx, j);
-        if row < params.n {
-            sum += softmax_row(row);
-        }
-    }
-    write_partial(sum, wid, nwg, lidx);
-}
-
-// The loss of one row; writes the row's gradient.
-fn softmax_row(row: u32) -> f32 {
-    let cols = params.cols;
-    let base = row * cols;
-    var row_max = pred[base];
-    for (var j = 1u; j < cols; j++) {
-        row_max = max(row_max, pred[base + j]);
-    }
-    var sum_exp = 0.0;
-    for (var j = 0u; j < cols; j++) {
-        sum_exp += exp(pred[base + j] - row_max);
-    }
-    let t = target_class[row];
-    for (var j = 0u; j < cols; j++) {
-        grad[base + j] = softmax_ce_grad(pred[base + j], row_max, sum_exp, j == t) * params.grad_scale;
-    }
-    return softmax_ce_term(row_max, sum_exp, pred[base + min(t, cols - 1u)], t < cols);
+fn write_logit_grad(row: u32, j: u32, g: f32) {
+    grad[row * params.cols + j] = g;
 }

@@ -8,7 +8,8 @@
 // element of this chunk, and the bound buffers start there.
 //
 // The updates themselves (PyTorch's SGD and Adam/AdamW, with L1 and L2) are in formulas.wgsl,
-// which the crate puts before this file, with GroupParams, the hyperparameters of a group.
+// with GroupParams, the hyperparameters of a group, and their reads and writes of the state in
+// optim_state.wgsl; the crate puts both before this file.
 
 const MAX_GROUPS: u32 = 16u;
 // Invocations per workgroup (set by the host).
@@ -139,50 +140,47 @@ fn update_step(
 }
 
 // Updates the lanes `keep` of vec4 q with the pipeline's algorithm; true if that leaves a
-// parameter NaN or infinite.
+// parameter NaN or infinite. Padding lanes have g = θ = 0, so their state stays 0.
 fn update_at(q: u32, hp: GroupParams, st: vec4<f32>, keep: vec4<bool>) -> bool {
+    let theta = params[q];
+    var stepped: vec4<f32>;
     if ADAM {
-        return adam_update_at(q, hp, st, keep);
+        stepped = adam_step(q, theta, grads[q], hp, st);
+    } else {
+        stepped = sgd_step(q, theta, grads[q], hp, st);
     }
-    return sgd_update_at(q, hp, st, keep);
-}
-
-// Updates the lanes `keep` of vec4 q; true if that leaves a parameter NaN or infinite.
-fn sgd_update_at(q: u32, hp: GroupParams, st: vec4<f32>, keep: vec4<bool>) -> bool {
-    let theta = params[q];
-    // The momentum buffer is read and written only when there is momentum.
-    var buffer = vec4<f32>(0.0);
-    if hp.momentum != 0.0 {
-        buffer = state0[q];
-    }
-    let u = sgd_update(theta, grads[q], buffer, hp, st);
-    if hp.momentum != 0.0 {
-        state0[q] = u.momentum_buffer;
-    }
-    let updated = select(theta, u.theta, keep);
+    let updated = select(theta, stepped, keep);
     params[q] = updated;
     return any_nonfinite(updated);
 }
 
-// Updates the lanes `keep` of vec4 q; true if that leaves a parameter NaN or infinite.
-fn adam_update_at(q: u32, hp: GroupParams, st: vec4<f32>, keep: vec4<bool>) -> bool {
-    let theta = params[q];
-    let amsgrad = (hp.flags & FLAG_AMSGRAD) != 0u;
-    // Max v is a short stand-in unless some group uses AMSGrad: read it only then.
-    var max_v = vec4<f32>(0.0);
-    if amsgrad {
-        max_v = state2[q];
+// Where optim_state.wgsl finds the optimizer state: the flat state buffers, a vec4 at a time.
+fn load_state(k: u32, q: u32) -> vec4<f32> {
+    switch k {
+        case 0u: {
+            return state0[q];
+        }
+        case 1u: {
+            return state1[q];
+        }
+        default: {
+            return state2[q];
+        }
     }
-    let u = adam_update(theta, grads[q], state0[q], state1[q], max_v, hp, st);
-    // Padding lanes have g = θ = 0, so m and v stay 0 there.
-    state0[q] = u.m;
-    state1[q] = u.v;
-    if amsgrad {
-        state2[q] = u.v_used;
+}
+
+fn store_state(k: u32, q: u32, v: vec4<f32>) {
+    switch k {
+        case 0u: {
+            state0[q] = v;
+        }
+        case 1u: {
+            state1[q] = v;
+        }
+        default: {
+            state2[q] = v;
+        }
     }
-    let updated = select(theta, u.theta, keep);
-    params[q] = updated;
-    return any_nonfinite(updated);
 }
 
 // Every writer stores the same value, so the unordered writes agree.

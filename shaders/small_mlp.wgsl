@@ -4,10 +4,10 @@
 // phases — keeping the batch's activations and gradients in workgroup memory and updating the
 // parameters and optimizer state in place in the model's flat buffers.
 //
-// The loss terms and the optimizer update are formulas.wgsl's (one parameter group), which the
-// crate puts before this file (with epoch_row.wgsl), as it does for loss.wgsl and optim.wgsl; sums over the batch run
-// in a fixed order, so results are reproducible bit for bit, and equal to the general path's
-// within the kernel tolerance.
+// The loss terms (formulas.wgsl's, and softmax_row.wgsl's row) and the optimizer step
+// (formulas.wgsl's and optim_state.wgsl's, one parameter group) are the general path's own text, which the crate puts
+// before this file (with epoch_row.wgsl); sums over the batch run in a fixed order, so results
+// are reproducible bit for bit, and equal to the general path's within the kernel tolerance.
 
 // Invocations: 256 on GPUs; the host asks for 32 on CPU-like adapters, where a barrier costs
 // in proportion to the invocations it waits for and these models have little to share out.
@@ -17,9 +17,6 @@ const ACT_CAPACITY: u32 = 5120u;
 const GRAD_CAPACITY: u32 = 2048u;
 const MAX_LAYERS: u32 = 4u;
 
-const LOSS_MSE: u32 = 0u;
-const LOSS_BCE_WITH_LOGITS: u32 = 1u;
-const LOSS_SOFTMAX_CE: u32 = 2u;
 const OPT_SGD: u32 = 0u;
 const OPT_ADAM: u32 = 1u;
 
@@ -64,6 +61,18 @@ var<workgroup> grad: array<f32, GRAD_CAPACITY>;
 var<workgroup> scratch: array<f32, WG>;
 // The epoch's status slot: nonzero to skip the epoch.
 var<workgroup> skip_epoch: f32;
+// Where the batch's logits start in `act` (the last layer's activations).
+var<private> logits_start: u32;
+
+// Where softmax_row.wgsl finds a row's logits and puts their gradients (the output gradient at
+// the start of `grad`).
+fn logit(row: u32, j: u32) -> f32 {
+    return act[logits_start + row * size(params.layers) + j];
+}
+
+fn write_logit_grad(row: u32, j: u32, g: f32) {
+    grad[row * size(params.layers) + j] = g;
+}
 
 fn size(l: u32) -> u32 {
     return params.sizes[l / 4u][l % 4u];
@@ -78,40 +87,50 @@ fn act_offset(l: u32) -> u32 {
     return off;
 }
 
-// One parameter's optimizer update (formulas.wgsl's, on one lane of a vec4).
+// One parameter's optimizer update (optim_state.wgsl's, on one lane of a vec4).
 fn update(p: u32, raw_grad: f32, st: vec4<f32>) {
-    let hp = params.group;
     let theta = vec4<f32>(values[p]);
     let g = vec4<f32>(raw_grad);
     var updated: f32;
     if params.optimizer == OPT_SGD {
-        var buffer = vec4<f32>(0.0);
-        if hp.momentum != 0.0 {
-            buffer = vec4<f32>(state0[p]);
-        }
-        let u = sgd_update(theta, g, buffer, hp, st);
-        if hp.momentum != 0.0 {
-            state0[p] = u.momentum_buffer.x;
-        }
-        updated = u.theta.x;
+        updated = sgd_step(p, theta, g, params.group, st).x;
     } else {
-        let amsgrad = (hp.flags & FLAG_AMSGRAD) != 0u;
-        var max_v = vec4<f32>(0.0);
-        if amsgrad {
-            max_v = vec4<f32>(state2[p]);
-        }
-        let u = adam_update(theta, g, vec4<f32>(state0[p]), vec4<f32>(state1[p]), max_v, hp, st);
-        state0[p] = u.m.x;
-        state1[p] = u.v.x;
-        if amsgrad {
-            state2[p] = u.v_used.x;
-        }
-        updated = u.theta.x;
+        updated = adam_step(p, theta, g, params.group, st).x;
     }
     if any_nonfinite(vec4<f32>(updated)) {
         results[params.row.nonfinite] = 1.0;
     }
     values[p] = updated;
+}
+
+// Where optim_state.wgsl finds the optimizer state: one element of the flat state buffers, in
+// lane x.
+fn load_state(k: u32, p: u32) -> vec4<f32> {
+    switch k {
+        case 0u: {
+            return vec4<f32>(state0[p]);
+        }
+        case 1u: {
+            return vec4<f32>(state1[p]);
+        }
+        default: {
+            return vec4<f32>(state2[p]);
+        }
+    }
+}
+
+fn store_state(k: u32, p: u32, v: vec4<f32>) {
+    switch k {
+        case 0u: {
+            state0[p] = v.x;
+        }
+        case 1u: {
+            state1[p] = v.x;
+        }
+        default: {
+            state2[p] = v.x;
+        }
+    }
 }
 
 // The terms of the first `count` invocations (the others hold none) added in a fixed order by
@@ -178,36 +197,19 @@ fn train_epoch(@builtin(local_invocation_index) lidx: u32) {
 
         // Loss and its gradient (of the mean), at the start of `grad`.
         let logits = act_offset(layers);
+        logits_start = logits;
         var term = 0.0;
         if params.loss == LOSS_SOFTMAX_CE {
             let scale = 1.0 / f32(rows);
             for (var r = lidx; r < rows; r += WG) {
-                let base = logits + r * outputs;
-                var row_max = act[base];
-                for (var j = 1u; j < outputs; j++) {
-                    row_max = max(row_max, act[base + j]);
-                }
-                var sum_exp = 0.0;
-                for (var j = 0u; j < outputs; j++) {
-                    sum_exp += exp(act[base + j] - row_max);
-                }
-                let t = y_all[order[first_row + r]];
-                for (var j = 0u; j < outputs; j++) {
-                    grad[r * outputs + j] = softmax_ce_grad(act[base + j], row_max, sum_exp, j == t) * scale;
-                }
-                term += softmax_ce_term(row_max, sum_exp, act[base + min(t, outputs - 1u)], t < outputs);
+                term += softmax_ce_row(r, outputs, y_all[order[first_row + r]], scale);
             }
         } else {
             let scale = 1.0 / f32(rows * outputs);
             for (var idx = lidx; idx < rows * outputs; idx += WG) {
                 let x = act[logits + idx];
                 let y = bitcast<f32>(y_all[order[first_row + idx / outputs] * outputs + idx % outputs]);
-                var t: vec2<f32>;
-                if params.loss == LOSS_MSE {
-                    t = mse_term(x, y);
-                } else {
-                    t = bce_with_logits_term(x, y);
-                }
+                let t = elementwise_loss_term(params.loss, x, y);
                 term += t.x;
                 grad[idx] = t.y * scale;
             }

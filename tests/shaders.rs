@@ -98,3 +98,31 @@ fn loss_and_optimizer_formulas_are_written_once() {
         }
     }
 }
+
+/// The softmax row (its max and sum of exponentials) and the optimizer steps' reads and writes
+/// of the state are written once, in the pieces that loss.wgsl, optim.wgsl and small_mlp.wgsl
+/// share.
+#[test]
+fn the_shared_pieces_are_written_once() {
+    let only_in = [
+        ("row_max = max(", "softmax_row.wgsl"),
+        ("sum_exp +=", "softmax_row.wgsl"),
+        ("softmax_ce_grad(", "softmax_row.wgsl"),
+        ("sgd_update(", "optim_state.wgsl"),
+        ("adam_update(", "optim_state.wgsl"),
+    ];
+    for (name, text) in &shader_files() {
+        for (n, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap();
+            for (fragment, home) in only_in {
+                // formulas.wgsl declares the functions the pieces call.
+                let declared = name == "formulas.wgsl" && code.trim_start().starts_with("fn ");
+                assert!(
+                    name == home || declared || !code.contains(fragment),
+                    "{name}:{}: {fragment:?} belongs in {home}: {line}",
+                    n + 1
+                );
+            }
+        }
+    }
+}

@@ -8,7 +8,7 @@ use super::{dim, grid, Shader};
 use crate::error::{Error, Result};
 use crate::gpu::{Binding, DType, Dispatch, Gpu, KernelSpec, Launch, Tensor};
 
-/// Which loss; formulas in `shaders/loss.wgsl` and DESIGN.md.
+/// Which loss; formulas in `shaders/formulas.wgsl` and DESIGN.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum LossKind {
     /// Mean squared error, `mean((ŷ − y)²)` (PyTorch `MSELoss`). f32 targets.
@@ -25,12 +25,14 @@ pub enum LossKind {
 }
 
 impl LossKind {
-    fn entry(self) -> &'static str {
+    /// The loss's code in the shaders (`LOSS_*` in `formulas.wgsl`): the loss kernel's `LOSS`
+    /// override and the small-model kernel's `loss` setting.
+    pub(crate) fn code(self) -> u32 {
         match self {
-            LossKind::Mse => "mse",
-            LossKind::BceWithLogits => "bce_with_logits",
-            LossKind::Bce => "bce",
-            LossKind::SoftmaxCrossEntropy => "softmax_cross_entropy",
+            LossKind::Mse => 0,
+            LossKind::BceWithLogits => 1,
+            LossKind::Bce => 2,
+            LossKind::SoftmaxCrossEntropy => 3,
         }
     }
 }
@@ -140,9 +142,12 @@ pub fn loss_launch(
     };
     let spec = KernelSpec {
         shader: Shader::Loss.code(),
-        entry: kind.entry(),
+        entry: "loss_terms",
         bindings: BINDINGS,
-        constants: vec![("LOSS_WG", f64::from(LOSS_WG))],
+        constants: vec![
+            ("LOSS_WG", f64::from(LOSS_WG)),
+            ("LOSS", f64::from(kind.code())),
+        ],
     };
     let groups = u32::try_from(terms.div_ceil(TERMS_PER_WORKGROUP)).unwrap_or(u32::MAX);
     if groups == 1 {
@@ -190,7 +195,7 @@ pub fn loss(gpu: &Gpu, kind: LossKind, pred: &Tensor, target: &Tensor) -> Result
 
 #[cfg(test)]
 mod tests {
-    use super::super::seam::{assert_constant, assert_mirrors, mirror};
+    use super::super::seam::{assert_constant, assert_constants, assert_mirrors, mirror};
     use super::*;
 
     #[test]
@@ -204,5 +209,15 @@ mod tests {
         assert_mirrors(shader, "LossParams", params);
         let per_invocation = TERMS_PER_WORKGROUP / LOSS_WG as usize;
         assert_constant(shader, "TERMS_PER_INVOCATION", per_invocation as f64);
+        let codes = [
+            ("LOSS_MSE", LossKind::Mse),
+            ("LOSS_BCE_WITH_LOGITS", LossKind::BceWithLogits),
+            ("LOSS_BCE", LossKind::Bce),
+            ("LOSS_SOFTMAX_CE", LossKind::SoftmaxCrossEntropy),
+        ]
+        .map(|(name, kind)| (name, kind.code()));
+        // formulas.wgsl's codes, in both kernels that take them.
+        assert_constants(shader, &codes);
+        assert_constants(Shader::SmallMlp, &codes);
     }
 }

@@ -33,13 +33,14 @@ pub enum Shader {
     Activation,
     /// `shaders/reduce.wgsl`
     Reduce,
-    /// `shaders/formulas.wgsl` followed by `shaders/loss.wgsl`
+    /// `shaders/formulas.wgsl` and `shaders/softmax_row.wgsl` followed by `shaders/loss.wgsl`
     Loss,
-    /// `shaders/formulas.wgsl` followed by `shaders/optim.wgsl`
+    /// `shaders/formulas.wgsl` and `shaders/optim_state.wgsl` followed by `shaders/optim.wgsl`
     Optim,
     /// `shaders/gather.wgsl`
     Gather,
-    /// `shaders/formulas.wgsl` and `shaders/epoch_row.wgsl` followed by `shaders/small_mlp.wgsl`
+    /// `shaders/formulas.wgsl`, `shaders/softmax_row.wgsl`, `shaders/optim_state.wgsl` and
+    /// `shaders/epoch_row.wgsl` followed by `shaders/small_mlp.wgsl`
     SmallMlp,
     /// `shaders/formulas.wgsl` and `shaders/epoch_row.wgsl` followed by `shaders/control.wgsl`
     Control,
@@ -88,10 +89,16 @@ impl Shader {
             Shader::MatmulSubgroup => shader!("matmul.wgsl", "matmul_subgroup.wgsl"),
             Shader::Activation => shader!("activation.wgsl"),
             Shader::Reduce => shader!("reduce.wgsl"),
-            Shader::Loss => shader!("formulas.wgsl", "loss.wgsl"),
-            Shader::Optim => shader!("formulas.wgsl", "optim.wgsl"),
+            Shader::Loss => shader!("formulas.wgsl", "softmax_row.wgsl", "loss.wgsl"),
+            Shader::Optim => shader!("formulas.wgsl", "optim_state.wgsl", "optim.wgsl"),
             Shader::Gather => shader!("gather.wgsl"),
-            Shader::SmallMlp => shader!("formulas.wgsl", "epoch_row.wgsl", "small_mlp.wgsl"),
+            Shader::SmallMlp => shader!(
+                "formulas.wgsl",
+                "softmax_row.wgsl",
+                "optim_state.wgsl",
+                "epoch_row.wgsl",
+                "small_mlp.wgsl"
+            ),
             Shader::Control => shader!("formulas.wgsl", "epoch_row.wgsl", "control.wgsl"),
             Shader::Copy => shader!("copy.wgsl"),
         }

@@ -50,10 +50,8 @@ pub(crate) struct SmallParams {
     row: EpochRow,
 }
 
-/// The kernel's loss and optimizer codes (`LOSS_*`, `OPT_SGD` in `small_mlp.wgsl`).
-const LOSS_MSE: u32 = 0;
-const LOSS_BCE_WITH_LOGITS: u32 = 1;
-const LOSS_SOFTMAX_CE: u32 = 2;
+/// The kernel's optimizer codes (`OPT_*` in `small_mlp.wgsl`; its loss codes are
+/// [`LossKind::code`]'s).
 const OPT_SGD: u32 = 0;
 const OPT_ADAM: u32 = 1;
 
@@ -165,11 +163,7 @@ pub(crate) fn epoch_dispatch(
         sizes,
         weight_offsets,
         bias_offsets,
-        loss: match model.loss {
-            LossKind::Mse => LOSS_MSE,
-            LossKind::BceWithLogits => LOSS_BCE_WITH_LOGITS,
-            LossKind::SoftmaxCrossEntropy | LossKind::Bce => LOSS_SOFTMAX_CE,
-        },
+        loss: model.loss.code(),
         optimizer: match kernel {
             UpdateKernel::Sgd => OPT_SGD,
             UpdateKernel::Adam => OPT_ADAM,
@@ -221,9 +215,6 @@ mod tests {
             ("ACT_CAPACITY", ACT_CAPACITY as u32),
             ("GRAD_CAPACITY", GRAD_CAPACITY as u32),
             ("MAX_LAYERS", MAX_LAYERS as u32),
-            ("LOSS_MSE", LOSS_MSE),
-            ("LOSS_BCE_WITH_LOGITS", LOSS_BCE_WITH_LOGITS),
-            ("LOSS_SOFTMAX_CE", LOSS_SOFTMAX_CE),
             ("OPT_SGD", OPT_SGD),
             ("OPT_ADAM", OPT_ADAM),
         ];
