@@ -122,10 +122,6 @@ impl<'g> Trainer<'g> {
                 detail: "early stopping (patience) needs validation data".into(),
             });
         }
-        let one_group = match &groups[..] {
-            [only] if only.params.len() == model.params().slots().len() => Some(only.config),
-            _ => None,
-        };
         let mut optimizer = Optimizer::with_groups(gpu, model.params(), groups)?;
         optimizer.set_schedule(config.lr_schedule)?;
         let (n, batch) = (train.len(), config.batch_size.min(train.len()));
@@ -151,7 +147,7 @@ impl<'g> Trainer<'g> {
         let path = EpochPath::new(
             gpu,
             &model,
-            (&optimizer, one_group),
+            &optimizer,
             &rows,
             (&results.tensor, layout),
             (max_epochs, config.single_dispatch_epochs),

@@ -180,8 +180,7 @@ pub(super) enum EpochPath {
 
 impl EpochPath {
     /// The path `choice` asks for: the one-dispatch path for `model` over `rows`, updated by
-    /// `optimizer` (whose one group holding every parameter is `group`; `None` when it has
-    /// several), where it can train the run, with up to `epochs` epochs a submission whose
+    /// `optimizer`, where it can train the run, with up to `epochs` epochs a submission whose
     /// rows `results` holds; else the general path.
     ///
     /// # Errors
@@ -190,7 +189,7 @@ impl EpochPath {
     pub fn new(
         gpu: &Gpu,
         model: &Mlp,
-        (optimizer, group): (&Optimizer, Option<OptimizerConfig>),
+        optimizer: &Optimizer,
         rows: &TrainRows,
         (results, layout): (&Tensor, EpochRow),
         (epochs, choice): (usize, SingleDispatch),
@@ -198,7 +197,7 @@ impl EpochPath {
         let fit = match choice {
             SingleDispatch::Never => return Self::general(gpu, model, rows),
             SingleDispatch::Auto | SingleDispatch::Always => {
-                one_dispatch_fit(gpu, model, group, rows)
+                one_dispatch_fit(gpu, model, optimizer, rows)
             }
         };
         let (group, split, orders, order_block) = match (fit, choice) {
@@ -327,18 +326,20 @@ impl EpochPath {
     }
 }
 
-/// What the one-dispatch path needs to train `model` over `rows` — the optimizer's one group,
+/// What the one-dispatch path needs to train `model` over `rows` — `optimizer`'s one group,
 /// the split on the device, its epochs' orders and the elements between two of them — or why
-/// it cannot: the optimizer has
-/// several groups, the split is streamed, or the model, its batch or the device do not fit
-/// the kernel.
+/// it cannot: the optimizer has several groups, the split is streamed, or the model, its batch
+/// or the device do not fit the kernel.
 fn one_dispatch_fit<'a>(
     gpu: &Gpu,
     model: &Mlp,
-    group: Option<OptimizerConfig>,
+    optimizer: &Optimizer,
     rows: &'a TrainRows,
 ) -> std::result::Result<(OptimizerConfig, &'a DeviceSplit, &'a Tensor, usize), String> {
-    let group = group.ok_or("it takes one optimizer group holding every parameter")?;
+    let group = match optimizer.param_groups() {
+        [only] if only.params.len() == model.params().slots().len() => only.config,
+        _ => return Err("it takes one optimizer group holding every parameter".into()),
+    };
     let Place::Device {
         split,
         orders,
