@@ -62,10 +62,12 @@ fn temporary_prefix(name: &std::ffi::OsStr) -> String {
 /// it when the process ends, however it ends, so a killed run never leaves a stale lock.
 ///
 /// The lock is a sibling file `.{name}.lock`; creating it also proves the directory exists
-/// and can be written, before any work whose result would be written there.
+/// and can be written, before any work whose result would be written there. The holder removes
+/// it when done (on Unix; a killed holder's stays, empty, and is reused).
 #[derive(Debug)]
 pub struct WriteLock {
     _file: std::fs::File,
+    path: std::path::PathBuf,
 }
 
 impl WriteLock {
@@ -97,25 +99,62 @@ impl WriteLock {
             .file_name()
             .ok_or_else(|| io(std::io::Error::other("not a file path")))?;
         let lock_path = path.with_file_name(format!(".{}.lock", name.to_string_lossy()));
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(io)?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(Error::Locked {
-                    path: path.display().to_string(),
-                })
+        let file = loop {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&lock_path)
+                .map_err(io)?;
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(Error::Locked {
+                        path: path.display().to_string(),
+                    })
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
             }
-            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
-        }
+            // A holder removes the file before it lets go: if ours was removed between our open
+            // and our lock, a newcomer may hold a new file at the path; take that one instead.
+            if is_at(&file, &lock_path) {
+                break file;
+            }
+        };
         for written in std::iter::once(path).chain(companions.iter().copied()) {
             remove_temporaries(written);
         }
-        Ok(Self { _file: file })
+        Ok(Self {
+            _file: file,
+            path: lock_path,
+        })
+    }
+}
+
+impl Drop for WriteLock {
+    fn drop(&mut self) {
+        // Removed while still held (the file closes after this), so that no one locks it after
+        // its removal without seeing, by `is_at`, that it is gone.
+        if cfg!(unix) {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Whether the open `file` is the one at `path` now (on Unix: the same device and inode).
+fn is_at(file: &std::fs::File, path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (file.metadata(), std::fs::metadata(path)) {
+            (Ok(open), Ok(now)) => open.dev() == now.dev() && open.ino() == now.ino(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (file, path);
+        true
     }
 }
 

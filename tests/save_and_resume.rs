@@ -298,3 +298,36 @@ fn taking_the_save_lock_removes_leftovers_of_both_files() {
     drop(lock);
     std::fs::remove_dir_all(&base).ok();
 }
+
+/// The file names in `dir`, sorted.
+fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// The save lock lives only as long as its holder: a second one is refused while the first is
+/// held, and nothing but the model and its training state is left after a run.
+#[test]
+fn the_save_lock_is_exclusive_and_leaves_no_file_behind() {
+    let base = dir("lock-file");
+    let path = base.join("model.safetensors");
+    let first = wgsl_train::checkpoint::lock_for_saving(&path).unwrap();
+    let second = wgsl_train::checkpoint::lock_for_saving(&path);
+    assert!(
+        matches!(second, Err(wgsl_train::Error::Locked { .. })),
+        "{second:?}"
+    );
+    drop(first);
+    assert_eq!(listing(&base), Vec::<String>::new());
+    let (ok, _, stderr) = run(&train_args(&path, &["--epochs", "2"]));
+    assert!(ok, "{stderr}");
+    assert_eq!(
+        listing(&base),
+        ["model.safetensors", "model.training.safetensors"]
+    );
+    std::fs::remove_dir_all(&base).ok();
+}

@@ -464,8 +464,10 @@ fn train(args: &TrainArgs) -> Result<()> {
         .iter()
         .map(usize::to_string)
         .collect();
+    // One line before training: a reader that takes only the first (`| head -1`) must not end
+    // the run before its model is saved.
     say!(
-        "{}: {} rows, {}; {} train / {} validation / {} test; MLP {} on {}",
+        "{}: {} rows, {}; {} train / {} validation / {} test; MLP {} on {}{}",
         args.data.data,
         data.len(),
         data.task(),
@@ -473,11 +475,13 @@ fn train(args: &TrainArgs) -> Result<()> {
         prepared.validation.len(),
         prepared.test.len(),
         arrows.join("→"),
-        gpu.adapter_info().name
+        gpu.adapter_info().name,
+        if run.trainer().single_dispatch_epochs() {
+            "; each epoch one dispatch (the small-model path)"
+        } else {
+            ""
+        }
     );
-    if run.trainer().single_dispatch_epochs() {
-        say!("each epoch one dispatch (the small-model path)");
-    }
     if let Some(steps) = run.trainer().chunk_steps() {
         say!(
             "the training split does not fit one storage binding: streamed from host memory, {steps} batches at a time"
