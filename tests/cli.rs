@@ -111,6 +111,36 @@ fn bad_arguments_and_data_are_one_line_errors() {
             ],
             "Nesterov",
         ),
+        // A flag of the other optimizer is refused by name, not ignored (Adam is the default).
+        (
+            vec![
+                "train",
+                "--data",
+                "diabetes",
+                "--momentum",
+                "0.9",
+                "--quiet",
+            ],
+            "--momentum does not apply to --optimizer adam",
+        ),
+        (
+            vec![
+                "train",
+                "--data",
+                "diabetes",
+                "--optimizer",
+                "sgd",
+                "--beta1",
+                "0.8",
+                "--amsgrad",
+                "--quiet",
+            ],
+            "--beta1, --amsgrad does not apply to --optimizer sgd",
+        ),
+        (
+            vec!["train", "--data", "diabetes", "--patience", "0", "--quiet"],
+            "patience must be at least 1",
+        ),
         (
             vec![
                 "eval",
@@ -423,5 +453,25 @@ fn single_dispatch_epochs_choose_the_epoch_path() {
         "never",
     ]);
     assert!(ok && stdout.contains("resumed"), "{stderr}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// `bench --json` where the file cannot be written is refused before the benchmark runs (it
+/// takes minutes), naming the path: a directory, a directory that does not exist.
+#[test]
+fn an_unwritable_bench_json_is_refused_before_benchmarking() {
+    let dir = std::env::temp_dir().join(format!("wgsl-train-cli-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let missing = dir.join("no-such-dir").join("bench.json");
+    for path in [dir.to_str().unwrap(), missing.to_str().unwrap()] {
+        let started = std::time::Instant::now();
+        let (ok, stdout, stderr) = wgsl_train(&["bench", "--quick", "--json", path]);
+        assert!(!ok && stderr.contains(path), "{path}: {stderr}");
+        assert!(
+            !stdout.contains("adapter"),
+            "{path}: it benchmarked first: {stdout}"
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    }
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -344,6 +344,20 @@ fn bad_training_arguments_are_typed_errors() {
         ),
         Err(Error::InvalidArgument { .. })
     ));
+    // Patience 0 would mean no early stopping at all: refused, not silently ignored.
+    let err = new(
+        &[10, 1],
+        TrainConfig {
+            patience: Some(0),
+            ..config(5, 32)
+        },
+        true,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, Error::InvalidArgument { .. }) && err.to_string().contains("patience"),
+        "{err}"
+    );
     let err = new(&[4, 1], config(1, 32), false).unwrap_err();
     assert!(err.to_string().contains("10 features"), "{err}");
     let classes = Mlp::new(gpu, &[10, 3], Task::Multiclass, 0).unwrap();

@@ -90,7 +90,7 @@ impl Default for TrainConfig {
 
 impl TrainConfig {
     /// Checks every value: at least one epoch, one row per step and one epoch per submission,
-    /// a finite `min_delta` ≥ 0, a valid schedule.
+    /// patience of at least one epoch, a finite `min_delta` ≥ 0, a valid schedule.
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] naming the value.
@@ -107,6 +107,11 @@ impl TrainConfig {
         }
         if self.chunk_rows == Some(0) {
             return Err(invalid("chunk_rows must be at least 1".into()));
+        }
+        if self.patience == Some(0) {
+            return Err(invalid(
+                "patience must be at least 1 epoch (None: no early stopping)".into(),
+            ));
         }
         if self.submission_epochs == Some(0) {
             return Err(invalid("submission_epochs must be at least 1".into()));

@@ -52,9 +52,14 @@ fn median_seconds(runs: usize, mut f: impl FnMut()) -> f64 {
 }
 
 pub fn run(args: &BenchArgs) -> Result<()> {
-    if args.json.as_os_str() == "-" {
+    // The JSON file's place proven writable (and kept from a second bench) before the minutes
+    // of benchmarking whose figures it will hold.
+    let _lock = if args.json.as_os_str() == "-" {
         crate::output::text_off();
-    }
+        None
+    } else {
+        Some(wgsl_train::fs::WriteLock::acquire(&args.json)?)
+    };
     let gpu = Gpu::with_options(GpuOptions {
         autotune: args.autotune,
         ..GpuOptions::default()

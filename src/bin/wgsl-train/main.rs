@@ -147,7 +147,8 @@ struct TrainArgs {
     /// Rows per step [default: 32].
     #[arg(long)]
     batch_size: Option<usize>,
-    /// Stop after this many epochs without a validation improvement, keeping the best weights.
+    /// Stop after this many epochs (at least 1) without a validation improvement, keeping the
+    /// best weights [default: no early stopping].
     #[arg(long)]
     patience: Option<usize>,
     /// The least validation-loss decrease that counts as an improvement [default: 0].
@@ -350,6 +351,39 @@ fn load_data(args: &DataArgs, task_override: Option<Task>) -> Result<Dataset> {
     }
 }
 
+/// The optimizer flags given that `--optimizer` does not take (SGD's to Adam, Adam's to SGD),
+/// refused by name rather than ignored.
+fn check_optimizer_flags(args: &TrainArgs) -> Result<()> {
+    let sgd_only = [
+        ("--momentum", args.momentum.is_some()),
+        ("--dampening", args.dampening.is_some()),
+        ("--nesterov", args.nesterov),
+    ];
+    let adam_only = [
+        ("--beta1", args.beta1.is_some()),
+        ("--beta2", args.beta2.is_some()),
+        ("--eps", args.eps.is_some()),
+        ("--amsgrad", args.amsgrad),
+    ];
+    let (name, foreign) = match args.optimizer {
+        OptimizerArg::Sgd => ("sgd", &adam_only[..]),
+        OptimizerArg::Adam => ("adam", &sgd_only[..]),
+        OptimizerArg::Adamw => ("adamw", &sgd_only[..]),
+    };
+    let given: Vec<&str> = foreign
+        .iter()
+        .filter(|(_, g)| *g)
+        .map(|(f, _)| *f)
+        .collect();
+    if given.is_empty() {
+        return Ok(());
+    }
+    Err(Error::InvalidArgument {
+        op: "--optimizer",
+        detail: format!("{} does not apply to --optimizer {name}", given.join(", ")),
+    })
+}
+
 fn optimizer(args: &TrainArgs) -> OptimizerConfig {
     let set = |slot: &mut f64, flag: Option<f64>| {
         if let Some(v) = flag {
@@ -432,6 +466,7 @@ fn experiment(args: &TrainArgs) -> Experiment {
 /// locked, before the data is read or the adapter opened; the model is saved before the report
 /// is printed, so no output failure can lose it.
 fn train(args: &TrainArgs) -> Result<()> {
+    check_optimizer_flags(args)?;
     let experiment = experiment(args);
     experiment.validate()?;
     if args.checkpoint_every == Some(0) {
