@@ -475,3 +475,54 @@ fn an_unwritable_bench_json_is_refused_before_benchmarking() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `eval` takes the model's features by name, as `predict` does: the same rows with the
+/// columns in another order (and one the model never saw) score exactly the same; a file
+/// without the model's columns is refused, naming the first one missing.
+#[test]
+fn eval_matches_the_features_by_name() {
+    let dir = std::env::temp_dir().join(format!("wgsl-train-cli-names-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let rows: Vec<[f32; 3]> = (0..150)
+        .map(|i| {
+            let t = i as f32;
+            [(t * 0.37).sin(), (t * 0.11).cos(), (t * 0.05) % 1.3]
+        })
+        .collect();
+    let y = |r: &[f32; 3]| r[0] - 2.0 * r[1] + 0.5 * r[2];
+    let write = |name: &str, header: &str, line: &dyn Fn(&[f32; 3]) -> String| {
+        let mut text = format!("{header}\n");
+        for r in &rows {
+            text.push_str(&line(r));
+            text.push('\n');
+        }
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let data = write("data.csv", "a,b,c,y", &|r| {
+        format!("{},{},{},{}", r[0], r[1], r[2], y(r))
+    });
+    let reordered = write("reordered.csv", "c,extra,a,b,y", &|r| {
+        format!("{},7,{},{},{}", r[2], r[0], r[1], y(r))
+    });
+    let renamed = write("renamed.csv", "f0,f1,f2,y", &|r| {
+        format!("{},{},{},{}", r[0], r[1], r[2], y(r))
+    });
+    let model = dir.join("m.safetensors");
+    let model = model.to_str().unwrap();
+    let (ok, _, stderr) = wgsl_train(&[
+        "train", "--data", &data, "--epochs", "5", "--save", model, "--quiet",
+    ]);
+    assert!(ok, "{stderr}");
+    let eval = |data: &str| wgsl_train(&["eval", "--checkpoint", model, "--data", data]);
+    let figures = |stdout: &str| stdout.lines().skip(1).map(String::from).collect::<Vec<_>>();
+    let (ok, want, stderr) = eval(&data);
+    assert!(ok && want.contains("MSE"), "{stderr}");
+    let (ok, got, stderr) = eval(&reordered);
+    assert!(ok, "{stderr}");
+    assert_eq!(figures(&got), figures(&want));
+    let (ok, _, stderr) = eval(&renamed);
+    assert!(!ok && stderr.contains("no feature \"a\""), "{stderr}");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -285,6 +285,41 @@ impl Dataset {
         })
     }
 
+    /// The same rows with their features picked by name in the order of `names` (a model's
+    /// features): columns in any order are matched, columns the model does not take are left
+    /// out.
+    ///
+    /// # Errors
+    /// [`Error::Data`] naming the first of `names` this dataset has no feature of.
+    pub fn with_feature_order(&self, names: &[String]) -> Result<Dataset> {
+        let picks = names
+            .iter()
+            .map(|name| {
+                self.feature_names
+                    .iter()
+                    .position(|f| f == name)
+                    .ok_or_else(|| {
+                        Error::Data(format!(
+                        "no feature {name:?}; the model's features are {names:?}, the data's {:?}",
+                        self.feature_names
+                    ))
+                    })
+            })
+            .collect::<Result<Vec<usize>>>()?;
+        let features = self
+            .features
+            .chunks_exact(self.n_features)
+            .flat_map(|row| picks.iter().map(|&c| row[c]))
+            .collect();
+        Ok(Dataset {
+            features: Arc::new(features),
+            n_features: picks.len(),
+            feature_names: names.to_vec(),
+            targets: self.targets.clone(),
+            ..self.metadata()
+        })
+    }
+
     /// The same rows with `features` replaced (same shape), as a standardiser produces.
     pub(crate) fn with_features(&self, features: Vec<f32>) -> Dataset {
         Dataset {

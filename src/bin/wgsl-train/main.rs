@@ -669,8 +669,9 @@ fn eval(args: &EvalArgs) -> Result<()> {
         Some(p) => p,
         None => {
             eprintln!(
-                "note: the checkpoint holds no preprocessing: the features are used as they are, and the \
-                 baseline is this data's own mean or class frequencies"
+                "note: the checkpoint holds no preprocessing: the features are used as they are, in \
+                 their order (no names to match), and the baseline is this data's own mean or \
+                 class frequencies"
             );
             let f = model.sizes()[0];
             let mut p = Preprocessing::fit(&data);
@@ -682,6 +683,10 @@ fn eval(args: &EvalArgs) -> Result<()> {
             p
         }
     };
+    if !preprocessing.feature_names.is_empty() {
+        // The model's features by name, in any order, as predict reads them.
+        data = data.with_feature_order(&preprocessing.feature_names)?;
+    }
     if !preprocessing.class_names.is_empty() {
         data = data.with_class_order(&preprocessing.class_names)?;
     }
