@@ -5,7 +5,9 @@
 //! reference of every kernel ([`reference`](mod@reference)) holds them to account in the tests.
 //!
 //! - [`train`] trains an [`nn::Mlp`] many epochs per GPU submission ([`train::Trainer`]),
-//!   with validation, early stopping and learning-rate schedules decided on the GPU;
+//!   with validation, early stopping and learning-rate schedules decided on the GPU; each epoch
+//!   one dispatch where the network is small enough, a dispatch per kernel and step elsewhere
+//!   (the trainer chooses: [`train::SingleDispatch`]);
 //! - [`experiment`] runs a whole experiment — split, standardise, train, score every split
 //!   beside a baseline, diagnose ([`experiment::Experiment`]) — as the command line does;
 //! - [`data`] loads datasets (slices, CSV, built-in) and splits them; [`metrics`] scores
@@ -24,7 +26,8 @@
 //! - a [`Batch`] records many kernels into one queue submission.
 //!
 //! Numerics follow PyTorch: see the formulas in `shaders/formulas.wgsl` (the losses and
-//! optimizer updates, written once) and in [`reference`](mod@reference). Reductions use a fixed
+//! optimizer updates, written once for every kernel; each shader family has one entry point,
+//! the loss or algorithm an override constant) and in [`reference`](mod@reference). Reductions use a fixed
 //! order, so the same inputs give bitwise-identical results from run to run on the same adapter.
 //!
 //! ## Features

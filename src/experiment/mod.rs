@@ -63,8 +63,8 @@ impl Experiment {
     /// The classic 10→5→1 setting this crate grew from, with `optimizer`: one hidden layer of
     /// 5, batches of 32, up to 500 epochs with early stopping (patience 50, `min_delta` 1e-4),
     /// the 70/15/15 split with seed 2024, shuffle seed 1 and weight seed 7 (on the small-model
-    /// path where the device allows it, as every run by default). The diabetes example and the web demo both run it, so
-    /// their figures agree.
+    /// path where the device allows it, as every run by default). The diabetes example and the
+    /// web demo both run it, so their figures agree.
     pub fn classic(optimizer: OptimizerConfig) -> Self {
         Self {
             hidden: vec![5],

@@ -4,7 +4,8 @@
 use super::LrSchedule;
 use crate::error::{Error, Result};
 
-/// How to train. `Default`: 100 epochs of batches of 32, seed 0, no early stopping.
+/// How to train. `Default`: 100 epochs of batches of 32, seed 0, no early stopping, one
+/// dispatch an epoch where the model, data and device allow it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrainConfig {
     /// Passes over the training data (default 100).
