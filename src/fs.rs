@@ -3,7 +3,7 @@
 //! error type).
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 
@@ -18,9 +18,44 @@ pub fn open(path: &Path) -> Result<std::fs::File> {
     })
 }
 
-/// Writes `bytes` to `path` atomically: to a temporary file in the same directory, synced to
-/// disk, then renamed over `path`. If anything fails, `path` keeps its previous contents and
-/// the temporary file is removed.
+/// How an output path is written: the one rule for every file the crate writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    /// A regular file, or none yet: replaced atomically at this path — a symbolic link's
+    /// target, never the link.
+    Replace(PathBuf),
+    /// Something that is not a regular file — a character device such as `/dev/null` or
+    /// `/dev/stdout`'s terminal or pipe, a FIFO: written through, never replaced.
+    Through(PathBuf),
+}
+
+impl Destination {
+    /// Where writing `path` goes. A symbolic link is followed to its target (when the target
+    /// does not exist yet, to where it would be).
+    pub fn of(path: &Path) -> Destination {
+        match std::fs::metadata(path) {
+            Ok(meta) if !meta.is_file() && !meta.is_dir() => Destination::Through(path.into()),
+            _ => Destination::Replace(link_target(path)),
+        }
+    }
+}
+
+/// `path` with its symbolic links resolved: the file a write through it changes.
+fn link_target(path: &Path) -> PathBuf {
+    if let Ok(resolved) = std::fs::canonicalize(path) {
+        return resolved;
+    }
+    // A link to a file not made yet: its target, relative to the link's directory.
+    match std::fs::read_link(path) {
+        Ok(target) => path.parent().unwrap_or(Path::new("")).join(target),
+        Err(_) => path.into(),
+    }
+}
+
+/// Writes `bytes` to `path` as [`Destination::of`] says: a regular file (or a new one, or a
+/// symbolic link's target) atomically — to a temporary file in the same directory, synced to
+/// disk, then renamed over it, so that if anything fails it keeps its previous contents and the
+/// temporary file is removed; a device or FIFO written through.
 ///
 /// # Errors
 /// [`Error::Io`] naming the file.
@@ -29,6 +64,20 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         path: path.display().to_string(),
         source,
     };
+    let path = match Destination::of(path) {
+        Destination::Through(device) => {
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&device)
+                .map_err(io)?;
+            return file
+                .write_all(bytes)
+                .and_then(|()| file.flush())
+                .map_err(io);
+        }
+        Destination::Replace(file) => file,
+    };
+    let path = path.as_path();
     let name = path
         .file_name()
         .ok_or_else(|| io(std::io::Error::other("not a file path")))?;
@@ -61,13 +110,15 @@ fn temporary_prefix(name: &std::ffi::OsStr) -> String {
 /// An exclusive lock on writing one file, held until dropped: the operating system releases
 /// it when the process ends, however it ends, so a killed run never leaves a stale lock.
 ///
-/// The lock is a sibling file `.{name}.lock`; creating it also proves the directory exists
-/// and can be written, before any work whose result would be written there. The holder removes
-/// it when done (on Unix; a killed holder's stays, empty, and is reused).
+/// The lock is a sibling file `.{name}.lock` of the file written (a symbolic link's target);
+/// creating it also proves the directory exists and can be written, before any work whose
+/// result would be written there. The holder removes it when done (on Unix; a killed holder's
+/// stays, empty, and is reused). A device or FIFO, written through and never replaced, takes no
+/// lock file (nothing is made beside it).
 #[derive(Debug)]
 pub struct WriteLock {
-    _file: std::fs::File,
-    path: std::path::PathBuf,
+    /// The locked file and its path; `None` for a device or FIFO.
+    held: Option<(std::fs::File, PathBuf)>,
 }
 
 impl WriteLock {
@@ -95,10 +146,14 @@ impl WriteLock {
         if path.is_dir() {
             return Err(io(std::io::Error::other("is a directory, not a file path")));
         }
-        let name = path
+        let file_path = match Destination::of(path) {
+            Destination::Through(_) => return Ok(Self { held: None }),
+            Destination::Replace(file) => file,
+        };
+        let name = file_path
             .file_name()
             .ok_or_else(|| io(std::io::Error::other("not a file path")))?;
-        let lock_path = path.with_file_name(format!(".{}.lock", name.to_string_lossy()));
+        let lock_path = file_path.with_file_name(format!(".{}.lock", name.to_string_lossy()));
         let file = loop {
             let file = std::fs::OpenOptions::new()
                 .create(true)
@@ -121,12 +176,11 @@ impl WriteLock {
                 break file;
             }
         };
-        for written in std::iter::once(path).chain(companions.iter().copied()) {
+        for written in std::iter::once(file_path.as_path()).chain(companions.iter().copied()) {
             remove_temporaries(written);
         }
         Ok(Self {
-            _file: file,
-            path: lock_path,
+            held: Some((file, lock_path)),
         })
     }
 }
@@ -135,8 +189,8 @@ impl Drop for WriteLock {
     fn drop(&mut self) {
         // Removed while still held (the file closes after this), so that no one locks it after
         // its removal without seeing, by `is_at`, that it is gone.
-        if cfg!(unix) {
-            let _ = std::fs::remove_file(&self.path);
+        if let (true, Some((_, path))) = (cfg!(unix), &self.held) {
+            let _ = std::fs::remove_file(path);
         }
     }
 }

@@ -2,8 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::Result;
-use crate::fs::WriteLock;
+use crate::error::{Error, Result};
+use crate::fs::{Destination, WriteLock};
 
 /// The training-state file that belongs to the model file `path`.
 pub fn training_state_path(path: &Path) -> PathBuf {
@@ -18,7 +18,17 @@ pub fn training_state_path(path: &Path) -> PathBuf {
 /// training state, and removes what killed writers of either left behind.
 ///
 /// # Errors
-/// As [`WriteLock::acquire`](crate::fs::WriteLock::acquire).
+/// [`Error::Checkpoint`] when `path` is a device or FIFO (a checkpoint is two files, the
+/// training state beside the model, and nothing is made beside a device); otherwise as
+/// [`WriteLock::acquire`](crate::fs::WriteLock::acquire).
 pub fn lock_for_saving(path: &Path) -> Result<WriteLock> {
+    if let Destination::Through(_) = Destination::of(path) {
+        return Err(Error::Checkpoint {
+            path: path.display().to_string(),
+            detail: "is not a regular file: a checkpoint is a model file with its training \
+                     state beside it; save to a file path"
+                .into(),
+        });
+    }
     WriteLock::acquire_covering(path, &[&training_state_path(path)])
 }

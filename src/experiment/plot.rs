@@ -14,6 +14,18 @@ use crate::train::History;
 /// # Errors
 /// [`Error::Io`] when the file cannot be written.
 pub fn plot_curves(path: &Path, title: &str, runs: &[(String, &History)]) -> Result<()> {
+    // Drawn into memory, then written as every output is (crate::fs::write_atomic).
+    let mut svg = String::new();
+    draw_curves(&mut svg, path, title, runs)?;
+    crate::fs::write_atomic(path, svg.as_bytes())
+}
+
+fn draw_curves(
+    svg: &mut String,
+    path: &Path,
+    title: &str,
+    runs: &[(String, &History)],
+) -> Result<()> {
     let io = |e: String| Error::Io {
         path: path.display().to_string(),
         source: std::io::Error::other(e),
@@ -40,7 +52,7 @@ pub fn plot_curves(path: &Path, title: &str, runs: &[(String, &History)]) -> Res
     let columns = runs.len().clamp(1, 3);
     let rows = runs.len().div_ceil(columns).max(1);
     let size = (320 * columns as u32 + 40, 260 * rows as u32 + 50);
-    let root = SVGBackend::new(path, size).into_drawing_area();
+    let root = SVGBackend::with_string(svg, size).into_drawing_area();
     root.fill(&WHITE).map_err(|e| io(e.to_string()))?;
     let root = root
         .titled(title, ("sans-serif", 22))
