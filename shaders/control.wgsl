@@ -9,15 +9,9 @@
 // out. The restore and the copy are dispatches of copy.wgsl that act only when the decision's
 // flag says so. A stop freezes the model for the rest of the submission: the optimizer update
 // skips while its `frozen` word is set, and the small-model kernel skips an epoch whose row is
-// marked SKIP. The crate puts formulas.wgsl (for its non-finite test) and epoch_row.wgsl first.
+// marked SKIP. The crate puts formulas.wgsl (for its non-finite test), epoch_decision.wgsl (the
+// rules, shared with the grid kernel) and epoch_row.wgsl first.
 
-// Status bits written at the end of each epoch's row (as an f32: small integers are exact).
-const RAN: u32 = 1u;
-const IMPROVED: u32 = 2u;
-const OUT_OF_PATIENCE: u32 = 4u;
-const NONFINITE_LOSS: u32 = 8u;
-const NONFINITE_PARAMETER: u32 = 16u;
-const LOSS_GREW: u32 = 32u;
 // In the status slot of the rows after a stop, until their epoch's decision overwrites it.
 const SKIP: f32 = -1.0;
 
@@ -83,56 +77,55 @@ fn decide_epoch() {
         results[status_at] = 0.0;
         return;
     }
-    var status = RAN;
+    var nonfinite_loss = false;
     for (var s = 0u; s < slots.steps; s++) {
         if any_nonfinite(vec4<f32>(results[row + s])) {
-            status |= NONFINITE_LOSS;
+            nonfinite_loss = true;
         }
     }
     let train_loss = weighted_mean(row, slots.steps, settings.batch, settings.rows);
     results[row + slots.train_loss] = train_loss;
-    if status == RAN && results[row + slots.nonfinite] != 0.0 {
-        status |= NONFINITE_PARAMETER;
+    let has_validation = settings.has_validation != 0u;
+    if has_validation && settings.validation_chunks > 1u {
+        results[row + slots.validation_loss] = weighted_mean(
+            row + slots.first_chunk,
+            settings.validation_chunks,
+            settings.validation_chunk_rows,
+            settings.validation_rows,
+        );
     }
-    var lowest = control.lowest;
-    if control.trained == 0u {
-        lowest = results[row];
-    }
-    if status == RAN && train_loss > settings.growth * lowest {
-        status |= LOSS_GREW;
-    }
-    if status != RAN {
-        // Diverged: back to the epoch's start, and no more epochs in this submission.
+    let outcome = EpochOutcome(
+        nonfinite_loss,
+        results[row + slots.nonfinite] != 0.0,
+        train_loss,
+        results[row],
+        has_validation,
+        results[row + slots.validation_loss],
+    );
+    var standing = Standing(
+        control.epochs_without_improvement,
+        control.has_best,
+        control.best,
+        control.lowest,
+        control.trained,
+    );
+    let status = decide(&standing, outcome, DecisionRules(settings.growth, settings.min_delta, settings.patience));
+    results[status_at] = f32(status);
+    if diverged(status) {
+        // Back to the epoch's start, and no more epochs in this submission.
         control.restore = 1u;
-        results[status_at] = f32(status);
         stop();
         return;
     }
-    control.lowest = min(lowest, train_loss);
-    control.trained = 1u;
-    if settings.has_validation != 0u {
-        if settings.validation_chunks > 1u {
-            results[row + slots.validation_loss] = weighted_mean(
-                row + slots.first_chunk,
-                settings.validation_chunks,
-                settings.validation_chunk_rows,
-                settings.validation_rows,
-            );
-        }
-        let loss = results[row + slots.validation_loss];
-        if control.has_best == 0u || loss < control.best - settings.min_delta {
-            control.has_best = 1u;
-            control.best = loss;
-            control.epochs_without_improvement = 0u;
-            control.keep = 1u;
-            status |= IMPROVED;
-        } else {
-            control.epochs_without_improvement += 1u;
-        }
+    control.epochs_without_improvement = standing.epochs_without_improvement;
+    control.has_best = standing.has_best;
+    control.best = standing.best;
+    control.lowest = standing.lowest;
+    control.trained = standing.trained;
+    if (status & IMPROVED) != 0u {
+        control.keep = 1u;
     }
-    results[status_at] = f32(status);
-    if settings.patience != 0u && control.epochs_without_improvement >= settings.patience {
-        results[status_at] = f32(status | OUT_OF_PATIENCE);
+    if (status & OUT_OF_PATIENCE) != 0u {
         stop();
     }
 }

@@ -91,6 +91,17 @@ fn elementwise_loss_term(kind: u32, x: f32, y: f32) -> vec2<f32> {
     }
 }
 
+// ---- activations (the per-model kernels of a grid; the general path fuses ReLU into matmul) ----
+
+// ReLU: max(z, 0); its gradient at exactly 0 is 0.
+fn relu(z: f32) -> f32 {
+    return max(z, 0.0);
+}
+
+fn relu_grad(z: f32, upstream: f32) -> f32 {
+    return select(0.0, upstream, z > 0.0);
+}
+
 // ---- optimizers (PyTorch's torch.optim algorithms), four elements at a time ----
 //
 // With g the gradient and θ the parameter:

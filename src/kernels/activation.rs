@@ -115,6 +115,33 @@ pub fn relu_backward(gpu: &Gpu, grad_out: &Tensor, pre: &Tensor) -> Result<Tenso
     Ok(grad_in)
 }
 
+/// The nonlinearity after each hidden layer. In JSON: `"relu"`.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Activation {
+    /// `max(z, 0)`, with gradient 0 at 0 (PyTorch `nn.ReLU`).
+    #[default]
+    Relu,
+}
+
+impl Activation {
+    /// The WGSL function (in `formulas.wgsl`) of the forward pass, `f(z)`.
+    pub(crate) fn wgsl_forward(self) -> &'static str {
+        match self {
+            Activation::Relu => "relu",
+        }
+    }
+
+    /// The WGSL function of the backward pass, `f'(z) · upstream` from `(z, upstream)`.
+    pub(crate) fn wgsl_backward(self) -> &'static str {
+        match self {
+            Activation::Relu => "relu_grad",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::seam::{assert_mirrors, mirror};

@@ -8,6 +8,7 @@
 pub mod activation;
 pub(crate) mod control;
 pub(crate) mod gather;
+pub(crate) mod grid;
 pub mod loss;
 pub mod matmul;
 pub(crate) mod optim;
@@ -42,15 +43,20 @@ pub enum Shader {
     /// `shaders/formulas.wgsl`, `shaders/softmax_row.wgsl`, `shaders/optim_state.wgsl` and
     /// `shaders/epoch_row.wgsl` followed by `shaders/small_mlp.wgsl`
     SmallMlp,
-    /// `shaders/formulas.wgsl` and `shaders/epoch_row.wgsl` followed by `shaders/control.wgsl`
+    /// `shaders/formulas.wgsl`, `shaders/epoch_decision.wgsl` and `shaders/epoch_row.wgsl`
+    /// followed by `shaders/control.wgsl`
     Control,
     /// `shaders/copy.wgsl`
     Copy,
+    /// `shaders/formulas.wgsl` and `shaders/epoch_decision.wgsl` followed by
+    /// `shaders/grid.wgsl`: the library of the grid kernels, whose entry points are generated
+    /// per network shape (`kernels/grid.rs`).
+    Grid,
 }
 
 impl Shader {
     /// Every module, for validation and tooling.
-    pub const ALL: [Shader; 10] = [
+    pub const ALL: [Shader; 11] = [
         Shader::Matmul,
         Shader::MatmulSubgroup,
         Shader::Activation,
@@ -61,6 +67,7 @@ impl Shader {
         Shader::SmallMlp,
         Shader::Control,
         Shader::Copy,
+        Shader::Grid,
     ];
 
     /// The module's name: its main file's name without `.wgsl`.
@@ -76,6 +83,7 @@ impl Shader {
             Shader::SmallMlp => "small_mlp",
             Shader::Control => "control",
             Shader::Copy => "copy",
+            Shader::Grid => "grid",
         }
     }
 
@@ -99,8 +107,14 @@ impl Shader {
                 "epoch_row.wgsl",
                 "small_mlp.wgsl"
             ),
-            Shader::Control => shader!("formulas.wgsl", "epoch_row.wgsl", "control.wgsl"),
+            Shader::Control => shader!(
+                "formulas.wgsl",
+                "epoch_decision.wgsl",
+                "epoch_row.wgsl",
+                "control.wgsl"
+            ),
             Shader::Copy => shader!("copy.wgsl"),
+            Shader::Grid => shader!("formulas.wgsl", "epoch_decision.wgsl", "grid.wgsl"),
         }
     }
 

@@ -6,6 +6,8 @@ pub(crate) mod graph;
 use crate::data::{Dataset, Task};
 use crate::error::{Error, Result};
 use crate::gpu::{block_on, Gpu, Tensor};
+/// The activation a network applies after each hidden layer (declared with its kernels).
+pub use crate::kernels::activation::Activation;
 use crate::kernels::loss::LossKind;
 use crate::optim::{ParamId, ParamStore};
 use crate::rng::SeededRng;
@@ -101,14 +103,10 @@ impl Mlp {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let mut rng = SeededRng::new(seed);
-        for (l, linear) in linears.iter().enumerate() {
-            let bound = 1.0 / (sizes[l] as f32).sqrt();
-            for id in [linear.weight, linear.bias] {
-                let len = params.slot(id).len();
-                let values: Vec<f32> = (0..len).map(|_| rng.uniform(-bound, bound)).collect();
-                params.value_of(id).write(gpu, &values)?;
-            }
+        let values = initial_values(sizes, seed);
+        for (linear, [weight, bias]) in linears.iter().zip(values) {
+            params.value_of(linear.weight).write(gpu, &weight)?;
+            params.value_of(linear.bias).write(gpu, &bias)?;
         }
         Ok(Self {
             sizes: sizes.to_vec(),
@@ -327,5 +325,24 @@ fn param_shapes(sizes: &[usize]) -> Vec<Vec<usize>> {
     sizes
         .windows(2)
         .flat_map(|w| [vec![w[1], w[0]], vec![w[1]]])
+        .collect()
+}
+
+/// The initial weight and bias of each layer of a network of layer `sizes`, as [`Mlp::new`]
+/// draws them from `seed`: PyTorch's `nn.Linear` default, uniform in [−1/√fan_in, 1/√fan_in),
+/// each layer's weight (`[out, in]`, row-major) then its bias. The one place the initialisation
+/// is drawn, so a model trained in a grid starts where the same model trained alone does.
+pub fn initial_values(sizes: &[usize], seed: u64) -> Vec<[Vec<f32>; 2]> {
+    let mut rng = SeededRng::new(seed);
+    sizes
+        .windows(2)
+        .map(|pair| {
+            let (inputs, outputs) = (pair[0], pair[1]);
+            let bound = 1.0 / (inputs as f32).sqrt();
+            let mut draw =
+                |len: usize| -> Vec<f32> { (0..len).map(|_| rng.uniform(-bound, bound)).collect() };
+            let weight = draw(inputs * outputs);
+            [weight, draw(outputs)]
+        })
         .collect()
 }

@@ -5,6 +5,7 @@
 mod config;
 mod control;
 mod device_data;
+mod grid;
 mod history;
 mod path;
 mod results;
@@ -16,6 +17,7 @@ mod validation;
 /// The schedules, where they have always been found (they belong to the optimizer).
 pub use crate::optim::LrSchedule;
 pub use config::{SingleDispatch, TrainConfig};
+pub use grid::{Divergence, GridConfig, GridModel, GridResult, ModelGrid};
 pub use history::{EpochRecord, History};
 
 use crate::data::Dataset;
