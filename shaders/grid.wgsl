@@ -41,8 +41,9 @@ struct GridSettings {
     patience: u32,
     growth: f32,
     min_delta: f32,
+    // Where this kernel's table of each workgroup's row group starts in `tables`.
+    workgroup_groups_at: u32,
     _pad0: u32,
-    _pad1: u32,
 }
 
 // What each model carries from dispatch to dispatch. Mirrors `ModelControl` in
@@ -92,8 +93,16 @@ fn train_row(group: u32, epoch: u32, i: u32) -> u32 {
     return tables[settings.orders_at + (group * settings.epochs + epoch) * settings.order_stride + i];
 }
 
-// (group, optimizer entry) of a model; (training rows, first validation entry, validation rows)
-// of a row group.
+// The row group of a workgroup's models: the host never puts two row groups in one workgroup,
+// so the group — and every row index read through it — is uniform across the workgroup, which
+// lets the compiler load each row once for all its invocations (lavapipe turns a load whose
+// address it cannot prove uniform into a loop over the SIMD lanes).
+fn workgroup_row_group(workgroup: u32) -> u32 {
+    return tables[settings.workgroup_groups_at + workgroup];
+}
+
+// (row group, optimizer entry) of a model; (training rows, first validation entry, validation
+// rows) of a row group.
 fn member(model: u32) -> vec4<u32> {
     let at = settings.members_at + 4u * model;
     return vec4<u32>(tables[at], tables[at + 1u], tables[at + 2u], tables[at + 3u]);

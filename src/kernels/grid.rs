@@ -36,8 +36,8 @@ pub(crate) struct GridSettings {
     pub patience: u32,
     pub growth: f32,
     pub min_delta: f32,
+    pub workgroup_groups_at: u32,
     pub _pad0: u32,
-    pub _pad1: u32,
 }
 
 /// Mirrors `Standing` in `epoch_decision.wgsl`.
@@ -275,14 +275,15 @@ impl<'s> Generator<'s> {
         let features = self.shape.sizes[0];
         self.line("\n// Generated for one network shape by src/kernels/grid.rs.");
         self.line("@compute @workgroup_size(WG)");
-        self.line("fn train_models(@builtin(global_invocation_id) gid: vec3<u32>) {");
+        self.line("fn train_models(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {");
         self.line("let model = gid.x;");
         self.line("if model >= settings.models { return; }");
         self.line("var control = controls[model];");
         self.line("if control.running == 0u { return; }");
         self.line("let who = member(model);");
         self.line("let hp = hyper[who.y];");
-        self.line("let rows = row_group(who.x);");
+        self.line("let group = workgroup_row_group(wid.x);");
+        self.line("let rows = row_group(group);");
         self.line(&format!("let record = model * {}u;", layout.len));
         for k in 0..p4 {
             self.line(&format!(
@@ -316,7 +317,7 @@ impl<'s> Generator<'s> {
         ));
         self.line("var loss = 0.0;");
         self.line("for (var r = 0u; r < batch; r++) {");
-        self.line("let row = train_row(who.x, epoch, first + r);");
+        self.line("let row = train_row(group, epoch, first + r);");
         self.forward(features);
         self.loss(true);
         self.backward();
@@ -529,6 +530,7 @@ mod tests {
         assert_mirrors(Shader::Grid, "GridSettings", mirror!(GridSettings {
             models, epochs, first_epoch, total_epochs, batch, members_at, row_groups_at,
             orders_at, order_stride, targets_at, steps_stride, patience, growth, min_delta,
+            workgroup_groups_at,
         }));
         #[rustfmt::skip]
         assert_mirrors(Shader::Grid, "Standing", mirror!(Standing {

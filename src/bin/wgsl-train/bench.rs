@@ -88,6 +88,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         report["losses"] = losses(&gpu)?;
         report["optimizers"] = optimizers(&gpu, args.quick)?;
         report["training"] = training(&gpu)?;
+        report["grid"] = crate::grid_bench::grid(&gpu)?;
         report["cold_start_seconds"] = json!(cold_start()?);
     }
     if args.json.as_os_str() == "-" {

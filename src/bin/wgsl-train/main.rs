@@ -6,6 +6,7 @@
 #[macro_use]
 mod output;
 mod bench;
+mod grid_bench;
 mod stream_bench;
 
 use std::path::{Path, PathBuf};

@@ -34,7 +34,7 @@ fn generated(rows: usize, seed: u64) -> Result<Dataset> {
 }
 
 /// The process's peak resident memory so far (Linux's VmHWM), in bytes.
-fn peak_host_bytes() -> Option<u64> {
+pub(crate) fn peak_host_bytes() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;

@@ -39,6 +39,8 @@ pub(super) struct KernelPlan {
     pub slots: Vec<Option<usize>>,
     /// (row group, optimizer entry) of each slot.
     members: Vec<[u32; 4]>,
+    /// The row group of each workgroup's slots (one per workgroup, never two).
+    workgroup_groups: Vec<u32>,
     /// Each slot's record, as the kernel starts it (the initial weights, zero state).
     pub records: Vec<f32>,
     pub controls: Vec<ModelControl>,
@@ -128,7 +130,7 @@ impl Plan {
                     }
                     slots.push(Some(i));
                 }
-                KernelPlan::new(shape, slots, &models, (&group_of, &hyper_of))
+                KernelPlan::new(shape, slots, &models, (&group_of, &hyper_of), per_workgroup)
             })
             .collect::<Result<Vec<_>>>()?;
         let (features, targets_at) = data_words(data);
@@ -186,6 +188,7 @@ impl Plan {
         }
         for kernel in &self.kernels {
             tables.extend(kernel.members.iter().flatten());
+            tables.extend(&kernel.workgroup_groups);
         }
         tables
     }
@@ -258,14 +261,18 @@ impl Plan {
         let (row_groups_at, _, orders_at) = self.table_offsets(epochs);
         let stride = self.order_stride();
         let orders = self.row_groups.len() * epochs * stride;
-        let earlier: usize = self.kernels[..k].iter().map(|k| 4 * k.slots.len()).sum();
+        let earlier: usize = self.kernels[..k]
+            .iter()
+            .map(|k| 4 * k.members.len() + k.workgroup_groups.len())
+            .sum();
+        let members_at = orders_at + orders + earlier;
         Ok(GridSettings {
             models: dim(op, self.kernels[k].slots.len())?,
             epochs: dim(op, epochs)?,
             first_epoch: dim(op, first)?,
             total_epochs: dim(op, config.epochs)?,
             batch: dim(op, self.batch)?,
-            members_at: dim(op, orders_at + orders + earlier)?,
+            members_at: dim(op, members_at)?,
             row_groups_at: dim(op, row_groups_at)?,
             orders_at: dim(op, orders_at)?,
             order_stride: dim(op, stride)?,
@@ -274,8 +281,8 @@ impl Plan {
             patience: dim(op, config.patience.unwrap_or(0))?,
             growth: DIVERGENCE_GROWTH,
             min_delta: config.min_delta as f32,
+            workgroup_groups_at: dim(op, members_at + 4 * self.kernels[k].members.len())?,
             _pad0: 0,
-            _pad1: 0,
         })
     }
 }
@@ -286,7 +293,18 @@ impl KernelPlan {
         slots: Vec<Option<usize>>,
         models: &[GridModel],
         (group_of, hyper_of): (&[usize], &[usize]),
+        per_workgroup: usize,
     ) -> Result<Self> {
+        let workgroup_groups = slots
+            .chunks(per_workgroup)
+            .map(|chunk| {
+                chunk
+                    .iter()
+                    .flatten()
+                    .next()
+                    .map_or(0, |&i| group_of[i] as u32)
+            })
+            .collect();
         let layout = shape.layout();
         let mut records = vec![0f32; 4 * layout.len * slots.len()];
         let mut members = Vec::with_capacity(slots.len());
@@ -314,6 +332,7 @@ impl KernelPlan {
             shape,
             slots,
             members,
+            workgroup_groups,
             records,
             controls,
         })

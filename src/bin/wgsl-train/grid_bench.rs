@@ -1,0 +1,171 @@
+//! The grid rows of `wgsl-train bench`: many 10→5→1 models trained together (`ModelGrid`),
+//! beside the same models trained one at a time, and a grid of 10,000 models.
+
+use std::time::Instant;
+
+use rand::{Rng, SeedableRng};
+use serde_json::{json, Value};
+use wgsl_train::data::{Dataset, Fold};
+use wgsl_train::nn::{Activation, Mlp};
+use wgsl_train::optim::{AdamConfig, OptimizerConfig, SgdConfig};
+use wgsl_train::train::{GridConfig, GridModel, LrSchedule, ModelGrid, TrainConfig, Trainer};
+use wgsl_train::{Gpu, Result};
+
+const ROWS: usize = 442;
+const FEATURES: usize = 10;
+const FOLDS: usize = 5;
+const EPOCHS: usize = 20;
+const BATCH: usize = 32;
+
+/// Data shaped as `../shared/peers/jax_grid.py` makes it: 442 rows of 10 features, a linear
+/// target with a little noise (uniform here, normal there: the speed is the same).
+fn data() -> Result<Dataset> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+    let x: Vec<f32> = (0..ROWS * FEATURES)
+        .map(|_| rng.random_range(-1.0..1.0))
+        .collect();
+    let w: Vec<f32> = (0..FEATURES).map(|_| rng.random_range(-1.0..1.0)).collect();
+    let y = x
+        .chunks(FEATURES)
+        .map(|row| {
+            row.iter().zip(&w).map(|(a, b)| a * b).sum::<f32>() + rng.random_range(-0.1..0.1)
+        })
+        .collect();
+    Dataset::regression(x, FEATURES, y)
+}
+
+/// jax_grid.py's folds: row i is held out by fold i mod 5.
+fn folds() -> Vec<Fold> {
+    (0..FOLDS)
+        .map(|f| Fold {
+            train: (0..ROWS).filter(|i| i % FOLDS != f).collect(),
+            validation: (0..ROWS).filter(|i| i % FOLDS == f).collect(),
+        })
+        .collect()
+}
+
+/// jax_grid.py's grid, `copies` times over: SGD (momentum 0.9) and Adam × lr {1e-3, 3e-3,
+/// 1e-2} × L1 {0, 1e-3} × L2 {0, 1e-3} × 5 folds (120 models a copy), one seed per copy.
+fn models(copies: usize) -> Vec<GridModel> {
+    let mut out = Vec::new();
+    for copy in 0..copies {
+        for adam in [false, true] {
+            for lr in [1e-3, 3e-3, 1e-2] {
+                for l1 in [0.0, 1e-3] {
+                    for l2 in [0.0, 1e-3] {
+                        for fold in 0..FOLDS {
+                            let optimizer: OptimizerConfig = if adam {
+                                AdamConfig {
+                                    lr,
+                                    l1,
+                                    weight_decay: l2,
+                                    ..AdamConfig::default()
+                                }
+                                .into()
+                            } else {
+                                SgdConfig {
+                                    lr,
+                                    momentum: 0.9,
+                                    l1,
+                                    weight_decay: l2,
+                                    ..SgdConfig::default()
+                                }
+                                .into()
+                            };
+                            out.push(GridModel {
+                                hidden: vec![5],
+                                activation: Activation::Relu,
+                                optimizer,
+                                lr_schedule: LrSchedule::Constant,
+                                seed: copy as u64,
+                                fold,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Model-steps of batch 32 in a run of `models` (a fold's 353 or 354 training rows are 11.03
+/// steps' worth an epoch; jax_grid.py drops the last partial batch and counts 11).
+fn model_steps(models: usize) -> f64 {
+    let rows_per_model = (ROWS - ROWS / FOLDS) as f64;
+    models as f64 * EPOCHS as f64 * rows_per_model / BATCH as f64
+}
+
+fn grid_seconds(gpu: &Gpu, data: &Dataset, folds: &[Fold], models: &[GridModel]) -> Result<f64> {
+    let start = Instant::now();
+    let config = GridConfig {
+        epochs: EPOCHS,
+        batch_size: BATCH,
+        ..GridConfig::default()
+    };
+    ModelGrid::new(gpu, data, folds, models.to_vec(), config)?.fit()?;
+    Ok(start.elapsed().as_secs_f64())
+}
+
+/// The rows: the 120-model grid (median of three runs after a warm-up, each building its grid
+/// and reading every result back), the same models one at a time with the `Trainer` (a tenth
+/// of them; the rate is per model-step), and 10,000 models once.
+pub fn grid(gpu: &Gpu) -> Result<Value> {
+    say!("\nmany models at once: 10→5→1, MSE, batch 32, {EPOCHS} epochs, validation each epoch (wall clock)");
+    let data = data()?;
+    let folds = folds();
+    let grid = models(1);
+    grid_seconds(gpu, &data, &folds, &grid)?;
+    let mut runs = (0..3)
+        .map(|_| grid_seconds(gpu, &data, &folds, &grid))
+        .collect::<Result<Vec<f64>>>()?;
+    runs.sort_by(f64::total_cmp);
+    let grid_rate = model_steps(grid.len()) / runs[1];
+    let alone: Vec<&GridModel> = grid.iter().step_by(10).collect();
+    let start = Instant::now();
+    for model in &alone {
+        let fold = &folds[model.fold];
+        let mlp = Mlp::new(gpu, &[FEATURES, 5, 1], data.task(), model.seed)?;
+        let config = TrainConfig {
+            epochs: EPOCHS,
+            batch_size: BATCH,
+            seed: model.seed,
+            ..TrainConfig::default()
+        };
+        let (train, validation) = (data.subset(&fold.train), data.subset(&fold.validation));
+        Trainer::new(gpu, mlp, model.optimizer, &train, Some(&validation), config)?.fit()?;
+    }
+    let alone_rate = model_steps(alone.len()) / start.elapsed().as_secs_f64();
+    let many = models(84); // 10,080 models
+    let before = crate::stream_bench::peak_host_bytes();
+    let many_seconds = grid_seconds(gpu, &data, &folds, &many)?;
+    let peak = crate::stream_bench::peak_host_bytes();
+    say!("{:<44} {:>16}", "", "model-steps/s");
+    say!(
+        "{:<44} {grid_rate:>16.0}",
+        format!("grid of {} models together", grid.len())
+    );
+    say!(
+        "{:<44} {alone_rate:>16.0}",
+        "the same models one at a time (Trainer)"
+    );
+    say!(
+        "{:<44} {:>16.0}   ({many_seconds:.2} s; peak host memory {} MiB, before it {} MiB)",
+        format!("grid of {} models together", many.len()),
+        model_steps(many.len()) / many_seconds,
+        peak.map_or("?".into(), |b| (b >> 20).to_string()),
+        before.map_or("?".into(), |b| (b >> 20).to_string()),
+    );
+    Ok(json!({
+        "network": "10→5→1, MSE, batch 32, 20 epochs, validation each epoch",
+        "grid_models": grid.len(),
+        "grid_model_steps_per_s": grid_rate,
+        "grid_seconds_runs": runs,
+        "one_at_a_time_model_steps_per_s": alone_rate,
+        "speedup_over_one_at_a_time": grid_rate / alone_rate,
+        "many_models": many.len(),
+        "many_seconds": many_seconds,
+        "many_model_steps_per_s": model_steps(many.len()) / many_seconds,
+        "peak_host_bytes": peak,
+    }))
+}
