@@ -72,7 +72,7 @@ impl Dataset {
     ///
     /// # Errors
     /// [`Error::Data`] when a fraction is outside [0, 1), they sum to 1 or more, or a part
-    /// would get no rows.
+    /// asked for (a fraction above 0, and training) would get no rows.
     pub fn split(&self, config: &SplitConfig) -> Result<Split> {
         config.validate()?;
         let (v, t) = (config.validation, config.test);
@@ -87,8 +87,14 @@ impl Dataset {
             parts[1].extend_from_slice(val);
             parts[2].extend_from_slice(test);
         }
-        for (part, name) in parts.iter_mut().zip(["training", "validation", "test"]) {
-            if part.is_empty() {
+        // A part asked for (training always) must get rows; a fraction of 0 asks for none.
+        let wanted = [1.0, v, t];
+        for ((part, name), fraction) in parts
+            .iter_mut()
+            .zip(["training", "validation", "test"])
+            .zip(wanted)
+        {
+            if part.is_empty() && fraction > 0.0 {
                 return Err(Error::Data(format!(
                     "the {name} split of {} rows is empty; use larger fractions or more data",
                     self.len()

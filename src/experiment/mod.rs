@@ -9,12 +9,14 @@ mod evaluation;
 mod plot;
 mod predict;
 mod progress;
+mod sweep;
 
 pub use diagnosis::{diagnose, Diagnosis};
 pub use evaluation::{evaluate, evaluate_async, Evaluation};
 #[cfg(feature = "plots")]
 pub use plot::plot_curves;
 pub use predict::{predict, Predictions};
+pub use sweep::{Candidate, CandidateResult, ModelResult, Sweep, SweepOutcome};
 
 use std::path::{Path, PathBuf};
 

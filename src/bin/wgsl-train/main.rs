@@ -8,6 +8,7 @@ mod output;
 mod bench;
 mod grid_bench;
 mod stream_bench;
+mod sweep;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -34,6 +35,9 @@ struct Cli {
 enum Command {
     /// Train an MLP and report train/validation/test scores beside a constant-predictor baseline.
     Train(Box<TrainArgs>),
+    /// Compare configurations by k-fold cross-validation, every model trained together on the
+    /// GPU (comma lists make the grid); refit the best and score it on the test split.
+    Sweep(Box<sweep::SweepArgs>),
     /// Evaluate a saved model on a dataset.
     Eval(EvalArgs),
     /// Predict for new rows with a saved model: values in the target's units, or class labels
@@ -259,6 +263,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train(args) => train(&args),
+        Command::Sweep(args) => sweep::run(&args),
         Command::Eval(args) => eval(&args),
         Command::Predict(args) => predict(&args),
         Command::Bench(args) => bench::run(&args),

@@ -13,7 +13,7 @@
 
 mod plan;
 
-use crate::data::{Dataset, Fold, Task};
+use crate::data::{Dataset, Fold};
 use crate::error::{Error, Result};
 use crate::gpu::{block_on, Gpu, Tensor};
 use crate::kernels::control::{
@@ -366,14 +366,6 @@ fn state_dict(sizes: &[usize], flat: &[f32]) -> Vec<NamedTensor> {
         }
     }
     tensors
-}
-
-/// The outputs a task's network has, from the data.
-pub(crate) fn outputs(data: &Dataset) -> usize {
-    match data.task() {
-        Task::Multiclass => data.class_names().len(),
-        Task::Regression | Task::Binary => 1,
-    }
 }
 
 /// Checks everything before anything is allocated.

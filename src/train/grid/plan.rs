@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use super::{outputs, GridConfig, GridModel, DIVERGENCE_GROWTH};
+use super::{GridConfig, GridModel, DIVERGENCE_GROWTH};
 use crate::data::{Dataset, Fold, Targets, Task};
 use crate::error::Result;
 use crate::gpu::Gpu;
@@ -343,7 +343,7 @@ impl KernelPlan {
 fn shape_of(data: &Dataset, model: &GridModel, loss: LossKind) -> GridShape {
     let mut sizes = vec![data.n_features()];
     sizes.extend(&model.hidden);
-    sizes.push(outputs(data));
+    sizes.push(data.n_outputs());
     let algorithm = match model.optimizer {
         OptimizerConfig::Sgd(_) => GridAlgorithm::Sgd,
         OptimizerConfig::Adam(c) if c.amsgrad => GridAlgorithm::AdamAmsgrad,

@@ -1,0 +1,388 @@
+//! A grid search as scikit-learn's `GridSearchCV` runs one: every candidate configuration
+//! scored by k-fold cross-validation on the development rows (all rows but the test split),
+//! all of them trained together on the GPU ([`ModelGrid`]); the candidates ranked by their
+//! mean validation loss; the best refit on the whole development set and scored once on the
+//! test split beside the baseline, with the diagnosis of its folds' curves.
+
+use crate::data::{baseline_loss, Dataset, Fold, Preprocessing, SplitConfig, Targets};
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+use crate::metrics::Metrics;
+use crate::nn::{Activation, Mlp};
+use crate::optim::{LrSchedule, OptimizerConfig};
+use crate::train::{
+    Divergence, EpochRecord, GridConfig, GridModel, History, ModelGrid, TrainConfig, Trainer,
+};
+
+use super::{diagnose, evaluate, Diagnosis, Evaluation};
+
+/// One configuration of a sweep (a candidate, in `GridSearchCV`'s words).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    /// Widths of the hidden layers.
+    pub hidden: Vec<usize>,
+    /// The optimizer and its hyperparameters (L1 and L2 included).
+    pub optimizer: OptimizerConfig,
+    /// How the learning rate changes from epoch to epoch.
+    pub lr_schedule: LrSchedule,
+}
+
+impl Candidate {
+    /// A short description: optimizer, rate, penalties, widths.
+    pub fn describe(&self) -> String {
+        let (name, lr, l1, l2) = match self.optimizer {
+            OptimizerConfig::Sgd(c) => ("sgd", c.lr, c.l1, c.weight_decay),
+            OptimizerConfig::Adam(c) if c.decoupled_weight_decay => {
+                ("adamw", c.lr, c.l1, c.weight_decay)
+            }
+            OptimizerConfig::Adam(c) => ("adam", c.lr, c.l1, c.weight_decay),
+        };
+        let hidden: Vec<String> = self.hidden.iter().map(usize::to_string).collect();
+        format!("{name} lr={lr} l1={l1} l2={l2} hidden={}", hidden.join("-"))
+    }
+}
+
+/// A grid search: candidates × k folds. `Default`: no candidates, 5 folds, 15% of the rows
+/// held out for the test, 100 epochs of batches of 32, seed 0.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sweep {
+    /// The configurations to compare.
+    pub candidates: Vec<Candidate>,
+    /// Folds of the cross-validation (stratified for classes), at least 2 (default 5).
+    pub folds: usize,
+    /// The test split held out of the cross-validation (its `validation` fraction must be 0:
+    /// the folds take that role).
+    pub split: SplitConfig,
+    /// Epochs, batch size and early stopping of every model.
+    pub grid: GridConfig,
+    /// Seed of every model's initial weights and shuffles, and of the folds (default 0).
+    pub seed: u64,
+}
+
+impl Default for Sweep {
+    fn default() -> Self {
+        Self {
+            candidates: Vec::new(),
+            folds: 5,
+            split: SplitConfig {
+                validation: 0.0,
+                ..SplitConfig::default()
+            },
+            grid: GridConfig::default(),
+            seed: 0,
+        }
+    }
+}
+
+/// One candidate's scores over its folds, as a row of `GridSearchCV.cv_results_`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CandidateResult {
+    /// The configuration.
+    pub candidate: Candidate,
+    /// `(metric, mean over folds, standard deviation over folds)` on the validation folds, in
+    /// the data's units (the population standard deviation, as scikit-learn's `std_test_*`).
+    pub validation: Vec<(&'static str, f64, f64)>,
+    /// The same on each fold's training rows.
+    pub train: Vec<(&'static str, f64, f64)>,
+    /// (mean, standard deviation) over folds of the loss (MSE, BCE or cross-entropy, in the
+    /// data's units) on the validation folds, which ranks the candidates.
+    pub validation_loss: (f64, f64),
+    /// The same on each fold's training rows.
+    pub train_loss: (f64, f64),
+    /// 1 for the lowest mean validation loss (ties share a rank, as scikit-learn's `rank_*`).
+    pub rank: usize,
+    /// Folds on which the model diverged (and was rolled back to its last good epoch).
+    pub diverged_folds: usize,
+}
+
+/// One trained model of a sweep: a candidate on a fold.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelResult {
+    /// Index into the candidates.
+    pub candidate: usize,
+    /// The fold.
+    pub fold: usize,
+    /// Its learning curves (losses in the standardised units it trained in).
+    pub history: History,
+    /// Whether and where it diverged.
+    pub diverged: Option<Divergence>,
+    /// Its scores on its fold's validation rows and on its training rows, in the data's units.
+    pub validation: Metrics,
+    /// See `validation`.
+    pub train: Metrics,
+}
+
+/// What a sweep found.
+#[derive(Debug)]
+pub struct SweepOutcome {
+    /// Every candidate's scores, in the order given.
+    pub candidates: Vec<CandidateResult>,
+    /// Every model, candidate by candidate, fold by fold.
+    pub models: Vec<ModelResult>,
+    /// The index of the best candidate (rank 1; the first of a tie).
+    pub best: usize,
+    /// The best candidate refit on all development rows (for as many epochs as its folds ran
+    /// to their best epoch on average with early stopping, else all epochs).
+    pub refit: Mlp,
+    /// The epochs the refit ran.
+    pub refit_epochs: usize,
+    /// The standardisation fitted on the development rows, which the refit model takes.
+    pub preprocessing: Preprocessing,
+    /// The refit model on the test split beside the baseline (scored once).
+    pub test: Evaluation,
+    /// The best candidate's folds' mean curves, read.
+    pub diagnosis: Diagnosis,
+}
+
+impl Sweep {
+    /// Runs the sweep on `data`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for no candidates, a validation fraction in `split`, or fewer
+    /// than 2 folds; data, hyperparameter and device errors.
+    pub fn run(&self, gpu: &Gpu, data: &Dataset) -> Result<SweepOutcome> {
+        let invalid = |detail: String| Error::InvalidArgument {
+            op: "Sweep",
+            detail,
+        };
+        if self.candidates.is_empty() {
+            return Err(invalid("no candidates to compare".into()));
+        }
+        if self.split.validation != 0.0 {
+            return Err(invalid(
+                "split.validation must be 0: the folds hold out the validation rows".into(),
+            ));
+        }
+        let split = data.split(&self.split)?;
+        let development = &split.train;
+        let folds = development.k_fold(self.folds, self.seed)?;
+        // Each fold standardised with its own training rows' statistics (as a scikit-learn
+        // Pipeline in GridSearchCV), the k copies side by side in one dataset.
+        let (stacked, stacked_folds, fold_preprocessing) = stack_folds(development, &folds)?;
+        let models: Vec<GridModel> = self
+            .candidates
+            .iter()
+            .flat_map(|c| {
+                (0..self.folds).map(move |fold| GridModel {
+                    hidden: c.hidden.clone(),
+                    activation: Activation::Relu,
+                    optimizer: c.optimizer,
+                    lr_schedule: c.lr_schedule,
+                    seed: self.seed,
+                    fold,
+                })
+            })
+            .collect();
+        let results =
+            ModelGrid::new(gpu, &stacked, &stacked_folds, models, self.grid.clone())?.fit()?;
+        let mut scored = Vec::with_capacity(results.len());
+        for (i, result) in results.into_iter().enumerate() {
+            let (candidate, fold) = (i / self.folds, i % self.folds);
+            let mlp = Mlp::new(gpu, &result.sizes, data.task(), self.seed)?;
+            mlp.load_state_dict(gpu, &result.weights)?;
+            let p = &fold_preprocessing[fold];
+            let validation = development.subset(&folds[fold].validation);
+            let train = development.subset(&folds[fold].train);
+            scored.push(ModelResult {
+                candidate,
+                fold,
+                validation: evaluate(gpu, &mlp, p, &validation)?.model,
+                train: evaluate(gpu, &mlp, p, &train)?.model,
+                history: result.history,
+                diverged: result.diverged,
+            });
+        }
+        let candidates = rank(&self.candidates, &scored, self.folds);
+        let best = candidates
+            .iter()
+            .position(|c| c.rank == 1)
+            .unwrap_or_default();
+        let best_models: Vec<&ModelResult> =
+            scored.iter().filter(|m| m.candidate == best).collect();
+        let refit_epochs = match self.grid.patience {
+            Some(_) => {
+                let epochs: Vec<f64> = best_models
+                    .iter()
+                    .map(|m| m.history.best_epoch.unwrap_or(m.history.epochs.len()) as f64)
+                    .collect();
+                (mean(&epochs).round() as usize).max(1)
+            }
+            None => self.grid.epochs,
+        };
+        let preprocessing = Preprocessing::fit(development);
+        let scaled = preprocessing.apply(development)?;
+        let best_candidate = &self.candidates[best];
+        let mut sizes = vec![data.n_features()];
+        sizes.extend(&best_candidate.hidden);
+        sizes.push(data.n_outputs());
+        let model = Mlp::new(gpu, &sizes, data.task(), self.seed)?;
+        let config = TrainConfig {
+            epochs: refit_epochs,
+            batch_size: self.grid.batch_size,
+            seed: self.seed,
+            lr_schedule: best_candidate.lr_schedule,
+            ..TrainConfig::default()
+        };
+        let mut trainer =
+            Trainer::new(gpu, model, best_candidate.optimizer, &scaled, None, config)?;
+        trainer.fit()?;
+        let refit = trainer.into_model();
+        let test = evaluate(gpu, &refit, &preprocessing, &split.test)?;
+        let curves = mean_curves(&best_models);
+        let diagnosis = diagnose(&curves, baseline_loss(&scaled));
+        Ok(SweepOutcome {
+            candidates,
+            models: scored,
+            best,
+            refit,
+            refit_epochs,
+            preprocessing,
+            test,
+            diagnosis,
+        })
+    }
+}
+
+/// The development rows once per fold, each copy standardised with its fold's training rows'
+/// statistics, in one dataset; the folds as row indices into it; each fold's preprocessing.
+fn stack_folds(
+    development: &Dataset,
+    folds: &[Fold],
+) -> Result<(Dataset, Vec<Fold>, Vec<Preprocessing>)> {
+    let n = development.len();
+    let mut features = Vec::with_capacity(n * development.n_features() * folds.len());
+    let mut values = Vec::new();
+    let mut classes = Vec::new();
+    let mut preprocessing = Vec::with_capacity(folds.len());
+    let mut stacked_folds = Vec::with_capacity(folds.len());
+    for (f, fold) in folds.iter().enumerate() {
+        let p = Preprocessing::fit(&development.subset(&fold.train));
+        let scaled = p.apply(development)?;
+        features.extend_from_slice(scaled.features());
+        match scaled.targets() {
+            Targets::Values(v) => values.extend_from_slice(v),
+            Targets::Classes(c) => classes.extend_from_slice(c),
+        }
+        let offset = |rows: &[usize]| rows.iter().map(|r| r + f * n).collect();
+        stacked_folds.push(Fold {
+            train: offset(&fold.train),
+            validation: offset(&fold.validation),
+        });
+        preprocessing.push(p);
+    }
+    let nf = development.n_features();
+    let stacked = match development.targets() {
+        Targets::Values(_) => Dataset::regression(features, nf, values)?,
+        Targets::Classes(_) => {
+            Dataset::classification(features, nf, classes, development.class_names().to_vec())?
+        }
+    };
+    Ok((stacked, stacked_folds, preprocessing))
+}
+
+fn mean(values: &[f64]) -> f64 {
+    values.iter().sum::<f64>() / values.len().max(1) as f64
+}
+
+/// The population standard deviation (NumPy's `std`, which `GridSearchCV` reports).
+fn std(values: &[f64]) -> f64 {
+    let m = mean(values);
+    (values.iter().map(|v| (v - m).powi(2)).sum::<f64>() / values.len().max(1) as f64).sqrt()
+}
+
+/// `(name, mean, std)` of each metric over `metrics`.
+fn summary(metrics: &[&Metrics]) -> Vec<(&'static str, f64, f64)> {
+    let names = metrics[0].named_values();
+    names
+        .iter()
+        .enumerate()
+        .map(|(i, (name, _))| {
+            let values: Vec<f64> = metrics.iter().map(|m| m.named_values()[i].1).collect();
+            (*name, mean(&values), std(&values))
+        })
+        .collect()
+}
+
+/// Each candidate's summary, ranked by mean validation loss (lowest first; equal means share
+/// a rank and the next rank skips, as scikit-learn's `rankdata(method="min")`).
+fn rank(candidates: &[Candidate], models: &[ModelResult], folds: usize) -> Vec<CandidateResult> {
+    let mut out: Vec<CandidateResult> = candidates
+        .iter()
+        .enumerate()
+        .map(|(c, candidate)| {
+            let mine: Vec<&ModelResult> = models.iter().filter(|m| m.candidate == c).collect();
+            debug_assert_eq!(mine.len(), folds);
+            let validation: Vec<&Metrics> = mine.iter().map(|m| &m.validation).collect();
+            let train: Vec<&Metrics> = mine.iter().map(|m| &m.train).collect();
+            let losses = |metrics: &[&Metrics]| {
+                let values: Vec<f64> = metrics.iter().map(|m| m.loss()).collect();
+                (mean(&values), std(&values))
+            };
+            CandidateResult {
+                candidate: candidate.clone(),
+                validation_loss: losses(&validation),
+                train_loss: losses(&train),
+                validation: summary(&validation),
+                train: summary(&train),
+                rank: 0,
+                diverged_folds: mine.iter().filter(|m| m.diverged.is_some()).count(),
+            }
+        })
+        .collect();
+    // A NaN mean (a fold's loss NaN) ranks last.
+    let losses: Vec<f64> = out
+        .iter()
+        .map(|c| match c.validation_loss.0 {
+            m if m.is_nan() => f64::INFINITY,
+            m => m,
+        })
+        .collect();
+    for (c, result) in out.iter_mut().enumerate() {
+        result.rank = 1 + losses.iter().filter(|&&l| l < losses[c]).count();
+    }
+    out
+}
+
+/// The mean over folds of each epoch's training and validation loss (over the folds that ran
+/// that epoch), with the best epoch where the mean validation loss is lowest.
+fn mean_curves(models: &[&ModelResult]) -> History {
+    let epochs = models
+        .iter()
+        .map(|m| m.history.epochs.len())
+        .max()
+        .unwrap_or(0);
+    let mut history = History::default();
+    for e in 0..epochs {
+        let ran: Vec<&EpochRecord> = models
+            .iter()
+            .filter_map(|m| m.history.epochs.get(e))
+            .collect();
+        let train: Vec<f64> = ran.iter().map(|r| r.train_loss).collect();
+        let validation: Vec<f64> = ran.iter().filter_map(|r| r.validation_loss).collect();
+        history.epochs.push(EpochRecord {
+            epoch: e + 1,
+            train_loss: mean(&train),
+            validation_loss: (!validation.is_empty()).then(|| mean(&validation)),
+            step_losses: Vec::new(),
+        });
+    }
+    history.best_epoch = history
+        .epochs
+        .iter()
+        .filter_map(|r| r.validation_loss.map(|v| (r.epoch, v)))
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(e, _)| e);
+    history.stopped_early = models.iter().any(|m| m.history.stopped_early);
+    history
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_standard_deviation_is_numpys() {
+        assert!((std(&[1.0, 2.0, 3.0, 4.0]) - 1.118_033_988_749_895).abs() < 1e-15);
+        assert_eq!(mean(&[1.0, 2.0, 3.0, 4.0]), 2.5);
+    }
+}

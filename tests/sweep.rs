@@ -1,0 +1,288 @@
+//! The grid search (`Sweep`): each fold's model is the one a `Trainer` trains on that fold's
+//! rows standardised with that fold's statistics; the table is the folds' mean and standard
+//! deviation, ranked; the refit model and the CLI's files are what they say.
+
+mod common;
+
+use common::gpu;
+use wgsl_train::data::{diabetes, iris, Preprocessing, SplitConfig};
+use wgsl_train::experiment::{evaluate, Candidate, Sweep};
+use wgsl_train::nn::Mlp;
+use wgsl_train::optim::{AdamConfig, SgdConfig};
+use wgsl_train::train::{GridConfig, LrSchedule, TrainConfig, Trainer};
+
+fn sweep(candidates: Vec<Candidate>) -> Sweep {
+    Sweep {
+        candidates,
+        folds: 3,
+        split: SplitConfig {
+            validation: 0.0,
+            test: 0.2,
+            seed: 5,
+            ..SplitConfig::default()
+        },
+        grid: GridConfig {
+            epochs: 6,
+            batch_size: 16,
+            ..GridConfig::default()
+        },
+        seed: 5,
+    }
+}
+
+fn candidate(
+    hidden: &[usize],
+    optimizer: impl Into<wgsl_train::optim::OptimizerConfig>,
+) -> Candidate {
+    Candidate {
+        hidden: hidden.to_vec(),
+        optimizer: optimizer.into(),
+        lr_schedule: LrSchedule::Constant,
+    }
+}
+
+#[test]
+fn each_fold_model_is_the_trainer_on_that_folds_standardised_rows() {
+    let data = diabetes().unwrap();
+    let s = sweep(vec![
+        candidate(
+            &[5],
+            SgdConfig {
+                lr: 0.01,
+                momentum: 0.9,
+                ..SgdConfig::default()
+            },
+        ),
+        candidate(
+            &[4, 3],
+            AdamConfig {
+                lr: 0.01,
+                l1: 1e-3,
+                ..AdamConfig::default()
+            },
+        ),
+    ]);
+    let outcome = s.run(gpu(), &data).unwrap();
+    assert_eq!(outcome.models.len(), 6);
+    // Rebuilt by hand for every model: the split, the folds, each fold's own standardisation,
+    // a Trainer on its rows, its scores on the validation fold in the data's units.
+    let development = data.split(&s.split).unwrap().train;
+    let folds = development.k_fold(s.folds, s.seed).unwrap();
+    for model in &outcome.models {
+        let c = &s.candidates[model.candidate];
+        let fold = &folds[model.fold];
+        let (train, validation) = (
+            development.subset(&fold.train),
+            development.subset(&fold.validation),
+        );
+        let p = Preprocessing::fit(&train);
+        let mut sizes = vec![10];
+        sizes.extend(&c.hidden);
+        sizes.push(1);
+        let mlp = Mlp::new(gpu(), &sizes, data.task(), s.seed).unwrap();
+        let config = TrainConfig {
+            epochs: s.grid.epochs,
+            batch_size: s.grid.batch_size,
+            seed: s.seed,
+            ..TrainConfig::default()
+        };
+        let (scaled_train, scaled_validation) =
+            (p.apply(&train).unwrap(), p.apply(&validation).unwrap());
+        let mut trainer = Trainer::new(
+            gpu(),
+            mlp,
+            c.optimizer,
+            &scaled_train,
+            Some(&scaled_validation),
+            config,
+        )
+        .unwrap();
+        trainer.fit().unwrap();
+        let want = evaluate(gpu(), trainer.model(), &p, &validation)
+            .unwrap()
+            .model
+            .loss();
+        let got = model.validation.loss();
+        // The grid and the trainer add in different orders (tests/grid.rs bounds the
+        // trajectory at 1e-4); the MSE in the data's units inherits that.
+        assert!(
+            (got - want).abs() <= 1e-3 * want,
+            "candidate {} fold {}: sweep {got}, by hand {want}",
+            model.candidate,
+            model.fold
+        );
+    }
+}
+
+#[test]
+fn the_table_is_the_folds_mean_and_standard_deviation_ranked_by_loss() {
+    let data = iris().unwrap();
+    let s = sweep(vec![
+        candidate(
+            &[4],
+            SgdConfig {
+                lr: 0.001,
+                ..SgdConfig::default()
+            },
+        ),
+        candidate(
+            &[8],
+            AdamConfig {
+                lr: 0.03,
+                ..AdamConfig::default()
+            },
+        ),
+        candidate(
+            &[8],
+            AdamConfig {
+                lr: 0.003,
+                ..AdamConfig::default()
+            },
+        ),
+    ]);
+    let outcome = s.run(gpu(), &data).unwrap();
+    for (c, result) in outcome.candidates.iter().enumerate() {
+        let losses: Vec<f64> = outcome
+            .models
+            .iter()
+            .filter(|m| m.candidate == c)
+            .map(|m| m.validation.loss())
+            .collect();
+        assert_eq!(losses.len(), 3);
+        let mean = losses.iter().sum::<f64>() / 3.0;
+        // NumPy's std (population), as cv_results_'s std_test_*.
+        let std = (losses.iter().map(|l| (l - mean) * (l - mean)).sum::<f64>() / 3.0).sqrt();
+        assert!(
+            (result.validation_loss.0 - mean).abs() < 1e-12,
+            "{c}: {:?} vs {mean}",
+            result.validation_loss
+        );
+        assert!((result.validation_loss.1 - std).abs() < 1e-12);
+        let (_, accuracy_mean, _) = result.validation[0];
+        let accuracies: Vec<f64> = outcome
+            .models
+            .iter()
+            .filter(|m| m.candidate == c)
+            .map(|m| m.validation.named_values()[0].1)
+            .collect();
+        assert!((accuracy_mean - accuracies.iter().sum::<f64>() / 3.0).abs() < 1e-12);
+    }
+    // Ranked by mean validation loss, lowest first; the best is rank 1.
+    let mut by_loss: Vec<usize> = (0..3).collect();
+    by_loss.sort_by(|&a, &b| {
+        outcome.candidates[a]
+            .validation_loss
+            .0
+            .total_cmp(&outcome.candidates[b].validation_loss.0)
+    });
+    let ranks: Vec<usize> = by_loss
+        .iter()
+        .map(|&c| outcome.candidates[c].rank)
+        .collect();
+    assert_eq!(ranks, [1, 2, 3]);
+    assert_eq!(outcome.best, by_loss[0]);
+    // The refit model is the best candidate's network, scored on the test split it never saw.
+    let test = data.split(&s.split).unwrap().test;
+    assert_eq!(
+        outcome.test,
+        evaluate(gpu(), &outcome.refit, &outcome.preprocessing, &test).unwrap()
+    );
+    assert_eq!(
+        outcome.refit.sizes()[1..outcome.refit.sizes().len() - 1],
+        s.candidates[outcome.best].hidden[..]
+    );
+}
+
+fn wgsl_train(args: &[&str]) -> (bool, String, String) {
+    let out = common::run_cli(args);
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.success(), text(&out.stdout), text(&out.stderr))
+}
+
+#[test]
+fn the_sweep_command_writes_the_table_the_results_and_a_model_eval_reads() {
+    let dir = std::env::temp_dir().join(format!("wgsl-train-sweep-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (json, csv, model) = (
+        dir.join("r.json"),
+        dir.join("r.csv"),
+        dir.join("m.safetensors"),
+    );
+    let path = |p: &std::path::Path| p.to_str().unwrap().to_string();
+    let (ok, stdout, stderr) = wgsl_train(&[
+        "sweep",
+        "--data",
+        "diabetes",
+        "--optimizer",
+        "sgd,adam",
+        "--lr",
+        "0.01,0.03",
+        "--hidden",
+        "5,4-3",
+        "--momentum",
+        "0.9",
+        "--folds",
+        "3",
+        "--epochs",
+        "5",
+        "--json",
+        &path(&json),
+        "--csv",
+        &path(&csv),
+        "--save",
+        &path(&model),
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("8 candidates × 3 folds = 24 models"),
+        "{stdout}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let candidates = report["candidates"].as_array().unwrap();
+    assert_eq!(candidates.len(), 8);
+    assert_eq!(report["models"].as_array().unwrap().len(), 24);
+    // The lists' combinations, optimizer outermost: sgd 0.01 (5, 4-3), sgd 0.03 …, adam ….
+    let param = |c: usize, key: &str| candidates[c]["params"]["optimizer"][key].clone();
+    assert_eq!(param(0, "kind"), "sgd");
+    assert_eq!(param(0, "momentum"), 0.9);
+    assert_eq!(param(2, "lr"), 0.03);
+    assert_eq!(param(4, "kind"), "adam");
+    assert_eq!(candidates[1]["params"]["hidden"], serde_json::json!([4, 3]));
+    // Rank 1 has the lowest mean validation loss, and the best is rank 1.
+    let losses: Vec<f64> = candidates
+        .iter()
+        .map(|c| c["mean_validation_loss"].as_f64().unwrap())
+        .collect();
+    let best = report["best"].as_u64().unwrap() as usize;
+    assert_eq!(candidates[best]["rank_validation_loss"], 1);
+    assert!(losses.iter().all(|&l| l >= losses[best]));
+    assert!(
+        candidates[0]["mean_validation_MSE"].is_f64() && candidates[0]["std_train_R²"].is_f64()
+    );
+    assert_eq!(std::fs::read_to_string(&csv).unwrap().lines().count(), 9);
+    // The saved refit model is what eval reads, with the best candidate's widths.
+    let (ok, stdout, stderr) =
+        wgsl_train(&["eval", "--data", "diabetes", "--checkpoint", &path(&model)]);
+    assert!(ok && stdout.contains("MSE"), "{stdout}{stderr}");
+    let hidden = candidates[best]["params"]["hidden"]
+        .as_array()
+        .unwrap()
+        .len();
+    let text = std::fs::read(&model).unwrap();
+    let header_len = u64::from_le_bytes(text[..8].try_into().unwrap()) as usize;
+    let header = String::from_utf8_lossy(&text[8..8 + header_len]);
+    assert_eq!(header.matches(".weight").count(), hidden + 1, "{header}");
+    // SGD's momentum with no SGD candidate is refused, not ignored.
+    let (ok, _, stderr) = wgsl_train(&[
+        "sweep",
+        "--data",
+        "diabetes",
+        "--momentum",
+        "0.9",
+        "--epochs",
+        "1",
+    ]);
+    assert!(!ok && stderr.contains("--momentum"), "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
