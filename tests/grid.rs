@@ -123,8 +123,11 @@ fn bits(result: &GridResult) -> (Vec<u64>, Vec<u32>) {
 #[test]
 fn each_model_of_a_grid_ends_as_it_does_in_a_grid_of_one() {
     let (mut rng, seed) = rng("each_model_of_a_grid_ends_as_it_does_in_a_grid_of_one");
-    let data = regression(&mut rng, 157, 6);
-    let folds = data.k_fold(3, seed).unwrap();
+    let datasets = [
+        ("MSE", regression(&mut rng, 157, 6)),
+        ("BCE with logits", classification(&mut rng, 157, 6, 2)),
+        ("softmax cross-entropy", classification(&mut rng, 157, 6, 3)),
+    ];
     let config = GridConfig {
         epochs: 6,
         batch_size: 16,
@@ -132,33 +135,42 @@ fn each_model_of_a_grid_ends_as_it_does_in_a_grid_of_one() {
         ..GridConfig::default()
     };
     let models = configurations(seed % 1000);
-    let together = fit(&data, &folds, models.clone(), config.clone());
-    // The divergent model did diverge, and others trained on.
-    let divergent = together.last().unwrap();
-    assert!(
-        divergent.diverged.is_some(),
-        "lr 50 should diverge: {:?}",
-        divergent.history
-    );
-    assert!(together[0].diverged.is_none() && together[0].history.epochs.len() == 6);
-    // Reversed, and one epoch a dispatch: the same results bit for bit.
-    let reversed: Vec<GridModel> = models.iter().rev().cloned().collect();
-    let one_epoch = GridConfig {
-        epochs_per_dispatch: Some(1),
-        ..config.clone()
-    };
-    let apart = fit(&data, &folds, reversed, one_epoch);
-    for (i, model) in models.iter().enumerate() {
-        let alone = fit(&data, &folds, vec![model.clone()], config.clone());
-        let want = bits(&alone[0]);
-        assert_eq!(bits(&together[i]), want, "model {i} in the grid: {model:?}");
-        assert_eq!(
-            bits(&apart[models.len() - 1 - i]),
-            want,
-            "model {i}, grid reversed, an epoch a dispatch"
-        );
-        assert_eq!(together[i].diverged, alone[0].diverged);
-        assert_eq!(together[i].history.best_epoch, alone[0].history.best_epoch);
+    for (loss, data) in &datasets {
+        let folds = data.k_fold(3, seed).unwrap();
+        let together = fit(data, &folds, models.clone(), config.clone());
+        if *loss == "MSE" {
+            // The divergent model did diverge, and the others trained on.
+            let divergent = together.last().unwrap();
+            assert!(
+                divergent.diverged.is_some(),
+                "lr 50 should diverge: {:?}",
+                divergent.history
+            );
+            assert!(together[0].diverged.is_none() && together[0].history.epochs.len() == 6);
+        }
+        // Reversed, and one epoch a dispatch: the same results bit for bit.
+        let reversed: Vec<GridModel> = models.iter().rev().cloned().collect();
+        let one_epoch = GridConfig {
+            epochs_per_dispatch: Some(1),
+            ..config.clone()
+        };
+        let apart = fit(data, &folds, reversed, one_epoch);
+        for (i, model) in models.iter().enumerate() {
+            let alone = fit(data, &folds, vec![model.clone()], config.clone());
+            let want = bits(&alone[0]);
+            assert_eq!(
+                bits(&together[i]),
+                want,
+                "{loss}: model {i} in the grid: {model:?}"
+            );
+            assert_eq!(
+                bits(&apart[models.len() - 1 - i]),
+                want,
+                "{loss}: model {i}, grid reversed, an epoch a dispatch"
+            );
+            assert_eq!(together[i].diverged, alone[0].diverged);
+            assert_eq!(together[i].history.best_epoch, alone[0].history.best_epoch);
+        }
     }
 }
 
@@ -305,4 +317,32 @@ fn each_model_agrees_with_the_trainer_on_each_loss() {
         let folds = data.k_fold(3, seed).unwrap();
         assert_agrees(data, &folds, &models, &config);
     }
+}
+
+#[test]
+fn a_model_too_large_for_a_grid_kernel_trains_alone_and_the_grid_still_runs() {
+    let (mut rng, seed) =
+        rng("a_model_too_large_for_a_grid_kernel_trains_alone_and_the_grid_still_runs");
+    let data = regression(&mut rng, 157, 6);
+    let folds = data.k_fold(3, seed).unwrap();
+    let config = GridConfig {
+        epochs: 3,
+        batch_size: 16,
+        ..GridConfig::default()
+    };
+    let adam = AdamConfig {
+        lr: 3e-3,
+        ..AdamConfig::default()
+    };
+    // 6·25 + 25 + 26 = 201 parameters: one over the grid kernel's most (200).
+    let models = vec![
+        model(&[25], adam, seed % 1000, 0),
+        model(&[5], adam, seed % 1000, 1),
+        model(&[4, 3], adam, seed % 1000, 2),
+    ];
+    let results = fit(&data, &folds, models.clone(), config.clone());
+    let alone: Vec<bool> = results.iter().map(|r| r.trained_alone).collect();
+    assert_eq!(alone, [true, false, false]);
+    assert_eq!(wgsl_train::train::GRID_MAX_PARAMS, 200);
+    assert_agrees(&data, &folds, &models, &config);
 }

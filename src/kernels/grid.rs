@@ -524,6 +524,66 @@ mod tests {
     use super::super::seam::{assert_mirrors, mirror};
     use super::*;
 
+    /// Every kind of generated kernel is valid WGSL: each loss, each optimizer's states, one
+    /// and two hidden layers (naga here; a driver's compiler in tests/grid.rs).
+    #[test]
+    fn generated_kernels_validate() {
+        let shapes = [
+            (vec![3, 2, 1], LossKind::Mse, GridAlgorithm::Sgd),
+            (
+                vec![4, 3, 2, 1],
+                LossKind::BceWithLogits,
+                GridAlgorithm::Adam,
+            ),
+            (
+                vec![2, 5, 3],
+                LossKind::SoftmaxCrossEntropy,
+                GridAlgorithm::AdamAmsgrad,
+            ),
+        ];
+        for (sizes, loss, algorithm) in shapes {
+            let shape = GridShape {
+                sizes,
+                activation: Activation::Relu,
+                loss,
+                algorithm,
+            };
+            let source = shape.source();
+            let module = naga::front::wgsl::parse_str(&source)
+                .unwrap_or_else(|e| panic!("{shape:?}: {}", e.emit_to_string(&source)));
+            naga::valid::Validator::new(
+                naga::valid::ValidationFlags::all(),
+                naga::valid::Capabilities::empty(),
+            )
+            .validate(&module)
+            .unwrap_or_else(|e| panic!("{shape:?}: {}", e.emit_to_string(&source)));
+            assert!(module.entry_points.iter().any(|e| e.name == "train_models"));
+        }
+    }
+
+    /// The record layout: parameters, each state, best, start, each the parameters' vec4s.
+    #[test]
+    fn the_record_holds_parameters_states_best_and_start() {
+        let shape = GridShape {
+            sizes: vec![10, 5, 1],
+            activation: Activation::Relu,
+            loss: LossKind::Mse,
+            algorithm: GridAlgorithm::Adam,
+        };
+        assert_eq!(shape.param_count(), 61);
+        let layout = shape.layout();
+        assert_eq!(
+            (
+                layout.params,
+                layout.state,
+                layout.best,
+                layout.start,
+                layout.len
+            ),
+            (16, 16, 48, 64, 80)
+        );
+    }
+
     #[test]
     fn the_settings_and_control_match_wgsl() {
         #[rustfmt::skip]

@@ -204,6 +204,22 @@ impl Mlp {
             .collect()
     }
 
+    /// Async variant of [`Mlp::state_dict`], the one to call in a browser.
+    ///
+    /// # Errors
+    /// As [`Mlp::state_dict`].
+    pub async fn state_dict_async(&self, gpu: &Gpu) -> Result<Vec<NamedTensor>> {
+        let mut tensors = Vec::with_capacity(self.params.slots().len());
+        for slot in self.params.slots() {
+            tensors.push(NamedTensor {
+                name: slot.name.clone(),
+                shape: slot.shape.clone(),
+                data: self.params.read_async(gpu, &slot.name).await?,
+            });
+        }
+        Ok(tensors)
+    }
+
     /// Uploads parameters saved by [`Mlp::state_dict`] (or by PyTorch). Every parameter must be
     /// present with its shape; nothing is changed unless all match.
     ///

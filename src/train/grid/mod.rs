@@ -11,6 +11,7 @@
 //! [`Mlp::new`](crate::nn::Mlp::new) draws from the same seed; it agrees with that trainer
 //! within the kernels' tolerance (the order of additions differs).
 
+mod alone;
 mod plan;
 
 use crate::data::{Dataset, Fold};
@@ -22,6 +23,7 @@ use crate::kernels::control::{
 use crate::kernels::grid::{grid_dispatch, GridBuffers, ModelControl};
 use crate::nn::{Activation, NamedTensor};
 use crate::optim::{LrSchedule, OptimizerConfig};
+pub use alone::GRID_MAX_PARAMS;
 use plan::{KernelPlan, Plan};
 
 use super::history::{EpochRecord, History};
@@ -96,6 +98,9 @@ pub struct GridResult {
     pub weights: Vec<NamedTensor>,
     /// The network's layer sizes, inputs to outputs.
     pub sizes: Vec<usize>,
+    /// Whether it was too large for a grid kernel (over [`GRID_MAX_PARAMS`] parameters) and
+    /// was trained alone by the [`Trainer`](super::Trainer) on the same rows, seeds and rules.
+    pub trained_alone: bool,
 }
 
 /// An epoch whose training loss exceeds this many times the lowest before it has diverged
@@ -108,7 +113,14 @@ const VISITS_PER_DISPATCH: usize = 1 << 20;
 pub struct ModelGrid<'g> {
     gpu: &'g Gpu,
     config: GridConfig,
+    /// The models of the grid kernels, and where each stands in the models given.
     plan: Plan,
+    in_grid: Vec<usize>,
+    /// The models trained alone, with where each stands in the models given; the data and
+    /// folds they train on.
+    alone: Vec<(usize, GridModel)>,
+    dataset: Dataset,
+    folds: Vec<Fold>,
     kernels: Vec<KernelState>,
     data: Tensor,
     epochs_done: usize,
@@ -148,7 +160,14 @@ impl<'g> ModelGrid<'g> {
         config: GridConfig,
     ) -> Result<Self> {
         check(data, folds, &models, &config)?;
-        let plan = Plan::new(gpu, data, folds, models, &config)?;
+        let total = models.len();
+        let (alone, in_grid): (Vec<(usize, GridModel)>, Vec<(usize, GridModel)>) = models
+            .into_iter()
+            .enumerate()
+            .partition(|(_, m)| alone::too_large(data, m));
+        let (in_grid, grid_models): (Vec<usize>, Vec<GridModel>) = in_grid.into_iter().unzip();
+        debug_assert_eq!(in_grid.len() + alone.len(), total);
+        let plan = Plan::new(gpu, data, folds, grid_models, &config)?;
         let data_tensor = Tensor::from_slice(gpu, &[plan.data.len()], &plan.data)?;
         let kernels = plan
             .kernels
@@ -159,6 +178,10 @@ impl<'g> ModelGrid<'g> {
             gpu,
             config,
             plan,
+            in_grid,
+            alone,
+            dataset: data.clone(),
+            folds: folds.to_vec(),
             kernels,
             data: data_tensor,
             epochs_done: 0,
@@ -195,7 +218,7 @@ impl<'g> ModelGrid<'g> {
     ) -> Result<Vec<GridResult>> {
         let total = self.config.epochs;
         let per_dispatch = self.epochs_per_dispatch();
-        while self.epochs_done < total {
+        while self.epochs_done < total && !self.plan.models.is_empty() {
             let epochs = per_dispatch.min(total - self.epochs_done);
             self.run_dispatch(epochs)?;
             self.epochs_done += epochs;
@@ -254,7 +277,8 @@ impl<'g> ModelGrid<'g> {
 
     /// Reads every model's history, controls and weights back.
     async fn results(&self) -> Result<Vec<GridResult>> {
-        let mut results: Vec<Option<GridResult>> = vec![None; self.plan.models.len()];
+        let mut results: Vec<Option<GridResult>> =
+            vec![None; self.in_grid.len() + self.alone.len()];
         for (kernel, state) in self.plan.kernels.iter().zip(&self.kernels) {
             let records: Vec<f32> = state.records.to_vec_async(self.gpu).await?;
             let controls: Vec<u32> = state.controls.to_vec_async(self.gpu).await?;
@@ -275,13 +299,20 @@ impl<'g> ModelGrid<'g> {
                 let keep_best = self.config.patience.is_some() && history.best_epoch.is_some();
                 let at = if keep_best { layout.best } else { 0 };
                 let flat = &record[4 * at..4 * (at + layout.params)];
-                results[model] = Some(GridResult {
+                results[self.in_grid[model]] = Some(GridResult {
                     history,
                     diverged,
                     weights: state_dict(&kernel.shape.sizes, flat),
                     sizes: kernel.shape.sizes.clone(),
+                    trained_alone: false,
                 });
             }
+        }
+        for (at, model) in &self.alone {
+            let fold = &self.folds[model.fold];
+            let result =
+                alone::train_alone(self.gpu, &self.dataset, fold, model, &self.config).await?;
+            results[*at] = Some(result);
         }
         results
             .into_iter()
