@@ -346,3 +346,42 @@ fn a_model_too_large_for_a_grid_kernel_trains_alone_and_the_grid_still_runs() {
     assert_eq!(wgsl_train::train::GRID_MAX_PARAMS, 200);
     assert_agrees(&data, &folds, &models, &config);
 }
+
+/// The looped kernel computes the unrolled one's operations in the same order: the same
+/// results bit for bit, for every loss and optimizer.
+#[test]
+fn the_looped_and_unrolled_kernels_agree_bit_for_bit() {
+    use wgsl_train::train::KernelForm;
+    let adapter = &gpu().adapter_info().name;
+    if KernelForm::for_adapter(gpu()) != KernelForm::Unrolled {
+        // SwiftShader's compiler did not finish an unrolled kernel in ten minutes (holding
+        // 8.6 GB); the form is used, and compared here, on lavapipe.
+        eprintln!("the unrolled form is not used on {adapter}: compared on lavapipe's pass only");
+        return;
+    }
+    let (mut rng, seed) = rng("the_looped_and_unrolled_kernels_agree_bit_for_bit");
+    let datasets = [
+        regression(&mut rng, 157, 6),
+        classification(&mut rng, 157, 6, 2),
+        classification(&mut rng, 157, 6, 3),
+    ];
+    let models = configurations(seed % 1000);
+    for data in &datasets {
+        let folds = data.k_fold(3, seed).unwrap();
+        let run = |form| {
+            let config = GridConfig {
+                epochs: 4,
+                batch_size: 16,
+                patience: Some(2),
+                kernel_form: Some(form),
+                ..GridConfig::default()
+            };
+            fit(data, &folds, models.clone(), config)
+        };
+        let (unrolled, looped) = (run(KernelForm::Unrolled), run(KernelForm::Looped));
+        for (i, (u, l)) in unrolled.iter().zip(&looped).enumerate() {
+            assert_eq!(bits(u), bits(l), "model {i}: {:?}", models[i]);
+            assert_eq!(u.diverged, l.diverged);
+        }
+    }
+}

@@ -86,14 +86,38 @@ impl GridAlgorithm {
     }
 }
 
+/// How the generated kernel is written. Both compute the same operations in the same order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KernelForm {
+    /// Straight-line code: every parameter a named register (2.5× the looped form on lavapipe),
+    /// but compile time grows with the parameters, and SwiftShader's compiler did not finish a
+    /// 10→5→1 kernel in ten minutes (it held 8.6 GB).
+    Unrolled,
+    /// Loops over units and parameters, which live in private arrays.
+    Looped,
+}
+
+impl KernelForm {
+    /// The form measured best on `gpu`: unrolled on lavapipe, looped elsewhere.
+    pub fn for_adapter(gpu: &Gpu) -> Self {
+        if gpu.adapter_info().name.starts_with("llvmpipe") {
+            KernelForm::Unrolled
+        } else {
+            KernelForm::Looped
+        }
+    }
+}
+
 /// What one generated kernel trains: the network's layer sizes, its activation and loss, and
-/// its optimizer's states. Models that differ in any of these are in different kernels.
+/// its optimizer's states; and how the kernel is written. Models that differ in any of these
+/// are in different kernels.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct GridShape {
     pub sizes: Vec<usize>,
     pub activation: Activation,
     pub loss: LossKind,
     pub algorithm: GridAlgorithm,
+    pub form: KernelForm,
 }
 
 /// Where each part of a model's record lies, in vec4s from the record's start.
@@ -145,8 +169,8 @@ impl GridShape {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         *sources.entry(self.clone()).or_insert_with(|| {
             let name = format!(
-                "grid_{:?}_{:?}_{:?}_{:?}",
-                self.sizes, self.activation, self.loss, self.algorithm
+                "grid_{:?}_{:?}_{:?}_{:?}_{:?}",
+                self.sizes, self.activation, self.loss, self.algorithm, self.form
             );
             ShaderCode::of_crate(
                 Box::leak(name.into_boxed_str()),
@@ -222,6 +246,11 @@ pub(crate) fn grid_dispatch(
     )
 }
 
+/// Element `index` (a WGSL expression) of the private array `kind` of vec4s.
+fn at(kind: char, index: &str) -> String {
+    format!("{kind}[({index}) / 4u][({index}) % 4u]")
+}
+
 /// Writes the entry point for one shape.
 struct Generator<'s> {
     shape: &'s GridShape,
@@ -269,6 +298,53 @@ impl<'s> Generator<'s> {
         Self::element('w', self.offsets[layer].1 + out)
     }
 
+    fn looped(&self) -> bool {
+        self.shape.form == KernelForm::Looped
+    }
+
+    /// Vec4 `k` of `kind` (`w`, `g`, or `m0`…`m2` for the states): a register `w3`, `m0_3`,
+    /// or an element `w[k]` of a private array.
+    fn vec4(&self, kind: &str, k: &str) -> String {
+        match (self.looped(), kind.starts_with('m')) {
+            (true, _) => format!("{kind}[{k}]"),
+            (false, true) => format!("{kind}_{k}"),
+            (false, false) => format!("{kind}{k}"),
+        }
+    }
+
+    /// Emits `body(k)` for every vec4 k of the parameters: once per k, or in one loop.
+    fn each_vec4(&mut self, p4: usize, body: impl Fn(&Self, &str, usize) -> String) {
+        if self.looped() {
+            self.line(&format!("for (var k = 0u; k < {p4}u; k++) {{"));
+            let text = body(self, "k", 0);
+            self.line(&text);
+            self.line("}");
+        } else {
+            for k in 0..p4 {
+                let text = body(self, &k.to_string(), k);
+                self.line(&text);
+            }
+        }
+    }
+
+    /// The record's vec4 at `at` + k.
+    fn record_at(looped: bool, at: usize, k: &str, literal: usize) -> String {
+        if looped {
+            format!("records[record + {at}u + {k}]")
+        } else {
+            format!("records[record + {}u]", at + literal)
+        }
+    }
+
+    /// Activation j of layer l (`a`), a pre-activation (`z`) or a gradient (`d`).
+    fn unit(&self, kind: char, l: usize, j: usize) -> String {
+        if self.looped() {
+            format!("{kind}{l}[{j}u]")
+        } else {
+            format!("{kind}{l}_{j}")
+        }
+    }
+
     fn entry(mut self) -> String {
         let layout = self.shape.layout();
         let (p4, states) = (layout.params, self.shape.algorithm.states());
@@ -285,30 +361,53 @@ impl<'s> Generator<'s> {
         self.line("let group = workgroup_row_group(wid.x);");
         self.line("let rows = row_group(group);");
         self.line(&format!("let record = model * {}u;", layout.len));
-        for k in 0..p4 {
+        if self.looped() {
             self.line(&format!(
-                "var w{k} = records[record + {k}u]; var g{k} = vec4<f32>(0.0);"
+                "var w: array<vec4<f32>, {p4}>;\nvar g: array<vec4<f32>, {p4}>;"
             ));
-            for s in 0..states {
-                self.line(&format!(
-                    "var s{s}_{k} = records[record + {}u];",
-                    layout.state + s * p4 + k
-                ));
+            for st in 0..states {
+                self.line(&format!("var m{st}: array<vec4<f32>, {p4}>;"));
             }
         }
+        let looped = self.looped();
+        self.each_vec4(p4, |me, k, n| {
+            let mut text = String::new();
+            let declare = if looped { "" } else { "var " };
+            text += &format!(
+                "{declare}{} = {};",
+                me.vec4("w", k),
+                Self::record_at(looped, 0, k, n)
+            );
+            if !looped {
+                text += &format!(" var {} = vec4<f32>(0.0);", me.vec4("g", k));
+            }
+            for st in 0..states {
+                let at = layout.state + st * p4;
+                text += &format!(
+                    " {declare}{} = {};",
+                    me.vec4(&format!("m{st}"), k),
+                    Self::record_at(looped, at, k, n)
+                );
+            }
+            text
+        });
         self.line("let steps = (rows.x + settings.batch - 1u) / settings.batch;");
         self.line(
             "let rules = DecisionRules(settings.growth, settings.min_delta, settings.patience);",
         );
         self.line("for (var epoch = 0u; epoch < settings.epochs; epoch++) {");
-        for k in 0..p4 {
-            self.line(&format!("records[record + {}u] = w{k};", layout.start + k));
-        }
+        self.each_vec4(p4, |me, k, n| {
+            format!(
+                "{} = {};",
+                Self::record_at(looped, layout.start, k, n),
+                me.vec4("w", k)
+            )
+        });
         self.line("var weighted = 0.0;\nvar first_step_loss = 0.0;\nvar nonfinite_loss = false;\nvar nonfinite_parameter = false;");
         self.line("for (var step = 0u; step < steps; step++) {");
-        for k in 0..p4 {
-            self.line(&format!("g{k} = vec4<f32>(0.0);"));
-        }
+        self.each_vec4(p4, |me, k, _| {
+            format!("{} = vec4<f32>(0.0);", me.vec4("g", k))
+        });
         self.line("let first = step * settings.batch;");
         self.line("let batch = min(settings.batch, rows.x - first);");
         self.line(&format!(
@@ -348,28 +447,43 @@ impl<'s> Generator<'s> {
         self.line("let status = decide(&standing, outcome, rules);");
         self.line("record_history(model, epoch, train_loss, validation_loss, status);");
         self.line("if diverged(status) {");
-        for k in 0..p4 {
-            self.line(&format!("w{k} = records[record + {}u];", layout.start + k));
-        }
+        self.each_vec4(p4, |me, k, n| {
+            format!(
+                "{} = {};",
+                me.vec4("w", k),
+                Self::record_at(looped, layout.start, k, n)
+            )
+        });
         self.line("control.running = 0u;\nbreak;\n}");
         self.line("control.standing = standing;");
         self.line("if (status & IMPROVED) != 0u {");
         self.line("control.best_epoch = settings.first_epoch + epoch + 1u;");
-        for k in 0..p4 {
-            self.line(&format!("records[record + {}u] = w{k};", layout.best + k));
-        }
+        self.each_vec4(p4, |me, k, n| {
+            format!(
+                "{} = {};",
+                Self::record_at(looped, layout.best, k, n),
+                me.vec4("w", k)
+            )
+        });
         self.line("}");
         self.line("if (status & OUT_OF_PATIENCE) != 0u {\ncontrol.running = 0u;\nbreak;\n}");
         self.line("}");
-        for k in 0..p4 {
-            self.line(&format!("records[record + {k}u] = w{k};"));
-            for s in 0..states {
-                self.line(&format!(
-                    "records[record + {}u] = s{s}_{k};",
-                    layout.state + s * p4 + k
-                ));
+        self.each_vec4(p4, |me, k, n| {
+            let mut text = format!(
+                "{} = {};",
+                Self::record_at(looped, 0, k, n),
+                me.vec4("w", k)
+            );
+            for st in 0..states {
+                let at = layout.state + st * p4;
+                text += &format!(
+                    " {} = {};",
+                    Self::record_at(looped, at, k, n),
+                    me.vec4(&format!("m{st}"), k)
+                );
             }
-        }
+            text
+        });
         self.line("controls[model] = control;");
         self.line("}");
         self.out
@@ -384,13 +498,44 @@ impl<'s> Generator<'s> {
         }
     }
 
-    /// `a{l}_{j}`: the activations of layer l (a0: the row's features; the last: the logits),
-    /// and `z{l}_{j}` the pre-activations of the hidden layers.
+    /// `a{l}`: the activations of layer l (a0: the row's features; the last: the logits), and
+    /// `z{l}` the pre-activations of the hidden layers. Each unit's sum starts at its bias and
+    /// adds its inputs in order, one fma each, in both forms.
     fn forward(&mut self, features: usize) {
+        let layers = self.shape.sizes.len() - 1;
+        let activation = self.shape.activation.wgsl_forward();
+        if self.looped() {
+            self.line(&format!("var a0: array<f32, {features}>;"));
+            self.line(&format!(
+                "for (var k = 0u; k < {features}u; k++) {{ a0[k] = feature(row, k, {features}u); }}"
+            ));
+            for l in 0..layers {
+                let (inputs, outputs) = (self.shape.sizes[l], self.shape.sizes[l + 1]);
+                let (w, b) = self.offsets[l];
+                let n = l + 1;
+                self.line(&format!("var a{n}: array<f32, {outputs}>;"));
+                let hidden = n < layers;
+                if hidden {
+                    self.line(&format!("var z{n}: array<f32, {outputs}>;"));
+                }
+                self.line(&format!("for (var j = 0u; j < {outputs}u; j++) {{"));
+                self.line(&format!("var sum = {};", at('w', &format!("{b}u + j"))));
+                self.line(&format!(
+                    "for (var k = 0u; k < {inputs}u; k++) {{ sum = fma({}, a{l}[k], sum); }}",
+                    at('w', &format!("{w}u + j * {inputs}u + k"))
+                ));
+                if hidden {
+                    self.line(&format!("z{n}[j] = sum;\na{n}[j] = {activation}(sum);"));
+                } else {
+                    self.line(&format!("a{n}[j] = sum;"));
+                }
+                self.line("}");
+            }
+            return;
+        }
         for k in 0..features {
             self.line(&format!("let a0_{k} = feature(row, {k}u, {features}u);"));
         }
-        let layers = self.shape.sizes.len() - 1;
         for l in 0..layers {
             let (inputs, outputs) = (self.shape.sizes[l], self.shape.sizes[l + 1]);
             let hidden = l + 1 < layers;
@@ -405,7 +550,6 @@ impl<'s> Generator<'s> {
                     }
                 }
                 if hidden {
-                    let activation = self.shape.activation.wgsl_forward();
                     self.line(&format!("let z{}_{j} = {sum};", l + 1));
                     self.line(&format!(
                         "let a{}_{j} = {activation}(z{}_{j});",
@@ -420,33 +564,42 @@ impl<'s> Generator<'s> {
     }
 
     /// Adds the row's loss term to `loss`; in training, also the gradient of each logit
-    /// (`d{L}_{j}`, scaled by `scale`).
+    /// (`d{L}`, scaled by `scale`).
     fn loss(&mut self, training: bool) {
         let last = self.shape.sizes.len() - 1;
         let outputs = self.shape.sizes[last];
+        let logit = |j: usize| self.unit('a', last, j);
+        let grad = |j: usize| self.unit('d', last, j);
+        let mut lines: Vec<String> = Vec::new();
+        if training && self.looped() {
+            lines.push(format!("var d{last}: array<f32, {outputs}>;"));
+        }
+        let declare = if self.looped() { "" } else { "let " };
         match self.shape.loss {
             LossKind::SoftmaxCrossEntropy => {
                 // The row's max and sum of exponentials in column order, as softmax_row.wgsl.
-                self.line("let label = target_class(row);");
-                self.line(&format!("var row_max = a{last}_0;"));
+                lines.push("let label = target_class(row);".into());
+                lines.push(format!("var row_max = {};", logit(0)));
                 for j in 1..outputs {
-                    self.line(&format!("row_max = max(row_max, a{last}_{j});"));
+                    lines.push(format!("row_max = max(row_max, {});", logit(j)));
                 }
-                self.line("var sum_exp = 0.0;");
+                lines.push("var sum_exp = 0.0;".into());
                 for j in 0..outputs {
-                    self.line(&format!("sum_exp += exp(a{last}_{j} - row_max);"));
+                    lines.push(format!("sum_exp += exp({} - row_max);", logit(j)));
                 }
-                let mut target = format!("a{last}_0");
+                let mut target = logit(0);
                 for j in 1..outputs {
-                    target = format!("select({target}, a{last}_{j}, label == {j}u)");
+                    target = format!("select({target}, {}, label == {j}u)", logit(j));
                 }
-                self.line(&format!(
+                lines.push(format!(
                     "loss += softmax_ce_term(row_max, sum_exp, {target}, label < {outputs}u);"
                 ));
                 if training {
                     for j in 0..outputs {
-                        self.line(&format!(
-                            "let d{last}_{j} = softmax_ce_grad(a{last}_{j}, row_max, sum_exp, label == {j}u) * scale;"
+                        lines.push(format!(
+                            "{declare}{} = softmax_ce_grad({}, row_max, sum_exp, label == {j}u) * scale;",
+                            grad(j),
+                            logit(j)
                         ));
                     }
                 }
@@ -459,20 +612,58 @@ impl<'s> Generator<'s> {
                 };
                 // Element-wise losses have one output (regression, binary).
                 for j in 0..outputs {
-                    self.line(&format!(
-                        "let t{j} = {term}(a{last}_{j}, target_value(row));\nloss += t{j}.x;"
+                    lines.push(format!(
+                        "let t{j} = {term}({}, target_value(row));\nloss += t{j}.x;",
+                        logit(j)
                     ));
                     if training {
-                        self.line(&format!("let d{last}_{j} = t{j}.y * scale;"));
+                        lines.push(format!("{declare}{} = t{j}.y * scale;", grad(j)));
                     }
                 }
             }
         }
+        for line in lines {
+            self.line(&line);
+        }
     }
 
-    /// Accumulates the row's gradients, from the logits' (`d{L}_{j}`) down.
+    /// Accumulates the row's gradients, from the logits' (`d{L}`) down; the same operations in
+    /// the same order in both forms.
     fn backward(&mut self) {
         let layers = self.shape.sizes.len() - 1;
+        let backward = self.shape.activation.wgsl_backward();
+        if self.looped() {
+            for l in (0..layers).rev() {
+                let (inputs, outputs) = (self.shape.sizes[l], self.shape.sizes[l + 1]);
+                let (w, b) = self.offsets[l];
+                let n = l + 1;
+                self.line(&format!("for (var j = 0u; j < {outputs}u; j++) {{"));
+                self.line(&format!(
+                    "let d = d{n}[j];\n{} += d;",
+                    at('g', &format!("{b}u + j"))
+                ));
+                self.line(&format!(
+                    "for (var k = 0u; k < {inputs}u; k++) {{ let i = {w}u + j * {inputs}u + k; {g} = fma(d, a{l}[k], {g}); }}",
+                    g = at('g', "i")
+                ));
+                self.line("}");
+                if l > 0 {
+                    self.line(&format!("var d{l}: array<f32, {inputs}>;"));
+                    self.line(&format!("for (var k = 0u; k < {inputs}u; k++) {{"));
+                    self.line(&format!(
+                        "var sum = d{n}[0] * {};",
+                        at('w', &format!("{w}u + k"))
+                    ));
+                    self.line(&format!(
+                        "for (var j = 1u; j < {outputs}u; j++) {{ sum = fma(d{n}[j], {}, sum); }}",
+                        at('w', &format!("{w}u + j * {inputs}u + k"))
+                    ));
+                    self.line(&format!("d{l}[k] = {backward}(z{l}[k], sum);"));
+                    self.line("}");
+                }
+            }
+            return;
+        }
         for l in (0..layers).rev() {
             let (inputs, outputs) = (self.shape.sizes[l], self.shape.sizes[l + 1]);
             for j in 0..outputs {
@@ -485,7 +676,6 @@ impl<'s> Generator<'s> {
                 }
             }
             if l > 0 {
-                let backward = self.shape.activation.wgsl_backward();
                 for k in 0..inputs {
                     let mut sum = format!("d{}_0 * {}", l + 1, self.weight(l, 0, k));
                     for j in 1..outputs {
@@ -499,23 +689,23 @@ impl<'s> Generator<'s> {
 
     /// The optimizer step of every parameter, four at a time.
     fn update(&mut self, p4: usize) {
-        for k in 0..p4 {
-            let text = match self.shape.algorithm {
+        let algorithm = self.shape.algorithm;
+        self.each_vec4(p4, |me, k, _| {
+            let (w, g) = (me.vec4("w", k), me.vec4("g", k));
+            let (m0, m1, m2) = (me.vec4("m0", k), me.vec4("m1", k), me.vec4("m2", k));
+            let step = match algorithm {
                 GridAlgorithm::Sgd => format!(
-                    "{{ let u = sgd_update(w{k}, g{k}, s0_{k}, hp, st); w{k} = u.theta; s0_{k} = u.momentum_buffer; }}"
+                    "{{ let u = sgd_update({w}, {g}, {m0}, hp, st); {w} = u.theta; {m0} = u.momentum_buffer; }}"
                 ),
                 GridAlgorithm::Adam => format!(
-                    "{{ let u = adam_update(w{k}, g{k}, s0_{k}, s1_{k}, vec4<f32>(0.0), hp, st); w{k} = u.theta; s0_{k} = u.m; s1_{k} = u.v; }}"
+                    "{{ let u = adam_update({w}, {g}, {m0}, {m1}, vec4<f32>(0.0), hp, st); {w} = u.theta; {m0} = u.m; {m1} = u.v; }}"
                 ),
                 GridAlgorithm::AdamAmsgrad => format!(
-                    "{{ let u = adam_update(w{k}, g{k}, s0_{k}, s1_{k}, s2_{k}, hp, st); w{k} = u.theta; s0_{k} = u.m; s1_{k} = u.v; s2_{k} = u.v_used; }}"
+                    "{{ let u = adam_update({w}, {g}, {m0}, {m1}, {m2}, hp, st); {w} = u.theta; {m0} = u.m; {m1} = u.v; {m2} = u.v_used; }}"
                 ),
             };
-            self.line(&text);
-            self.line(&format!(
-                "nonfinite_parameter = nonfinite_parameter || any_nonfinite(w{k});"
-            ));
-        }
+            format!("{step}\nnonfinite_parameter = nonfinite_parameter || any_nonfinite({w});")
+        });
     }
 }
 
@@ -541,12 +731,17 @@ mod tests {
                 GridAlgorithm::AdamAmsgrad,
             ),
         ];
-        for (sizes, loss, algorithm) in shapes {
+        let forms = [KernelForm::Unrolled, KernelForm::Looped];
+        for ((sizes, loss, algorithm), form) in shapes
+            .into_iter()
+            .flat_map(|s| forms.map(|f| (s.clone(), f)))
+        {
             let shape = GridShape {
                 sizes,
                 activation: Activation::Relu,
                 loss,
                 algorithm,
+                form,
             };
             let source = shape.source();
             let module = naga::front::wgsl::parse_str(&source)
@@ -569,6 +764,7 @@ mod tests {
             activation: Activation::Relu,
             loss: LossKind::Mse,
             algorithm: GridAlgorithm::Adam,
+            form: KernelForm::Unrolled,
         };
         assert_eq!(shape.param_count(), 61);
         let layout = shape.layout();

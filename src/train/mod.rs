@@ -17,7 +17,9 @@ mod validation;
 /// The schedules, where they have always been found (they belong to the optimizer).
 pub use crate::optim::LrSchedule;
 pub use config::{SingleDispatch, TrainConfig};
-pub use grid::{Divergence, GridConfig, GridModel, GridResult, ModelGrid, GRID_MAX_PARAMS};
+pub use grid::{
+    Divergence, GridConfig, GridModel, GridResult, KernelForm, ModelGrid, GRID_MAX_PARAMS,
+};
 pub use history::{EpochRecord, History};
 
 use crate::data::Dataset;

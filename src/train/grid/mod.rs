@@ -20,6 +20,7 @@ use crate::gpu::{block_on, Gpu, Tensor};
 use crate::kernels::control::{
     LOSS_GREW, NONFINITE_LOSS, NONFINITE_PARAMETER, OUT_OF_PATIENCE, RAN,
 };
+pub use crate::kernels::grid::KernelForm;
 use crate::kernels::grid::{grid_dispatch, GridBuffers, ModelControl};
 use crate::nn::{Activation, NamedTensor};
 use crate::optim::{LrSchedule, OptimizerConfig};
@@ -61,6 +62,9 @@ pub struct GridConfig {
     /// Epochs per dispatch (default `None`: as many as keep a dispatch near a million
     /// model-row visits, at least one). Results are the same bit for bit whatever the value.
     pub epochs_per_dispatch: Option<usize>,
+    /// How the kernels are written (default `None`: [`KernelForm::for_adapter`], unrolled on
+    /// lavapipe, looped elsewhere). The two compute the same operations in the same order.
+    pub kernel_form: Option<KernelForm>,
 }
 
 impl Default for GridConfig {
@@ -71,6 +75,7 @@ impl Default for GridConfig {
             patience: None,
             min_delta: 0.0,
             epochs_per_dispatch: None,
+            kernel_form: None,
         }
     }
 }

@@ -9,7 +9,7 @@ use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::kernels::dim;
 use crate::kernels::grid::{
-    models_per_workgroup, GridAlgorithm, GridSettings, GridShape, ModelControl,
+    models_per_workgroup, GridAlgorithm, GridSettings, GridShape, KernelForm, ModelControl,
 };
 use crate::kernels::loss::LossKind;
 use crate::kernels::optim::GroupParams;
@@ -101,11 +101,14 @@ impl Plan {
             });
             hyper_of.push(entry);
         }
+        let form = config
+            .kernel_form
+            .unwrap_or_else(|| KernelForm::for_adapter(gpu));
         // Kernels by shape, in the order first met; within a kernel, models by row group.
         let mut shapes: Vec<GridShape> = Vec::new();
         let mut by_kernel: Vec<Vec<usize>> = Vec::new();
         for (i, model) in models.iter().enumerate() {
-            let shape = shape_of(data, model, loss);
+            let shape = shape_of(data, model, loss, form);
             match shapes.iter().position(|s| *s == shape) {
                 Some(k) => by_kernel[k].push(i),
                 None => {
@@ -340,7 +343,7 @@ impl KernelPlan {
 }
 
 /// The kernel shape that trains `model` on `data`.
-fn shape_of(data: &Dataset, model: &GridModel, loss: LossKind) -> GridShape {
+fn shape_of(data: &Dataset, model: &GridModel, loss: LossKind, form: KernelForm) -> GridShape {
     let mut sizes = vec![data.n_features()];
     sizes.extend(&model.hidden);
     sizes.push(data.n_outputs());
@@ -354,6 +357,7 @@ fn shape_of(data: &Dataset, model: &GridModel, loss: LossKind) -> GridShape {
         activation: model.activation,
         loss,
         algorithm,
+        form,
     }
 }
 
