@@ -26,7 +26,7 @@ struct GridSettings {
     // Rows per step (each epoch's last step takes the rest).
     batch: u32,
     // Where each table starts in `tables`: a vec4<u32> per model (its row group, its optimizer
-    // entry), a vec4<u32> per row group (training rows, where its validation rows start, how
+    // entry, its update: UPDATE_SGD or UPDATE_ADAM of src/kernels/grid.rs), a vec4<u32> per row group (training rows, where its validation rows start, how
     // many), the epochs' row orders, the validation rows.
     members_at: u32,
     row_groups_at: u32,
@@ -101,8 +101,8 @@ fn workgroup_row_group(workgroup: u32) -> u32 {
     return tables[settings.workgroup_groups_at + workgroup];
 }
 
-// (row group, optimizer entry) of a model; (training rows, first validation entry, validation
-// rows) of a row group.
+// (row group, optimizer entry, update) of a model; (training rows, first validation entry,
+// validation rows) of a row group.
 fn member(model: u32) -> vec4<u32> {
     let at = settings.members_at + 4u * model;
     return vec4<u32>(tables[at], tables[at + 1u], tables[at + 2u], tables[at + 3u]);

@@ -65,22 +65,26 @@ pub(crate) struct ModelControl {
     pub _pad4: u32,
 }
 
-/// Which optimizer states a kernel keeps per parameter (and so which update it runs).
+/// Which optimizer states a kernel keeps per parameter (and so which updates it runs). SGD and
+/// Adam (AdamW) models share a kernel, each invocation taking its own model's branch, so a row
+/// group's models fill whole SIMD vectors whatever their optimizers; the kernel a model trains
+/// in depends on the model alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum GridAlgorithm {
-    /// SGD: the momentum buffer (unused without momentum).
-    Sgd,
-    /// Adam or AdamW: m and v.
-    Adam,
+    /// SGD (its momentum buffer in the first state) or Adam (m and v).
+    SgdOrAdam,
     /// Adam or AdamW with AMSGrad: m, v and max v.
     AdamAmsgrad,
 }
 
+/// The member table's code of a model's update (`who.z` in the kernel).
+pub(crate) const UPDATE_SGD: u32 = 0;
+pub(crate) const UPDATE_ADAM: u32 = 1;
+
 impl GridAlgorithm {
     fn states(self) -> usize {
         match self {
-            GridAlgorithm::Sgd => 1,
-            GridAlgorithm::Adam => 2,
+            GridAlgorithm::SgdOrAdam => 2,
             GridAlgorithm::AdamAmsgrad => 3,
         }
     }
@@ -693,12 +697,12 @@ impl<'s> Generator<'s> {
         self.each_vec4(p4, |me, k, _| {
             let (w, g) = (me.vec4("w", k), me.vec4("g", k));
             let (m0, m1, m2) = (me.vec4("m0", k), me.vec4("m1", k), me.vec4("m2", k));
+            let sgd = format!(
+                "let u = sgd_update({w}, {g}, {m0}, hp, st); {w} = u.theta; {m0} = u.momentum_buffer;"
+            );
             let step = match algorithm {
-                GridAlgorithm::Sgd => format!(
-                    "{{ let u = sgd_update({w}, {g}, {m0}, hp, st); {w} = u.theta; {m0} = u.momentum_buffer; }}"
-                ),
-                GridAlgorithm::Adam => format!(
-                    "{{ let u = adam_update({w}, {g}, {m0}, {m1}, vec4<f32>(0.0), hp, st); {w} = u.theta; {m0} = u.m; {m1} = u.v; }}"
+                GridAlgorithm::SgdOrAdam => format!(
+                    "if who.z == {UPDATE_SGD}u {{ {sgd} }} else {{ let u = adam_update({w}, {g}, {m0}, {m1}, vec4<f32>(0.0), hp, st); {w} = u.theta; {m0} = u.m; {m1} = u.v; }}"
                 ),
                 GridAlgorithm::AdamAmsgrad => format!(
                     "{{ let u = adam_update({w}, {g}, {m0}, {m1}, {m2}, hp, st); {w} = u.theta; {m0} = u.m; {m1} = u.v; {m2} = u.v_used; }}"
@@ -719,11 +723,11 @@ mod tests {
     #[test]
     fn generated_kernels_validate() {
         let shapes = [
-            (vec![3, 2, 1], LossKind::Mse, GridAlgorithm::Sgd),
+            (vec![3, 2, 1], LossKind::Mse, GridAlgorithm::SgdOrAdam),
             (
                 vec![4, 3, 2, 1],
                 LossKind::BceWithLogits,
-                GridAlgorithm::Adam,
+                GridAlgorithm::SgdOrAdam,
             ),
             (
                 vec![2, 5, 3],
@@ -763,7 +767,7 @@ mod tests {
             sizes: vec![10, 5, 1],
             activation: Activation::Relu,
             loss: LossKind::Mse,
-            algorithm: GridAlgorithm::Adam,
+            algorithm: GridAlgorithm::SgdOrAdam,
             form: KernelForm::Unrolled,
         };
         assert_eq!(shape.param_count(), 61);

@@ -10,6 +10,7 @@ use crate::gpu::Gpu;
 use crate::kernels::dim;
 use crate::kernels::grid::{
     models_per_workgroup, GridAlgorithm, GridSettings, GridShape, KernelForm, ModelControl,
+    UPDATE_ADAM, UPDATE_SGD,
 };
 use crate::kernels::loss::LossKind;
 use crate::kernels::optim::GroupParams;
@@ -122,7 +123,8 @@ impl Plan {
             .into_iter()
             .zip(by_kernel)
             .map(|(shape, mut members)| {
-                members.sort_by_key(|&i| group_of[i]);
+                // By row group, and within one by update, so SIMD vectors mostly take one branch.
+                members.sort_by_key(|&i| (group_of[i], update_code(&models[i])));
                 let mut slots = Vec::new();
                 for (n, &i) in members.iter().enumerate() {
                     let new_group = n > 0 && group_of[members[n - 1]] != group_of[i];
@@ -318,7 +320,12 @@ impl KernelPlan {
                 controls.push(ModelControl::default());
                 continue;
             };
-            members.push([group_of[i] as u32, hyper_of[i] as u32, 0, 0]);
+            members.push([
+                group_of[i] as u32,
+                hyper_of[i] as u32,
+                update_code(&models[i]),
+                0,
+            ]);
             controls.push(ModelControl {
                 running: 1,
                 ..ModelControl::default()
@@ -342,15 +349,22 @@ impl KernelPlan {
     }
 }
 
+/// Which update the kernel runs for `model` (its member table's third word).
+fn update_code(model: &GridModel) -> u32 {
+    match model.optimizer {
+        OptimizerConfig::Sgd(_) => UPDATE_SGD,
+        OptimizerConfig::Adam(_) => UPDATE_ADAM,
+    }
+}
+
 /// The kernel shape that trains `model` on `data`.
 fn shape_of(data: &Dataset, model: &GridModel, loss: LossKind, form: KernelForm) -> GridShape {
     let mut sizes = vec![data.n_features()];
     sizes.extend(&model.hidden);
     sizes.push(data.n_outputs());
     let algorithm = match model.optimizer {
-        OptimizerConfig::Sgd(_) => GridAlgorithm::Sgd,
         OptimizerConfig::Adam(c) if c.amsgrad => GridAlgorithm::AdamAmsgrad,
-        OptimizerConfig::Adam(_) => GridAlgorithm::Adam,
+        _ => GridAlgorithm::SgdOrAdam,
     };
     GridShape {
         sizes,
