@@ -340,6 +340,18 @@ impl<'s> Generator<'s> {
         }
     }
 
+    /// Writes the parameters to the record's part at `at` (the epoch's start, the best).
+    fn store_params(&mut self, p4: usize, at: usize) {
+        let looped = self.looped();
+        self.each_vec4(p4, |me, k, n| {
+            format!(
+                "{} = {};",
+                Self::record_at(looped, at, k, n),
+                me.vec4("w", k)
+            )
+        });
+    }
+
     /// Activation j of layer l (`a`), a pre-activation (`z`) or a gradient (`d`).
     fn unit(&self, kind: char, l: usize, j: usize) -> String {
         if self.looped() {
@@ -400,13 +412,7 @@ impl<'s> Generator<'s> {
             "let rules = DecisionRules(settings.growth, settings.min_delta, settings.patience);",
         );
         self.line("for (var epoch = 0u; epoch < settings.epochs; epoch++) {");
-        self.each_vec4(p4, |me, k, n| {
-            format!(
-                "{} = {};",
-                Self::record_at(looped, layout.start, k, n),
-                me.vec4("w", k)
-            )
-        });
+        self.store_params(p4, layout.start);
         self.line("var weighted = 0.0;\nvar first_step_loss = 0.0;\nvar nonfinite_loss = false;\nvar nonfinite_parameter = false;");
         self.line("for (var step = 0u; step < steps; step++) {");
         self.each_vec4(p4, |me, k, _| {
@@ -462,13 +468,7 @@ impl<'s> Generator<'s> {
         self.line("control.standing = standing;");
         self.line("if (status & IMPROVED) != 0u {");
         self.line("control.best_epoch = settings.first_epoch + epoch + 1u;");
-        self.each_vec4(p4, |me, k, n| {
-            format!(
-                "{} = {};",
-                Self::record_at(looped, layout.best, k, n),
-                me.vec4("w", k)
-            )
-        });
+        self.store_params(p4, layout.best);
         self.line("}");
         self.line("if (status & OUT_OF_PATIENCE) != 0u {\ncontrol.running = 0u;\nbreak;\n}");
         self.line("}");

@@ -166,7 +166,8 @@ impl<'g> ModelGrid<'g> {
     ) -> Result<Self> {
         check(data, folds, &models, &config)?;
         let total = models.len();
-        let (alone, in_grid): (Vec<(usize, GridModel)>, Vec<(usize, GridModel)>) = models
+        type Placed = Vec<(usize, GridModel)>;
+        let (alone, in_grid): (Placed, Placed) = models
             .into_iter()
             .enumerate()
             .partition(|(_, m)| alone::too_large(data, m));
