@@ -163,7 +163,7 @@ impl Plan {
     /// The tables for `epochs` epochs from epoch index `first` (0-based): the row groups, the
     /// validation rows, the orders of those epochs, then each kernel's members.
     pub fn tables(&self, first: usize, epochs: usize) -> Vec<u32> {
-        let (row_groups_at, validation_at, orders_at) = self.table_offsets(epochs);
+        let (row_groups_at, validation_at, orders_at) = self.table_offsets();
         let mut tables = vec![0u32; orders_at];
         let mut next_validation = validation_at;
         for (g, group) in self.row_groups.iter().enumerate() {
@@ -199,7 +199,7 @@ impl Plan {
     }
 
     /// (row groups, validation rows, orders) offsets in the tables.
-    fn table_offsets(&self, _epochs: usize) -> (usize, usize, usize) {
+    fn table_offsets(&self) -> (usize, usize, usize) {
         let row_groups_at = 0;
         let validation_at = 4 * self.row_groups.len();
         let validation: usize = self
@@ -263,7 +263,7 @@ impl Plan {
         config: &GridConfig,
     ) -> Result<GridSettings> {
         let op = "ModelGrid";
-        let (row_groups_at, _, orders_at) = self.table_offsets(epochs);
+        let (row_groups_at, _, orders_at) = self.table_offsets();
         let stride = self.order_stride();
         let orders = self.row_groups.len() * epochs * stride;
         let earlier: usize = self.kernels[..k]
