@@ -15,7 +15,7 @@ use crate::nn::Mlp;
 use crate::optim::Optimizer;
 
 /// An epoch whose training loss exceeds this many times the lowest before it has diverged.
-const DIVERGENCE_GROWTH: f32 = 1e4;
+pub(super) const DIVERGENCE_GROWTH: f32 = 1e4;
 
 pub(crate) struct EpochControl {
     state: Tensor,

@@ -108,9 +108,6 @@ pub struct GridResult {
     pub trained_alone: bool,
 }
 
-/// An epoch whose training loss exceeds this many times the lowest before it has diverged
-/// (the trainer's rule).
-const DIVERGENCE_GROWTH: f32 = 1e4;
 /// Model-row visits a dispatch aims at when [`GridConfig::epochs_per_dispatch`] is `None`.
 const VISITS_PER_DISPATCH: usize = 1 << 20;
 

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use super::{GridConfig, GridModel, DIVERGENCE_GROWTH};
+use super::{GridConfig, GridModel};
 use crate::data::{Dataset, Fold, Targets, Task};
 use crate::error::Result;
 use crate::gpu::Gpu;
@@ -16,6 +16,7 @@ use crate::kernels::loss::LossKind;
 use crate::kernels::optim::GroupParams;
 use crate::nn::initial_values;
 use crate::optim::OptimizerConfig;
+use crate::train::control::DIVERGENCE_GROWTH;
 use crate::train::epoch_order;
 
 /// Rows read the same way: models on the same fold with the same seed see the same rows in
