@@ -286,3 +286,90 @@ fn the_sweep_command_writes_the_table_the_results_and_a_model_eval_reads() {
     assert!(!ok && stderr.contains("--momentum"), "{stderr}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn three_shards_merged_are_the_unsharded_sweep_exactly() {
+    let dir = std::env::temp_dir().join(format!("wgsl-train-shards-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = |name: &str| dir.join(name).to_str().unwrap().to_string();
+    // Two widths, early stopping, and SGD at lr 3 diverging on every fold: models that stop,
+    // roll back and differ in shape, spread over the shards.
+    let sweep_args = |lr: &str, extra: &[&str]| {
+        let mut args = vec![
+            "sweep",
+            "--data",
+            "diabetes",
+            "--optimizer",
+            "sgd,adam",
+            "--hidden",
+            "5,4-3",
+            "--folds",
+            "3",
+            "--epochs",
+            "8",
+            "--patience",
+            "3",
+            "--seed",
+            "2",
+            "--lr",
+        ];
+        args.push(lr);
+        let mut args: Vec<String> = args.into_iter().map(String::from).collect();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args
+    };
+    let run = |args: Vec<String>| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        wgsl_train(&args)
+    };
+    let (ok, whole_table, stderr) = run(sweep_args("0.01,3", &["--json", &file("whole.json")]));
+    assert!(ok, "{stderr}");
+    assert!(whole_table.contains("diverged on 3 folds"), "{whole_table}");
+    for i in 1..=3 {
+        let shard = format!("{i}/3");
+        let out = file(&format!("shard{i}.json"));
+        let (ok, _, stderr) = run(sweep_args("0.01,3", &["--shard", &shard, "--json", &out]));
+        assert!(ok, "{stderr}");
+    }
+    let (ok, merged_table, stderr) = run(sweep_args(
+        "0.01,3",
+        &[
+            "--json",
+            &file("merged.json"),
+            "--merge",
+            &file("shard3.json"),
+            &file("shard1.json"),
+            &file("shard2.json"),
+        ],
+    ));
+    assert!(ok, "{stderr}");
+    let whole = std::fs::read_to_string(dir.join("whole.json")).unwrap();
+    let merged = std::fs::read_to_string(dir.join("merged.json")).unwrap();
+    assert_eq!(
+        whole, merged,
+        "the merged results differ from the unsharded run's"
+    );
+    // The printed table, choice and test scores too (all but the first and last lines).
+    fn table(text: &str) -> Vec<&str> {
+        let lines: Vec<&str> = text.lines().collect();
+        lines[1..lines.len() - 1].to_vec()
+    }
+    assert_eq!(table(&whole_table), table(&merged_table));
+    // A missing shard, a shard given twice and a shard of another sweep are refused by name.
+    let refused = |extra: &[&str], lr: &str, expected: &str| {
+        let (ok, _, stderr) = run(sweep_args(lr, extra));
+        assert!(
+            !ok && stderr.contains(expected),
+            "{expected:?} not in {stderr}"
+        );
+    };
+    let (s1, s2) = (file("shard1.json"), file("shard2.json"));
+    refused(&["--merge", &s1, &s2], "0.01,3", "shard 3 of 3 missing");
+    refused(
+        &["--merge", &s1, &s2, &s2],
+        "0.01,3",
+        "shard 2/3 given twice",
+    );
+    refused(&["--merge", &s1], "0.01,2", "its candidates");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -9,6 +9,7 @@ mod evaluation;
 mod plot;
 mod predict;
 mod progress;
+mod shard;
 mod sweep;
 
 pub use diagnosis::{diagnose, Diagnosis};
@@ -16,6 +17,7 @@ pub use evaluation::{evaluate, evaluate_async, Evaluation};
 #[cfg(feature = "plots")]
 pub use plot::plot_curves;
 pub use predict::{predict, Predictions};
+pub use shard::{Shard, SweepShard};
 pub use sweep::{Candidate, CandidateResult, ModelResult, Sweep, SweepOutcome};
 
 use std::path::{Path, PathBuf};

@@ -96,7 +96,7 @@ pub struct CandidateResult {
 }
 
 /// One trained model of a sweep: a candidate on a fold.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ModelResult {
     /// Index into the candidates.
     pub candidate: usize,
@@ -141,6 +141,13 @@ impl Sweep {
     /// [`Error::InvalidArgument`] for no candidates, a validation fraction in `split`, or fewer
     /// than 2 folds; data, hyperparameter and device errors.
     pub fn run(&self, gpu: &Gpu, data: &Dataset) -> Result<SweepOutcome> {
+        let prepared = self.prepare(data)?;
+        let models = self.train_models(gpu, data, &prepared, |_| true)?;
+        self.finish(gpu, data, &prepared, models)
+    }
+
+    /// The test split, the folds of the development rows and their stacked copies.
+    pub(super) fn prepare(&self, data: &Dataset) -> Result<Prepared> {
         let invalid = |detail: String| Error::InvalidArgument {
             op: "Sweep",
             detail,
@@ -154,35 +161,60 @@ impl Sweep {
             ));
         }
         let split = data.split(&self.split)?;
-        let development = &split.train;
-        let folds = development.k_fold(self.folds, self.seed)?;
+        let folds = split.train.k_fold(self.folds, self.seed)?;
         // Each fold standardised with its own training rows' statistics (as a scikit-learn
         // Pipeline in GridSearchCV), the k copies side by side in one dataset.
-        let (stacked, stacked_folds, fold_preprocessing) = stack_folds(development, &folds)?;
-        let models: Vec<GridModel> = self
-            .candidates
+        let (stacked, stacked_folds, fold_preprocessing) = stack_folds(&split.train, &folds)?;
+        Ok(Prepared {
+            development: split.train,
+            test: split.test,
+            folds,
+            stacked,
+            stacked_folds,
+            fold_preprocessing,
+        })
+    }
+
+    /// Trains the models `wanted(index)` picks (model `candidate × folds + fold`) together and
+    /// scores each on its fold.
+    pub(super) fn train_models(
+        &self,
+        gpu: &Gpu,
+        data: &Dataset,
+        prepared: &Prepared,
+        wanted: impl Fn(usize) -> bool,
+    ) -> Result<Vec<ModelResult>> {
+        let indices: Vec<usize> = (0..self.candidates.len() * self.folds)
+            .filter(|&i| wanted(i))
+            .collect();
+        let models: Vec<GridModel> = indices
             .iter()
-            .flat_map(|c| {
-                (0..self.folds).map(move |fold| GridModel {
-                    hidden: c.hidden.clone(),
-                    activation: Activation::Relu,
-                    optimizer: c.optimizer,
-                    lr_schedule: c.lr_schedule,
-                    seed: self.seed,
-                    fold,
-                })
+            .map(|&i| GridModel {
+                hidden: self.candidates[i / self.folds].hidden.clone(),
+                activation: Activation::Relu,
+                optimizer: self.candidates[i / self.folds].optimizer,
+                lr_schedule: self.candidates[i / self.folds].lr_schedule,
+                seed: self.seed,
+                fold: i % self.folds,
             })
             .collect();
-        let results =
-            ModelGrid::new(gpu, &stacked, &stacked_folds, models, self.grid.clone())?.fit()?;
+        let results = ModelGrid::new(
+            gpu,
+            &prepared.stacked,
+            &prepared.stacked_folds,
+            models,
+            self.grid.clone(),
+        )?
+        .fit()?;
         let mut scored = Vec::with_capacity(results.len());
-        for (i, result) in results.into_iter().enumerate() {
+        for (i, result) in indices.into_iter().zip(results) {
             let (candidate, fold) = (i / self.folds, i % self.folds);
             let mlp = Mlp::new(gpu, &result.sizes, data.task(), self.seed)?;
             mlp.load_state_dict(gpu, &result.weights)?;
-            let p = &fold_preprocessing[fold];
-            let validation = development.subset(&folds[fold].validation);
-            let train = development.subset(&folds[fold].train);
+            let p = &prepared.fold_preprocessing[fold];
+            let development = &prepared.development;
+            let validation = development.subset(&prepared.folds[fold].validation);
+            let train = development.subset(&prepared.folds[fold].train);
             scored.push(ModelResult {
                 candidate,
                 fold,
@@ -192,6 +224,19 @@ impl Sweep {
                 diverged: result.diverged,
             });
         }
+        Ok(scored)
+    }
+
+    /// Ranks the candidates by their models (all of them, candidate by candidate, fold by
+    /// fold), refits the best and scores it on the test split.
+    pub(super) fn finish(
+        &self,
+        gpu: &Gpu,
+        data: &Dataset,
+        prepared: &Prepared,
+        scored: Vec<ModelResult>,
+    ) -> Result<SweepOutcome> {
+        let development = &prepared.development;
         let candidates = rank(&self.candidates, &scored, self.folds);
         let best = candidates
             .iter()
@@ -227,7 +272,7 @@ impl Sweep {
             Trainer::new(gpu, model, best_candidate.optimizer, &scaled, None, config)?;
         trainer.fit()?;
         let refit = trainer.into_model();
-        let test = evaluate(gpu, &refit, &preprocessing, &split.test)?;
+        let test = evaluate(gpu, &refit, &preprocessing, &prepared.test)?;
         let curves = mean_curves(&best_models);
         let diagnosis = diagnose(&curves, baseline_loss(&scaled));
         Ok(SweepOutcome {
@@ -241,6 +286,16 @@ impl Sweep {
             diagnosis,
         })
     }
+}
+
+/// What every part of a sweep works from: the split, the folds, their stacked copies.
+pub(super) struct Prepared {
+    development: Dataset,
+    test: Dataset,
+    folds: Vec<Fold>,
+    stacked: Dataset,
+    stacked_folds: Vec<Fold>,
+    fold_preprocessing: Vec<Preprocessing>,
 }
 
 /// The development rows once per fold, each copy standardised with its fold's training rows'

@@ -5,7 +5,7 @@
 //! positives), as scikit-learn's `zero_division=0`; ROC-AUC is 0.5 when one class is absent.
 
 /// Regression scores.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RegressionMetrics {
     /// Mean squared error.
     pub mse: f64,
@@ -51,7 +51,7 @@ pub fn regression_baseline(train_mean: f32, y: &[f32]) -> RegressionMetrics {
 }
 
 /// Binary classification scores, at the decision threshold p = 0.5.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BinaryMetrics {
     /// Fraction of rows classified correctly.
     pub accuracy: f64,
@@ -146,7 +146,7 @@ pub fn roc_auc(scores: &[f32], labels: &[u32]) -> f64 {
 }
 
 /// Multiclass scores.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MulticlassMetrics {
     /// Fraction of rows whose highest-scoring class is the label.
     pub accuracy: f64,
@@ -203,7 +203,7 @@ pub fn multiclass_baseline(train_frequencies: &[f64], labels: &[u32]) -> Multicl
 }
 
 /// Scores of one kind of task.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "task", rename_all = "lowercase")]
 pub enum Metrics {
     /// MSE, RMSE, MAE, R².

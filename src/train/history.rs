@@ -1,7 +1,7 @@
 //! What happened in training, epoch by epoch.
 
 /// One epoch's losses.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EpochRecord {
     /// 1-based epoch number.
     pub epoch: usize,
@@ -15,7 +15,7 @@ pub struct EpochRecord {
 }
 
 /// The learning curves.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct History {
     /// Every epoch run, in order.
     pub epochs: Vec<EpochRecord>,

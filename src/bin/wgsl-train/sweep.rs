@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use serde_json::{json, Value};
 use wgsl_train::checkpoint::{lock_for_saving, save_model};
 use wgsl_train::data::SplitConfig;
-use wgsl_train::experiment::{Candidate, Sweep, SweepOutcome};
+use wgsl_train::experiment::{Candidate, Shard, Sweep, SweepOutcome, SweepShard};
 use wgsl_train::fs::{write_atomic, WriteLock};
 use wgsl_train::optim::{AdamConfig, OptimizerConfig, SgdConfig};
 use wgsl_train::train::{GridConfig, LrSchedule};
@@ -69,6 +69,14 @@ pub struct SweepArgs {
     /// Save the refit model (with its standardisation) for `predict` and `eval`.
     #[arg(long)]
     save: Option<PathBuf>,
+    /// Train only shard I of N (1-based: model i is shard i mod N + 1) and write its models to
+    /// `--json`, for `--merge` to combine; the other arguments must be the whole sweep's.
+    #[arg(long, value_name = "I/N", requires = "json", conflicts_with_all = ["csv", "save"])]
+    shard: Option<Shard>,
+    /// Combine the shard files of a sweep run with `--shard` (same arguments otherwise) into
+    /// the whole sweep's table, choice, refit and outputs, without training the models again.
+    #[arg(long, value_name = "FILES", num_args = 1.., conflicts_with = "shard")]
+    merge: Vec<PathBuf>,
 }
 
 /// The grid the lists make, optimizer outermost, as GridSearchCV's `ParameterGrid` orders
@@ -164,36 +172,82 @@ pub fn run(args: &SweepArgs) -> Result<()> {
         },
         seed: args.seed,
     };
+    // The shard files read (and found to be shards) before anything is trained or loaded.
+    let shards = args
+        .merge
+        .iter()
+        .map(|path| read_shard(path))
+        .collect::<Result<Vec<SweepShard>>>()?;
     let data = load_data(&args.data, None)?;
     let gpu = Gpu::new()?;
-    say!(
-        "sweep: {} candidates × {} folds = {} models, trained together on {}",
-        sweep.candidates.len(),
-        sweep.folds,
-        sweep.candidates.len() * sweep.folds,
-        gpu.adapter_info().name
-    );
-    let outcome = sweep.run(&gpu, &data)?;
+    let models = sweep.candidates.len() * sweep.folds;
+    if let Some(shard) = args.shard {
+        say!(
+            "sweep shard {shard}: its share of {} candidates × {} folds = {models} models, trained together on {}",
+            sweep.candidates.len(),
+            sweep.folds,
+            gpu.adapter_info().name
+        );
+        let part = sweep.run_shard(&gpu, &data, shard)?;
+        let document = serde_json::to_value(&part).unwrap_or_default();
+        write_output(args.json.as_deref(), &document, "the shard's models")?;
+        return Ok(());
+    }
+    let outcome = if shards.is_empty() {
+        say!(
+            "sweep: {} candidates × {} folds = {models} models, trained together on {}",
+            sweep.candidates.len(),
+            sweep.folds,
+            gpu.adapter_info().name
+        );
+        sweep.run(&gpu, &data)?
+    } else {
+        say!(
+            "sweep: merging {} shard files of {models} models",
+            shards.len()
+        );
+        sweep.merge(&gpu, &data, shards)?
+    };
     print_table(&outcome);
     if let Some(path) = &args.save {
         save_model(&gpu, path, &outcome.refit, Some(&outcome.preprocessing))?;
         say!("refit model saved to {}", path.display());
     }
-    let report = report(&outcome);
-    if let Some(path) = &args.json {
-        if path.as_os_str() == "-" {
-            crate::output::json(&report);
-        } else {
-            let text = serde_json::to_string_pretty(&report).unwrap_or_default();
-            write_atomic(path, text.as_bytes())?;
-            say!("results written to {}", path.display());
-        }
-    }
+    write_output(args.json.as_deref(), &report(&outcome), "results")?;
     if let Some(path) = &args.csv {
         write_atomic(path, csv(&outcome).as_bytes())?;
         say!("table written to {}", path.display());
     }
     Ok(())
+}
+
+/// Writes `document` to `path` (`-`: standard output alone), if a path was given.
+fn write_output(path: Option<&std::path::Path>, document: &Value, what: &str) -> Result<()> {
+    match path {
+        Some(path) if path.as_os_str() == "-" => crate::output::json(document),
+        Some(path) => {
+            let text = serde_json::to_string_pretty(document).unwrap_or_default();
+            write_atomic(path, text.as_bytes())?;
+            say!("{what} written to {}", path.display());
+        }
+        None => {}
+    }
+    Ok(())
+}
+
+/// A file `sweep --shard` wrote.
+fn read_shard(path: &std::path::Path) -> Result<SweepShard> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|e| Error::InvalidArgument {
+        op: "--merge",
+        detail: format!(
+            "{} is not a file `sweep --shard` wrote: {e}",
+            path.display()
+        ),
+    })
 }
 
 fn print_table(outcome: &SweepOutcome) {

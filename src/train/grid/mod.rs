@@ -83,7 +83,7 @@ impl Default for GridConfig {
 /// How a model's training ended early, if it diverged: the epoch (1-based) whose loss or
 /// parameters went non-finite, or whose loss grew past 10⁴ times the lowest before it; the
 /// model was given back the weights it had before that epoch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Divergence {
     /// The epoch that diverged.
     pub epoch: usize,
