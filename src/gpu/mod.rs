@@ -51,7 +51,9 @@ pub struct GpuOptions {
 ///
 /// The adapter is chosen the way wgpu's own helpers do: `WGPU_BACKEND` restricts the backends
 /// (e.g. `vulkan`), `WGPU_ADAPTER_NAME` picks an adapter whose name contains the given text,
-/// and `WGPU_POWER_PREF` (`low` or `high`) steers the default choice.
+/// `WGSL_TRAIN_ADAPTER=N` the N-th (from 0) of those it matches (of all, without a name: one
+/// of several identical GPUs), and `WGPU_POWER_PREF` (`low` or `high`) steers the default
+/// choice.
 pub struct Gpu {
     device: wgpu::Device,
     queue: wgpu::Queue,
@@ -362,30 +364,63 @@ fn check_adapter_variables() -> Result<()> {
     Ok(())
 }
 
-/// Chooses the adapter: by `WGPU_ADAPTER_NAME` if set, else wgpu's default choice.
+/// Chooses the adapter: by `WGPU_ADAPTER_NAME` and `WGSL_TRAIN_ADAPTER` if either is set,
+/// else wgpu's default choice.
 ///
 /// wgpu's `initialize_adapter_from_env` panics when the name matches nothing, so the name is
-/// matched here, the same way (case-insensitive substring), with an error instead.
+/// matched here, the same way (case-insensitive substring), with an error instead. Several
+/// identical GPUs share a name; `WGSL_TRAIN_ADAPTER=N` takes the N-th (from 0) of the adapters
+/// the name matches (of all adapters without a name), in the order the drivers list them.
 async fn pick_adapter(instance: &wgpu::Instance) -> Result<wgpu::Adapter> {
-    if let Ok(wanted) = std::env::var("WGPU_ADAPTER_NAME") {
+    let wanted = std::env::var("WGPU_ADAPTER_NAME").ok();
+    let index = match std::env::var("WGSL_TRAIN_ADAPTER") {
+        Ok(value) => Some(
+            value
+                .trim()
+                .parse::<usize>()
+                .map_err(|_| Error::InvalidArgument {
+                    op: "WGSL_TRAIN_ADAPTER",
+                    detail: format!("{value:?} is not an adapter's number (0, 1, …)"),
+                })?,
+        ),
+        Err(_) => None,
+    };
+    if wanted.is_some() || index.is_some() {
         let adapters = instance.enumerate_adapters(wgpu::Backends::all()).await;
-        let needle = wanted.to_lowercase();
+        let needle = wanted.as_deref().unwrap_or_default().to_lowercase();
         let names: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
-        return adapters
+        let mut matching: Vec<wgpu::Adapter> = adapters
             .into_iter()
-            .find(|a| a.get_info().name.to_lowercase().contains(&needle))
-            .ok_or_else(|| {
-                if names.is_empty() {
-                    Error::NoAdapter {
-                        detail: format!("no adapters at all while looking for {wanted:?}"),
-                    }
-                } else {
-                    Error::AdapterNotFound {
-                        wanted,
-                        available: names.join(", "),
-                    }
-                }
+            .filter(|a| a.get_info().name.to_lowercase().contains(&needle))
+            .collect();
+        let at = index.unwrap_or(0);
+        if names.is_empty() {
+            return Err(Error::NoAdapter {
+                detail: "no adapters at all while looking for the one the environment names".into(),
             });
+        }
+        if at < matching.len() {
+            return Ok(matching.swap_remove(at));
+        }
+        return Err(match wanted {
+            Some(wanted) if matching.is_empty() => Error::AdapterNotFound {
+                wanted,
+                available: names.join(", "),
+            },
+            _ => Error::InvalidArgument {
+                op: "WGSL_TRAIN_ADAPTER",
+                detail: format!(
+                    "adapter {at} asked for, but {} adapters{} were found: {}",
+                    matching.len(),
+                    if wanted.is_some() {
+                        " of that name"
+                    } else {
+                        ""
+                    },
+                    names.join(", ")
+                ),
+            },
+        });
     }
     instance
         .request_adapter(&wgpu::RequestAdapterOptions {
