@@ -187,6 +187,7 @@ fn cross_validate(
             ..GridConfig::default()
         },
         seed: classic.model_seed,
+        progress: true,
     };
     let start = Instant::now();
     let outcome = sweep.run(gpu, data)?;

@@ -27,6 +27,7 @@ fn sweep(candidates: Vec<Candidate>) -> Sweep {
             ..GridConfig::default()
         },
         seed: 5,
+        progress: false,
     }
 }
 

@@ -14,6 +14,7 @@ use crate::train::{
     Divergence, EpochRecord, GridConfig, GridModel, History, ModelGrid, TrainConfig, Trainer,
 };
 
+use super::progress::GridProgress;
 use super::{diagnose, evaluate, Diagnosis, Evaluation};
 
 /// One configuration of a sweep (a candidate, in `GridSearchCV`'s words).
@@ -57,6 +58,9 @@ pub struct Sweep {
     pub grid: GridConfig,
     /// Seed of every model's initial weights and shuffles, and of the folds (default 0).
     pub seed: u64,
+    /// Draw a bar of model-epochs on stderr while the grid trains, if it is a terminal
+    /// (default false; needs the `progress` feature).
+    pub progress: bool,
 }
 
 impl Default for Sweep {
@@ -70,6 +74,7 @@ impl Default for Sweep {
             },
             grid: GridConfig::default(),
             seed: 0,
+            progress: false,
         }
     }
 }
@@ -198,14 +203,21 @@ impl Sweep {
                 fold: i % self.folds,
             })
             .collect();
-        let results = ModelGrid::new(
-            gpu,
-            &prepared.stacked,
-            &prepared.stacked_folds,
-            models,
-            self.grid.clone(),
-        )?
-        .fit()?;
+        let results = {
+            // Cleared when the grid is done, before anything else is printed.
+            let bar = GridProgress::new(self.progress, models.len(), self.grid.epochs);
+            ModelGrid::new(
+                gpu,
+                &prepared.stacked,
+                &prepared.stacked_folds,
+                models,
+                self.grid.clone(),
+            )?
+            .fit_with(|done, _| {
+                bar.epochs_done(done);
+                Ok(())
+            })?
+        };
         let mut scored = Vec::with_capacity(results.len());
         for (i, result) in indices.into_iter().zip(results) {
             let (candidate, fold) = (i / self.folds, i % self.folds);

@@ -171,6 +171,7 @@ pub fn run(args: &SweepArgs) -> Result<()> {
             ..GridConfig::default()
         },
         seed: args.seed,
+        progress: true,
     };
     // The shard files read (and found to be shards) before anything is trained or loaded.
     let shards = args
