@@ -204,10 +204,11 @@ fn wgsl_train(args: &[&str]) -> (bool, String, String) {
 fn the_sweep_command_writes_the_table_the_results_and_a_model_eval_reads() {
     let dir = std::env::temp_dir().join(format!("wgsl-train-sweep-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let (json, csv, model) = (
+    let (json, csv, model, curves) = (
         dir.join("r.json"),
         dir.join("r.csv"),
         dir.join("m.safetensors"),
+        dir.join("curves"),
     );
     let path = |p: &std::path::Path| p.to_str().unwrap().to_string();
     let (ok, stdout, stderr) = wgsl_train(&[
@@ -232,6 +233,8 @@ fn the_sweep_command_writes_the_table_the_results_and_a_model_eval_reads() {
         &path(&csv),
         "--save",
         &path(&model),
+        "--curves",
+        &path(&curves),
     ]);
     assert!(ok, "{stderr}");
     assert!(
@@ -261,7 +264,31 @@ fn the_sweep_command_writes_the_table_the_results_and_a_model_eval_reads() {
     assert!(
         candidates[0]["mean_validation_MSE"].is_f64() && candidates[0]["std_train_R²"].is_f64()
     );
-    assert_eq!(std::fs::read_to_string(&csv).unwrap().lines().count(), 9);
+    let table = std::fs::read_to_string(&csv).unwrap();
+    assert_eq!(table.lines().count(), 9);
+    // Every model's every epoch in curves.csv, and a panel per candidate, ranked, in the SVG.
+    let epochs: u64 = report["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["epochs"].as_u64().unwrap())
+        .sum();
+    let curves_csv = std::fs::read_to_string(curves.join("curves.csv")).unwrap();
+    assert_eq!(curves_csv.lines().count() as u64, 1 + epochs);
+    assert!(curves_csv.starts_with("candidate,fold,epoch,train_loss,validation_loss\n"));
+    let svg = std::fs::read_to_string(curves.join("curves.svg")).unwrap();
+    for row in table.lines().skip(1) {
+        let mut cells = row.split(',');
+        let (rank, name) = (
+            cells.next().unwrap(),
+            cells.next().unwrap().trim_matches('"'),
+        );
+        assert!(
+            svg.contains(&format!("{rank}. {name}")),
+            "no panel {rank}. {name}"
+        );
+    }
+    assert!(svg.contains("validation ± std over folds"));
     // The saved refit model is what eval reads, with the best candidate's widths.
     let (ok, stdout, stderr) =
         wgsl_train(&["eval", "--data", "diabetes", "--checkpoint", &path(&model)]);

@@ -15,7 +15,7 @@ mod sweep;
 pub use diagnosis::{diagnose, Diagnosis};
 pub use evaluation::{evaluate, evaluate_async, Evaluation};
 #[cfg(feature = "plots")]
-pub use plot::plot_curves;
+pub use plot::{plot_curves, plot_sweep};
 pub use predict::{predict, Predictions};
 pub use shard::{Shard, SweepShard};
 pub use sweep::{Candidate, CandidateResult, ModelResult, Sweep, SweepOutcome};

@@ -7,6 +7,19 @@ use plotters::prelude::*;
 use crate::error::{Error, Result};
 use crate::train::History;
 
+use super::sweep::{fold_spread, mean_curves, SweepOutcome};
+
+/// Each epoch's (epoch, low, high).
+type Band = Vec<(usize, f64, f64)>;
+
+/// One panel: its caption, its curves, and a band around the validation curve (epoch, low,
+/// high) where there is one.
+struct Panel<'a> {
+    label: String,
+    history: &'a History,
+    band: Band,
+}
+
 /// Draws the training and validation loss of each `(label, history)` against the epoch, as
 /// small multiples: one panel per run (three to a row), each with its training (thin) and
 /// validation (thick) curve, all on the same axes so the panels compare at a glance.
@@ -14,32 +27,73 @@ use crate::train::History;
 /// # Errors
 /// [`Error::Io`] when the file cannot be written.
 pub fn plot_curves(path: &Path, title: &str, runs: &[(String, &History)]) -> Result<()> {
+    let panels: Vec<Panel> = runs
+        .iter()
+        .map(|(label, history)| Panel {
+            label: label.clone(),
+            history,
+            band: Vec::new(),
+        })
+        .collect();
+    write_panels(path, title, &panels)
+}
+
+/// Draws a sweep's learning curves as small multiples: one panel per candidate, best first,
+/// with its folds' mean training (thin) and validation (thick) loss and the validation loss's
+/// spread over the folds (a band of ± one standard deviation) — in the standardised units
+/// the models trained in.
+///
+/// # Errors
+/// [`Error::Io`] when the file cannot be written.
+pub fn plot_sweep(path: &Path, title: &str, outcome: &SweepOutcome) -> Result<()> {
+    let mut order: Vec<usize> = (0..outcome.candidates.len()).collect();
+    order.sort_by_key(|&c| outcome.candidates[c].rank);
+    let curves: Vec<(usize, History, Band)> = order
+        .iter()
+        .map(|&c| {
+            let folds: Vec<_> = outcome.models.iter().filter(|m| m.candidate == c).collect();
+            (c, mean_curves(&folds), fold_spread(&folds))
+        })
+        .collect();
+    let panels: Vec<Panel> = curves
+        .iter()
+        .map(|(c, history, band)| Panel {
+            label: format!(
+                "{}. {}",
+                outcome.candidates[*c].rank,
+                outcome.candidates[*c].candidate.describe()
+            ),
+            history,
+            band: band.clone(),
+        })
+        .collect();
+    write_panels(path, title, &panels)
+}
+
+fn write_panels(path: &Path, title: &str, panels: &[Panel]) -> Result<()> {
     // Drawn into memory, then written as every output is (crate::fs::write_atomic).
     let mut svg = String::new();
-    draw_curves(&mut svg, path, title, runs)?;
+    draw_curves(&mut svg, path, title, panels)?;
     crate::fs::write_atomic(path, svg.as_bytes())
 }
 
-fn draw_curves(
-    svg: &mut String,
-    path: &Path,
-    title: &str,
-    runs: &[(String, &History)],
-) -> Result<()> {
+fn draw_curves(svg: &mut String, path: &Path, title: &str, runs: &[Panel]) -> Result<()> {
     let io = |e: String| Error::Io {
         path: path.display().to_string(),
         source: std::io::Error::other(e),
     };
     let epochs = runs
         .iter()
-        .map(|(_, h)| h.epochs.len())
+        .map(|p| p.history.epochs.len())
         .max()
         .unwrap_or(1)
         .max(2);
-    let losses = runs.iter().flat_map(|(_, h)| {
-        h.epochs
-            .iter()
+    let losses = runs.iter().flat_map(|p| {
+        let curves = p.history.epochs.iter();
+        let band = p.band.iter().flat_map(|&(_, low, high)| [low, high]);
+        curves
             .flat_map(|r| std::iter::once(r.train_loss).chain(r.validation_loss))
+            .chain(band)
     });
     let (lo, hi) = losses
         .filter(|v| v.is_finite())
@@ -60,9 +114,10 @@ fn draw_curves(
     let train_color = RGBColor(90, 120, 200);
     let validation_color = RGBColor(220, 90, 40);
     let panels = root.split_evenly((rows, columns));
-    for (i, ((label, history), panel)) in runs.iter().zip(&panels).enumerate() {
+    for (i, (run, panel)) in runs.iter().zip(&panels).enumerate() {
+        let history = run.history;
         let mut chart = ChartBuilder::on(panel)
-            .caption(label, ("sans-serif", 16))
+            .caption(&run.label, ("sans-serif", 14))
             .margin(8)
             .x_label_area_size(30)
             .y_label_area_size(50)
@@ -74,6 +129,23 @@ fn draw_curves(
             .y_desc("loss")
             .draw()
             .map_err(|e| io(e.to_string()))?;
+        if !run.band.is_empty() {
+            let upper = run.band.iter().map(|&(e, _, high)| (e, high));
+            let lower = run.band.iter().rev().map(|&(e, low, _)| (e, low));
+            chart
+                .draw_series(std::iter::once(Polygon::new(
+                    upper.chain(lower).collect::<Vec<_>>(),
+                    validation_color.mix(0.2).filled(),
+                )))
+                .map_err(|e| io(e.to_string()))?
+                .label("validation ± std over folds")
+                .legend(move |(x, y)| {
+                    Rectangle::new(
+                        [(x, y - 4), (x + 16, y + 4)],
+                        validation_color.mix(0.2).filled(),
+                    )
+                });
+        }
         let train = history.epochs.iter().map(|r| (r.epoch, r.train_loss));
         chart
             .draw_series(LineSeries::new(train, train_color.stroke_width(1)))

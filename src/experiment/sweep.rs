@@ -29,7 +29,7 @@ pub struct Candidate {
 }
 
 impl Candidate {
-    /// A short description: optimizer, rate, penalties, widths.
+    /// A short description: optimizer (with SGD's momentum), rate, penalties, widths.
     pub fn describe(&self) -> String {
         let (name, lr, l1, l2) = match self.optimizer {
             OptimizerConfig::Sgd(c) => ("sgd", c.lr, c.l1, c.weight_decay),
@@ -38,8 +38,16 @@ impl Candidate {
             }
             OptimizerConfig::Adam(c) => ("adam", c.lr, c.l1, c.weight_decay),
         };
+        let momentum = match self.optimizer {
+            OptimizerConfig::Sgd(c) if c.nesterov => format!(" nesterov={}", c.momentum),
+            OptimizerConfig::Sgd(c) if c.momentum != 0.0 => format!(" momentum={}", c.momentum),
+            _ => String::new(),
+        };
         let hidden: Vec<String> = self.hidden.iter().map(usize::to_string).collect();
-        format!("{name} lr={lr} l1={l1} l2={l2} hidden={}", hidden.join("-"))
+        format!(
+            "{name}{momentum} lr={lr} l1={l1} l2={l2} hidden={}",
+            hidden.join("-")
+        )
     }
 }
 
@@ -310,6 +318,24 @@ pub(super) struct Prepared {
     fold_preprocessing: Vec<Preprocessing>,
 }
 
+impl SweepOutcome {
+    /// Every model's learning curves as CSV: `candidate,fold,epoch,train_loss,validation_loss`
+    /// (losses in the standardised units the models trained in).
+    pub fn curves_csv(&self) -> String {
+        let mut out = String::from("candidate,fold,epoch,train_loss,validation_loss\n");
+        for m in &self.models {
+            for r in &m.history.epochs {
+                let validation = r.validation_loss.map(|v| v.to_string()).unwrap_or_default();
+                out += &format!(
+                    "{},{},{},{},{validation}\n",
+                    m.candidate, m.fold, r.epoch, r.train_loss
+                );
+            }
+        }
+        out
+    }
+}
+
 /// The development rows once per fold, each copy standardised with its fold's training rows'
 /// statistics, in one dataset; the folds as row indices into it; each fold's preprocessing.
 fn stack_folds(
@@ -412,7 +438,7 @@ fn rank(candidates: &[Candidate], models: &[ModelResult], folds: usize) -> Vec<C
 
 /// The mean over folds of each epoch's training and validation loss (over the folds that ran
 /// that epoch), with the best epoch where the mean validation loss is lowest.
-fn mean_curves(models: &[&ModelResult]) -> History {
+pub(super) fn mean_curves(models: &[&ModelResult]) -> History {
     let epochs = models
         .iter()
         .map(|m| m.history.epochs.len())
@@ -443,9 +469,62 @@ fn mean_curves(models: &[&ModelResult]) -> History {
     history
 }
 
+/// Each epoch's mean validation loss ± its standard deviation over the folds that ran it.
+#[cfg_attr(not(feature = "plots"), allow(dead_code))]
+pub(super) fn fold_spread(models: &[&ModelResult]) -> Vec<(usize, f64, f64)> {
+    let epochs = models.iter().map(|m| m.history.epochs.len()).max();
+    (0..epochs.unwrap_or(0))
+        .filter_map(|e| {
+            let losses: Vec<f64> = models
+                .iter()
+                .filter_map(|m| m.history.epochs.get(e)?.validation_loss)
+                .collect();
+            (!losses.is_empty()).then(|| {
+                let (m, s) = (mean(&losses), std(&losses));
+                (e + 1, m - s, m + s)
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_candidate_is_described_by_what_sets_it_apart() {
+        use crate::optim::{AdamConfig, SgdConfig};
+        let candidate = |optimizer: OptimizerConfig| Candidate {
+            hidden: vec![8, 4],
+            optimizer,
+            lr_schedule: LrSchedule::Constant,
+        };
+        let sgd = SgdConfig {
+            lr: 0.01,
+            momentum: 0.9,
+            ..SgdConfig::default()
+        };
+        assert_eq!(
+            candidate(sgd.into()).describe(),
+            "sgd momentum=0.9 lr=0.01 l1=0 l2=0 hidden=8-4"
+        );
+        let nesterov = SgdConfig {
+            nesterov: true,
+            ..sgd
+        };
+        assert!(candidate(nesterov.into())
+            .describe()
+            .starts_with("sgd nesterov=0.9 lr=0.01"));
+        let adamw = AdamConfig {
+            l1: 1e-3,
+            weight_decay: 0.01,
+            ..AdamConfig::adamw()
+        };
+        assert_eq!(
+            candidate(adamw.into()).describe(),
+            "adamw lr=0.001 l1=0.001 l2=0.01 hidden=8-4"
+        );
+    }
 
     #[test]
     fn the_standard_deviation_is_numpys() {

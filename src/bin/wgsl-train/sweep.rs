@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use serde_json::{json, Value};
 use wgsl_train::checkpoint::{lock_for_saving, save_model};
 use wgsl_train::data::SplitConfig;
-use wgsl_train::experiment::{Candidate, Shard, Sweep, SweepOutcome, SweepShard};
+use wgsl_train::experiment::{plot_sweep, Candidate, Shard, Sweep, SweepOutcome, SweepShard};
 use wgsl_train::fs::{write_atomic, WriteLock};
 use wgsl_train::optim::{AdamConfig, OptimizerConfig, SgdConfig};
 use wgsl_train::train::{GridConfig, LrSchedule};
@@ -69,9 +69,13 @@ pub struct SweepArgs {
     /// Save the refit model (with its standardisation) for `predict` and `eval`.
     #[arg(long)]
     save: Option<PathBuf>,
+    /// Write every model's learning curves (curves.csv) and a panel per candidate with its
+    /// folds' mean curves and spread (curves.svg) into this directory.
+    #[arg(long, value_name = "DIR")]
+    curves: Option<PathBuf>,
     /// Train only shard I of N (1-based: model i is shard i mod N + 1) and write its models to
     /// `--json`, for `--merge` to combine; the other arguments must be the whole sweep's.
-    #[arg(long, value_name = "I/N", requires = "json", conflicts_with_all = ["csv", "save"])]
+    #[arg(long, value_name = "I/N", requires = "json", conflicts_with_all = ["csv", "save", "curves"])]
     shard: Option<Shard>,
     /// Combine the shard files of a sweep run with `--shard` (same arguments otherwise) into
     /// the whole sweep's table, choice, refit and outputs, without training the models again.
@@ -149,6 +153,12 @@ pub fn run(args: &SweepArgs) -> Result<()> {
     if args.json.as_deref().is_some_and(|p| p.as_os_str() == "-") {
         crate::output::text_off();
     }
+    if let Some(dir) = &args.curves {
+        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+            path: dir.display().to_string(),
+            source,
+        })?;
+    }
     if args.momentum != 0.0 && !args.optimizer.contains(&OptimizerArg::Sgd) {
         return Err(Error::InvalidArgument {
             op: "--momentum",
@@ -219,6 +229,13 @@ pub fn run(args: &SweepArgs) -> Result<()> {
         write_atomic(path, csv(&outcome).as_bytes())?;
         say!("table written to {}", path.display());
     }
+    if let Some(dir) = &args.curves {
+        let (csv, svg) = (dir.join("curves.csv"), dir.join("curves.svg"));
+        write_atomic(&csv, outcome.curves_csv().as_bytes())?;
+        let title = format!("{}: each candidate's folds", args.data.data);
+        plot_sweep(&svg, &title, &outcome)?;
+        say!("learning curves: {} and {}", csv.display(), svg.display());
+    }
     Ok(())
 }
 
@@ -254,7 +271,7 @@ fn read_shard(path: &std::path::Path) -> Result<SweepShard> {
 fn print_table(outcome: &SweepOutcome) {
     let first = &outcome.candidates[0];
     let names: Vec<&str> = first.validation.iter().map(|(n, _, _)| *n).collect();
-    say_part!("{:>4}  {:<44}", "rank", "candidate");
+    say_part!("{:>4}  {:<52}", "rank", "candidate");
     for name in &names {
         say_part!(" {:>22}", format!("validation {name}"));
     }
@@ -263,7 +280,7 @@ fn print_table(outcome: &SweepOutcome) {
     order.sort_by_key(|&c| outcome.candidates[c].rank);
     for c in order {
         let result = &outcome.candidates[c];
-        say_part!("{:>4}  {:<44}", result.rank, result.candidate.describe());
+        say_part!("{:>4}  {:<52}", result.rank, result.candidate.describe());
         for (_, mean, std) in &result.validation {
             say_part!(" {:>22}", format!("{mean:.4} ± {std:.4}"));
         }
