@@ -401,3 +401,48 @@ fn three_shards_merged_are_the_unsharded_sweep_exactly() {
     refused(&["--merge", &s1], "0.01,2", "its candidates");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The curves a watcher sees after each submission grow epoch by epoch, and the last ones are
+/// the folds' mean of the finished models' curves.
+#[test]
+fn a_watcher_sees_each_candidates_mean_curves_grow_to_the_final_ones() {
+    let data = diabetes().unwrap();
+    let mut s = sweep(vec![
+        candidate(&[5], SgdConfig::default()),
+        candidate(
+            &[4],
+            AdamConfig {
+                lr: 0.01,
+                ..AdamConfig::default()
+            },
+        ),
+    ]);
+    s.grid.epochs = 9;
+    s.grid.epochs_per_dispatch = Some(4);
+    let mut seen: Vec<(usize, Vec<wgsl_train::train::History>)> = Vec::new();
+    let mut watch = |done: usize, curves: &[wgsl_train::train::History]| {
+        seen.push((done, curves.to_vec()));
+        Ok(())
+    };
+    let outcome = pollster::block_on(s.run_async(gpu(), &data, Some(&mut watch))).unwrap();
+    let done: Vec<usize> = seen.iter().map(|(d, _)| *d).collect();
+    assert_eq!(done, [4, 8, 9]);
+    for (done, curves) in &seen {
+        assert_eq!(curves.len(), 2);
+        assert!(curves.iter().all(|h| h.epochs.len() == *done));
+    }
+    let (_, last) = seen.last().unwrap();
+    for (c, curves) in last.iter().enumerate() {
+        let folds: Vec<_> = outcome.models.iter().filter(|m| m.candidate == c).collect();
+        for (e, record) in curves.epochs.iter().enumerate() {
+            let mean = |f: &dyn Fn(&wgsl_train::train::EpochRecord) -> f64| {
+                folds.iter().map(|m| f(&m.history.epochs[e])).sum::<f64>() / folds.len() as f64
+            };
+            assert_eq!(record.train_loss, mean(&|r| r.train_loss));
+            assert_eq!(
+                record.validation_loss,
+                Some(mean(&|r| r.validation_loss.unwrap()))
+            );
+        }
+    }
+}

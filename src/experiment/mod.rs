@@ -18,7 +18,7 @@ pub use evaluation::{evaluate, evaluate_async, Evaluation};
 pub use plot::{plot_curves, plot_sweep};
 pub use predict::{predict, Predictions};
 pub use shard::{Shard, SweepShard};
-pub use sweep::{Candidate, CandidateResult, ModelResult, Sweep, SweepOutcome};
+pub use sweep::{Candidate, CandidateResult, CurveWatcher, ModelResult, Sweep, SweepOutcome};
 
 use std::path::{Path, PathBuf};
 

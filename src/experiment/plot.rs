@@ -52,7 +52,8 @@ pub fn plot_sweep(path: &Path, title: &str, outcome: &SweepOutcome) -> Result<()
         .iter()
         .map(|&c| {
             let folds: Vec<_> = outcome.models.iter().filter(|m| m.candidate == c).collect();
-            (c, mean_curves(&folds), fold_spread(&folds))
+            let histories: Vec<&History> = folds.iter().map(|m| &m.history).collect();
+            (c, mean_curves(&histories), fold_spread(&folds))
         })
         .collect();
     let panels: Vec<Panel> = curves

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use crate::data::{Dataset, Targets};
 use crate::error::{Error, Result};
-use crate::gpu::Gpu;
+use crate::gpu::{block_on, Gpu};
 
 use super::sweep::{ModelResult, Sweep, SweepOutcome};
 
@@ -85,7 +85,10 @@ impl Sweep {
     /// As [`Sweep::run`].
     pub fn run_shard(&self, gpu: &Gpu, data: &Dataset, shard: Shard) -> Result<SweepShard> {
         let prepared = self.prepare(data)?;
-        let models = self.train_models(gpu, data, &prepared, |i| shard.owns(i))?;
+        let models = block_on(
+            "Sweep::run_shard",
+            self.train_models(gpu, data, &prepared, |i| shard.owns(i), None),
+        )?;
         Ok(SweepShard {
             sweep: self.identity(data),
             shard,
@@ -159,7 +162,8 @@ impl Sweep {
             )));
         }
         let prepared = self.prepare(data)?;
-        self.finish(gpu, data, &prepared, models.into_iter().flatten().collect())
+        let models = models.into_iter().flatten().collect();
+        block_on("Sweep::merge", self.finish(gpu, data, &prepared, models))
     }
 
     /// What a shard must share with the sweep it merges into: every setting that changes a

@@ -6,7 +6,7 @@
 
 use crate::data::{baseline_loss, Dataset, Fold, Preprocessing, SplitConfig, Targets};
 use crate::error::{Error, Result};
-use crate::gpu::Gpu;
+use crate::gpu::{block_on, Gpu};
 use crate::metrics::Metrics;
 use crate::nn::{Activation, Mlp};
 use crate::optim::{LrSchedule, OptimizerConfig};
@@ -15,7 +15,11 @@ use crate::train::{
 };
 
 use super::progress::GridProgress;
-use super::{diagnose, evaluate, Diagnosis, Evaluation};
+use super::{diagnose, evaluate_async, Diagnosis, Evaluation};
+
+/// What [`Sweep::run_async`] calls after each submission of its grid: the epochs done, and
+/// every candidate's folds' mean curves so far.
+pub type CurveWatcher<'a> = dyn FnMut(usize, &[History]) -> Result<()> + 'a;
 
 /// One configuration of a sweep (a candidate, in `GridSearchCV`'s words).
 #[derive(Debug, Clone, PartialEq)]
@@ -154,9 +158,27 @@ impl Sweep {
     /// [`Error::InvalidArgument`] for no candidates, a validation fraction in `split`, or fewer
     /// than 2 folds; data, hyperparameter and device errors.
     pub fn run(&self, gpu: &Gpu, data: &Dataset) -> Result<SweepOutcome> {
+        block_on("Sweep::run", self.run_async(gpu, data, None))
+    }
+
+    /// Async variant of [`Sweep::run`], the one to call in a browser. With `watch`, every
+    /// candidate's folds' mean curves ([`History`], in the candidates' order) are read back
+    /// after each submission of the grid and given to it with the epochs done, for curves
+    /// drawn as they grow.
+    ///
+    /// # Errors
+    /// As [`Sweep::run`], and whatever `watch` returns.
+    pub async fn run_async(
+        &self,
+        gpu: &Gpu,
+        data: &Dataset,
+        watch: Option<&mut CurveWatcher<'_>>,
+    ) -> Result<SweepOutcome> {
         let prepared = self.prepare(data)?;
-        let models = self.train_models(gpu, data, &prepared, |_| true)?;
-        self.finish(gpu, data, &prepared, models)
+        let models = self
+            .train_models(gpu, data, &prepared, |_| true, watch)
+            .await?;
+        self.finish(gpu, data, &prepared, models).await
     }
 
     /// The test split, the folds of the development rows and their stacked copies.
@@ -190,12 +212,13 @@ impl Sweep {
 
     /// Trains the models `wanted(index)` picks (model `candidate × folds + fold`) together and
     /// scores each on its fold.
-    pub(super) fn train_models(
+    pub(super) async fn train_models(
         &self,
         gpu: &Gpu,
         data: &Dataset,
         prepared: &Prepared,
         wanted: impl Fn(usize) -> bool,
+        watch: Option<&mut CurveWatcher<'_>>,
     ) -> Result<Vec<ModelResult>> {
         let indices: Vec<usize> = (0..self.candidates.len() * self.folds)
             .filter(|&i| wanted(i))
@@ -214,20 +237,32 @@ impl Sweep {
         let results = {
             // Cleared when the grid is done, before anything else is printed.
             let bar = GridProgress::new(self.progress, models.len(), self.grid.epochs);
-            ModelGrid::new(
+            let mut grid = ModelGrid::new(
                 gpu,
                 &prepared.stacked,
                 &prepared.stacked_folds,
                 models,
                 self.grid.clone(),
-            )?
-            .fit_with(|done, _| {
-                bar.epochs_done(done);
-                Ok(())
-            })?
+            )?;
+            match watch {
+                Some(watch) => {
+                    grid.fit_watching_async(|done, histories| {
+                        bar.epochs_done(done);
+                        watch(done, &self.candidate_curves(&indices, histories))
+                    })
+                    .await?
+                }
+                None => {
+                    grid.fit_async(|done, _| {
+                        bar.epochs_done(done);
+                        Ok(())
+                    })
+                    .await?
+                }
+            }
         };
         let mut scored = Vec::with_capacity(results.len());
-        for (i, result) in indices.into_iter().zip(results) {
+        for (&i, result) in indices.iter().zip(results) {
             let (candidate, fold) = (i / self.folds, i % self.folds);
             let mlp = Mlp::new(gpu, &result.sizes, data.task(), self.seed)?;
             mlp.load_state_dict(gpu, &result.weights)?;
@@ -238,8 +273,8 @@ impl Sweep {
             scored.push(ModelResult {
                 candidate,
                 fold,
-                validation: evaluate(gpu, &mlp, p, &validation)?.model,
-                train: evaluate(gpu, &mlp, p, &train)?.model,
+                validation: evaluate_async(gpu, &mlp, p, &validation).await?.model,
+                train: evaluate_async(gpu, &mlp, p, &train).await?.model,
                 history: result.history,
                 diverged: result.diverged,
             });
@@ -249,7 +284,7 @@ impl Sweep {
 
     /// Ranks the candidates by their models (all of them, candidate by candidate, fold by
     /// fold), refits the best and scores it on the test split.
-    pub(super) fn finish(
+    pub(super) async fn finish(
         &self,
         gpu: &Gpu,
         data: &Dataset,
@@ -290,10 +325,11 @@ impl Sweep {
         };
         let mut trainer =
             Trainer::new(gpu, model, best_candidate.optimizer, &scaled, None, config)?;
-        trainer.fit()?;
+        trainer.fit_async().await?;
         let refit = trainer.into_model();
-        let test = evaluate(gpu, &refit, &preprocessing, &prepared.test)?;
-        let curves = mean_curves(&best_models);
+        let test = evaluate_async(gpu, &refit, &preprocessing, &prepared.test).await?;
+        let best_curves: Vec<&History> = best_models.iter().map(|m| &m.history).collect();
+        let curves = mean_curves(&best_curves);
         let diagnosis = diagnose(&curves, baseline_loss(&scaled));
         Ok(SweepOutcome {
             candidates,
@@ -305,6 +341,23 @@ impl Sweep {
             test,
             diagnosis,
         })
+    }
+}
+
+impl Sweep {
+    /// Each candidate's folds' mean curves, from the curves of the models `indices` names.
+    fn candidate_curves(&self, indices: &[usize], histories: &[History]) -> Vec<History> {
+        (0..self.candidates.len())
+            .map(|c| {
+                let folds: Vec<&History> = indices
+                    .iter()
+                    .zip(histories)
+                    .filter(|(&i, _)| i / self.folds == c)
+                    .map(|(_, h)| h)
+                    .collect();
+                mean_curves(&folds)
+            })
+            .collect()
     }
 }
 
@@ -438,18 +491,11 @@ fn rank(candidates: &[Candidate], models: &[ModelResult], folds: usize) -> Vec<C
 
 /// The mean over folds of each epoch's training and validation loss (over the folds that ran
 /// that epoch), with the best epoch where the mean validation loss is lowest.
-pub(super) fn mean_curves(models: &[&ModelResult]) -> History {
-    let epochs = models
-        .iter()
-        .map(|m| m.history.epochs.len())
-        .max()
-        .unwrap_or(0);
+pub(super) fn mean_curves(models: &[&History]) -> History {
+    let epochs = models.iter().map(|m| m.epochs.len()).max().unwrap_or(0);
     let mut history = History::default();
     for e in 0..epochs {
-        let ran: Vec<&EpochRecord> = models
-            .iter()
-            .filter_map(|m| m.history.epochs.get(e))
-            .collect();
+        let ran: Vec<&EpochRecord> = models.iter().filter_map(|m| m.epochs.get(e)).collect();
         let train: Vec<f64> = ran.iter().map(|r| r.train_loss).collect();
         let validation: Vec<f64> = ran.iter().filter_map(|r| r.validation_loss).collect();
         history.epochs.push(EpochRecord {
@@ -465,7 +511,7 @@ pub(super) fn mean_curves(models: &[&ModelResult]) -> History {
         .filter_map(|r| r.validation_loss.map(|v| (r.epoch, v)))
         .min_by(|a, b| a.1.total_cmp(&b.1))
         .map(|(e, _)| e);
-    history.stopped_early = models.iter().any(|m| m.history.stopped_early);
+    history.stopped_early = models.iter().any(|m| m.stopped_early);
     history
 }
 

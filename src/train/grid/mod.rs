@@ -219,15 +219,62 @@ impl<'g> ModelGrid<'g> {
         &mut self,
         mut progress: impl FnMut(usize, usize) -> Result<()>,
     ) -> Result<Vec<GridResult>> {
+        self.train_async(false, |done, total, _| progress(done, total))
+            .await
+    }
+
+    /// As [`ModelGrid::fit_async`], reading every model's learning curves back after each
+    /// submission and calling `watch(epochs_done, histories)` with them (in the models' order;
+    /// a model that trains alone has none until the end), for curves drawn as they grow.
+    ///
+    /// # Errors
+    /// As [`ModelGrid::fit_with`].
+    pub async fn fit_watching_async(
+        &mut self,
+        mut watch: impl FnMut(usize, &[History]) -> Result<()>,
+    ) -> Result<Vec<GridResult>> {
+        self.train_async(true, |done, _, histories| watch(done, histories))
+            .await
+    }
+
+    async fn train_async(
+        &mut self,
+        read_curves: bool,
+        mut after: impl FnMut(usize, usize, &[History]) -> Result<()>,
+    ) -> Result<Vec<GridResult>> {
         let total = self.config.epochs;
         let per_dispatch = self.epochs_per_dispatch();
         while self.epochs_done < total && !self.plan.models.is_empty() {
             let epochs = per_dispatch.min(total - self.epochs_done);
             self.run_dispatch(epochs)?;
             self.epochs_done += epochs;
-            progress(self.epochs_done, total)?;
+            let histories = match read_curves {
+                true => self.histories().await?,
+                false => Vec::new(),
+            };
+            after(self.epochs_done, total, &histories)?;
         }
         self.results().await
+    }
+
+    /// Every model's curves so far (empty for those that train alone).
+    async fn histories(&self) -> Result<Vec<History>> {
+        let mut out = vec![History::default(); self.in_grid.len() + self.alone.len()];
+        for (kernel, state) in self.plan.kernels.iter().zip(&self.kernels) {
+            let history: Vec<f32> = state.history.to_vec_async(self.gpu).await?;
+            for (slot, model) in kernel.slots.iter().enumerate() {
+                let Some(model) = *model else { continue };
+                let rows = &history[slot * 4 * self.config.epochs..][..4 * self.config.epochs];
+                out[self.in_grid[model]] = read_history(rows, 0, self.has_validation(model)).0;
+            }
+        }
+        Ok(out)
+    }
+
+    fn has_validation(&self, model: usize) -> bool {
+        !self.plan.folds[self.plan.models[model].fold]
+            .validation
+            .is_empty()
     }
 
     fn epochs_per_dispatch(&self) -> usize {
@@ -294,10 +341,8 @@ impl<'g> ModelGrid<'g> {
                     &controls[slot * control_words..(slot + 1) * control_words],
                 ));
                 let rows = &history[slot * 4 * self.config.epochs..][..4 * self.config.epochs];
-                let has_validation = !self.plan.folds[self.plan.models[model].fold]
-                    .validation
-                    .is_empty();
-                let (history, diverged) = read_history(rows, control.best_epoch, has_validation);
+                let (history, diverged) =
+                    read_history(rows, control.best_epoch, self.has_validation(model));
                 let record = &records[slot * 4 * layout.len..][..4 * layout.len];
                 let keep_best = self.config.patience.is_some() && history.best_epoch.is_some();
                 let at = if keep_best { layout.best } else { 0 };
