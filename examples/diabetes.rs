@@ -13,49 +13,15 @@
 use std::time::Instant;
 
 use wgsl_train::data::diabetes;
-use wgsl_train::experiment::{plot_curves, Candidate, Experiment, Outcome, Sweep};
+use wgsl_train::experiment::{plot_curves, Experiment, Outcome, Sweep};
 use wgsl_train::metrics::Metrics;
-use wgsl_train::optim::{AdamConfig, SgdConfig};
-use wgsl_train::train::{GridConfig, History};
+use wgsl_train::train::History;
 use wgsl_train::Gpu;
 
 /// The six configurations: SGD and Adam, each plain, with L1 and with L2, all in
 /// [`Experiment::classic`]'s setting (the same split and initial weights; the web demo's too).
 pub fn experiments() -> Vec<(&'static str, Experiment)> {
-    let sgd = SgdConfig {
-        lr: 0.01,
-        momentum: 0.9,
-        ..SgdConfig::default()
-    };
-    let adam = AdamConfig {
-        lr: 0.003,
-        ..AdamConfig::default()
-    };
-    [
-        ("SGD", sgd.into()),
-        ("SGD + L1", SgdConfig { l1: 1e-3, ..sgd }.into()),
-        (
-            "SGD + L2",
-            SgdConfig {
-                weight_decay: 1e-2,
-                ..sgd
-            }
-            .into(),
-        ),
-        ("Adam", adam.into()),
-        ("Adam + L1", AdamConfig { l1: 1e-3, ..adam }.into()),
-        (
-            "Adam + L2",
-            AdamConfig {
-                weight_decay: 1e-2,
-                ..adam
-            }
-            .into(),
-        ),
-    ]
-    .into_iter()
-    .map(|(name, optimizer)| (name, Experiment::classic(optimizer)))
-    .collect()
+    Experiment::classic_six()
 }
 
 /// MSE and R² of one score.
@@ -164,30 +130,9 @@ fn cross_validate(
     data: &wgsl_train::data::Dataset,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let experiments = experiments();
-    let classic = &experiments[0].1;
     let sweep = Sweep {
-        candidates: experiments
-            .iter()
-            .map(|(_, e)| Candidate {
-                hidden: e.hidden.clone(),
-                optimizer: e.optimizer,
-                lr_schedule: e.train.lr_schedule,
-            })
-            .collect(),
-        folds: 5,
-        split: wgsl_train::data::SplitConfig {
-            validation: 0.0,
-            ..classic.split
-        },
-        grid: GridConfig {
-            epochs: classic.train.epochs,
-            batch_size: classic.train.batch_size,
-            patience: classic.train.patience,
-            min_delta: classic.train.min_delta,
-            ..GridConfig::default()
-        },
-        seed: classic.model_seed,
         progress: true,
+        ..Sweep::classic()
     };
     let start = Instant::now();
     let outcome = sweep.run(gpu, data)?;

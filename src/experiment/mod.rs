@@ -28,7 +28,7 @@ use crate::error::{Error, Result};
 use crate::gpu::{block_on, Gpu};
 use crate::metrics::Metrics;
 use crate::nn::Mlp;
-use crate::optim::OptimizerConfig;
+use crate::optim::{AdamConfig, OptimizerConfig, SgdConfig};
 use crate::train::{History, TrainConfig, Trainer};
 use progress::Progress;
 
@@ -87,6 +87,47 @@ impl Experiment {
             },
             model_seed: 7,
         }
+    }
+
+    /// The six configurations the diabetes example and the web demo compare, each in
+    /// [`Experiment::classic`]'s setting: SGD (lr 0.01, momentum 0.9) and Adam (lr 0.003),
+    /// each plain, with L1 (1e-3) and with L2 (weight decay 1e-2), named.
+    pub fn classic_six() -> Vec<(&'static str, Experiment)> {
+        let sgd = SgdConfig {
+            lr: 0.01,
+            momentum: 0.9,
+            ..SgdConfig::default()
+        };
+        let adam = AdamConfig {
+            lr: 0.003,
+            ..AdamConfig::default()
+        };
+        let l2 = 1e-2;
+        [
+            ("SGD", sgd.into()),
+            ("SGD + L1", SgdConfig { l1: 1e-3, ..sgd }.into()),
+            (
+                "SGD + L2",
+                SgdConfig {
+                    weight_decay: l2,
+                    ..sgd
+                }
+                .into(),
+            ),
+            ("Adam", adam.into()),
+            ("Adam + L1", AdamConfig { l1: 1e-3, ..adam }.into()),
+            (
+                "Adam + L2",
+                AdamConfig {
+                    weight_decay: l2,
+                    ..adam
+                }
+                .into(),
+            ),
+        ]
+        .into_iter()
+        .map(|(name, optimizer)| (name, Experiment::classic(optimizer)))
+        .collect()
     }
 
     /// Runs the experiment on `data`: [`Experiment::start`], [`Run::fit`], [`Run::finish`].

@@ -91,6 +91,41 @@ impl Default for Sweep {
     }
 }
 
+impl Sweep {
+    /// The diabetes example's and the web demo's cross-validation: the six configurations of
+    /// [`Experiment::classic_six`](super::Experiment::classic_six), in its order, on 5 folds of
+    /// the rows outside [`Experiment::classic`](super::Experiment::classic)'s test split, each
+    /// model with its epochs, batch size and early stopping, seeded with its weight seed.
+    pub fn classic() -> Self {
+        let six = super::Experiment::classic_six();
+        let classic = &six[0].1;
+        Sweep {
+            candidates: six
+                .iter()
+                .map(|(_, e)| Candidate {
+                    hidden: e.hidden.clone(),
+                    optimizer: e.optimizer,
+                    lr_schedule: e.train.lr_schedule,
+                })
+                .collect(),
+            folds: 5,
+            split: SplitConfig {
+                validation: 0.0,
+                ..classic.split
+            },
+            grid: GridConfig {
+                epochs: classic.train.epochs,
+                batch_size: classic.train.batch_size,
+                patience: classic.train.patience,
+                min_delta: classic.train.min_delta,
+                ..GridConfig::default()
+            },
+            seed: classic.model_seed,
+            progress: false,
+        }
+    }
+}
+
 /// One candidate's scores over its folds, as a row of `GridSearchCV.cv_results_`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CandidateResult {
