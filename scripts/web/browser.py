@@ -3,6 +3,7 @@ the one driver of scripts/web/'s page checks and benchmarks. Needs `websocket-cl
 
     python3 scripts/web/browser.py bench URL            # web/bench.html's JSON result
     python3 scripts/web/browser.py train URL OPT LR L1 L2 EPOCHS   # the demo page's result
+    python3 scripts/web/browser.py compare URL      # the demo page's six-configuration grid
 """
 import json
 import shutil
@@ -98,10 +99,32 @@ def train(url, optimizer, lr, l1, l2, epochs):
         browser.close()
 
 
+def compare(url):
+    """Clicks the demo page's comparison of the six configurations and returns what `compare`
+    gave the page, with the table and the canvas's size as the page shows them."""
+    browser = Browser()
+    try:
+        browser.call("Page.navigate", url=url)
+        browser.wait_for("document.getElementById('status')?.textContent === 'Ready.'", 60)
+        browser.js("document.getElementById('compare').click()")
+        browser.wait_for("window.lastComparison || document.getElementById('error').textContent", 900)
+        error = browser.js("document.getElementById('error').textContent")
+        if error:
+            raise RuntimeError(error)
+        result = browser.js("window.lastComparison")
+        result["page_table"] = browser.js(
+            "[...document.querySelectorAll('#comparison tr')].map(r => [...r.cells].map(c => c.textContent))")
+        return result
+    finally:
+        browser.close()
+
+
 if __name__ == "__main__":
     command, url, *rest = sys.argv[1:]
     if command == "bench":
         print(json.dumps(bench(url)))
+    elif command == "compare":
+        print(json.dumps(compare(url)))
     else:
         optimizer, lr, l1, l2, epochs = rest
         print(json.dumps(train(url, optimizer, float(lr), float(l1), float(l2), int(epochs))))

@@ -1,5 +1,6 @@
 //! wgsl-train in a web page (`web/index.html`): the classic 10→5→1 network trained on the
-//! diabetes data through the browser's WebGPU, and the self-test on the visitor's GPU.
+//! diabetes data through the browser's WebGPU, the six classic configurations compared by
+//! 5-fold cross-validation as one grid, and the self-test on the visitor's GPU.
 //!
 //! Both calls open the adapter themselves and return JSON for the page; the page draws. Build
 //! with `bash scripts/web/build.sh`.
@@ -11,7 +12,7 @@ pub use bench::bench;
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use wgsl_train::data::diabetes;
-use wgsl_train::experiment::{Evaluation, Experiment};
+use wgsl_train::experiment::{Evaluation, Experiment, Sweep};
 use wgsl_train::optim::{AdamConfig, OptimizerConfig, SgdConfig};
 use wgsl_train::selftest::{self, Check};
 use wgsl_train::train::History;
@@ -113,6 +114,89 @@ pub async fn train(
         scores: outcome.scores,
     };
     serde_json::to_string(&trained).map_err(|e| JsError::new(&e.to_string()))
+}
+
+#[derive(Serialize)]
+struct Compared {
+    adapter: String,
+    /// Per configuration, in [`Experiment::classic_six`]'s order.
+    candidates: Vec<ComparedCandidate>,
+    /// The index of the chosen configuration.
+    best: usize,
+    refit_epochs: usize,
+    /// The chosen configuration, refit, on the test split beside the baseline.
+    test: Evaluation,
+    diagnosis: String,
+}
+
+#[derive(Serialize)]
+struct ComparedCandidate {
+    name: &'static str,
+    /// Mean and standard deviation over the folds of the validation MSE, in the data's units.
+    validation_mse: (f64, f64),
+    /// The same of R².
+    validation_r2: (f64, f64),
+    rank: usize,
+    diverged_folds: usize,
+}
+
+/// Compares [`Experiment::classic_six`]'s configurations by 5-fold cross-validation
+/// ([`Sweep::classic`], the diabetes example's): 30 models trained together as one grid.
+/// After each submission it calls `on_curves(epochs_done, curves)`, `curves` a JSON array of
+/// each configuration's folds' mean `[train, validation]` loss per epoch so far (standardised
+/// MSE); it returns JSON: the adapter, each configuration's mean ± std validation MSE and R²
+/// and rank, the chosen one, its test scores beside the baseline and the diagnosis.
+///
+/// # Errors
+/// No WebGPU adapter, or a device error, in words.
+#[wasm_bindgen]
+pub async fn compare(on_curves: js_sys::Function) -> Result<String, JsError> {
+    let gpu = Gpu::new_async(GpuOptions::default())
+        .await
+        .map_err(js_error)?;
+    let data = diabetes().map_err(js_error)?;
+    let mut watch = |done: usize, curves: &[History]| {
+        let curves: Vec<Vec<[Option<f64>; 2]>> = curves
+            .iter()
+            .map(|h| {
+                h.epochs
+                    .iter()
+                    .map(|e| [Some(e.train_loss), e.validation_loss])
+                    .collect()
+            })
+            .collect();
+        let json = serde_json::to_string(&curves).unwrap_or_default();
+        // A failing callback is the page's problem, not the training's.
+        let _ = on_curves.call2(&JsValue::NULL, &JsValue::from(done as u32), &json.into());
+        Ok(())
+    };
+    let outcome = Sweep::classic()
+        .run_async(&gpu, &data, Some(&mut watch))
+        .await
+        .map_err(js_error)?;
+    let names = Experiment::classic_six().into_iter().map(|(name, _)| name);
+    let candidates = names
+        .zip(&outcome.candidates)
+        .map(|(name, c)| {
+            let r2 = c.validation.iter().find(|(n, _, _)| *n == "R²");
+            ComparedCandidate {
+                name,
+                validation_mse: c.validation_loss,
+                validation_r2: r2.map_or((f64::NAN, f64::NAN), |&(_, m, s)| (m, s)),
+                rank: c.rank,
+                diverged_folds: c.diverged_folds,
+            }
+        })
+        .collect();
+    let compared = Compared {
+        adapter: adapter(&gpu),
+        candidates,
+        best: outcome.best,
+        refit_epochs: outcome.refit_epochs,
+        test: outcome.test,
+        diagnosis: outcome.diagnosis.to_string(),
+    };
+    serde_json::to_string(&compared).map_err(|e| JsError::new(&e.to_string()))
 }
 
 #[derive(Serialize)]

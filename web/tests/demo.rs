@@ -72,6 +72,72 @@ async fn train_refuses_bad_settings_in_words() {
     assert!(message.contains("rmsprop"), "{message}");
 }
 
+/// `compare` trains the six classic configurations as one grid, hands the page each one's
+/// curves as they grow, and returns their cross-validated scores, ranked, with the choice.
+#[wasm_bindgen_test]
+async fn compare_draws_six_growing_curves_and_ranks_the_six() {
+    js_sys::eval("globalThis.curves = []").unwrap();
+    let on_curves =
+        js_sys::Function::new_with_args("done, json", "globalThis.curves.push([done, json])");
+    let result = parse(
+        &wgsl_train_web::compare(on_curves)
+            .await
+            .map_err(JsValue::from)
+            .unwrap(),
+    );
+    let seen = js_sys::Array::from(&js_sys::eval("globalThis.curves").unwrap());
+    assert!(seen.length() >= 1);
+    let mut last_done = 0.0;
+    for call in seen.iter() {
+        let call = js_sys::Array::from(&call);
+        let done = call.get(0).as_f64().unwrap();
+        assert!(
+            done > last_done,
+            "epochs done went from {last_done} to {done}"
+        );
+        last_done = done;
+        let curves = parse(&call.get(1).as_string().unwrap());
+        let curves = curves.as_array().unwrap();
+        assert_eq!(curves.len(), 6);
+        for curve in curves {
+            // A configuration whose folds all stopped early has fewer epochs than were run.
+            let epochs = curve.as_array().unwrap();
+            assert!(!epochs.is_empty() && epochs.len() as f64 <= done);
+            assert!(epochs.iter().all(|e| e[0].as_f64().unwrap().is_finite()));
+        }
+    }
+    let classic = wgsl_train::experiment::Sweep::classic();
+    assert_eq!(last_done, classic.grid.epochs as f64);
+    let candidates = result["candidates"].as_array().unwrap();
+    let names: Vec<&str> = candidates
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "SGD",
+            "SGD + L1",
+            "SGD + L2",
+            "Adam",
+            "Adam + L1",
+            "Adam + L2"
+        ]
+    );
+    let mse: Vec<f64> = candidates
+        .iter()
+        .map(|c| c["validation_mse"][0].as_f64().unwrap())
+        .collect();
+    for (c, candidate) in candidates.iter().enumerate() {
+        let below = mse.iter().filter(|&&m| m < mse[c]).count();
+        assert_eq!(candidate["rank"].as_u64().unwrap() as usize, 1 + below);
+    }
+    let best = result["best"].as_u64().unwrap() as usize;
+    assert_eq!(candidates[best]["rank"], 1);
+    assert!(result["test"]["model"]["mse"].as_f64().unwrap() > 0.0);
+    assert!(!result["diagnosis"].as_str().unwrap().is_empty());
+}
+
 /// `self_test` runs every check and says which passed.
 #[wasm_bindgen_test]
 async fn self_test_reports_every_check() {
