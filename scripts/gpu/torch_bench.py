@@ -3,7 +3,9 @@
 matmul in fp32 with TF32 disabled, torch.optim.Adam(fused=True) beside a device copy, and
 training steps per second for the same networks, batch sizes and row counts as the bench tool
 (eager PyTorch, the way most people train; one optimizer step per mini-batch, Adam, shuffled
-each epoch). Times are medians of CUDA-event timings, after warm-up.
+each epoch), and the bench tool's grid: `../shared/peers/jax_grid.py`'s 120 models of 10→5→1
+trained together with `torch.func` (`stack_module_state` + `vmap(grad(functional_call))`),
+in model-steps per second. Times are medians of CUDA-event timings, after warm-up.
 
     python3 scripts/gpu/torch_bench.py --json torch.json
 """
@@ -137,6 +139,89 @@ def training(device):
     return rows
 
 
+def grid(device, epochs=20, folds=5, rows=442, features=10, batch=32):
+    """jax_grid.py's grid with torch.func: SGD (momentum 0.9) and Adam x lr {1e-3, 3e-3, 1e-2}
+    x L1 {0, 1e-3} x L2 {0, 1e-3} x 5 folds = 120 models of 10->5->1, each its own initial
+    weights, fold and shuffle; one vmapped gradient a step for all of a kind's models, their
+    updates (PyTorch's: L2 added to the gradient, L1 as lambda * sign) on the stacked tensors.
+    Returns model-steps per second, both optimizers' models stepped together."""
+    from torch.func import functional_call, grad, stack_module_state, vmap
+
+    generator = torch.Generator().manual_seed(1)
+    x = torch.randn(rows, features, generator=generator)
+    y = x @ torch.randn(features, generator=generator) + 0.1 * torch.randn(rows, generator=generator)
+    hps = [(lr, l1, l2, fold) for lr in (1e-3, 3e-3, 1e-2) for l1 in (0.0, 1e-3)
+           for l2 in (0.0, 1e-3) for fold in range(folds)]
+    kinds = {}
+    for adam in (False, True):
+        torch.manual_seed(int(adam))
+        models = [nn.Sequential(nn.Linear(features, 5), nn.ReLU(), nn.Linear(5, 1)) for _ in hps]
+        params, _ = stack_module_state(models)
+        params = {k: v.detach().to(device) for k, v in params.items()}
+        column = lambda i: torch.tensor([h[i] for h in hps], device=device)
+        kinds[adam] = {"params": params, "lr": column(0), "l1": column(1), "l2": column(2),
+                       "state": {k: [torch.zeros_like(v) for _ in range(2 if adam else 1)]
+                                 for k, v in params.items()}}
+    base = models[0].to("meta")
+
+    def loss(p, xb, yb):
+        return ((functional_call(base, p, (xb,))[:, 0] - yb) ** 2).mean()
+
+    gradients = vmap(grad(loss))
+    # Every model's batches, as jax_grid.py draws them: its fold's training rows shuffled each
+    # epoch, drop_last; [steps, models, batch, features] on the device.
+    index = torch.arange(rows)
+    per_model = []
+    for m, (_, _, _, fold) in enumerate(hps):
+        train = index[index % folds != fold]
+        g = torch.Generator().manual_seed(m)
+        steps = len(train) // batch
+        order = torch.cat([train[torch.randperm(len(train), generator=g)][:steps * batch]
+                           for _ in range(epochs)])
+        per_model.append(order.view(-1, batch))
+    order = torch.stack(per_model, 1).to(device)
+    xd, yd = x.to(device), y.to(device)
+
+    def expand(v, like):
+        return v.view(-1, *([1] * (like.dim() - 1)))
+
+    def step(i, t):
+        xb, yb = xd[order[i]], yd[order[i]]
+        for adam, kind in kinds.items():
+            p = kind["params"]
+            g = gradients(p, xb, yb)
+            for k in p:
+                w = p[k]
+                gk = g[k] + expand(kind["l2"], w) * w + expand(kind["l1"], w) * torch.sign(w)
+                lr = expand(kind["lr"], w)
+                if adam:
+                    m, v = kind["state"][k]
+                    m.mul_(0.9).add_(gk, alpha=0.1)
+                    v.mul_(0.999).addcmul_(gk, gk, value=0.001)
+                    c1, c2 = 1 - 0.9 ** t, 1 - 0.999 ** t
+                    w.sub_(lr / c1 * m / (v.sqrt() / c2 ** 0.5 + 1e-8))
+                else:
+                    (s,) = kind["state"][k]
+                    s.mul_(0.9).add_(gk)
+                    w.sub_(lr * s)
+
+    total = order.shape[0]
+    step(0, 1)  # warm-up
+    synchronize(device)
+    t0 = time.perf_counter()
+    for i in range(1, total):
+        step(i, i + 1)
+    synchronize(device)
+    rate = 2 * len(hps) * (total - 1) / (time.perf_counter() - t0)
+    print(f"grid (torch.func vmap, eager): {2 * len(hps)} models x {total} steps: {rate:,.0f} model-steps/s")
+    return {"models": 2 * len(hps), "steps": total, "model_steps_per_s": rate}
+
+
+def synchronize(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
 def streaming(device, gb=4.0):
     """Samples/s of SGD on 100→32→1 at batch 1024, one epoch: data on the device (262,144
     rows) and `gb` gigabytes kept in host memory, each batch gathered there in the epoch's
@@ -190,6 +275,7 @@ def main():
         "matmul": matmul(device),
         "optimizer": optimizer(device),
         "training": training(device),
+        "grid": grid(device),
         "streaming": streaming(device),
     }
     with open(args.json, "w") as f:
