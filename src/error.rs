@@ -104,7 +104,7 @@ pub enum Error {
     Data(String),
 
     /// A CSV file could not be read as a dataset.
-    #[error("{path}: line {line}: {detail}")]
+    #[error("{path}: {}{detail}", on_line(*.line))]
     Csv {
         /// The file.
         path: String,
@@ -234,3 +234,11 @@ pub enum Error {
 
 /// `Result` with the crate's [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// `line N: ` for a message about line N; nothing for one about the whole file (line 0).
+fn on_line(line: u64) -> String {
+    match line {
+        0 => String::new(),
+        line => format!("line {line}: "),
+    }
+}

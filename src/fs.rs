@@ -18,6 +18,51 @@ pub fn open(path: &Path) -> Result<std::fs::File> {
     })
 }
 
+/// Refuses an output path that is one of the command's own inputs (`inputs`: each flag and
+/// its path): writing it would destroy what the command reads. Only an existing regular file
+/// can be both; a path that is no file (a built-in dataset's name, a file not made yet, a
+/// device) passes.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] naming the output's flag, the path and the input's flag.
+pub fn refuse_input_as_output(
+    output_flag: &'static str,
+    output: &Path,
+    inputs: &[(&str, &Path)],
+) -> Result<()> {
+    if !std::fs::metadata(output).is_ok_and(|m| m.is_file()) {
+        return Ok(());
+    }
+    match inputs.iter().find(|(_, input)| same_file(output, input)) {
+        Some((flag, _)) => Err(Error::InvalidArgument {
+            op: output_flag,
+            detail: format!(
+                "{} is also the {flag} this command reads: writing it would destroy it; choose another path",
+                output.display()
+            ),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Whether two paths name one file (through links, hard links included where the platform
+/// tells).
+fn same_file(a: &Path, b: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (std::fs::metadata(a), std::fs::metadata(b)) {
+            (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
 /// How an output path is written: the one rule for every file the crate writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Destination {

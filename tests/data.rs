@@ -348,3 +348,37 @@ fn the_diabetes_data_has_every_patient() {
     let targets = data.target_values();
     assert_eq!((targets[0], targets[441]), (151.0, 57.0));
 }
+
+/// A missing label (an empty or NaN cell) among classes is an error naming its line, never a
+/// class of its own; two classes asked for as multiclass are refused with the reason; an error
+/// about the whole file names no line (no "line 0").
+#[test]
+fn missing_labels_are_named_and_the_task_asked_for_is_honoured_or_refused() {
+    let load = |text: &str, task: Option<Task>| {
+        let options = CsvOptions {
+            task,
+            ..CsvOptions::default()
+        };
+        load_csv_from_reader(text.as_bytes(), "pets.csv", &options)
+    };
+    let message = |r: wgsl_train::Result<Dataset>| r.unwrap_err().to_string();
+    let empty = message(load("x,y\n1,cat\n2,\n3,dog\n", None));
+    assert!(
+        empty.contains("line 3") && empty.contains("empty"),
+        "{empty}"
+    );
+    let nan = message(load("x,y\n1,cat\n2,dog\n3,NaN\n", None));
+    assert!(nan.contains("line 4") && nan.contains("\"NaN\""), "{nan}");
+    let numeric = message(load("x,y\n1,0\n2,1\n3,nan\n4,2\n", Some(Task::Multiclass)));
+    assert!(numeric.contains("line 4"), "{numeric}");
+    let two = message(load("x,y\n1,cat\n2,dog\n3,cat\n", Some(Task::Multiclass)));
+    assert!(
+        two.contains("2 classes") && two.contains("binary") && !two.contains("line 0"),
+        "{two}"
+    );
+    let data = load("x,y\n1,cat\n2,dog\n3,cat\n", Some(Task::Binary)).unwrap();
+    assert_eq!(data.class_names(), &["cat", "dog"]);
+    // A missing value in a regression target is still named as no number.
+    let regression = message(load("x,y\n1,0.5\n2,\n3,1.5\n", None));
+    assert!(regression.contains("line 3"), "{regression}");
+}

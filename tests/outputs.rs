@@ -177,3 +177,144 @@ fn a_checkpoint_on_a_fifo_is_refused_before_training_and_nothing_is_made_beside_
     assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
     std::fs::remove_dir_all(&d).ok();
 }
+
+/// An output that is one of the command's inputs is refused before any work, naming both, and
+/// the input is left as it was — through a symbolic link and a hard link too.
+#[test]
+fn an_output_that_is_an_input_is_refused_and_the_input_kept() {
+    let d = dir("input-as-output");
+    let (model, rows) = model_and_rows(&d);
+    let data = d.join("data.csv");
+    let link = d.join("link.csv");
+    std::os::unix::fs::symlink(&data, &link).unwrap();
+    let hard = d.join("hard.safetensors");
+    std::fs::hard_link(&model, &hard).unwrap();
+    let bytes = |p: &str| std::fs::read(p).unwrap();
+    let (data_before, model_before, rows_before) =
+        (bytes(data.to_str().unwrap()), bytes(&model), bytes(&rows));
+    let (data_s, link_s, hard_s) = (
+        data.to_str().unwrap(),
+        link.to_str().unwrap(),
+        hard.to_str().unwrap(),
+    );
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec![
+                "train", "--data", data_s, "--epochs", "1", "--quiet", "--save", link_s,
+            ],
+            "--save: ",
+        ),
+        (
+            vec![
+                "predict",
+                "--checkpoint",
+                &model,
+                "--data",
+                &rows,
+                "--out",
+                &rows,
+            ],
+            "--data",
+        ),
+        (
+            vec![
+                "predict",
+                "--checkpoint",
+                &model,
+                "--data",
+                &rows,
+                "--out",
+                hard_s,
+            ],
+            "--checkpoint",
+        ),
+        (
+            vec!["sweep", "--data", data_s, "--epochs", "1", "--json", data_s],
+            "--json: ",
+        ),
+        (
+            vec!["sweep", "--data", data_s, "--epochs", "1", "--csv", link_s],
+            "--csv: ",
+        ),
+    ];
+    for (args, flags) in cases {
+        let (ok, stderr) = cli(&args);
+        assert!(
+            !ok && stderr.contains(flags) && stderr.contains("this command reads"),
+            "{args:?}: {stderr}"
+        );
+    }
+    assert_eq!(bytes(data_s), data_before);
+    assert_eq!(bytes(&model), model_before);
+    assert_eq!(bytes(&rows), rows_before);
+    std::fs::remove_dir_all(&d).ok();
+}
+
+/// `train --save P` over a run that can be resumed is refused unless `--resume` continues it or
+/// `--overwrite` starts over; the saved run is left as it was.
+#[test]
+fn a_resumable_run_is_not_replaced_without_being_asked() {
+    let d = dir("resumable");
+    let (model, _) = model_and_rows(&d);
+    let data = d.join("data.csv");
+    let data = data.to_str().unwrap();
+    let state = d.join("model.training.safetensors");
+    assert!(state.is_file(), "train --save wrote no training state");
+    let before = (
+        std::fs::read(&model).unwrap(),
+        std::fs::read(&state).unwrap(),
+    );
+    let train = |extra: &[&str]| {
+        let mut args = vec![
+            "train", "--data", data, "--epochs", "3", "--quiet", "--save", &model,
+        ];
+        args.extend(extra);
+        cli(&args)
+    };
+    let (ok, stderr) = train(&[]);
+    assert!(
+        !ok && stderr.contains("--resume") && stderr.contains("--overwrite"),
+        "{stderr}"
+    );
+    assert_eq!(
+        (
+            std::fs::read(&model).unwrap(),
+            std::fs::read(&state).unwrap()
+        ),
+        before
+    );
+    let (ok, stderr) = train(&["--resume"]);
+    assert!(ok, "{stderr}");
+    let (ok, stderr) = train(&["--overwrite"]);
+    assert!(ok, "{stderr}");
+    let (ok, stderr) = train(&["--overwrite", "--resume"]);
+    assert!(!ok && stderr.contains("cannot be used with"), "{stderr}");
+    std::fs::remove_dir_all(&d).ok();
+}
+
+/// A `--curves` directory that cannot be written is refused before the data is read, not
+/// after the training. (/proc/self is a directory no one, root included, can make files in.)
+#[test]
+fn an_unwritable_curves_directory_is_refused_before_training() {
+    for command in ["train", "sweep"] {
+        let out = common::run_cli(&[
+            command,
+            "--data",
+            "diabetes",
+            "--epochs",
+            "1",
+            "--curves",
+            "/proc/self",
+        ]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && stderr.contains("/proc/self/curves.csv"),
+            "{command}: {stderr}"
+        );
+        assert!(
+            out.stdout.is_empty(),
+            "{command} began: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+}

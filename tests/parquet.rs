@@ -290,8 +290,17 @@ fn the_cli_trains_on_a_parquet_file_as_on_the_same_csv() {
     let train = |file: &PathBuf| {
         let data = file.to_str().unwrap();
         let save = model.to_str().unwrap();
+        // The second run replaces the first's model: the same path, asked for.
         let args = [
-            "train", "--data", data, "--epochs", "5", "--quiet", "--save", save,
+            "train",
+            "--data",
+            data,
+            "--epochs",
+            "5",
+            "--quiet",
+            "--save",
+            save,
+            "--overwrite",
         ];
         cli(&args, file)
     };

@@ -20,6 +20,8 @@ pub(crate) struct LabelColumn {
     first_non_number: Option<(u64, String)>,
     /// Whether some cell is neither empty nor a number (as f64: `1e40`, `NaN` are numbers).
     some_text: bool,
+    /// The first empty or NaN cell, with its line (or row): no label, for classes.
+    first_missing: Option<(u64, String)>,
     /// Each cell's index into `names`, while there are at most `MAX_CLASSES`.
     classes: Vec<u32>,
     index: HashMap<String, u32>,
@@ -37,6 +39,10 @@ impl LabelColumn {
             self.first_non_number = Some((line, text.to_string()));
         }
         self.some_text |= !(text.is_empty() || text.parse::<f64>().is_ok());
+        let missing = text.is_empty() || text.parse::<f64>().is_ok_and(f64::is_nan);
+        if missing && self.first_missing.is_none() {
+            self.first_missing = Some((line, text.to_string()));
+        }
         if self.too_many {
             return;
         }
@@ -80,6 +86,7 @@ impl LabelColumn {
         task: Option<Task>,
         err: &impl Fn(u64, String) -> Error,
     ) -> Result<Dataset> {
+        let task_given = task;
         let task = task.unwrap_or(if self.some_text {
             Task::Multiclass
         } else {
@@ -95,6 +102,19 @@ impl LabelColumn {
                 ));
             }
             return Dataset::regression(features, n_features, self.values);
+        }
+        if let Some((line, text)) = self.first_missing {
+            let what = if text.is_empty() {
+                "empty".to_string()
+            } else {
+                format!("{text:?}")
+            };
+            return Err(err(
+                line,
+                format!(
+                    "target {target_name:?} is {what} here: a missing label is no class for {task}; fill it in or leave the row out"
+                ),
+            ));
         }
         let binary = task == Task::Binary;
         let needs = if binary { "exactly 2" } else { "at least 2" };
@@ -136,6 +156,14 @@ impl LabelColumn {
                 format!(
                     "{task} needs {needs} classes, but target {target_name:?} has {}: {shown:?}{more}",
                     classes.len()
+                ),
+            ));
+        }
+        if task_given == Some(Task::Multiclass) && classes.len() == 2 {
+            return Err(err(
+                0,
+                format!(
+                    "the task multiclass was asked for, but target {target_name:?} has 2 classes {classes:?}: two classes train as binary (one sigmoid output and BCE, the same model as a 2-way softmax up to its parametrisation); ask for binary (--task binary) or let the task be detected"
                 ),
             ));
         }

@@ -14,12 +14,15 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use wgsl_train::checkpoint::{load_model, load_preprocessing, load_split, lock_for_saving, save};
+use wgsl_train::checkpoint::{
+    load_model, load_preprocessing, load_split, lock_for_saving, save, training_state_path,
+};
 use wgsl_train::data::{
     diabetes, iris, load_csv, load_parquet, read_features, read_parquet_features, wine_quality,
     CsvOptions, Dataset, ParquetOptions, Preprocessing, SplitConfig, TargetColumn, Task,
 };
 use wgsl_train::experiment::{evaluate, write_curves, Experiment};
+use wgsl_train::fs::refuse_input_as_output;
 use wgsl_train::optim::{AdamConfig, OptimizerConfig, SgdConfig};
 use wgsl_train::train::{LrSchedule, SingleDispatch, TrainConfig};
 use wgsl_train::{Error, Gpu, GpuOptions, Result};
@@ -178,6 +181,10 @@ struct TrainArgs {
     /// Resume from the checkpoint at --save (same data, seed and settings) and train on to --epochs.
     #[arg(long, requires = "save")]
     resume: bool,
+    /// Start over at --save even though a resumable run is saved there (without it, that run
+    /// is refused to be replaced: --resume continues it).
+    #[arg(long, requires = "save", conflicts_with = "resume")]
+    overwrite: bool,
     /// Write the learning curves (curves.csv, curves.svg) into this directory.
     #[arg(long)]
     curves: Option<PathBuf>,
@@ -467,6 +474,37 @@ fn experiment(args: &TrainArgs) -> Experiment {
     }
 }
 
+/// Makes the `--curves` directory and locks its two files: a directory that cannot be written
+/// is an error before any work, not after the training.
+fn lock_curves(dir: &Path) -> Result<[wgsl_train::fs::WriteLock; 2]> {
+    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+        path: dir.display().to_string(),
+        source,
+    })?;
+    Ok([
+        wgsl_train::fs::WriteLock::acquire(&dir.join("curves.csv"))?,
+        wgsl_train::fs::WriteLock::acquire(&dir.join("curves.svg"))?,
+    ])
+}
+
+/// `--save P` where a resumable run is saved (its training state beside P), without `--resume`
+/// or `--overwrite`, would silently throw that run away.
+fn refuse_replacing_a_resumable_run(path: &Path, args: &TrainArgs) -> Result<()> {
+    let state = training_state_path(path);
+    if args.resume || args.overwrite || !state.is_file() {
+        return Ok(());
+    }
+    Err(Error::InvalidArgument {
+        op: "--save",
+        detail: format!(
+            "{} holds a run that can be resumed (its training state is {}): add --resume to \
+             continue it, or --overwrite (or another --save path) to start over",
+            path.display(),
+            state.display()
+        ),
+    })
+}
+
 /// `train`: the library's [`Experiment`] with the command line's checkpoint and resume hooks,
 /// printing the same report as `Outcome::report`. Every setting is checked, and the save path
 /// locked, before the data is read or the adapter opened; the model is saved before the report
@@ -481,14 +519,15 @@ fn train(args: &TrainArgs) -> Result<()> {
             detail: "must be at least 1 (epochs between saves)".into(),
         });
     }
+    if let Some(path) = &args.save {
+        let data = [("--data", Path::new(&args.data.data))];
+        refuse_input_as_output("--save", path, &data)?;
+        refuse_input_as_output("--save", &training_state_path(path), &data)?;
+        refuse_replacing_a_resumable_run(path, args)?;
+    }
     // Held until the command ends: a second run saving to the same path is refused.
     let _lock = args.save.as_deref().map(lock_for_saving).transpose()?;
-    if let Some(dir) = &args.curves {
-        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
-            path: dir.display().to_string(),
-            source,
-        })?;
-    }
+    let _curves = args.curves.as_deref().map(lock_curves).transpose()?;
     let data = load_data(&args.data, None)?;
     let gpu = Gpu::with_options(GpuOptions {
         autotune: args.autotune,
@@ -608,6 +647,13 @@ fn train(args: &TrainArgs) -> Result<()> {
 
 /// `predict`: the checkpoint's model on the rows of a CSV file, with the checkpoint's scaling.
 fn predict(args: &PredictArgs) -> Result<()> {
+    if let Some(out) = &args.out {
+        let inputs = [
+            ("--data", args.data.as_path()),
+            ("--checkpoint", &args.checkpoint),
+        ];
+        refuse_input_as_output("--out", out, &inputs)?;
+    }
     let preprocessing = load_preprocessing(&args.checkpoint)?
         .filter(|p| !p.feature_names.is_empty())
         .ok_or_else(|| Error::Checkpoint {

@@ -1,13 +1,13 @@
 //! `wgsl-train sweep`: a grid search with k-fold cross-validation, every model trained together
 //! on the GPU; comma lists make the grid.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 use wgsl_train::checkpoint::{lock_for_saving, save_model};
 use wgsl_train::data::SplitConfig;
 use wgsl_train::experiment::{plot_sweep, Candidate, Shard, Sweep, SweepOutcome, SweepShard};
-use wgsl_train::fs::{write_atomic, WriteLock};
+use wgsl_train::fs::{refuse_input_as_output, write_atomic, WriteLock};
 use wgsl_train::optim::{AdamConfig, OptimizerConfig, SgdConfig};
 use wgsl_train::train::{GridConfig, LrSchedule};
 use wgsl_train::{Error, Gpu, Result};
@@ -142,6 +142,17 @@ fn candidates(args: &SweepArgs) -> Result<Vec<Candidate>> {
 }
 
 pub fn run(args: &SweepArgs) -> Result<()> {
+    let mut inputs = vec![("--data", Path::new(&args.data.data))];
+    inputs.extend(args.merge.iter().map(|p| ("--merge", p.as_path())));
+    for (flag, path) in [
+        ("--json", &args.json),
+        ("--csv", &args.csv),
+        ("--save", &args.save),
+    ] {
+        if let Some(path) = path {
+            refuse_input_as_output(flag, path, &inputs)?;
+        }
+    }
     // Every output's place proven writable (and kept from a second run) before the work.
     let _locks: Vec<WriteLock> = [&args.json, &args.csv]
         .into_iter()
@@ -153,12 +164,7 @@ pub fn run(args: &SweepArgs) -> Result<()> {
     if args.json.as_deref().is_some_and(|p| p.as_os_str() == "-") {
         crate::output::text_off();
     }
-    if let Some(dir) = &args.curves {
-        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
-            path: dir.display().to_string(),
-            source,
-        })?;
-    }
+    let _curves = args.curves.as_deref().map(crate::lock_curves).transpose()?;
     if args.momentum != 0.0 && !args.optimizer.contains(&OptimizerArg::Sgd) {
         return Err(Error::InvalidArgument {
             op: "--momentum",
