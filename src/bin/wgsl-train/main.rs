@@ -191,8 +191,10 @@ struct TrainArgs {
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
-    /// Time the matmul kernels on this adapter and use the fastest (cached per adapter).
-    #[arg(long)]
+    /// Time the matmul kernels on this adapter and use the fastest (cached per adapter). Not
+    /// with --resume: another kernel may round differently, and a resumed run repeats the
+    /// saved one bit for bit.
+    #[arg(long, conflicts_with = "resume")]
     autotune: bool,
     /// Run each epoch as one dispatch (the small-model path, for small networks and batches):
     /// auto (where the model, data and device allow), always (an error saying why not) or
