@@ -446,3 +446,27 @@ fn a_watcher_sees_each_candidates_mean_curves_grow_to_the_final_ones() {
         }
     }
 }
+
+/// More shards than models: the shards without a model are empty and merge as well, and the
+/// merge is the unsharded run's outcome.
+#[test]
+fn shards_beyond_the_models_are_empty_and_the_merge_is_the_run() {
+    let data = diabetes().unwrap();
+    let mut s = sweep(vec![candidate(&[5], SgdConfig::default())]);
+    s.folds = 2;
+    let shards: Vec<_> = (1..=3)
+        .map(|n| {
+            let shard = wgsl_train::experiment::Shard::new(n, 3).unwrap();
+            s.run_shard(gpu(), &data, shard).unwrap()
+        })
+        .collect();
+    assert_eq!(
+        shards.iter().map(|p| p.models.len()).collect::<Vec<_>>(),
+        [1, 1, 0]
+    );
+    let merged = s.merge(gpu(), &data, shards).unwrap();
+    let whole = s.run(gpu(), &data).unwrap();
+    assert_eq!(merged.models, whole.models);
+    assert_eq!(merged.candidates, whole.candidates);
+    assert_eq!(merged.test, whole.test);
+}

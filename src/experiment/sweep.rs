@@ -258,6 +258,10 @@ impl Sweep {
         let indices: Vec<usize> = (0..self.candidates.len() * self.folds)
             .filter(|&i| wanted(i))
             .collect();
+        if indices.is_empty() {
+            // A shard of a sweep with fewer models than shards: nothing to train.
+            return Ok(Vec::new());
+        }
         let models: Vec<GridModel> = indices
             .iter()
             .map(|&i| GridModel {
