@@ -237,6 +237,13 @@ fn compare_settings(
                 }
                 _ => "",
             };
+            // The optimizer's and the split's settings are `Debug` dumps: name the field that
+            // differs, not the dump.
+            if let Some((field, saved, value)) = differing_field(saved, value) {
+                return Err(format!(
+                    "the run was saved with the {name}'s {field} {saved}, but this one has {value}; resume with the same settings or start a new run"
+                ));
+            }
             return Err(format!(
                 "the run was saved with {name} {saved}, but this one has {value}; resume with the same settings{how} or start a new run"
             ));
@@ -267,4 +274,95 @@ fn parse_history(header: &TrainingHeader) -> Option<History> {
         best_epoch: header.best_epoch,
         stopped_early: header.stopped_early,
     })
+}
+
+/// Where two `Debug` dumps of one type first differ: the field (with the command line's flag
+/// where it has one) and its value in each. `None` when no named field holds the difference
+/// (plain values such as `10→5→1`).
+fn differing_field(saved: &str, now: &str) -> Option<(String, String, String)> {
+    let at = saved.bytes().zip(now.bytes()).position(|(a, b)| a != b)?;
+    let colon = saved[..at].rfind(": ")?;
+    let name_start = saved[..colon]
+        .rfind(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .map_or(0, |i| i + 1);
+    let field = &saved[name_start..colon];
+    // The value: from after ": " to the comma or closing bracket that ends it.
+    let value = |dump: &str| {
+        let rest = &dump[colon + 2..];
+        let mut depth = 0i32;
+        let end = rest
+            .char_indices()
+            .find(|&(_, c)| {
+                match c {
+                    '(' | '[' | '{' => depth += 1,
+                    ')' | ']' | '}' => depth -= 1,
+                    _ => {}
+                }
+                depth < 0 || (depth == 0 && c == ',')
+            })
+            .map_or(rest.len(), |(i, _)| i);
+        rest[..end].trim().to_string()
+    };
+    let (saved, now) = (value(saved), value(now));
+    let flag = match field {
+        "config" => {
+            // Another optimizer: its kind, not its whole configuration.
+            let kind = |v: &str| v.split('(').next().unwrap_or(v).to_lowercase();
+            return Some(("kind (--optimizer)".into(), kind(&saved), kind(&now)));
+        }
+        "lr" => " (--lr)",
+        "momentum" => " (--momentum)",
+        "dampening" => " (--dampening)",
+        "weight_decay" => " (--l2)",
+        "l1" => " (--l1)",
+        "nesterov" => " (--nesterov)",
+        "betas" => " (--beta1, --beta2)",
+        "eps" => " (--eps)",
+        "amsgrad" => " (--amsgrad)",
+        "decoupled_weight_decay" => " (--optimizer adamw)",
+        "validation" => " (--validation)",
+        "test" => " (--test)",
+        "seed" => " (--seed)",
+        _ => "",
+    };
+    Some((format!("{field}{flag}"), saved, now))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::differing_field;
+    use crate::optim::{AdamConfig, ParamGroup, SgdConfig};
+
+    fn dump(config: impl Into<crate::optim::OptimizerConfig>) -> String {
+        format!("{:?}", [ParamGroup::new(vec!["0.weight".into()], config)])
+    }
+
+    #[test]
+    fn a_changed_hyperparameter_is_named_with_both_values() {
+        let adam = AdamConfig::default();
+        let field = |a: String, b: String| differing_field(&a, &b).unwrap();
+        assert_eq!(
+            field(dump(adam), dump(AdamConfig { lr: 0.01, ..adam })),
+            ("lr (--lr)".into(), "0.001".into(), "0.01".into())
+        );
+        assert_eq!(
+            field(
+                dump(adam),
+                dump(AdamConfig {
+                    betas: (0.8, 0.999),
+                    ..adam
+                })
+            ),
+            (
+                "betas (--beta1, --beta2)".into(),
+                "(0.9, 0.999)".into(),
+                "(0.8, 0.999)".into()
+            )
+        );
+        assert_eq!(
+            field(dump(adam), dump(SgdConfig::default())),
+            ("kind (--optimizer)".into(), "adam".into(), "sgd".into())
+        );
+        assert_eq!(differing_field(&dump(adam), &dump(adam)), None);
+    }
 }
