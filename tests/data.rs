@@ -382,3 +382,27 @@ fn missing_labels_are_named_and_the_task_asked_for_is_honoured_or_refused() {
     let regression = message(load("x,y\n1,0.5\n2,\n3,1.5\n", None));
     assert!(regression.contains("line 3"), "{regression}");
 }
+
+/// A file separated by semicolons is not reported as a bare "one column": the message says
+/// what the header holds. A split of a tiny file says its rows in words ("1 row").
+#[test]
+fn a_semicolon_file_and_a_tiny_split_are_explained() {
+    let semi = load_csv_from_reader(
+        "a;b;y\n1;2;3\n4;5;6\n".as_bytes(),
+        "semi.csv",
+        &CsvOptions::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        semi.contains("found one column") && semi.contains("';'") && semi.contains("delimiter"),
+        "{semi}"
+    );
+    let plain = load_csv_from_reader("y\n1\n2\n".as_bytes(), "plain.csv", &CsvOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(!plain.contains("delimiter"), "{plain}");
+    let one = Dataset::regression(vec![1.0], 1, vec![2.0]).unwrap();
+    let tiny = one.split(&SplitConfig::default()).unwrap_err().to_string();
+    assert!(tiny.contains("of 1 row rounds to none"), "{tiny}");
+}

@@ -170,12 +170,21 @@ fn read_header<R: std::io::Read>(
         ));
     }
     if columns.len() < 2 {
+        // One column whose name holds another common separator: say so.
+        let separator = columns
+            .first()
+            .and_then(|name| [';', '\t', '|'].into_iter().find(|&c| name.contains(c)));
+        let hint = match separator {
+            Some(c) => format!(
+                "; the header holds {c:?}: if that separates the columns, the file is not \
+                 comma-separated (from Rust, CsvOptions::delimiter reads it; the command line \
+                 reads commas)"
+            ),
+            None => String::new(),
+        };
         return Err(err(
             1,
-            format!(
-                "need at least one feature and a target column, found {} column",
-                columns.len()
-            ),
+            format!("need at least one feature and a target column, found one column{hint}"),
         ));
     }
     let target = target.position(&columns).map_err(|e| err(1, e))?;

@@ -358,7 +358,8 @@ fn default_names(n: usize) -> Vec<String> {
 fn check_features(features: &[f32], n_features: usize, rows: usize) -> Result<()> {
     if rows == 0 || n_features == 0 {
         return Err(Error::Data(format!(
-            "a dataset needs at least one row and one feature (got {rows} rows of {n_features} features)"
+            "a dataset needs at least one row and one feature (got {} of {n_features} features)",
+            self::rows(rows)
         )));
     }
     if features.len() != rows * n_features {
@@ -376,4 +377,12 @@ fn check_features(features: &[f32], n_features: usize, rows: usize) -> Result<()
         )));
     }
     Ok(())
+}
+
+/// `1 row`, `n rows`: a count of rows for a message.
+pub(crate) fn rows(n: usize) -> String {
+    match n {
+        1 => "1 row".into(),
+        n => format!("{n} rows"),
+    }
 }

@@ -96,8 +96,8 @@ impl Dataset {
         {
             if part.is_empty() && fraction > 0.0 {
                 return Err(Error::Data(format!(
-                    "the {name} split of {} rows is empty; use larger fractions or more data",
-                    self.len()
+                    "the {name} split is empty: {fraction} of {} rounds to none; use larger fractions or more data",
+                    super::rows(self.len())
                 )));
             }
             part.sort_unstable();
