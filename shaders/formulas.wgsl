@@ -36,10 +36,17 @@ fn bce_with_logits_term(x: f32, y: f32) -> vec2<f32> {
 }
 
 // max(ln p, −100), PyTorch BCELoss's clamped log. ln 0 is undefined in Vulkan (GLSL.std.450
-// Log; SwiftShader returns about −88, not −∞), so p = 0 takes the clamp without the log.
+// Log; SwiftShader returns about −88, not −∞), so p = 0 takes the clamp without the log. A
+// subnormal p (below 2^−126) is scaled by 2^24 first: lavapipe's log gives ≈ −87.3 for every
+// subnormal, where ln p reaches −103 (PyTorch's golden fixture caught it at p = 1e-44); a
+// driver that flushes p to zero gets the clamp.
 fn clamped_log(p: f32) -> f32 {
-    if p <= 0.0 {
-        return -100.0;
+    if p < 1.17549435e-38 {
+        let scaled = p * 16777216.0;
+        if scaled <= 0.0 {
+            return -100.0;
+        }
+        return max(log(scaled) - 16.6355323, -100.0); // ln p = ln(p·2^24) − 24·ln 2
     }
     return max(log(p), -100.0);
 }

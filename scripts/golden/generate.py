@@ -1,0 +1,257 @@
+"""Writes PyTorch's own numbers as fixtures under tests/golden/, which `tests/golden.rs` reads
+in CI without torch. Run by hand where torch is installed:
+
+    python3 scripts/golden/generate.py
+
+Every file records the torch version that wrote it. Inputs are drawn from fixed numpy seeds,
+so rerunning with the same torch writes the same files. Values are float32s written as the
+shortest decimal that reads back to the same float32.
+
+- defaults.json: the optimizers' `defaults` dicts and `nn.Linear`'s init bounds.
+- optimizers.json: every optimizer configuration the crate offers, ≥ 20 steps of given
+  gradients through `torch.optim` (L1 added to the loss, as PyTorch users add it).
+- losses.json: each loss's value and gradient at ordinary and edge inputs.
+- schedules.json: `StepLR` and `CosineAnnealingLR` rates, epoch by epoch.
+- training.json: a whole 10→5→1 run (data, initial weights, per-step losses, final weights).
+"""
+import json
+import math
+import os
+
+import numpy as np
+import torch
+
+OUT = os.path.join(os.path.dirname(__file__), "..", "..", "tests", "golden")
+STEPS = 25
+
+
+def f32(values):
+    """float32 values as Python floats (exact), nested lists kept."""
+    return np.asarray(values, dtype=np.float32).astype(np.float64).tolist()
+
+
+def write(name, body, indent=1):
+    """Writes a fixture; the large ones (`indent=None`) on one line each."""
+    body = {"torch": torch.__version__, "generator": "scripts/golden/generate.py", **body}
+    with open(os.path.join(OUT, name), "w") as f:
+        json.dump(body, f, indent=indent, separators=(",", ": ") if indent else (",", ":"))
+        f.write("\n")
+    print(f"wrote tests/golden/{name}")
+
+
+def defaults():
+    p = [torch.zeros(1, requires_grad=True)]
+    keep = ("lr", "momentum", "dampening", "weight_decay", "nesterov", "maximize", "betas",
+            "eps", "amsgrad", "decoupled_weight_decay")
+    dicts = {
+        name: {k: v for k, v in cls(p).defaults.items() if k in keep}
+        for name, cls in (("SGD", torch.optim.SGD), ("Adam", torch.optim.Adam),
+                          ("AdamW", torch.optim.AdamW))
+    }
+    # nn.Linear.reset_parameters: kaiming_uniform_(a=√5) on the weight, U(±1/√fan_in) on the
+    # bias; the weight's bound as torch.nn.init computes it.
+    linear = []
+    for fan_in in (1, 5, 10, 64, 100):
+        gain = torch.nn.init.calculate_gain("leaky_relu", math.sqrt(5))
+        layer = torch.nn.Linear(fan_in, 3)
+        weight_bound = math.sqrt(3.0) * gain / math.sqrt(fan_in)
+        assert layer.weight.abs().max().item() <= weight_bound
+        linear.append({"fan_in": fan_in, "weight_bound": weight_bound,
+                       "bias_bound": 1 / math.sqrt(fan_in)})
+    write("defaults.json", {"optimizers": dicts, "linear_init": linear})
+
+
+# Each case: the crate's config (every field, as its serde JSON), per parameter group.
+SGD = dict(kind="sgd", lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, l1=0.0,
+           nesterov=False, maximize=False)
+ADAM = dict(kind="adam", lr=1e-3, betas=[0.9, 0.999], eps=1e-8, weight_decay=0.0,
+            decoupled_weight_decay=False, l1=0.0, amsgrad=False, maximize=False)
+CASES = {
+    "SGD": [dict(SGD, lr=0.1)],
+    "SGD momentum, dampening, weight decay": [
+        dict(SGD, lr=0.03, momentum=0.9, dampening=0.1, weight_decay=1e-3)],
+    "SGD Nesterov": [dict(SGD, lr=0.05, momentum=0.7, nesterov=True)],
+    "SGD maximize with momentum": [dict(SGD, lr=0.02, momentum=0.5, maximize=True)],
+    "SGD L1 with momentum": [dict(SGD, lr=0.05, momentum=0.9, l1=0.01)],
+    "Adam": [dict(ADAM)],
+    "Adam weight decay, AMSGrad": [dict(ADAM, lr=3e-3, weight_decay=0.1, amsgrad=True)],
+    "AdamW": [dict(ADAM, lr=0.01, weight_decay=0.01, decoupled_weight_decay=True)],
+    "AdamW AMSGrad": [dict(ADAM, lr=0.01, weight_decay=0.05, decoupled_weight_decay=True,
+                           amsgrad=True)],
+    "Adam betas (0.3, 0.99), maximize": [dict(ADAM, betas=[0.3, 0.99], maximize=True)],
+    "Adam L1": [dict(ADAM, lr=0.01, l1=1e-3)],
+    "Adam, two parameter groups": [dict(ADAM, lr=0.01, weight_decay=0.1),
+                                   dict(ADAM, lr=1e-3, betas=[0.8, 0.99])],
+    "SGD, two parameter groups": [dict(SGD, lr=0.05, momentum=0.9, weight_decay=1e-2),
+                                  dict(SGD, lr=0.1, nesterov=True, momentum=0.5)],
+}
+SIZES = (24, 7)  # elements of each group's one tensor
+
+
+def torch_optimizer(groups, params):
+    """`torch.optim`'s optimizer for the crate's groups; `params[i]` lists group i's tensors."""
+    args = []
+    for config, t in zip(groups, params):
+        a = {k: v for k, v in config.items() if k not in ("kind", "l1", "decoupled_weight_decay")}
+        if "betas" in a:
+            a["betas"] = tuple(a["betas"])
+        args.append({"params": t, **a})
+    kind = groups[0]["kind"]
+    if kind == "sgd":
+        return torch.optim.SGD(args, foreach=False)
+    cls = torch.optim.AdamW if groups[0]["decoupled_weight_decay"] else torch.optim.Adam
+    return cls(args, foreach=False)
+
+
+def optimizer_case(name, groups, seed):
+    """One case's gradients and torch's parameters after each step, or None where a
+    regularised gradient comes within 1e-4 of zero (Adam's step is ill-conditioned there:
+    a rounding of g moves lr·g/(|g| + ε) by lr·ε·δg/(|g| + ε)², and a comparison with f32
+    arithmetic elsewhere would test the rounding, not the formula)."""
+    rng = np.random.default_rng(seed)
+    tensors = []
+    for size in SIZES[: len(groups)]:
+        init = rng.uniform(-1, 1, size).astype(np.float32)
+        init[0] = 0.0  # sign(0) = 0 for L1
+        tensors.append(torch.tensor(init, requires_grad=True))
+    initial = [f32(t.detach().numpy()) for t in tensors]
+    opt = torch_optimizer(groups, [[t] for t in tensors])
+    grads, params = [], []
+    for step in range(1, STEPS + 1):
+        scale = 10.0 ** (step % 3 - 2)
+        step_grads = []
+        for config, t in zip(groups, tensors):
+            g = rng.uniform(-1, 1, t.shape[0]).astype(np.float32) * np.float32(scale)
+            t.grad = torch.tensor(g)
+            if config["l1"]:
+                # L1 as PyTorch users add it: loss + λ₁·Σ|θ| (autograd's d|θ|/dθ at 0 is 0).
+                (config["l1"] * t.abs().sum()).backward()
+            effective = t.grad.double() * (-1 if config["maximize"] else 1)
+            if config["weight_decay"] and not config.get("decoupled_weight_decay"):
+                effective = effective + config["weight_decay"] * t.detach().double()
+            if config["kind"] == "adam" and effective.abs().min().item() < 1e-4 * scale:
+                return None
+            step_grads.append(f32(g))
+        opt.step()
+        grads.append(step_grads)
+        params.append([f32(t.detach().numpy()) for t in tensors])
+    return {"name": name, "seed": seed, "groups": groups, "initial": initial,
+            "grads": grads, "params": params}
+
+
+def optimizers():
+    cases = []
+    for i, (name, groups) in enumerate(CASES.items()):
+        seed = 1000 * i
+        while (case := optimizer_case(name, groups, seed)) is None:
+            seed += 1
+        cases.append(case)
+    write("optimizers.json", {"steps": STEPS, "cases": cases}, indent=None)
+
+
+def loss_case(name, fn, pred, target, target_dtype=torch.float32):
+    x = torch.tensor(np.asarray(pred, dtype=np.float32), requires_grad=True)
+    y = torch.tensor(target, dtype=target_dtype)
+    value = fn(x, y)
+    value.backward()
+    return {"name": name, "pred": f32(x.detach().numpy()), "target": y.tolist(),
+            "shape": list(x.shape), "loss": float(value.item()), "grad": f32(x.grad.numpy())}
+
+
+def losses():
+    rng = np.random.default_rng(7)
+    mse = torch.nn.MSELoss()
+    bce_logits = torch.nn.BCEWithLogitsLoss()
+    bce = torch.nn.BCELoss()
+    ce = torch.nn.CrossEntropyLoss()
+    cases = {"mse": [
+        loss_case("ordinary", mse, rng.normal(0, 2, 13), f32(rng.normal(0, 2, 13))),
+        loss_case("far apart", mse, [1e3, -1e3, 0.0], [-1e3, 1e3, 0.0]),
+    ], "bce_with_logits": [
+        loss_case("ordinary", bce_logits, rng.normal(0, 2, 11), f32(rng.integers(0, 2, 11))),
+        loss_case("large logits", bce_logits, [-100.0, -30.0, 30.0, 100.0, 100.0, -100.0, 0.0],
+                  [0.0, 0.0, 1.0, 1.0, 0.0, 1.0, 0.5]),
+        loss_case("soft targets", bce_logits, [-1.5, 0.2, 2.5], [0.25, 0.5, 0.9]),
+    ], "bce": [
+        loss_case("ordinary", bce, rng.uniform(0.05, 0.95, 9), f32(rng.integers(0, 2, 9))),
+        # log clamped at −100 (also ln 1e-44 ≈ −101.3, where a GPU keeps subnormals); the
+        # gradient's denominator p(1 − p) at least 1e-12.
+        loss_case("p = 0 and 1", bce, [0.0, 1.0, 0.0, 1.0, 1e-7, 1 - 1e-7, 0.5, 1e-44],
+                  [0.0, 1.0, 1.0, 0.0, 0.0, 1.0, 0.5, 1.0]),
+    ], "softmax_cross_entropy": [
+        loss_case("ordinary", ce, rng.normal(0, 2, (5, 4)), [0, 3, 1, 2, 3], torch.long),
+        loss_case("ties", ce, [[1.0, 1.0, 1.0], [0.0, 0.0, 0.0], [5.0, 5.0, -5.0]],
+                  [0, 2, 1], torch.long),
+        loss_case("large logits", ce, [[100.0, -100.0, 0.0], [1000.0, 1000.0, -1000.0],
+                                       [-80.0, 80.0, 79.0]], [1, 0, 2], torch.long),
+    ]}
+    write("losses.json", {"reduction": "mean", "cases": cases})
+
+
+def schedules():
+    epochs, base = 40, 0.1
+    kinds = [
+        {"kind": "step", "step_size": 3, "gamma": 0.7},
+        {"kind": "step", "step_size": 30, "gamma": 0.1},
+        {"kind": "cosine", "t_max": 10, "eta_min": 0.0},
+        {"kind": "cosine", "t_max": 7, "eta_min": 1e-3},
+    ]
+    out = []
+    for k in kinds:
+        opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=base)
+        if k["kind"] == "step":
+            s = torch.optim.lr_scheduler.StepLR(opt, k["step_size"], k["gamma"])
+        else:
+            s = torch.optim.lr_scheduler.CosineAnnealingLR(opt, k["t_max"], k["eta_min"])
+        lrs = []
+        for _ in range(epochs):
+            lrs.append(opt.param_groups[0]["lr"])  # the rate this epoch trains with
+            opt.step()
+            s.step()
+        out.append({**k, "base_lr": base, "lr_by_epoch": lrs})
+    write("schedules.json", {"schedules": out})
+
+
+def training():
+    """A 10→5→1 ReLU network trained full-batch (every step sees all rows, so the rows'
+    order, which the crate draws its own way, does not enter) with MSE."""
+    rng = np.random.default_rng(11)
+    rows, epochs = 64, 30
+    x = rng.normal(0, 1, (rows, 10)).astype(np.float32)
+    y = (np.tanh(x[:, 0] - 0.5 * x[:, 1]) + 0.3 * x[:, 2] * x[:, 3]
+         + rng.normal(0, 0.1, rows)).astype(np.float32)
+    runs = []
+    for name, config in (
+        ("Adam with L1", dict(ADAM, lr=0.01, l1=1e-3)),
+        ("SGD momentum with weight decay", dict(SGD, lr=0.05, momentum=0.9, weight_decay=1e-3)),
+    ):
+        torch.manual_seed(5)
+        net = torch.nn.Sequential(torch.nn.Linear(10, 5), torch.nn.ReLU(), torch.nn.Linear(5, 1))
+        initial = {k: f32(v.numpy()) for k, v in net.state_dict().items()}
+        opt = torch_optimizer([config], [list(net.parameters())])
+        xs, ys = torch.tensor(x), torch.tensor(y).unsqueeze(1)
+        step_losses = []
+        for _ in range(epochs):
+            opt.zero_grad()
+            loss = torch.nn.functional.mse_loss(net(xs), ys)
+            step_losses.append(float(loss.item()))
+            total = loss
+            if config["l1"]:
+                total = loss + config["l1"] * sum(p.abs().sum() for p in net.parameters())
+            total.backward()
+            opt.step()
+        final = {k: f32(v.numpy()) for k, v in net.state_dict().items()}
+        runs.append({"name": name, "config": config, "epochs": epochs, "batch_size": rows,
+                     "initial": initial, "step_losses": f32(step_losses), "final": final})
+    write("training.json", {"sizes": [10, 5, 1], "features": f32(x), "targets": f32(y),
+                            "runs": runs}, indent=None)
+
+
+if __name__ == "__main__":
+    os.makedirs(OUT, exist_ok=True)
+    torch.set_num_threads(1)
+    defaults()
+    optimizers()
+    losses()
+    schedules()
+    training()
