@@ -1,4 +1,4 @@
-//! What the README promises of `--save`, tried as a user would: a run killed at any instant
+//! What the README promises of `--save`, tried as a user would: a run killed after a checkpoint
 //! resumes and ends bitwise where an uninterrupted run ends; a diverged run keeps its last
 //! finite model; no output failure loses the model; bad paths and a second run on the same
 //! path are refused before training; a resume with other settings is refused by name.
@@ -62,51 +62,78 @@ fn temporaries(dir: &Path) -> Vec<String> {
         .collect()
 }
 
-/// `kill -9` at random instants of a run that saves every epoch, then `--resume` (or a fresh
-/// start when nothing was saved yet): every resume succeeds, and the model ends bit for bit
-/// where the uninterrupted run's does. Bounded: 10 kills, each within the first 1.5 s.
+/// `kill -9` at a random instant after a run that saves every epoch has written its first
+/// checkpoint, then `--resume`: every resume succeeds, the model ends bit for bit where the
+/// uninterrupted run's does, and most kills land mid-run (the saved epoch before the last),
+/// so the test cannot pass on fresh starts or finished runs alone. Each kill waits for the
+/// training state to appear, then up to half the uninterrupted run's time.
 #[test]
-fn a_run_killed_at_random_instants_resumes_to_the_uninterrupted_result() {
+fn a_run_killed_after_a_checkpoint_resumes_to_the_uninterrupted_result() {
+    const EPOCHS: usize = 200;
+    const TRIALS: usize = 10;
     let (mut rng, seed) =
-        common::rng("a_run_killed_at_random_instants_resumes_to_the_uninterrupted_result");
+        common::rng("a_run_killed_after_a_checkpoint_resumes_to_the_uninterrupted_result");
     let base = dir("kill");
     let reference = base.join("reference.safetensors");
-    let (ok, _, stderr) = run(&train_args(&reference, &[]));
+    let epochs = ["--epochs", "200", "--checkpoint-every", "1"];
+    let started = Instant::now();
+    let (ok, _, stderr) = run(&train_args(&reference, &epochs));
+    let whole_run = started.elapsed();
     assert!(ok, "{stderr}");
     let want = weight_bits(&reference);
 
-    for kill in 0..10 {
+    let mut mid_run = 0;
+    for kill in 0..TRIALS {
         let work = base.join(format!("run{kill}"));
         std::fs::create_dir_all(&work).unwrap();
         let path = work.join("model.safetensors");
-        let every = ["--checkpoint-every", "1"];
+        let state = training_state_path(&path);
         let mut child = cli()
-            .args(train_args(&path, &every))
+            .args(train_args(&path, &epochs))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let after = Duration::from_millis(rng.random_range(30..1500));
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !state.exists() {
+            assert!(
+                Instant::now() < deadline,
+                "kill {kill}: no checkpoint after 120 s"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let after = whole_run.mul_f64(rng.random_range(0.0..0.5));
         std::thread::sleep(after);
         child.kill().ok(); // SIGKILL; the run may have finished already
         child.wait().unwrap();
-        // Resume until the run completes (one resume, unless nothing was saved yet).
-        let resumed = training_state_path(&path).exists();
-        let flags: &[&str] = if resumed {
-            &["--checkpoint-every", "1", "--resume"]
-        } else {
-            &every
-        };
-        let (ok, stdout, stderr) = run(&train_args(&path, flags));
+        assert!(
+            state.exists(),
+            "kill {kill}: killed before the first checkpoint"
+        );
+        let saved = saved_epochs(&state);
+        assert!(
+            (1..=EPOCHS).contains(&saved),
+            "kill {kill}: the state holds {saved} epochs"
+        );
+        if saved < EPOCHS {
+            mid_run += 1;
+        }
+        let resume = ["--epochs", "200", "--checkpoint-every", "1", "--resume"];
+        let (ok, stdout, stderr) = run(&train_args(&path, &resume));
         assert!(
             ok,
-            "kill {kill} after {after:?} (seed {seed}): the {} failed:\n{stdout}\n{stderr}",
-            if resumed { "resume" } else { "fresh start" }
+            "kill {kill} {after:?} after the first checkpoint, at epoch {saved} (seed {seed}): the resume failed:\n{stdout}\n{stderr}"
+        );
+        // It went on from the saved epoch: a fresh start would end bitwise where it should too.
+        let resumed = format!("resumed {} after epoch {saved}\n", path.display());
+        assert!(
+            stdout.contains(&resumed),
+            "kill {kill}: the resume did not say {resumed:?}:\n{stdout}"
         );
         assert_eq!(
             weight_bits(&path),
             want,
-            "kill {kill} after {after:?} (seed {seed}): the resumed run ended elsewhere"
+            "kill {kill} {after:?} after the first checkpoint, at epoch {saved} (seed {seed}): the resumed run ended elsewhere"
         );
         assert!(
             temporaries(&work).is_empty(),
@@ -114,7 +141,20 @@ fn a_run_killed_at_random_instants_resumes_to_the_uninterrupted_result() {
             temporaries(&work)
         );
     }
+    eprintln!("{mid_run} of {TRIALS} kills resumed mid-run (the whole run took {whole_run:?})");
+    assert!(
+        mid_run >= TRIALS * 7 / 10,
+        "only {mid_run} of {TRIALS} kills landed mid-run (seed {seed}; the whole run took {whole_run:?})"
+    );
     std::fs::remove_dir_all(&base).ok();
+}
+
+/// The epochs a training-state file holds: the rows of its history.
+fn saved_epochs(state: &Path) -> usize {
+    let (_, metadata) = read_tensors(state).unwrap();
+    let record: serde_json::Value = serde_json::from_str(&metadata["wgsl-train"]).unwrap();
+    let history = record["history"].as_str().unwrap();
+    history.lines().skip(1).filter(|l| !l.is_empty()).count()
 }
 
 #[test]

@@ -8,7 +8,7 @@ use wgsl_train::checkpoint::{load_model, restore_training, save, RunInfo};
 use wgsl_train::data::Prepared;
 use wgsl_train::data::{diabetes, iris, wine_quality, Dataset, SplitConfig, Task};
 use wgsl_train::nn::Mlp;
-use wgsl_train::optim::{AdamConfig, OptimizerConfig, SgdConfig};
+use wgsl_train::optim::{AdamConfig, LrSchedule, OptimizerConfig, ParamGroup, SgdConfig};
 use wgsl_train::train::{SingleDispatch, TrainConfig, Trainer};
 use wgsl_train::{reference, Error, Gpu};
 
@@ -118,33 +118,34 @@ fn a_fixed_seed_gives_bitwise_identical_weights() {
     );
 }
 
-#[test]
-fn resuming_from_a_checkpoint_equals_an_uninterrupted_run() {
+/// Trains 8 epochs, saving after epoch 4; trains a fresh trainer restored from that save to
+/// epoch 8; both must end bit for bit alike: weights, step count, every epoch's losses and the
+/// best epoch.
+fn resume_equals_uninterrupted(what: &str, groups: &[ParamGroup], train_config: TrainConfig) {
     let gpu = gpu();
     let p = prepared(&diabetes().unwrap());
-    let dir = std::env::temp_dir().join(format!("wgsl-train-resume-{}", std::process::id()));
+    let name = format!(
+        "wgsl-train-resume-{}-{}",
+        what.replace(' ', "-"),
+        std::process::id()
+    );
+    let dir = std::env::temp_dir().join(name);
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("model.safetensors");
-    let train_config = TrainConfig {
-        patience: Some(100),
-        ..config(8, 32)
-    };
-    let optimizer = AdamConfig {
-        lr: 0.01,
-        amsgrad: true,
-        ..AdamConfig::default()
+    let trainer = |model| {
+        let (train, validation) = (&p.train, Some(&p.validation));
+        Trainer::with_groups(
+            gpu,
+            model,
+            groups.to_vec(),
+            train,
+            validation,
+            train_config.clone(),
+        )
+        .unwrap()
     };
 
-    let model = Mlp::new(gpu, &[10, 5, 1], Task::Regression, 9).unwrap();
-    let mut uninterrupted = Trainer::new(
-        gpu,
-        model,
-        optimizer,
-        &p.train,
-        Some(&p.validation),
-        train_config.clone(),
-    )
-    .unwrap();
+    let mut uninterrupted = trainer(Mlp::new(gpu, &[10, 5, 1], Task::Regression, 9).unwrap());
     for epoch in 1..=8 {
         uninterrupted.run_epoch().unwrap();
         if epoch == 4 {
@@ -152,29 +153,29 @@ fn resuming_from_a_checkpoint_equals_an_uninterrupted_run() {
         }
     }
 
-    let model = load_model(gpu, &path, None).unwrap();
-    let mut resumed = Trainer::new(
-        gpu,
-        model,
-        optimizer,
-        &p.train,
-        Some(&p.validation),
-        train_config,
-    )
-    .unwrap();
+    let mut resumed = trainer(load_model(gpu, &path, None).unwrap());
     restore_training(gpu, &path, &mut resumed, &RunInfo::default()).unwrap();
-    assert_eq!(resumed.history().epochs.len(), 4);
+    assert_eq!(resumed.history().epochs.len(), 4, "{what}");
     while resumed.history().epochs.len() < 8 {
         resumed.run_epoch().unwrap();
     }
     assert!(
         param_bits(uninterrupted.model().params()) == param_bits(resumed.model().params()),
-        "the resumed run's weights differ"
+        "{what}: the resumed run's weights differ"
     );
     assert_eq!(
         uninterrupted.optimizer().step_count(),
-        resumed.optimizer().step_count()
+        resumed.optimizer().step_count(),
+        "{what}"
     );
+    for group in 0..groups.len() {
+        let lr = |t: &Trainer| t.optimizer().lr(group).unwrap().to_bits();
+        assert_eq!(
+            lr(&uninterrupted),
+            lr(&resumed),
+            "{what}: group {group}'s rate"
+        );
+    }
     let losses = |t: &Trainer| {
         t.history()
             .epochs
@@ -182,12 +183,93 @@ fn resuming_from_a_checkpoint_equals_an_uninterrupted_run() {
             .map(|r| (r.train_loss, r.validation_loss))
             .collect::<Vec<_>>()
     };
-    assert_eq!(losses(&uninterrupted), losses(&resumed));
+    assert_eq!(losses(&uninterrupted), losses(&resumed), "{what}");
     assert_eq!(
         uninterrupted.history().best_epoch,
-        resumed.history().best_epoch
+        resumed.history().best_epoch,
+        "{what}"
     );
     std::fs::remove_dir_all(&dir).ok();
+}
+
+fn one_group(config: impl Into<OptimizerConfig>) -> Vec<ParamGroup> {
+    let names = ["0.weight", "0.bias", "2.weight", "2.bias"].map(String::from);
+    vec![ParamGroup::new(names.to_vec(), config)]
+}
+
+#[test]
+fn resuming_from_a_checkpoint_equals_an_uninterrupted_run() {
+    let adam = AdamConfig {
+        lr: 0.01,
+        amsgrad: true,
+        ..AdamConfig::default()
+    };
+    let with_patience = TrainConfig {
+        patience: Some(100),
+        ..config(8, 32)
+    };
+    resume_equals_uninterrupted("Adam AMSGrad", &one_group(adam), with_patience);
+}
+
+/// The rate after the resume continues the schedule where the save left it (StepLR decays at
+/// epochs 3 and 6 across the save after epoch 4; the cosine is mid-descent).
+#[test]
+fn a_resume_continues_the_learning_rate_schedule() {
+    let sgd = SgdConfig {
+        lr: 0.05,
+        momentum: 0.9,
+        ..SgdConfig::default()
+    };
+    for (what, lr_schedule) in [
+        (
+            "StepLR",
+            LrSchedule::Step {
+                step_size: 3,
+                gamma: 0.5,
+            },
+        ),
+        (
+            "cosine",
+            LrSchedule::Cosine {
+                t_max: 6,
+                eta_min: 1e-3,
+            },
+        ),
+    ] {
+        let train_config = TrainConfig {
+            lr_schedule,
+            ..config(8, 32)
+        };
+        resume_equals_uninterrupted(what, &one_group(sgd), train_config);
+    }
+}
+
+/// Two parameter groups (weights with L2 and their own rate, biases without), each with its
+/// own optimizer state, resumed.
+#[test]
+fn a_resume_keeps_each_parameter_groups_state() {
+    let weights = AdamConfig {
+        lr: 0.01,
+        weight_decay: 0.1,
+        ..AdamConfig::default()
+    };
+    let biases = AdamConfig {
+        lr: 0.003,
+        betas: (0.8, 0.99),
+        ..AdamConfig::default()
+    };
+    let groups = vec![
+        ParamGroup::new(vec!["0.weight".into(), "2.weight".into()], weights),
+        ParamGroup::new(vec!["0.bias".into(), "2.bias".into()], biases),
+    ];
+    let train_config = TrainConfig {
+        lr_schedule: LrSchedule::Step {
+            step_size: 2,
+            gamma: 0.7,
+        },
+        ..config(8, 32)
+    };
+    resume_equals_uninterrupted("two groups", &groups, train_config);
 }
 
 #[test]
