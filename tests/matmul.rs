@@ -292,6 +292,13 @@ fn the_subgroup_kernel_runs_where_subgroups_are_8_wide_and_operands_align() {
         .map(|layout| (layout, aligned))
         .into_iter()
         .chain(b_aligned);
+    let adapter = &gpu.adapter_info().name;
+    match gpu.subgroup_size() {
+        Some(8) => eprintln!("{adapter}: 8-wide subgroups, the Subgroup matmul kernel runs"),
+        size => eprintln!(
+            "{adapter}: subgroup size {size:?}, not 8: the Subgroup matmul falls back (CI requires another pass to run it)"
+        ),
+    }
     for (layout, dims) in cases {
         let chosen = MatmulVariant::Subgroup.resolve(gpu, layout, dims);
         if gpu.subgroup_size() == Some(8) {
