@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use common::{cli, gpu};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
-use proptest::test_runner::{Config, TestRunner};
+use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use serde_json::{json, Value};
 use wgsl_train::checkpoint::{load_model, load_preprocessing, load_split, read_tensors};
 use wgsl_train::data::{load_csv_from_reader, CsvOptions};
@@ -201,9 +201,14 @@ fn names_the_fault(fault: &ModelFault, detail: &str, tensor_names: &[String]) ->
     }
 }
 
-/// `case_count()` values drawn from `strategy` (seeded by proptest's runner: PROPTEST_RNG_SEED).
-fn cases<S: Strategy>(strategy: S) -> Vec<S::Value> {
-    let mut runner = TestRunner::new(Config::default());
+/// `case_count()` values drawn from `strategy`, from the seed `common::rng(test)` prints (and
+/// `WGSL_TRAIN_SEED` replays).
+fn cases<S: Strategy>(test: &str, strategy: S) -> Vec<S::Value> {
+    let (_, seed) = common::rng(test);
+    let mut bytes = [0u8; 32];
+    bytes[..8].copy_from_slice(&seed.to_le_bytes());
+    let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &bytes);
+    let mut runner = TestRunner::new_with_rng(Config::default(), rng);
     (0..case_count())
         .map(|_| strategy.new_tree(&mut runner).unwrap().current())
         .collect()
@@ -242,7 +247,10 @@ fn a_broken_model_file_is_a_checkpoint_error_naming_the_fault() {
     let path = dir.join("case.safetensors");
     let mut outcomes = BTreeMap::<String, usize>::new();
     let mut wrong = Vec::new();
-    for fault in cases(model_fault()) {
+    for fault in cases(
+        "a_broken_model_file_is_a_checkpoint_error_naming_the_fault",
+        model_fault(),
+    ) {
         std::fs::write(&path, base.broken(&fault)).unwrap();
         let results: [(&str, Result<(), Error>); 4] = [
             ("read_tensors", read_tensors(&path).map(|_| ())),
@@ -385,7 +393,10 @@ fn broken_csv(fault: &CsvFault) -> (String, u64) {
 fn a_broken_csv_is_a_csv_error_on_the_broken_line() {
     let mut outcomes = BTreeMap::<String, usize>::new();
     let mut wrong = Vec::new();
-    for fault in cases(csv_fault()) {
+    for fault in cases(
+        "a_broken_csv_is_a_csv_error_on_the_broken_line",
+        csv_fault(),
+    ) {
         let (text, line) = broken_csv(&fault);
         let result = load_csv_from_reader(text.as_bytes(), "fuzz.csv", &CsvOptions::default());
         let kind = format!("{fault:?}").split('(').next().unwrap().to_string();

@@ -175,12 +175,20 @@ const PINNED_WEIGHTS: [f32; 3] = [-0.19780642, 0.21308675, 0.25871417];
 /// A replayed seed is the one given, and a malformed one is an error, not a random seed.
 #[test]
 fn wgsl_train_seed_is_read_exactly_or_refused() {
-    assert_eq!(
-        common::seed_from(Some("14371165966673393161")),
-        14371165966673393161
-    );
-    let refused = std::panic::catch_unwind(|| common::seed_from(Some("12x")));
-    let message = refused.unwrap_err();
-    let message = message.downcast_ref::<String>().unwrap();
-    assert!(message.contains("\"12x\" is not a seed"), "{message}");
+    let seed = |variable: &str, test: &str| common::seed_from(Some(variable), test);
+    assert_eq!(seed("14371165966673393161", "any"), 14371165966673393161);
+    // Each named draw its own seed; a draw not listed gets a fresh one.
+    let list = "adam/l2=7, sgd = 9";
+    assert_eq!((seed(list, "adam/l2"), seed(list, "sgd")), (7, 9));
+    let fresh: Vec<u64> = (0..4).map(|_| seed(list, "other")).collect();
+    assert!(fresh.iter().any(|&s| s != 7 && s != 9), "{fresh:?}");
+    for bad in ["12x", "a=1,b", "a=1,b=x", "=", ""] {
+        let refused = std::panic::catch_unwind(|| seed(bad, "a"));
+        let message = refused.unwrap_err();
+        let message = message.downcast_ref::<String>().unwrap();
+        assert!(
+            message.contains(&format!("{bad:?} is not a seed")),
+            "{bad:?}: {message}"
+        );
+    }
 }

@@ -32,23 +32,46 @@ pub fn epoch_path(one_dispatch: bool) -> wgsl_train::train::SingleDispatch {
     }
 }
 
-/// A random generator with a fresh seed, printed so that a failure can be replayed with
-/// `WGSL_TRAIN_SEED=<seed> cargo test --release <test name>`.
+/// A random generator for the draw named `test`, with a fresh seed, printed with the name so
+/// that a failure can be replayed: `WGSL_TRAIN_SEED=<seed>` gives every draw that seed, and
+/// `WGSL_TRAIN_SEED='<name>=<seed>,<name>=<seed>'` gives each named draw its own (a test that
+/// draws several seeds replays from all of them).
 pub fn rng(test: &str) -> (StdRng, u64) {
-    let seed = seed_from(std::env::var("WGSL_TRAIN_SEED").ok().as_deref());
-    eprintln!("{test}: seed {seed}");
+    let seed = seed_from(std::env::var("WGSL_TRAIN_SEED").ok().as_deref(), test);
+    eprintln!("{test}: seed {seed} (replay: WGSL_TRAIN_SEED='{test}={seed}')");
     (StdRng::seed_from_u64(seed), seed)
 }
 
-/// The seed `WGSL_TRAIN_SEED` gives (a fresh one when unset); a value that is not a seed
-/// stops the test rather than silently becoming a random seed.
-pub fn seed_from(variable: Option<&str>) -> u64 {
-    match variable {
-        None => rand::random(),
-        Some(text) => text.trim().parse().unwrap_or_else(|_| {
-            panic!("WGSL_TRAIN_SEED={text:?} is not a seed: give a whole number below 2^64")
-        }),
+/// The seed `WGSL_TRAIN_SEED` gives the draw named `test`: the one seed, the seed listed for
+/// `test`, or a fresh one when unset or `test` is not listed; a value that is not a seed or a
+/// list of `name=seed` stops the test rather than silently becoming a random seed.
+pub fn seed_from(variable: Option<&str>, test: &str) -> u64 {
+    let parse = |text: &str| -> u64 {
+        text.trim().parse().unwrap_or_else(|_| {
+            panic!(
+                "WGSL_TRAIN_SEED={:?} is not a seed: give a whole number below 2^64, or name=seed pairs separated by commas",
+                variable.unwrap_or_default()
+            )
+        })
+    };
+    let Some(text) = variable else {
+        return rand::random();
+    };
+    if !text.contains('=') {
+        return parse(text);
     }
+    let mut listed = None;
+    for pair in text.split(',') {
+        let Some((name, seed)) = pair.split_once('=') else {
+            parse(pair); // not name=seed: refused
+            unreachable!()
+        };
+        let seed = parse(seed);
+        if name.trim() == test {
+            listed = Some(seed);
+        }
+    }
+    listed.unwrap_or_else(rand::random)
 }
 
 /// `n` values uniform in `[lo, hi)`.
