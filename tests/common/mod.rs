@@ -116,8 +116,27 @@ pub fn param_bits(params: &wgsl_train::optim::ParamStore) -> Vec<u32> {
 
 /// The `wgsl-train` binary as a command (it keeps Mesa's runtime-directory warning off stderr
 /// itself).
+///
+/// Under CI's validation-layer pass (`WGSL_TRAIN_CHILD_VALIDATION_LOGS` names a directory), each
+/// child logs the layer's errors and warnings to a file of its own there, which CI then reads:
+/// a child's output is captured by its test, where nothing else would see them.
 pub fn cli() -> std::process::Command {
-    std::process::Command::new(env!("CARGO_BIN_EXE_wgsl-train"))
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_wgsl-train"));
+    if let Some(logs) = std::env::var_os("WGSL_TRAIN_CHILD_VALIDATION_LOGS") {
+        static CHILDREN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = CHILDREN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::path::Path::new(&logs).join(format!("{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let settings = format!(
+            "khronos_validation.debug_action = VK_DBG_LAYER_ACTION_LOG_MSG\n\
+             khronos_validation.report_flags = error,warn,info\n\
+             khronos_validation.log_filename = {}\n",
+            dir.join("validation.log").display()
+        );
+        std::fs::write(dir.join("vk_layer_settings.txt"), settings).unwrap();
+        command.env("VK_LAYER_SETTINGS_PATH", &dir);
+    }
+    command
 }
 
 /// Runs the `wgsl-train` binary with `args`.
