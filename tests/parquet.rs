@@ -23,7 +23,7 @@ use wgsl_train::Error;
 type Columns = Vec<(&'static str, ArrayRef)>;
 
 fn path(name: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("wgsl-train-{}-{name}.parquet", std::process::id()))
+    common::scratch_dir().join(format!("{name}.parquet"))
 }
 
 /// Writes `columns` as a Parquet file of row groups of 100 rows.
@@ -344,4 +344,42 @@ fn read_parquet_features_picks_the_named_columns_in_order() {
     assert_eq!(values, vec![0.5, 1.0, 1.5, 2.0, 2.5, 3.0]);
     let err = read_parquet_features(&file, &["c".to_string()]).unwrap_err();
     assert!(err.to_string().contains("no column \"c\""), "{err}");
+}
+
+/// Files written by pyarrow, pandas (its label a category: a dictionary column) and polars
+/// (strings as large strings), each with its defaults (`scripts/golden/parquet.py`, versions in
+/// versions.json), load as the same table written as CSV beside them: the classification on
+/// the label, and the numeric columns by name (as `predict` reads them).
+#[test]
+fn files_written_by_pyarrow_pandas_and_polars_load_as_their_csv() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/parquet");
+    let csv = std::fs::read_to_string(dir.join("table.csv")).unwrap();
+    let want = load_csv_from_reader(csv.as_bytes(), "table.csv", &CsvOptions::default()).unwrap();
+    assert_eq!(want.task(), Task::Multiclass);
+    assert_eq!(want.class_names(), &["high", "low", "mid"]);
+    // The regression: every column but the label, `age` the target.
+    let numeric: String = csv
+        .lines()
+        .map(|line| line.rsplit_once(',').unwrap().0.to_string() + "\n")
+        .collect();
+    let by_age = |target| CsvOptions {
+        target,
+        ..CsvOptions::default()
+    };
+    let age = TargetColumn::Name("age".into());
+    let want_age = load_csv_from_reader(numeric.as_bytes(), "table.csv", &by_age(age)).unwrap();
+    for writer in ["pyarrow", "pandas", "polars"] {
+        let file = dir.join(format!("{writer}.parquet"));
+        let got = load_parquet(&file, &ParquetOptions::default()).unwrap();
+        assert_eq!(got, want, "{writer}");
+        let columns = |names: &[&str]| {
+            let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+            let (values, rows) = read_parquet_features(&file, &names).unwrap();
+            assert_eq!(rows, want.len(), "{writer}");
+            values
+        };
+        let x = columns(&["dose", "visits", "smoker"]);
+        assert_eq!(columns(&["age"]), want_age.target_values(), "{writer}");
+        assert_eq!(x, want_age.features(), "{writer}: read_parquet_features");
+    }
 }
