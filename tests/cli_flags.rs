@@ -12,21 +12,11 @@ use common::run_cli;
 use serde_json::{json, Value};
 use wgsl_train::checkpoint::{read_tensors, training_state_path};
 
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("wgsl-train-{name}-{}", std::process::id()));
-        std::fs::remove_dir_all(&dir).ok();
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        std::fs::remove_dir_all(&self.0).ok();
-    }
+/// A fresh directory for one test, under the binary's scratch directory.
+fn scratch(name: &str) -> PathBuf {
+    let dir = common::scratch_dir().join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
 
 /// The `"wgsl-train"` metadata of a safetensors file.
@@ -67,7 +57,7 @@ enum Saved {
 
 #[test]
 fn every_train_flag_reaches_the_library() {
-    let scratch = Scratch::new("flags");
+    let scratch = scratch("flags");
     use Saved::*;
     let rows: Vec<(&[&str], Saved, Value)> = vec![
         (&["--optimizer", "sgd"], Optimizer("kind"), json!("sgd")),
@@ -205,7 +195,7 @@ fn every_train_flag_reaches_the_library() {
         ),
     ];
     for (flags, saved, want) in rows {
-        let (model, settings) = train(&scratch.0, "diabetes", flags);
+        let (model, settings) = train(&scratch, "diabetes", flags);
         let got = match saved {
             Optimizer(field) => {
                 let groups = model["optimizer"].as_array().unwrap();
@@ -224,8 +214,8 @@ fn every_train_flag_reaches_the_library() {
 /// the features, and the task.
 #[test]
 fn target_and_task_flags_choose_the_column_and_the_task() {
-    let scratch = Scratch::new("target-flags");
-    let csv = scratch.0.join("data.csv");
+    let scratch = scratch("target-flags");
+    let csv = scratch.join("data.csv");
     let mut text = String::from("a,b,y,c\n");
     for i in 0..40 {
         let x = i as f32 / 40.0;
@@ -234,22 +224,22 @@ fn target_and_task_flags_choose_the_column_and_the_task() {
     std::fs::write(&csv, text).unwrap();
     let csv = csv.display().to_string();
     let features = |model: &Value| model["preprocessing"]["feature_names"].clone();
-    let (model, _) = train(&scratch.0, &csv, &[]);
+    let (model, _) = train(&scratch, &csv, &[]);
     assert_eq!(
         features(&model),
         json!(["a", "b", "y"]),
         "the last column by default"
     );
-    let (model, _) = train(&scratch.0, &csv, &["--target", "y"]);
+    let (model, _) = train(&scratch, &csv, &["--target", "y"]);
     assert_eq!(features(&model), json!(["a", "b", "c"]), "--target y");
     assert_eq!(model["task"], json!("regression"), "--target y");
-    let (model, _) = train(&scratch.0, &csv, &["--target", "1"]);
+    let (model, _) = train(&scratch, &csv, &["--target", "1"]);
     assert_eq!(features(&model), json!(["a", "y", "c"]), "--target 1");
-    let (model, _) = train(&scratch.0, &csv, &["--target", "y", "--task", "binary"]);
+    let (model, _) = train(&scratch, &csv, &["--target", "y", "--task", "binary"]);
     assert_eq!(model["task"], json!("binary"), "--task binary");
 
     // eval finds the target the model was trained on only where --target names it.
-    let checkpoint = scratch.0.join("model.safetensors").display().to_string();
+    let checkpoint = scratch.join("model.safetensors").display().to_string();
     let eval = |extra: &[&str]| {
         let mut args = vec![
             "eval",
@@ -276,7 +266,7 @@ fn target_and_task_flags_choose_the_column_and_the_task() {
         "eval took c as the target of a model trained on y"
     );
     // A regression model read as binary is refused: --task reaches eval.
-    let (_, _) = train(&scratch.0, &csv, &["--target", "y"]);
+    let (_, _) = train(&scratch, &csv, &["--target", "y"]);
     let out = eval(&["--target", "y", "--task", "binary"]);
     assert!(
         !out.status.success(),
@@ -288,10 +278,10 @@ fn target_and_task_flags_choose_the_column_and_the_task() {
 /// `$XDG_CACHE_HOME/wgsl-train/`); without it nothing is timed or cached.
 #[test]
 fn autotune_flag_runs_the_autotuner() {
-    let scratch = Scratch::new("autotune-flag");
+    let scratch = scratch("autotune-flag");
     for (flags, cached) in [(&[][..], false), (&["--autotune"][..], true)] {
-        let cache = scratch.0.join(format!("cache-{cached}"));
-        let path = scratch.0.join(format!("model-{cached}.safetensors"));
+        let cache = scratch.join(format!("cache-{cached}"));
+        let path = scratch.join(format!("model-{cached}.safetensors"));
         let save = path.display().to_string();
         let mut args = vec!["train", "--data", "diabetes", "--epochs", "2", "--quiet"];
         args.extend(["--single-dispatch-epochs", "never", "--save", &save]);

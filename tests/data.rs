@@ -1,6 +1,8 @@
 //! Datasets, splits, k-fold, standardisation, CSV loading and metrics, against values worked
 //! out by hand. No GPU needed for these.
 
+mod common;
+
 use wgsl_train::data::{
     diabetes, load_csv, load_csv_from_reader, CsvOptions, Dataset, SplitConfig, Standardizer,
     TargetColumn, TargetScaler, Targets, Task,
@@ -184,7 +186,7 @@ fn metric_edge_cases_agree_with_scikit_learn() {
 }
 
 fn write(name: &str, text: &str) -> std::path::PathBuf {
-    let path = std::env::temp_dir().join(format!("wgsl-train-{}-{name}.csv", std::process::id()));
+    let path = common::scratch_dir().join(format!("{name}.csv"));
     std::fs::write(&path, text).unwrap();
     path
 }

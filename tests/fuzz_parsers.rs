@@ -220,8 +220,7 @@ fn short(fault: &impl std::fmt::Debug) -> String {
 }
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("wgsl-train-{name}-{}", std::process::id()));
-    std::fs::remove_dir_all(&dir).ok();
+    let dir = common::scratch_dir().join(name);
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
@@ -281,7 +280,6 @@ fn a_broken_model_file_is_a_checkpoint_error_naming_the_fault() {
         "errors that do not name their fault:\n{}",
         wrong.join("\n")
     );
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 /// One thing broken in a valid CSV file of a header `a,b,y` and `CSV_ROWS` numeric rows.

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 fn dir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("wgsl-train-messages-{}", std::process::id()));
+    let dir = common::scratch_dir().join("messages");
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }

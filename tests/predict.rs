@@ -10,7 +10,7 @@ use common::run_cli;
 use wgsl_train::checkpoint::{load_preprocessing, read_tensors};
 
 fn dir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("wgsl-train-predict-{}", std::process::id()));
+    let dir = common::scratch_dir().join("predict");
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }

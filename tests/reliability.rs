@@ -163,7 +163,7 @@ proptest! {
     #[test]
     fn the_checkpoint_loader_never_panics(header in prop::collection::vec(any::<u8>(), 0..64), tail in prop::collection::vec(any::<u8>(), 0..64)) {
         // Random bytes, and random bytes behind a plausible length prefix and JSON start.
-        let dir = std::env::temp_dir().join(format!("wgsl-train-fuzz-{}", std::process::id()));
+        let dir = common::scratch_dir().join("fuzz");
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join(format!("f{}.safetensors", header.len() * 1000 + tail.len()));
         let mut framed = (header.len() as u64 + 2).to_le_bytes().to_vec();

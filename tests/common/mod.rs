@@ -5,6 +5,7 @@
 pub mod outcome;
 pub mod replay;
 
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use rand::rngs::StdRng;
@@ -18,6 +19,32 @@ pub fn gpu() -> &'static Gpu {
     GPU.get_or_init(|| match Gpu::new() {
         Ok(gpu) => gpu,
         Err(e) => panic!("these tests need a GPU adapter: {e}"),
+    })
+}
+
+static SCRATCH: OnceLock<PathBuf> = OnceLock::new();
+
+extern "C" {
+    /// The C library's exit hook: the test harness ends by returning from `main` or by
+    /// `process::exit`, both of which run it (Rust drops no statics).
+    fn atexit(hook: extern "C" fn()) -> std::ffi::c_int;
+}
+
+extern "C" fn remove_scratch() {
+    if let Some(dir) = SCRATCH.get() {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+/// A directory for this test binary's files, removed when the binary exits, whether its tests
+/// passed or failed (only a killed run leaves it).
+pub fn scratch_dir() -> &'static Path {
+    SCRATCH.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("wgsl-train-tests-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // SAFETY: registers a plain function; it only removes the directory.
+        unsafe { atexit(remove_scratch) };
+        dir
     })
 }
 
