@@ -2,7 +2,9 @@
 //! breaks one thing in it — a safetensors model's tensor dtype, shape, offsets or name, its
 //! header length, its data, or a field of its metadata; a CSV's cell, row or header — and the
 //! loaders must answer with the typed error that names what broke (or load the file, where the
-//! change leaves it valid). Each run reports how many cases it tried and how they ended.
+//! change leaves it valid); a Parquet table's cell made null, NaN, infinite, too large for f32
+//! or text, which must be refused naming its column and row. Each run reports how many cases
+//! it tried and how they ended.
 
 mod common;
 
@@ -425,4 +427,135 @@ fn names_a_column(detail: &str) -> bool {
     ["\"a\"", "\"b\"", "\"y\"", "column"]
         .iter()
         .any(|c| detail.contains(c))
+}
+
+/// The Parquet loader's fuzzer (feature `parquet`).
+#[cfg(feature = "parquet")]
+mod parquet_cells {
+    use super::*;
+    use wgsl_train::data::{load_parquet, ParquetOptions};
+
+    /// One hostile cell in a Parquet table of `PARQUET_ROWS` rows (row groups of 7) with columns
+    /// `a` (f64), `b` (f32) and the target `y` (f64).
+    #[derive(Debug, Clone)]
+    enum ParquetCell {
+        Null,
+        NaN,
+        Infinite,
+        /// Finite in f64, infinite as the f32 the crate trains on.
+        Huge,
+        /// The column written as text, this cell not a number.
+        Text(String),
+    }
+
+    const PARQUET_ROWS: usize = 30;
+
+    fn parquet_fault() -> impl Strategy<Value = (usize, usize, ParquetCell)> {
+        let cell = prop_oneof![
+            Just(ParquetCell::Null),
+            Just(ParquetCell::NaN),
+            Just(ParquetCell::Infinite),
+            Just(ParquetCell::Huge),
+            prop::sample::select(vec!["", "x", "1,5", "NaN", "inf", "--1", "\u{0}"])
+                .prop_map(|t| ParquetCell::Text(t.to_string())),
+        ];
+        (0..PARQUET_ROWS, 0..3usize, cell)
+    }
+
+    fn write_parquet(path: &Path, (row, col, cell): &(usize, usize, ParquetCell)) {
+        use arrow_array::{ArrayRef, Float32Array, Float64Array, RecordBatch, StringArray};
+        use parquet::arrow::ArrowWriter;
+        use parquet::file::properties::WriterProperties;
+        use std::sync::Arc;
+        let mut values: Vec<Vec<Option<f64>>> = (0..3)
+            .map(|c| {
+                (0..PARQUET_ROWS)
+                    .map(|r| Some((r * 3 + c) as f64 / 7.0))
+                    .collect()
+            })
+            .collect();
+        values[*col][*row] = match cell {
+            ParquetCell::Null => None,
+            ParquetCell::NaN => Some(f64::NAN),
+            ParquetCell::Infinite => Some(f64::INFINITY),
+            ParquetCell::Huge => Some(1e300),
+            ParquetCell::Text(_) => Some(0.0),
+        };
+        let columns: Vec<(&str, ArrayRef)> = ["a", "b", "y"]
+            .iter()
+            .enumerate()
+            .map(|(c, &name)| {
+                let column: ArrayRef = match cell {
+                    ParquetCell::Text(text) if c == *col => {
+                        let mut cells: Vec<Option<String>> =
+                            values[c].iter().map(|v| v.map(|v| v.to_string())).collect();
+                        cells[*row] = Some(text.clone());
+                        Arc::new(StringArray::from(cells))
+                    }
+                    _ if c == 1 => Arc::new(Float32Array::from(
+                        values[c]
+                            .iter()
+                            .map(|v| v.map(|v| v as f32))
+                            .collect::<Vec<_>>(),
+                    )),
+                    _ => Arc::new(Float64Array::from(values[c].clone())),
+                };
+                (name, column)
+            })
+            .collect();
+        let batch = RecordBatch::try_from_iter(columns).unwrap();
+        let props = WriterProperties::builder()
+            .set_max_row_group_row_count(Some(7))
+            .build();
+        let file = std::fs::File::create(path).unwrap();
+        let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(props)).unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
+    }
+
+    /// Each hostile cell is an `Error::Parquet` naming its column and its row (counted across row
+    /// groups), or loads where it leaves a valid table (a target turned to text is a label).
+    #[test]
+    fn a_hostile_parquet_cell_is_an_error_naming_its_column_and_row() {
+        let dir = scratch("fuzz-parquet");
+        let path = dir.join("case.parquet");
+        let mut outcomes = BTreeMap::<String, usize>::new();
+        let mut wrong = Vec::new();
+        for fault in cases(
+            "a_hostile_parquet_cell_is_an_error_naming_its_column_and_row",
+            parquet_fault(),
+        ) {
+            write_parquet(&path, &fault);
+            let (row, col, cell) = &fault;
+            let kind = format!("{cell:?}").split('(').next().unwrap().to_string();
+            let column = ["a", "b", "y"][*col];
+            match load_parquet(&path, &ParquetOptions::default()) {
+                Ok(_) => {
+                    *outcomes
+                        .entry(format!("{kind} in {column} loaded"))
+                        .or_default() += 1
+                }
+                Err(Error::Parquet {
+                    path: named,
+                    detail,
+                }) if named == path.display().to_string() => {
+                    *outcomes
+                        .entry(format!("{kind} in {column} refused"))
+                        .or_default() += 1;
+                    let row = format!("row {}", row + 1);
+                    let column = format!("{column:?}");
+                    if !(detail.contains(&row) && detail.contains(&column)) {
+                        wrong.push(format!("{fault:?}: {detail}"));
+                    }
+                }
+                Err(e) => wrong.push(format!("{fault:?}: {e:?}, not a Parquet error")),
+            }
+        }
+        eprintln!("{} hostile Parquet cells: {outcomes:?}", case_count());
+        assert!(
+            wrong.is_empty(),
+            "errors that do not name the cell:\n{}",
+            wrong.join("\n")
+        );
+    }
 }
