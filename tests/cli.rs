@@ -175,7 +175,7 @@ fn a_closed_stdout_pipe_ends_the_program_quietly() {
     use std::os::unix::process::ExitStatusExt;
     let (reader, writer) = std::io::pipe().unwrap();
     drop(reader); // every write now fails with EPIPE
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_wgsl-train"))
+    let output = common::cli()
         .arg("--help")
         .stdout(writer)
         .stderr(std::process::Stdio::piped())

@@ -5,7 +5,6 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::Command;
 
 fn dir() -> PathBuf {
     let dir = common::scratch_dir().join("messages");
@@ -15,7 +14,7 @@ fn dir() -> PathBuf {
 
 /// Runs the CLI with `env` set and XDG_RUNTIME_DIR unset (the CLI makes its own).
 fn cli(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_wgsl-train"));
+    let mut command = common::cli();
     command.args(args).env_remove("XDG_RUNTIME_DIR");
     for (k, v) in env {
         command.env(k, v);
@@ -235,4 +234,36 @@ fn divergence_and_not_learning_are_called_what_they_are() {
     assert!(stdout.contains("Not learning"), "{stdout}");
     // And a successful run, with XDG_RUNTIME_DIR unset, says nothing on stderr.
     assert!(stderr.is_empty(), "{stderr}");
+}
+
+/// A target that is the same in every row: the report says what its R² means there (1 for a
+/// perfect prediction, else 0, as scikit-learn), in the text and in the JSON; a varied target
+/// gets no such note.
+#[test]
+fn a_constant_target_says_what_its_r2_means() {
+    let path = dir().join("constant.csv");
+    let mut text = String::from("a,b,y\n");
+    for i in 0..60 {
+        text += &format!("{},{},5\n", i % 7, i % 3);
+    }
+    std::fs::write(&path, text).unwrap();
+    let data = path.display().to_string();
+    let train = ["train", "--data", &data, "--epochs", "3", "--quiet"];
+    let (ok, stdout, stderr) = cli(&train, &[]);
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("R² on train, validation, test: the targets are all equal there, so R² is 1 for a perfect prediction and 0 otherwise (scikit-learn's r2_score)"),
+        "{stdout}"
+    );
+    let (ok, stdout, stderr) = cli(&[&train[..], &["--json"]].concat(), &[]);
+    assert!(ok, "{stderr}");
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(json["scores"]["test"]["model"]["constant_targets"], true);
+    assert_eq!(json["scores"]["test"]["baseline"]["r2"], 1.0);
+    let (ok, stdout, stderr) = cli(
+        &["train", "--data", "diabetes", "--epochs", "2", "--quiet"],
+        &[],
+    );
+    assert!(ok, "{stderr}");
+    assert!(!stdout.contains("targets are all equal"), "{stdout}");
 }

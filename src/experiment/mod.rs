@@ -403,6 +403,16 @@ impl Outcome {
             }
             out.push('\n');
         }
+        let constant: Vec<&str> = names
+            .iter()
+            .zip(&self.scores)
+            .filter(|(_, e)| matches!(e.model, Metrics::Regression(r) if r.constant_targets))
+            .map(|(name, _)| *name)
+            .collect();
+        if let Some(note) = crate::metrics::constant_target_note(&constant) {
+            out.push_str(&note);
+            out.push('\n');
+        }
         if let Metrics::Multiclass(m) = &self.scores[2].model {
             out.push_str("test confusion matrix (rows: actual, columns: predicted)\n");
             for row in &m.confusion {

@@ -17,6 +17,10 @@ pub struct RegressionMetrics {
     /// constant targets (SS_tot = 0) it is 1 for perfect predictions and 0 otherwise, as
     /// scikit-learn's `r2_score` gives.
     pub r2: f64,
+    /// Whether the targets are all equal (SS_tot = 0), where `r2` is that 1 or 0 rather than
+    /// a fraction of explained variance.
+    #[serde(default)]
+    pub constant_targets: bool,
 }
 
 /// Scores of predictions `pred` against targets `y`.
@@ -42,7 +46,19 @@ pub fn regression(pred: &[f32], y: &[f32]) -> RegressionMetrics {
         } else {
             0.0
         },
+        constant_targets: ss_tot == 0.0,
     }
+}
+
+/// The report's note on R² where a split's targets are all equal (`splits` names them), or
+/// `None` when none is.
+pub fn constant_target_note(splits: &[&str]) -> Option<String> {
+    (!splits.is_empty()).then(|| {
+        format!(
+            "R² on {}: the targets are all equal there, so R² is 1 for a perfect prediction and 0 otherwise (scikit-learn's r2_score), not a share of explained variance",
+            splits.join(", ")
+        )
+    })
 }
 
 /// The scores of always predicting `train_mean`.

@@ -766,6 +766,13 @@ fn eval(args: &EvalArgs) -> Result<()> {
     {
         say!("{name:<14} {m:>11.4} {b:>11.4}");
     }
+    if let wgsl_train::metrics::Metrics::Regression(r) = &scores.model {
+        let rows = [part];
+        let constant = if r.constant_targets { &rows[..] } else { &[] };
+        if let Some(note) = wgsl_train::metrics::constant_target_note(constant) {
+            say!("{note}");
+        }
+    }
     if let wgsl_train::metrics::Metrics::Multiclass(m) = &scores.model {
         say!("confusion matrix (rows: actual, columns: predicted)");
         for row in &m.confusion {
