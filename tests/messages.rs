@@ -64,9 +64,31 @@ fn numeric_csv(name: &str, bad_line: usize, bad: &str) -> PathBuf {
     path
 }
 
+/// A bad cell in a column of numbers is named, whether the task is given as regression or
+/// left to detect: a stray word too, rather than every distinct number becoming a class; with
+/// the task given as multiclass the word is a label like the others.
 #[test]
 fn bad_targets_are_named_by_line_and_column_whatever_the_task() {
-    for (n, bad) in ["nan", "inf", "", "1e40"].into_iter().enumerate() {
+    for (n, word) in ["abc", "12a"].into_iter().enumerate() {
+        let path = numeric_csv(&format!("word{n}.csv"), 17, word);
+        let path = path.to_str().unwrap();
+        let args = ["train", "--data", path, "--epochs", "1", "--quiet"];
+        assert_one_error(
+            &format!("target {word:?}, task detected"),
+            cli(&args, &[]),
+            &[
+                "line 17",
+                "\"y\"",
+                &format!("{word:?}"),
+                "holds numbers",
+                "give the task",
+            ],
+        );
+        let (ok, stdout, stderr) = cli(&[&args[..], &["--task", "multiclass"]].concat(), &[]);
+        assert!(ok, "{word:?} as a label: {stderr}");
+        assert!(stdout.contains("multiclass"), "{stdout}");
+    }
+    for (n, bad) in ["nan", "inf", "", "1e40", "abc"].into_iter().enumerate() {
         let path = numeric_csv(&format!("bad{n}.csv"), 17, bad);
         let path = path.to_str().unwrap();
         for task in [None, Some("regression")] {

@@ -43,8 +43,9 @@ impl TargetColumn {
 pub struct CsvOptions {
     /// The target column (default the last).
     pub target: TargetColumn,
-    /// The task (default: regression if every target parses as a number, else
-    /// classification with the distinct labels as classes).
+    /// The task (default: regression if every target parses as a number, classification with
+    /// the distinct labels as classes if none does; a column mixing numbers and text is
+    /// refused, naming its first text cell, unless the task is given).
     pub task: Option<Task>,
     /// Field delimiter (default `b','`).
     pub delimiter: u8,

@@ -18,8 +18,11 @@ pub(crate) struct LabelColumn {
     values: Vec<f32>,
     /// The first cell that is no finite f32, with its line (or row).
     first_non_number: Option<(u64, String)>,
-    /// Whether some cell is neither empty nor a number (as f64: `1e40`, `NaN` are numbers).
-    some_text: bool,
+    /// The first cell that is neither empty nor a number (as f64: `1e40`, `NaN` are numbers),
+    /// with its line (or row).
+    first_text: Option<(u64, String)>,
+    /// Whether some cell is a finite number.
+    some_number: bool,
     /// The first empty or NaN cell, with its line (or row): no label, for classes.
     first_missing: Option<(u64, String)>,
     /// Each cell's index into `names`, while there are at most `MAX_CLASSES`.
@@ -38,7 +41,11 @@ impl LabelColumn {
         if number.is_none() && self.first_non_number.is_none() {
             self.first_non_number = Some((line, text.to_string()));
         }
-        self.some_text |= !(text.is_empty() || text.parse::<f64>().is_ok());
+        self.some_number |= number.is_some();
+        let is_text = !(text.is_empty() || text.parse::<f64>().is_ok());
+        if is_text && self.first_text.is_none() {
+            self.first_text = Some((line, text.to_string()));
+        }
         let missing = text.is_empty() || text.parse::<f64>().is_ok_and(f64::is_nan);
         if missing && self.first_missing.is_none() {
             self.first_missing = Some((line, text.to_string()));
@@ -87,7 +94,17 @@ impl LabelColumn {
         err: &impl Fn(u64, String) -> Error,
     ) -> Result<Dataset> {
         let task_given = task;
-        let task = task.unwrap_or(if self.some_text {
+        if let (None, Some((line, text)), true) = (task, &self.first_text, self.some_number) {
+            // Numbers with a stray word are more often a regression target with a bad cell
+            // than labels: turning every distinct number into a class would be a surprise.
+            return Err(err(
+                *line,
+                format!(
+                    "target {target_name:?} holds numbers, and {text:?} here: fix the cell for regression, or give the task (multiclass or binary) to take every cell as a class label"
+                ),
+            ));
+        }
+        let task = task.unwrap_or(if self.first_text.is_some() {
             Task::Multiclass
         } else {
             Task::Regression

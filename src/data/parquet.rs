@@ -18,8 +18,9 @@ use crate::error::{Error, Result};
 pub struct ParquetOptions {
     /// The target column (default the last).
     pub target: TargetColumn,
-    /// The task (default: regression if every target is a number, else classification with
-    /// the distinct labels as classes).
+    /// The task (default: regression if every target is a number, classification with the
+    /// distinct labels as classes if none is; a column mixing numbers and text is refused,
+    /// naming its first text cell, unless the task is given).
     pub task: Option<Task>,
 }
 

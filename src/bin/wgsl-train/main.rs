@@ -71,7 +71,7 @@ struct DataArgs {
     /// A file's target column, by name or 0-based index [default: the last column].
     #[arg(long)]
     target: Option<String>,
-    /// A file's task [default: regression for a numeric target, else multiclass].
+    /// A file's task [default: regression for a numeric target, multiclass for text labels; a target mixing numbers and text needs it].
     #[arg(long, value_enum)]
     task: Option<TaskArg>,
 }
