@@ -766,10 +766,8 @@ fn eval(args: &EvalArgs) -> Result<()> {
     {
         say!("{name:<14} {m:>11.4} {b:>11.4}");
     }
-    if let wgsl_train::metrics::Metrics::Regression(r) = &scores.model {
-        let rows = [part];
-        let constant = if r.constant_targets { &rows[..] } else { &[] };
-        if let Some(note) = wgsl_train::metrics::constant_target_note(constant) {
+    if matches!(scores.model, wgsl_train::metrics::Metrics::Regression(r) if r.constant_targets) {
+        if let Some(note) = wgsl_train::metrics::constant_target_note(&[part]) {
             say!("{note}");
         }
     }
