@@ -251,7 +251,7 @@ fn an_output_that_is_an_input_is_refused_and_the_input_kept() {
 }
 
 /// `train --save P` over a run that can be resumed is refused unless `--resume` continues it or
-/// `--overwrite` starts over; the saved run is left as it was.
+/// `--overwrite` starts over, and `sweep --save P` is refused; the saved run is left as it was.
 #[test]
 fn a_resumable_run_is_not_replaced_without_being_asked() {
     let d = dir("resumable");
@@ -274,6 +274,32 @@ fn a_resumable_run_is_not_replaced_without_being_asked() {
     let (ok, stderr) = train(&[]);
     assert!(
         !ok && stderr.contains("--resume") && stderr.contains("--overwrite"),
+        "{stderr}"
+    );
+    assert_eq!(
+        (
+            std::fs::read(&model).unwrap(),
+            std::fs::read(&state).unwrap()
+        ),
+        before
+    );
+    // Nor does a sweep's refit model replace it (the training state would be left behind).
+    let sweep = [
+        "sweep",
+        "--data",
+        data,
+        "--optimizer",
+        "sgd",
+        "--folds",
+        "2",
+        "--epochs",
+        "2",
+        "--save",
+        &model,
+    ];
+    let (ok, stderr) = cli(&sweep);
+    assert!(
+        !ok && stderr.contains("can be resumed") && stderr.contains("another path"),
         "{stderr}"
     );
     assert_eq!(

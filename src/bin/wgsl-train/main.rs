@@ -489,18 +489,17 @@ fn lock_curves(dir: &Path) -> Result<[wgsl_train::fs::WriteLock; 2]> {
     ])
 }
 
-/// `--save P` where a resumable run is saved (its training state beside P), without `--resume`
-/// or `--overwrite`, would silently throw that run away.
-fn refuse_replacing_a_resumable_run(path: &Path, args: &TrainArgs) -> Result<()> {
+/// Refuses `--save P` where a resumable run is saved (its training state beside P), which
+/// would silently throw that run away; the error says the `ways_forward`.
+fn refuse_replacing_a_resumable_run(path: &Path, ways_forward: &str) -> Result<()> {
     let state = training_state_path(path);
-    if args.resume || args.overwrite || !state.is_file() {
+    if !state.is_file() {
         return Ok(());
     }
     Err(Error::InvalidArgument {
         op: "--save",
         detail: format!(
-            "{} holds a run that can be resumed (its training state is {}): add --resume to \
-             continue it, or --overwrite (or another --save path) to start over",
+            "{} holds a run that can be resumed (its training state is {}): {ways_forward}",
             path.display(),
             state.display()
         ),
@@ -525,7 +524,12 @@ fn train(args: &TrainArgs) -> Result<()> {
         let data = [("--data", Path::new(&args.data.data))];
         refuse_input_as_output("--save", path, &data)?;
         refuse_input_as_output("--save", &training_state_path(path), &data)?;
-        refuse_replacing_a_resumable_run(path, args)?;
+        if !(args.resume || args.overwrite) {
+            refuse_replacing_a_resumable_run(
+                path,
+                "add --resume to continue it, or --overwrite (or another --save path) to start over",
+            )?;
+        }
     }
     // Held until the command ends: a second run saving to the same path is refused.
     let _lock = args.save.as_deref().map(lock_for_saving).transpose()?;

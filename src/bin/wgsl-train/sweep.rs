@@ -153,6 +153,12 @@ pub fn run(args: &SweepArgs) -> Result<()> {
             refuse_input_as_output(flag, path, &inputs)?;
         }
     }
+    if let Some(path) = &args.save {
+        crate::refuse_replacing_a_resumable_run(
+            path,
+            "the refit model would replace its model and leave its training state behind; save it to another path (or remove the run's two files first)",
+        )?;
+    }
     // Every output's place proven writable (and kept from a second run) before the work.
     let _locks: Vec<WriteLock> = [&args.json, &args.csv]
         .into_iter()
