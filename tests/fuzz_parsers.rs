@@ -182,13 +182,11 @@ fn names_the_fault(fault: &ModelFault, detail: &str, tensor_names: &[String]) ->
         detail.contains(&format!("{:?}", tensor_names[*t])) || detail.contains(&tensor_names[*t])
     };
     match fault {
-        ModelFault::DType(t, d) => {
-            tensor(t) || detail.contains(d) || any(&["dtype", "safetensors"])
+        // The broken tensor by name (safetensors' own message names none).
+        ModelFault::DType(t, _) | ModelFault::Shape(t, _) | ModelFault::Offsets(t, _, _) => {
+            tensor(t)
         }
-        ModelFault::Shape(t, _) | ModelFault::Offsets(t, _, _) => {
-            tensor(t) || any(&["offset", "shape", "safetensors"])
-        }
-        ModelFault::Name(t, n) => tensor(t) || detail.contains(n.as_str()) || any(&["safetensors"]),
+        ModelFault::Name(t, n) => tensor(t) || detail.contains(n.as_str()),
         // Its bytes stay in the data, so the next tensor's offsets no longer line up.
         ModelFault::Dropped(t) => tensor(t) || any(&["offset", "not fully covered"]),
         ModelFault::HeaderLength(_) | ModelFault::Truncated(_) => any(&["safetensors", "header"]),

@@ -46,8 +46,12 @@ pub fn read_tensors(path: &Path) -> Result<(Vec<NamedTensor>, HashMap<String, St
         path: path.display().to_string(),
         source,
     })?;
-    let (_, header) = SafeTensors::read_metadata(&bytes)
-        .map_err(|e| bad(format!("not a valid safetensors file: {e}")))?;
+    let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| {
+        let culprit = misdescribed_tensor(&bytes)
+            .map(|t| format!(" ({t})"))
+            .unwrap_or_default();
+        bad(format!("not a valid safetensors file: {e}{culprit}"))
+    })?;
     let file = SafeTensors::deserialize(&bytes)
         .map_err(|e| bad(format!("not a valid safetensors file: {e}")))?;
     let mut tensors = Vec::new();
@@ -85,4 +89,63 @@ pub fn read_tensors(path: &Path) -> Result<(Vec<NamedTensor>, HashMap<String, St
     }
     tensors.sort_by(|a, b| a.name.cmp(&b.name));
     Ok((tensors, header.metadata().clone().unwrap_or_default()))
+}
+
+/// The first tensor whose header entry does not describe its bytes (the safetensors crate's
+/// "invalid shape, data type, or offset for tensor" names none), said with what is wrong.
+fn misdescribed_tensor(bytes: &[u8]) -> Option<String> {
+    let n = usize::try_from(u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?)).ok()?;
+    let header: serde_json::Value =
+        serde_json::from_slice(bytes.get(8..8usize.checked_add(n)?)?).ok()?;
+    let data_len = bytes.len() - 8 - n;
+    for (name, info) in header
+        .as_object()?
+        .iter()
+        .filter(|(k, _)| *k != "__metadata__")
+    {
+        let dtype = info["dtype"].as_str().unwrap_or_default();
+        let width: u128 = match dtype {
+            "F64" | "I64" | "U64" => 8,
+            "F32" | "I32" | "U32" => 4,
+            "F16" | "BF16" | "I16" | "U16" => 2,
+            "BOOL" | "U8" | "I8" | "F8_E4M3" | "F8_E5M2" => 1,
+            _ => {
+                return Some(format!(
+                    "tensor {name:?}: unknown dtype {:?}",
+                    info["dtype"]
+                ))
+            }
+        };
+        let shape = info["shape"]
+            .as_array()
+            .map(|dims| dims.iter().map(|d| d.as_u64()));
+        let Some(Some(elements)) = shape.map(|dims| {
+            dims.map(|d| d.map(u128::from))
+                .try_fold(1u128, |n, d| d.map(|d| n.saturating_mul(d)))
+        }) else {
+            return Some(format!(
+                "tensor {name:?}: shape {} is not a list of sizes",
+                info["shape"]
+            ));
+        };
+        let offsets = info["data_offsets"]
+            .as_array()
+            .and_then(|o| Some((o.first()?.as_u64()?, o.get(1)?.as_u64()?)));
+        let Some((start, end)) = offsets.filter(|(a, b)| a <= b && *b as u128 <= data_len as u128)
+        else {
+            return Some(format!(
+                "tensor {name:?}: data_offsets {} are not a range within the {data_len} bytes of data",
+                info["data_offsets"]
+            ));
+        };
+        let held = u128::from(end - start);
+        if held != elements.saturating_mul(width) {
+            return Some(format!(
+                "tensor {name:?}: {dtype} of shape {} needs {} bytes, its data_offsets [{start}, {end}] hold {held}",
+                info["shape"],
+                elements.saturating_mul(width)
+            ));
+        }
+    }
+    None
 }
