@@ -14,6 +14,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let data = iris()?;
     let experiment = Experiment {
         hidden: vec![16],
+        activations: Vec::new(),
         optimizer: AdamConfig {
             lr: 0.01,
             weight_decay: 1e-4,

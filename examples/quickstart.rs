@@ -69,7 +69,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         inputs,
         MatmulLayout::ABt,
         Some(&b),
-        false,
+        None,
         None,
     );
     let r_h = reference::activation::relu(&r_pre);
@@ -83,7 +83,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         batch,
         MatmulLayout::AtB,
         None,
-        false,
+        None,
         None,
     );
     let r_db = reference::reduce::column_sums(&r_dpre, batch, outputs);

@@ -14,6 +14,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let data = wine_quality()?;
     let experiment = Experiment {
         hidden: vec![16, 8],
+        activations: Vec::new(),
         optimizer: SgdConfig {
             lr: 0.02,
             momentum: 0.9,

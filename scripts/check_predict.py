@@ -46,7 +46,7 @@ def predict(path, rows_csv):
         if layer["type"] == "Linear":
             h = h @ w[f"{i}.weight"].T + w[f"{i}.bias"]
         else:
-            h = np.maximum(h, 0.0)  # ReLU: to_torch.read refuses any other layer
+            h = to_torch.activate(layer, h)
     task = header["task"]
     if task == "regression":
         target = p["target_scaling"] or {"mean": 0.0, "std": 1.0}

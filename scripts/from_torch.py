@@ -3,18 +3,19 @@ eval` and `Experiment::start_with` take it without guessing.
 
 A bare `safetensors.torch.save_file(model.state_dict(), path)` loads too, but a state dict
 does not say which activations sit between the Linear layers, and wgsl-train assumes ReLU.
-This script writes the layers into the file, and refuses any the crate does not have (Tanh,
-Dropout, BatchNorm1d, …) by name.
+This script writes the layers into the file (ReLU, LeakyReLU, Tanh, Sigmoid, GELU, SiLU, with
+their arguments), and refuses any the crate does not have (Dropout, BatchNorm1d, …) by name.
 
 From Python, with the model itself:
 
     import from_torch                    # with scripts/ on sys.path
     from_torch.save_module(model, "regression", "model.safetensors")
 
-From the command line, with a saved state dict and the layers named in order:
+From the command line, with a saved state dict and the layers named in order (LeakyReLU's
+slope and GELU's form after a colon: `LeakyReLU:0.2`, `GELU:tanh`):
 
     python3 scripts/from_torch.py STATE_DICT.safetensors --task regression \\
-        --layers Linear,ReLU,Linear OUT.safetensors
+        --layers Linear,GELU,Linear,Tanh,Linear OUT.safetensors
 
 Needs numpy and safetensors (and torch for `save_module`). The file format:
 docs/checkpoint-format.md.
@@ -26,27 +27,53 @@ import sys
 import numpy as np
 from safetensors.numpy import load_file, save_file
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 TASKS = ("regression", "binary", "multiclass")
+ACTIVATIONS = ("ReLU", "LeakyReLU", "Tanh", "Sigmoid", "GELU", "SiLU")
+
+
+def activation_layer(spec):
+    """The entry of an activation given as "Tanh", "LeakyReLU:0.2" or "GELU:tanh" (None when
+    the name is not an activation wgsl-train has)."""
+    kind, _, argument = spec.partition(":")
+    if kind not in ACTIVATIONS:
+        return None
+    layer = {"type": kind}
+    if kind == "LeakyReLU":
+        layer["negative_slope"] = float(argument) if argument else 0.01
+    elif kind == "GELU":
+        if argument not in ("", "none", "tanh"):
+            raise ValueError(f"GELU approximate={argument!r}; PyTorch's are 'none' and 'tanh'")
+        layer["approximate"] = argument or "none"
+    elif argument:
+        raise ValueError(f"{kind} takes no argument (got {spec!r})")
+    return layer
 
 
 def header(layer_types, weights, task):
-    """The "wgsl-train" entry for an nn.Sequential of `layer_types` with state dict `weights`.
-    Raises ValueError naming the first layer wgsl-train does not have."""
+    """The "wgsl-train" entry for an nn.Sequential of `layer_types` (class names, with
+    LeakyReLU's slope or GELU's form after a colon) with state dict `weights`. Raises
+    ValueError naming the first layer wgsl-train does not have."""
     if task not in TASKS:
         raise ValueError(f"task {task!r} is not one of {TASKS}")
     layers = []
-    for i, kind in enumerate(layer_types):
-        expected = "Linear" if i % 2 == 0 else "ReLU"
-        if kind != expected:
+    for i, spec in enumerate(layer_types):
+        kind = spec.partition(":")[0]
+        activation = activation_layer(spec)
+        if kind != "Linear" and activation is None:
             raise ValueError(
-                f"layer {i} is {kind}; wgsl-train has nn.Sequential(Linear, ReLU, …, Linear) only "
-                f"(expected {expected} there)")
+                f"layer {i} is {kind}, which wgsl-train does not have: it builds Linear layers "
+                f"with {', '.join(ACTIVATIONS)} between them")
+        if (kind == "Linear") != (i % 2 == 0):
+            expected = "Linear" if i % 2 == 0 else "an activation"
+            raise ValueError(
+                f"layer {i} is {kind}; wgsl-train has nn.Sequential(Linear, activation, …, Linear) "
+                f"only (expected {expected} there)")
         if kind == "Linear":
             out_features, in_features = weights[f"{i}.weight"].shape
             layers.append({"type": kind, "in_features": int(in_features), "out_features": int(out_features)})
         else:
-            layers.append({"type": kind})
+            layers.append(activation)
     if not layers or layers[-1]["type"] != "Linear":
         raise ValueError("the model must end in a Linear layer (its output is logits)")
     expected = {f"{i}.{k}" for i, l in enumerate(layers) if l["type"] == "Linear" for k in ("weight", "bias")}
@@ -63,9 +90,19 @@ def save(layer_types, weights, task, path):
     save_file(weights, path, metadata={"format": "pt", "wgsl-train": json.dumps(entry)})
 
 
+def layer_spec(layer):
+    """A torch module as `header` names it: its class, with LeakyReLU's slope or GELU's form."""
+    kind = type(layer).__name__
+    if kind == "LeakyReLU":
+        return f"{kind}:{layer.negative_slope!r}"
+    if kind == "GELU":
+        return f"{kind}:{layer.approximate}"
+    return kind
+
+
 def save_module(module, task, path):
     """Writes a torch `nn.Sequential` as a wgsl-train model file."""
-    types = [type(layer).__name__ for layer in module]
+    types = [layer_spec(layer) for layer in module]
     weights = {k: v.detach().cpu().numpy() for k, v in module.state_dict().items()}
     save(types, weights, task, path)
 
@@ -75,7 +112,7 @@ if __name__ == "__main__":
     parser.add_argument("state_dict", help="a safetensors state dict of an nn.Sequential")
     parser.add_argument("out", help="the wgsl-train model file to write")
     parser.add_argument("--task", required=True, choices=TASKS)
-    parser.add_argument("--layers", required=True, help="the layer classes in order, e.g. Linear,ReLU,Linear")
+    parser.add_argument("--layers", required=True, help="the layer classes in order, e.g. Linear,GELU,Linear,LeakyReLU:0.2,Linear")
     args = parser.parse_args()
     try:
         save(args.layers.split(","), load_file(args.state_dict), args.task, args.out)

@@ -21,14 +21,15 @@ The reading (the file format, docs/checkpoint-format.md) needs only numpy and sa
 `read` and `optimizer_state` return plain numpy, and CI checks them. `load` needs torch.
 """
 import json
+import math
 import os
 import sys
 
 import numpy as np
 from safetensors import safe_open
 
-FORMAT_VERSION = 1
-KNOWN_LAYERS = ("Linear", "ReLU")
+FORMAT_VERSION = 2
+KNOWN_LAYERS = ("Linear", "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "GELU", "SiLU")
 
 
 class Checkpoint:
@@ -81,6 +82,28 @@ def read(path):
         # copy of the weights is the one that goes with its optimizer state.
         weights = {k[len("model."):]: v for k, v in state.items() if k.startswith("model.")}
     return Checkpoint(header, weights, state_header, state)
+
+
+def activate(layer, h):
+    """The activation `layer` (an entry of the file's "layers") on the numpy array `h`, in
+    float64: PyTorch's formulas, for checking predictions without torch."""
+    kind = layer["type"]
+    if kind == "ReLU":
+        return np.maximum(h, 0.0)
+    if kind == "LeakyReLU":
+        return np.where(h > 0, h, h * layer.get("negative_slope", 0.01))
+    if kind == "Tanh":
+        return np.tanh(h)
+    if kind == "Sigmoid":
+        return 1.0 / (1.0 + np.exp(-h))
+    if kind == "SiLU":
+        return h / (1.0 + np.exp(-h))
+    if kind == "GELU" and layer.get("approximate", "none") == "tanh":
+        return 0.5 * h * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (h + 0.044715 * h**3)))
+    if kind == "GELU":
+        erf = np.vectorize(math.erf)
+        return 0.5 * h * (1.0 + erf(h / np.sqrt(2.0)))
+    raise ValueError(f"layer {kind} is not an activation")
 
 
 def parameter_names(header):
@@ -141,10 +164,15 @@ def load(path):
     checkpoint = read(path)
     layers = []
     for layer in checkpoint.header["layers"]:
-        if layer["type"] == "Linear":
+        kind = layer["type"]
+        if kind == "Linear":
             layers.append(torch.nn.Linear(layer["in_features"], layer["out_features"]))
+        elif kind == "LeakyReLU":
+            layers.append(torch.nn.LeakyReLU(layer.get("negative_slope", 0.01)))
+        elif kind == "GELU":
+            layers.append(torch.nn.GELU(approximate=layer.get("approximate", "none")))
         else:
-            layers.append(torch.nn.ReLU())
+            layers.append(getattr(torch.nn, kind)())
     model = torch.nn.Sequential(*layers)
     model.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in checkpoint.weights.items()},
                           strict=True)

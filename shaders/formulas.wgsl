@@ -98,15 +98,177 @@ fn elementwise_loss_term(kind: u32, x: f32, y: f32) -> vec2<f32> {
     }
 }
 
-// ---- activations (the per-model kernels of a grid; the general path fuses ReLU into matmul) ----
+// ---- activations (PyTorch's nn modules; `Activation::code` in Rust gives the kind) ----
+//
+// Each as a forward f(z) and a backward f'(z)·upstream from the pre-activation z, as
+// PyTorch's CPU kernels compute them. WGSL has no erf, and Vulkan lets tanh lose most of its
+// relative precision near 0 (Mesa builds it from exp), so both are computed here.
 
-// ReLU: max(z, 0); its gradient at exactly 0 is 0.
+const ACT_RELU: u32 = 0u;
+const ACT_LEAKY_RELU: u32 = 1u;
+const ACT_TANH: u32 = 2u;
+const ACT_SIGMOID: u32 = 3u;
+const ACT_GELU: u32 = 4u;
+const ACT_GELU_TANH: u32 = 5u;
+const ACT_SILU: u32 = 6u;
+
+// tanh within a few ulp: the odd Taylor series to z¹¹ below |z| = 0.4 (the next term is under
+// 2.5e-8 there), 1 − 2/(e^{2|z|} + 1) above it; |z| > 9.1 gives ±1 in f32 anyway, and the clamp
+// keeps e^{2|z|} finite.
+fn tanh_exact(z: f32) -> f32 {
+    let a = abs(z);
+    if a < 0.4 {
+        let s = z * z;
+        let p = -0.0088632355 * s + 0.021869488; // −1382/155925, 62/2835
+        let q = ((p * s - 0.053968254) * s + 0.13333334) * s - 0.33333334; // −17/315, 2/15, −1/3
+        return fma(z * s, q, z);
+    }
+    let r = 1.0 - 2.0 / (exp(2.0 * min(a, 9.1)) + 1.0);
+    return select(r, -r, z < 0.0);
+}
+
+// erfc(a) for a ≥ 0 with relative error under 1.2e-7 in exact arithmetic: the Chebyshev fit of
+// Press et al., Numerical Recipes (2nd ed.) §6.2. Relative accuracy in the tail keeps GELU's
+// Φ(z) = erfc(−z/√2)/2 accurate for negative z, where 1 + erf(z/√2) cancels.
+fn erfc_nonnegative(a: f32) -> f32 {
+    let t = 1.0 / (1.0 + 0.5 * a);
+    var p = 0.17087277;
+    p = fma(p, t, -0.82215223);
+    p = fma(p, t, 1.48851587);
+    p = fma(p, t, -1.13520398);
+    p = fma(p, t, 0.27886807);
+    p = fma(p, t, -0.18628806);
+    p = fma(p, t, 0.09678418);
+    p = fma(p, t, 0.37409196);
+    p = fma(p, t, 1.00002368);
+    p = fma(p, t, -1.26551223);
+    return t * exp(p - a * a);
+}
+
+// Φ(z), the standard normal CDF: erfc(−z/√2)/2.
+fn normal_cdf(z: f32) -> f32 {
+    let e = erfc_nonnegative(abs(z) * 0.70710678);
+    return select(1.0 - 0.5 * e, 0.5 * e, z < 0.0);
+}
+
+// GELU with approximate='tanh': z/2·(1 + tanh(√(2/π)·(z + 0.044715·z³))).
+fn gelu_tanh_inner(z: f32) -> f32 {
+    return 0.7978845608 * (z + 0.044715 * z * z * z);
+}
+
+// Each activation's f(z), and its f'(z)·upstream. ReLU's and LeakyReLU's gradient at exactly
+// 0 is the negative side's, as PyTorch's; for ReLU (and LeakyReLU with a slope ≥ 0) f(z) > 0
+// exactly where z > 0, so a caller may pass the output in place of z.
+
 fn relu(z: f32) -> f32 {
     return max(z, 0.0);
 }
 
 fn relu_grad(z: f32, upstream: f32) -> f32 {
     return select(0.0, upstream, z > 0.0);
+}
+
+fn leaky_relu(z: f32, negative_slope: f32) -> f32 {
+    return select(z * negative_slope, z, z > 0.0);
+}
+
+fn leaky_relu_grad(z: f32, upstream: f32, negative_slope: f32) -> f32 {
+    return select(upstream * negative_slope, upstream, z > 0.0);
+}
+
+fn tanh_grad(z: f32, upstream: f32) -> f32 {
+    let y = tanh_exact(z);
+    return upstream * (1.0 - y * y);
+}
+
+fn sigmoid_grad(z: f32, upstream: f32) -> f32 {
+    let y = sigmoid(z);
+    return upstream * (1.0 - y) * y;
+}
+
+fn gelu(z: f32) -> f32 {
+    return z * normal_cdf(z);
+}
+
+// Φ(z) + z·φ(z), φ(z) = e^{−z²/2}/√(2π).
+fn gelu_grad(z: f32, upstream: f32) -> f32 {
+    return upstream * (normal_cdf(z) + z * 0.3989422804 * exp(-0.5 * z * z));
+}
+
+fn gelu_tanh(z: f32) -> f32 {
+    return 0.5 * z * (1.0 + tanh_exact(gelu_tanh_inner(z)));
+}
+
+fn gelu_tanh_grad(z: f32, upstream: f32) -> f32 {
+    let t = tanh_exact(gelu_tanh_inner(z));
+    let left = 0.5 * (1.0 + t);
+    let right = 0.5 * z * (1.0 - t * t) * 0.7978845608 * (1.0 + 0.134145 * z * z);
+    // Where t = ±1 the right term is 0 (not 0·∞ = NaN once z² overflows).
+    return upstream * (left + select(right, 0.0, t * t == 1.0));
+}
+
+fn silu(z: f32) -> f32 {
+    return z * sigmoid(z);
+}
+
+fn silu_grad(z: f32, upstream: f32) -> f32 {
+    let s = sigmoid(z);
+    return upstream * s * (1.0 + z * (1.0 - s));
+}
+
+// The activation of kind ACT_* chosen at run time (kernels whose layers differ). Kernels that
+// know theirs when they are built call its function directly: inlined at every call site, the
+// whole switch costs compile time (a matmul's 64 stores took 13 s on lavapipe).
+fn activation_forward(kind: u32, z: f32, negative_slope: f32) -> f32 {
+    switch kind {
+        case ACT_LEAKY_RELU: {
+            return leaky_relu(z, negative_slope);
+        }
+        case ACT_TANH: {
+            return tanh_exact(z);
+        }
+        case ACT_SIGMOID: {
+            return sigmoid(z);
+        }
+        case ACT_GELU: {
+            return gelu(z);
+        }
+        case ACT_GELU_TANH: {
+            return gelu_tanh(z);
+        }
+        case ACT_SILU: {
+            return silu(z);
+        }
+        default: {
+            return relu(z);
+        }
+    }
+}
+
+fn activation_backward(kind: u32, z: f32, upstream: f32, negative_slope: f32) -> f32 {
+    switch kind {
+        case ACT_LEAKY_RELU: {
+            return leaky_relu_grad(z, upstream, negative_slope);
+        }
+        case ACT_TANH: {
+            return tanh_grad(z, upstream);
+        }
+        case ACT_SIGMOID: {
+            return sigmoid_grad(z, upstream);
+        }
+        case ACT_GELU: {
+            return gelu_grad(z, upstream);
+        }
+        case ACT_GELU_TANH: {
+            return gelu_tanh_grad(z, upstream);
+        }
+        case ACT_SILU: {
+            return silu_grad(z, upstream);
+        }
+        default: {
+            return relu_grad(z, upstream);
+        }
+    }
 }
 
 // ---- optimizers (PyTorch's torch.optim algorithms), four elements at a time ----

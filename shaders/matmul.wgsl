@@ -4,10 +4,14 @@
 // by override constants so no transpose is ever materialised:
 //   TRANS_A = false: A is stored M×K     TRANS_A = true: A is stored K×M (C = Aᵀ·B)
 //   TRANS_B = false: B is stored K×N     TRANS_B = true: B is stored N×K (C = A·Bᵀ)
-// Epilogue, in this order: v = acc (+ C_old if ACCUMULATE) (+ bias[j] if BIAS), then ReLU if RELU,
-// then v = 0 where mask[i, j] ≤ 0 if MASK (the ReLU backward, with mask = the layer's output).
-// ROW_SUMS also writes row_sums[i] = Σ_k op(A)[i, k] (with A = dY, the bias gradient of the same
-// layer as the weight gradient C = dYᵀ·X, in the same dispatch).
+// Epilogue, in this order: v = acc (+ C_old if ACCUMULATE) (+ bias[j] if BIAS); then, if
+// ACTIVATE, extra_out[i, j] = v if PRE_ACTIVATION and v = f(v) (a hidden layer's forward);
+// then v = f'(at[i, j])·v if DERIVATIVE (its backward, `at` holding the pre-activation, or for
+// ReLU the layer's output). f and f' are epilogue_forward and epilogue_backward, which the
+// module's last part defines (epilogue.wgsl: the identity; or the activation's, generated).
+// ROW_SUMS also writes extra_out[i] = Σ_k op(A)[i, k] (with A = dY, the bias gradient of the same
+// layer as the weight gradient C = dYᵀ·X, in the same dispatch). Row sums and the
+// pre-activation share binding 5: no dispatch writes both.
 //
 // The kernels share the loads and the epilogue:
 //   matmul_blocked: barrier-free, each invocation computes a 4×4 block in registers
@@ -31,9 +35,10 @@ override BLOCKED_WG_Y: u32 = 8u;
 // The epilogue's parts, as override constants so that each pipeline compiles only the parts it
 // uses (on lavapipe the full epilogue doubled a kernel's compile time, about 180 against 80 ms).
 override BIAS: bool = false;
-override RELU: bool = false;
+override ACTIVATE: bool = false;
+override PRE_ACTIVATION: bool = false;
 override ACCUMULATE: bool = false;
-override MASK: bool = false;
+override DERIVATIVE: bool = false;
 override ROW_SUMS: bool = false;
 
 struct MatmulParams {
@@ -50,9 +55,11 @@ struct MatmulParams {
 // The same binding seen four floats at a time, for matmul_blocked_vec4.
 @group(0) @binding(1) var<storage, read> b4: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
-@group(0) @binding(3) var<storage, read> mask: array<f32>;
+@group(0) @binding(3) var<storage, read> at: array<f32>;
 @group(0) @binding(4) var<storage, read_write> c: array<f32>;
-@group(0) @binding(5) var<storage, read_write> row_sums: array<f32>;
+// The row sums, or the pre-activation (no dispatch writes both; one entry point cannot use
+// two variables of one binding).
+@group(0) @binding(5) var<storage, read_write> extra_out: array<f32>;
 @group(0) @binding(6) var<uniform> params: MatmulParams;
 
 // op(A)[i, kk]; callers keep i < M and kk < K.
@@ -83,18 +90,21 @@ fn store_c(i: u32, j: u32, acc: f32) {
     if BIAS {
         v += bias[j];
     }
-    if RELU {
-        v = max(v, 0.0);
+    if ACTIVATE {
+        if PRE_ACTIVATION {
+            extra_out[idx] = v;
+        }
+        v = epilogue_forward(v);
     }
-    if MASK && !(mask[idx] > 0.0) {
-        v = 0.0;
+    if DERIVATIVE {
+        v = epilogue_backward(at[idx], v);
     }
     c[idx] = v;
 }
 
 fn store_row_sum(i: u32, sum: f32) {
     if ROW_SUMS && i < params.m {
-        row_sums[i] = sum;
+        extra_out[i] = sum;
     }
 }
 

@@ -12,13 +12,16 @@
 // Invocations: 256 on GPUs; the host asks for 32 on CPU-like adapters, where a barrier costs
 // in proportion to the invocations it waits for and these models have little to share out.
 override WG: u32 = 256u;
-// Workgroup memory: every layer's activations for one batch, and the gradients going backward.
+// Workgroup memory: every layer's activations for one batch (and the pre-activations of the
+// hidden layers whose backward needs them), and the gradients going backward.
 const ACT_CAPACITY: u32 = 5120u;
 const GRAD_CAPACITY: u32 = 2048u;
 const MAX_LAYERS: u32 = 4u;
 
 const OPT_SGD: u32 = 0u;
 const OPT_ADAM: u32 = 1u;
+// pre_offsets of a hidden layer whose backward reads its output (ReLU) instead.
+const READS_OUTPUT: u32 = 0xffffffffu;
 
 struct SmallParams {
     // The optimizer's one group (first: a struct member of a uniform starts at a multiple of 16).
@@ -35,6 +38,11 @@ struct SmallParams {
     optimizer: u32,
     _pad0: u32,
     _pad1: u32,
+    // Per hidden layer: its activation (ACT_* of formulas.wgsl), LeakyReLU's slope, and where
+    // its pre-activations start in `act` (after every layer's activations) or READS_OUTPUT.
+    activation: vec4<u32>,
+    negative_slope: vec4<f32>,
+    pre_offsets: vec4<u32>,
     // The epoch's row of results; its `steps` are the epoch's.
     row: EpochRow,
 }
@@ -173,7 +181,7 @@ fn train_epoch(@builtin(local_invocation_index) lidx: u32) {
         }
         workgroupBarrier();
 
-        // Forward: act(l+1) = relu?(act(l)·W_lᵀ + b_l).
+        // Forward: act(l+1) = f_l(act(l)·W_lᵀ + b_l), f_l the identity for the output layer.
         for (var l = 0u; l < layers; l++) {
             let n_in = size(l);
             let n_out = size(l + 1u);
@@ -188,7 +196,10 @@ fn train_epoch(@builtin(local_invocation_index) lidx: u32) {
                 }
                 var v = acc + values[params.bias_offsets[l] + j];
                 if l + 1u < layers {
-                    v = max(v, 0.0);
+                    if params.pre_offsets[l] != READS_OUTPUT {
+                        act[params.pre_offsets[l] + idx] = v;
+                    }
+                    v = activation_forward(params.activation[l], v, params.negative_slope[l]);
                 }
                 act[dst + idx] = v;
             }
@@ -242,8 +253,13 @@ fn train_epoch(@builtin(local_invocation_index) lidx: u32) {
                     for (var j = 0u; j < n_out; j++) {
                         acc += grad[cur + r * n_out + j] * values[params.weight_offsets[l] + j * n_in + i];
                     }
-                    let masked = select(0.0, acc, act[below_src + idx] > 0.0);
-                    grad[below + idx] = masked;
+                    // Through the activation of hidden layer l − 1 (whose output is H_below).
+                    let h = l - 1u;
+                    var z = act[below_src + idx];
+                    if params.pre_offsets[h] != READS_OUTPUT {
+                        z = act[params.pre_offsets[h] + idx];
+                    }
+                    grad[below + idx] = activation_backward(params.activation[h], z, acc, params.negative_slope[h]);
                 }
             }
             storageBarrier();

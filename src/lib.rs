@@ -42,11 +42,11 @@
 //!
 //! ## Example
 //!
-//! Training from Rust is shown in the README (`experiment::Experiment`); here, one forward step of a linear layer with ReLU, and an MSE loss with its gradient:
+//! Training from Rust is shown in the README (`experiment::Experiment`); here, one forward step of a linear layer with its activation, and an MSE loss with its gradient:
 //!
 //! ```no_run
 //! use wgsl_train::kernels::{loss::{loss, LossKind}, matmul::{matmul, MatmulLayout, MatmulOptions}};
-//! use wgsl_train::{Gpu, Tensor};
+//! use wgsl_train::{nn::Activation, Gpu, Tensor};
 //!
 //! # fn main() -> wgsl_train::Result<()> {
 //! let gpu = Gpu::new()?; // fails with a clear message if there is no adapter
@@ -54,7 +54,8 @@
 //! let w = Tensor::from_slice(&gpu, &[1, 3], &[0.5f32, -0.25, 0.1])?; // [out, in]
 //! let b = Tensor::from_slice(&gpu, &[1], &[0.2f32])?;
 //! // y = relu(x·wᵀ + b)
-//! let options = MatmulOptions { layout: MatmulLayout::ABt, bias: Some(&b), relu: true, ..Default::default() };
+//! let relu = Some(Activation::Relu);
+//! let options = MatmulOptions { layout: MatmulLayout::ABt, bias: Some(&b), activation: relu, ..Default::default() };
 //! let y = matmul(&gpu, &x, &w, &options)?;
 //! let target = Tensor::from_slice(&gpu, &[2, 1], &[0.5f32, 1.0])?;
 //! let out = loss(&gpu, LossKind::Mse, &y, &target)?;

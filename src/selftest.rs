@@ -14,7 +14,7 @@ use crate::kernels::activation::{relu, relu_backward};
 use crate::kernels::loss::{loss, LossKind};
 use crate::kernels::matmul::{matmul_launch, MatmulLayout, MatmulOptions, MatmulVariant};
 use crate::kernels::reduce::{column_sums, sum};
-use crate::nn::Mlp;
+use crate::nn::{Activation, Mlp};
 use crate::optim::{AdamConfig, Optimizer, OptimizerConfig, ParamStore, SgdConfig};
 use crate::reference;
 use crate::train::{SingleDispatch, TrainConfig, Trainer};
@@ -153,12 +153,22 @@ async fn check_matmul(
     let options = MatmulOptions {
         layout,
         bias: Some(&gbias),
-        relu: true,
+        activation: Some(Activation::Relu),
         variant,
         ..MatmulOptions::default()
     };
     gpu.run(&matmul_launch(gpu, &ga, &gb, &c, &options)?)?;
-    let want = reference::matmul::matmul(&a, &b, m, n, k, layout, Some(&bias), true, None);
+    let want = reference::matmul::matmul(
+        &a,
+        &b,
+        m,
+        n,
+        k,
+        layout,
+        Some(&bias),
+        Some(Activation::Relu),
+        None,
+    );
     let scale = reference::matmul::abs_product_sums(&a, &b, m, n, k, layout);
     let name = format!("matmul {variant:?} {layout:?} + bias + ReLU, {m}×{n}×{k}");
     Ok(compare(name, &c.to_vec_async(gpu).await?, &want, |i| {

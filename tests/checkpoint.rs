@@ -7,7 +7,7 @@ use common::gpu;
 use wgsl_train::checkpoint::{load_model, read_tensors, save_model, training_state_path};
 use wgsl_train::data::Task;
 use wgsl_train::fs::write_atomic;
-use wgsl_train::nn::Mlp;
+use wgsl_train::nn::{Activation, Mlp};
 use wgsl_train::Error;
 
 fn temp_dir(name: &str) -> std::path::PathBuf {
@@ -239,6 +239,7 @@ fn saved_run(gpu: &wgsl_train::Gpu, path: &std::path::Path) {
     let data = wgsl_train::data::diabetes().unwrap();
     let experiment = wgsl_train::experiment::Experiment {
         hidden: vec![5],
+        activations: Vec::new(),
         optimizer: wgsl_train::optim::AdamConfig::default().into(),
         train: wgsl_train::train::TrainConfig {
             epochs: 1,
@@ -274,7 +275,7 @@ fn the_metadata_is_one_versioned_json_entry_per_file() {
     saved_run(gpu, &path);
 
     let model = metadata_entry(&path);
-    assert_eq!(model["format_version"], 1);
+    assert_eq!(model["format_version"], 2);
     assert_eq!(model["crate_version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(model["task"], "regression");
     assert_eq!(
@@ -310,13 +311,97 @@ fn the_metadata_is_one_versioned_json_entry_per_file() {
     );
 
     let state = metadata_entry(&training_state_path(&path));
-    assert_eq!(state["format_version"], 1);
+    assert_eq!(state["format_version"], 2);
     assert_eq!(state["step"].as_u64(), Some(step));
     assert!(state["history"]
         .as_str()
         .unwrap()
         .starts_with("epoch,train_loss,validation_loss\n1,"));
     assert!(state["settings"]["batch size"].is_string());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Each activation is written as PyTorch's module (with LeakyReLU's slope and GELU's form)
+/// and read back into the same model, whose predictions are the saved model's bit for bit.
+#[test]
+fn activations_are_saved_as_torch_modules_and_load_back() {
+    let gpu = gpu();
+    let dir = temp_dir("activations");
+    let path = dir.join("model.safetensors");
+    let x: Vec<f32> = (0..12).map(|i| (i as f32 - 5.5) / 2.0).collect();
+    let leaky = Activation::LeakyRelu {
+        negative_slope: 0.2,
+    };
+    for (pair, layers) in [
+        (
+            [Activation::Gelu, Activation::Tanh],
+            serde_json::json!([{"type": "GELU", "approximate": "none"}, {"type": "Tanh"}]),
+        ),
+        (
+            [leaky, Activation::GeluTanh],
+            serde_json::json!([{"type": "LeakyReLU", "negative_slope": 0.2_f32 as f64}, {"type": "GELU", "approximate": "tanh"}]),
+        ),
+        (
+            [Activation::Sigmoid, Activation::Silu],
+            serde_json::json!([{"type": "Sigmoid"}, {"type": "SiLU"}]),
+        ),
+    ] {
+        let model = Mlp::new(gpu, &[3, 4, 4, 1], Task::Regression, 5)
+            .unwrap()
+            .with_activations(&pair)
+            .unwrap();
+        save_model(gpu, &path, &model, None).unwrap();
+        let entry = metadata_entry(&path);
+        assert_eq!(entry["layers"][1], layers[0], "{pair:?}");
+        assert_eq!(entry["layers"][3], layers[1], "{pair:?}");
+        let loaded = load_model(gpu, &path, None).unwrap();
+        assert_eq!(loaded.activations(), pair);
+        assert_eq!(
+            common::bits(&loaded.predict(gpu, &x, 4).unwrap()),
+            common::bits(&model.predict(gpu, &x, 4).unwrap())
+        );
+    }
+    // PyTorch's default slope when a file leaves it out; a GELU form PyTorch lacks is named.
+    common::edit_metadata_entry(&path, |entry| {
+        entry["layers"][1] = serde_json::json!({"type": "LeakyReLU"});
+        entry["layers"][3] = serde_json::json!({"type": "GELU", "approximate": "sigmoid"});
+    });
+    let err = load_model(gpu, &path, None).unwrap_err().to_string();
+    assert!(
+        err.contains("layer 3") && err.contains("\"sigmoid\""),
+        "{err}"
+    );
+    common::edit_metadata_entry(&path, |entry| {
+        entry["layers"][3] = serde_json::json!({"type": "GELU"});
+    });
+    let loaded = load_model(gpu, &path, None).unwrap();
+    assert_eq!(
+        loaded.activations(),
+        [
+            Activation::LeakyRelu {
+                negative_slope: 0.01
+            },
+            Activation::Gelu
+        ]
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A version-1 file (ReLU between the Linear layers: what wgsl-train wrote before the other
+/// activations) still loads.
+#[test]
+fn a_format_version_1_file_still_loads() {
+    let gpu = gpu();
+    let dir = temp_dir("version1");
+    let path = dir.join("model.safetensors");
+    let model = Mlp::new(gpu, &[3, 2, 1], Task::Regression, 1).unwrap();
+    save_model(gpu, &path, &model, None).unwrap();
+    common::edit_metadata_entry(&path, |entry| {
+        entry["format_version"] = 1.into();
+        entry["crate_version"] = "0.1.0".into();
+    });
+    let loaded = load_model(gpu, &path, None).unwrap();
+    assert_eq!(loaded.activations(), [Activation::Relu]);
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -330,20 +415,20 @@ fn a_file_of_another_format_version_is_refused_by_version() {
     let model = Mlp::new(gpu, &[3, 2, 1], Task::Regression, 1).unwrap();
     save_model(gpu, &path, &model, None).unwrap();
     common::edit_metadata_entry(&path, |entry| {
-        entry["format_version"] = 2.into();
+        entry["format_version"] = 3.into();
         entry["crate_version"] = "9.0.0".into();
     });
     let err = load_model(gpu, &path, None).unwrap_err().to_string();
     for part in [
-        "format version 2",
+        "format version 3",
         "9.0.0",
-        "reads format versions 1 to 1",
+        "reads format versions 1 to 2",
         "upgrade",
     ] {
         assert!(err.contains(part), "{part:?} in {err}");
     }
     let err = wgsl_train::checkpoint::load_preprocessing(&path).unwrap_err();
-    assert!(err.to_string().contains("format version 2"), "{err}");
+    assert!(err.to_string().contains("format version 3"), "{err}");
 
     common::edit_metadata_entry(&path, |entry| {
         entry.as_object_mut().unwrap().remove("format_version");
@@ -378,7 +463,7 @@ fn a_file_of_another_format_version_is_refused_by_version() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
-/// Layers the crate does not have are refused by name: in our metadata (a Tanh between the
+/// Layers the crate does not have are refused by name: in our metadata (a Softplus between the
 /// Linear layers), and in a bare PyTorch state dict, where a Dropout shifts the second Linear
 /// to index 3.
 #[test]
@@ -389,11 +474,12 @@ fn foreign_layers_are_refused_by_name() {
     let model = Mlp::new(gpu, &[3, 2, 1], Task::Regression, 1).unwrap();
     save_model(gpu, &path, &model, None).unwrap();
     common::edit_metadata_entry(&path, |entry| {
-        entry["layers"][1]["type"] = "Tanh".into();
+        entry["layers"][1]["type"] = "Softplus".into();
     });
     let err = load_model(gpu, &path, None).unwrap_err().to_string();
     assert!(
-        err.contains("layer 1 is Tanh, which wgsl-train does not have"),
+        err.contains("layer 1 is Softplus, which wgsl-train does not have")
+            && err.contains("ReLU, LeakyReLU, Tanh, Sigmoid, GELU or SiLU"),
         "{err}"
     );
     common::edit_metadata_entry(&path, |entry| {

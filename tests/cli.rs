@@ -226,6 +226,7 @@ fn the_cli_prints_the_report_the_library_computes() {
     assert!(ok, "train failed: {stderr}");
     let experiment = Experiment {
         hidden: vec![6],
+        activations: Vec::new(),
         optimizer: SgdConfig {
             lr: 0.05,
             momentum: 0.9,

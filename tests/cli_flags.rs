@@ -193,6 +193,27 @@ fn every_train_flag_reaches_the_library() {
                 {"type": "Linear", "in_features": 6, "out_features": 1},
             ]),
         ),
+        (
+            &[
+                "--hidden",
+                "4,3",
+                "--activation",
+                "gelu_tanh,leaky_relu:0.5",
+            ],
+            Model("layers"),
+            json!([
+                {"type": "Linear", "in_features": 10, "out_features": 4},
+                {"type": "GELU", "approximate": "tanh"},
+                {"type": "Linear", "in_features": 4, "out_features": 3},
+                {"type": "LeakyReLU", "negative_slope": 0.5},
+                {"type": "Linear", "in_features": 3, "out_features": 1},
+            ]),
+        ),
+        (
+            &["--hidden", "4,3", "--activation", "silu"],
+            Setting("activations"),
+            json!("silu,silu"),
+        ),
     ];
     for (flags, saved, want) in rows {
         let (model, settings) = train(&scratch, "diabetes", flags);

@@ -8,11 +8,13 @@ mod common;
 use common::{epoch_path, gpu, F32_U};
 use serde::Deserialize;
 use wgsl_train::data::Dataset;
+use wgsl_train::kernels::activation::{activate, activate_backward};
 use wgsl_train::kernels::loss::{loss, LossKind};
-use wgsl_train::nn::{initial_values, Mlp, NamedTensor};
+use wgsl_train::nn::{initial_values, Activation, Mlp, NamedTensor};
 use wgsl_train::optim::{
     AdamConfig, LrSchedule, Optimizer, OptimizerConfig, ParamGroup, ParamStore, SgdConfig,
 };
+use wgsl_train::reference::activation::{derivative, error_bound, forward};
 use wgsl_train::train::{SingleDispatch, TrainConfig, Trainer};
 use wgsl_train::{data::Task, Tensor};
 
@@ -399,11 +401,176 @@ fn schedules_follow_pytorch() {
     }
 }
 
+// ---- activations.json ----
+
+#[derive(Deserialize)]
+struct Activations {
+    inputs: Vec<f32>,
+    upstream: Vec<f32>,
+    cases: Vec<ActivationCase>,
+}
+
+#[derive(Deserialize)]
+struct ActivationCase {
+    activation: Activation,
+    output: Vec<f32>,
+    input_grad: Vec<f32>,
+}
+
+/// Each `nn` activation module's output and input gradient, against the kernels and the f64
+/// reference. Both torch's f32 and ours are within `error_bound` of the true value (its
+/// derivation is beside it: exp's Vulkan precision, the roundings, and where 1 ± tanh cancels,
+/// as in torch's formulas too), so they differ by at most twice that; the f64 reference by at
+/// most once.
+#[test]
+fn activations_follow_pytorch() {
+    let torch: Activations = fixture("activations.json");
+    let gpu = gpu();
+    let n = torch.inputs.len();
+    let z = Tensor::from_slice(gpu, &[n], &torch.inputs).unwrap();
+    let up = Tensor::from_slice(gpu, &[n], &torch.upstream).unwrap();
+    assert_eq!(
+        torch.cases.len(),
+        8,
+        "every kind, LeakyReLU with two slopes"
+    );
+    let mut worst = 0.0f64;
+    for case in &torch.cases {
+        let f = case.activation;
+        let got = activate(gpu, f, &z).unwrap().to_vec::<f32>(gpu).unwrap();
+        let grad = activate_backward(gpu, f, &up, &z)
+            .unwrap()
+            .to_vec::<f32>(gpu)
+            .unwrap();
+        for i in 0..n {
+            let zi = f64::from(torch.inputs[i]);
+            let upstream = f64::from(torch.upstream[i]);
+            let (want, want_grad) = (f64::from(case.output[i]), f64::from(case.input_grad[i]));
+            let bound = error_bound(zi, want);
+            let grad_bound = upstream.abs() * error_bound(zi, derivative(f, zi));
+            for (what, value, want, bound) in [
+                ("kernel", f64::from(got[i]), want, 2.0 * bound),
+                (
+                    "kernel's gradient",
+                    f64::from(grad[i]),
+                    want_grad,
+                    2.0 * grad_bound,
+                ),
+                ("f64 reference", forward(f, zi), want, bound),
+                (
+                    "f64 reference's gradient",
+                    derivative(f, zi) * upstream,
+                    want_grad,
+                    grad_bound,
+                ),
+            ] {
+                let diff = (value - want).abs();
+                worst = worst.max(diff / bound);
+                assert!(
+                    diff <= bound,
+                    "{f} at {zi:e}: the {what} gives {value:e}, torch {want:e} (|diff| {diff:e} > {bound:e})"
+                );
+            }
+        }
+    }
+    eprintln!("activations: the largest difference is {worst:.3} of its bound");
+}
+
+// ---- torch_model.safetensors, torch_model.json ----
+
+#[derive(Deserialize)]
+struct TorchModel {
+    inputs: Vec<Vec<f32>>,
+    outputs: Vec<f32>,
+}
+
+/// A PyTorch `nn.Sequential(Linear, GELU, Linear, Tanh, Linear)` written by
+/// `scripts/from_torch.py` loads with its activations and predicts what PyTorch computed.
+/// Bound, layer by layer: a k-term dot product plus bias is within (k + 2)·u·S of the true one
+/// (S the sum of the terms' magnitudes, computed here), the activation adds `error_bound` and
+/// carries the error in by at most its Lipschitz bound; the next layer carries it through
+/// its weights' absolute row sums. Both torch and the crate are within that of the true value.
+#[test]
+fn a_torch_model_with_other_activations_predicts_as_torch() {
+    use wgsl_train::reference::activation::lipschitz;
+    let torch: TorchModel = fixture("torch_model.json");
+    let gpu = gpu();
+    let path = format!(
+        "{}/tests/golden/torch_model.safetensors",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let model = wgsl_train::checkpoint::load_model(gpu, std::path::Path::new(&path), None).unwrap();
+    assert_eq!(model.activations(), [Activation::Gelu, Activation::Tanh]);
+    assert_eq!(model.sizes(), [10, 8, 4, 1]);
+    let rows = torch.outputs.len();
+    let got = model.predict(gpu, &torch.inputs.concat(), rows).unwrap();
+    let weights = model.state_dict(gpu).unwrap();
+    let mut worst = 0.0f64;
+    for (r, x) in torch.inputs.iter().enumerate() {
+        // The value and the error bound of every unit, in f64, layer by layer.
+        let mut h: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
+        let mut err = vec![0.0f64; h.len()];
+        for l in 0..model.layers() {
+            let (w, b) = (&weights[2 * l].data, &weights[2 * l + 1].data);
+            let k = h.len();
+            let mut next = Vec::new();
+            let mut next_err = Vec::new();
+            for j in 0..b.len() {
+                let row = &w[j * k..(j + 1) * k];
+                let v: f64 = row
+                    .iter()
+                    .zip(&h)
+                    .map(|(&w, h)| f64::from(w) * h)
+                    .sum::<f64>()
+                    + f64::from(b[j]);
+                let scale: f64 = row
+                    .iter()
+                    .zip(&h)
+                    .map(|(&w, h)| (f64::from(w) * h).abs())
+                    .sum::<f64>()
+                    + f64::from(b[j]).abs();
+                let carried: f64 = row
+                    .iter()
+                    .zip(&err)
+                    .map(|(&w, e)| f64::from(w).abs() * e)
+                    .sum();
+                let e = carried + (k as f64 + 2.0) * F32_U * scale;
+                match model.activations().get(l) {
+                    Some(&f) => {
+                        let y = forward(f, v);
+                        next.push(y);
+                        next_err.push(lipschitz(f) * e + error_bound(v, y));
+                    }
+                    None => {
+                        next.push(v);
+                        next_err.push(e);
+                    }
+                }
+            }
+            (h, err) = (next, next_err);
+        }
+        let want = f64::from(torch.outputs[r]);
+        let bound = 2.0 * err[0];
+        let diff = (f64::from(got[r]) - want).abs();
+        worst = worst.max(diff / bound);
+        assert!(
+            diff <= bound,
+            "row {r}: predict gives {}, torch {want} (|diff| {diff:e} > {bound:e})",
+            got[r]
+        );
+        assert!(
+            (h[0] - want).abs() <= err[0],
+            "row {r}: the f64 forward {} vs torch {want}",
+            h[0]
+        );
+    }
+    eprintln!("torch model: the largest difference is {worst:.3} of its bound");
+}
+
 // ---- training.json ----
 
 #[derive(Deserialize)]
 struct Training {
-    sizes: Vec<usize>,
     features: Vec<Vec<f32>>,
     targets: Vec<f32>,
     runs: Vec<TrainingRun>,
@@ -413,6 +580,9 @@ struct Training {
 struct TrainingRun {
     name: String,
     config: OptimizerConfig,
+    sizes: Vec<usize>,
+    /// After each hidden layer.
+    activations: Vec<Activation>,
     epochs: usize,
     batch_size: usize,
     initial: std::collections::BTreeMap<String, serde_json::Value>,
@@ -435,22 +605,31 @@ fn named(
         .collect()
 }
 
-/// One whole 10→5→1 run of torch (full batches, so the crate's own row order does not enter),
-/// replayed through each training path from torch's initial weights: the general path, the
-/// one-dispatch path and the streamed split. Every step is checked (the count too), and the
-/// final weights. Bounds: a step's loss and gradient sum 64 rows of 10-term dot products,
-/// which each side rounds in its own order, ≤ (64 + 10 + 8)·u relative to the terms; carried
-/// over t steps (each step's update moves by at most lr times that, relative), a weight
-/// differs by at most t·82·u·(|w| + 10·lr), and a loss by t·82·u of itself.
+/// Whole runs of torch (full batches, so the crate's own row order does not enter): 10→5→1
+/// with ReLU and with each other activation, and 10→6→4→1 with GELU then Tanh, each replayed
+/// through each training path from torch's initial weights: the general path, the one-dispatch
+/// path and the streamed split. Every step is checked (the count too), and the final weights.
+/// Bounds: a step's loss and gradient sum 64 rows of 10-term dot products, which each side
+/// rounds in its own order, ≤ (64 + 10 + 8)·u relative to the terms, and each activation and
+/// its derivative add `error_bound`'s (24 + 2z²)·u, at most 56u for these |z| < 4 (about 2·u
+/// more per layer of cancellation): 150u a step in all; carried over t steps (each step's
+/// update moves by at most lr times that, relative), a weight differs by at most
+/// t·150·u·(|w| + 10·lr), and a loss by t·150·u of itself.
 #[test]
 fn training_follows_pytorch_on_every_path() {
     let torch: Training = fixture("training.json");
     let gpu = gpu();
     let rows = torch.targets.len();
     let features: Vec<f32> = torch.features.concat();
-    let data = Dataset::regression(features, torch.sizes[0], torch.targets.clone()).unwrap();
-    let per_step = (rows + torch.sizes[0] + 8) as f64 * F32_U;
+    let inputs = torch.features[0].len();
+    let data = Dataset::regression(features, inputs, torch.targets.clone()).unwrap();
+    let per_step = (rows + inputs + 8 + 68) as f64 * F32_U;
     let mut worst = 0.0f64;
+    assert_eq!(
+        torch.runs.len(),
+        10,
+        "ReLU twice, each other activation, two layers"
+    );
     for run in &torch.runs {
         for (path, one_dispatch, chunk_rows) in [
             ("general", false, None),
@@ -458,7 +637,10 @@ fn training_follows_pytorch_on_every_path() {
             ("streamed", false, Some(rows)),
         ] {
             let what = format!("{} ({path} path)", run.name);
-            let mlp = Mlp::new(gpu, &torch.sizes, Task::Regression, 0).unwrap();
+            let mlp = Mlp::new(gpu, &run.sizes, Task::Regression, 0)
+                .unwrap()
+                .with_activations(&run.activations)
+                .unwrap();
             mlp.load_state_dict(gpu, &named(&run.initial, &mlp))
                 .unwrap();
             let config = TrainConfig {

@@ -3,8 +3,9 @@
 mod common;
 
 use common::gpu;
-use wgsl_train::kernels::activation::relu_launch;
+use wgsl_train::kernels::activation::activation_launch;
 use wgsl_train::kernels::matmul::{matmul, MatmulOptions};
+use wgsl_train::nn::Activation;
 use wgsl_train::{DType, Error, Gpu, GpuOptions, Tensor};
 
 #[test]
@@ -42,7 +43,7 @@ fn a_batch_records_many_launches_into_one_submission() {
     let x = Tensor::from_slice(gpu, &[4], &[-1.0f32, 2.0, -3.0, 4.0]).unwrap();
     let y = Tensor::zeros(gpu, &[4], DType::F32).unwrap();
     let z = Tensor::zeros(gpu, &[4], DType::F32).unwrap();
-    let first = relu_launch(gpu, &x, &y).unwrap();
+    let first = activation_launch(gpu, Activation::Relu, &x, &y).unwrap();
     let mut batch = gpu.batch();
     batch.record(&first);
     batch.copy(&y, &z).unwrap();

@@ -216,7 +216,10 @@ fn trained_alone(data: &Dataset, fold: &Fold, model: &GridModel, config: &GridCo
     } else {
         1
     });
-    let mlp = Mlp::new(gpu(), &sizes, data.task(), model.seed).unwrap();
+    let mlp = Mlp::new(gpu(), &sizes, data.task(), model.seed)
+        .unwrap()
+        .with_activations(&[model.activation])
+        .unwrap();
     let train = data.subset(&fold.train);
     let validation = data.subset(&fold.validation);
     let train_config = TrainConfig {
@@ -317,6 +320,42 @@ fn each_model_agrees_with_the_trainer_on_each_loss() {
         let folds = data.k_fold(3, seed).unwrap();
         assert_agrees(data, &folds, &models, &config);
     }
+}
+
+/// Every activation trains in the grid as with the trainer, each model in a grid of all of
+/// them ending bit for bit as in a grid of one (models of different activations live in
+/// different kernels of one submission).
+#[test]
+fn each_activation_trains_in_the_grid_as_with_the_trainer() {
+    let (mut rng, seed) = rng("each_activation_trains_in_the_grid_as_with_the_trainer");
+    let data = regression(&mut rng, 157, 6);
+    let folds = data.k_fold(3, seed).unwrap();
+    let config = GridConfig {
+        epochs: 4,
+        batch_size: 16,
+        patience: Some(2),
+        ..GridConfig::default()
+    };
+    let adam = AdamConfig {
+        lr: 1e-2,
+        ..AdamConfig::default()
+    };
+    let activations = Activation::ALL.into_iter().chain([Activation::LeakyRelu {
+        negative_slope: -0.25,
+    }]);
+    let models: Vec<GridModel> = activations
+        .enumerate()
+        .map(|(i, activation)| GridModel {
+            activation,
+            ..model(&[5], adam, seed % 1000, i % 3)
+        })
+        .collect();
+    let together = fit(&data, &folds, models.clone(), config.clone());
+    for (model, result) in models.iter().zip(&together) {
+        let alone = fit(&data, &folds, vec![model.clone()], config.clone());
+        assert_eq!(bits(result), bits(&alone[0]), "{}", model.activation);
+    }
+    assert_agrees(&data, &folds, &models, &config);
 }
 
 #[test]

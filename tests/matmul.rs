@@ -8,6 +8,8 @@ use rand::rngs::StdRng;
 use wgsl_train::kernels::matmul::{
     matmul_launch, MatmulLayout, MatmulOptions, MatmulVariant, TileShape,
 };
+use wgsl_train::nn::Activation;
+use wgsl_train::reference::activation::{derivative, error_bound, lipschitz};
 use wgsl_train::{reference, DType, Error, Tensor};
 
 const LAYOUTS: [MatmulLayout; 3] = [MatmulLayout::AB, MatmulLayout::ABt, MatmulLayout::AtB];
@@ -20,16 +22,41 @@ struct Case {
     layout: MatmulLayout,
     variant: MatmulVariant,
     bias: bool,
-    relu: bool,
+    /// The forward epilogue's activation, and whether it also writes the pre-activation.
+    activation: Option<Activation>,
+    pre: bool,
     accumulate: bool,
-    mask: bool,
+    /// The backward epilogue: the output times f'(z), z a random tensor.
+    derivative: Option<Activation>,
     row_sums: bool,
     tile: TileShape,
 }
 
+impl Case {
+    /// A plain product of this shape, layout and variant; the rest switched off.
+    fn plain(m: usize, n: usize, k: usize, layout: MatmulLayout, variant: MatmulVariant) -> Self {
+        Case {
+            m,
+            n,
+            k,
+            layout,
+            variant,
+            bias: false,
+            activation: None,
+            pre: false,
+            accumulate: false,
+            derivative: None,
+            row_sums: false,
+            tile: TileShape::default(),
+        }
+    }
+}
+
 /// Runs one case on the GPU and compares with the reference. The tolerance is the classic
 /// bound for any summation order, |error| ≤ (k + 2)·u·Σ|terms| (u = 2⁻²⁴), so it holds for
-/// every kernel variant yet is far below the size of a wrong or missing term.
+/// every kernel variant yet is far below the size of a wrong or missing term; an activation
+/// widens it by how far f can move that error (its Lipschitz bound) and by its own evaluation
+/// error (`error_bound`).
 fn check(case: Case, rng: &mut StdRng, seed: u64) {
     let Case {
         m, n, k, layout, ..
@@ -39,8 +66,8 @@ fn check(case: Case, rng: &mut StdRng, seed: u64) {
     let b = uniform(rng, k * n, -1.0, 1.0);
     let bias = uniform(rng, n, -1.0, 1.0);
     let c_old = uniform(rng, m * n, -1.0, 1.0);
-    let mut mask = uniform(rng, m * n, -1.0, 1.0);
-    mask[0] = 0.0; // exactly 0 masks too
+    let mut z = uniform(rng, m * n, -4.0, 4.0);
+    z[0] = 0.0; // ReLU's derivative at exactly 0 is 0
     let (a_shape, b_shape) = match layout {
         MatmulLayout::AB => ([m, k], [k, n]),
         MatmulLayout::ABt => ([m, k], [n, k]),
@@ -49,8 +76,9 @@ fn check(case: Case, rng: &mut StdRng, seed: u64) {
     let ga = Tensor::from_slice(gpu, &a_shape, &a).unwrap();
     let gb = Tensor::from_slice(gpu, &b_shape, &b).unwrap();
     let gbias = Tensor::from_slice(gpu, &[n], &bias).unwrap();
-    let gmask = Tensor::from_slice(gpu, &[m, n], &mask).unwrap();
+    let gz = Tensor::from_slice(gpu, &[m, n], &z).unwrap();
     let gsums = Tensor::zeros(gpu, &[m], DType::F32).unwrap();
+    let gpre = Tensor::zeros(gpu, &[m, n], DType::F32).unwrap();
     let gc = if case.accumulate {
         Tensor::from_slice(gpu, &[m, n], &c_old).unwrap()
     } else {
@@ -59,9 +87,10 @@ fn check(case: Case, rng: &mut StdRng, seed: u64) {
     let options = MatmulOptions {
         layout,
         bias: case.bias.then_some(&gbias),
-        relu: case.relu,
+        activation: case.activation,
+        pre_activation: case.pre.then_some(&gpre),
         accumulate: case.accumulate,
-        mask: case.mask.then_some(&gmask),
+        derivative: case.derivative.map(|f| (f, &gz)),
         row_sums: case.row_sums.then_some(&gsums),
         variant: case.variant,
         tile: case.tile,
@@ -70,19 +99,25 @@ fn check(case: Case, rng: &mut StdRng, seed: u64) {
         .unwrap();
     let got = gc.to_vec::<f32>(gpu).unwrap();
 
-    let mut want = reference::matmul::matmul(
-        &a,
-        &b,
-        m,
-        n,
-        k,
-        layout,
-        case.bias.then_some(bias.as_slice()),
-        case.relu,
-        case.accumulate.then_some(c_old.as_slice()),
-    );
-    if case.mask {
-        reference::matmul::apply_mask(&mut want, &mask);
+    let plain = |activation| {
+        reference::matmul::matmul(
+            &a,
+            &b,
+            m,
+            n,
+            k,
+            layout,
+            case.bias.then_some(bias.as_slice()),
+            activation,
+            case.accumulate.then_some(c_old.as_slice()),
+        )
+    };
+    let pre = plain(None);
+    let mut want = plain(case.activation);
+    if let Some(f) = case.derivative {
+        for (v, &z) in want.iter_mut().zip(&z) {
+            *v = (f64::from(*v) * derivative(f, f64::from(z))) as f32;
+        }
     }
     if case.row_sums {
         let got_sums = gsums.to_vec::<f32>(gpu).unwrap();
@@ -114,6 +149,25 @@ fn check(case: Case, rng: &mut StdRng, seed: u64) {
             0.0
         };
         (k as f64 + 2.0) * F32_U * (scale[i] + extra) + 1e-30
+    };
+    if case.pre {
+        let got_pre = gpre.to_vec::<f32>(gpu).unwrap();
+        assert_close(
+            &format!("matmul pre-activation {case:?}"),
+            seed,
+            &got_pre,
+            &pre,
+            tol,
+        );
+    }
+    let tol = |i: usize| match (case.activation, case.derivative) {
+        (Some(f), _) => lipschitz(f) * tol(i) + error_bound(f64::from(pre[i]), f64::from(want[i])),
+        (_, Some(f)) => {
+            let (zi, d) = (f64::from(z[i]), derivative(f, f64::from(z[i])));
+            let e = error_bound(zi, d);
+            (d.abs() + e) * tol(i) + f64::from(pre[i]).abs() * e
+        }
+        (None, None) => tol(i),
     };
     assert_close(&format!("matmul {case:?}"), seed, &got, &want, tol);
 }
@@ -157,20 +211,7 @@ fn matmul_matches_reference_at_awkward_sizes() {
     for (m, n, k) in shapes {
         for layout in LAYOUTS {
             for variant in MatmulVariant::ALL {
-                let case = Case {
-                    m,
-                    n,
-                    k,
-                    layout,
-                    variant,
-                    bias: false,
-                    relu: false,
-                    accumulate: false,
-                    mask: false,
-                    row_sums: false,
-                    tile: TileShape::default(),
-                };
-                check(case, &mut rng, seed);
+                check(Case::plain(m, n, k, layout, variant), &mut rng, seed);
             }
         }
     }
@@ -188,33 +229,64 @@ fn matmul_epilogue_matches_reference() {
     ] {
         for layout in LAYOUTS {
             for variant in MatmulVariant::ALL {
-                for (bias, relu, accumulate, mask, row_sums) in [
-                    (true, false, false, false, false),
-                    (true, true, false, false, false),
-                    (false, true, false, false, false),
-                    (false, false, true, false, false),
-                    (true, true, true, false, false),
-                    (false, false, false, true, false),
-                    (false, false, false, false, true),
-                    (true, false, false, true, true),
+                let relu = Some(Activation::Relu);
+                for (bias, activation, pre, accumulate, derivative, row_sums) in [
+                    (true, None, false, false, None, false),
+                    (true, relu, false, false, None, false),
+                    (false, relu, true, false, None, false),
+                    (false, None, false, true, None, false),
+                    (true, relu, true, true, None, false),
+                    (false, None, false, false, relu, false),
+                    (false, None, false, false, None, true),
+                    (true, None, false, false, relu, true),
                 ] {
                     let case = Case {
-                        m,
-                        n,
-                        k,
-                        layout,
-                        variant,
                         bias,
-                        relu,
+                        activation,
+                        pre,
                         accumulate,
-                        mask,
+                        derivative,
                         row_sums,
-                        tile: TileShape::default(),
+                        ..Case::plain(m, n, k, layout, variant)
                     };
                     check(case, &mut rng, seed);
                 }
             }
         }
+    }
+}
+
+/// Every activation's forward (with the pre-activation written beside it) and backward in the
+/// epilogue, LeakyReLU with PyTorch's slope and with a negative one: in every layout of the
+/// two kernels the epilogue shares with the others, then one activation in every kernel (on
+/// lavapipe a vec4 or Subgroup kernel with an epilogue takes about 12 s to compile cold).
+#[test]
+fn matmul_epilogue_applies_every_activation() {
+    let (mut rng, seed) = rng("matmul_epilogue_applies_every_activation");
+    let activations = Activation::ALL.into_iter().chain([Activation::LeakyRelu {
+        negative_slope: -0.25,
+    }]);
+    let every_activation = activations.flat_map(|f| {
+        LAYOUTS.into_iter().flat_map(move |layout| {
+            [MatmulVariant::Blocked, MatmulVariant::Tiled].map(|variant| (f, layout, variant))
+        })
+    });
+    let every_kernel =
+        MatmulVariant::ALL.map(|variant| (Activation::Gelu, MatmulLayout::AB, variant));
+    for (f, layout, variant) in every_activation.chain(every_kernel) {
+        let (m, n, k) = (37, 132, 20);
+        let forward = Case {
+            bias: true,
+            activation: Some(f),
+            pre: true,
+            ..Case::plain(m, n, k, layout, variant)
+        };
+        check(forward, &mut rng, seed);
+        let backward = Case {
+            derivative: Some(f),
+            ..Case::plain(m, n, k, layout, variant)
+        };
+        check(backward, &mut rng, seed);
     }
 }
 
@@ -229,21 +301,14 @@ fn tiled_kernel_takes_other_tile_shapes_and_refuses_bad_ones() {
         for (m, n, k) in [(65, 129, 63), (132, 260, 36)] {
             for layout in LAYOUTS {
                 let case = Case {
-                    m,
-                    n,
-                    k,
-                    layout,
-                    variant: MatmulVariant::Tiled,
                     bias: true,
-                    relu: false,
-                    accumulate: false,
-                    mask: false,
                     row_sums: true,
                     tile: TileShape {
                         m: tm,
                         n: tn,
                         k: tk,
                     },
+                    ..Case::plain(m, n, k, layout, MatmulVariant::Tiled)
                 };
                 check(case, &mut rng, seed);
             }
@@ -322,17 +387,10 @@ fn the_subgroup_kernel_runs_where_subgroups_are_8_wide_and_operands_align() {
 fn matmul_auto_variant_matches_reference() {
     let (mut rng, seed) = rng("matmul_auto_variant_matches_reference");
     let case = Case {
-        m: 100,
-        n: 70,
-        k: 90,
-        layout: MatmulLayout::ABt,
-        variant: MatmulVariant::Auto,
         bias: true,
-        relu: true,
-        accumulate: false,
-        mask: false,
+        activation: Some(Activation::Relu),
         row_sums: true,
-        tile: TileShape::default(),
+        ..Case::plain(100, 70, 90, MatmulLayout::ABt, MatmulVariant::Auto)
     };
     check(case, &mut rng, seed);
 }
@@ -347,15 +405,21 @@ proptest! {
         layout in prop::sample::select(LAYOUTS.to_vec()),
         variant in prop::sample::select(MatmulVariant::ALL.to_vec()),
         bias: bool,
-        relu: bool,
+        activation in prop::option::of(prop::sample::select(Activation::ALL.to_vec())),
+        pre: bool,
         accumulate: bool,
-        mask: bool,
+        derivative in prop::option::of(prop::sample::select(Activation::ALL.to_vec())),
         row_sums: bool,
         seed: u64,
     ) {
         use rand::SeedableRng;
         let mut rng = StdRng::seed_from_u64(seed);
-        check(Case { m, n, k, layout, variant, bias, relu, accumulate, mask, row_sums, tile: TileShape::default() }, &mut rng, seed);
+        // One epilogue takes an activation or a derivative, and the pre-activation only with
+        // an activation and without row sums (they share an output).
+        let derivative = derivative.filter(|_| activation.is_none());
+        let pre = pre && activation.is_some() && !row_sums;
+        let case = Case { bias, activation, pre, accumulate, derivative, row_sums, ..Case::plain(m, n, k, layout, variant) };
+        check(case, &mut rng, seed);
     }
 }
 

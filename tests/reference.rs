@@ -2,6 +2,7 @@
 //! their gradients against central finite differences of their own loss values.
 
 use wgsl_train::kernels::matmul::MatmulLayout;
+use wgsl_train::nn::Activation;
 use wgsl_train::reference::{activation, loss, matmul, reduce};
 
 fn close(a: f64, b: f64, tol: f64) -> bool {
@@ -14,17 +15,17 @@ fn matmul_reference_known_values() {
     let a = [1.0, 2.0, 3.0, 4.0];
     let b = [5.0, 6.0, 7.0, 8.0];
     assert_eq!(
-        matmul::matmul(&a, &b, 2, 2, 2, MatmulLayout::AB, None, false, None),
+        matmul::matmul(&a, &b, 2, 2, 2, MatmulLayout::AB, None, None, None),
         vec![19.0, 22.0, 43.0, 50.0]
     );
     // A·Bᵀ with Bᵀ = [[5,7],[6,8]]: [[1·5+2·6, 1·7+2·8], [3·5+4·6, 3·7+4·8]] = [[17,23],[39,53]].
     assert_eq!(
-        matmul::matmul(&a, &b, 2, 2, 2, MatmulLayout::ABt, None, false, None),
+        matmul::matmul(&a, &b, 2, 2, 2, MatmulLayout::ABt, None, None, None),
         vec![17.0, 23.0, 39.0, 53.0]
     );
     // Aᵀ·B with Aᵀ = [[1,3],[2,4]]: [[1·5+3·7, 1·6+3·8], [2·5+4·7, 2·6+4·8]] = [[26,30],[38,44]].
     assert_eq!(
-        matmul::matmul(&a, &b, 2, 2, 2, MatmulLayout::AtB, None, false, None),
+        matmul::matmul(&a, &b, 2, 2, 2, MatmulLayout::AtB, None, None, None),
         vec![26.0, 30.0, 38.0, 44.0]
     );
     // Epilogue: [[19,22],[43,50]] + old [[1,1],[1,1]] + bias [−30, −100], then ReLU:
@@ -37,7 +38,7 @@ fn matmul_reference_known_values() {
         2,
         MatmulLayout::AB,
         Some(&[-30.0, -100.0]),
-        true,
+        Some(Activation::Relu),
         Some(&[1.0; 4]),
     );
     assert_eq!(out, vec![0.0, 0.0, 14.0, 0.0]);
@@ -57,6 +58,62 @@ fn activation_and_reduce_reference_known_values() {
     );
     assert_eq!(reduce::sum(&[1.0, 2.0, 3.5]), 6.5);
     assert_eq!(reduce::mean(&[1.0, 2.0, 3.0, 6.0]), 3.0);
+}
+
+/// Each activation's f64 reference at values worked out from the definitions, and its
+/// derivative against a central finite difference of its own forward.
+#[test]
+fn activation_references_known_values_and_derivatives() {
+    use activation::{derivative, forward};
+    let leaky = Activation::LeakyRelu {
+        negative_slope: 0.25,
+    };
+    // Φ(1) = 0.841344746068543 (tables of the normal CDF); tanh(1) = 0.761594155955765;
+    // σ(1) = 1/(1 + e⁻¹) = 0.731058578630005; √(2/π)·1.044715 = 0.833561968939166
+    for (a, z, want) in [
+        (Activation::Relu, -2.0, 0.0),
+        (leaky, -2.0, -0.5),
+        (leaky, 3.0, 3.0),
+        (Activation::Tanh, 1.0, 0.761_594_155_955_765),
+        (Activation::Sigmoid, 1.0, 0.731_058_578_630_005),
+        (Activation::Gelu, 1.0, 0.841_344_746_068_543),
+        (Activation::Gelu, -1.0, -(1.0 - 0.841_344_746_068_543)),
+        (
+            Activation::GeluTanh,
+            1.0,
+            0.5 * (1.0 + (0.833_561_968_939_166_f64).tanh()),
+        ),
+        (Activation::Silu, 1.0, 0.731_058_578_630_005),
+    ] {
+        assert!(
+            close(forward(a, z), want, 1e-9),
+            "{a}({z}) = {}, want {want}",
+            forward(a, z)
+        );
+    }
+    // lipschitz bounds |f'| everywhere (the kernel tests' tolerances lean on it).
+    for a in Activation::ALL.into_iter().chain([leaky]) {
+        let steepest = (-20_000..20_000)
+            .map(|i| derivative(a, f64::from(i) / 1000.0).abs())
+            .fold(0.0, f64::max);
+        assert!(
+            steepest <= activation::lipschitz(a),
+            "{a}: |f'| reaches {steepest}"
+        );
+    }
+    assert_eq!(derivative(Activation::Relu, 0.0), 0.0);
+    assert_eq!(derivative(leaky, 0.0), 0.25);
+    for a in Activation::ALL.into_iter().chain([leaky]) {
+        for z in [-6.0, -2.5, -1.0, -0.3, 0.2, 0.7, 1.5, 4.0] {
+            let h = 1e-6;
+            let numeric = (forward(a, z + h) - forward(a, z - h)) / (2.0 * h);
+            assert!(
+                close(derivative(a, z), numeric, 1e-7),
+                "{a}'({z}) = {}, finite difference {numeric}",
+                derivative(a, z)
+            );
+        }
+    }
 }
 
 #[test]

@@ -291,6 +291,10 @@ fn a_resume_with_other_settings_is_refused_by_name() {
         (["--seed", "5"], "shuffle seed"),
         (["--hidden", "50"], "layer sizes"),
         (
+            ["--activation", "tanh"],
+            "activations relu, but this one has tanh",
+        ),
+        (
             ["--lr", "0.01"],
             "the optimizer's lr (--lr) 0.001, but this one has 0.01",
         ),
@@ -318,6 +322,19 @@ fn a_resume_with_other_settings_is_refused_by_name() {
             "{flags:?}: {stderr}"
         );
     }
+    // A training state from before the activations were recorded: its run had ReLU.
+    common::edit_metadata_entry(&training_state_path(&path), |entry| {
+        entry["settings"]
+            .as_object_mut()
+            .unwrap()
+            .remove("activations");
+    });
+    let gelu = ["--epochs", "5", "--resume", "--activation", "gelu"];
+    let (ok, _, stderr) = run(&train_args(&path, &gelu));
+    assert!(
+        !ok && stderr.contains("saved with activations relu, but this one has gelu"),
+        "{stderr}"
+    );
     let (ok, stdout, stderr) = run(&train_args(&path, &["--epochs", "5", "--resume"]));
     assert!(ok, "{stderr}");
     assert!(

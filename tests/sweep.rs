@@ -37,6 +37,7 @@ fn candidate(
 ) -> Candidate {
     Candidate {
         hidden: hidden.to_vec(),
+        activation: wgsl_train::nn::Activation::Relu,
         optimizer: optimizer.into(),
         lr_schedule: LrSchedule::Constant,
     }
@@ -469,4 +470,78 @@ fn shards_beyond_the_models_are_empty_and_the_merge_is_the_run() {
     assert_eq!(merged.models, whole.models);
     assert_eq!(merged.candidates, whole.candidates);
     assert_eq!(merged.test, whole.test);
+}
+
+/// `--activation` is a grid axis: one candidate per activation (innermost, after the widths),
+/// each trained with it (their scores differ), and the refit model saved with the winner's.
+#[test]
+fn the_sweep_command_compares_activations_and_saves_the_winners() {
+    let dir = common::scratch_dir().join("sweep-activations");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (json, model) = (dir.join("r.json"), dir.join("m.safetensors"));
+    let path = |p: &std::path::Path| p.to_str().unwrap().to_string();
+    let (ok, _, stderr) = wgsl_train(&[
+        "sweep",
+        "--data",
+        "diabetes",
+        "--hidden",
+        "5,4-3",
+        "--activation",
+        "relu,tanh,leaky_relu:0.2",
+        "--folds",
+        "2",
+        "--epochs",
+        "3",
+        "--json",
+        &path(&json),
+        "--save",
+        &path(&model),
+    ]);
+    assert!(ok, "{stderr}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let candidates = report["candidates"].as_array().unwrap();
+    let params: Vec<(String, usize)> = candidates
+        .iter()
+        .map(|c| {
+            let p = &c["params"];
+            (
+                p["activation"].as_str().unwrap().to_string(),
+                p["hidden"].as_array().unwrap().len(),
+            )
+        })
+        .collect();
+    let want: Vec<(String, usize)> = [1, 2]
+        .into_iter()
+        .flat_map(|depth| ["relu", "tanh", "leaky_relu:0.2"].map(|a| (a.to_string(), depth)))
+        .collect();
+    assert_eq!(params, want);
+    let losses: Vec<f64> = candidates
+        .iter()
+        .map(|c| c["mean_validation_loss"].as_f64().unwrap())
+        .collect();
+    assert!(
+        losses[0] != losses[1] && losses[1] != losses[2],
+        "the activations trained alike: {losses:?}"
+    );
+    let best = report["best"].as_u64().unwrap() as usize;
+    let torch_name = match params[best].0.as_str() {
+        "relu" => "ReLU",
+        "tanh" => "Tanh",
+        _ => "LeakyReLU",
+    };
+    let (_, metadata) = wgsl_train::checkpoint::read_tensors(&model).unwrap();
+    let entry: serde_json::Value = serde_json::from_str(&metadata["wgsl-train"]).unwrap();
+    let layers = entry["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 2 * params[best].1 + 1);
+    assert!(
+        layers
+            .iter()
+            .skip(1)
+            .step_by(2)
+            .all(|l| l["type"] == torch_name),
+        "{layers:?}: the best is {}",
+        params[best].0
+    );
+    std::fs::remove_dir_all(&dir).ok();
 }

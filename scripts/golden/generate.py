@@ -12,14 +12,23 @@ shortest decimal that reads back to the same float32.
   gradients through `torch.optim` (L1 added to the loss, as PyTorch users add it).
 - losses.json: each loss's value and gradient at ordinary and edge inputs.
 - schedules.json: `StepLR` and `CosineAnnealingLR` rates, epoch by epoch.
-- training.json: a whole 10→5→1 run (data, initial weights, per-step losses, final weights).
+- activations.json: each activation module's output and input gradient at ordinary and edge
+  inputs.
+- torch_model.safetensors and torch_model.json: an `nn.Sequential(Linear, GELU, Linear, Tanh,
+  Linear)` written by scripts/from_torch.py's `save_module`, and its outputs on given inputs.
+- training.json: whole runs of 10→5→1 (ReLU, and each other activation) and of a 10→6→4→1
+  with two activations (data, initial weights, per-step losses, final weights).
 """
 import json
 import math
 import os
+import sys
 
 import numpy as np
 import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+import from_torch  # noqa: E402  (scripts/from_torch.py)
 
 OUT = os.path.join(os.path.dirname(__file__), "..", "..", "tests", "golden")
 STEPS = 25
@@ -212,21 +221,61 @@ def schedules():
     write("schedules.json", {"schedules": out})
 
 
+# The crate's activation names (`Activation`'s Display) and PyTorch's modules.
+ACTIVATIONS = {
+    "relu": lambda: torch.nn.ReLU(),
+    "leaky_relu:0.01": lambda: torch.nn.LeakyReLU(),
+    "leaky_relu:-0.25": lambda: torch.nn.LeakyReLU(negative_slope=-0.25),
+    "tanh": lambda: torch.nn.Tanh(),
+    "sigmoid": lambda: torch.nn.Sigmoid(),
+    "gelu": lambda: torch.nn.GELU(),
+    "gelu_tanh": lambda: torch.nn.GELU(approximate="tanh"),
+    "silu": lambda: torch.nn.SiLU(),
+}
+
+
+def activations():
+    """Each module's output and the gradient of sum(upstream · f(z)) at z, over the ranges
+    where the formulas change branch, and exact zeros and extremes."""
+    rng = np.random.default_rng(17)
+    edges = [0.0, -0.0, 0.39, 0.41, -0.4, 1e-30, -1e-6, 1e-3, -1e-3, 5.5, -5.5, 9.0, -9.0,
+             14.0, -14.0, 30.0, -30.0, 95.0, -95.0]
+    z = np.concatenate([np.array(edges), rng.uniform(-12, 12, 300), rng.normal(0, 1.5, 200)])
+    z = z.astype(np.float32)
+    upstream = rng.uniform(-1, 1, z.size).astype(np.float32)
+    cases = []
+    for name, module in ACTIVATIONS.items():
+        zt = torch.tensor(z, requires_grad=True)
+        out = module()(zt)
+        out.backward(torch.tensor(upstream))
+        cases.append({"activation": name, "output": f32(out.detach().numpy()),
+                      "input_grad": f32(zt.grad.numpy())})
+    write("activations.json", {"inputs": f32(z), "upstream": f32(upstream), "cases": cases},
+          indent=None)
+
+
 def training():
-    """A 10→5→1 ReLU network trained full-batch (every step sees all rows, so the rows'
-    order, which the crate draws its own way, does not enter) with MSE."""
+    """Networks trained full-batch (every step sees all rows, so the rows' order, which the
+    crate draws its own way, does not enter) with MSE: 10→5→1 with ReLU and two optimizers,
+    with each other activation and Adam, and 10→6→4→1 with GELU then Tanh."""
     rng = np.random.default_rng(11)
     rows, epochs = 64, 30
     x = rng.normal(0, 1, (rows, 10)).astype(np.float32)
     y = (np.tanh(x[:, 0] - 0.5 * x[:, 1]) + 0.3 * x[:, 2] * x[:, 3]
          + rng.normal(0, 0.1, rows)).astype(np.float32)
     runs = []
-    for name, config in (
-        ("Adam with L1", dict(ADAM, lr=0.01, l1=1e-3)),
-        ("SGD momentum with weight decay", dict(SGD, lr=0.05, momentum=0.9, weight_decay=1e-3)),
-    ):
+    adam = dict(ADAM, lr=0.01)
+    sgd = dict(SGD, lr=0.05, momentum=0.9, weight_decay=1e-3)
+    plans = [("Adam with L1", dict(ADAM, lr=0.01, l1=1e-3), [10, 5, 1], ["relu"]),
+             ("SGD momentum with weight decay", sgd, [10, 5, 1], ["relu"])]
+    plans += [(f"Adam, {a}", adam, [10, 5, 1], [a]) for a in ACTIVATIONS if a != "relu"]
+    plans.append(("SGD momentum, GELU then Tanh", sgd, [10, 6, 4, 1], ["gelu", "tanh"]))
+    for name, config, sizes, acts in plans:
         torch.manual_seed(5)
-        net = torch.nn.Sequential(torch.nn.Linear(10, 5), torch.nn.ReLU(), torch.nn.Linear(5, 1))
+        layers = [torch.nn.Linear(sizes[0], sizes[1])]
+        for act, (i, o) in zip(acts, zip(sizes[1:], sizes[2:])):
+            layers += [ACTIVATIONS[act](), torch.nn.Linear(i, o)]
+        net = torch.nn.Sequential(*layers)
         initial = {k: f32(v.numpy()) for k, v in net.state_dict().items()}
         opt = torch_optimizer([config], [list(net.parameters())])
         xs, ys = torch.tensor(x), torch.tensor(y).unsqueeze(1)
@@ -241,10 +290,23 @@ def training():
             total.backward()
             opt.step()
         final = {k: f32(v.numpy()) for k, v in net.state_dict().items()}
-        runs.append({"name": name, "config": config, "epochs": epochs, "batch_size": rows,
-                     "initial": initial, "step_losses": f32(step_losses), "final": final})
-    write("training.json", {"sizes": [10, 5, 1], "features": f32(x), "targets": f32(y),
-                            "runs": runs}, indent=None)
+        runs.append({"name": name, "config": config, "sizes": sizes, "activations": acts,
+                     "epochs": epochs, "batch_size": rows, "initial": initial,
+                     "step_losses": f32(step_losses), "final": final})
+    write("training.json", {"features": f32(x), "targets": f32(y), "runs": runs}, indent=None)
+
+
+def torch_model():
+    """A PyTorch model with activations other than ReLU, through from_torch.py, and what
+    PyTorch computes with it."""
+    torch.manual_seed(9)
+    net = torch.nn.Sequential(torch.nn.Linear(10, 8), torch.nn.GELU(), torch.nn.Linear(8, 4),
+                              torch.nn.Tanh(), torch.nn.Linear(4, 1))
+    from_torch.save_module(net, "regression", os.path.join(OUT, "torch_model.safetensors"))
+    x = np.random.default_rng(23).normal(0, 1.5, (50, 10)).astype(np.float32)
+    with torch.no_grad():
+        y = net(torch.tensor(x)).numpy()
+    write("torch_model.json", {"inputs": f32(x), "outputs": f32(y[:, 0])})
 
 
 if __name__ == "__main__":
@@ -254,4 +316,6 @@ if __name__ == "__main__":
     optimizers()
     losses()
     schedules()
+    activations()
+    torch_model()
     training()

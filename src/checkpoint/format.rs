@@ -11,10 +11,13 @@ use serde::{Deserialize, Serialize};
 use super::SplitRecord;
 use crate::data::{Preprocessing, Standardizer, TargetScaler, Task};
 use crate::error::{Error, Result};
+use crate::nn::{Activation, DEFAULT_NEGATIVE_SLOPE};
 use crate::optim::ParamGroup;
 
 /// The checkpoint format this crate writes, and the newest it reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// Version 2 (wgsl-train 0.1 with activations other than ReLU) may name any of the
+/// activations in `layers`; version 1 files, whose layers are Linear and ReLU, read as before.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// The metadata key of the JSON entry.
 pub const METADATA_KEY: &str = "wgsl-train";
@@ -60,7 +63,71 @@ pub(super) struct Layer {
     pub in_features: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub out_features: Option<usize>,
+    /// LeakyReLU's slope (PyTorch's default 0.01 when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub negative_slope: Option<f64>,
+    /// GELU's form: `"none"` (exact `erf`, when absent) or `"tanh"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approximate: Option<String>,
 }
+
+impl Layer {
+    fn linear(inputs: usize, outputs: usize) -> Self {
+        Layer {
+            kind: "Linear".into(),
+            in_features: Some(inputs),
+            out_features: Some(outputs),
+            negative_slope: None,
+            approximate: None,
+        }
+    }
+
+    /// The layer of `activation`, as PyTorch's module and its arguments.
+    fn activation(activation: Activation) -> Self {
+        Layer {
+            kind: activation.torch_name().into(),
+            in_features: None,
+            out_features: None,
+            negative_slope: match activation {
+                Activation::LeakyRelu { negative_slope } => Some(f64::from(negative_slope)),
+                _ => None,
+            },
+            approximate: match activation {
+                Activation::Gelu => Some("none".into()),
+                Activation::GeluTanh => Some("tanh".into()),
+                _ => None,
+            },
+        }
+    }
+
+    /// The activation this layer is, if it is one wgsl-train has.
+    fn as_activation(&self) -> std::result::Result<Option<Activation>, String> {
+        Ok(Some(match self.kind.as_str() {
+            "ReLU" => Activation::Relu,
+            "LeakyReLU" => Activation::LeakyRelu {
+                negative_slope: self
+                    .negative_slope
+                    .map_or(DEFAULT_NEGATIVE_SLOPE, |s| s as f32),
+            },
+            "Tanh" => Activation::Tanh,
+            "Sigmoid" => Activation::Sigmoid,
+            "GELU" => match self.approximate.as_deref() {
+                None | Some("none") => Activation::Gelu,
+                Some("tanh") => Activation::GeluTanh,
+                Some(other) => {
+                    return Err(format!(
+                        "GELU with approximate={other:?}; PyTorch's are \"none\" and \"tanh\""
+                    ))
+                }
+            },
+            "SiLU" => Activation::Silu,
+            _ => return Ok(None),
+        }))
+    }
+}
+
+/// PyTorch's names of the activations wgsl-train has, for messages.
+const ACTIVATION_NAMES: &str = "ReLU, LeakyReLU, Tanh, Sigmoid, GELU or SiLU";
 
 /// The preprocessing fitted on the training split, as the file stores it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -152,44 +219,51 @@ pub(super) fn read_header<T: DeserializeOwned>(
         .map_err(|e| bad(format!("damaged {METADATA_KEY:?} metadata: {e}")))
 }
 
-/// The layers of an MLP with these sizes: Linear layers with ReLU between them.
-pub(super) fn layers_of(sizes: &[usize]) -> Vec<Layer> {
+/// The layers of an MLP with these sizes and an activation after each hidden layer.
+pub(super) fn layers_of(sizes: &[usize], activations: &[Activation]) -> Vec<Layer> {
     let mut layers = Vec::new();
     for (i, pair) in sizes.windows(2).enumerate() {
         if i > 0 {
-            layers.push(Layer {
-                kind: "ReLU".into(),
-                in_features: None,
-                out_features: None,
-            });
+            layers.push(Layer::activation(activations[i - 1]));
         }
-        layers.push(Layer {
-            kind: "Linear".into(),
-            in_features: Some(pair[0]),
-            out_features: Some(pair[1]),
-        });
+        layers.push(Layer::linear(pair[0], pair[1]));
     }
     layers
 }
 
-/// The layer sizes `layers` describe, or why wgsl-train cannot build them, naming the layer.
-pub(super) fn sizes_of(layers: &[Layer]) -> std::result::Result<Vec<usize>, String> {
+/// The layer sizes and activations `layers` describe, or why wgsl-train cannot build them,
+/// naming the layer.
+pub(super) fn sizes_of(
+    layers: &[Layer],
+) -> std::result::Result<(Vec<usize>, Vec<Activation>), String> {
     let mut sizes = Vec::new();
+    let mut activations = Vec::new();
     for (index, layer) in layers.iter().enumerate() {
-        let expected = if index % 2 == 0 { "Linear" } else { "ReLU" };
-        if layer.kind != expected {
-            let known = ["Linear", "ReLU"].contains(&layer.kind.as_str());
-            return Err(if known {
-                format!(
-                    "layer {index} is {}, where wgsl-train's nn.Sequential(Linear, ReLU, Linear, …, Linear) has {expected}",
-                    layer.kind
-                )
+        let activation = layer
+            .as_activation()
+            .map_err(|why| format!("layer {index}: {why}"))?;
+        let known = layer.kind == "Linear" || activation.is_some();
+        let in_place = (index % 2 == 0) == (layer.kind == "Linear");
+        if !known {
+            return Err(format!(
+                "layer {index} is {}, which wgsl-train does not have: it builds Linear layers with {ACTIVATION_NAMES} between them",
+                layer.kind
+            ));
+        }
+        if !in_place {
+            let expected = if index % 2 == 0 {
+                "Linear"
             } else {
-                format!(
-                    "layer {index} is {}, which wgsl-train does not have: it builds Linear layers with ReLU between them",
-                    layer.kind
-                )
-            });
+                "an activation"
+            };
+            return Err(format!(
+                "layer {index} is {}, where wgsl-train's nn.Sequential(Linear, activation, Linear, …, Linear) has {expected}",
+                layer.kind
+            ));
+        }
+        if let Some(activation) = activation {
+            activations.push(activation);
+            continue;
         }
         if let (Some(inp), Some(out)) = (layer.in_features, layer.out_features) {
             if sizes.last().is_some_and(|&last| last != inp) {
@@ -202,7 +276,7 @@ pub(super) fn sizes_of(layers: &[Layer]) -> std::result::Result<Vec<usize>, Stri
                 sizes.push(inp);
             }
             sizes.push(out);
-        } else if expected == "Linear" {
+        } else {
             return Err(format!("layer {index} (Linear) has no in/out_features"));
         }
     }
@@ -212,7 +286,7 @@ pub(super) fn sizes_of(layers: &[Layer]) -> std::result::Result<Vec<usize>, Stri
             "the last layer is {}; the model must end in a Linear layer (the output is logits)",
             last.kind
         )),
-        Some(_) => Ok(sizes),
+        Some(_) => Ok((sizes, activations)),
     }
 }
 

@@ -1,4 +1,4 @@
-//! The model file: a PyTorch `state_dict` of an `nn.Sequential` of Linear and ReLU layers,
+//! The model file: a PyTorch `state_dict` of an `nn.Sequential` of Linear and activation layers,
 //! with our metadata (layers, task, preprocessing, split, optimizer) beside it.
 
 use std::path::Path;
@@ -47,7 +47,7 @@ pub(super) fn model_header(
         format_version: FORMAT_VERSION,
         crate_version: env!("CARGO_PKG_VERSION").into(),
         task: model.task(),
-        layers: layers_of(model.sizes()),
+        layers: layers_of(model.sizes(), model.activations()),
         step: training.map(|(step, _)| step),
         preprocessing: info.preprocessing.map(PreprocessingRecord::of),
         split: info.split,
@@ -93,17 +93,18 @@ pub fn load_split(path: &Path) -> Result<Option<SplitRecord>> {
 
 /// Loads a model from `path`: one written by [`save`](super::save) or [`save_model`], or by PyTorch
 /// (`safetensors.torch.save_file(model.state_dict(), path)` for an `nn.Sequential` of
-/// `Linear` and `ReLU`). The layer sizes come from the shapes, checked against the layers our
-/// metadata names; the task from our metadata, or from `task` for files without it.
+/// `Linear` layers with an activation between them). The layer sizes come from the shapes,
+/// checked against the layers our metadata names, and the activations from those layers; the
+/// task from our metadata, or from `task` for files without it.
 ///
 /// A PyTorch state dict does not say which activations sit between its Linear layers: they
 /// are taken to be ReLU. `scripts/from_torch.py` writes the layers into the file, and refuses
-/// a model with others.
+/// a model with layers wgsl-train does not have.
 ///
 /// # Errors
 /// [`Error::Checkpoint`] for a file that is not valid safetensors, of a newer format version,
-/// whose layers or tensors are not Linear layers with ReLU between them (naming the first that
-/// is not), whose shapes do not chain, or that does not say its task when `task` is `None`;
+/// whose layers or tensors are not Linear layers with an activation wgsl-train has between
+/// them (naming the first that is not), whose shapes do not chain, or that does not say its task when `task` is `None`;
 /// [`Error::Io`] when unreadable.
 pub fn load_model(gpu: &Gpu, path: &Path, task: Option<Task>) -> Result<Mlp> {
     let bad = |detail: String| Error::Checkpoint {
@@ -112,8 +113,10 @@ pub fn load_model(gpu: &Gpu, path: &Path, task: Option<Task>) -> Result<Mlp> {
     };
     let (tensors, header) = model_file_header(path)?;
     let sizes = sizes_from_tensors(&tensors).map_err(bad)?;
+    let mut activations = Vec::new();
     if let Some(header) = &header {
-        let described = sizes_of(&header.layers).map_err(bad)?;
+        let described;
+        (described, activations) = sizes_of(&header.layers).map_err(bad)?;
         if described != sizes {
             return Err(bad(format!(
                 "the metadata describes layer sizes {described:?}, the tensors have {sizes:?}"
@@ -125,7 +128,9 @@ pub fn load_model(gpu: &Gpu, path: &Path, task: Option<Task>) -> Result<Mlp> {
         (None, Some(h)) => h.task,
         (None, None) => return Err(bad("the file does not say its task; pass one".into())),
     };
-    let model = Mlp::new(gpu, &sizes, task, 0).map_err(|e| bad(e.to_string()))?;
+    let model = Mlp::new(gpu, &sizes, task, 0)
+        .and_then(|m| m.with_activations(&activations))
+        .map_err(|e| bad(e.to_string()))?;
     model
         .load_state_dict(gpu, &tensors)
         .map_err(|e| bad(e.to_string()))?;

@@ -81,8 +81,10 @@ fn settings(trainer: &Trainer, info: &RunInfo) -> Vec<(&'static str, String)> {
     let model = trainer.model();
     let config = trainer.config();
     let sizes: Vec<String> = model.sizes().iter().map(usize::to_string).collect();
+    let activations: Vec<String> = model.activations().iter().map(|a| a.to_string()).collect();
     let mut settings = vec![
         ("layer sizes", sizes.join("→")),
+        ("activations", activations.join(",")),
         ("task", model.task().to_string()),
         ("optimizer", format!("{:?}", trainer.param_groups())),
         ("batch size", config.batch_size.to_string()),
@@ -218,8 +220,20 @@ fn compare_settings(
 ) -> std::result::Result<Vec<(&'static str, String, String)>, String> {
     let mut changed = Vec::new();
     for (name, value) in now {
-        let Some(saved) = saved_settings.get(*name) else {
-            continue; // a file from before this setting was recorded
+        let relu_everywhere;
+        let saved = match saved_settings.get(*name) {
+            Some(saved) => saved,
+            // Files from before the activations were recorded trained ReLU everywhere.
+            None if *name == "activations" => {
+                relu_everywhere = value
+                    .split(',')
+                    .filter(|a| !a.is_empty())
+                    .map(|_| "relu")
+                    .collect::<Vec<_>>()
+                    .join(",");
+                &relu_everywhere
+            }
+            None => continue, // a file from before this setting was recorded
         };
         if saved == value {
             continue;

@@ -27,7 +27,7 @@ use crate::data::{baseline_loss, Dataset, Prepared, SplitConfig};
 use crate::error::{Error, Result};
 use crate::gpu::{block_on, Gpu};
 use crate::metrics::Metrics;
-use crate::nn::Mlp;
+use crate::nn::{per_hidden_layer, Activation, Mlp};
 use crate::optim::{AdamConfig, OptimizerConfig, SgdConfig};
 use crate::train::{History, TrainConfig, Trainer};
 use progress::Progress;
@@ -38,6 +38,9 @@ use progress::Progress;
 pub struct Experiment {
     /// Hidden layer sizes, e.g. `[5]` for the classic 10→5→1.
     pub hidden: Vec<usize>,
+    /// The activation after each hidden layer: one for all of them, or one each (empty:
+    /// ReLU everywhere, the default).
+    pub activations: Vec<Activation>,
     /// The optimizer and its hyperparameters (L1 and L2 included).
     pub optimizer: OptimizerConfig,
     /// Epochs, batch size, shuffle seed, early stopping.
@@ -72,6 +75,7 @@ impl Experiment {
     pub fn classic(optimizer: OptimizerConfig) -> Self {
         Self {
             hidden: vec![5],
+            activations: Vec::new(),
             optimizer,
             train: TrainConfig {
                 epochs: 500,
@@ -166,6 +170,10 @@ impl Experiment {
                 ),
             });
         }
+        let mut sizes = vec![1];
+        sizes.extend(&self.hidden);
+        sizes.push(1);
+        per_hidden_layer("Experiment", &self.activations, &sizes)?;
         self.optimizer.validate()?;
         self.train.validate()?;
         self.split.validate()
@@ -185,7 +193,8 @@ impl Experiment {
     /// # Errors
     /// As [`Experiment::run`], before any training.
     pub fn start<'g>(&self, gpu: &'g Gpu, data: &Dataset) -> Result<Run<'g>> {
-        let model = Mlp::new(gpu, &self.sizes(data), data.task(), self.model_seed)?;
+        let model = Mlp::new(gpu, &self.sizes(data), data.task(), self.model_seed)?
+            .with_activations(&self.activations)?;
         self.start_with(gpu, data, model)
     }
 

@@ -26,6 +26,8 @@ pub type CurveWatcher<'a> = dyn FnMut(usize, &[History]) -> Result<()> + 'a;
 pub struct Candidate {
     /// Widths of the hidden layers.
     pub hidden: Vec<usize>,
+    /// The activation after every hidden layer.
+    pub activation: Activation,
     /// The optimizer and its hyperparameters (L1 and L2 included).
     pub optimizer: OptimizerConfig,
     /// How the learning rate changes from epoch to epoch.
@@ -33,7 +35,8 @@ pub struct Candidate {
 }
 
 impl Candidate {
-    /// A short description: optimizer (with SGD's momentum), rate, penalties, widths.
+    /// A short description: optimizer (with SGD's momentum), rate, penalties, widths, and the
+    /// activation unless it is ReLU.
     pub fn describe(&self) -> String {
         let (name, lr, l1, l2) = match self.optimizer {
             OptimizerConfig::Sgd(c) => ("sgd", c.lr, c.l1, c.weight_decay),
@@ -48,8 +51,12 @@ impl Candidate {
             _ => String::new(),
         };
         let hidden: Vec<String> = self.hidden.iter().map(usize::to_string).collect();
+        let activation = match self.activation {
+            Activation::Relu => String::new(),
+            other => format!(" activation={other}"),
+        };
         format!(
-            "{name}{momentum} lr={lr} l1={l1} l2={l2} hidden={}",
+            "{name}{momentum} lr={lr} l1={l1} l2={l2} hidden={}{activation}",
             hidden.join("-")
         )
     }
@@ -104,6 +111,7 @@ impl Sweep {
                 .iter()
                 .map(|(_, e)| Candidate {
                     hidden: e.hidden.clone(),
+                    activation: Activation::Relu,
                     optimizer: e.optimizer,
                     lr_schedule: e.train.lr_schedule,
                 })
@@ -266,7 +274,7 @@ impl Sweep {
             .iter()
             .map(|&i| GridModel {
                 hidden: self.candidates[i / self.folds].hidden.clone(),
-                activation: Activation::Relu,
+                activation: self.candidates[i / self.folds].activation,
                 optimizer: self.candidates[i / self.folds].optimizer,
                 lr_schedule: self.candidates[i / self.folds].lr_schedule,
                 seed: self.seed,
@@ -303,7 +311,8 @@ impl Sweep {
         let mut scored = Vec::with_capacity(results.len());
         for (&i, result) in indices.iter().zip(results) {
             let (candidate, fold) = (i / self.folds, i % self.folds);
-            let mlp = Mlp::new(gpu, &result.sizes, data.task(), self.seed)?;
+            let mlp = Mlp::new(gpu, &result.sizes, data.task(), self.seed)?
+                .with_activations(&[self.candidates[candidate].activation])?;
             mlp.load_state_dict(gpu, &result.weights)?;
             let p = &prepared.fold_preprocessing[fold];
             let development = &prepared.development;
@@ -354,7 +363,8 @@ impl Sweep {
         let mut sizes = vec![data.n_features()];
         sizes.extend(&best_candidate.hidden);
         sizes.push(data.n_outputs());
-        let model = Mlp::new(gpu, &sizes, data.task(), self.seed)?;
+        let model = Mlp::new(gpu, &sizes, data.task(), self.seed)?
+            .with_activations(&[best_candidate.activation])?;
         let config = TrainConfig {
             epochs: refit_epochs,
             batch_size: self.grid.batch_size,
@@ -581,6 +591,7 @@ mod tests {
         use crate::optim::{AdamConfig, SgdConfig};
         let candidate = |optimizer: OptimizerConfig| Candidate {
             hidden: vec![8, 4],
+            activation: Activation::Relu,
             optimizer,
             lr_schedule: LrSchedule::Constant,
         };
@@ -609,6 +620,15 @@ mod tests {
             candidate(adamw.into()).describe(),
             "adamw lr=0.001 l1=0.001 l2=0.01 hidden=8-4"
         );
+        let leaky = Candidate {
+            activation: Activation::LeakyRelu {
+                negative_slope: 0.2,
+            },
+            ..candidate(adamw.into())
+        };
+        assert!(leaky
+            .describe()
+            .ends_with("hidden=8-4 activation=leaky_relu:0.2"));
     }
 
     #[test]

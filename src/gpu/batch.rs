@@ -205,12 +205,12 @@ impl Launch {
 /// [`Gpu::submit`] them as a single queue submission.
 ///
 /// ```no_run
-/// # use wgsl_train::{Gpu, Tensor, kernels::activation};
+/// # use wgsl_train::{Gpu, Tensor, kernels::activation, nn::Activation};
 /// # fn main() -> wgsl_train::Result<()> {
 /// let gpu = Gpu::new()?;
 /// let x = Tensor::from_slice(&gpu, &[2, 2], &[1.0f32, -2.0, 3.0, -4.0])?;
 /// let y = Tensor::zeros(&gpu, &[2, 2], wgsl_train::DType::F32)?;
-/// let relu = activation::relu_launch(&gpu, &x, &y)?;
+/// let relu = activation::activation_launch(&gpu, Activation::Relu, &x, &y)?;
 /// let mut batch = gpu.batch();
 /// batch.record(&relu);
 /// batch.record(&relu); // the same prepared launch can be recorded again

@@ -507,7 +507,7 @@ impl<'s> Generator<'s> {
     /// adds its inputs in order, one fma each, in both forms.
     fn forward(&mut self, features: usize) {
         let layers = self.shape.sizes.len() - 1;
-        let activation = self.shape.activation.wgsl_forward();
+        let activation = self.shape.activation;
         if self.looped() {
             self.line(&format!("var a0: array<f32, {features}>;"));
             self.line(&format!(
@@ -529,7 +529,10 @@ impl<'s> Generator<'s> {
                     at('w', &format!("{w}u + j * {inputs}u + k"))
                 ));
                 if hidden {
-                    self.line(&format!("z{n}[j] = sum;\na{n}[j] = {activation}(sum);"));
+                    self.line(&format!(
+                        "z{n}[j] = sum;\na{n}[j] = {};",
+                        activation.wgsl_forward("sum")
+                    ));
                 } else {
                     self.line(&format!("a{n}[j] = sum;"));
                 }
@@ -555,11 +558,8 @@ impl<'s> Generator<'s> {
                 }
                 if hidden {
                     self.line(&format!("let z{}_{j} = {sum};", l + 1));
-                    self.line(&format!(
-                        "let a{}_{j} = {activation}(z{}_{j});",
-                        l + 1,
-                        l + 1
-                    ));
+                    let a = activation.wgsl_forward(&format!("z{}_{j}", l + 1));
+                    self.line(&format!("let a{}_{j} = {a};", l + 1));
                 } else {
                     self.line(&format!("let a{}_{j} = {sum};", l + 1));
                 }
@@ -635,7 +635,7 @@ impl<'s> Generator<'s> {
     /// the same order in both forms.
     fn backward(&mut self) {
         let layers = self.shape.sizes.len() - 1;
-        let backward = self.shape.activation.wgsl_backward();
+        let activation = self.shape.activation;
         if self.looped() {
             for l in (0..layers).rev() {
                 let (inputs, outputs) = (self.shape.sizes[l], self.shape.sizes[l + 1]);
@@ -662,7 +662,10 @@ impl<'s> Generator<'s> {
                         "for (var j = 1u; j < {outputs}u; j++) {{ sum = fma(d{n}[j], {}, sum); }}",
                         at('w', &format!("{w}u + j * {inputs}u + k"))
                     ));
-                    self.line(&format!("d{l}[k] = {backward}(z{l}[k], sum);"));
+                    self.line(&format!(
+                        "d{l}[k] = {};",
+                        activation.wgsl_backward(&format!("z{l}[k]"), "sum")
+                    ));
                     self.line("}");
                 }
             }
@@ -685,7 +688,8 @@ impl<'s> Generator<'s> {
                     for j in 1..outputs {
                         sum = format!("fma(d{}_{j}, {}, {sum})", l + 1, self.weight(l, j, k));
                     }
-                    self.line(&format!("let d{l}_{k} = {backward}(z{l}_{k}, {sum});"));
+                    let d = activation.wgsl_backward(&format!("z{l}_{k}"), &sum);
+                    self.line(&format!("let d{l}_{k} = {d};"));
                 }
             }
         }

@@ -3,9 +3,13 @@
 
 use bytemuck::{Pod, Zeroable};
 
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+
+use super::activation::Activation;
 use super::{dim, Shader};
 use crate::error::{Error, Result};
-use crate::gpu::{Binding, DType, Dispatch, Gpu, KernelSpec, Launch, Tensor};
+use crate::gpu::{Binding, DType, Dispatch, Gpu, KernelSpec, Launch, ShaderCode, Tensor};
 
 /// Which operands are transposed; no transpose is ever materialised.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -158,16 +162,22 @@ pub struct MatmulOptions<'a> {
     pub layout: MatmulLayout,
     /// Adds `bias[j]` to every row (shape `[N]`; default none).
     pub bias: Option<&'a Tensor>,
-    /// Applies `max(·, 0)` after the bias (default false).
-    pub relu: bool,
+    /// Applies the activation `f` after the bias (default none): a hidden layer's forward.
+    pub activation: Option<Activation>,
+    /// With `activation`, also writes the value before `f` here (shape `[M, N]`; default
+    /// none): the pre-activation the backward pass reads.
+    pub pre_activation: Option<&'a Tensor>,
     /// Adds the product to what C holds instead of overwriting it (default false).
-    /// The epilogue is `C = max(A·B + C_old + bias, 0)` with each part optional.
+    /// The epilogue is `C = f(A·B + C_old + bias)` with each part optional.
     pub accumulate: bool,
-    /// Zeroes outputs where `mask[i, j] ≤ 0`, after the rest of the epilogue (shape `[M, N]`;
-    /// default none): the ReLU backward `dH ⊙ (H > 0)` fused into `dH = dY·W`.
-    pub mask: Option<&'a Tensor>,
+    /// Multiplies each output by `f'(z[i, j])`, after the rest of the epilogue, with `z` the
+    /// tensor given (shape `[M, N]`; default none): the activation's backward `dZ = f'(Z) ⊙ dH`
+    /// fused into `dH = dY·W`. For ReLU `z` may be the layer's output (`f(z) > 0` exactly
+    /// where `z > 0`).
+    pub derivative: Option<(Activation, &'a Tensor)>,
     /// Also writes `row_sums[i] = Σ_k op(A)[i, k]` (shape `[M]`; default none): the bias
-    /// gradient `Σ_rows dY` in the same dispatch as the weight gradient `dYᵀ·X`.
+    /// gradient `Σ_rows dY` in the same dispatch as the weight gradient `dYᵀ·X`. Not with
+    /// `pre_activation` (they share the kernel's one extra output).
     pub row_sums: Option<&'a Tensor>,
     /// The kernel (default [`MatmulVariant::Auto`]).
     pub variant: MatmulVariant,
@@ -330,6 +340,39 @@ pub fn matmul_launch(
     record(gpu, plan, a, b, c, options, dims)
 }
 
+/// The module of `shader` (matmul.wgsl, with or without its Subgroup kernel) whose epilogue
+/// applies `activation`: the crate's module with `epilogue.wgsl`'s identity for none; else the
+/// same text ending instead in the activation's own two functions, generated once per process
+/// (the pipeline cache keeps a `&'static` source: each is leaked once, and there are at most
+/// two modules per activation a process uses).
+fn module(shader: Shader, activation: Option<Activation>) -> ShaderCode {
+    static MODULES: OnceLock<Mutex<HashMap<(Shader, Activation), ShaderCode>>> = OnceLock::new();
+    let Some(f) = activation else {
+        return shader.code();
+    };
+    let mut modules = MODULES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    *modules.entry((shader, f)).or_insert_with(|| {
+        let identity = include_str!("../../shaders/epilogue.wgsl");
+        let base = shader
+            .source()
+            .strip_suffix(identity)
+            .expect("matmul modules end in epilogue.wgsl");
+        let source = format!(
+            "{base}// The epilogue of {f}.\nfn epilogue_forward(z: f32) -> f32 {{\n    return {};\n}}\n\nfn epilogue_backward(z: f32, upstream: f32) -> f32 {{\n    return {};\n}}\n",
+            f.wgsl_forward("z"),
+            f.wgsl_backward("z", "upstream")
+        );
+        let name = format!("{}_{f}", shader.name());
+        ShaderCode::of_crate(
+            Box::leak(name.into_boxed_str()),
+            Box::leak(source.into_boxed_str()),
+        )
+    })
+}
+
 /// Checks the operands, C and the epilogue tensors; returns `(M, N, K)`.
 fn validate(
     a: &Tensor,
@@ -356,7 +399,18 @@ fn validate(
             vec![n],
             "one value per output column",
         ),
-        (options.mask, "the mask", vec![m, n], "the output's shape"),
+        (
+            options.derivative.map(|(_, z)| z),
+            "the derivative's input",
+            vec![m, n],
+            "the output's shape",
+        ),
+        (
+            options.pre_activation,
+            "the pre-activation",
+            vec![m, n],
+            "the output's shape",
+        ),
         (
             options.row_sums,
             "the row sums",
@@ -364,6 +418,21 @@ fn validate(
             "one per output row",
         ),
     ];
+    let conflict = if options.activation.is_some() && options.derivative.is_some() {
+        Some("an activation and a derivative cannot share one epilogue")
+    } else if options.pre_activation.is_some() && options.activation.is_none() {
+        Some("a pre-activation output needs an activation")
+    } else if options.pre_activation.is_some() && options.row_sums.is_some() {
+        Some("the pre-activation and the row sums share one output binding")
+    } else {
+        None
+    };
+    if let Some(why) = conflict {
+        return Err(Error::InvalidArgument {
+            op: "matmul",
+            detail: why.into(),
+        });
+    }
     for (tensor, what, shape, why) in epilogue {
         let Some(t) = tensor else { continue };
         t.expect_dtype("matmul", what, DType::F32)?;
@@ -486,28 +555,32 @@ fn record(
         ("TRANS_A", flag(options.layout == MatmulLayout::AtB)),
         ("TRANS_B", flag(options.layout == MatmulLayout::ABt)),
         ("BIAS", flag(options.bias.is_some())),
-        ("RELU", flag(options.relu)),
+        ("ACTIVATE", flag(options.activation.is_some())),
+        ("PRE_ACTIVATION", flag(options.pre_activation.is_some())),
         ("ACCUMULATE", flag(options.accumulate)),
-        ("MASK", flag(options.mask.is_some())),
+        ("DERIVATIVE", flag(options.derivative.is_some())),
         ("ROW_SUMS", flag(options.row_sums.is_some())),
     ];
     constants.extend(plan.constants);
     let spec = KernelSpec {
-        shader: plan.shader.code(),
+        shader: module(
+            plan.shader,
+            options.activation.or(options.derivative.map(|(f, _)| f)),
+        ),
         entry: plan.entry,
         bindings: BINDINGS,
         constants,
     };
-    // Every binding needs a buffer: unused inputs are bound to A, unused row sums to a spare
-    // output (not C: WebGPU refuses two writable bindings of one buffer). The kernel never
+    // Every binding needs a buffer: unused inputs are bound to A, an unused extra output (row
+    // sums or the pre-activation) to a spare (not C: WebGPU refuses two writable bindings of one buffer). The kernel never
     // touches them (their override constants are off).
     let bias = options.bias.unwrap_or(a);
-    let mask = options.mask.unwrap_or(a);
-    let row_sums = match options.row_sums {
-        Some(sums) => sums,
+    let at = options.derivative.map_or(a, |(_, z)| z);
+    let extra_out = match options.row_sums.or(options.pre_activation) {
+        Some(t) => t,
         None => gpu.unused_output()?,
     };
-    let tensors = [a, b, bias, mask, c, row_sums];
+    let tensors = [a, b, bias, at, c, extra_out];
     let dispatch = Dispatch::new(gpu, &spec, &tensors, &params, plan.workgroups)?;
     Ok(Launch::new(vec![dispatch]))
 }

@@ -25,12 +25,14 @@ use crate::gpu::ShaderCode;
 /// that text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Shader {
-    /// `shaders/matmul.wgsl`
+    /// `shaders/formulas.wgsl`, `shaders/matmul.wgsl` and `shaders/epilogue.wgsl` (the
+    /// matmul with an activation swaps the last for its own: `kernels/matmul.rs`)
     Matmul,
-    /// `shaders/matmul.wgsl` followed by `shaders/matmul_subgroup.wgsl`, which uses its
+    /// `shaders/formulas.wgsl`, `shaders/matmul.wgsl`, `shaders/matmul_subgroup.wgsl` and
+    /// `shaders/epilogue.wgsl`; the third uses the second's
     /// bindings and epilogue. Needs the `SUBGROUP` feature.
     MatmulSubgroup,
-    /// `shaders/activation.wgsl`
+    /// `shaders/formulas.wgsl` followed by `shaders/activation.wgsl`
     Activation,
     /// `shaders/reduce.wgsl`
     Reduce,
@@ -93,9 +95,14 @@ impl Shader {
             ($($file:literal),+) => { concat!($(include_str!(concat!("../../shaders/", $file))),+) };
         }
         match self {
-            Shader::Matmul => shader!("matmul.wgsl"),
-            Shader::MatmulSubgroup => shader!("matmul.wgsl", "matmul_subgroup.wgsl"),
-            Shader::Activation => shader!("activation.wgsl"),
+            Shader::Matmul => shader!("formulas.wgsl", "matmul.wgsl", "epilogue.wgsl"),
+            Shader::MatmulSubgroup => shader!(
+                "formulas.wgsl",
+                "matmul.wgsl",
+                "matmul_subgroup.wgsl",
+                "epilogue.wgsl"
+            ),
+            Shader::Activation => shader!("formulas.wgsl", "activation.wgsl"),
             Shader::Reduce => shader!("reduce.wgsl"),
             Shader::Loss => shader!("formulas.wgsl", "softmax_row.wgsl", "loss.wgsl"),
             Shader::Optim => shader!("formulas.wgsl", "optim_state.wgsl", "optim.wgsl"),

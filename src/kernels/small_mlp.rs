@@ -3,6 +3,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
+use super::activation::Activation;
 use super::control::EpochRow;
 use super::loss::LossKind;
 use super::optim::{GroupParams, UpdateKernel};
@@ -47,8 +48,14 @@ pub(crate) struct SmallParams {
     optimizer: u32,
     _pad0: u32,
     _pad1: u32,
+    activation: [u32; 4],
+    negative_slope: [f32; 4],
+    pre_offsets: [u32; 4],
     row: EpochRow,
 }
+
+/// `pre_offsets` of a hidden layer whose backward reads its output (`READS_OUTPUT`).
+const READS_OUTPUT: u32 = u32::MAX;
 
 /// The kernel's optimizer codes (`OPT_*` in `small_mlp.wgsl`; its loss codes are
 /// [`LossKind::code`]'s).
@@ -71,6 +78,8 @@ const BINDINGS: &[(u32, Binding)] = &[
 /// What the kernel needs to know about the model and the training run.
 pub(crate) struct SmallModel<'a> {
     pub sizes: &'a [usize],
+    /// One per hidden layer.
+    pub activations: &'a [Activation],
     /// `(weight, bias)` offsets of each layer in the flat parameter buffer.
     pub offsets: Vec<(usize, usize)>,
     pub loss: LossKind,
@@ -83,15 +92,40 @@ pub(crate) struct SmallModel<'a> {
 
 /// Why the small-model path cannot run this model on `gpu`, if it cannot.
 pub(crate) fn unsupported(gpu: &Gpu, model: &SmallModel) -> Option<String> {
-    refusal(gpu, model.sizes, model.loss, model.batch)
+    refusal(gpu, model.sizes, model.activations, model.loss, model.batch)
+}
+
+/// Where each hidden layer's pre-activations start in the kernel's workgroup memory, after
+/// every layer's activations ([`READS_OUTPUT`] for a layer whose backward reads its output);
+/// and the workgroup memory the activations and these take, in f32.
+fn activation_layout(
+    sizes: &[usize],
+    activations: &[Activation],
+    batch: usize,
+) -> ([usize; 4], usize) {
+    let mut end: usize = sizes.iter().map(|s| s * batch).sum();
+    let mut offsets = [READS_OUTPUT as usize; 4];
+    for (h, f) in activations.iter().enumerate() {
+        if !f.backward_reads_output() {
+            offsets[h] = end;
+            end += sizes[h + 1] * batch;
+        }
+    }
+    (offsets, end)
 }
 
 /// Why the small-model path cannot run a network of layer `sizes` with `loss` at `batch` rows a
 /// step on `gpu`, if it cannot.
-pub(crate) fn refusal(gpu: &Gpu, sizes: &[usize], loss: LossKind, batch: usize) -> Option<String> {
+pub(crate) fn refusal(
+    gpu: &Gpu,
+    sizes: &[usize],
+    activation_kinds: &[Activation],
+    loss: LossKind,
+    batch: usize,
+) -> Option<String> {
     let limits = gpu.limits();
     let layers = sizes.len() - 1;
-    let activations: usize = sizes.iter().map(|s| s * batch).sum();
+    let (_, activations) = activation_layout(sizes, activation_kinds, batch);
     // Going backward through layer l, the gradient area holds its output gradient and, above
     // the first layer, the gradient below it (never the inputs').
     let gradients = (0..layers)
@@ -153,6 +187,17 @@ pub(crate) fn epoch_dispatch(
         weight_offsets[l] = dim(op, w)?;
         bias_offsets[l] = dim(op, b)?;
     }
+    let (pre, _) = activation_layout(model.sizes, model.activations, model.batch);
+    let mut activation = [0u32; 4];
+    let mut negative_slope = [0f32; 4];
+    let mut pre_offsets = [READS_OUTPUT; 4];
+    for (h, f) in model.activations.iter().enumerate() {
+        activation[h] = f.code();
+        negative_slope[h] = f.negative_slope();
+        if pre[h] != READS_OUTPUT as usize {
+            pre_offsets[h] = dim(op, pre[h])?;
+        }
+    }
     let (kernel, hp) = model.optimizer;
     let params = SmallParams {
         group: hp,
@@ -170,6 +215,9 @@ pub(crate) fn epoch_dispatch(
         },
         _pad0: 0,
         _pad1: 0,
+        activation,
+        negative_slope,
+        pre_offsets,
         row: model.row,
     };
     let spec = KernelSpec {
@@ -209,7 +257,7 @@ mod tests {
         #[rustfmt::skip]
         assert_mirrors(shader, "SmallParams", mirror!(SmallParams {
             group, rows, batch, layers, x_cols, sizes, weight_offsets, bias_offsets, loss,
-            optimizer, row,
+            optimizer, activation, negative_slope, pre_offsets, row,
         }));
         let constants = [
             ("ACT_CAPACITY", ACT_CAPACITY as u32),
@@ -217,6 +265,7 @@ mod tests {
             ("MAX_LAYERS", MAX_LAYERS as u32),
             ("OPT_SGD", OPT_SGD),
             ("OPT_ADAM", OPT_ADAM),
+            ("READS_OUTPUT", READS_OUTPUT),
         ];
         assert_constants(shader, &constants);
     }

@@ -8,16 +8,24 @@ use crate::kernels::matmul::{matmul_launch, MatmulLayout, MatmulOptions};
 use super::Mlp;
 
 /// The forward pass of a batch: one matmul per layer with the bias and (for hidden layers)
-/// the ReLU fused in.
+/// the activation fused in.
 pub(crate) struct Forward {
     /// The output of each layer, `[rows, sizes[l + 1]]`; the last holds the logits.
     pub acts: Vec<Tensor>,
+    /// Each hidden layer's pre-activation, kept for the backward pass; `None` where the
+    /// activation's derivative can be read from the layer's output (ReLU).
+    pub pres: Vec<Option<Tensor>>,
     pub launch: Launch,
 }
 
 impl Forward {
     pub fn logits(&self) -> &Tensor {
         &self.acts[self.acts.len() - 1]
+    }
+
+    /// Where the backward pass takes hidden layer l's activation derivative.
+    fn derivative_at(&self, l: usize) -> &Tensor {
+        self.pres[l].as_ref().unwrap_or(&self.acts[l])
     }
 }
 
@@ -46,35 +54,47 @@ pub(crate) fn forward_with_loss(gpu: &Gpu, mlp: &Mlp, x: &Tensor, y: &Tensor) ->
     })
 }
 
-/// Prepares `acts[l] = relu?(acts[l−1]·W_lᵀ + b_l)` with `acts[−1] = x` (`[rows, inputs]`;
-/// a block view when each recording picks the batch).
+/// Prepares `acts[l] = f_l(acts[l−1]·W_lᵀ + b_l)` with `acts[−1] = x` (`[rows, inputs]`;
+/// a block view when each recording picks the batch), `f_l` the activation of hidden layer l
+/// and the identity for the output layer.
 pub(crate) fn forward(gpu: &Gpu, mlp: &Mlp, x: &Tensor) -> Result<Forward> {
     let rows = x.shape()[0];
     let params = mlp.params();
     let mut acts: Vec<Tensor> = Vec::with_capacity(mlp.layers());
+    let mut pres = Vec::with_capacity(mlp.layers() - 1);
     let mut launch = Launch::default();
     for (l, linear) in mlp.linears().iter().enumerate() {
-        let out = Tensor::zeros(gpu, &[rows, mlp.sizes()[l + 1]], DType::F32)?;
+        let shape = [rows, mlp.sizes()[l + 1]];
+        let out = Tensor::zeros(gpu, &shape, DType::F32)?;
+        let activation = mlp.activations().get(l).copied();
+        let pre = match activation {
+            Some(f) if !f.backward_reads_output() => Some(Tensor::zeros(gpu, &shape, DType::F32)?),
+            _ => None,
+        };
         let input = if l == 0 { x } else { &acts[l - 1] };
         let options = MatmulOptions {
             layout: MatmulLayout::ABt,
             bias: Some(params.value_of(linear.bias)),
-            relu: l + 1 < mlp.layers(),
+            activation,
+            pre_activation: pre.as_ref(),
             ..Default::default()
         };
         let weight = params.value_of(linear.weight);
         launch = launch.then(matmul_launch(gpu, input, weight, &out, &options)?);
+        if activation.is_some() {
+            pres.push(pre);
+        }
         acts.push(out);
     }
-    Ok(Forward { acts, launch })
+    Ok(Forward { acts, pres, launch })
 }
 
 /// The backward pass from `dlogits` (d loss / d logits, `[rows, outputs]`), writing every
 /// parameter's gradient into the model's gradient buffer, two dispatches a hidden layer and one
 /// for the first:
 ///   dW_l = dH_lᵀ·H_{l−1} with db_l = Σ_rows dH_l as the same matmul's row sums;
-///   dH_{l−1} = (dH_l·W_l) ⊙ (H_{l−1} > 0), the ReLU backward fused as the matmul's mask.
-/// Since H = max(pre, 0), H > 0 exactly where pre > 0, so the mask reads H itself.
+///   dZ_{l−1} = (dH_l·W_l) ⊙ f'(Z_{l−1}), the activation's backward fused into the matmul
+/// (for ReLU it reads H_{l−1} in place of Z_{l−1}: H > 0 exactly where Z > 0).
 /// The intermediate gradients live as long as the launch's bind groups hold them.
 pub(crate) fn backward(
     gpu: &Gpu,
@@ -105,7 +125,7 @@ pub(crate) fn backward(
         if l > 0 {
             let dh_below = Tensor::zeros(gpu, &[rows, mlp.sizes()[l]], DType::F32)?;
             let through = MatmulOptions {
-                mask: Some(input),
+                derivative: Some((mlp.activations()[l - 1], forward.derivative_at(l - 1))),
                 ..Default::default()
             };
             launch = launch.then(matmul_launch(

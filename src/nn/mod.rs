@@ -1,4 +1,5 @@
-//! The multilayer perceptron: linear layers with ReLU between them and a linear output, its
+//! The multilayer perceptron: linear layers with an activation after each hidden one (ReLU
+//! unless chosen) and a linear output, its
 //! parameters in flat GPU storage named as a PyTorch `nn.Sequential` of the same layers.
 
 pub(crate) mod graph;
@@ -7,7 +8,7 @@ use crate::data::{Dataset, Task};
 use crate::error::{Error, Result};
 use crate::gpu::{block_on, Gpu, Tensor};
 /// The activation a network applies after each hidden layer (declared with its kernels).
-pub use crate::kernels::activation::Activation;
+pub use crate::kernels::activation::{Activation, DEFAULT_NEGATIVE_SLOPE};
 use crate::kernels::loss::LossKind;
 use crate::optim::{ParamId, ParamStore};
 use crate::rng::SeededRng;
@@ -23,21 +24,25 @@ pub struct NamedTensor {
     pub data: Vec<f32>,
 }
 
-/// An MLP: `sizes[0]` inputs, hidden layers of `sizes[1..n-1]` units with ReLU, and
-/// `sizes[n-1]` linear outputs. Layer `i` is PyTorch's `nn.Sequential` entry `2i` (the ReLUs
-/// sit at the odd indices), so its parameters are `{2i}.weight` `[out, in]` and `{2i}.bias`.
+/// An MLP: `sizes[0]` inputs, hidden layers of `sizes[1..n-1]` units each followed by its
+/// activation (ReLU unless [`Mlp::with_activations`] says otherwise), and `sizes[n-1]` linear
+/// outputs. Layer `i` is PyTorch's `nn.Sequential` entry `2i` (the activations sit at the odd
+/// indices), so its parameters are `{2i}.weight` `[out, in]` and `{2i}.bias`.
 ///
 /// ```no_run
-/// # use wgsl_train::{Gpu, data::Task, nn::Mlp};
+/// # use wgsl_train::{Gpu, data::Task, nn::{Activation, Mlp}};
 /// # fn main() -> wgsl_train::Result<()> {
 /// let gpu = Gpu::new()?;
-/// let mlp = Mlp::new(&gpu, &[10, 5, 1], Task::Regression, 42)?;
-/// assert_eq!(mlp.param_names(), ["0.weight", "0.bias", "2.weight", "2.bias"]);
+/// let mlp = Mlp::new(&gpu, &[10, 16, 8, 1], Task::Regression, 42)?
+///     .with_activations(&[Activation::Gelu, Activation::Tanh])?;
+/// assert_eq!(mlp.param_names(), ["0.weight", "0.bias", "2.weight", "2.bias", "4.weight", "4.bias"]);
 /// # Ok(()) }
 /// ```
 #[derive(Debug)]
 pub struct Mlp {
     sizes: Vec<usize>,
+    /// One per hidden layer.
+    activations: Vec<Activation>,
     task: Task,
     params: ParamStore,
     linears: Vec<Linear>,
@@ -110,10 +115,26 @@ impl Mlp {
         }
         Ok(Self {
             sizes: sizes.to_vec(),
+            activations: vec![Activation::Relu; sizes.len() - 2],
             task,
             params,
             linears,
         })
+    }
+
+    /// The same model with these activations after its hidden layers: one for all of them, or
+    /// one each (the parameters are unchanged).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when `activations` is neither one nor one per hidden layer.
+    pub fn with_activations(mut self, activations: &[Activation]) -> Result<Self> {
+        self.activations = per_hidden_layer("Mlp::with_activations", activations, &self.sizes)?;
+        Ok(self)
+    }
+
+    /// The activation after each hidden layer, first layer first.
+    pub fn activations(&self) -> &[Activation] {
+        &self.activations
     }
 
     /// Checks that `data` fits this model: as many features as inputs, the same task, and (for
@@ -329,6 +350,31 @@ pub(crate) fn rows_per_binding(gpu: &Gpu, sizes: &[usize], cap: u64) -> usize {
     usize::try_from(bytes / (4 * widest))
         .unwrap_or(usize::MAX)
         .max(1)
+}
+
+/// `activations` as one per hidden layer of a network of `sizes`: one given applies to every
+/// hidden layer; none gives ReLU.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] for another count, naming both.
+pub fn per_hidden_layer(
+    op: &'static str,
+    activations: &[Activation],
+    sizes: &[usize],
+) -> Result<Vec<Activation>> {
+    let hidden = sizes.len().saturating_sub(2);
+    match activations {
+        [] => Ok(vec![Activation::Relu; hidden]),
+        [one] => Ok(vec![*one; hidden]),
+        each if each.len() == hidden => Ok(each.to_vec()),
+        other => Err(Error::InvalidArgument {
+            op,
+            detail: format!(
+                "{} activations for {hidden} hidden layers (sizes {sizes:?}): give one for all, or one per hidden layer",
+                other.len()
+            ),
+        }),
+    }
 }
 
 fn param_names(sizes: &[usize]) -> Vec<String> {

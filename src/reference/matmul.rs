@@ -1,9 +1,11 @@
 //! Reference for `shaders/matmul.wgsl`.
 
+use super::activation;
 use crate::kernels::matmul::MatmulLayout;
+use crate::nn::Activation;
 
 /// `op(A)·op(B)` for `op(A)` of `m×k` and `op(B)` of `k×n`, stored as `layout` says, with
-/// the epilogue `max(acc + c_old + bias, 0)` where each part is optional.
+/// the epilogue `f(acc + c_old + bias)` where each part is optional (`f` the activation).
 /// `c_old` is the previous output when accumulating.
 #[allow(clippy::too_many_arguments)]
 pub fn matmul(
@@ -14,7 +16,7 @@ pub fn matmul(
     k: usize,
     layout: MatmulLayout,
     bias: Option<&[f32]>,
-    relu: bool,
+    activation: Option<Activation>,
     c_old: Option<&[f32]>,
 ) -> Vec<f32> {
     let mut c = vec![0.0f32; m * n];
@@ -31,8 +33,8 @@ pub fn matmul(
             if let Some(bias) = bias {
                 acc += f64::from(bias[j]);
             }
-            if relu {
-                acc = acc.max(0.0);
+            if let Some(f) = activation {
+                acc = activation::forward(f, acc);
             }
             c[i * n + j] = acc as f32;
         }
@@ -88,13 +90,4 @@ pub fn row_sums(a: &[f32], m: usize, k: usize, layout: MatmulLayout) -> Vec<f32>
                 .sum::<f64>() as f32
         })
         .collect()
-}
-
-/// Zeroes `c[i]` wherever `mask[i] ≤ 0`: the matmul's `mask` epilogue.
-pub fn apply_mask(c: &mut [f32], mask: &[f32]) {
-    for (v, &m) in c.iter_mut().zip(mask) {
-        if m <= 0.0 || m.is_nan() {
-            *v = 0.0;
-        }
-    }
 }

@@ -3,6 +3,7 @@
 
 use crate::kernels::loss::LossKind;
 use crate::kernels::matmul::MatmulLayout;
+use crate::nn::Activation;
 use crate::optim::OptimizerConfig;
 
 use super::{activation, loss, matmul, optim, reduce};
@@ -10,6 +11,8 @@ use super::{activation, loss, matmul, optim, reduce};
 /// An MLP's parameters on the host with one reference optimizer per tensor.
 pub struct ReferenceMlp {
     sizes: Vec<usize>,
+    /// After each hidden layer.
+    activations: Vec<Activation>,
     loss: LossKind,
     /// `0.weight`, `0.bias`, `2.weight`, … as in [`crate::nn::Mlp::state_dict`].
     params: Vec<Vec<f32>>,
@@ -18,7 +21,7 @@ pub struct ReferenceMlp {
 
 impl ReferenceMlp {
     /// From the layer sizes, the parameters in `state_dict` order, the loss and the
-    /// optimizer (one group for all parameters).
+    /// optimizer (one group for all parameters); ReLU after every hidden layer.
     pub fn new(
         sizes: &[usize],
         params: Vec<Vec<f32>>,
@@ -31,10 +34,22 @@ impl ReferenceMlp {
             .collect();
         Self {
             sizes: sizes.to_vec(),
+            activations: vec![Activation::Relu; sizes.len().saturating_sub(2)],
             loss,
             params,
             optimizers,
         }
+    }
+
+    /// The same with `activations` after the hidden layers, one each.
+    pub fn with_activations(mut self, activations: &[Activation]) -> Self {
+        assert_eq!(
+            activations.len(),
+            self.activations.len(),
+            "one per hidden layer"
+        );
+        self.activations = activations.to_vec();
+        self
     }
 
     /// The parameters in `state_dict` order.
@@ -46,12 +61,13 @@ impl ReferenceMlp {
     /// numbers for softmax cross-entropy). Returns the batch's mean loss.
     pub fn step(&mut self, x: &[f32], y: &[f32], rows: usize) -> f64 {
         let layers = self.sizes.len() - 1;
-        // Forward: acts[l] = relu?(acts[l−1]·Wᵀ + b).
+        // Forward: pres[l] = acts[l−1]·Wᵀ + b, acts[l] = f(pres[l]) for hidden layers.
+        let mut pres: Vec<Vec<f32>> = Vec::with_capacity(layers);
         let mut acts: Vec<Vec<f32>> = Vec::with_capacity(layers);
         for l in 0..layers {
             let input = if l == 0 { x } else { &acts[l - 1] };
             let (inp, out) = (self.sizes[l], self.sizes[l + 1]);
-            let h = matmul::matmul(
+            let pre = matmul::matmul(
                 input,
                 &self.params[2 * l],
                 rows,
@@ -59,9 +75,14 @@ impl ReferenceMlp {
                 inp,
                 MatmulLayout::ABt,
                 Some(&self.params[2 * l + 1]),
-                l + 1 < layers,
+                None,
                 None,
             );
+            let h = match self.activations.get(l) {
+                Some(&f) => activation::activate(f, &pre),
+                None => pre.clone(),
+            };
+            pres.push(pre);
             acts.push(h);
         }
         let logits = &acts[layers - 1];
@@ -87,12 +108,12 @@ impl ReferenceMlp {
                 rows,
                 MatmulLayout::AtB,
                 None,
-                false,
+                None,
                 None,
             );
             grads[2 * l + 1] = reduce::column_sums(&dh, rows, out);
             if l > 0 {
-                let dpre = matmul::matmul(
+                let dact = matmul::matmul(
                     &dh,
                     &self.params[2 * l],
                     rows,
@@ -100,10 +121,10 @@ impl ReferenceMlp {
                     out,
                     MatmulLayout::AB,
                     None,
-                    false,
+                    None,
                     None,
                 );
-                dh = activation::relu_backward(&dpre, input);
+                dh = activation::activate_backward(self.activations[l - 1], &dact, &pres[l - 1]);
             }
         }
         for ((p, g), o) in self.params.iter_mut().zip(&grads).zip(&mut self.optimizers) {

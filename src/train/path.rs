@@ -352,7 +352,13 @@ fn one_dispatch_fit<'a>(
                 .into(),
         );
     };
-    if let Some(why) = refusal(gpu, model.sizes(), model.loss_kind(), rows.batch) {
+    if let Some(why) = refusal(
+        gpu,
+        model.sizes(),
+        model.activations(),
+        model.loss_kind(),
+        rows.batch,
+    ) {
         return Err(why);
     }
     Ok((group, split, orders, *order_block))

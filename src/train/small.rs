@@ -43,6 +43,7 @@ impl SmallEpoch {
         let rows = train.x.shape()[0];
         let small = SmallModel {
             sizes: model.sizes(),
+            activations: model.activations(),
             offsets,
             loss: model.loss_kind(),
             optimizer: (config.kernel(), config.group_params()),

@@ -9,7 +9,7 @@ use wgsl_train::data::Prepared;
 use wgsl_train::data::{diabetes, Dataset, SplitConfig, Task};
 use wgsl_train::kernels::loss::{loss_launch, LossKind};
 use wgsl_train::kernels::matmul::{matmul_launch, MatmulLayout, MatmulOptions, MatmulVariant};
-use wgsl_train::nn::Mlp;
+use wgsl_train::nn::{Activation, Mlp};
 use wgsl_train::optim::{AdamConfig, Optimizer, OptimizerConfig, ParamStore, SgdConfig};
 use wgsl_train::train::{SingleDispatch, TrainConfig, Trainer};
 use wgsl_train::{DType, Gpu, GpuOptions, Result, Tensor};
@@ -20,7 +20,8 @@ pub struct BenchArgs {
     /// output instead of the tables.
     #[arg(long, default_value = "bench.json")]
     json: PathBuf,
-    /// Skip the largest sizes (2048³ matmul, 16M-parameter optimizers).
+    /// Skip the largest sizes (2048³ matmul, 16M-parameter optimizers) and the wide network
+    /// with each activation other than ReLU.
     #[arg(long)]
     quick: bool,
     /// Let the training runs use the matmul autotuner (cached per adapter).
@@ -87,7 +88,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         report["matmul"] = matmul(&gpu, args.quick)?;
         report["losses"] = losses(&gpu)?;
         report["optimizers"] = optimizers(&gpu, args.quick)?;
-        report["training"] = training(&gpu)?;
+        report["training"] = training(&gpu, args.quick)?;
         report["grid"] = crate::grid_bench::grid(&gpu)?;
         report["cold_start_seconds"] = json!(cold_start()?);
     }
@@ -315,7 +316,7 @@ fn steps_per_second(
     ))
 }
 
-fn training(gpu: &Gpu) -> Result<Value> {
+fn training(gpu: &Gpu, quick: bool) -> Result<Value> {
     say!("\ntraining with Adam, whole epochs (wall clock): many epochs per submission as `fit` runs them, and one");
     say!(
         "{:<34} {:>11} {:>13} {:>16} {:>18}",
@@ -333,7 +334,8 @@ fn training(gpu: &Gpu) -> Result<Value> {
     let classes = (0..10).map(|c| c.to_string()).collect();
     let wide = Dataset::classification(random(rows * 784, 8), 784, labels, classes)?;
     struct Case<'a> {
-        name: &'a str,
+        name: String,
+        activation: Activation,
         sizes: Vec<usize>,
         data: &'a Dataset,
         task: Task,
@@ -341,9 +343,10 @@ fn training(gpu: &Gpu) -> Result<Value> {
         epochs: usize,
         single: bool,
     }
-    let cases = [
+    let mut cases = vec![
         Case {
-            name: "10→5→1, batch 32",
+            name: "10→5→1, batch 32".into(),
+            activation: Activation::Relu,
             sizes: vec![10, 5, 1],
             data: &diabetes.train,
             task: Task::Regression,
@@ -352,7 +355,8 @@ fn training(gpu: &Gpu) -> Result<Value> {
             single: false,
         },
         Case {
-            name: "10→5→1, batch 32, one dispatch/epoch",
+            name: "10→5→1, batch 32, one dispatch/epoch".into(),
+            activation: Activation::Relu,
             sizes: vec![10, 5, 1],
             data: &diabetes.train,
             task: Task::Regression,
@@ -361,7 +365,8 @@ fn training(gpu: &Gpu) -> Result<Value> {
             single: true,
         },
         Case {
-            name: "10→5→1, full batch",
+            name: "10→5→1, full batch".into(),
+            activation: Activation::Relu,
             sizes: vec![10, 5, 1],
             data: &diabetes.train,
             task: Task::Regression,
@@ -370,7 +375,8 @@ fn training(gpu: &Gpu) -> Result<Value> {
             single: false,
         },
         Case {
-            name: "10→5→1, full batch, one dispatch/epoch",
+            name: "10→5→1, full batch, one dispatch/epoch".into(),
+            activation: Activation::Relu,
             sizes: vec![10, 5, 1],
             data: &diabetes.train,
             task: Task::Regression,
@@ -379,7 +385,8 @@ fn training(gpu: &Gpu) -> Result<Value> {
             single: true,
         },
         Case {
-            name: "784→256→256→10, batch 128",
+            name: "784→256→256→10, batch 128".into(),
+            activation: Activation::Relu,
             sizes: vec![784, 256, 256, 10],
             data: &wide,
             task: Task::Multiclass,
@@ -388,9 +395,37 @@ fn training(gpu: &Gpu) -> Result<Value> {
             single: false,
         },
     ];
+    // What each other activation costs: on the one-dispatch path (its formula chosen at run
+    // time) and, unless --quick, the general path (compiled into the matmul epilogues).
+    for activation in Activation::ALL.into_iter().skip(1) {
+        cases.push(Case {
+            name: format!("10→5→1, batch 32, one dispatch/epoch, {activation}"),
+            activation,
+            sizes: vec![10, 5, 1],
+            data: &diabetes.train,
+            task: Task::Regression,
+            batch: 32,
+            epochs: 150,
+            single: true,
+        });
+        if quick {
+            continue;
+        }
+        cases.push(Case {
+            name: format!("784→256→256→10, batch 128, {activation}"),
+            activation,
+            sizes: vec![784, 256, 256, 10],
+            data: &wide,
+            task: Task::Multiclass,
+            batch: 128,
+            epochs: 2,
+            single: false,
+        });
+    }
     let mut out = Vec::new();
     for case in cases {
-        let model = Mlp::new(gpu, &case.sizes, case.task, 0)?;
+        let model =
+            Mlp::new(gpu, &case.sizes, case.task, 0)?.with_activations(&[case.activation])?;
         let (steps, one_per_submission, dispatches) =
             steps_per_second(gpu, model, case.data, case.batch, case.epochs, case.single)?;
         let samples = steps * case.batch.min(case.data.len()) as f64;
@@ -406,6 +441,7 @@ fn training(gpu: &Gpu) -> Result<Value> {
         );
         let mut row = json!({
             "network": case.name,
+            "activation": case.activation,
             "steps_per_s": steps,
             "samples_per_s": samples,
             "steps_per_s_one_epoch_per_submission": one_per_submission,

@@ -23,6 +23,7 @@ use wgsl_train::data::{
 };
 use wgsl_train::experiment::{evaluate, write_curves, Experiment};
 use wgsl_train::fs::refuse_input_as_output;
+use wgsl_train::nn::Activation;
 use wgsl_train::optim::{AdamConfig, OptimizerConfig, SgdConfig};
 use wgsl_train::train::{LrSchedule, SingleDispatch, TrainConfig};
 use wgsl_train::{Error, Gpu, GpuOptions, Result};
@@ -100,6 +101,11 @@ struct TrainArgs {
     /// Hidden layer sizes, comma-separated (e.g. 64,32).
     #[arg(long, value_delimiter = ',', default_value = "5")]
     hidden: Vec<usize>,
+    /// The activation after each hidden layer, one for all or one per layer, comma-separated:
+    /// relu, leaky_relu (slope 0.01) or leaky_relu:SLOPE, tanh, sigmoid, gelu, gelu_tanh, silu
+    /// [default: relu].
+    #[arg(long, value_delimiter = ',')]
+    activation: Vec<Activation>,
     /// The optimizer.
     #[arg(long, value_enum, default_value = "adam")]
     optimizer: OptimizerArg,
@@ -469,6 +475,7 @@ fn experiment(args: &TrainArgs) -> Experiment {
     split.test = args.test.unwrap_or(split.test);
     Experiment {
         hidden: args.hidden.clone(),
+        activations: args.activation.clone(),
         optimizer: optimizer(args),
         train,
         split,

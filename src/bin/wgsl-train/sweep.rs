@@ -8,6 +8,7 @@ use wgsl_train::checkpoint::{lock_for_saving, save_model};
 use wgsl_train::data::SplitConfig;
 use wgsl_train::experiment::{plot_sweep, Candidate, Shard, Sweep, SweepOutcome, SweepShard};
 use wgsl_train::fs::{refuse_input_as_output, write_atomic, WriteLock};
+use wgsl_train::nn::Activation;
 use wgsl_train::optim::{AdamConfig, OptimizerConfig, SgdConfig};
 use wgsl_train::train::{GridConfig, LrSchedule};
 use wgsl_train::{Error, Gpu, Result};
@@ -37,6 +38,10 @@ pub struct SweepArgs {
     /// (`5,16,8-4`).
     #[arg(long, value_delimiter = ',', default_value = "5")]
     hidden: Vec<String>,
+    /// Activations to compare, each after every hidden layer: relu, leaky_relu (slope 0.01) or
+    /// leaky_relu:SLOPE, tanh, sigmoid, gelu, gelu_tanh, silu.
+    #[arg(long, value_delimiter = ',', default_value = "relu")]
+    activation: Vec<Activation>,
     /// SGD's momentum, for every SGD candidate [default: 0, PyTorch's].
     #[arg(long, default_value_t = 0.0)]
     momentum: f64,
@@ -103,7 +108,10 @@ fn candidates(args: &SweepArgs) -> Result<Vec<Candidate>> {
         for &lr in &args.lr {
             for &l1 in &args.l1 {
                 for &l2 in &args.l2 {
-                    for widths in &hidden {
+                    for (widths, &activation) in hidden
+                        .iter()
+                        .flat_map(|w| args.activation.iter().map(move |a| (w, a)))
+                    {
                         let optimizer: OptimizerConfig = match optimizer {
                             OptimizerArg::Sgd => SgdConfig {
                                 lr,
@@ -130,6 +138,7 @@ fn candidates(args: &SweepArgs) -> Result<Vec<Candidate>> {
                         };
                         out.push(Candidate {
                             hidden: widths.clone(),
+                            activation,
                             optimizer,
                             lr_schedule: LrSchedule::Constant,
                         });
@@ -347,6 +356,7 @@ fn report(outcome: &SweepOutcome) -> Value {
                 json!({
                     "optimizer": c.candidate.optimizer,
                     "hidden": c.candidate.hidden,
+                    "activation": c.candidate.activation,
                 }),
             );
             row.extend(summary(&c.validation, "validation"));
