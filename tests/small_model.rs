@@ -235,11 +235,31 @@ fn the_classic_experiment_takes_the_small_model_path_where_it_fits() {
     // memory, so the same experiment trains on the general path instead of failing.
     let wide = wgsl_train::experiment::Experiment {
         hidden: vec![64],
-        ..classic
+        ..classic.clone()
     };
     let run = wide.start(gpu, &data).unwrap();
     assert!(!run.trainer().single_dispatch_epochs());
     assert!(run.trainer().dispatches_per_step() > 1);
+    // GELU keeps its pre-activations in workgroup memory too: 10→5→1 still fits; five
+    // hidden layers of GELU (more than the kernel's four layers) fall back without fault.
+    let gelu = wgsl_train::experiment::Experiment {
+        activations: vec![wgsl_train::nn::Activation::Gelu],
+        ..classic.clone()
+    };
+    assert!(gelu
+        .start(gpu, &data)
+        .unwrap()
+        .trainer()
+        .single_dispatch_epochs());
+    let deep = wgsl_train::experiment::Experiment {
+        hidden: vec![4; 5],
+        ..gelu
+    };
+    assert!(!deep
+        .start(gpu, &data)
+        .unwrap()
+        .trainer()
+        .single_dispatch_epochs());
 }
 
 /// `Auto` (the default) takes the one-dispatch path where it can and the general path where

@@ -96,18 +96,20 @@ pub(crate) fn unsupported(gpu: &Gpu, model: &SmallModel) -> Option<String> {
 }
 
 /// Where each hidden layer's pre-activations start in the kernel's workgroup memory, after
-/// every layer's activations ([`READS_OUTPUT`] for a layer whose backward reads its output);
+/// every layer's activations (`None` for a layer whose backward reads its output);
 /// and the workgroup memory the activations and these take, in f32.
 fn activation_layout(
     sizes: &[usize],
     activations: &[Activation],
     batch: usize,
-) -> ([usize; 4], usize) {
+) -> (Vec<Option<usize>>, usize) {
     let mut end: usize = sizes.iter().map(|s| s * batch).sum();
-    let mut offsets = [READS_OUTPUT as usize; 4];
+    let mut offsets = Vec::with_capacity(activations.len());
     for (h, f) in activations.iter().enumerate() {
-        if !f.backward_reads_output() {
-            offsets[h] = end;
+        if f.backward_reads_output() {
+            offsets.push(None);
+        } else {
+            offsets.push(Some(end));
             end += sizes[h + 1] * batch;
         }
     }
@@ -194,8 +196,8 @@ pub(crate) fn epoch_dispatch(
     for (h, f) in model.activations.iter().enumerate() {
         activation[h] = f.code();
         negative_slope[h] = f.negative_slope();
-        if pre[h] != READS_OUTPUT as usize {
-            pre_offsets[h] = dim(op, pre[h])?;
+        if let Some(offset) = pre[h] {
+            pre_offsets[h] = dim(op, offset)?;
         }
     }
     let (kernel, hp) = model.optimizer;
@@ -224,7 +226,15 @@ pub(crate) fn epoch_dispatch(
         shader: Shader::SmallMlp.code(),
         entry: "train_epoch",
         bindings: BINDINGS,
-        constants: vec![("WG", f64::from(workgroup_size(gpu)))],
+        constants: vec![
+            ("WG", f64::from(workgroup_size(gpu))),
+            (
+                "ONLY_RELU",
+                f64::from(u8::from(
+                    model.activations.iter().all(|&f| f == Activation::Relu),
+                )),
+            ),
+        ],
     };
     let [s0, s1, s2] = state;
     Dispatch::new(
