@@ -15,6 +15,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let experiment = Experiment {
         hidden: vec![16],
         activations: Vec::new(),
+        init: Default::default(),
         optimizer: AdamConfig {
             lr: 0.01,
             weight_decay: 1e-4,

@@ -15,6 +15,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let experiment = Experiment {
         hidden: vec![16, 8],
         activations: Vec::new(),
+        init: Default::default(),
         optimizer: SgdConfig {
             lr: 0.02,
             momentum: 0.9,

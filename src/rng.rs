@@ -38,6 +38,19 @@ impl SeededRng {
         lo + (hi - lo) * fraction
     }
 
+    /// Uniform in `(0, 1]` with 53 random bits.
+    fn unit_open_below(&mut self) -> f64 {
+        ((self.0.next_u64() >> 11) + 1) as f64 / 9_007_199_254_740_992.0
+    }
+
+    /// Standard normal: Box–Muller's cosine branch from two 53-bit uniforms (the sine branch
+    /// is dropped, so each value costs two draws and no state is carried between calls).
+    pub fn normal(&mut self) -> f64 {
+        let radius = (-2.0 * self.unit_open_below().ln()).sqrt();
+        let angle = std::f64::consts::TAU * self.unit_open_below();
+        radius * angle.cos()
+    }
+
     /// Shuffles `items` in place (Fisher–Yates, from the end).
     pub fn shuffle<T>(&mut self, items: &mut [T]) {
         for i in (1..items.len()).rev() {

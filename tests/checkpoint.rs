@@ -240,6 +240,7 @@ fn saved_run(gpu: &wgsl_train::Gpu, path: &std::path::Path) {
     let experiment = wgsl_train::experiment::Experiment {
         hidden: vec![5],
         activations: Vec::new(),
+        init: Default::default(),
         optimizer: wgsl_train::optim::AdamConfig::default().into(),
         train: wgsl_train::train::TrainConfig {
             epochs: 1,

@@ -89,6 +89,14 @@ fn bad_arguments_and_data_are_one_line_errors() {
             "lr",
         ),
         (
+            vec!["train", "--data", "diabetes", "--init", "glorot", "--quiet"],
+            "\"glorot\" is not an initialisation: default, xavier_uniform",
+        ),
+        (
+            vec!["sweep", "--data", "diabetes", "--init", "kaiming_normal:mode=fan"],
+            "mode is fan_in or fan_out",
+        ),
+        (
             vec![
                 "train",
                 "--data",
@@ -227,6 +235,7 @@ fn the_cli_prints_the_report_the_library_computes() {
     let experiment = Experiment {
         hidden: vec![6],
         activations: Vec::new(),
+        init: Default::default(),
         optimizer: SgdConfig {
             lr: 0.05,
             momentum: 0.9,

@@ -214,6 +214,17 @@ fn every_train_flag_reaches_the_library() {
             Setting("activations"),
             json!("silu,silu"),
         ),
+        (&["--epochs", "1"], Model("init"), json!("default")),
+        (
+            &["--init", "kaiming_normal:mode=fan_out,nonlinearity=relu"],
+            Model("init"),
+            json!("kaiming_normal:mode=fan_out,nonlinearity=relu"),
+        ),
+        (
+            &["--init", "xavier_uniform:gain=tanh"],
+            Model("init"),
+            json!("xavier_uniform:gain=1.6666666666666667"),
+        ),
     ];
     for (flags, saved, want) in rows {
         let (model, settings) = train(&scratch, "diabetes", flags);

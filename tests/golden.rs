@@ -5,24 +5,18 @@
 
 mod common;
 
-use common::{epoch_path, gpu, F32_U};
+use common::{epoch_path, fixture, gpu, F32_U};
 use serde::Deserialize;
 use wgsl_train::data::Dataset;
 use wgsl_train::kernels::activation::{activate, activate_backward};
 use wgsl_train::kernels::loss::{loss, LossKind};
-use wgsl_train::nn::{initial_values, Activation, Mlp, NamedTensor};
+use wgsl_train::nn::{initial_values, Activation, Init, Mlp, NamedTensor};
 use wgsl_train::optim::{
     AdamConfig, LrSchedule, Optimizer, OptimizerConfig, ParamGroup, ParamStore, SgdConfig,
 };
 use wgsl_train::reference::activation::{derivative, error_bound, forward};
 use wgsl_train::train::{SingleDispatch, TrainConfig, Trainer};
 use wgsl_train::{data::Task, Tensor};
-
-fn fixture<T: serde::de::DeserializeOwned>(name: &str) -> T {
-    let path = format!("{}/tests/golden/{name}", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
 
 // ---- defaults.json ----
 
@@ -131,7 +125,7 @@ fn linear_init_fills_pytorchs_bounds() {
     for init in &torch.linear_init {
         let (mut weight_max, mut bias_max) = (0.0f64, 0.0f64);
         for seed in 0..20 {
-            let layers = initial_values(&[init.fan_in, 64], seed);
+            let layers = initial_values(&[init.fan_in, 64], Init::Default, seed);
             let [weight, bias] = &layers[0];
             weight_max = weight
                 .iter()

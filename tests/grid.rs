@@ -8,9 +8,18 @@ use common::{gpu, rng, uniform};
 use rand::rngs::StdRng;
 use rand::Rng;
 use wgsl_train::data::{Dataset, Fold};
-use wgsl_train::nn::Activation;
+use wgsl_train::nn::{Activation, Init};
 use wgsl_train::optim::{AdamConfig, OptimizerConfig, SgdConfig};
 use wgsl_train::train::{GridConfig, GridModel, GridResult, LrSchedule, ModelGrid};
+
+/// One of each kind of initialisation, settings included.
+const INITS: [&str; 5] = [
+    "default",
+    "xavier_uniform:gain=tanh",
+    "xavier_normal",
+    "kaiming_uniform:nonlinearity=relu",
+    "kaiming_normal:a=0.1,mode=fan_out",
+];
 
 /// A regression problem with a learnable signal: y = Σ x_k·c_k + relu(x_0) + noise.
 fn regression(rng: &mut StdRng, rows: usize, features: usize) -> Dataset {
@@ -35,6 +44,7 @@ fn model(
     GridModel {
         hidden: hidden.to_vec(),
         activation: Activation::Relu,
+        init: Init::Default,
         optimizer: optimizer.into(),
         lr_schedule: LrSchedule::Constant,
         seed,
@@ -216,7 +226,7 @@ fn trained_alone(data: &Dataset, fold: &Fold, model: &GridModel, config: &GridCo
     } else {
         1
     });
-    let mlp = Mlp::new(gpu(), &sizes, data.task(), model.seed)
+    let mlp = Mlp::new_with_init(gpu(), &sizes, data.task(), model.init, model.seed)
         .unwrap()
         .with_activations(&[model.activation])
         .unwrap();
@@ -322,9 +332,9 @@ fn each_model_agrees_with_the_trainer_on_each_loss() {
     }
 }
 
-/// Every activation trains in the grid as with the trainer, each model in a grid of all of
-/// them ending bit for bit as in a grid of one (models of different activations live in
-/// different kernels of one submission).
+/// Every activation (and initialisation) trains in the grid as with the trainer, each model
+/// in a grid of all of them ending bit for bit as in a grid of one (models of different
+/// activations live in different kernels of one submission).
 #[test]
 fn each_activation_trains_in_the_grid_as_with_the_trainer() {
     let (mut rng, seed) = rng("each_activation_trains_in_the_grid_as_with_the_trainer");
@@ -347,13 +357,15 @@ fn each_activation_trains_in_the_grid_as_with_the_trainer() {
         .enumerate()
         .map(|(i, activation)| GridModel {
             activation,
+            init: INITS[i % INITS.len()].parse().unwrap(),
             ..model(&[5], adam, seed % 1000, i % 3)
         })
         .collect();
     let together = fit(&data, &folds, models.clone(), config.clone());
     for (model, result) in models.iter().zip(&together) {
         let alone = fit(&data, &folds, vec![model.clone()], config.clone());
-        assert_eq!(bits(result), bits(&alone[0]), "{}", model.activation);
+        let name = format!("{} {}", model.activation, model.init);
+        assert_eq!(bits(result), bits(&alone[0]), "{name}");
     }
     assert_agrees(&data, &folds, &models, &config);
 }

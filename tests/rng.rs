@@ -9,7 +9,7 @@ mod common;
 
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use wgsl_train::data::{diabetes, SplitConfig, Task};
-use wgsl_train::nn::Mlp;
+use wgsl_train::nn::{initial_values, Init, Mlp};
 use wgsl_train::train::epoch_order;
 
 /// ChaCha8 as defined: 16 words of constants, key, 64-bit counter and 64-bit nonce (0), eight
@@ -92,6 +92,13 @@ impl ChaCha8 {
         lo + (hi - lo) * ((self.next_u32() >> 8) as f32 / 16_777_216.0)
     }
 
+    /// Box–Muller's cosine branch from two uniforms in (0, 1] of 53 bits each.
+    fn normal(&mut self) -> f64 {
+        let mut unit = || ((self.next_u64() >> 11) + 1) as f64 / 2f64.powi(53);
+        let radius = (-2.0 * unit().ln()).sqrt();
+        radius * (std::f64::consts::TAU * unit()).cos()
+    }
+
     fn shuffle<T>(&mut self, items: &mut [T]) {
         for i in (1..items.len()).rev() {
             items.swap(i, self.below(i as u64 + 1) as usize);
@@ -166,11 +173,35 @@ fn shuffles_splits_and_initialisations_are_pinned() {
     }
 }
 
+/// A normal initialisation (`xavier_normal`) from seed 3: each weight std·N(0, 1), N from
+/// Box–Muller's cosine branch, the biases uniform in ±1/√fan_in after the layer's weights.
+#[test]
+fn normal_initialisations_are_pinned() {
+    let init: Init = "xavier_normal".parse().unwrap();
+    let layers = initial_values(&[10, 5, 1], init, 3);
+    let mut stream = ChaCha8::new(3);
+    for (l, [weight, bias]) in layers.iter().enumerate() {
+        let (fan_in, fan_out) = [(10.0, 5.0), (5.0, 1.0)][l];
+        let std = (2.0f64 / (fan_in + fan_out)).sqrt();
+        let want: Vec<f32> = (0..weight.len())
+            .map(|_| (std * stream.normal()) as f32)
+            .collect();
+        assert_eq!(weight, &want, "layer {l}'s weight");
+        let bound = 1.0 / (fan_in as f32).sqrt();
+        let want: Vec<f32> = (0..bias.len())
+            .map(|_| stream.uniform(-bound, bound))
+            .collect();
+        assert_eq!(bias, &want, "layer {l}'s bias");
+    }
+    assert_eq!(layers[0][0][..3], PINNED_NORMAL, "the stream itself changed");
+}
+
 // The first values as numbers (computed from the definition above, the day the stream was
 // chosen): a change in ChaCha8's implementation or in the conversions fails here.
 const PINNED_ORDER: [u32; 10] = [5, 8, 6, 2, 4, 3, 0, 7, 1, 9];
 const PINNED_TEST_ROWS: [usize; 5] = [0, 11, 23, 24, 36];
 const PINNED_WEIGHTS: [f32; 3] = [-0.19780642, 0.21308675, 0.25871417];
+const PINNED_NORMAL: [f32; 3] = [-0.2390665, -0.32076433, -0.10449302];
 
 /// A replayed seed is the one given, and a malformed one is an error, not a random seed.
 #[test]

@@ -244,6 +244,7 @@ fn the_classic_experiment_takes_the_small_model_path_where_it_fits() {
     // hidden layers of GELU (more than the kernel's four layers) fall back without fault.
     let gelu = wgsl_train::experiment::Experiment {
         activations: vec![wgsl_train::nn::Activation::Gelu],
+        init: Default::default(),
         ..classic.clone()
     };
     assert!(gelu

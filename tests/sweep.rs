@@ -38,6 +38,7 @@ fn candidate(
     Candidate {
         hidden: hidden.to_vec(),
         activation: wgsl_train::nn::Activation::Relu,
+        init: wgsl_train::nn::Init::Default,
         optimizer: optimizer.into(),
         lr_schedule: LrSchedule::Constant,
     }
@@ -543,5 +544,52 @@ fn the_sweep_command_compares_activations_and_saves_the_winners() {
         "{layers:?}: the best is {}",
         params[best].0
     );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// `--init`, once per value, is a grid axis: one candidate per initialisation, each drawn with
+/// it (their scores differ), the JSON naming it and the refit model recording the winner's.
+#[test]
+fn the_sweep_command_compares_initialisations() {
+    let dir = common::scratch_dir().join("sweep-inits");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (json, model) = (dir.join("r.json"), dir.join("m.safetensors"));
+    let path = |p: &std::path::Path| p.to_str().unwrap().to_string();
+    let inits = ["default", "kaiming_normal:mode=fan_out,nonlinearity=relu"];
+    let (ok, _, stderr) = wgsl_train(&[
+        "sweep",
+        "--data",
+        "diabetes",
+        "--init",
+        inits[0],
+        "--init",
+        inits[1],
+        "--folds",
+        "2",
+        "--epochs",
+        "2",
+        "--json",
+        &path(&json),
+        "--save",
+        &path(&model),
+    ]);
+    assert!(ok, "{stderr}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let candidates = report["candidates"].as_array().unwrap();
+    let named: Vec<&str> = candidates
+        .iter()
+        .map(|c| c["params"]["init"].as_str().unwrap())
+        .collect();
+    assert_eq!(named, inits);
+    let losses: Vec<f64> = candidates
+        .iter()
+        .map(|c| c["mean_validation_loss"].as_f64().unwrap())
+        .collect();
+    assert_ne!(losses[0], losses[1], "the initialisations trained alike");
+    let best = report["best"].as_u64().unwrap() as usize;
+    let (_, metadata) = wgsl_train::checkpoint::read_tensors(&model).unwrap();
+    let entry: serde_json::Value = serde_json::from_str(&metadata["wgsl-train"]).unwrap();
+    assert_eq!(entry["init"], inits[best]);
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -1,7 +1,8 @@
 """Writes PyTorch's own numbers as fixtures under tests/golden/, which `tests/golden.rs` reads
 in CI without torch. Run by hand where torch is installed:
 
-    python3 scripts/golden/generate.py
+    python3 scripts/golden/generate.py           # every fixture
+    python3 scripts/golden/generate.py inits     # only init.json
 
 Every file records the torch version that wrote it. Inputs are drawn from fixed numpy seeds,
 so rerunning with the same torch writes the same files. Values are float32s written as the
@@ -11,6 +12,8 @@ shortest decimal that reads back to the same float32.
 - optimizers.json: every optimizer configuration the crate offers, ≥ 20 steps of given
   gradients through `torch.optim` (L1 added to the loss, as PyTorch users add it).
 - losses.json: each loss's value and gradient at ordinary and edge inputs.
+- init.json: `calculate_gain` of each nonlinearity, and each `torch.nn.init` draw's standard
+  deviation and largest magnitude over a 300×500 weight.
 - schedules.json: `StepLR` and `CosineAnnealingLR` rates, epoch by epoch.
 - activations.json: each activation module's output and input gradient at ordinary and edge
   inputs.
@@ -254,6 +257,47 @@ def activations():
           indent=None)
 
 
+# Each initialisation as `--init` writes it, and the torch.nn.init call it stands for.
+INITS = {
+    "default": lambda w: w.copy_(torch.nn.Linear(w.shape[1], w.shape[0]).weight),
+    "xavier_uniform": lambda w: torch.nn.init.xavier_uniform_(w),
+    "xavier_uniform:gain=tanh": lambda w: torch.nn.init.xavier_uniform_(
+        w, gain=torch.nn.init.calculate_gain("tanh")),
+    "xavier_normal": lambda w: torch.nn.init.xavier_normal_(w),
+    "xavier_normal:gain=0.5": lambda w: torch.nn.init.xavier_normal_(w, gain=0.5),
+    "kaiming_uniform": lambda w: torch.nn.init.kaiming_uniform_(w),
+    "kaiming_uniform:a=0.2,mode=fan_out": lambda w: torch.nn.init.kaiming_uniform_(
+        w, a=0.2, mode="fan_out"),
+    "kaiming_normal": lambda w: torch.nn.init.kaiming_normal_(w),
+    "kaiming_normal:mode=fan_out,nonlinearity=relu": lambda w: torch.nn.init.kaiming_normal_(
+        w, mode="fan_out", nonlinearity="relu"),
+    "kaiming_normal:nonlinearity=selu": lambda w: torch.nn.init.kaiming_normal_(
+        w, nonlinearity="selu"),
+}
+
+
+def inits():
+    """calculate_gain for each nonlinearity, and each initialisation's draw over a weight of
+    300×500 (fan_out 300, fan_in 500): its standard deviation and largest magnitude, which
+    the crate's own draws (another generator) must match within sampling error."""
+    gains = [{"nonlinearity": name, "param": param,
+              "gain": torch.nn.init.calculate_gain(name, param)}
+             for name, param in (("linear", None), ("sigmoid", None), ("tanh", None),
+                                 ("relu", None), ("leaky_relu", None), ("leaky_relu", 0.0),
+                                 ("leaky_relu", 0.2), ("leaky_relu", math.sqrt(5)),
+                                 ("selu", None))]
+    torch.manual_seed(31)
+    draws = []
+    for spec, init in INITS.items():
+        w = torch.empty(300, 500)
+        with torch.no_grad():
+            init(w)
+        values = w.double()
+        draws.append({"init": spec, "shape": [300, 500], "std": values.std().item(),
+                      "max_abs": values.abs().max().item()})
+    write("init.json", {"gains": gains, "draws": draws})
+
+
 def training():
     """Networks trained full-batch (every step sees all rows, so the rows' order, which the
     crate draws its own way, does not enter) with MSE: 10→5→1 with ReLU and two optimizers,
@@ -312,10 +356,10 @@ def torch_model():
 if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
     torch.set_num_threads(1)
-    defaults()
-    optimizers()
-    losses()
-    schedules()
-    activations()
-    torch_model()
-    training()
+    everything = [defaults, optimizers, losses, schedules, activations, inits, torch_model,
+                  training]
+    # Names on the command line write only those fixtures (`generate.py inits`).
+    wanted = sys.argv[1:] or [f.__name__ for f in everything]
+    for fixture in everything:
+        if fixture.__name__ in wanted:
+            fixture()

@@ -11,12 +11,13 @@ use serde::{Deserialize, Serialize};
 use super::SplitRecord;
 use crate::data::{Preprocessing, Standardizer, TargetScaler, Task};
 use crate::error::{Error, Result};
-use crate::nn::{Activation, DEFAULT_NEGATIVE_SLOPE};
+use crate::nn::{Activation, Init, DEFAULT_NEGATIVE_SLOPE};
 use crate::optim::ParamGroup;
 
 /// The checkpoint format this crate writes, and the newest it reads.
 /// Version 2 (wgsl-train 0.1 with activations other than ReLU) may name any of the
-/// activations in `layers`; version 1 files, whose layers are Linear and ReLU, read as before.
+/// activations in `layers`, and records the model's `init`; version 1 files, whose layers are
+/// Linear and ReLU, read as before.
 pub const FORMAT_VERSION: u32 = 2;
 
 /// The metadata key of the JSON entry.
@@ -31,6 +32,10 @@ pub(super) struct ModelHeader {
     /// `nn.Sequential`'s layers in order; the output is logits (the task's sigmoid or
     /// softmax is part of its loss, not a layer).
     pub layers: Vec<Layer>,
+    /// How the weights were drawn before training (absent in files from before it was
+    /// recorded, and in PyTorch's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init: Option<Init>,
     /// Optimizer steps taken (absent for a model saved on its own).
     pub step: Option<u64>,
     pub preprocessing: Option<PreprocessingRecord>,

@@ -48,6 +48,7 @@ pub(super) fn model_header(
         crate_version: env!("CARGO_PKG_VERSION").into(),
         task: model.task(),
         layers: layers_of(model.sizes(), model.activations()),
+        init: Some(model.init()),
         step: training.map(|(step, _)| step),
         preprocessing: info.preprocessing.map(PreprocessingRecord::of),
         split: info.split,
@@ -128,7 +129,8 @@ pub fn load_model(gpu: &Gpu, path: &Path, task: Option<Task>) -> Result<Mlp> {
         (None, Some(h)) => h.task,
         (None, None) => return Err(bad("the file does not say its task; pass one".into())),
     };
-    let model = Mlp::new(gpu, &sizes, task, 0)
+    let init = header.as_ref().and_then(|h| h.init).unwrap_or_default();
+    let model = Mlp::new_with_init(gpu, &sizes, task, init, 0)
         .and_then(|m| m.with_activations(&activations))
         .map_err(|e| bad(e.to_string()))?;
     model

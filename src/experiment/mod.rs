@@ -27,7 +27,7 @@ use crate::data::{baseline_loss, Dataset, Prepared, SplitConfig};
 use crate::error::{Error, Result};
 use crate::gpu::{block_on, Gpu};
 use crate::metrics::Metrics;
-use crate::nn::{per_hidden_layer, Activation, Mlp};
+use crate::nn::{per_hidden_layer, Activation, Init, Mlp};
 use crate::optim::{AdamConfig, OptimizerConfig, SgdConfig};
 use crate::train::{History, TrainConfig, Trainer};
 use progress::Progress;
@@ -41,6 +41,8 @@ pub struct Experiment {
     /// The activation after each hidden layer: one for all of them, or one each (empty:
     /// ReLU everywhere, the default).
     pub activations: Vec<Activation>,
+    /// How the initial weights are drawn (`Init::Default`: `nn.Linear`'s).
+    pub init: Init,
     /// The optimizer and its hyperparameters (L1 and L2 included).
     pub optimizer: OptimizerConfig,
     /// Epochs, batch size, shuffle seed, early stopping.
@@ -76,6 +78,7 @@ impl Experiment {
         Self {
             hidden: vec![5],
             activations: Vec::new(),
+            init: Init::Default,
             optimizer,
             train: TrainConfig {
                 epochs: 500,
@@ -193,7 +196,13 @@ impl Experiment {
     /// # Errors
     /// As [`Experiment::run`], before any training.
     pub fn start<'g>(&self, gpu: &'g Gpu, data: &Dataset) -> Result<Run<'g>> {
-        let model = Mlp::new(gpu, &self.sizes(data), data.task(), self.model_seed)?
+        let model = Mlp::new_with_init(
+            gpu,
+            &self.sizes(data),
+            data.task(),
+            self.init,
+            self.model_seed,
+        )?
             .with_activations(&self.activations)?;
         self.start_with(gpu, data, model)
     }

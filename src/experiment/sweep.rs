@@ -8,7 +8,7 @@ use crate::data::{baseline_loss, Dataset, Fold, Preprocessing, SplitConfig, Targ
 use crate::error::{Error, Result};
 use crate::gpu::{block_on, Gpu};
 use crate::metrics::Metrics;
-use crate::nn::{Activation, Mlp};
+use crate::nn::{Activation, Init, Mlp};
 use crate::optim::{LrSchedule, OptimizerConfig};
 use crate::train::{
     Divergence, EpochRecord, GridConfig, GridModel, History, ModelGrid, TrainConfig, Trainer,
@@ -28,6 +28,8 @@ pub struct Candidate {
     pub hidden: Vec<usize>,
     /// The activation after every hidden layer.
     pub activation: Activation,
+    /// How the initial weights are drawn.
+    pub init: Init,
     /// The optimizer and its hyperparameters (L1 and L2 included).
     pub optimizer: OptimizerConfig,
     /// How the learning rate changes from epoch to epoch.
@@ -36,7 +38,7 @@ pub struct Candidate {
 
 impl Candidate {
     /// A short description: optimizer (with SGD's momentum), rate, penalties, widths, and the
-    /// activation unless it is ReLU.
+    /// activation and the initialisation unless they are the defaults.
     pub fn describe(&self) -> String {
         let (name, lr, l1, l2) = match self.optimizer {
             OptimizerConfig::Sgd(c) => ("sgd", c.lr, c.l1, c.weight_decay),
@@ -55,8 +57,12 @@ impl Candidate {
             Activation::Relu => String::new(),
             other => format!(" activation={other}"),
         };
+        let init = match self.init {
+            Init::Default => String::new(),
+            other => format!(" init={other}"),
+        };
         format!(
-            "{name}{momentum} lr={lr} l1={l1} l2={l2} hidden={}{activation}",
+            "{name}{momentum} lr={lr} l1={l1} l2={l2} hidden={}{activation}{init}",
             hidden.join("-")
         )
     }
@@ -112,6 +118,7 @@ impl Sweep {
                 .map(|(_, e)| Candidate {
                     hidden: e.hidden.clone(),
                     activation: Activation::Relu,
+                    init: e.init,
                     optimizer: e.optimizer,
                     lr_schedule: e.train.lr_schedule,
                 })
@@ -275,6 +282,7 @@ impl Sweep {
             .map(|&i| GridModel {
                 hidden: self.candidates[i / self.folds].hidden.clone(),
                 activation: self.candidates[i / self.folds].activation,
+                init: self.candidates[i / self.folds].init,
                 optimizer: self.candidates[i / self.folds].optimizer,
                 lr_schedule: self.candidates[i / self.folds].lr_schedule,
                 seed: self.seed,
@@ -311,7 +319,8 @@ impl Sweep {
         let mut scored = Vec::with_capacity(results.len());
         for (&i, result) in indices.iter().zip(results) {
             let (candidate, fold) = (i / self.folds, i % self.folds);
-            let mlp = Mlp::new(gpu, &result.sizes, data.task(), self.seed)?
+            let init = self.candidates[candidate].init;
+            let mlp = Mlp::new_with_init(gpu, &result.sizes, data.task(), init, self.seed)?
                 .with_activations(&[self.candidates[candidate].activation])?;
             mlp.load_state_dict(gpu, &result.weights)?;
             let p = &prepared.fold_preprocessing[fold];
@@ -363,7 +372,8 @@ impl Sweep {
         let mut sizes = vec![data.n_features()];
         sizes.extend(&best_candidate.hidden);
         sizes.push(data.n_outputs());
-        let model = Mlp::new(gpu, &sizes, data.task(), self.seed)?
+        let init = best_candidate.init;
+        let model = Mlp::new_with_init(gpu, &sizes, data.task(), init, self.seed)?
             .with_activations(&[best_candidate.activation])?;
         let config = TrainConfig {
             epochs: refit_epochs,
@@ -592,6 +602,7 @@ mod tests {
         let candidate = |optimizer: OptimizerConfig| Candidate {
             hidden: vec![8, 4],
             activation: Activation::Relu,
+            init: Init::Default,
             optimizer,
             lr_schedule: LrSchedule::Constant,
         };

@@ -21,7 +21,7 @@ use crate::gpu::{Binding, DType, Dispatch, Gpu, KernelSpec, Launch, Tensor};
 /// assert_eq!(a.to_string(), "leaky_relu:0.2");
 /// assert_eq!(Activation::default(), Activation::Relu);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
 #[serde(into = "String", try_from = "String")]
 pub enum Activation {
     /// `max(z, 0)`, with gradient 0 at 0 (`nn.ReLU`).
@@ -45,8 +45,15 @@ pub enum Activation {
     Silu,
 }
 
-// The slope compares by its bits, so that every activation is equal to itself (kernels are
-// cached by it).
+// The slope compares by its bits, as it hashes, so that every activation is equal to itself
+// and −0.0 and 0.0 are two slopes (kernels are cached by it, and it reaches them as bits).
+impl PartialEq for Activation {
+    fn eq(&self, other: &Self) -> bool {
+        self.code() == other.code()
+            && self.negative_slope().to_bits() == other.negative_slope().to_bits()
+    }
+}
+
 impl Eq for Activation {}
 
 impl std::hash::Hash for Activation {
@@ -423,5 +430,25 @@ mod tests {
             let err = bad.parse::<Activation>().unwrap_err();
             assert!(err.to_string().contains(bad), "{bad}: {err}");
         }
+    }
+
+    /// Equal activations hash alike (a kernel cache keyed by them relies on it): slopes of
+    /// −0.0 and 0.0 are different bits, so different activations.
+    #[test]
+    fn equality_agrees_with_the_hash() {
+        use std::hash::{BuildHasher, RandomState};
+        let hasher = RandomState::new();
+        let leaky = |negative_slope| Activation::LeakyRelu { negative_slope };
+        let pairs = [
+            (leaky(0.0), leaky(-0.0)),
+            (leaky(0.2), leaky(0.2)),
+            (Activation::Relu, Activation::Relu),
+            (Activation::Relu, leaky(0.0)),
+        ];
+        for (a, b) in pairs {
+            assert_eq!(a == b, hasher.hash_one(a) == hasher.hash_one(b), "{a:?} {b:?}");
+        }
+        assert_ne!(leaky(0.0), leaky(-0.0));
+        assert_eq!("leaky_relu:-0".parse::<Activation>().unwrap(), leaky(-0.0));
     }
 }

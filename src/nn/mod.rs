@@ -3,6 +3,7 @@
 //! parameters in flat GPU storage named as a PyTorch `nn.Sequential` of the same layers.
 
 pub(crate) mod graph;
+mod init;
 
 use crate::data::{Dataset, Task};
 use crate::error::{Error, Result};
@@ -12,6 +13,8 @@ pub use crate::kernels::activation::{Activation, DEFAULT_NEGATIVE_SLOPE};
 use crate::kernels::loss::LossKind;
 use crate::optim::{ParamId, ParamStore};
 use crate::rng::SeededRng;
+use init::Draw;
+pub use init::{FanMode, Init, Kaiming, Nonlinearity};
 
 /// A named parameter tensor on the host, as in a PyTorch `state_dict`.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,6 +46,7 @@ pub struct Mlp {
     sizes: Vec<usize>,
     /// One per hidden layer.
     activations: Vec<Activation>,
+    init: Init,
     task: Task,
     params: ParamStore,
     linears: Vec<Linear>,
@@ -66,6 +70,31 @@ impl Mlp {
     /// that does not fit the task (1 for regression and binary, the class count ≥ 2 for
     /// multiclass).
     pub fn new(gpu: &Gpu, sizes: &[usize], task: Task, seed: u64) -> Result<Self> {
+        Self::new_with_init(gpu, sizes, task, Init::Default, seed)
+    }
+
+    /// As [`Mlp::new`], the weights drawn as `init` says (`torch.nn.init`'s Xavier or Kaiming
+    /// draws; biases as `nn.Linear` draws them).
+    ///
+    /// ```no_run
+    /// # use wgsl_train::{Gpu, data::Task, nn::{Activation, Init, Mlp}};
+    /// # fn main() -> wgsl_train::Result<()> {
+    /// let gpu = Gpu::new()?;
+    /// let init: Init = "kaiming_uniform:nonlinearity=relu".parse()?;
+    /// let mlp = Mlp::new_with_init(&gpu, &[10, 16, 1], Task::Regression, init, 42)?;
+    /// assert_eq!(mlp.init(), init);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Mlp::new`].
+    pub fn new_with_init(
+        gpu: &Gpu,
+        sizes: &[usize],
+        task: Task,
+        init: Init,
+        seed: u64,
+    ) -> Result<Self> {
         let op = "Mlp::new";
         if sizes.len() < 2 || sizes.contains(&0) {
             return Err(Error::InvalidArgument {
@@ -108,7 +137,7 @@ impl Mlp {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let values = initial_values(sizes, seed);
+        let values = initial_values(sizes, init, seed);
         for (linear, [weight, bias]) in linears.iter().zip(values) {
             params.value_of(linear.weight).write(gpu, &weight)?;
             params.value_of(linear.bias).write(gpu, &bias)?;
@@ -116,6 +145,7 @@ impl Mlp {
         Ok(Self {
             sizes: sizes.to_vec(),
             activations: vec![Activation::Relu; sizes.len() - 2],
+            init,
             task,
             params,
             linears,
@@ -130,6 +160,11 @@ impl Mlp {
     pub fn with_activations(mut self, activations: &[Activation]) -> Result<Self> {
         self.activations = per_hidden_layer("Mlp::with_activations", activations, &self.sizes)?;
         Ok(self)
+    }
+
+    /// How the weights were drawn when the model was made.
+    pub fn init(&self) -> Init {
+        self.init
     }
 
     /// The activation after each hidden layer, first layer first.
@@ -391,20 +426,29 @@ fn param_shapes(sizes: &[usize]) -> Vec<Vec<usize>> {
 }
 
 /// The initial weight and bias of each layer of a network of layer `sizes`, as [`Mlp::new`]
-/// draws them from `seed`: PyTorch's `nn.Linear` default, uniform in [−1/√fan_in, 1/√fan_in),
-/// each layer's weight (`[out, in]`, row-major) then its bias. The one place the initialisation
-/// is drawn, so a model trained in a grid starts where the same model trained alone does.
-pub fn initial_values(sizes: &[usize], seed: u64) -> Vec<[Vec<f32>; 2]> {
+/// and [`Mlp::new_with_init`] draw them from `seed`: each layer's weight (`[out, in]`,
+/// row-major) as `init` says, then its bias uniform in ±1/√fan_in (`nn.Linear`'s). The one
+/// place the initialisation is drawn, so a model trained in a grid starts where the same model
+/// trained alone does. `Init::Default` draws exactly as before `init` existed.
+pub fn initial_values(sizes: &[usize], init: Init, seed: u64) -> Vec<[Vec<f32>; 2]> {
     let mut rng = SeededRng::new(seed);
     sizes
         .windows(2)
         .map(|pair| {
             let (inputs, outputs) = (pair[0], pair[1]);
-            let bound = 1.0 / (inputs as f32).sqrt();
-            let mut draw =
-                |len: usize| -> Vec<f32> { (0..len).map(|_| rng.uniform(-bound, bound)).collect() };
-            let weight = draw(inputs * outputs);
-            [weight, draw(outputs)]
+            let n = inputs * outputs;
+            let weight = match init.draw(inputs, outputs) {
+                Draw::Uniform { bound } => {
+                    let bound = bound as f32;
+                    (0..n).map(|_| rng.uniform(-bound, bound)).collect()
+                }
+                Draw::Normal { std } => (0..n).map(|_| (std * rng.normal()) as f32).collect(),
+            };
+            let bias_bound = 1.0 / (inputs as f32).sqrt();
+            let bias = (0..outputs)
+                .map(|_| rng.uniform(-bias_bound, bias_bound))
+                .collect();
+            [weight, bias]
         })
         .collect()
 }

@@ -128,6 +128,14 @@ pub fn rel_tol(want: &[f32], rel: f64, abs: f64) -> impl Fn(usize) -> f64 + '_ {
     move |i| abs + rel * f64::from(want[i]).abs()
 }
 
+/// A fixture of PyTorch's numbers under `tests/golden/` (written by
+/// `scripts/golden/generate.py`).
+pub fn fixture<T: serde::de::DeserializeOwned>(name: &str) -> T {
+    let path = format!("{}/tests/golden/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
 /// The unit roundoff of f32, 2⁻²⁴.
 pub const F32_U: f64 = 1.0 / 16_777_216.0;
 

@@ -6,7 +6,7 @@ use std::time::Instant;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 use wgsl_train::data::{Dataset, Fold};
-use wgsl_train::nn::{Activation, Mlp};
+use wgsl_train::nn::{Activation, Init, Mlp};
 use wgsl_train::optim::{AdamConfig, OptimizerConfig, SgdConfig};
 use wgsl_train::train::{GridConfig, GridModel, LrSchedule, ModelGrid, TrainConfig, Trainer};
 use wgsl_train::{Gpu, Result};
@@ -75,6 +75,7 @@ fn models(copies: usize) -> Vec<GridModel> {
                             out.push(GridModel {
                                 hidden: vec![5],
                                 activation: Activation::Relu,
+                                init: Init::Default,
                                 optimizer,
                                 lr_schedule: LrSchedule::Constant,
                                 seed: copy as u64,

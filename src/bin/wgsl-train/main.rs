@@ -23,7 +23,7 @@ use wgsl_train::data::{
 };
 use wgsl_train::experiment::{evaluate, write_curves, Experiment};
 use wgsl_train::fs::refuse_input_as_output;
-use wgsl_train::nn::Activation;
+use wgsl_train::nn::{Activation, Init};
 use wgsl_train::optim::{AdamConfig, OptimizerConfig, SgdConfig};
 use wgsl_train::train::{LrSchedule, SingleDispatch, TrainConfig};
 use wgsl_train::{Error, Gpu, GpuOptions, Result};
@@ -106,6 +106,12 @@ struct TrainArgs {
     /// [default: relu].
     #[arg(long, value_delimiter = ',')]
     activation: Vec<Activation>,
+    /// How the weights start, as torch.nn.init draws them: default (nn.Linear's),
+    /// xavier_uniform, xavier_normal (settings: gain=G or gain=NONLINEARITY), kaiming_uniform,
+    /// kaiming_normal (settings: a=A, mode=fan_in|fan_out, nonlinearity=NAME), e.g.
+    /// kaiming_normal:mode=fan_out,nonlinearity=relu. Biases start as nn.Linear's.
+    #[arg(long, default_value = "default")]
+    init: Init,
     /// The optimizer.
     #[arg(long, value_enum, default_value = "adam")]
     optimizer: OptimizerArg,
@@ -476,6 +482,7 @@ fn experiment(args: &TrainArgs) -> Experiment {
     Experiment {
         hidden: args.hidden.clone(),
         activations: args.activation.clone(),
+        init: args.init,
         optimizer: optimizer(args),
         train,
         split,

@@ -8,7 +8,7 @@ use wgsl_train::checkpoint::{lock_for_saving, save_model};
 use wgsl_train::data::SplitConfig;
 use wgsl_train::experiment::{plot_sweep, Candidate, Shard, Sweep, SweepOutcome, SweepShard};
 use wgsl_train::fs::{refuse_input_as_output, write_atomic, WriteLock};
-use wgsl_train::nn::Activation;
+use wgsl_train::nn::{Activation, Init};
 use wgsl_train::optim::{AdamConfig, OptimizerConfig, SgdConfig};
 use wgsl_train::train::{GridConfig, LrSchedule};
 use wgsl_train::{Error, Gpu, Result};
@@ -42,6 +42,10 @@ pub struct SweepArgs {
     /// leaky_relu:SLOPE, tanh, sigmoid, gelu, gelu_tanh, silu.
     #[arg(long, value_delimiter = ',', default_value = "relu")]
     activation: Vec<Activation>,
+    /// Initialisations to compare, one per --init (as train's --init; a value's own settings
+    /// are comma-separated, so several are given as --init A --init B).
+    #[arg(long, default_value = "default")]
+    init: Vec<Init>,
     /// SGD's momentum, for every SGD candidate [default: 0, PyTorch's].
     #[arg(long, default_value_t = 0.0)]
     momentum: f64,
@@ -108,10 +112,11 @@ fn candidates(args: &SweepArgs) -> Result<Vec<Candidate>> {
         for &lr in &args.lr {
             for &l1 in &args.l1 {
                 for &l2 in &args.l2 {
-                    for (widths, &activation) in hidden
-                        .iter()
-                        .flat_map(|w| args.activation.iter().map(move |a| (w, a)))
-                    {
+                    for (widths, &activation, &init) in hidden.iter().flat_map(|w| {
+                        args.activation
+                            .iter()
+                            .flat_map(move |a| args.init.iter().map(move |i| (w, a, i)))
+                    }) {
                         let optimizer: OptimizerConfig = match optimizer {
                             OptimizerArg::Sgd => SgdConfig {
                                 lr,
@@ -139,6 +144,7 @@ fn candidates(args: &SweepArgs) -> Result<Vec<Candidate>> {
                         out.push(Candidate {
                             hidden: widths.clone(),
                             activation,
+                            init,
                             optimizer,
                             lr_schedule: LrSchedule::Constant,
                         });
@@ -357,6 +363,7 @@ fn report(outcome: &SweepOutcome) -> Value {
                     "optimizer": c.candidate.optimizer,
                     "hidden": c.candidate.hidden,
                     "activation": c.candidate.activation,
+                    "init": c.candidate.init,
                 }),
             );
             row.extend(summary(&c.validation, "validation"));

@@ -22,7 +22,7 @@ use crate::kernels::control::{
 };
 pub use crate::kernels::grid::KernelForm;
 use crate::kernels::grid::{grid_dispatch, GridBuffers, ModelControl};
-use crate::nn::{Activation, NamedTensor};
+use crate::nn::{Activation, Init, NamedTensor};
 use crate::optim::{LrSchedule, OptimizerConfig};
 pub use alone::GRID_MAX_PARAMS;
 use plan::{KernelPlan, Plan};
@@ -36,6 +36,8 @@ pub struct GridModel {
     pub hidden: Vec<usize>,
     /// The nonlinearity after each hidden layer.
     pub activation: Activation,
+    /// How the initial weights are drawn.
+    pub init: Init,
     /// The optimizer and its hyperparameters (L1 and L2 included).
     pub optimizer: OptimizerConfig,
     /// How the learning rate changes from epoch to epoch.

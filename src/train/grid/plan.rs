@@ -331,7 +331,7 @@ impl KernelPlan {
                 running: 1,
                 ..ModelControl::default()
             });
-            let flat: Vec<f32> = initial_values(&shape.sizes, models[i].seed)
+            let flat: Vec<f32> = initial_values(&shape.sizes, models[i].init, models[i].seed)
                 .into_iter()
                 .flatten()
                 .flatten()
