@@ -275,7 +275,9 @@ fn activation_backward(kind: u32, z: f32, upstream: f32, negative_slope: f32) ->
 //
 // With g the gradient and θ the parameter:
 //   g ← −g if maximize
-//   g ← g + λ₂·θ + λ₁·sign(θ)          (L2 as PyTorch's weight_decay; L1 is ours; sign(0) = 0)
+//   g ← g + λ₁·sign(θ)                 (L1 is ours, as PyTorch users add it to the loss; sign(0) = 0)
+//   g ← clamp(g, −c, c)                (clip_grad_value_, on the gradient L1 is part of)
+//   g ← g + λ₂·θ                       (L2 as PyTorch's weight_decay, inside the step)
 // SGD:
 //   b ← g on the first step, else μ·b + (1 − τ)·g        (only if μ ≠ 0)
 //   g ← g + μ·b if nesterov, else b                     (only if μ ≠ 0)
@@ -306,7 +308,8 @@ struct GroupParams {
     one_minus_beta2: f32,
     eps: f32,
     flags: u32,
-    _pad0: u32,
+    // clip_grad_value_'s bound c; 0 when off.
+    clip_value: f32,
     _pad1: u32,
     _pad2: u32,
 }
@@ -315,18 +318,23 @@ struct GroupParams {
 // x = the step size (SGD: lr; Adam: lr / (1 − β₁ᵗ)), y = √(1 − β₂ᵗ), z = 1 on the first step
 // (SGD's momentum buffer starts as the gradient), w = 1 − lr·λ₂ (AdamW's decay factor).
 
-// The gradient after maximize and the coupled penalties: grad.add(param, alpha=weight_decay).
+// The gradient after maximize, L1, clipping and the coupled L2, in PyTorch's order: autograd
+// adds L1's term to .grad, clip_grad_value_ clamps .grad, then the step adds
+// grad.add(param, alpha=weight_decay).
 fn regularized_grad(raw: vec4<f32>, theta: vec4<f32>, hp: GroupParams, coupled_l2: bool) -> vec4<f32> {
     var g = raw;
     if (hp.flags & FLAG_MAXIMIZE) != 0u {
         g = -g;
     }
-    if coupled_l2 {
-        g = fma(theta, vec4<f32>(hp.weight_decay), g);
-    }
     // Without L1, PyTorch's gradient as it is (adding 0 · sign(θ) would turn a −0 into +0).
     if hp.l1 != 0.0 {
         g += hp.l1 * sign(theta);
+    }
+    if hp.clip_value > 0.0 {
+        g = clamp(g, vec4<f32>(-hp.clip_value), vec4<f32>(hp.clip_value));
+    }
+    if coupled_l2 {
+        g = fma(theta, vec4<f32>(hp.weight_decay), g);
     }
     return g;
 }

@@ -93,7 +93,13 @@ fn bad_arguments_and_data_are_one_line_errors() {
             "\"glorot\" is not an initialisation: default, xavier_uniform",
         ),
         (
-            vec!["sweep", "--data", "diabetes", "--init", "kaiming_normal:mode=fan"],
+            vec![
+                "sweep",
+                "--data",
+                "diabetes",
+                "--init",
+                "kaiming_normal:mode=fan",
+            ],
             "mode is fan_in or fan_out",
         ),
         (

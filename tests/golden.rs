@@ -600,7 +600,8 @@ fn named(
 }
 
 /// Whole runs of torch (full batches, so the crate's own row order does not enter): 10→5→1
-/// with ReLU and with each other activation, and 10→6→4→1 with GELU then Tanh, each replayed
+/// with ReLU and with each other activation, 10→6→4→1 with GELU then Tanh, and 10→5→1 with
+/// `clip_grad_value_` (a clamp moves a difference no further), each replayed
 /// through each training path from torch's initial weights: the general path, the one-dispatch
 /// path and the streamed split. Every step is checked (the count too), and the final weights.
 /// Bounds: a step's loss and gradient sum 64 rows of 10-term dot products, which each side
@@ -621,8 +622,8 @@ fn training_follows_pytorch_on_every_path() {
     let mut worst = 0.0f64;
     assert_eq!(
         torch.runs.len(),
-        10,
-        "ReLU twice, each other activation, two layers"
+        11,
+        "ReLU twice, each other activation, two layers, clipped"
     );
     for run in &torch.runs {
         for (path, one_dispatch, chunk_rows) in [

@@ -53,7 +53,8 @@ fn model(
 }
 
 /// The configurations the grid must train exactly: SGD (plain, momentum with dampening,
-/// Nesterov), Adam, AdamW, AMSGrad, L1 and L2, two widths, a schedule, and one that diverges.
+/// Nesterov), Adam, AdamW, AMSGrad, L1 and L2, two widths, a schedule, clipped gradients, and
+/// one that diverges.
 fn configurations(seed: u64) -> Vec<GridModel> {
     let sgd = |lr, momentum, nesterov, l1, l2| SgdConfig {
         lr,
@@ -93,6 +94,25 @@ fn configurations(seed: u64) -> Vec<GridModel> {
         ),
         model(&[3, 4], adam(1e-2, 0.0, 0.0, false), seed, 2),
         scheduled,
+        // Gradients clipped (clip_grad_value_) below what the first steps reach.
+        model(
+            &[5],
+            SgdConfig {
+                clip_grad_value: Some(0.05),
+                ..sgd(0.05, 0.9, false, 1e-3, 1e-3)
+            },
+            seed,
+            0,
+        ),
+        model(
+            &[5],
+            AdamConfig {
+                clip_grad_value: Some(0.02),
+                ..adam(1e-2, 0.0, 1e-3, false)
+            },
+            seed,
+            1,
+        ),
         // Diverges: its loss grows past 10⁴ times the lowest, and it is rolled back.
         model(&[5], sgd(50.0, 0.9, false, 0.0, 0.0), seed, 1),
     ]

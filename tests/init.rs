@@ -84,7 +84,9 @@ fn draws_spread_as_pytorchs() {
             .sum::<f64>()
             / (n - 1.0);
         let std = var.sqrt();
-        let max = weight.iter().fold(0.0f64, |m, &w| m.max(f64::from(w.abs())));
+        let max = weight
+            .iter()
+            .fold(0.0f64, |m, &w| m.max(f64::from(w.abs())));
         let name = &d.init;
         let tolerance = 6.0 * d.std / n.sqrt();
         assert!(
@@ -106,7 +108,10 @@ fn draws_spread_as_pytorchs() {
                     d.max_abs
                 );
             }
-            None => assert!(max > 3.0 * d.std, "{name}: our largest |w| {max} is not normal"),
+            None => assert!(
+                max > 3.0 * d.std,
+                "{name}: our largest |w| {max} is not normal"
+            ),
         }
         let bound = 1.0 / (fan_in as f64).sqrt();
         let bias_max = bias.iter().fold(0.0f64, |m, &b| m.max(f64::from(b.abs())));

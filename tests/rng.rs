@@ -193,7 +193,11 @@ fn normal_initialisations_are_pinned() {
             .collect();
         assert_eq!(bias, &want, "layer {l}'s bias");
     }
-    assert_eq!(layers[0][0][..3], PINNED_NORMAL, "the stream itself changed");
+    assert_eq!(
+        layers[0][0][..3],
+        PINNED_NORMAL,
+        "the stream itself changed"
+    );
 }
 
 // The first values as numbers (computed from the definition above, the day the stream was

@@ -80,7 +80,10 @@ fn a_run_killed_after_a_checkpoint_resumes_to_the_uninterrupted_result() {
     let epochs = ["--epochs", "200", "--checkpoint-every", "1"];
     let mut child = started_until_checkpoint(&reference, &epochs, "the uninterrupted run");
     let checkpointed = Instant::now();
-    assert!(child.wait().unwrap().success(), "the uninterrupted run failed");
+    assert!(
+        child.wait().unwrap().success(),
+        "the uninterrupted run failed"
+    );
     let training = checkpointed.elapsed();
     let want = weight_bits(&reference);
 

@@ -5,7 +5,9 @@ in CI without torch. Run by hand where torch is installed:
     python3 scripts/golden/generate.py inits     # only init.json
 
 Every file records the torch version that wrote it. Inputs are drawn from fixed numpy seeds,
-so rerunning with the same torch writes the same files. Values are float32s written as the
+so rerunning with the same torch writes the same files (but for the last bits of GELU's
+runs in training.json, which torch's vectorised erf rounds differently on different CPUs: the
+2026-12-04 run that added the clipped run kept the earlier machine's GELU runs). Values are float32s written as the
 shortest decimal that reads back to the same float32.
 
 - defaults.json: the optimizers' `defaults` dicts and `nn.Linear`'s init bounds.
@@ -96,6 +98,14 @@ CASES = {
                                    dict(ADAM, lr=1e-3, betas=[0.8, 0.99])],
     "SGD, two parameter groups": [dict(SGD, lr=0.05, momentum=0.9, weight_decay=1e-2),
                                   dict(SGD, lr=0.1, nesterov=True, momentum=0.5)],
+    # clip_grad_value_ between backward and step; gradients of scale 1 every third step reach
+    # the bound, the others stay inside it.
+    "SGD momentum, weight decay, L1, clip_grad_value": [
+        dict(SGD, lr=0.05, momentum=0.9, weight_decay=1e-2, l1=0.01, clip_grad_value=0.3)],
+    "Adam L1, clip_grad_value": [dict(ADAM, lr=0.01, l1=1e-3, clip_grad_value=0.05)],
+    "AdamW AMSGrad, clip_grad_value": [
+        dict(ADAM, lr=0.01, weight_decay=0.05, decoupled_weight_decay=True, amsgrad=True,
+             clip_grad_value=0.5)],
 }
 SIZES = (24, 7)  # elements of each group's one tensor
 
@@ -104,7 +114,8 @@ def torch_optimizer(groups, params):
     """`torch.optim`'s optimizer for the crate's groups; `params[i]` lists group i's tensors."""
     args = []
     for config, t in zip(groups, params):
-        a = {k: v for k, v in config.items() if k not in ("kind", "l1", "decoupled_weight_decay")}
+        a = {k: v for k, v in config.items()
+             if k not in ("kind", "l1", "decoupled_weight_decay", "clip_grad_value")}
         if "betas" in a:
             a["betas"] = tuple(a["betas"])
         args.append({"params": t, **a})
@@ -138,6 +149,8 @@ def optimizer_case(name, groups, seed):
             if config["l1"]:
                 # L1 as PyTorch users add it: loss + λ₁·Σ|θ| (autograd's d|θ|/dθ at 0 is 0).
                 (config["l1"] * t.abs().sum()).backward()
+            if config.get("clip_grad_value"):
+                torch.nn.utils.clip_grad_value_([t], config["clip_grad_value"])
             effective = t.grad.double() * (-1 if config["maximize"] else 1)
             if config["weight_decay"] and not config.get("decoupled_weight_decay"):
                 effective = effective + config["weight_decay"] * t.detach().double()
@@ -301,7 +314,8 @@ def inits():
 def training():
     """Networks trained full-batch (every step sees all rows, so the rows' order, which the
     crate draws its own way, does not enter) with MSE: 10→5→1 with ReLU and two optimizers,
-    with each other activation and Adam, and 10→6→4→1 with GELU then Tanh."""
+    with each other activation and Adam, 10→6→4→1 with GELU then Tanh, and 10→5→1 with its
+    gradients clipped (clip_grad_value_)."""
     rng = np.random.default_rng(11)
     rows, epochs = 64, 30
     x = rng.normal(0, 1, (rows, 10)).astype(np.float32)
@@ -314,6 +328,10 @@ def training():
              ("SGD momentum with weight decay", sgd, [10, 5, 1], ["relu"])]
     plans += [(f"Adam, {a}", adam, [10, 5, 1], [a]) for a in ACTIVATIONS if a != "relu"]
     plans.append(("SGD momentum, GELU then Tanh", sgd, [10, 6, 4, 1], ["gelu", "tanh"]))
+    # A bound the first steps' gradients pass (they reach ~0.5), with L1 inside the clipped
+    # gradient and weight decay outside it.
+    plans.append(("SGD momentum, L1, clip_grad_value",
+                  dict(sgd, l1=1e-3, clip_grad_value=0.05), [10, 5, 1], ["relu"]))
     for name, config, sizes, acts in plans:
         torch.manual_seed(5)
         layers = [torch.nn.Linear(sizes[0], sizes[1])]
@@ -332,6 +350,8 @@ def training():
             if config["l1"]:
                 total = loss + config["l1"] * sum(p.abs().sum() for p in net.parameters())
             total.backward()
+            if config.get("clip_grad_value"):
+                torch.nn.utils.clip_grad_value_(net.parameters(), config["clip_grad_value"])
             opt.step()
         final = {k: f32(v.numpy()) for k, v in net.state_dict().items()}
         runs.append({"name": name, "config": config, "sizes": sizes, "activations": acts,

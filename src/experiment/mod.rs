@@ -203,7 +203,7 @@ impl Experiment {
             self.init,
             self.model_seed,
         )?
-            .with_activations(&self.activations)?;
+        .with_activations(&self.activations)?;
         self.start_with(gpu, data, model)
     }
 

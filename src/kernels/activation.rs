@@ -446,7 +446,11 @@ mod tests {
             (Activation::Relu, leaky(0.0)),
         ];
         for (a, b) in pairs {
-            assert_eq!(a == b, hasher.hash_one(a) == hasher.hash_one(b), "{a:?} {b:?}");
+            assert_eq!(
+                a == b,
+                hasher.hash_one(a) == hasher.hash_one(b),
+                "{a:?} {b:?}"
+            );
         }
         assert_ne!(leaky(0.0), leaky(-0.0));
         assert_eq!("leaky_relu:-0".parse::<Activation>().unwrap(), leaky(-0.0));

@@ -33,7 +33,9 @@ pub(crate) struct GroupParams {
     pub eps: f32,
     /// `FLAG_NESTEROV | FLAG_MAXIMIZE | FLAG_AMSGRAD | FLAG_DECOUPLED`.
     pub flags: u32,
-    pub _pad: [u32; 3],
+    /// `clip_grad_value_`'s bound; 0 when off.
+    pub clip_value: f32,
+    pub _pad: [u32; 2],
 }
 
 /// Mirrors `ChunkParams` in `optim.wgsl`.
@@ -180,7 +182,7 @@ mod tests {
         #[rustfmt::skip]
         assert_mirrors(shader, "GroupParams", mirror!(GroupParams {
             momentum, one_minus_dampening, weight_decay, l1, one_minus_beta1, beta2,
-            one_minus_beta2, eps, flags,
+            one_minus_beta2, eps, flags, clip_value,
         }));
         assert_mirrors(
             shader,

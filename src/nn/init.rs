@@ -256,9 +256,8 @@ impl FromStr for Init {
                     ))
                 })
         };
-        let unknown = |key: &str, known: &str| {
-            bad(format!("{text:?}: {name} takes {known}, not {key:?}"))
-        };
+        let unknown =
+            |key: &str, known: &str| bad(format!("{text:?}: {name} takes {known}, not {key:?}"));
         match name {
             "default" if settings.is_empty() => Ok(Init::Default),
             "default" => Err(bad(format!("{text:?}: default takes no settings"))),

@@ -23,6 +23,11 @@ pub struct SgdConfig {
     pub nesterov: bool,
     /// Maximize the objective (default false): the gradient is negated first.
     pub maximize: bool,
+    /// `torch.nn.utils.clip_grad_value_(params, c)` before each step (default `None`: off):
+    /// `g ← clamp(g, −c, c)` on the gradient with L1's term (as PyTorch users add L1 to the
+    /// loss), before `weight_decay`'s, fused into the update. Must be > 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clip_grad_value: Option<f64>,
 }
 
 impl Default for SgdConfig {
@@ -35,6 +40,7 @@ impl Default for SgdConfig {
             l1: 0.0,
             nesterov: false,
             maximize: false,
+            clip_grad_value: None,
         }
     }
 }
@@ -59,6 +65,11 @@ pub struct AdamConfig {
     pub amsgrad: bool,
     /// Maximize the objective (default false): the gradient is negated first.
     pub maximize: bool,
+    /// `torch.nn.utils.clip_grad_value_(params, c)` before each step (default `None`: off):
+    /// `g ← clamp(g, −c, c)` on the gradient with L1's term, before coupled `weight_decay`'s,
+    /// fused into the update. Must be > 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clip_grad_value: Option<f64>,
 }
 
 impl Default for AdamConfig {
@@ -72,6 +83,7 @@ impl Default for AdamConfig {
             l1: 0.0,
             amsgrad: false,
             maximize: false,
+            clip_grad_value: None,
         }
     }
 }
@@ -149,9 +161,19 @@ fn check(
     }
 }
 
-/// The checks every optimizer shares: `lr`, `weight_decay` and `l1` are ≥ 0.
-fn check_common(optimizer: &'static str, lr: f64, weight_decay: f64, l1: f64) -> Result<()> {
+/// The checks every optimizer shares: `lr`, `weight_decay` and `l1` are ≥ 0, a clipping
+/// bound > 0.
+fn check_common(
+    optimizer: &'static str,
+    lr: f64,
+    weight_decay: f64,
+    l1: f64,
+    clip_grad_value: Option<f64>,
+) -> Result<()> {
     check(optimizer, "lr", lr, lr >= 0.0, "must be ≥ 0")?;
+    if let Some(c) = clip_grad_value {
+        check(optimizer, "clip_grad_value", c, c > 0.0, "must be > 0")?;
+    }
     let penalty = "must be ≥ 0";
     check(
         optimizer,
@@ -172,7 +194,7 @@ impl OptimizerConfig {
         match self {
             OptimizerConfig::Sgd(c) => {
                 let o = "SGD";
-                check_common(o, c.lr, c.weight_decay, c.l1)?;
+                check_common(o, c.lr, c.weight_decay, c.l1, c.clip_grad_value)?;
                 check(o, "momentum", c.momentum, c.momentum >= 0.0, "must be ≥ 0")?;
                 check(o, "dampening", c.dampening, true, "must be finite")?;
                 if c.nesterov {
@@ -200,7 +222,7 @@ impl OptimizerConfig {
                     "Adam"
                 };
                 let (b1, b2) = c.betas;
-                check_common(o, c.lr, c.weight_decay, c.l1)?;
+                check_common(o, c.lr, c.weight_decay, c.l1, c.clip_grad_value)?;
                 check(
                     o,
                     "betas.0",
@@ -274,6 +296,7 @@ impl OptimizerConfig {
                 weight_decay: c.weight_decay as f32,
                 l1: c.l1 as f32,
                 flags: flag(c.nesterov, FLAG_NESTEROV) | flag(c.maximize, FLAG_MAXIMIZE),
+                clip_value: clip_value(c.clip_grad_value),
                 ..GroupParams::default()
             },
             OptimizerConfig::Adam(c) => GroupParams {
@@ -286,8 +309,14 @@ impl OptimizerConfig {
                 flags: flag(c.maximize, FLAG_MAXIMIZE)
                     | flag(c.amsgrad, FLAG_AMSGRAD)
                     | flag(c.decoupled_weight_decay, FLAG_DECOUPLED),
+                clip_value: clip_value(c.clip_grad_value),
                 ..GroupParams::default()
             },
         }
     }
+}
+
+/// The kernels' clipping bound: 0 when off.
+fn clip_value(clip_grad_value: Option<f64>) -> f32 {
+    clip_grad_value.map_or(0.0, |c| c as f32)
 }

@@ -61,11 +61,8 @@ impl Sgd {
             .get_or_insert_with(|| vec![0.0; params.len()]);
         for i in 0..params.len() {
             let theta = f64::from(params[i]);
-            let mut g = f64::from(grads[i]);
-            if c.maximize {
-                g = -g;
-            }
-            g += c.weight_decay * theta + c.l1 * sign(theta);
+            let mut g = loss_grad(grads[i], theta, c.maximize, c.l1, c.clip_grad_value);
+            g += c.weight_decay * theta;
             if c.momentum != 0.0 {
                 buffer[i] = if first_step {
                     g
@@ -80,6 +77,21 @@ impl Sgd {
             }
             params[i] = (theta - c.lr * g) as f32;
         }
+    }
+}
+
+/// The gradient a step starts from, before `weight_decay`: negated to maximize, L1's term
+/// added (as a PyTorch user adds `λ₁·Σ|θ|` to the loss), then clamped to ±c as
+/// `clip_grad_value_` clamps `.grad`.
+fn loss_grad(grad: f32, theta: f64, maximize: bool, l1: f64, clip: Option<f64>) -> f64 {
+    let mut g = f64::from(grad);
+    if maximize {
+        g = -g;
+    }
+    g += l1 * sign(theta);
+    match clip {
+        Some(c) => g.clamp(-c, c),
+        None => g,
     }
 }
 
@@ -119,11 +131,7 @@ impl Adam {
         let bias_correction2 = 1.0 - beta2.powi(self.step);
         for i in 0..params.len() {
             let mut theta = f64::from(params[i]);
-            let mut g = f64::from(grads[i]);
-            if c.maximize {
-                g = -g;
-            }
-            g += c.l1 * sign(theta);
+            let mut g = loss_grad(grads[i], theta, c.maximize, c.l1, c.clip_grad_value);
             if c.decoupled_weight_decay {
                 theta *= 1.0 - c.lr * c.weight_decay;
             } else {

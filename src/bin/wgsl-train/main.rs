@@ -145,6 +145,10 @@ struct TrainArgs {
     /// L1 penalty λ₁ (adds λ₁·sign(θ) to the gradient) [default: 0].
     #[arg(long)]
     l1: Option<f64>,
+    /// Clip each gradient element to ±C before each step, as torch.nn.utils.clip_grad_value_
+    /// (on the gradient with L1's term, before L2's), fused into the update [default: off].
+    #[arg(long, value_name = "C")]
+    clip_grad_value: Option<f64>,
     /// How the learning rate changes per epoch: PyTorch's StepLR (--lr-step-size, --lr-gamma)
     /// or CosineAnnealingLR (--lr-t-max, --lr-eta-min) [default: constant].
     #[arg(long, value_enum)]
@@ -425,6 +429,7 @@ fn optimizer(args: &TrainArgs) -> OptimizerConfig {
             set(&mut c.dampening, args.dampening);
             set(&mut c.weight_decay, args.l2);
             set(&mut c.l1, args.l1);
+            c.clip_grad_value = args.clip_grad_value;
             c.nesterov = args.nesterov;
             c.into()
         }
@@ -439,6 +444,7 @@ fn optimizer(args: &TrainArgs) -> OptimizerConfig {
             set(&mut c.eps, args.eps);
             set(&mut c.weight_decay, args.l2);
             set(&mut c.l1, args.l1);
+            c.clip_grad_value = args.clip_grad_value;
             c.amsgrad = args.amsgrad;
             c.into()
         }

@@ -46,6 +46,10 @@ pub struct SweepArgs {
     /// are comma-separated, so several are given as --init A --init B).
     #[arg(long, default_value = "default")]
     init: Vec<Init>,
+    /// Clip each gradient element to ±C before each step, for every candidate (as train's
+    /// --clip-grad-value) [default: off].
+    #[arg(long, value_name = "C")]
+    clip_grad_value: Option<f64>,
     /// SGD's momentum, for every SGD candidate [default: 0, PyTorch's].
     #[arg(long, default_value_t = 0.0)]
     momentum: f64,
@@ -122,6 +126,7 @@ fn candidates(args: &SweepArgs) -> Result<Vec<Candidate>> {
                                 lr,
                                 l1,
                                 weight_decay: l2,
+                                clip_grad_value: args.clip_grad_value,
                                 momentum: args.momentum,
                                 ..SgdConfig::default()
                             }
@@ -130,6 +135,7 @@ fn candidates(args: &SweepArgs) -> Result<Vec<Candidate>> {
                                 lr,
                                 l1,
                                 weight_decay: l2,
+                                clip_grad_value: args.clip_grad_value,
                                 ..AdamConfig::default()
                             }
                             .into(),
@@ -137,6 +143,7 @@ fn candidates(args: &SweepArgs) -> Result<Vec<Candidate>> {
                                 lr,
                                 l1,
                                 weight_decay: l2,
+                                clip_grad_value: args.clip_grad_value,
                                 ..AdamConfig::adamw()
                             }
                             .into(),

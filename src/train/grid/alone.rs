@@ -43,8 +43,7 @@ pub(super) async fn train_alone(
     config: &GridConfig,
 ) -> Result<GridResult> {
     let sizes = sizes(data, model);
-    let mlp =
-        Mlp::new_with_init(gpu, &sizes, data.task(), model.init, model.seed)?
+    let mlp = Mlp::new_with_init(gpu, &sizes, data.task(), model.init, model.seed)?
         .with_activations(&[model.activation])?;
     let train = data.subset(&fold.train);
     let validation = (!fold.validation.is_empty()).then(|| data.subset(&fold.validation));
