@@ -3,7 +3,8 @@ trained with, and an optimizer whose `state_dict` carries the saved state.
 
     python3 scripts/to_torch.py model.safetensors model.pt
 
-writes `torch.save({"model", "optimizer_class", "optimizer_state_dict", "scaling", "l1"})`
+writes `torch.save({"model", "optimizer_class", "optimizer_state_dict", "scaling", "l1",
+"clip_grad_value"})`
 (built-in types only: `torch.load(path, weights_only=False)` reads it without this script, and
 `getattr(torch.optim, optimizer_class)(model.parameters()).load_state_dict(...)` restores the
 optimizer); from Python,
@@ -157,6 +158,12 @@ def optimizer_state(checkpoint):
     return name, param_groups, state, l1
 
 
+def clip_grad_values(header):
+    """Each group's clip_grad_value (None where it does not clip): PyTorch's optimizers have
+    no such setting; it is `torch.nn.utils.clip_grad_value_` before each step."""
+    return [g["config"].get("clip_grad_value") for g in header.get("optimizer") or []]
+
+
 def load(path):
     """`(model, wrapped, optimizer, l1)` in PyTorch; see the module's description."""
     import torch
@@ -235,6 +242,11 @@ if __name__ == "__main__":
     if any(l1):
         print(f"note: L1 penalties {l1} are not part of PyTorch's optimizers; add them to the loss",
               file=sys.stderr)
+    clips = clip_grad_values(read(sys.argv[1]).header)
+    if any(c is not None for c in clips):
+        print(f"note: wgsl-train clipped each group's gradients at {clips} (clip_grad_value); "
+              "call torch.nn.utils.clip_grad_value_ on those parameters before optimizer.step()",
+              file=sys.stderr)
     # Built-in types only, so torch.load reads it without this script.
     torch.save({
         "model": model,
@@ -242,5 +254,6 @@ if __name__ == "__main__":
         "optimizer_state_dict": None if optimizer is None else optimizer.state_dict(),
         "scaling": scaling_tensors(torch, read(sys.argv[1]).preprocessing),
         "l1": l1,
+        "clip_grad_value": clips,
     }, sys.argv[2])
     print(f"wrote {sys.argv[2]}")

@@ -157,6 +157,17 @@ fn bad_arguments_and_data_are_one_line_errors() {
         ),
         (
             vec![
+                "train",
+                "--data",
+                "diabetes",
+                "--clip-grad-value",
+                "0",
+                "--quiet",
+            ],
+            "clip_grad_value",
+        ),
+        (
+            vec![
                 "eval",
                 "--checkpoint",
                 "/no/such/model.safetensors",

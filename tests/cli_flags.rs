@@ -216,6 +216,16 @@ fn every_train_flag_reaches_the_library() {
         ),
         (&["--epochs", "1"], Model("init"), json!("default")),
         (
+            &["--clip-grad-value", "0.25"],
+            Optimizer("clip_grad_value"),
+            json!(0.25),
+        ),
+        (
+            &["--optimizer", "sgd", "--clip-grad-value", "2"],
+            Optimizer("clip_grad_value"),
+            json!(2.0),
+        ),
+        (
             &["--init", "kaiming_normal:mode=fan_out,nonlinearity=relu"],
             Model("init"),
             json!("kaiming_normal:mode=fan_out,nonlinearity=relu"),

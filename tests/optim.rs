@@ -44,9 +44,10 @@ fn init(gpu: &Gpu, rng: &mut StdRng) -> (ParamStore, Vec<Vec<f32>>) {
 /// f32's unit roundoff, 2⁻²⁴.
 const UNIT_ROUNDOFF: f64 = 1.0 / (1u64 << 24) as f64;
 
-/// How far the f32 regularized gradient g′ = ±g + λ₂·θ + λ₁·sign(θ) may lie from its exact
-/// value: λ₂ and λ₁ are rounded to f32, and the product and the two sums are rounded (a
-/// driver may split the `fma`), each by at most one unit roundoff of its size.
+/// How far the f32 regularized gradient g′ = clamp(±g + λ₁·sign(θ), ±c) + λ₂·θ may lie from
+/// its exact value: λ₂ and λ₁ are rounded to f32, and the product and the two sums are
+/// rounded (a driver may split the `fma`), each by at most one unit roundoff of its size (the
+/// clamp moves no error further, and c's own rounding is one unit roundoff of c ≤ |±g + λ₁|).
 fn regularized_grad_error(config: OptimizerConfig, theta: f32, grad: f32) -> f64 {
     let (l2, l1) = match config {
         OptimizerConfig::Sgd(c) => (c.weight_decay, c.l1),
@@ -240,6 +241,17 @@ fn sgd_matches_reference() {
                 ..sgd
             },
         ),
+        // Gradients are uniform in ±1: the bound clips about 70% of them.
+        (
+            "clip_grad_value",
+            SgdConfig {
+                momentum: 0.9,
+                weight_decay: 0.1,
+                l1: 0.05,
+                clip_grad_value: Some(0.3),
+                ..sgd
+            },
+        ),
     ];
     for (name, config) in cases {
         let (configs, group_of) = all_one_group(config);
@@ -304,6 +316,15 @@ fn adam_matches_reference() {
                 l1: 0.05,
                 weight_decay: 0.3,
                 ..AdamConfig::adamw()
+            },
+        ),
+        (
+            "clip_grad_value",
+            AdamConfig {
+                l1: 0.05,
+                weight_decay: 0.2,
+                clip_grad_value: Some(0.3),
+                ..adam
             },
         ),
     ];
