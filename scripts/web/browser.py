@@ -79,7 +79,7 @@ def bench(url):
         browser.close()
 
 
-def train(url, optimizer, lr, l1, l2, epochs):
+def train(url, optimizer, lr, l1, l2, epochs, activation="relu", init="default"):
     """Fills in the demo page's form, trains, and returns what `train` gave the page."""
     browser = Browser()
     try:
@@ -89,6 +89,7 @@ def train(url, optimizer, lr, l1, l2, epochs):
             const f = document.getElementById('settings');
             f.optimizer.value = {json.dumps(optimizer)}; f.lr.value = {lr}; f.l1.value = {l1};
             f.l2.value = {l2}; f.epochs.value = {epochs};
+            f.activation.value = {json.dumps(activation)}; f.init.value = {json.dumps(init)};
             f.querySelector('button[type=submit]').click(); }})()""")
         browser.wait_for("window.lastResult || document.getElementById('error').textContent", 600)
         error = browser.js("document.getElementById('error').textContent")
@@ -126,5 +127,6 @@ if __name__ == "__main__":
     elif command == "compare":
         print(json.dumps(compare(url)))
     else:
-        optimizer, lr, l1, l2, epochs = rest
-        print(json.dumps(train(url, optimizer, float(lr), float(l1), float(l2), int(epochs))))
+        optimizer, lr, l1, l2, epochs, *layers = rest
+        print(json.dumps(train(url, optimizer, float(lr), float(l1), float(l2), int(epochs),
+                               *layers)))

@@ -90,7 +90,19 @@ def main(url):
             sys.exit(f"{name}: the page gave MSE {got} after {epochs} epochs on {result['adapter']}, "
                      f"the native example {want} after {want_epochs}")
         print(f"{name}: page and native example agree (MSE {[round(g, 1) for g in got]}, {epochs} epochs)")
+    check_layers(url)
     check_comparison(url, text)
+
+
+def check_layers(url):
+    """The form's activation and initialisation reach the training: Tanh with Xavier's draw
+    trains otherwise than the default ReLU with nn.Linear's, from the same seed."""
+    runs = {layers: browser.train(url, "adam", 0.003, 0.0, 0.0, 3, *layers)
+            for layers in (("relu", "default"), ("tanh", "xavier_uniform"))}
+    losses = {k: [e["train_loss"] for e in r["history"]["epochs"]] for k, r in runs.items()}
+    if len(set(map(tuple, losses.values()))) != 2:
+        sys.exit(f"the page's activation and init selects change nothing: {losses}")
+    print(f"activation and init: the page trains Tanh/Xavier otherwise than ReLU ({losses})")
 
 
 if __name__ == "__main__":

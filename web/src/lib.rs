@@ -13,6 +13,7 @@ use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use wgsl_train::data::diabetes;
 use wgsl_train::experiment::{Evaluation, Experiment, Sweep};
+use wgsl_train::nn::{Activation, Init};
 use wgsl_train::optim::{AdamConfig, OptimizerConfig, SgdConfig};
 use wgsl_train::selftest::{self, Check};
 use wgsl_train::train::History;
@@ -65,22 +66,28 @@ struct Trained {
     diagnosis: String,
 }
 
-/// Trains [`Experiment::classic`] on the diabetes data with the given optimizer, calling
+/// Trains [`Experiment::classic`] on the diabetes data with the given optimizer, hidden
+/// activation and initialisation (`--activation`'s and `--init`'s words), calling
 /// `on_epoch(epoch, train_loss, validation_loss)` after every epoch, and returns the run as
 /// JSON: adapter, split sizes, history, scores, the report table and the diagnosis.
 ///
 /// # Errors
 /// No WebGPU adapter, bad settings, or a diverged run, in words.
 #[wasm_bindgen]
+#[allow(clippy::too_many_arguments)] // the page's form, field by field
 pub async fn train(
     optimizer_name: String,
     lr: f64,
     l1: f64,
     l2: f64,
+    activation: String,
+    init: String,
     epochs: usize,
     on_epoch: js_sys::Function,
 ) -> Result<String, JsError> {
     let mut experiment = Experiment::classic(optimizer(&optimizer_name, lr, l1, l2)?);
+    experiment.activations = vec![activation.parse::<Activation>().map_err(js_error)?];
+    experiment.init = init.parse::<Init>().map_err(js_error)?;
     experiment.train.epochs = epochs;
     experiment.validate().map_err(js_error)?;
     let gpu = Gpu::new_async(GpuOptions::default())

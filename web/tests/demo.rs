@@ -18,10 +18,19 @@ async fn train_calls_back_every_epoch_and_returns_the_outcome() {
     // The page's callback, here one that keeps what it is given.
     js_sys::eval("globalThis.epochs = []").unwrap();
     let on_epoch = js_sys::Function::new_with_args("e, t, v", "globalThis.epochs.push([e, t, v])");
-    let json = wgsl_train_web::train("adam".into(), 0.003, 0.0, 0.01, 6, on_epoch)
-        .await
-        .map_err(JsValue::from)
-        .unwrap();
+    let json = wgsl_train_web::train(
+        "adam".into(),
+        0.003,
+        0.0,
+        0.01,
+        "relu".into(),
+        "default".into(),
+        6,
+        on_epoch,
+    )
+    .await
+    .map_err(JsValue::from)
+    .unwrap();
     let result = parse(&json);
     let seen = js_sys::Array::from(&js_sys::eval("globalThis.epochs").unwrap());
     assert_eq!(seen.length(), 6);
@@ -55,21 +64,94 @@ async fn train_calls_back_every_epoch_and_returns_the_outcome() {
 #[wasm_bindgen_test]
 async fn train_refuses_bad_settings_in_words() {
     let on_epoch = js_sys::Function::new_no_args("");
-    let err = wgsl_train_web::train("adam".into(), -1.0, 0.0, 0.0, 5, on_epoch.clone())
-        .await
-        .map_err(JsValue::from)
-        .unwrap_err();
-    let message = js_sys::Error::from(err).message();
+    let refused = |optimizer: &str, lr: f64, activation: &str, init: &str| {
+        let call = wgsl_train_web::train(
+            optimizer.into(),
+            lr,
+            0.0,
+            0.0,
+            activation.into(),
+            init.into(),
+            5,
+            on_epoch.clone(),
+        );
+        async move {
+            let err = call.await.map_err(JsValue::from).unwrap_err();
+            String::from(js_sys::Error::from(err).message())
+        }
+    };
+    let message = refused("adam", -1.0, "relu", "default").await;
     assert!(
-        String::from(message).contains("lr"),
+        message.contains("lr"),
         "lr -1 was refused without naming it"
     );
-    let err = wgsl_train_web::train("rmsprop".into(), 0.01, 0.0, 0.0, 5, on_epoch)
-        .await
-        .map_err(JsValue::from)
-        .unwrap_err();
-    let message = String::from(js_sys::Error::from(err).message());
+    let message = refused("rmsprop", 0.01, "relu", "default").await;
     assert!(message.contains("rmsprop"), "{message}");
+    let message = refused("adam", 0.01, "swish", "default").await;
+    assert!(message.contains("swish"), "{message}");
+    let message = refused("adam", 0.01, "relu", "glorot").await;
+    assert!(message.contains("glorot"), "{message}");
+}
+
+/// The page's activation and initialisation reach the model: `train` with Tanh and Xavier's
+/// draw gives, epoch for epoch, the losses the library gives the same experiment here.
+#[wasm_bindgen_test]
+async fn train_takes_the_activation_and_initialisation() {
+    use wgsl_train::experiment::Experiment;
+    use wgsl_train::nn::{Activation, Init};
+    use wgsl_train::optim::AdamConfig;
+    let on_epoch = js_sys::Function::new_no_args("");
+    let json = wgsl_train_web::train(
+        "adam".into(),
+        0.003,
+        0.0,
+        0.0,
+        "tanh".into(),
+        "xavier_uniform".into(),
+        4,
+        on_epoch,
+    )
+    .await
+    .map_err(JsValue::from)
+    .unwrap();
+    let page: Vec<f64> = parse(&json)["history"]["epochs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["train_loss"].as_f64().unwrap())
+        .collect();
+    let mut experiment = Experiment::classic(
+        AdamConfig {
+            lr: 0.003,
+            ..AdamConfig::default()
+        }
+        .into(),
+    );
+    experiment.train.epochs = 4;
+    experiment.activations = vec![Activation::Tanh];
+    experiment.init = Init::XavierUniform { gain: 1.0 };
+    let gpu = wgsl_train::Gpu::new_async(wgsl_train::GpuOptions::default())
+        .await
+        .unwrap();
+    let mut run = experiment
+        .start(&gpu, &wgsl_train::data::diabetes().unwrap())
+        .unwrap();
+    run.fit_async(|_, _| Ok(())).await.unwrap();
+    let library: Vec<f64> = run
+        .trainer()
+        .history()
+        .epochs
+        .iter()
+        .map(|e| e.train_loss)
+        .collect();
+    assert_eq!(page, library);
+    experiment.activations = vec![Activation::Relu];
+    experiment.init = Init::Default;
+    let mut relu = experiment
+        .start(&gpu, &wgsl_train::data::diabetes().unwrap())
+        .unwrap();
+    relu.fit_async(|_, _| Ok(())).await.unwrap();
+    assert_ne!(relu.trainer().history().epochs[0].train_loss, page[0]);
 }
 
 /// `compare` trains the six classic configurations as one grid, hands the page each one's
