@@ -401,6 +401,14 @@ fn three_shards_merged_are_the_unsharded_sweep_exactly() {
         "shard 2/3 given twice",
     );
     refused(&["--merge", &s1], "0.01,2", "its candidates");
+    // A shard of the same grid with another activation or initialisation is another sweep.
+    let all = [&s1, &s2, &file("shard3.json")].map(|s| s.to_string());
+    for other in [["--activation", "tanh"], ["--init", "xavier_normal"]] {
+        let mut extra = vec!["--merge"];
+        extra.extend(all.iter().map(String::as_str));
+        extra.extend(other);
+        refused(&extra, "0.01,3", "its candidates");
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -175,6 +175,8 @@ impl Sweep {
             .map(|c| {
                 json!({
                     "hidden": c.hidden,
+                    "activation": c.activation,
+                    "init": c.init,
                     "optimizer": c.optimizer,
                     "lr_schedule": format!("{:?}", c.lr_schedule),
                 })
