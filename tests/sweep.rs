@@ -481,34 +481,40 @@ fn shards_beyond_the_models_are_empty_and_the_merge_is_the_run() {
     assert_eq!(merged.test, whole.test);
 }
 
+/// Runs `sweep` on diabetes with 2 folds and `flags`, writing the JSON results and the refit
+/// model into a fresh directory `name`; returns the results and the model's metadata entry.
+fn sweep_on_diabetes(name: &str, flags: &[&str]) -> (serde_json::Value, serde_json::Value) {
+    let dir = common::scratch_dir().join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (json, model) = (dir.join("r.json"), dir.join("m.safetensors"));
+    let (json_path, model_path) = (json.display().to_string(), model.display().to_string());
+    let mut args = vec!["sweep", "--data", "diabetes", "--folds", "2"];
+    args.extend(["--json", &json_path, "--save", &model_path]);
+    args.extend(flags);
+    let (ok, _, stderr) = wgsl_train(&args);
+    assert!(ok, "{args:?}: {stderr}");
+    let report = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let (_, metadata) = wgsl_train::checkpoint::read_tensors(&model).unwrap();
+    let entry = serde_json::from_str(&metadata["wgsl-train"]).unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    (report, entry)
+}
+
 /// `--activation` is a grid axis: one candidate per activation (innermost, after the widths),
 /// each trained with it (their scores differ), and the refit model saved with the winner's.
 #[test]
 fn the_sweep_command_compares_activations_and_saves_the_winners() {
-    let dir = common::scratch_dir().join("sweep-activations");
-    std::fs::create_dir_all(&dir).unwrap();
-    let (json, model) = (dir.join("r.json"), dir.join("m.safetensors"));
-    let path = |p: &std::path::Path| p.to_str().unwrap().to_string();
-    let (ok, _, stderr) = wgsl_train(&[
-        "sweep",
-        "--data",
-        "diabetes",
-        "--hidden",
-        "5,4-3",
-        "--activation",
-        "relu,tanh,leaky_relu:0.2",
-        "--folds",
-        "2",
-        "--epochs",
-        "3",
-        "--json",
-        &path(&json),
-        "--save",
-        &path(&model),
-    ]);
-    assert!(ok, "{stderr}");
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let (report, entry) = sweep_on_diabetes(
+        "sweep-activations",
+        &[
+            "--hidden",
+            "5,4-3",
+            "--activation",
+            "relu,tanh,leaky_relu:0.2",
+            "--epochs",
+            "3",
+        ],
+    );
     let candidates = report["candidates"].as_array().unwrap();
     let params: Vec<(String, usize)> = candidates
         .iter()
@@ -539,8 +545,6 @@ fn the_sweep_command_compares_activations_and_saves_the_winners() {
         "tanh" => "Tanh",
         _ => "LeakyReLU",
     };
-    let (_, metadata) = wgsl_train::checkpoint::read_tensors(&model).unwrap();
-    let entry: serde_json::Value = serde_json::from_str(&metadata["wgsl-train"]).unwrap();
     let layers = entry["layers"].as_array().unwrap();
     assert_eq!(layers.len(), 2 * params[best].1 + 1);
     assert!(
@@ -552,38 +556,17 @@ fn the_sweep_command_compares_activations_and_saves_the_winners() {
         "{layers:?}: the best is {}",
         params[best].0
     );
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 /// `--init`, once per value, is a grid axis: one candidate per initialisation, each drawn with
 /// it (their scores differ), the JSON naming it and the refit model recording the winner's.
 #[test]
 fn the_sweep_command_compares_initialisations() {
-    let dir = common::scratch_dir().join("sweep-inits");
-    std::fs::create_dir_all(&dir).unwrap();
-    let (json, model) = (dir.join("r.json"), dir.join("m.safetensors"));
-    let path = |p: &std::path::Path| p.to_str().unwrap().to_string();
     let inits = ["default", "kaiming_normal:mode=fan_out,nonlinearity=relu"];
-    let (ok, _, stderr) = wgsl_train(&[
-        "sweep",
-        "--data",
-        "diabetes",
-        "--init",
-        inits[0],
-        "--init",
-        inits[1],
-        "--folds",
-        "2",
-        "--epochs",
-        "2",
-        "--json",
-        &path(&json),
-        "--save",
-        &path(&model),
-    ]);
-    assert!(ok, "{stderr}");
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let (report, entry) = sweep_on_diabetes(
+        "sweep-inits",
+        &["--init", inits[0], "--init", inits[1], "--epochs", "2"],
+    );
     let candidates = report["candidates"].as_array().unwrap();
     let named: Vec<&str> = candidates
         .iter()
@@ -596,8 +579,5 @@ fn the_sweep_command_compares_initialisations() {
         .collect();
     assert_ne!(losses[0], losses[1], "the initialisations trained alike");
     let best = report["best"].as_u64().unwrap() as usize;
-    let (_, metadata) = wgsl_train::checkpoint::read_tensors(&model).unwrap();
-    let entry: serde_json::Value = serde_json::from_str(&metadata["wgsl-train"]).unwrap();
     assert_eq!(entry["init"], inits[best]);
-    std::fs::remove_dir_all(&dir).ok();
 }
