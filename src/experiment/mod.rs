@@ -177,6 +177,7 @@ impl Experiment {
         sizes.extend(&self.hidden);
         sizes.push(1);
         per_hidden_layer("Experiment", &self.activations, &sizes)?;
+        self.init.validate()?;
         self.optimizer.validate()?;
         self.train.validate()?;
         self.split.validate()

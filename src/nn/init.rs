@@ -165,6 +165,25 @@ impl Init {
         }
     }
 
+    /// Checks the settings as parsing does: a gain finite and > 0, Kaiming's `a` finite.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] naming the setting.
+    pub fn validate(self) -> Result<()> {
+        let bad = |detail: String| Err(Error::InvalidArgument { op: "init", detail });
+        match self {
+            Init::XavierUniform { gain } | Init::XavierNormal { gain }
+                if !(gain.is_finite() && gain > 0.0) =>
+            {
+                bad(format!("{self:?}: the gain must be finite and positive"))
+            }
+            Init::KaimingUniform(k) | Init::KaimingNormal(k) if !k.a.is_finite() => {
+                bad(format!("{self:?}: a must be finite"))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// The bound of a uniform draw's weights for these fans (`None` for a normal draw).
     pub fn weight_bound(self, fan_in: usize, fan_out: usize) -> Option<f64> {
         match self.draw(fan_in, fan_out) {
@@ -346,6 +365,24 @@ mod tests {
             assert_eq!(init.to_string(), text);
             let json = serde_json::to_string(&init).unwrap();
             assert_eq!(serde_json::from_str::<Init>(&json).unwrap(), init);
+        }
+    }
+
+    /// Settings built in code, not parsed, are checked too.
+    #[test]
+    fn bad_settings_built_directly_are_refused() {
+        for bad in [
+            Init::XavierUniform { gain: -1.0 },
+            Init::XavierNormal { gain: f64::NAN },
+            Init::KaimingNormal(Kaiming {
+                a: f64::INFINITY,
+                ..Kaiming::default()
+            }),
+        ] {
+            assert!(bad.validate().is_err(), "{bad:?}");
+        }
+        for good in ["default", "xavier_normal:gain=0.5", "kaiming_uniform:a=0.2"] {
+            good.parse::<Init>().unwrap().validate().unwrap();
         }
     }
 

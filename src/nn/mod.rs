@@ -87,7 +87,8 @@ impl Mlp {
     /// ```
     ///
     /// # Errors
-    /// As [`Mlp::new`].
+    /// As [`Mlp::new`]; [`Error::InvalidArgument`] for an `init` whose gain is not finite and
+    /// positive or whose `a` is not finite.
     pub fn new_with_init(
         gpu: &Gpu,
         sizes: &[usize],
@@ -96,6 +97,7 @@ impl Mlp {
         seed: u64,
     ) -> Result<Self> {
         let op = "Mlp::new";
+        init.validate()?;
         if sizes.len() < 2 || sizes.contains(&0) {
             return Err(Error::InvalidArgument {
                 op,

@@ -509,6 +509,7 @@ fn check(data: &Dataset, folds: &[Fold], models: &[GridModel], config: &GridConf
             )));
         }
         model.optimizer.validate()?;
+        model.init.validate()?;
         model.lr_schedule.validate()?;
     }
     Ok(())
