@@ -72,7 +72,7 @@ fn losses(c: &mut Criterion) {
     // Read predictions and targets, write the gradient and the loss terms, read those back.
     group.throughput(Throughput::Bytes(5 * 4 * n as u64));
     for kind in [LossKind::Mse, LossKind::BceWithLogits] {
-        let launch = loss_launch(&gpu, kind, &pred, &target, &loss, &grad).unwrap();
+        let launch = loss_launch(&gpu, kind, &pred, &target, None, &loss, &grad).unwrap();
         group.bench_function(BenchmarkId::new(format!("{kind:?}"), n), |bench| {
             bench.iter(|| run(&gpu, &launch))
         });
@@ -87,6 +87,7 @@ fn losses(c: &mut Criterion) {
         LossKind::SoftmaxCrossEntropy,
         &logits,
         &target,
+        None,
         &loss,
         &grad,
     )

@@ -35,6 +35,15 @@ fn bce_with_logits_term(x: f32, y: f32) -> vec2<f32> {
     return vec2<f32>(max(x, 0.0) - x * y + log1p(exp(-abs(x))), sigmoid(x) - y);
 }
 
+// BCE with logits and pos_weight p (PyTorch BCEWithLogitsLoss(pos_weight=p)), as ATen writes it:
+// l = (1 − y)·x + (1 + (p − 1)·y)·(log1p(exp(−|x|)) + max(−x, 0)),
+// dl/dx = (1 + (p − 1)·y)·σ(x) − p·y.
+fn bce_with_logits_pos_term(x: f32, y: f32, p: f32) -> vec2<f32> {
+    let log_weight = 1.0 + (p - 1.0) * y;
+    let softplus_neg = log1p(exp(-abs(x))) + max(-x, 0.0);
+    return vec2<f32>((1.0 - y) * x + log_weight * softplus_neg, log_weight * sigmoid(x) - p * y);
+}
+
 // max(ln p, −100), PyTorch BCELoss's clamped log. ln 0 is undefined in Vulkan (GLSL.std.450
 // Log; SwiftShader returns about −88, not −∞), so p = 0 takes the clamp without the log. A
 // subnormal p (below 2^−126) is scaled by 2^24 first: lavapipe's log gives ≈ −87.3 for every

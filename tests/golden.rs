@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{epoch_path, fixture, gpu, F32_U};
+use common::{epoch_path, fixture, flat, gpu, F32_U};
 use serde::Deserialize;
 use wgsl_train::data::Dataset;
 use wgsl_train::kernels::activation::{activate, activate_backward};
@@ -255,13 +255,6 @@ struct LossCase {
     shape: Vec<usize>,
     loss: f64,
     grad: serde_json::Value,
-}
-
-fn flat(value: &serde_json::Value) -> Vec<f32> {
-    match value {
-        serde_json::Value::Array(items) => items.iter().flat_map(flat).collect(),
-        v => vec![v.as_f64().unwrap() as f32],
-    }
 }
 
 /// Each loss's mean value and gradient against torch's, at ordinary and edge inputs (BCE at

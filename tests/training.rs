@@ -73,6 +73,7 @@ fn check_against_reference(
         let model = Mlp::new(gpu, sizes, data.task(), 5).unwrap();
         let initial = weights(&model);
         let loss = model.loss_kind();
+        let loss_weights = model.loss_weights().clone();
         let mut trainer =
             Trainer::new(gpu, model, optimizer, &p.train, None, train_config).unwrap();
         assert_eq!(trainer.single_dispatch_epochs(), path == "one-dispatch");
@@ -82,6 +83,7 @@ fn check_against_reference(
             train: &p.train,
             sizes,
             loss,
+            loss_weights,
             optimizer,
             seed: 11,
             batch,

@@ -210,6 +210,34 @@ def losses():
         loss_case("large logits", ce, [[100.0, -100.0, 0.0], [1000.0, 1000.0, -1000.0],
                                        [-80.0, 80.0, 79.0]], [1, 0, 2], torch.long),
     ]}
+    # PyTorch's weights: CrossEntropyLoss(weight=w), a weighted mean over the rows, and
+    # BCEWithLogitsLoss(pos_weight=p), p per column; a generator of their own keeps the cases
+    # above as they were.
+    wrng = np.random.default_rng(11)
+
+    def weighted(name, criterion, weights, pred, target, target_dtype=torch.float32):
+        w = torch.tensor(weights)
+        case = loss_case(name, criterion(w), pred, target, target_dtype)
+        case["weights"] = f32(w.numpy())
+        return case
+
+    ce_weight = lambda w: torch.nn.CrossEntropyLoss(weight=w)  # noqa: E731
+    bce_pos = lambda w: torch.nn.BCEWithLogitsLoss(pos_weight=w)  # noqa: E731
+    cases["weighted"] = {"softmax_cross_entropy": [
+        weighted("ordinary", ce_weight, [0.5, 2.0, 1.25], wrng.normal(0, 2, (7, 3)),
+                 [0, 1, 2, 1, 1, 0, 2], torch.long),
+        weighted("a class absent, large logits", ce_weight, [3.0, 0.1, 1.0, 7.0],
+                 [[100.0, -100.0, 0.0, 1.0], [5.0, 5.0, -5.0, 0.0], [-80.0, 80.0, 79.0, 0.5]],
+                 [1, 0, 3], torch.long),
+    ], "bce_with_logits": [
+        weighted("ordinary", bce_pos, [3.0], wrng.normal(0, 2, (11, 1)),
+                 f32(wrng.integers(0, 2, (11, 1)))),
+        weighted("large logits, soft targets", bce_pos, [0.25],
+                 [[-100.0], [-30.0], [30.0], [100.0], [0.0], [2.5]],
+                 [[1.0], [0.0], [1.0], [0.0], [0.5], [0.9]]),
+        weighted("a weight per column", bce_pos, [2.0, 0.5], wrng.normal(0, 2, (5, 2)),
+                 f32(wrng.integers(0, 2, (5, 2)))),
+    ]}
     write("losses.json", {"reduction": "mean", "cases": cases})
 
 

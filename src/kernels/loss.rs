@@ -37,13 +37,77 @@ impl LossKind {
     }
 }
 
+/// Weights on a loss's terms, as PyTorch's criteria take them (the model's choice, recorded in
+/// its checkpoint).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum LossWeights {
+    /// Every term counts once (default).
+    #[default]
+    None,
+    /// Softmax cross-entropy's `CrossEntropyLoss(weight=w)`: one weight per class, and the
+    /// loss is the weighted mean `Σ w[tᵢ]·lᵢ / Σ w[tᵢ]` over the rows.
+    Class(Vec<f32>),
+    /// BCE with logits' `BCEWithLogitsLoss(pos_weight=p)`: one weight per output column, by
+    /// which the positive part of each term is multiplied,
+    /// `l = −(p·y·ln σ(x) + (1 − y)·ln(1 − σ(x)))`; the mean is still over all terms.
+    Positive(Vec<f32>),
+}
+
+impl LossWeights {
+    /// The weights, if any.
+    pub fn values(&self) -> Option<&[f32]> {
+        match self {
+            LossWeights::None => None,
+            LossWeights::Class(w) | LossWeights::Positive(w) => Some(w),
+        }
+    }
+
+    /// Checks that these weights fit `kind` with `width` classes (the softmax) or output
+    /// columns: class weights for softmax cross-entropy, positive weights for BCE with
+    /// logits, one per class or column, each finite and > 0.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] naming what does not fit.
+    pub fn check(&self, kind: LossKind, width: usize) -> Result<()> {
+        let invalid = |detail: String| Error::InvalidArgument {
+            op: "loss weights",
+            detail,
+        };
+        let (values, what) = match (self, kind) {
+            (LossWeights::None, _) => return Ok(()),
+            (LossWeights::Class(w), LossKind::SoftmaxCrossEntropy) => (w, "class"),
+            (LossWeights::Positive(w), LossKind::BceWithLogits) => (w, "output column"),
+            (LossWeights::Class(_), _) => {
+                return Err(invalid(format!(
+                    "class weights weigh softmax cross-entropy (multiclass), not {kind:?}"
+                )))
+            }
+            (LossWeights::Positive(_), _) => {
+                return Err(invalid(format!(
+                    "positive weights weigh BCE with logits (binary), not {kind:?}"
+                )))
+            }
+        };
+        if values.len() != width {
+            return Err(invalid(format!(
+                "{} weights given, one per {what} wants {width}",
+                values.len()
+            )));
+        }
+        if let Some(bad) = values.iter().find(|w| !(w.is_finite() && **w > 0.0)) {
+            return Err(invalid(format!("weight {bad} must be finite and > 0")));
+        }
+        Ok(())
+    }
+}
+
 /// Mirrors `LossParams` in `loss.wgsl`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Pod, Zeroable)]
 struct LossParams {
     /// Elements (rows for the softmax).
     n: u32,
-    /// Classes (softmax only).
+    /// Classes for the softmax, output columns for the element-wise losses.
     cols: u32,
     /// Padding.
     _pad: u32,
@@ -59,9 +123,10 @@ const LOSS_WG: u32 = 64;
 const BINDINGS: &[(u32, Binding)] = &[
     (0, Binding::ReadOnly),
     (1, Binding::ReadOnly),
-    (2, Binding::ReadWrite),
+    (2, Binding::ReadOnly),
     (3, Binding::ReadWrite),
-    (4, Binding::Uniform),
+    (4, Binding::ReadWrite),
+    (5, Binding::Uniform),
 ];
 
 /// The loss value and the gradient with respect to the predictions.
@@ -73,7 +138,8 @@ pub struct LossOutput {
     pub grad: Tensor,
 }
 
-/// `(terms, classes)`: how many loss terms are averaged, and the class count for the softmax.
+/// `(terms, width)`: how many loss terms are averaged, and the class count for the softmax or
+/// the output columns for the others.
 fn check_shapes(kind: LossKind, pred: &Tensor, target: &Tensor) -> Result<(usize, usize)> {
     let op = "loss";
     pred.expect_dtype(op, "the predictions", DType::F32)?;
@@ -103,7 +169,7 @@ fn check_shapes(kind: LossKind, pred: &Tensor, target: &Tensor) -> Result<(usize
                 "predictions and targets must have the same shape".into(),
             ));
         }
-        Ok((pred.len(), 1))
+        Ok((pred.len(), pred.shape().last().copied().unwrap_or(1)))
     }
 }
 
@@ -112,18 +178,40 @@ fn check_shapes(kind: LossKind, pred: &Tensor, target: &Tensor) -> Result<(usize
 /// softmax); beyond that, the loss kernel's per-workgroup sums are added by the fixed-order
 /// reduction.
 ///
+/// `weights`, when given, are f32 [`LossWeights`]' values: one per class for softmax
+/// cross-entropy, one per output column (`pos_weight`) for BCE with logits.
+///
 /// # Errors
 /// [`Error::ShapeMismatch`] naming both shapes, or [`Error::DType`] (the softmax takes u32
-/// targets, the others f32).
+/// targets, the others f32); [`Error::InvalidArgument`] for weights on another loss or of
+/// another length.
 pub fn loss_launch(
     gpu: &Gpu,
     kind: LossKind,
     pred: &Tensor,
     target: &Tensor,
+    weights: Option<&Tensor>,
     loss: &Tensor,
     grad: &Tensor,
 ) -> Result<Launch> {
-    let (terms, classes) = check_shapes(kind, pred, target)?;
+    let (terms, width) = check_shapes(kind, pred, target)?;
+    if let Some(w) = weights {
+        w.expect_dtype("loss", "the weights", DType::F32)?;
+        let weighable = matches!(
+            kind,
+            LossKind::SoftmaxCrossEntropy | LossKind::BceWithLogits
+        );
+        if !weighable || w.len() != width {
+            return Err(Error::InvalidArgument {
+                op: "loss",
+                detail: format!(
+                    "weights go with softmax cross-entropy (one per class) or BCE with logits \
+                     (one per output column); {kind:?} over {width} columns got {}",
+                    w.len()
+                ),
+            });
+        }
+    }
     grad.expect_dtype("loss", "the gradient", DType::F32)?;
     if grad.shape() != pred.shape() {
         return Err(Error::ShapeMismatch {
@@ -136,7 +224,7 @@ pub fn loss_launch(
     let inv_terms = 1.0 / terms as f64;
     let params = LossParams {
         n: dim("loss", terms)?,
-        cols: dim("loss", classes)?,
+        cols: dim("loss", width)?,
         _pad: 0,
         grad_scale: inv_terms as f32,
     };
@@ -147,19 +235,28 @@ pub fn loss_launch(
         constants: vec![
             ("LOSS_WG", f64::from(LOSS_WG)),
             ("LOSS", f64::from(kind.code())),
+            ("WEIGHTED", f64::from(u8::from(weights.is_some()))),
         ],
     };
+    // Unweighted, the kernel never reads binding 2; the predictions fill it.
+    let weights = weights.unwrap_or(pred);
     let groups = u32::try_from(terms.div_ceil(TERMS_PER_WORKGROUP)).unwrap_or(u32::MAX);
     if groups == 1 {
         // One workgroup: its partial sum is the mean, written straight into `loss`.
-        let dispatch = Dispatch::new(gpu, &spec, &[pred, target, loss, grad], &params, grid(1))?;
+        let dispatch = Dispatch::new(
+            gpu,
+            &spec,
+            &[pred, target, weights, loss, grad],
+            &params,
+            grid(1),
+        )?;
         return Ok(Launch::new(vec![dispatch]));
     }
     let partials = Tensor::zeros(gpu, &[groups as usize], DType::F32)?;
     let terms_pass = Dispatch::new(
         gpu,
         &spec,
-        &[pred, target, &partials, grad],
+        &[pred, target, weights, &partials, grad],
         &params,
         grid(groups),
     )?;
@@ -189,7 +286,54 @@ pub fn loss(gpu: &Gpu, kind: LossKind, pred: &Tensor, target: &Tensor) -> Result
         loss: Tensor::zeros(gpu, &[1], DType::F32)?,
         grad: Tensor::zeros(gpu, pred.shape(), DType::F32)?,
     };
-    gpu.run(&loss_launch(gpu, kind, pred, target, &out.loss, &out.grad)?)?;
+    gpu.run(&loss_launch(
+        gpu, kind, pred, target, None, &out.loss, &out.grad,
+    )?)?;
+    Ok(out)
+}
+
+/// As [`loss`], with PyTorch's weights on the terms: `weights` are [`LossWeights`]' values,
+/// one per class for softmax cross-entropy (`CrossEntropyLoss(weight=…)`), one per output
+/// column for BCE with logits (`BCEWithLogitsLoss(pos_weight=…)`).
+///
+/// ```no_run
+/// # use wgsl_train::{Gpu, Tensor, kernels::loss::{weighted_loss, LossKind}};
+/// # fn main() -> wgsl_train::Result<()> {
+/// let gpu = Gpu::new()?;
+/// let logits = Tensor::from_slice(&gpu, &[2, 2], &[0.0f32, 0.0, 0.0, 0.0])?;
+/// let classes = Tensor::from_slice(&gpu, &[2], &[0u32, 1])?;
+/// let weights = Tensor::from_slice(&gpu, &[2], &[1.0f32, 3.0])?;
+/// let out = weighted_loss(&gpu, LossKind::SoftmaxCrossEntropy, &logits, &classes, &weights)?;
+/// // Both rows lose ln 2; the weighted mean (1·ln 2 + 3·ln 2) / (1 + 3) is ln 2 too.
+/// assert!((out.loss.to_vec::<f32>(&gpu)?[0] - 2f32.ln()).abs() < 1e-6);
+/// // The gradient of row 1 counts three times row 0's: (softmax − onehot)·w[t] / Σw.
+/// assert_eq!(out.grad.to_vec::<f32>(&gpu)?, vec![-0.125, 0.125, 0.375, -0.375]);
+/// # Ok(()) }
+/// ```
+///
+/// # Errors
+/// As [`loss_launch`].
+pub fn weighted_loss(
+    gpu: &Gpu,
+    kind: LossKind,
+    pred: &Tensor,
+    target: &Tensor,
+    weights: &Tensor,
+) -> Result<LossOutput> {
+    check_shapes(kind, pred, target)?;
+    let out = LossOutput {
+        loss: Tensor::zeros(gpu, &[1], DType::F32)?,
+        grad: Tensor::zeros(gpu, pred.shape(), DType::F32)?,
+    };
+    gpu.run(&loss_launch(
+        gpu,
+        kind,
+        pred,
+        target,
+        Some(weights),
+        &out.loss,
+        &out.grad,
+    )?)?;
     Ok(out)
 }
 

@@ -45,7 +45,19 @@ pub(crate) fn forward_with_loss(gpu: &Gpu, mlp: &Mlp, x: &Tensor, y: &Tensor) ->
     let forward = forward(gpu, mlp, x)?;
     let loss = Tensor::zeros(gpu, &[1], DType::F32)?;
     let dlogits = Tensor::zeros(gpu, forward.logits().shape(), DType::F32)?;
-    let loss_launch = loss_launch(gpu, mlp.loss_kind(), forward.logits(), y, &loss, &dlogits)?;
+    let weights = match mlp.loss_weights().values() {
+        Some(w) => Some(Tensor::from_slice(gpu, &[w.len()], w)?),
+        None => None,
+    };
+    let loss_launch = loss_launch(
+        gpu,
+        mlp.loss_kind(),
+        forward.logits(),
+        y,
+        weights.as_ref(),
+        &loss,
+        &dlogits,
+    )?;
     Ok(LossPass {
         forward,
         loss,

@@ -11,6 +11,8 @@ use crate::gpu::{block_on, Gpu, Tensor};
 /// The activation a network applies after each hidden layer (declared with its kernels).
 pub use crate::kernels::activation::{Activation, DEFAULT_NEGATIVE_SLOPE};
 use crate::kernels::loss::LossKind;
+/// PyTorch's weights on the loss's terms (declared with the loss kernel).
+pub use crate::kernels::loss::LossWeights;
 use crate::optim::{ParamId, ParamStore};
 use crate::rng::SeededRng;
 use init::Draw;
@@ -48,6 +50,7 @@ pub struct Mlp {
     activations: Vec<Activation>,
     init: Init,
     task: Task,
+    loss_weights: LossWeights,
     params: ParamStore,
     linears: Vec<Linear>,
 }
@@ -149,6 +152,7 @@ impl Mlp {
             activations: vec![Activation::Relu; sizes.len() - 2],
             init,
             task,
+            loss_weights: LossWeights::None,
             params,
             linears,
         })
@@ -162,6 +166,35 @@ impl Mlp {
     pub fn with_activations(mut self, activations: &[Activation]) -> Result<Self> {
         self.activations = per_hidden_layer("Mlp::with_activations", activations, &self.sizes)?;
         Ok(self)
+    }
+
+    /// The same model training on its loss with these weights: [`LossWeights::Class`], one
+    /// per class, for multiclass (PyTorch's `CrossEntropyLoss(weight=…)`);
+    /// [`LossWeights::Positive`], one value, for binary (`BCEWithLogitsLoss(pos_weight=…)`).
+    /// Training and validation losses are weighted alike; predictions are not affected.
+    ///
+    /// ```no_run
+    /// # use wgsl_train::{Gpu, data::Task, nn::{LossWeights, Mlp}};
+    /// # fn main() -> wgsl_train::Result<()> {
+    /// let gpu = Gpu::new()?;
+    /// let mlp = Mlp::new(&gpu, &[4, 8, 3], Task::Multiclass, 0)?
+    ///     .with_loss_weights(LossWeights::Class(vec![1.0, 2.5, 0.5]))?;
+    /// assert_eq!(mlp.loss_weights().values(), Some(&[1.0, 2.5, 0.5][..]));
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for weights of the other kind, of another length, or not
+    /// finite and > 0.
+    pub fn with_loss_weights(mut self, weights: LossWeights) -> Result<Self> {
+        weights.check(self.loss_kind(), self.sizes[self.sizes.len() - 1])?;
+        self.loss_weights = weights;
+        Ok(self)
+    }
+
+    /// The weights on the loss's terms ([`LossWeights::None`] unless set).
+    pub fn loss_weights(&self) -> &LossWeights {
+        &self.loss_weights
     }
 
     /// How the weights were drawn when the model was made.

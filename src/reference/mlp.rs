@@ -1,7 +1,7 @@
 //! Reference MLP training on the CPU: the same forward, loss, backward and optimizer steps as
 //! the GPU trainer, from the reference kernels, for the same batches in the same order.
 
-use crate::kernels::loss::LossKind;
+use crate::kernels::loss::{LossKind, LossWeights};
 use crate::kernels::matmul::MatmulLayout;
 use crate::nn::Activation;
 use crate::optim::OptimizerConfig;
@@ -14,6 +14,7 @@ pub struct ReferenceMlp {
     /// After each hidden layer.
     activations: Vec<Activation>,
     loss: LossKind,
+    loss_weights: LossWeights,
     /// `0.weight`, `0.bias`, `2.weight`, … as in [`crate::nn::Mlp::state_dict`].
     params: Vec<Vec<f32>>,
     optimizers: Vec<optim::Optimizer>,
@@ -36,9 +37,16 @@ impl ReferenceMlp {
             sizes: sizes.to_vec(),
             activations: vec![Activation::Relu; sizes.len().saturating_sub(2)],
             loss,
+            loss_weights: LossWeights::None,
             params,
             optimizers,
         }
+    }
+
+    /// The same with PyTorch's weights on the loss's terms (see [`LossWeights`]).
+    pub fn with_loss_weights(mut self, weights: LossWeights) -> Self {
+        self.loss_weights = weights;
+        self
     }
 
     /// The same with `activations` after the hidden layers, one each.
@@ -86,13 +94,16 @@ impl ReferenceMlp {
             acts.push(h);
         }
         let logits = &acts[layers - 1];
+        let outputs = self.sizes[layers];
+        let ones = vec![1.0; outputs];
+        let weights = self.loss_weights.values().unwrap_or(&ones);
         let (value, mut dh) = match self.loss {
             LossKind::Mse => loss::mse(logits, y),
-            LossKind::BceWithLogits => loss::bce_with_logits(logits, y),
+            LossKind::BceWithLogits => loss::bce_with_logits_pos_weight(logits, y, weights),
             LossKind::Bce => loss::bce(logits, y),
             LossKind::SoftmaxCrossEntropy => {
                 let classes: Vec<u32> = y.iter().map(|&c| c as u32).collect();
-                loss::softmax_cross_entropy(logits, &classes, self.sizes[layers])
+                loss::softmax_cross_entropy_weighted(logits, &classes, weights)
             }
         };
         // Backward.

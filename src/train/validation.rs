@@ -6,7 +6,7 @@
 
 use super::device_data::{device_targets, DeviceSplit};
 use crate::data::Dataset;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::gpu::{Batch, Gpu, Tensor};
 use crate::kernels::control::EpochRow;
 use crate::nn::graph::{forward_with_loss, LossPass};
@@ -24,6 +24,17 @@ impl Validation {
     pub fn new(gpu: &Gpu, model: &Mlp, data: &Dataset) -> Result<Self> {
         model.check_fits(data)?;
         let chunk_rows = rows_per_binding(gpu, model.sizes(), u64::MAX).min(data.len());
+        if chunk_rows < data.len() && model.loss_weights().values().is_some() {
+            // The chunks' losses are combined by their rows, not by their class weights.
+            return Err(Error::InvalidArgument {
+                op: "Trainer::new",
+                detail: format!(
+                    "a validation split in chunks ({} rows, {chunk_rows} a binding) cannot take \
+                     loss weights",
+                    data.len()
+                ),
+            });
+        }
         let targets = device_targets(model, data);
         let mut chunks = Vec::new();
         for start in (0..data.len()).step_by(chunk_rows) {

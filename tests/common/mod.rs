@@ -136,6 +136,14 @@ pub fn fixture<T: serde::de::DeserializeOwned>(name: &str) -> T {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
+/// A fixture's nested JSON arrays of numbers, flattened row-major into f32s.
+pub fn flat(value: &serde_json::Value) -> Vec<f32> {
+    match value {
+        serde_json::Value::Array(items) => items.iter().flat_map(flat).collect(),
+        v => vec![v.as_f64().unwrap() as f32],
+    }
+}
+
 /// The unit roundoff of f32, 2⁻²⁴.
 pub const F32_U: f64 = 1.0 / 16_777_216.0;
 

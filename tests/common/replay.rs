@@ -3,7 +3,7 @@
 //! the GPU's results back each in their own way and hand them over here.
 
 use wgsl_train::data::Dataset;
-use wgsl_train::kernels::loss::LossKind;
+use wgsl_train::kernels::loss::{LossKind, LossWeights};
 use wgsl_train::optim::{AdamConfig, OptimizerConfig, SgdConfig};
 use wgsl_train::reference::mlp::ReferenceMlp;
 use wgsl_train::train::{epoch_order, History};
@@ -13,6 +13,7 @@ pub struct Run<'a> {
     pub train: &'a Dataset,
     pub sizes: &'a [usize],
     pub loss: LossKind,
+    pub loss_weights: LossWeights,
     pub optimizer: OptimizerConfig,
     /// The shuffle seed and the batch size.
     pub seed: u64,
@@ -34,7 +35,8 @@ pub struct Run<'a> {
 /// a weight, whose step moves at most lr times its gradient's error, within
 /// t·(batch + fan-in + 8)·u·(|w| + 10·lr) (10: a step's largest term within 10× of the step).
 pub fn check_against_reference(run: &Run) -> f64 {
-    let mut cpu = ReferenceMlp::new(run.sizes, run.initial.clone(), run.loss, run.optimizer);
+    let mut cpu = ReferenceMlp::new(run.sizes, run.initial.clone(), run.loss, run.optimizer)
+        .with_loss_weights(run.loss_weights.clone());
     let targets = run.train.target_values();
     let fan_in = run.sizes[..run.sizes.len() - 1].iter().max().unwrap();
     let per_step = (run.batch + fan_in + 8) as f64 / 16_777_216.0;

@@ -9,7 +9,7 @@ mod replay;
 
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 use wgsl_train::data::{diabetes, Prepared, SplitConfig};
-use wgsl_train::nn::Mlp;
+use wgsl_train::nn::{LossWeights, Mlp};
 use wgsl_train::train::{TrainConfig, Trainer};
 use wgsl_train::{selftest, Error, Gpu, GpuOptions, Tensor};
 
@@ -71,6 +71,7 @@ async fn training_matches_the_cpu_reference_in_the_browser() {
             train: &p.train,
             sizes: &sizes,
             loss,
+            loss_weights: LossWeights::None,
             optimizer,
             seed,
             batch,

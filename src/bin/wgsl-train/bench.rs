@@ -201,7 +201,7 @@ fn losses(gpu: &Gpu) -> Result<Value> {
     let grad = Tensor::zeros(gpu, &[n], DType::F32)?;
     let mut rows = Vec::new();
     for kind in [LossKind::Mse, LossKind::BceWithLogits] {
-        let launch = loss_launch(gpu, kind, &pred, &target, &loss, &grad)?;
+        let launch = loss_launch(gpu, kind, &pred, &target, None, &loss, &grad)?;
         // Read predictions and targets, write the gradient.
         let seconds = gpu.time_launches(&[&launch], 5)?.seconds;
         let gbs = 12.0 * n as f64 / seconds / 1e9;
@@ -217,6 +217,7 @@ fn losses(gpu: &Gpu) -> Result<Value> {
         LossKind::SoftmaxCrossEntropy,
         &logits,
         &labels,
+        None,
         &loss,
         &grad,
     )?;
