@@ -4,7 +4,7 @@ trained with, and an optimizer whose `state_dict` carries the saved state.
     python3 scripts/to_torch.py model.safetensors model.pt
 
 writes `torch.save({"model", "optimizer_class", "optimizer_state_dict", "scaling", "l1",
-"clip_grad_value"})`
+"clip_grad_value", "criterion"})`
 (built-in types only: `torch.load(path, weights_only=False)` reads it without this script, and
 `getattr(torch.optim, optimizer_class)(model.parameters()).load_state_dict(...)` restores the
 optimizer); from Python,
@@ -17,6 +17,8 @@ standardised target) out; train on with it, `optimizer.step()` continues where w
 stopped. `wrapped` adds the saved scaling around it, taking raw features and giving targets in
 their own units (regression) or logits (classification). PyTorch's optimizers have no L1 term:
 `l1[g]` is group g's L1 penalty, to add to the loss as `l1[g] * sum(|θ|)` over its parameters.
+`criterion` is the loss as (class name, keyword arguments as lists), weights included:
+`getattr(torch.nn, name)(**{k: torch.tensor(v) for k, v in kwargs.items()})`.
 
 The reading (the file format, docs/checkpoint-format.md) needs only numpy and safetensors;
 `read` and `optimizer_state` return plain numpy, and CI checks them. `load` needs torch.
@@ -29,7 +31,7 @@ import sys
 import numpy as np
 from safetensors import safe_open
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 KNOWN_LAYERS = ("Linear", "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "GELU", "SiLU")
 
 
@@ -158,6 +160,14 @@ def optimizer_state(checkpoint):
     return name, param_groups, state, l1
 
 
+def criterion(header):
+    """The model's loss as PyTorch names it, with its weights (format version 3's
+    `loss_weights`: {"weight": [...]} or {"pos_weight": [...]}) as keyword arguments."""
+    name = {"regression": "MSELoss", "binary": "BCEWithLogitsLoss",
+            "multiclass": "CrossEntropyLoss"}[header["task"]]
+    return name, dict(header.get("loss_weights") or {})
+
+
 def clip_grad_values(header):
     """Each group's clip_grad_value (None where it does not clip): PyTorch's optimizers have
     no such setting; it is `torch.nn.utils.clip_grad_value_` before each step."""
@@ -247,6 +257,10 @@ if __name__ == "__main__":
         print(f"note: wgsl-train clipped each group's gradients at {clips} (clip_grad_value); "
               "call torch.nn.utils.clip_grad_value_ on those parameters before optimizer.step()",
               file=sys.stderr)
+    loss = criterion(read(sys.argv[1]).header)
+    if loss[1]:
+        print(f"note: wgsl-train trained on torch.nn.{loss[0]}({loss[1]}) (saved as 'criterion')",
+              file=sys.stderr)
     # Built-in types only, so torch.load reads it without this script.
     torch.save({
         "model": model,
@@ -255,5 +269,6 @@ if __name__ == "__main__":
         "scaling": scaling_tensors(torch, read(sys.argv[1]).preprocessing),
         "l1": l1,
         "clip_grad_value": clips,
+        "criterion": loss,
     }, sys.argv[2])
     print(f"wrote {sys.argv[2]}")

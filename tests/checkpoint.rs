@@ -7,7 +7,7 @@ use common::gpu;
 use wgsl_train::checkpoint::{load_model, read_tensors, save_model, training_state_path};
 use wgsl_train::data::Task;
 use wgsl_train::fs::write_atomic;
-use wgsl_train::nn::{Activation, Mlp};
+use wgsl_train::nn::{Activation, LossWeights, Mlp};
 use wgsl_train::Error;
 
 fn temp_dir(name: &str) -> std::path::PathBuf {
@@ -276,7 +276,7 @@ fn the_metadata_is_one_versioned_json_entry_per_file() {
     saved_run(gpu, &path);
 
     let model = metadata_entry(&path);
-    assert_eq!(model["format_version"], 2);
+    assert_eq!(model["format_version"], 3);
     assert_eq!(model["crate_version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(model["task"], "regression");
     assert_eq!(
@@ -312,7 +312,7 @@ fn the_metadata_is_one_versioned_json_entry_per_file() {
     );
 
     let state = metadata_entry(&training_state_path(&path));
-    assert_eq!(state["format_version"], 2);
+    assert_eq!(state["format_version"], 3);
     assert_eq!(state["step"].as_u64(), Some(step));
     assert!(state["history"]
         .as_str()
@@ -416,20 +416,20 @@ fn a_file_of_another_format_version_is_refused_by_version() {
     let model = Mlp::new(gpu, &[3, 2, 1], Task::Regression, 1).unwrap();
     save_model(gpu, &path, &model, None).unwrap();
     common::edit_metadata_entry(&path, |entry| {
-        entry["format_version"] = 3.into();
+        entry["format_version"] = 4.into();
         entry["crate_version"] = "9.0.0".into();
     });
     let err = load_model(gpu, &path, None).unwrap_err().to_string();
     for part in [
-        "format version 3",
+        "format version 4",
         "9.0.0",
-        "reads format versions 1 to 2",
+        "reads format versions 1 to 3",
         "upgrade",
     ] {
         assert!(err.contains(part), "{part:?} in {err}");
     }
     let err = wgsl_train::checkpoint::load_preprocessing(&path).unwrap_err();
-    assert!(err.to_string().contains("format version 3"), "{err}");
+    assert!(err.to_string().contains("format version 4"), "{err}");
 
     common::edit_metadata_entry(&path, |entry| {
         entry.as_object_mut().unwrap().remove("format_version");
@@ -525,4 +525,52 @@ fn foreign_layers_are_refused_by_name() {
         assert!(err.contains(name), "{err}");
     }
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The loss's weights go into the model file under PyTorch's names and come back on load;
+/// a version-2 file (no `loss_weights`) loads unweighted, and weights that do not fit the
+/// model are refused by name.
+#[test]
+fn loss_weights_are_saved_and_loaded() {
+    let gpu = gpu();
+    let dir = temp_dir("loss_weights");
+    let cases = [
+        (
+            Task::Multiclass,
+            vec![4, 3],
+            LossWeights::Class(vec![0.5, 1.0, 3.25]),
+        ),
+        (Task::Binary, vec![4, 1], LossWeights::Positive(vec![2.75])),
+    ];
+    for (task, sizes, weights) in cases {
+        let path = dir.join(format!("{task}.safetensors"));
+        let model = Mlp::new(gpu, &sizes, task, 1)
+            .unwrap()
+            .with_loss_weights(weights.clone())
+            .unwrap();
+        save_model(gpu, &path, &model, None).unwrap();
+        let entry = metadata_entry(&path);
+        let (key, values) = match &weights {
+            LossWeights::Class(w) => ("weight", w),
+            LossWeights::Positive(w) => ("pos_weight", w),
+            LossWeights::None => unreachable!(),
+        };
+        assert_eq!(entry["loss_weights"], serde_json::json!({ key: values }));
+        assert_eq!(
+            load_model(gpu, &path, None).unwrap().loss_weights(),
+            &weights
+        );
+
+        common::edit_metadata_entry(&path, |entry| {
+            entry["loss_weights"] = serde_json::json!({ key: vec![1.0; 5] });
+        });
+        let err = load_model(gpu, &path, None).unwrap_err().to_string();
+        assert!(err.contains("5 weights given"), "{err}");
+        common::edit_metadata_entry(&path, |entry| {
+            entry.as_object_mut().unwrap().remove("loss_weights");
+            entry["format_version"] = 2.into();
+        });
+        let old = load_model(gpu, &path, None).unwrap();
+        assert_eq!(old.loss_weights(), &LossWeights::None);
+    }
 }

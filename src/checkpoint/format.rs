@@ -11,14 +11,15 @@ use serde::{Deserialize, Serialize};
 use super::SplitRecord;
 use crate::data::{Preprocessing, Standardizer, TargetScaler, Task};
 use crate::error::{Error, Result};
-use crate::nn::{Activation, Init, DEFAULT_NEGATIVE_SLOPE};
+use crate::nn::{Activation, Init, LossWeights, DEFAULT_NEGATIVE_SLOPE};
 use crate::optim::ParamGroup;
 
 /// The checkpoint format this crate writes, and the newest it reads.
 /// Version 2 (wgsl-train 0.1 with activations other than ReLU) may name any of the
-/// activations in `layers`, and records the model's `init`; version 1 files, whose layers are
-/// Linear and ReLU, read as before.
-pub const FORMAT_VERSION: u32 = 2;
+/// activations in `layers`, and records the model's `init`; version 3 records the loss's
+/// weights (`loss_weights`), which a version-2 reader would drop unseen. Version 1 files,
+/// whose layers are Linear and ReLU, and version 2 files read as before.
+pub const FORMAT_VERSION: u32 = 3;
 
 /// The metadata key of the JSON entry.
 pub const METADATA_KEY: &str = "wgsl-train";
@@ -36,12 +37,42 @@ pub(super) struct ModelHeader {
     /// recorded, and in PyTorch's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub init: Option<Init>,
+    /// The loss's weights, as PyTorch's criterion takes them (absent: unweighted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss_weights: Option<LossWeightsRecord>,
     /// Optimizer steps taken (absent for a model saved on its own).
     pub step: Option<u64>,
     pub preprocessing: Option<PreprocessingRecord>,
     pub split: Option<SplitRecord>,
     /// The optimizer's parameter groups as configured (absent for a model saved on its own).
     pub optimizer: Option<Vec<ParamGroup>>,
+}
+
+/// [`LossWeights`] in the file, under PyTorch's argument names: `{"weight": [...]}` for
+/// `CrossEntropyLoss`, `{"pos_weight": [...]}` for `BCEWithLogitsLoss`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum LossWeightsRecord {
+    Weight(Vec<f32>),
+    PosWeight(Vec<f32>),
+}
+
+impl LossWeightsRecord {
+    pub fn of(weights: &LossWeights) -> Option<Self> {
+        match weights {
+            LossWeights::None => None,
+            LossWeights::Class(w) => Some(Self::Weight(w.clone())),
+            LossWeights::Positive(w) => Some(Self::PosWeight(w.clone())),
+        }
+    }
+
+    pub fn weights(record: Option<&Self>) -> LossWeights {
+        match record {
+            None => LossWeights::None,
+            Some(Self::Weight(w)) => LossWeights::Class(w.clone()),
+            Some(Self::PosWeight(w)) => LossWeights::Positive(w.clone()),
+        }
+    }
 }
 
 /// The training-state file's entry: what a resume needs besides the tensors.

@@ -4,7 +4,8 @@
 use std::path::Path;
 
 use super::format::{
-    layers_of, metadata_of, read_header, sizes_of, ModelHeader, PreprocessingRecord,
+    layers_of, metadata_of, read_header, sizes_of, LossWeightsRecord, ModelHeader,
+    PreprocessingRecord,
 };
 use super::run::{RunInfo, SplitRecord};
 use super::tensors::{read_tensors, write_tensors};
@@ -49,6 +50,7 @@ pub(super) fn model_header(
         task: model.task(),
         layers: layers_of(model.sizes(), model.activations()),
         init: Some(model.init()),
+        loss_weights: LossWeightsRecord::of(model.loss_weights()),
         step: training.map(|(step, _)| step),
         preprocessing: info.preprocessing.map(PreprocessingRecord::of),
         split: info.split,
@@ -132,6 +134,10 @@ pub fn load_model(gpu: &Gpu, path: &Path, task: Option<Task>) -> Result<Mlp> {
     let init = header.as_ref().and_then(|h| h.init).unwrap_or_default();
     let model = Mlp::new_with_init(gpu, &sizes, task, init, 0)
         .and_then(|m| m.with_activations(&activations))
+        .and_then(|m| {
+            let record = header.as_ref().and_then(|h| h.loss_weights.as_ref());
+            m.with_loss_weights(LossWeightsRecord::weights(record))
+        })
         .map_err(|e| bad(e.to_string()))?;
     model
         .load_state_dict(gpu, &tensors)
