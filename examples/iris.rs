@@ -16,6 +16,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         hidden: vec![16],
         activations: Vec::new(),
         init: Default::default(),
+        class_weight: Default::default(),
         optimizer: AdamConfig {
             lr: 0.01,
             weight_decay: 1e-4,

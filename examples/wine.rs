@@ -16,6 +16,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         hidden: vec![16, 8],
         activations: Vec::new(),
         init: Default::default(),
+        class_weight: Default::default(),
         optimizer: SgdConfig {
             lr: 0.02,
             momentum: 0.9,

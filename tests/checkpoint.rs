@@ -241,6 +241,7 @@ fn saved_run(gpu: &wgsl_train::Gpu, path: &std::path::Path) {
         hidden: vec![5],
         activations: Vec::new(),
         init: Default::default(),
+        class_weight: Default::default(),
         optimizer: wgsl_train::optim::AdamConfig::default().into(),
         train: wgsl_train::train::TrainConfig {
             epochs: 1,

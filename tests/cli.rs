@@ -253,6 +253,7 @@ fn the_cli_prints_the_report_the_library_computes() {
         hidden: vec![6],
         activations: Vec::new(),
         init: Default::default(),
+        class_weight: Default::default(),
         optimizer: SgdConfig {
             lr: 0.05,
             momentum: 0.9,

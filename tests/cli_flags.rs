@@ -367,3 +367,74 @@ fn stream_gb_flag_sizes_the_streamed_dataset() {
         "--stream-gb 0.02 streamed {bytes} bytes"
     );
 }
+
+/// `--class-weight` and `--pos-weight` reach the model's loss weights (read back from the
+/// saved model): scikit-learn's balanced weights n / (k · count_c), worked here from the
+/// training split's class counts (binary: their ratio count₀/count₁ as pos_weight), weights
+/// as given, and refusals that name the way out.
+#[test]
+fn class_weight_flags_reach_the_loss() {
+    let scratch = scratch("class_weight");
+    let split = wgsl_train::data::SplitConfig {
+        seed: 3,
+        ..Default::default()
+    };
+    let counts = |data: wgsl_train::data::Dataset, classes: usize| {
+        let prepared = wgsl_train::data::Prepared::new(&data, &split).unwrap();
+        let mut counts = vec![0.0f64; classes];
+        for y in prepared.train.target_values() {
+            counts[y as usize] += 1.0;
+        }
+        counts
+    };
+    let loss_weights = |data: &str, flags: &[&str], key: &str| -> Vec<f64> {
+        let mut all = vec!["--seed", "3"];
+        all.extend(flags);
+        let (model, _) = train(&scratch, data, &all);
+        let values = model["loss_weights"][key].as_array().cloned();
+        let values = values.unwrap_or_else(|| panic!("{flags:?}: {}", model["loss_weights"]));
+        values.iter().map(|v| v.as_f64().unwrap()).collect()
+    };
+    let assert_near = |what: &str, got: &[f64], want: &[f64]| {
+        assert_eq!(got.len(), want.len(), "{what}: {got:?} vs {want:?}");
+        for (g, w) in got.iter().zip(want) {
+            assert!(
+                (g - w).abs() <= 1e-6 * w.abs(),
+                "{what}: {got:?} vs {want:?}"
+            );
+        }
+    };
+
+    let iris = counts(wgsl_train::data::iris().unwrap(), 3);
+    let n: f64 = iris.iter().sum();
+    let balanced: Vec<f64> = iris.iter().map(|c| n / (3.0 * c)).collect();
+    let got = loss_weights("iris", &["--class-weight", "balanced"], "weight");
+    assert_near("iris balanced", &got, &balanced);
+    let got = loss_weights("iris", &["--class-weight", "0.5,1,2"], "weight");
+    assert_near("iris given", &got, &[0.5, 1.0, 2.0]);
+
+    let wine = counts(wgsl_train::data::wine_quality().unwrap(), 2);
+    let got = loss_weights("wine", &["--class-weight", "balanced"], "pos_weight");
+    assert_near("wine balanced", &got, &[wine[0] / wine[1]]);
+    let got = loss_weights("wine", &["--pos-weight", "2.5"], "pos_weight");
+    assert_near("wine pos_weight", &got, &[2.5]);
+
+    for (data, flags, says) in [
+        (
+            "diabetes",
+            &["--class-weight", "balanced"][..],
+            "classification",
+        ),
+        ("wine", &["--class-weight", "1,2"][..], "pos_weight"),
+        ("iris", &["--pos-weight", "2"][..], "class weights"),
+    ] {
+        let mut args = vec!["train", "--data", data, "--epochs", "1"];
+        args.extend(flags);
+        let out = run_cli(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && stderr.contains(says),
+            "{args:?}: {stderr}"
+        );
+    }
+}

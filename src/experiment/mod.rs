@@ -3,6 +3,7 @@
 //! diagnose), its report, learning-curve files and progress bar. The command line calls it,
 //! and so do the examples, so both print the same tables.
 
+mod class_weight;
 mod diagnosis;
 mod evaluation;
 #[cfg(feature = "plots")]
@@ -12,6 +13,7 @@ mod progress;
 mod shard;
 mod sweep;
 
+pub use class_weight::ClassWeight;
 pub use diagnosis::{diagnose, Diagnosis};
 pub use evaluation::{evaluate, evaluate_async, Evaluation};
 #[cfg(feature = "plots")]
@@ -43,6 +45,9 @@ pub struct Experiment {
     pub activations: Vec<Activation>,
     /// How the initial weights are drawn (`Init::Default`: `nn.Linear`'s).
     pub init: Init,
+    /// How the loss weighs the classes (default none; [`ClassWeight::Balanced`]: scikit-learn's
+    /// balanced weights from the training split).
+    pub class_weight: ClassWeight,
     /// The optimizer and its hyperparameters (L1 and L2 included).
     pub optimizer: OptimizerConfig,
     /// Epochs, batch size, shuffle seed, early stopping.
@@ -79,6 +84,7 @@ impl Experiment {
             hidden: vec![5],
             activations: Vec::new(),
             init: Init::Default,
+            class_weight: ClassWeight::None,
             optimizer,
             train: TrainConfig {
                 epochs: 500,
@@ -209,13 +215,19 @@ impl Experiment {
     }
 
     /// As [`Experiment::start`], training `model` of your own (pretrained weights, say). To
-    /// resume a saved run, [`Experiment::start`] and then [`Run::restore`].
+    /// resume a saved run, [`Experiment::start`] and then [`Run::restore`]. A
+    /// [`class_weight`](Experiment::class_weight) other than `None` replaces the model's loss
+    /// weights.
     ///
     /// # Errors
     /// As [`Experiment::start`]; [`Error::ModelMismatch`] when the model does not fit the data.
     pub fn start_with<'g>(&self, gpu: &'g Gpu, data: &Dataset, model: Mlp) -> Result<Run<'g>> {
         self.validate()?;
         let prepared = Prepared::new(data, &self.split)?;
+        let model = match self.class_weight.resolve(&prepared.train)? {
+            Some(weights) => model.with_loss_weights(weights)?,
+            None => model,
+        };
         let trainer = Trainer::new(
             gpu,
             model,

@@ -79,12 +79,14 @@ impl LossWeights {
             (LossWeights::Positive(w), LossKind::BceWithLogits) => (w, "output column"),
             (LossWeights::Class(_), _) => {
                 return Err(invalid(format!(
-                    "class weights weigh softmax cross-entropy (multiclass), not {kind:?}"
+                    "class weights go with softmax cross-entropy (multiclass), not {kind:?} \
+                     (binary BCE with logits takes a pos_weight)"
                 )))
             }
             (LossWeights::Positive(_), _) => {
                 return Err(invalid(format!(
-                    "positive weights weigh BCE with logits (binary), not {kind:?}"
+                    "a pos_weight goes with BCE with logits (binary), not {kind:?} \
+                     (multiclass softmax cross-entropy takes class weights)"
                 )))
             }
         };
@@ -98,6 +100,18 @@ impl LossWeights {
             return Err(invalid(format!("weight {bad} must be finite and > 0")));
         }
         Ok(())
+    }
+}
+
+/// PyTorch's words: `CrossEntropyLoss(weight=[0.5, 2])`, `BCEWithLogitsLoss(pos_weight=[3])`,
+/// or `unweighted`.
+impl std::fmt::Display for LossWeights {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LossWeights::None => f.write_str("unweighted"),
+            LossWeights::Class(w) => write!(f, "CrossEntropyLoss(weight={w:?})"),
+            LossWeights::Positive(w) => write!(f, "BCEWithLogitsLoss(pos_weight={w:?})"),
+        }
     }
 }
 

@@ -21,9 +21,9 @@ use wgsl_train::data::{
     diabetes, iris, load_csv, load_parquet, read_features, read_parquet_features, wine_quality,
     CsvOptions, Dataset, ParquetOptions, Preprocessing, SplitConfig, TargetColumn, Task,
 };
-use wgsl_train::experiment::{evaluate, write_curves, Experiment};
+use wgsl_train::experiment::{evaluate, write_curves, ClassWeight, Experiment};
 use wgsl_train::fs::refuse_input_as_output;
-use wgsl_train::nn::{Activation, Init};
+use wgsl_train::nn::{Activation, Init, LossWeights};
 use wgsl_train::optim::{AdamConfig, OptimizerConfig, SgdConfig};
 use wgsl_train::train::{LrSchedule, SingleDispatch, TrainConfig};
 use wgsl_train::{Error, Gpu, GpuOptions, Result};
@@ -112,6 +112,15 @@ struct TrainArgs {
     /// kaiming_normal:mode=fan_out,nonlinearity=relu. Biases start as nn.Linear's.
     #[arg(long, default_value = "default")]
     init: Init,
+    /// Weigh the loss's classes: balanced (scikit-learn's n_samples / (n_classes · count),
+    /// from the training split; binary takes their ratio count₀/count₁ as BCE's pos_weight),
+    /// or one weight per class, comma-separated, as CrossEntropyLoss(weight=…) (multiclass)
+    /// [default: none].
+    #[arg(long, default_value = "none", conflicts_with = "pos_weight")]
+    class_weight: ClassWeight,
+    /// BCEWithLogitsLoss's pos_weight (binary): the positive class's part of the loss times P.
+    #[arg(long, value_name = "P")]
+    pos_weight: Option<f32>,
     /// The optimizer.
     #[arg(long, value_enum, default_value = "adam")]
     optimizer: OptimizerArg,
@@ -489,6 +498,10 @@ fn experiment(args: &TrainArgs) -> Experiment {
         hidden: args.hidden.clone(),
         activations: args.activation.clone(),
         init: args.init,
+        class_weight: match args.pos_weight {
+            Some(p) => ClassWeight::Given(LossWeights::Positive(vec![p])),
+            None => args.class_weight.clone(),
+        },
         optimizer: optimizer(args),
         train,
         split,
@@ -572,8 +585,12 @@ fn train(args: &TrainArgs) -> Result<()> {
         .collect();
     // One line before training: a reader that takes only the first (`| head -1`) must not end
     // the run before its model is saved.
+    let weights = match run.trainer().model().loss_weights() {
+        LossWeights::None => String::new(),
+        weights => format!("; loss {weights}"),
+    };
     say!(
-        "{}: {} rows, {}; {} train / {} validation / {} test; MLP {} on {}{}",
+        "{}: {} rows, {}; {} train / {} validation / {} test; MLP {}{weights} on {}{}",
         args.data.data,
         data.len(),
         data.task(),
