@@ -6,10 +6,12 @@ anyone who wants to check that the file says everything its predictions need.
     python3 scripts/check_predict.py rows CKPT ROWS.csv N     # N random rows for the model
     python3 scripts/check_predict.py check CKPT ROWS.csv PREDICTIONS.csv
     python3 scripts/check_predict.py optimizer CKPT CLASS LR  # to_torch's optimizer state
+    python3 scripts/check_predict.py criterion CKPT LOSS [KEY=W1,W2]  # to_torch's loss
 
 `check` exits 1, naming the row, unless every prediction agrees within 1e-5 relative;
 `optimizer` unless to_torch.py finds a PyTorch optimizer CLASS with learning rate LR and a
-state for every parameter, shaped as it, at the file's step.
+state for every parameter, shaped as it, at the file's step; `criterion` unless to_torch.py
+gives the PyTorch loss LOSS with exactly these weights (`weight=…` or `pos_weight=…`).
 """
 import csv
 import sys
@@ -98,11 +100,23 @@ def check_optimizer(path, name, lr):
     print(f"{name} state for {len(names)} parameters at step {step} from {path}")
 
 
+def check_criterion(path, name, *weights):
+    """to_torch.py's criterion: `name`, and with `key=v1,v2` its weights as given to train."""
+    want = (name, {k: [float(v) for v in vs.split(",")]
+                   for k, vs in (w.split("=") for w in weights)})
+    got = to_torch.criterion(to_torch.read(path).header)
+    if got != want:
+        sys.exit(f"to_torch's criterion is {got}, not {want}")
+    print(f"criterion {got[0]}{got[1]} from {path}")
+
+
 if __name__ == "__main__":
     command, *args = sys.argv[1:]
     if command == "rows":
         make_rows(args[0], args[1], int(args[2]))
     elif command == "optimizer":
         check_optimizer(*args)
+    elif command == "criterion":
+        check_criterion(*args)
     else:
         check(*args)
