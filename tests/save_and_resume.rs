@@ -357,6 +357,42 @@ fn a_resume_with_other_settings_is_refused_by_name() {
     std::fs::remove_dir_all(&base).ok();
 }
 
+/// A resume with other loss weights is refused by name: the weights change what each step
+/// computes.
+#[test]
+fn a_resume_with_other_loss_weights_is_refused() {
+    let base = dir("loss_weights");
+    let path = base.join("model.safetensors");
+    let saved = [
+        "--data",
+        "iris",
+        "--epochs",
+        "3",
+        "--class-weight",
+        "0.5,1,2",
+    ];
+    let (ok, _, stderr) = run(&train_args(&path, &saved));
+    assert!(ok, "{stderr}");
+    let mut other = vec!["--resume", "--data", "iris", "--epochs", "5"];
+    other.extend(["--class-weight", "0.5,1,3"]);
+    let (ok, _, stderr) = run(&train_args(&path, &other));
+    let said = "saved with loss weights CrossEntropyLoss(weight=[0.5, 1.0, 2.0]), but this one \
+                has CrossEntropyLoss(weight=[0.5, 1.0, 3.0])";
+    assert!(!ok && stderr.contains(said), "{stderr}");
+    let same = [
+        "--resume",
+        "--data",
+        "iris",
+        "--epochs",
+        "5",
+        "--class-weight",
+        "0.5,1,2",
+    ];
+    let (ok, _, stderr) = run(&train_args(&path, &same));
+    assert!(ok, "{stderr}");
+    std::fs::remove_dir_all(&base).ok();
+}
+
 /// What a writer killed mid-write leaves beside the model file or its training state is
 /// removed when the next run takes the lock (the kill test meets this only by chance).
 #[test]

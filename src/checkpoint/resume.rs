@@ -86,6 +86,7 @@ fn settings(trainer: &Trainer, info: &RunInfo) -> Vec<(&'static str, String)> {
         ("layer sizes", sizes.join("→")),
         ("activations", activations.join(",")),
         ("task", model.task().to_string()),
+        ("loss weights", model.loss_weights().to_string()),
         ("optimizer", format!("{:?}", trainer.param_groups())),
         ("batch size", config.batch_size.to_string()),
         ("shuffle seed", config.seed.to_string()),
