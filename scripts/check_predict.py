@@ -7,6 +7,7 @@ anyone who wants to check that the file says everything its predictions need.
     python3 scripts/check_predict.py check CKPT ROWS.csv PREDICTIONS.csv
     python3 scripts/check_predict.py optimizer CKPT CLASS LR  # to_torch's optimizer state
     python3 scripts/check_predict.py criterion CKPT LOSS [KEY=W1,W2]  # to_torch's loss
+    python3 scripts/check_predict.py clip_norm CKPT N|None    # to_torch's clip_grad_norm
 
 `check` exits 1, naming the row, unless every prediction agrees within 1e-5 relative;
 `optimizer` unless to_torch.py finds a PyTorch optimizer CLASS with learning rate LR and a
@@ -110,6 +111,15 @@ def check_criterion(path, name, *weights):
     print(f"criterion {got[0]}{got[1]} from {path}")
 
 
+def check_clip_norm(path, max_norm):
+    """to_torch.py's clip_grad_norm max_norm, from the training state's settings."""
+    got = to_torch.clip_grad_norm(to_torch.read(path))
+    want = None if max_norm == "None" else float(max_norm)
+    if got != want:
+        sys.exit(f"to_torch's clip_grad_norm is {got}, not {want}")
+    print(f"clip_grad_norm {got} from {path}")
+
+
 if __name__ == "__main__":
     command, *args = sys.argv[1:]
     if command == "rows":
@@ -118,5 +128,7 @@ if __name__ == "__main__":
         check_optimizer(*args)
     elif command == "criterion":
         check_criterion(*args)
+    elif command == "clip_norm":
+        check_clip_norm(*args)
     else:
         check(*args)

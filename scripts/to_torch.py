@@ -4,7 +4,7 @@ trained with, and an optimizer whose `state_dict` carries the saved state.
     python3 scripts/to_torch.py model.safetensors model.pt
 
 writes `torch.save({"model", "optimizer_class", "optimizer_state_dict", "scaling", "l1",
-"clip_grad_value", "criterion"})`
+"clip_grad_value", "clip_grad_norm", "criterion"})`
 (built-in types only: `torch.load(path, weights_only=False)` reads it without this script, and
 `getattr(torch.optim, optimizer_class)(model.parameters()).load_state_dict(...)` restores the
 optimizer); from Python,
@@ -168,6 +168,14 @@ def criterion(header):
     return name, dict(header.get("loss_weights") or {})
 
 
+def clip_grad_norm(checkpoint):
+    """The max_norm of torch.nn.utils.clip_grad_norm_ the run took before each step (its
+    training state's "clip_grad_norm" setting, "Some(N)"), or None."""
+    settings = (checkpoint.state_header or {}).get("settings", {})
+    value = settings.get("clip_grad_norm", "None")
+    return float(value[len("Some("):-1]) if value.startswith("Some(") else None
+
+
 def clip_grad_values(header):
     """Each group's clip_grad_value (None where it does not clip): PyTorch's optimizers have
     no such setting; it is `torch.nn.utils.clip_grad_value_` before each step."""
@@ -257,6 +265,11 @@ if __name__ == "__main__":
         print(f"note: wgsl-train clipped each group's gradients at {clips} (clip_grad_value); "
               "call torch.nn.utils.clip_grad_value_ on those parameters before optimizer.step()",
               file=sys.stderr)
+    max_norm = clip_grad_norm(read(sys.argv[1]))
+    if max_norm is not None:
+        print(f"note: wgsl-train clipped the gradients' norm at {max_norm}; call "
+              f"torch.nn.utils.clip_grad_norm_(model.parameters(), {max_norm}) before "
+              "optimizer.step()", file=sys.stderr)
     loss = criterion(read(sys.argv[1]).header)
     if loss[1]:
         print(f"note: wgsl-train trained on torch.nn.{loss[0]}({loss[1]}) (saved as 'criterion')",
@@ -270,5 +283,6 @@ if __name__ == "__main__":
         "l1": l1,
         "clip_grad_value": clips,
         "criterion": loss,
+        "clip_grad_norm": max_norm,
     }, sys.argv[2])
     print(f"wrote {sys.argv[2]}")

@@ -19,7 +19,13 @@ struct ChunkParams {
     base: u32,
     len: u32,
     segments: u32,
-    _pad: u32,
+    // clip_grad_norm_: the workgroups of grad_square_sums, whose sums sit in `flags` from
+    // NORM_SUMS on, and max_norm (0: no clipping).
+    norm_sums: u32,
+    max_norm: f32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 // Per step and group, the step vector of formulas.wgsl.
@@ -43,6 +49,7 @@ struct StepParams {
 // non-finite gradient); the trainer clears it each epoch and reads it with the epoch's losses.
 // Every writer stores the same value, so the unordered writes agree. [1]: while nonzero, the
 // update does nothing (the trainer's end-of-epoch decision freezes the model after a stop).
+// From NORM_SUMS on: grad_square_sums' sums, one per workgroup, for clip_grad_norm_.
 @group(0) @binding(9) var<storage, read_write> flags: array<f32>;
 @group(0) @binding(7) var<uniform> chunk: ChunkParams;
 @group(0) @binding(8) var<uniform> step: StepParams;
@@ -50,6 +57,7 @@ struct StepParams {
 // The segment holding global element i, or a segment with group NO_GROUP: binary search for
 // the last segment starting at or before i.
 const NO_GROUP: u32 = 0xffffffffu;
+const NORM_SUMS: u32 = 2u;
 
 fn segment_of(i: u32) -> vec4<u32> {
     var lo = 0u;
@@ -112,6 +120,7 @@ fn update_step(
     if flags[1] != 0.0 {
         return;
     }
+    let scale = clip_coefficient();
     let first = span_start(wid, nwg);
     let whole = span_segment(first);
     var nonfinite_seen = false;
@@ -120,7 +129,7 @@ fn update_step(
         let st = step.groups[whole.z];
         for (var k = 0u; k < PER_INVOCATION; k++) {
             let q = first + k * WG + lidx;
-            nonfinite_seen = update_at(q, hp, st, vec4<bool>(true)) || nonfinite_seen;
+            nonfinite_seen = update_at(q, hp, st, vec4<bool>(true), scale) || nonfinite_seen;
         }
     } else {
         for (var k = 0u; k < PER_INVOCATION; k++) {
@@ -131,7 +140,8 @@ fn update_step(
             let i = chunk.base + 4u * q;
             let seg = segment_of(i);
             if seg.z != NO_GROUP {
-                let changed = update_at(q, groups[seg.z], step.groups[seg.z], inside(i, seg));
+                let changed =
+                    update_at(q, groups[seg.z], step.groups[seg.z], inside(i, seg), scale);
                 nonfinite_seen = changed || nonfinite_seen;
             }
         }
@@ -139,15 +149,17 @@ fn update_step(
     flag_nonfinite(nonfinite_seen);
 }
 
-// Updates the lanes `keep` of vec4 q with the pipeline's algorithm; true if that leaves a
-// parameter NaN or infinite. Padding lanes have g = θ = 0, so their state stays 0.
-fn update_at(q: u32, hp: GroupParams, st: vec4<f32>, keep: vec4<bool>) -> bool {
+// Updates the lanes `keep` of vec4 q with the pipeline's algorithm, on the gradient times
+// `scale` (clip_grad_norm_'s); true if that leaves a parameter NaN or infinite. Padding lanes
+// have g = θ = 0, so their state stays 0.
+fn update_at(q: u32, hp: GroupParams, st: vec4<f32>, keep: vec4<bool>, scale: f32) -> bool {
     let theta = params[q];
+    let g = grads[q] * scale;
     var stepped: vec4<f32>;
     if ADAM {
-        stepped = adam_step(q, theta, grads[q], hp, st);
+        stepped = adam_step(q, theta, g, hp, st);
     } else {
-        stepped = sgd_step(q, theta, grads[q], hp, st);
+        stepped = sgd_step(q, theta, g, hp, st);
     }
     let updated = select(theta, stepped, keep);
     params[q] = updated;
@@ -188,4 +200,54 @@ fn flag_nonfinite(seen: bool) {
     if seen {
         flags[0] = 1.0;
     }
+}
+
+// ---- clip_grad_norm_ (norm type 2), as torch.nn.utils computes it ----
+//
+// grad_square_sums, dispatched before update_step with the same workgroups over the same
+// spans, writes each span's Σ g² to flags[NORM_SUMS + workgroup]; every update invocation then
+// adds those sums in order (the same total everywhere) and scales the gradient by
+//   min(max_norm / (‖g‖ + 1e-6), 1).
+
+var<workgroup> square_sums: array<f32, WG>;
+
+@compute @workgroup_size(WG)
+fn grad_square_sums(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lidx: u32,
+) {
+    let first = span_start(wid, nwg);
+    var sum = 0.0;
+    for (var k = 0u; k < PER_INVOCATION; k++) {
+        let q = first + k * WG + lidx;
+        if q < chunk.len / 4u {
+            let g = grads[q];
+            sum += dot(g, g);
+        }
+    }
+    square_sums[lidx] = sum;
+    workgroupBarrier();
+    for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
+        if lidx < stride {
+            square_sums[lidx] += square_sums[lidx + stride];
+        }
+        workgroupBarrier();
+    }
+    let group = wid.y * nwg.x + wid.x;
+    if lidx == 0u && group < chunk.norm_sums {
+        flags[NORM_SUMS + group] = square_sums[0];
+    }
+}
+
+// The factor clip_grad_norm_ scales this step's gradients by (1 when it does not clip).
+fn clip_coefficient() -> f32 {
+    if chunk.max_norm <= 0.0 {
+        return 1.0;
+    }
+    var total = 0.0;
+    for (var i = 0u; i < chunk.norm_sums; i++) {
+        total += flags[NORM_SUMS + i];
+    }
+    return min(chunk.max_norm / (sqrt(total) + 1e-6), 1.0);
 }

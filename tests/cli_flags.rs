@@ -226,6 +226,12 @@ fn every_train_flag_reaches_the_library() {
             json!(2.0),
         ),
         (
+            &["--clip-grad-norm", "0.5"],
+            Setting("clip_grad_norm"),
+            json!("Some(0.5)"),
+        ),
+        (&["--epochs", "1"], Setting("clip_grad_norm"), json!("None")),
+        (
             &["--init", "kaiming_normal:mode=fan_out,nonlinearity=relu"],
             Model("init"),
             json!("kaiming_normal:mode=fan_out,nonlinearity=relu"),

@@ -568,13 +568,21 @@ struct TrainingRun {
     name: String,
     config: OptimizerConfig,
     sizes: Vec<usize>,
-    /// After each hidden layer.
+    /// After each hidden layer (none in clip_norm.json: ReLU).
+    #[serde(default = "relu")]
     activations: Vec<Activation>,
+    /// clip_grad_norm_'s max_norm (clip_norm.json).
+    #[serde(default)]
+    max_norm: Option<f64>,
     epochs: usize,
     batch_size: usize,
     initial: std::collections::BTreeMap<String, serde_json::Value>,
     step_losses: Vec<f64>,
     r#final: std::collections::BTreeMap<String, serde_json::Value>,
+}
+
+fn relu() -> Vec<Activation> {
+    vec![Activation::Relu]
 }
 
 fn named(
@@ -606,18 +614,38 @@ fn named(
 #[test]
 fn training_follows_pytorch_on_every_path() {
     let torch: Training = fixture("training.json");
-    let gpu = gpu();
-    let rows = torch.targets.len();
-    let features: Vec<f32> = torch.features.concat();
-    let inputs = torch.features[0].len();
-    let data = Dataset::regression(features, inputs, torch.targets.clone()).unwrap();
-    let per_step = (rows + inputs + 8 + 68) as f64 * F32_U;
-    let mut worst = 0.0f64;
     assert_eq!(
         torch.runs.len(),
         11,
         "ReLU twice, each other activation, two layers, clipped"
     );
+    let worst = replay_torch_runs(&torch, 0);
+    eprintln!("training: the largest difference is {worst:.3} of its bound");
+}
+
+/// Whole runs of torch with `clip_grad_norm_` before every step (clip_norm.json: SGD with
+/// momentum and weight decay clipping every step, Adam clipping every step and only the first
+/// seven), replayed as above on the general path and the streamed split (the one-dispatch path
+/// refuses them). The norm adds the squares of 61 gradients, (61 + 8)·u more a step.
+#[test]
+fn clip_grad_norm_training_follows_pytorch() {
+    let torch: Training = fixture("clip_norm.json");
+    assert_eq!(torch.runs.len(), 3);
+    let worst = replay_torch_runs(&torch, 69);
+    eprintln!("clip_grad_norm training: the largest difference is {worst:.3} of its bound");
+}
+
+/// Replays every run of `torch` on each path that takes it, as
+/// [`training_follows_pytorch_on_every_path`] says, with `extra` more roundings a step;
+/// returns the largest difference as a share of its bound.
+fn replay_torch_runs(torch: &Training, extra: usize) -> f64 {
+    let gpu = gpu();
+    let rows = torch.targets.len();
+    let features: Vec<f32> = torch.features.concat();
+    let inputs = torch.features[0].len();
+    let data = Dataset::regression(features, inputs, torch.targets.clone()).unwrap();
+    let per_step = (rows + inputs + 8 + 68 + extra) as f64 * F32_U;
+    let mut worst = 0.0f64;
     for run in &torch.runs {
         for (path, one_dispatch, chunk_rows) in [
             ("general", false, None),
@@ -640,9 +668,16 @@ fn training_follows_pytorch_on_every_path() {
                     epoch_path(one_dispatch)
                 },
                 chunk_rows,
+                clip_grad_norm: run.max_norm,
                 ..TrainConfig::default()
             };
-            let mut trainer = Trainer::new(gpu, mlp, run.config, &data, None, config).unwrap();
+            let trainer = Trainer::new(gpu, mlp, run.config, &data, None, config);
+            if one_dispatch && run.max_norm.is_some() {
+                let refusal = trainer.err().map(|e| e.to_string()).unwrap_or_default();
+                assert!(refusal.contains("clip_grad_norm"), "{what}: {refusal:?}");
+                continue;
+            }
+            let mut trainer = trainer.unwrap();
             assert_eq!(trainer.single_dispatch_epochs(), one_dispatch, "{what}");
             assert_eq!(
                 trainer.chunk_steps().is_some(),
@@ -687,5 +722,5 @@ fn training_follows_pytorch_on_every_path() {
             }
         }
     }
-    eprintln!("training: the largest difference is {worst:.3} of its bound");
+    worst
 }

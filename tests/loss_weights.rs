@@ -372,6 +372,7 @@ fn check_weighted_training(data: &Dataset, sizes: &[usize], weights: LossWeights
             sizes,
             loss: trained.loss_kind(),
             loss_weights: weights.clone(),
+            clip_grad_norm: None,
             optimizer,
             seed: 11,
             batch,

@@ -84,6 +84,7 @@ fn check_against_reference(
             sizes,
             loss,
             loss_weights,
+            clip_grad_norm: None,
             optimizer,
             seed: 11,
             batch,

@@ -23,6 +23,8 @@ shortest decimal that reads back to the same float32.
   Linear)` written by scripts/from_torch.py's `save_module`, and its outputs on given inputs.
 - training.json: whole runs of 10→5→1 (ReLU, and each other activation) and of a 10→6→4→1
   with two activations (data, initial weights, per-step losses, final weights).
+- clip_norm.json: whole runs of 10→5→1 with `clip_grad_norm_` before every step, on
+  training.json's data, with each step's gradient norm before clipping.
 """
 import json
 import math
@@ -344,11 +346,8 @@ def training():
     crate draws its own way, does not enter) with MSE: 10→5→1 with ReLU and two optimizers,
     with each other activation and Adam, 10→6→4→1 with GELU then Tanh, and 10→5→1 with its
     gradients clipped (clip_grad_value_)."""
-    rng = np.random.default_rng(11)
-    rows, epochs = 64, 30
-    x = rng.normal(0, 1, (rows, 10)).astype(np.float32)
-    y = (np.tanh(x[:, 0] - 0.5 * x[:, 1]) + 0.3 * x[:, 2] * x[:, 3]
-         + rng.normal(0, 0.1, rows)).astype(np.float32)
+    x, y = training_data()
+    rows, epochs = len(y), 30
     runs = []
     adam = dict(ADAM, lr=0.01)
     sgd = dict(SGD, lr=0.05, momentum=0.9, weight_decay=1e-3)
@@ -388,6 +387,47 @@ def training():
     write("training.json", {"features": f32(x), "targets": f32(y), "runs": runs}, indent=None)
 
 
+def training_data():
+    """training.json's 64 rows of 10 features and their targets."""
+    rng = np.random.default_rng(11)
+    rows = 64
+    x = rng.normal(0, 1, (rows, 10)).astype(np.float32)
+    y = (np.tanh(x[:, 0] - 0.5 * x[:, 1]) + 0.3 * x[:, 2] * x[:, 3]
+         + rng.normal(0, 0.1, rows)).astype(np.float32)
+    return x, y
+
+
+def clip_norm():
+    """Full-batch runs with torch.nn.utils.clip_grad_norm_(net.parameters(), max_norm) between
+    backward() and step(): max_norms below the first steps' norms (~0.5–1), so most steps clip,
+    and one that only the first steps reach."""
+    x, y = training_data()
+    xs, ys = torch.tensor(x), torch.tensor(y).unsqueeze(1)
+    epochs = 30
+    sgd = dict(SGD, lr=0.05, momentum=0.9, weight_decay=1e-3)
+    runs = []
+    for name, config, max_norm in [("SGD momentum, weight decay, max_norm 0.1", sgd, 0.1),
+                                   ("Adam, max_norm 0.05", dict(ADAM, lr=0.01), 0.05),
+                                   ("Adam, max_norm 0.4", dict(ADAM, lr=0.01), 0.4)]:
+        torch.manual_seed(5)
+        net = torch.nn.Sequential(torch.nn.Linear(10, 5), torch.nn.ReLU(), torch.nn.Linear(5, 1))
+        initial = {k: f32(v.numpy()) for k, v in net.state_dict().items()}
+        opt = torch_optimizer([config], [list(net.parameters())])
+        step_losses, norms = [], []
+        for _ in range(epochs):
+            opt.zero_grad()
+            loss = torch.nn.functional.mse_loss(net(xs), ys)
+            step_losses.append(float(loss.item()))
+            loss.backward()
+            norms.append(float(torch.nn.utils.clip_grad_norm_(net.parameters(), max_norm)))
+            opt.step()
+        final = {k: f32(v.numpy()) for k, v in net.state_dict().items()}
+        runs.append({"name": name, "config": config, "max_norm": max_norm, "sizes": [10, 5, 1],
+                     "epochs": epochs, "batch_size": len(y), "initial": initial,
+                     "step_losses": f32(step_losses), "norms": f32(norms), "final": final})
+    write("clip_norm.json", {"features": f32(x), "targets": f32(y), "runs": runs}, indent=None)
+
+
 def torch_model():
     """A PyTorch model with activations other than ReLU, through from_torch.py, and what
     PyTorch computes with it."""
@@ -405,7 +445,7 @@ if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
     torch.set_num_threads(1)
     everything = [defaults, optimizers, losses, schedules, activations, inits, torch_model,
-                  training]
+                  training, clip_norm]
     # Names on the command line write only those fixtures (`generate.py inits`).
     wanted = sys.argv[1:] or [f.__name__ for f in everything]
     for fixture in everything:

@@ -94,6 +94,7 @@ fn settings(trainer: &Trainer, info: &RunInfo) -> Vec<(&'static str, String)> {
             "learning-rate schedule",
             format!("{:?}", config.lr_schedule),
         ),
+        ("clip_grad_norm", format!("{:?}", config.clip_grad_norm)),
         // The path taken, not the choice: `Auto` takes either.
         (
             "single-dispatch epochs",

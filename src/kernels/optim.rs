@@ -5,7 +5,7 @@
 use bytemuck::{Pod, Zeroable};
 
 use super::{dim, grid, groups_for, workgroup_constant, Shader};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::gpu::{Binding, DType, Dispatch, Gpu, KernelSpec, Tensor};
 
 /// The most parameter groups one optimizer can have (`MAX_GROUPS` in `optim.wgsl`).
@@ -45,8 +45,17 @@ struct ChunkParams {
     base: u32,
     len: u32,
     segments: u32,
-    _pad: u32,
+    /// clip_grad_norm_'s partial sums (the workgroups of `grad_square_sums`).
+    norm_sums: u32,
+    /// clip_grad_norm_'s max_norm; 0 when off.
+    max_norm: f32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
+
+/// Where `grad_square_sums` puts its sums in the optimizer's flags (`NORM_SUMS`).
+pub(crate) const NORM_SUMS: usize = 2;
 
 /// One group's step vector (`formulas.wgsl`): `[step size, √(1 − β₂ᵗ), 1 on the first step,
 /// 1 − lr·λ₂]`.
@@ -98,9 +107,12 @@ pub(crate) struct UpdateBuffers<'a> {
     pub segments: &'a Tensor,
     pub segment_count: usize,
     pub groups: &'a Tensor,
-    /// `[non-finite update, frozen]`: the first set to 1 by an update that leaves a parameter
-    /// non-finite; while the second is nonzero, the update does nothing.
+    /// `[non-finite update, frozen, Σg² of each span…]`: the first set to 1 by an update that
+    /// leaves a parameter non-finite; while the second is nonzero, the update does nothing;
+    /// from [`NORM_SUMS`] on, [`norm_sums`] partial sums for clip_grad_norm_.
     pub flags: &'a Tensor,
+    /// clip_grad_norm_'s max_norm (norm type 2), or `None`.
+    pub max_norm: Option<f64>,
     pub step_table: &'a wgpu::Buffer,
 }
 
@@ -156,7 +168,11 @@ pub(crate) fn update_dispatches(
             base: dim("optimizer", base)?,
             len: dim("optimizer", len)?,
             segments: dim("optimizer", buffers.segment_count)?,
-            _pad: 0,
+            norm_sums: dim("optimizer", norm_sums(len))?,
+            max_norm: buffers.max_norm.unwrap_or(0.0) as f32,
+            _pad0: 0,
+            _pad1: 0,
+            _pad2: 0,
         };
         let table = (buffers.step_table, std::mem::size_of::<StepParams>() as u64);
         dispatches.push(Dispatch::with_table(
@@ -169,6 +185,56 @@ pub(crate) fn update_dispatches(
         )?);
     }
     Ok(dispatches)
+}
+
+/// The partial sums clip_grad_norm_ takes over `len` flat elements: one per update workgroup.
+pub(crate) fn norm_sums(len: usize) -> usize {
+    groups_for(len.div_ceil(4 * PER_INVOCATION)) as usize
+}
+
+const NORM_BINDINGS: &[(u32, Binding)] = &[
+    (0, Binding::ReadOnly),
+    (9, Binding::ReadWrite),
+    (7, Binding::Uniform),
+];
+
+/// The dispatch that writes each update span's Σg² into `flags` for clip_grad_norm_, to run
+/// between the backward pass and the update.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] when the parameters take more than one storage binding (the
+/// update runs in chunks, and the norm is over all of them).
+pub(crate) fn norm_dispatch(gpu: &Gpu, buffers: &UpdateBuffers) -> Result<Dispatch> {
+    let len = buffers.values.len();
+    let per_binding = (gpu.limits().max_storage_buffer_binding_size / 4) as usize;
+    if len > per_binding {
+        return Err(Error::InvalidArgument {
+            op: "clip_grad_norm",
+            detail: format!(
+                "{len} parameters exceed one storage binding ({per_binding}); clip_grad_norm \
+                 takes models within one"
+            ),
+        });
+    }
+    let spec = KernelSpec {
+        shader: Shader::Optim.code(),
+        entry: "grad_square_sums",
+        bindings: NORM_BINDINGS,
+        constants: vec![workgroup_constant()],
+    };
+    let params = ChunkParams {
+        base: 0,
+        len: dim("optimizer", len)?,
+        segments: 0,
+        norm_sums: dim("optimizer", norm_sums(len))?,
+        max_norm: 0.0,
+        _pad0: 0,
+        _pad1: 0,
+        _pad2: 0,
+    };
+    let groups = groups_for(len.div_ceil(4 * PER_INVOCATION));
+    let grads = buffers.grads.view(gpu, 0, &[len])?;
+    Dispatch::new(gpu, &spec, &[&grads, buffers.flags], &params, grid(groups))
 }
 
 #[cfg(test)]
@@ -190,7 +256,9 @@ mod tests {
             mirror!(ChunkParams {
                 base,
                 len,
-                segments
+                segments,
+                norm_sums,
+                max_norm
             }),
         );
         assert_mirrors(shader, "StepParams", mirror!(StepParams { groups }));
@@ -201,6 +269,7 @@ mod tests {
             ("FLAG_DECOUPLED", FLAG_DECOUPLED),
             ("MAX_GROUPS", MAX_GROUPS as u32),
             ("PER_INVOCATION", PER_INVOCATION as u32),
+            ("NORM_SUMS", NORM_SUMS as u32),
         ];
         assert_constants(shader, &constants);
     }

@@ -31,7 +31,8 @@ pub use crate::kernels::optim::MAX_GROUPS;
 use crate::error::{Error, Result};
 use crate::gpu::{Batch, DType, Dispatch, Gpu, Tensor};
 use crate::kernels::optim::{
-    step_stride, update_dispatches, GroupParams, StepParams, UpdateBuffers, UpdateKernel,
+    norm_dispatch, norm_sums, step_stride, update_dispatches, GroupParams, StepParams,
+    UpdateBuffers, UpdateKernel, NORM_SUMS,
 };
 
 /// An optimizer's state, for checkpoints: the step count and each flat state tensor by its
@@ -64,9 +65,12 @@ pub struct Optimizer {
     segments: Tensor,
     segment_count: usize,
     group_table: Tensor,
-    /// `[non-finite update, frozen]`: see [`Optimizer::nonfinite_flag`] and
-    /// [`Optimizer::flags`].
+    /// `[non-finite update, frozen, clip_grad_norm_'s sums…]`: see
+    /// [`Optimizer::nonfinite_flag`] and [`Optimizer::flags`].
     flags: Tensor,
+    /// clip_grad_norm_'s max_norm, and the dispatch that sums the squared gradients.
+    max_norm: Option<f64>,
+    norm: Option<Dispatch>,
     /// A view of `flags[0]`.
     nonfinite: Tensor,
     step_table: wgpu::Buffer,
@@ -195,7 +199,7 @@ impl Optimizer {
             })
             .collect::<Result<Vec<_>>>()?;
 
-        let flags = Tensor::zeros(gpu, &[2], DType::F32)?;
+        let flags = Tensor::zeros(gpu, &[NORM_SUMS + norm_sums(flat)], DType::F32)?;
         let mut optimizer = Self {
             kernel,
             groups: groups.iter().map(|g| g.config).collect(),
@@ -211,6 +215,8 @@ impl Optimizer {
             group_table,
             nonfinite: flags.view(gpu, 0, &[1])?,
             flags,
+            max_norm: None,
+            norm: None,
             step_table: step_table(gpu, 1)?,
             table_capacity: 1,
             dispatches: Vec::new(),
@@ -222,21 +228,75 @@ impl Optimizer {
 
     fn build_dispatches(&mut self, gpu: &Gpu) -> Result<()> {
         let state: Vec<&Tensor> = self.state.iter().collect();
-        self.dispatches = update_dispatches(
-            gpu,
-            self.kernel,
-            &UpdateBuffers {
-                values: &self.values,
-                grads: &self.grads,
-                state: &state,
-                segments: &self.segments,
-                segment_count: self.segment_count,
-                groups: &self.group_table,
-                flags: &self.flags,
-                step_table: &self.step_table,
-            },
-        )?;
+        let buffers = UpdateBuffers {
+            values: &self.values,
+            grads: &self.grads,
+            state: &state,
+            segments: &self.segments,
+            segment_count: self.segment_count,
+            groups: &self.group_table,
+            flags: &self.flags,
+            step_table: &self.step_table,
+            max_norm: self.max_norm,
+        };
+        self.norm = match self.max_norm {
+            Some(_) => Some(norm_dispatch(gpu, &buffers)?),
+            None => None,
+        };
+        self.dispatches = update_dispatches(gpu, self.kernel, &buffers)?;
         Ok(())
+    }
+
+    /// Clips the gradients as `torch.nn.utils.clip_grad_norm_(params, max_norm)` does before
+    /// each step (norm type 2, over every parameter of every group): scaled by
+    /// `min(max_norm / (‖g‖ + 1e-6), 1)`, the norm computed on the GPU in the step's own
+    /// submission, before the update; `None` (default) does not clip.
+    ///
+    /// ```no_run
+    /// # use wgsl_train::{Gpu, optim::{Optimizer, ParamStore, SgdConfig}};
+    /// # fn main() -> wgsl_train::Result<()> {
+    /// let gpu = Gpu::new()?;
+    /// let params = ParamStore::new(&gpu, &[("w", &[3][..])])?;
+    /// let mut optimizer = Optimizer::new(&gpu, &params, SgdConfig::default())?;
+    /// optimizer.set_clip_grad_norm(&gpu, Some(1.0))?;
+    /// assert_eq!(optimizer.clip_grad_norm(), Some(1.0));
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a max_norm that is not finite and > 0, a group with an
+    /// L1 penalty (PyTorch's gradient would hold L1's term, added to the loss, and the norm
+    /// with it; not yet here), or parameters beyond one storage binding. Nothing changes.
+    pub fn set_clip_grad_norm(&mut self, gpu: &Gpu, max_norm: Option<f64>) -> Result<()> {
+        let invalid = |detail: String| Error::InvalidArgument {
+            op: "clip_grad_norm",
+            detail,
+        };
+        if let Some(m) = max_norm {
+            if !(m.is_finite() && m > 0.0) {
+                return Err(invalid(format!("max_norm {m} must be finite and > 0")));
+            }
+            if self.groups.iter().any(|g| g.group_params().l1 != 0.0) {
+                return Err(invalid(
+                    "clip_grad_norm does not take an L1 penalty yet (PyTorch's norm would \
+                     include L1's term of the gradient)"
+                        .into(),
+                ));
+            }
+        }
+        let before = self.max_norm;
+        self.max_norm = max_norm;
+        if let Err(e) = self.build_dispatches(gpu) {
+            self.max_norm = before;
+            self.build_dispatches(gpu)?;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// clip_grad_norm_'s max_norm, if the gradients are clipped.
+    pub fn clip_grad_norm(&self) -> Option<f64> {
+        self.max_norm
     }
 
     /// Records one optimizer step into `batch`, after whatever computed the gradients.
@@ -263,6 +323,9 @@ impl Optimizer {
         let params = self.next_step();
         gpu.queue()
             .write_buffer(&self.step_table, offset, bytemuck::bytes_of(&params));
+        if let Some(norm) = &self.norm {
+            batch.record_at(norm, &[]);
+        }
         for dispatch in &self.dispatches {
             batch.record_at(dispatch, &[offset as u32]);
         }
@@ -396,9 +459,9 @@ impl Optimizer {
     }
 
     /// How many dispatches one step records: 1, or one per chunk for parameters larger than
-    /// the device's largest storage binding.
+    /// the device's largest storage binding; one more to clip the gradients' norm.
     pub fn dispatches_per_step(&self) -> usize {
-        self.dispatches.len()
+        self.dispatches.len() + usize::from(self.norm.is_some())
     }
 
     /// One f32 that an update sets to 1 when it leaves a parameter NaN or infinite; it stays

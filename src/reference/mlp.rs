@@ -15,6 +15,7 @@ pub struct ReferenceMlp {
     activations: Vec<Activation>,
     loss: LossKind,
     loss_weights: LossWeights,
+    clip_grad_norm: Option<f64>,
     /// `0.weight`, `0.bias`, `2.weight`, … as in [`crate::nn::Mlp::state_dict`].
     params: Vec<Vec<f32>>,
     optimizers: Vec<optim::Optimizer>,
@@ -38,9 +39,16 @@ impl ReferenceMlp {
             activations: vec![Activation::Relu; sizes.len().saturating_sub(2)],
             loss,
             loss_weights: LossWeights::None,
+            clip_grad_norm: None,
             params,
             optimizers,
         }
+    }
+
+    /// The same with `clip_grad_norm_(params, max_norm)` before every step.
+    pub fn with_clip_grad_norm(mut self, max_norm: Option<f64>) -> Self {
+        self.clip_grad_norm = max_norm;
+        self
     }
 
     /// The same with PyTorch's weights on the loss's terms (see [`LossWeights`]).
@@ -138,9 +146,24 @@ impl ReferenceMlp {
                 dh = activation::activate_backward(self.activations[l - 1], &dact, &pres[l - 1]);
             }
         }
+        if let Some(max_norm) = self.clip_grad_norm {
+            clip_grad_norm(&mut grads, max_norm);
+        }
         for ((p, g), o) in self.params.iter_mut().zip(&grads).zip(&mut self.optimizers) {
             o.step(p, g);
         }
         value
     }
+}
+
+/// `torch.nn.utils.clip_grad_norm_` with norm type 2, in f64: every gradient scaled by
+/// `min(max_norm / (‖g‖ + 1e-6), 1)`, ‖g‖ over all of them. Returns ‖g‖ before clipping.
+pub fn clip_grad_norm(grads: &mut [Vec<f32>], max_norm: f64) -> f64 {
+    let squares: f64 = grads.iter().flatten().map(|&g| f64::from(g).powi(2)).sum();
+    let norm = squares.sqrt();
+    let scale = (max_norm / (norm + 1e-6)).min(1.0);
+    for g in grads.iter_mut().flatten() {
+        *g = (f64::from(*g) * scale) as f32;
+    }
+    norm
 }

@@ -55,6 +55,11 @@ pub struct TrainConfig {
     ///
     /// [`Dataset`]: crate::data::Dataset
     pub chunk_rows: Option<usize>,
+    /// `torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)` before every step:
+    /// `Some(max_norm)` scales the gradients by `min(max_norm / (‖g‖₂ + 1e-6), 1)`, the norm
+    /// over every parameter, computed on the GPU (default `None`: no clipping). It takes the
+    /// general path, and no L1 penalty.
+    pub clip_grad_norm: Option<f64>,
 }
 
 /// Which way a [`Trainer`](super::Trainer) runs an epoch's steps
@@ -85,6 +90,7 @@ impl Default for TrainConfig {
             single_dispatch_epochs: SingleDispatch::Auto,
             submission_epochs: None,
             chunk_rows: None,
+            clip_grad_norm: None,
         }
     }
 }
@@ -122,6 +128,13 @@ impl TrainConfig {
                 "min_delta {} must be finite and ≥ 0",
                 self.min_delta
             )));
+        }
+        if let Some(m) = self.clip_grad_norm {
+            if !(m.is_finite() && m > 0.0) {
+                return Err(invalid(format!(
+                    "clip_grad_norm {m} must be finite and > 0"
+                )));
+            }
         }
         self.lr_schedule.validate()
     }

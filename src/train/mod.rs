@@ -128,6 +128,7 @@ impl<'g> Trainer<'g> {
         }
         let mut optimizer = Optimizer::with_groups(gpu, model.params(), groups)?;
         optimizer.set_schedule(config.lr_schedule)?;
+        optimizer.set_clip_grad_norm(gpu, config.clip_grad_norm)?;
         let (n, batch) = (train.len(), config.batch_size.min(train.len()));
         let chunk_steps =
             stream::chunk_steps(gpu, n, (train.n_features(), 1), batch, config.chunk_rows)?;

@@ -352,6 +352,9 @@ fn one_dispatch_fit<'a>(
                 .into(),
         );
     };
+    if optimizer.clip_grad_norm().is_some() {
+        return Err("it has no clip_grad_norm (clipped runs take the general path)".into());
+    }
     if model.loss_weights().values().is_some() {
         return Err("it has no weighted losses (loss weights train on the general path)".into());
     }

@@ -14,6 +14,8 @@ pub struct Run<'a> {
     pub sizes: &'a [usize],
     pub loss: LossKind,
     pub loss_weights: LossWeights,
+    /// `TrainConfig::clip_grad_norm`.
+    pub clip_grad_norm: Option<f64>,
     pub optimizer: OptimizerConfig,
     /// The shuffle seed and the batch size.
     pub seed: u64,
@@ -36,7 +38,8 @@ pub struct Run<'a> {
 /// t·(batch + fan-in + 8)·u·(|w| + 10·lr) (10: a step's largest term within 10× of the step).
 pub fn check_against_reference(run: &Run) -> f64 {
     let mut cpu = ReferenceMlp::new(run.sizes, run.initial.clone(), run.loss, run.optimizer)
-        .with_loss_weights(run.loss_weights.clone());
+        .with_loss_weights(run.loss_weights.clone())
+        .with_clip_grad_norm(run.clip_grad_norm);
     let targets = run.train.target_values();
     let fan_in = run.sizes[..run.sizes.len() - 1].iter().max().unwrap();
     let per_step = (run.batch + fan_in + 8) as f64 / 16_777_216.0;

@@ -72,6 +72,7 @@ async fn training_matches_the_cpu_reference_in_the_browser() {
             sizes: &sizes,
             loss,
             loss_weights: LossWeights::None,
+            clip_grad_norm: None,
             optimizer,
             seed,
             batch,

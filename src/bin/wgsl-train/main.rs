@@ -158,6 +158,11 @@ struct TrainArgs {
     /// (on the gradient with L1's term, before L2's), fused into the update [default: off].
     #[arg(long, value_name = "C")]
     clip_grad_value: Option<f64>,
+    /// Scale the gradients to a global norm of at most N before each step, as
+    /// torch.nn.utils.clip_grad_norm_(model.parameters(), N) (norm 2, over every parameter,
+    /// on the GPU); takes the general path, and no --l1 [default: off].
+    #[arg(long, value_name = "N")]
+    clip_grad_norm: Option<f64>,
     /// How the learning rate changes per epoch: PyTorch's StepLR (--lr-step-size, --lr-gamma)
     /// or CosineAnnealingLR (--lr-t-max, --lr-eta-min) [default: constant].
     #[arg(long, value_enum)]
@@ -472,6 +477,7 @@ fn experiment(args: &TrainArgs) -> Experiment {
         },
         // A checkpoint's epoch must end a submission, for the saved model to be that epoch's.
         submission_epochs: args.checkpoint_every.filter(|&every| every > 0),
+        clip_grad_norm: args.clip_grad_norm,
         ..TrainConfig::default()
     };
     train.epochs = args.epochs.unwrap_or(train.epochs);

@@ -1,0 +1,176 @@
+//! `clip_grad_norm_` on the GPU: one factor over every parameter (several of the norm's
+//! workgroups among them) against the f64 reference, mini-batch training replayed on the
+//! reference, and what it refuses. PyTorch's own runs are in golden.rs
+//! (`clip_grad_norm_training_follows_pytorch`).
+
+mod common;
+
+use common::{gpu, rng, uniform, F32_U};
+use wgsl_train::data::{diabetes, Prepared, SplitConfig};
+use wgsl_train::nn::Mlp;
+use wgsl_train::optim::{Optimizer, OptimizerConfig, ParamStore, SgdConfig};
+use wgsl_train::reference::mlp::clip_grad_norm;
+use wgsl_train::train::{SingleDispatch, TrainConfig, Trainer};
+use wgsl_train::Error;
+
+/// SGD with lr 1 and no momentum takes θ − c·g, so the step shows the factor c each
+/// parameter was scaled by. 40 139 parameters make three spans of the norm kernel. Bound: the
+/// squares are added 16 in a row, then in a tree of 8 levels, then three spans' sums in a
+/// row, all positive: (16 + 8 + 3)·u of the sum, and the square root, division and min a few
+/// u more: c within 40·u of itself; θ − c·g within that times |g|, and u of |θ|.
+#[test]
+fn clip_grad_norm_scales_every_parameter_by_one_global_factor() {
+    let (mut rng, seed) = rng("clip_grad_norm_scales_every_parameter_by_one_global_factor");
+    let gpu = gpu();
+    let shapes: [(&str, &[usize]); 4] =
+        [("a", &[7]), ("b", &[3, 43]), ("c", &[40_000]), ("d", &[3])];
+    for relative in [0.25, 10.0] {
+        let params = ParamStore::new(gpu, &shapes).unwrap();
+        let mut grads = Vec::new();
+        let mut values = Vec::new();
+        for (name, shape) in shapes {
+            let n: usize = shape.iter().product();
+            let (value, grad) = (
+                uniform(&mut rng, n, -1.0, 1.0),
+                uniform(&mut rng, n, -1.0, 1.0),
+            );
+            params.write(gpu, name, &value).unwrap();
+            let id = params.id(name).unwrap();
+            params.grad_of(id).write(gpu, &grad).unwrap();
+            values.push(value);
+            grads.push(grad);
+        }
+        let norm = clip_grad_norm(&mut grads.clone(), f64::INFINITY);
+        let max_norm = relative * norm;
+        let lr_one = SgdConfig {
+            lr: 1.0,
+            ..SgdConfig::default()
+        };
+        let mut optimizer = Optimizer::new(gpu, &params, lr_one).unwrap();
+        optimizer.set_clip_grad_norm(gpu, Some(max_norm)).unwrap();
+        assert_eq!(
+            optimizer.dispatches_per_step(),
+            2,
+            "the norm and the update"
+        );
+        optimizer.step(gpu).unwrap();
+        let mut clipped = grads.clone();
+        clip_grad_norm(&mut clipped, max_norm);
+        let factor = (max_norm / (norm + 1e-6)).min(1.0);
+        for (t, (name, _)) in shapes.iter().enumerate() {
+            let got = params.read(gpu, name).unwrap();
+            let want: Vec<f32> = values[t]
+                .iter()
+                .zip(&clipped[t])
+                .map(|(&v, &g)| v - g)
+                .collect();
+            common::assert_close(
+                &format!("max_norm {relative}·‖g‖, {name}"),
+                seed,
+                &got,
+                &want,
+                |i| 40.0 * F32_U * factor * f64::from(grads[t][i].abs()) + F32_U,
+            );
+        }
+    }
+}
+
+#[test]
+fn clip_grad_norm_refuses_what_it_cannot_do_and_keeps_its_setting() {
+    let gpu = gpu();
+    let params = ParamStore::new(gpu, &[("w", &[5][..])]).unwrap();
+    let mut optimizer = Optimizer::new(gpu, &params, SgdConfig::default()).unwrap();
+    optimizer.set_clip_grad_norm(gpu, Some(2.0)).unwrap();
+    for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+        let err = optimizer.set_clip_grad_norm(gpu, Some(bad)).unwrap_err();
+        assert!(matches!(err, Error::InvalidArgument { .. }), "{err}");
+        assert_eq!(
+            optimizer.clip_grad_norm(),
+            Some(2.0),
+            "after max_norm {bad}"
+        );
+    }
+    let l1 = SgdConfig {
+        l1: 1e-3,
+        ..SgdConfig::default()
+    };
+    let mut with_l1 = Optimizer::new(gpu, &params, l1).unwrap();
+    let err = with_l1.set_clip_grad_norm(gpu, Some(1.0)).unwrap_err();
+    assert!(err.to_string().contains("L1"), "{err}");
+    assert_eq!(with_l1.clip_grad_norm(), None);
+    optimizer.set_clip_grad_norm(gpu, None).unwrap();
+    assert_eq!(optimizer.dispatches_per_step(), 1);
+
+    let config = TrainConfig {
+        clip_grad_norm: Some(0.0),
+        ..TrainConfig::default()
+    };
+    let err = config.validate().unwrap_err().to_string();
+    assert!(
+        err.contains("clip_grad_norm 0 must be finite and > 0"),
+        "{err}"
+    );
+}
+
+/// Mini-batches of diabetes with the norm clipped at about a third of the first steps',
+/// replayed step by step on the f64 reference (the general and streamed paths; the
+/// one-dispatch path refuses it, and `Auto` passes it by).
+#[test]
+fn clipped_mini_batch_training_matches_the_cpu_reference() {
+    let gpu = gpu();
+    let data = diabetes().unwrap();
+    let split = SplitConfig {
+        seed: 3,
+        ..SplitConfig::default()
+    };
+    let p = Prepared::new(&data, &split).unwrap();
+    let optimizer = OptimizerConfig::Sgd(SgdConfig {
+        lr: 0.05,
+        momentum: 0.9,
+        weight_decay: 1e-3,
+        ..SgdConfig::default()
+    });
+    let sizes = [10, 5, 1];
+    let (batch, max_norm) = (32, Some(0.3));
+    for chunk_rows in [None, Some(3 * batch)] {
+        let model = Mlp::new(gpu, &sizes, data.task(), 5).unwrap();
+        let initial: Vec<Vec<f32>> = model
+            .state_dict(gpu)
+            .unwrap()
+            .into_iter()
+            .map(|t| t.data)
+            .collect();
+        let config = TrainConfig {
+            epochs: 12,
+            batch_size: batch,
+            seed: 11,
+            chunk_rows,
+            clip_grad_norm: max_norm,
+            single_dispatch_epochs: SingleDispatch::Auto,
+            ..TrainConfig::default()
+        };
+        let mut trainer = Trainer::new(gpu, model, optimizer, &p.train, None, config).unwrap();
+        assert!(!trainer.single_dispatch_epochs());
+        let history = trainer.fit().unwrap().clone();
+        let trained = trainer.model();
+        let worst = common::replay::check_against_reference(&common::replay::Run {
+            train: &p.train,
+            sizes: &sizes,
+            loss: trained.loss_kind(),
+            loss_weights: trained.loss_weights().clone(),
+            clip_grad_norm: max_norm,
+            optimizer,
+            seed: 11,
+            batch,
+            initial,
+            trained: trained
+                .state_dict(gpu)
+                .unwrap()
+                .into_iter()
+                .map(|t| t.data)
+                .collect(),
+            history: &history,
+        });
+        eprintln!("chunks {chunk_rows:?}: the largest difference is {worst:.3} of its bound");
+    }
+}
