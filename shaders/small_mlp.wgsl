@@ -17,6 +17,8 @@ override WG: u32 = 256u;
 const ACT_CAPACITY: u32 = 5120u;
 const GRAD_CAPACITY: u32 = 2048u;
 const MAX_LAYERS: u32 = 4u;
+// Loss weights the params hold: class weights, or a pos_weight per output column.
+const MAX_LOSS_WEIGHTS: u32 = 16u;
 
 const OPT_SGD: u32 = 0u;
 const OPT_ADAM: u32 = 1u;
@@ -39,13 +41,16 @@ struct SmallParams {
     bias_offsets: vec4<u32>,
     loss: u32,
     optimizer: u32,
-    _pad0: u32,
+    // 1 when the loss takes `loss_weights` (loss.wgsl's WEIGHTED).
+    weighted: u32,
     _pad1: u32,
     // Per hidden layer: its activation (ACT_* of formulas.wgsl), LeakyReLU's slope, and where
     // its pre-activations start in `act` (after every layer's activations) or READS_OUTPUT.
     activation: vec4<u32>,
     negative_slope: vec4<f32>,
     pre_offsets: vec4<u32>,
+    // PyTorch's CrossEntropyLoss weight per class, or BCEWithLogitsLoss pos_weight per column.
+    loss_weights: array<vec4<f32>, 4>,
     // The epoch's row of results; its `steps` are the epoch's.
     row: EpochRow,
 }
@@ -87,6 +92,25 @@ fn write_logit_grad(row: u32, j: u32, g: f32) {
 
 fn size(l: u32) -> u32 {
     return params.sizes[l / 4u][l % 4u];
+}
+
+fn loss_weight(j: u32) -> f32 {
+    return params.loss_weights[j / 4u][j % 4u];
+}
+
+// Σ of the batch rows' class weights, the weighted mean's denominator, for every invocation.
+var<workgroup> batch_weight: f32;
+
+fn batch_class_weight(rows: u32, first_row: u32, classes: u32, lidx: u32) -> f32 {
+    var sum = 0.0;
+    for (var r = lidx; r < rows; r += WG) {
+        sum += loss_weight(min(y_all[order[first_row + r]], classes - 1u));
+    }
+    let total = workgroup_sum(sum, lidx, rows);
+    if lidx == 0u {
+        batch_weight = total;
+    }
+    return workgroupUniformLoad(&batch_weight);
 }
 
 // Where layer l's input activations start in `act` (layer 0's input is the batch itself).
@@ -215,17 +239,33 @@ fn train_epoch(@builtin(local_invocation_index) lidx: u32) {
         let logits = act_offset(layers);
         logits_start = logits;
         var term = 0.0;
+        let weighted = params.weighted != 0u;
+        var class_scale = 0.0;
         if params.loss == LOSS_SOFTMAX_CE {
-            let scale = 1.0 / f32(rows);
+            var scale = 1.0 / f32(rows);
+            if weighted {
+                class_scale = 1.0 / batch_class_weight(rows, first_row, outputs, lidx);
+                scale = class_scale;
+            }
             for (var r = lidx; r < rows; r += WG) {
-                term += softmax_ce_row(r, outputs, y_all[order[first_row + r]], scale);
+                let label = y_all[order[first_row + r]];
+                var w = 1.0;
+                if weighted {
+                    w = loss_weight(min(label, outputs - 1u));
+                }
+                term += w * softmax_ce_row(r, outputs, label, w * scale);
             }
         } else {
             let scale = 1.0 / f32(rows * outputs);
             for (var idx = lidx; idx < rows * outputs; idx += WG) {
                 let x = act[logits + idx];
                 let y = bitcast<f32>(y_all[order[first_row + idx / outputs] * outputs + idx % outputs]);
-                let t = elementwise_loss_term(params.loss, x, y);
+                var t: vec2<f32>;
+                if weighted {
+                    t = bce_with_logits_pos_term(x, y, loss_weight(idx % outputs));
+                } else {
+                    t = elementwise_loss_term(params.loss, x, y);
+                }
                 term += t.x;
                 grad[idx] = t.y * scale;
             }
@@ -233,7 +273,11 @@ fn train_epoch(@builtin(local_invocation_index) lidx: u32) {
         let n = select(rows * outputs, rows, params.loss == LOSS_SOFTMAX_CE);
         let total = workgroup_sum(term, lidx, n);
         if lidx == 0u {
-            results[s] = total / f32(n);
+            if weighted && params.loss == LOSS_SOFTMAX_CE {
+                results[s] = total * class_scale; // Σ w·l / Σ w
+            } else {
+                results[s] = total / f32(n);
+            }
         }
 
         // Backward and update, last layer first; the gradient goes from one end of `grad` to

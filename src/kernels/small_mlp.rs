@@ -5,7 +5,7 @@ use bytemuck::{Pod, Zeroable};
 
 use super::activation::Activation;
 use super::control::EpochRow;
-use super::loss::LossKind;
+use super::loss::{LossKind, LossWeights};
 use super::optim::{GroupParams, UpdateKernel};
 use super::{dim, Shader};
 use crate::error::{Error, Result};
@@ -15,6 +15,8 @@ use crate::gpu::{Binding, Dispatch, Gpu, KernelSpec, Tensor};
 const ACT_CAPACITY: usize = 5120;
 const GRAD_CAPACITY: usize = 2048;
 const MAX_LAYERS: usize = 4;
+/// Loss weights the settings hold (`MAX_LOSS_WEIGHTS`).
+const MAX_LOSS_WEIGHTS: usize = 16;
 /// Invocations of the workgroup (`WG`): fewer on CPU-like adapters (lavapipe), where a barrier
 /// costs in proportion to the invocations it waits for (32 ran about twice as fast as 256:
 /// BENCHMARKS.md, "Performance round 2").
@@ -46,11 +48,12 @@ pub(crate) struct SmallParams {
     bias_offsets: [u32; 4],
     loss: u32,
     optimizer: u32,
-    _pad0: u32,
+    weighted: u32,
     _pad1: u32,
     activation: [u32; 4],
     negative_slope: [f32; 4],
     pre_offsets: [u32; 4],
+    loss_weights: [[f32; 4]; 4],
     row: EpochRow,
 }
 
@@ -83,6 +86,7 @@ pub(crate) struct SmallModel<'a> {
     /// `(weight, bias)` offsets of each layer in the flat parameter buffer.
     pub offsets: Vec<(usize, usize)>,
     pub loss: LossKind,
+    pub loss_weights: &'a LossWeights,
     pub optimizer: (UpdateKernel, GroupParams),
     pub rows: usize,
     pub batch: usize,
@@ -92,7 +96,14 @@ pub(crate) struct SmallModel<'a> {
 
 /// Why the small-model path cannot run this model on `gpu`, if it cannot.
 pub(crate) fn unsupported(gpu: &Gpu, model: &SmallModel) -> Option<String> {
-    refusal(gpu, model.sizes, model.activations, model.loss, model.batch)
+    let weights = model.loss_weights.values().map_or(0, <[f32]>::len);
+    refusal(
+        gpu,
+        model.sizes,
+        model.activations,
+        (model.loss, weights),
+        model.batch,
+    )
 }
 
 /// Where each hidden layer's pre-activations start in the kernel's workgroup memory, after
@@ -122,7 +133,7 @@ pub(crate) fn refusal(
     gpu: &Gpu,
     sizes: &[usize],
     activation_kinds: &[Activation],
-    loss: LossKind,
+    (loss, loss_weights): (LossKind, usize),
     batch: usize,
 ) -> Option<String> {
     let limits = gpu.limits();
@@ -139,6 +150,10 @@ pub(crate) fn refusal(
     } else if activations > ACT_CAPACITY || gradients > GRAD_CAPACITY {
         Some(format!(
             "a batch's activations ({activations} values) and gradients ({gradients}) exceed its workgroup memory ({ACT_CAPACITY} and {GRAD_CAPACITY})"
+        ))
+    } else if loss_weights > MAX_LOSS_WEIGHTS {
+        Some(format!(
+            "{loss_weights} loss weights; it holds at most {MAX_LOSS_WEIGHTS}"
         ))
     } else if loss == LossKind::Bce {
         Some("it has no BCE on probabilities; the MLP's losses are MSE, BCE with logits and softmax cross-entropy".into())
@@ -200,6 +215,16 @@ pub(crate) fn epoch_dispatch(
             pre_offsets[h] = dim(op, offset)?;
         }
     }
+    let mut loss_weights = [[0f32; 4]; 4];
+    for (j, &w) in model
+        .loss_weights
+        .values()
+        .unwrap_or(&[])
+        .iter()
+        .enumerate()
+    {
+        loss_weights[j / 4][j % 4] = w;
+    }
     let (kernel, hp) = model.optimizer;
     let params = SmallParams {
         group: hp,
@@ -215,11 +240,12 @@ pub(crate) fn epoch_dispatch(
             UpdateKernel::Sgd => OPT_SGD,
             UpdateKernel::Adam => OPT_ADAM,
         },
-        _pad0: 0,
+        weighted: u32::from(model.loss_weights.values().is_some()),
         _pad1: 0,
         activation,
         negative_slope,
         pre_offsets,
+        loss_weights,
         row: model.row,
     };
     let spec = KernelSpec {
@@ -267,12 +293,13 @@ mod tests {
         #[rustfmt::skip]
         assert_mirrors(shader, "SmallParams", mirror!(SmallParams {
             group, rows, batch, layers, x_cols, sizes, weight_offsets, bias_offsets, loss,
-            optimizer, activation, negative_slope, pre_offsets, row,
+            optimizer, weighted, activation, negative_slope, pre_offsets, loss_weights, row,
         }));
         let constants = [
             ("ACT_CAPACITY", ACT_CAPACITY as u32),
             ("GRAD_CAPACITY", GRAD_CAPACITY as u32),
             ("MAX_LAYERS", MAX_LAYERS as u32),
+            ("MAX_LOSS_WEIGHTS", MAX_LOSS_WEIGHTS as u32),
             ("OPT_SGD", OPT_SGD),
             ("OPT_ADAM", OPT_ADAM),
             ("READS_OUTPUT", READS_OUTPUT),

@@ -71,8 +71,9 @@ pub enum SingleDispatch {
     Auto,
     /// The one-dispatch path; `Trainer::new` refuses a run it cannot train, saying why: the
     /// network or its batch exceed the kernel's workgroup memory, the loss is BCE on
-    /// probabilities, the device binds too few storage buffers, the optimizer has several
-    /// parameter groups, or the training split is streamed.
+    /// probabilities or has more than 16 weights, the device binds too few storage buffers,
+    /// the optimizer has several parameter groups, the gradients' norm is clipped
+    /// (`clip_grad_norm`), or the training split is streamed.
     Always,
     /// The general path: a dispatch per kernel and step.
     Never,

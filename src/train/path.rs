@@ -355,14 +355,12 @@ fn one_dispatch_fit<'a>(
     if optimizer.clip_grad_norm().is_some() {
         return Err("it has no clip_grad_norm (clipped runs take the general path)".into());
     }
-    if model.loss_weights().values().is_some() {
-        return Err("it has no weighted losses (loss weights train on the general path)".into());
-    }
+    let weights = model.loss_weights().values().map_or(0, <[f32]>::len);
     if let Some(why) = refusal(
         gpu,
         model.sizes(),
         model.activations(),
-        model.loss_kind(),
+        (model.loss_kind(), weights),
         rows.batch,
     ) {
         return Err(why);

@@ -46,6 +46,7 @@ impl SmallEpoch {
             activations: model.activations(),
             offsets,
             loss: model.loss_kind(),
+            loss_weights: model.loss_weights(),
             optimizer: (config.kernel(), config.group_params()),
             rows,
             batch,
