@@ -138,12 +138,7 @@ fn clipped_mini_batch_training_matches_the_cpu_reference() {
     let (batch, max_norm) = (32, Some(0.3));
     for chunk_rows in [None, Some(3 * batch)] {
         let model = Mlp::new(gpu, &sizes, data.task(), 5).unwrap();
-        let initial: Vec<Vec<f32>> = model
-            .state_dict(gpu)
-            .unwrap()
-            .into_iter()
-            .map(|t| t.data)
-            .collect();
+        let initial = common::weights(gpu, &model);
         let config = TrainConfig {
             epochs: 12,
             batch_size: batch,
@@ -156,25 +151,7 @@ fn clipped_mini_batch_training_matches_the_cpu_reference() {
         let mut trainer = Trainer::new(gpu, model, optimizer, &p.train, None, config).unwrap();
         assert!(!trainer.single_dispatch_epochs());
         let history = trainer.fit().unwrap().clone();
-        let trained = trainer.model();
-        let worst = common::replay::check_against_reference(&common::replay::Run {
-            train: &p.train,
-            sizes: &sizes,
-            loss: trained.loss_kind(),
-            loss_weights: trained.loss_weights().clone(),
-            clip_grad_norm: max_norm,
-            optimizer,
-            seed: 11,
-            batch,
-            initial,
-            trained: trained
-                .state_dict(gpu)
-                .unwrap()
-                .into_iter()
-                .map(|t| t.data)
-                .collect(),
-            history: &history,
-        });
+        let worst = common::replay_trainer(gpu, &trainer, &p.train, initial, &history);
         eprintln!("chunks {chunk_rows:?}: the largest difference is {worst:.3} of its bound");
     }
 }

@@ -349,36 +349,14 @@ fn check_weighted_training(data: &Dataset, sizes: &[usize], weights: LossWeights
             .unwrap()
             .with_loss_weights(weights.clone())
             .unwrap();
-        let initial: Vec<Vec<f32>> = model
-            .state_dict(gpu)
-            .unwrap()
-            .into_iter()
-            .map(|t| t.data)
-            .collect();
+        let initial = common::weights(gpu, &model);
         let validation = Some(&p.validation);
         let mut trainer =
             Trainer::new(gpu, model, optimizer, &p.train, validation, config).unwrap();
         assert_eq!(trainer.single_dispatch_epochs(), path == "one-dispatch");
         let history = trainer.fit().unwrap().clone();
+        let worst = common::replay_trainer(gpu, &trainer, &p.train, initial, &history);
         let trained = trainer.model();
-        let worst = common::replay::check_against_reference(&common::replay::Run {
-            train: &p.train,
-            sizes,
-            loss: trained.loss_kind(),
-            loss_weights: weights.clone(),
-            clip_grad_norm: None,
-            optimizer,
-            seed: 11,
-            batch,
-            initial,
-            trained: trained
-                .state_dict(gpu)
-                .unwrap()
-                .into_iter()
-                .map(|t| t.data)
-                .collect(),
-            history: &history,
-        });
         eprintln!("{weights:?} {path} path: the largest difference is {worst:.3}");
 
         let val = &p.validation;

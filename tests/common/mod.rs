@@ -136,6 +136,41 @@ pub fn fixture<T: serde::de::DeserializeOwned>(name: &str) -> T {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
+/// The parameters of `model`, one `Vec` per parameter in slot order.
+pub fn weights(gpu: &Gpu, model: &wgsl_train::nn::Mlp) -> Vec<Vec<f32>> {
+    let dict = model.state_dict(gpu).unwrap();
+    dict.into_iter().map(|t| t.data).collect()
+}
+
+/// Replays a finished native run on the reference (`replay::check_against_reference`), its
+/// model, loss, batch size, seed and gradient clipping read from `trainer`, from `initial`
+/// weights on `train`; returns the largest difference as a share of its bound.
+pub fn replay_trainer(
+    gpu: &Gpu,
+    trainer: &wgsl_train::train::Trainer,
+    train: &wgsl_train::data::Dataset,
+    initial: Vec<Vec<f32>>,
+    history: &wgsl_train::train::History,
+) -> f64 {
+    let (model, config) = (trainer.model(), trainer.config());
+    let [group] = trainer.param_groups() else {
+        panic!("the replay takes one parameter group");
+    };
+    replay::check_against_reference(&replay::Run {
+        train,
+        sizes: model.sizes(),
+        loss: model.loss_kind(),
+        loss_weights: model.loss_weights().clone(),
+        clip_grad_norm: config.clip_grad_norm,
+        optimizer: group.config,
+        seed: config.seed,
+        batch: config.batch_size,
+        initial,
+        trained: weights(gpu, model),
+        history,
+    })
+}
+
 /// A fixture's nested JSON arrays of numbers, flattened row-major into f32s.
 pub fn flat(value: &serde_json::Value) -> Vec<f32> {
     match value {
