@@ -142,9 +142,7 @@ pub(crate) fn update_dispatches(
     let spares = state_spares(gpu, buffers.state.len())?;
     let state_in: Vec<&Tensor> = buffers.state.iter().copied().chain(&spares).collect();
     let total = buffers.values.len();
-    let align = gpu.binding_alignment();
-    let per_binding = (gpu.limits().max_storage_buffer_binding_size / 4) as usize;
-    let chunk = (per_binding / align * align).max(align);
+    let chunk = chunk_len(gpu);
     let mut dispatches = Vec::with_capacity(total.div_ceil(chunk));
     for base in (0..total).step_by(chunk) {
         let len = chunk.min(total - base);
@@ -187,6 +185,14 @@ pub(crate) fn update_dispatches(
     Ok(dispatches)
 }
 
+/// Elements one update dispatch takes: one storage binding's worth, rounded down to the
+/// binding alignment.
+fn chunk_len(gpu: &Gpu) -> usize {
+    let align = gpu.binding_alignment();
+    let per_binding = (gpu.limits().max_storage_buffer_binding_size / 4) as usize;
+    (per_binding / align * align).max(align)
+}
+
 /// The partial sums clip_grad_norm_ takes over `len` flat elements: one per update workgroup.
 pub(crate) fn norm_sums(len: usize) -> usize {
     groups_for(len.div_ceil(4 * PER_INVOCATION)) as usize
@@ -206,13 +212,13 @@ const NORM_BINDINGS: &[(u32, Binding)] = &[
 /// update runs in chunks, and the norm is over all of them).
 pub(crate) fn norm_dispatch(gpu: &Gpu, buffers: &UpdateBuffers) -> Result<Dispatch> {
     let len = buffers.values.len();
-    let per_binding = (gpu.limits().max_storage_buffer_binding_size / 4) as usize;
-    if len > per_binding {
+    let chunk = chunk_len(gpu);
+    if len > chunk {
         return Err(Error::InvalidArgument {
             op: "clip_grad_norm",
             detail: format!(
-                "{len} parameters exceed one storage binding ({per_binding}); clip_grad_norm \
-                 takes models within one"
+                "{len} parameters exceed one update dispatch ({chunk}, a storage binding); \
+                 clip_grad_norm takes models within one"
             ),
         });
     }
