@@ -425,6 +425,21 @@ fn class_weight_flags_reach_the_loss() {
     let got = loss_weights("wine", &["--pos-weight", "2.5"], "pos_weight");
     assert_near("wine pos_weight", &got, &[2.5]);
 
+    // The report's first line names the weighted loss, as the README says.
+    let out = run_cli(&[
+        "train",
+        "--data",
+        "iris",
+        "--epochs",
+        "1",
+        "--class-weight",
+        "0.5,1,2",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let first = stdout.lines().next().unwrap_or_default();
+    let names = "MLP 4→5→3; loss CrossEntropyLoss(weight=[0.5, 1.0, 2.0]) on";
+    assert!(out.status.success() && first.contains(names), "{first}");
+
     for (data, flags, says) in [
         (
             "diabetes",
