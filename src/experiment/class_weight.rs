@@ -11,7 +11,8 @@ use crate::nn::LossWeights;
 /// How an [`Experiment`](super::Experiment) weighs the loss's classes (classification only).
 ///
 /// Parsed from `--class-weight`'s words: `none`, `balanced`, or one weight per class
-/// (`0.5,1,3`: multiclass only).
+/// (`0.5,1,3`: multiclass only); `pos_weight=P` is `--pos-weight P` (binary). Printed the same
+/// way, so the words read back.
 ///
 /// ```
 /// use wgsl_train::experiment::ClassWeight;
@@ -88,7 +89,11 @@ impl FromStr for ClassWeight {
         match s.trim() {
             "none" => Ok(ClassWeight::None),
             "balanced" => Ok(ClassWeight::Balanced),
-            list => {
+            words => {
+                let (list, positive) = match words.strip_prefix("pos_weight=") {
+                    Some(p) => (p, true),
+                    None => (words, false),
+                };
                 let weights = list
                     .split(',')
                     .map(|w| w.trim().parse::<f32>())
@@ -96,10 +101,15 @@ impl FromStr for ClassWeight {
                     .map_err(|_| Error::InvalidArgument {
                         op: "class_weight",
                         detail: format!(
-                            "{s:?}: expected none, balanced, or one weight per class (0.5,1,3)"
+                            "{s:?}: expected none, balanced, one weight per class (0.5,1,3) \
+                             or pos_weight=P"
                         ),
                     })?;
-                Ok(ClassWeight::Given(LossWeights::Class(weights)))
+                Ok(ClassWeight::Given(if positive {
+                    LossWeights::Positive(weights)
+                } else {
+                    LossWeights::Class(weights)
+                }))
             }
         }
     }
@@ -111,9 +121,12 @@ impl fmt::Display for ClassWeight {
             ClassWeight::None => f.write_str("none"),
             ClassWeight::Balanced => f.write_str("balanced"),
             ClassWeight::Given(weights) => {
-                let values = weights.values().unwrap_or_default();
-                let words: Vec<String> = values.iter().map(f32::to_string).collect();
-                f.write_str(&words.join(","))
+                let list = |w: &[f32]| w.iter().map(f32::to_string).collect::<Vec<_>>().join(",");
+                match weights {
+                    LossWeights::None => f.write_str("none"),
+                    LossWeights::Class(w) => f.write_str(&list(w)),
+                    LossWeights::Positive(w) => write!(f, "pos_weight={}", list(w)),
+                }
             }
         }
     }
@@ -163,10 +176,14 @@ mod tests {
 
     #[test]
     fn words_parse_and_print_back() {
-        for words in ["none", "balanced", "0.5,1,3"] {
+        for words in ["none", "balanced", "0.5,1,3", "pos_weight=2.5"] {
             let parsed: ClassWeight = words.parse().unwrap();
             assert_eq!(parsed.to_string(), words);
         }
+        let positive = ClassWeight::Given(LossWeights::Positive(vec![2.5]));
+        assert_eq!("pos_weight=2.5".parse::<ClassWeight>().unwrap(), positive);
+        let empty = ClassWeight::Given(LossWeights::None).to_string();
+        assert_eq!(empty.parse::<ClassWeight>().unwrap(), ClassWeight::None);
         let err = "balance".parse::<ClassWeight>().unwrap_err().to_string();
         assert!(err.contains("expected none, balanced"), "{err}");
     }
