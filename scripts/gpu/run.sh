@@ -1,19 +1,39 @@
 #!/usr/bin/env bash
-# Run on the GPU machine (see prepare.sh): checks every kernel against the CPU reference on
-# the GPU, then measures wgsl-train and PyTorch side by side. Everything lands in $OUT.
+# Run on the GPU machine (see prepare.sh): checks every kernel against the CPU reference on the
+# GPU (selftest, then the kernel-facing test binaries), then measures wgsl-train, JAX's vmapped
+# grid and PyTorch side by side. Each step has its own time limit, and writes into $OUT as it
+# goes, so a slow step costs only its own figures. At most 8 files come back: the whole output
+# goes to log.txt, the figures to three JSON files, failing tests' ends to tests-failed.txt.
 set -uo pipefail
 OUT=${OUT:-/tmp/gpu-out}
 mkdir -p "$OUT"
+exec > >(tee "$OUT/log.txt") 2>&1
 for f in .gl/*.deb; do dpkg -x "$f" /; done
 ldconfig
 export VK_DRIVER_FILES=${VK_DRIVER_FILES:-/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json}
-export WGPU_BACKEND=vulkan
-nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv | tee "$OUT/gpu.txt"
-bin=.gpu/wgsl-train
-# The checks first: a failing kernel makes the figures after it worthless.
-$bin selftest 2>&1 | tee "$OUT/selftest.txt"
-echo "selftest exit: ${PIPESTATUS[0]}" | tee -a "$OUT/selftest.txt"
-$bin bench --json "$OUT/bench.json" 2>&1 | tee "$OUT/bench.txt"
+export WGPU_BACKEND=vulkan XLA_PYTHON_CLIENT_PREALLOCATE=false PYTHONUNBUFFERED=1
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv
+mkdir -p /tmp/bins && tar -C /tmp/bins -xJf .gpu/bins.tar.xz
+bin=/tmp/bins/wgsl-train
+# Fail fast when wgpu finds no NVIDIA adapter: every figure after this would be lavapipe's or none.
+timeout 60 $bin selftest >/tmp/selftest.txt 2>&1
+echo "selftest exit: $?"; cat /tmp/selftest.txt
+grep -qi nvidia /tmp/selftest.txt || { echo "no NVIDIA adapter: stopping"; ls -l /usr/local/nvidia/share/vulkan/icd.d/ 2>&1; exit 1; }
+# The tests read fixtures, and run the CLI, through the paths they were built with
+# (CARGO_MANIFEST_DIR, CARGO_BIN_EXE_wgsl-train).
+built_in=/work/main
+[ -e "$built_in" ] || { mkdir -p "$(dirname "$built_in")" && ln -s "$PWD" "$built_in"; }
+mkdir -p target/release && cp $bin target/release/wgsl-train
+start=$SECONDS
+while read -r t; do
+    if (( SECONDS - start > 110 )); then echo "test-$t: not run (time)"; continue; fi
+    timeout 45 /tmp/bins/test-$t --test-threads 8 >"/tmp/test-$t.log" 2>&1
+    rc=$?
+    echo "test-$t: exit $rc; $(grep -E '^test result' "/tmp/test-$t.log" | tail -1)"
+    [ $rc -eq 0 ] || tail -40 "/tmp/test-$t.log" >>"$OUT/tests-failed.txt"
+done </tmp/bins/tests.txt
+timeout 100 $bin bench --json "$OUT/bench.json"
+timeout 80 python3 .gpu/jax_grid.py 20
+timeout 90 python3 scripts/gpu/torch_bench.py --json "$OUT/torch.json"
 # Streaming: a 4 GB generated dataset from host memory beside one that fits (issue 14).
-$bin bench --stream-gb 4 --json "$OUT/stream.json" 2>&1 | tee "$OUT/stream.txt"
-PYTHONUNBUFFERED=1 python3 scripts/gpu/torch_bench.py --json "$OUT/torch.json" 2>&1 | tee "$OUT/torch.txt"
+timeout 45 $bin bench --stream-gb 4 --json "$OUT/stream.json"
