@@ -20,7 +20,7 @@ const LEN: usize = 1031;
 const STEPS: u64 = 60;
 /// The tolerance in ulps of the magnitude of the terms of each value (see `Torch::scale`), and
 /// 1e-30 absolute for exact zeros. A driver may fuse a multiply-add the emulation rounds twice
-/// (lavapipe computes `fma` as a multiply and an add; NVIDIA's compiler fuses `a * b + c`), so
+/// (lavapipe computes `fma` as a multiply and an add; NVIDIA's compiler likely fuses), so
 /// each step may round about one ulp differently. The parameters keep every step's difference
 /// (momentum carries the buffer's into each step): a few ulps plus one per step. A state
 /// decaying at the rate β (m, v, the momentum buffer) keeps a difference made k steps ago times
