@@ -1,8 +1,9 @@
-//! Every flag of `train` (and `eval`'s, `predict`'s and `bench --stream-gb`) reaches the library
-//! as given: a table from each flag to what the library received, read back from what the run
-//! saved — the model file's optimizer groups, split and layers, and the training state's
-//! settings (the `TrainConfig` the trainer ran with) — or to its observable effect. A flag
-//! that is parsed but not passed on, or passed to the wrong field, fails its row.
+//! Every flag of `train` (and `eval`'s, `predict`'s, and `bench`'s `--stream-gb`, `--grid-only`
+//! and `--grid-form`) reaches the library as given: a table from each flag to what the library
+//! received, read back from what the run saved — the model file's optimizer groups, split and
+//! layers, and the training state's settings (the `TrainConfig` the trainer ran with) — or to
+//! its observable effect. A flag that is parsed but not passed on, or passed to the wrong
+//! field, fails its row.
 
 mod common;
 
@@ -371,6 +372,31 @@ fn stream_gb_flag_sizes_the_streamed_dataset() {
     assert!(
         (0.02e9 * 0.999..=0.02e9).contains(&bytes),
         "--stream-gb 0.02 streamed {bytes} bytes"
+    );
+}
+
+/// `bench --grid-only --grid-form F` measures the grid rows alone, their kernels written as F.
+#[test]
+fn grid_bench_flags_choose_the_rows_and_the_kernel_form() {
+    let out = run_cli(&[
+        "bench",
+        "--grid-only",
+        "--grid-form",
+        "unrolled",
+        "--json",
+        "-",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["grid"]["kernel_form"], "unrolled", "{report}");
+    assert!(report["grid"]["grid_model_steps_per_s"].as_f64().unwrap() > 0.0);
+    assert!(
+        report.get("matmul").is_none(),
+        "not the grid alone: {report}"
     );
 }
 

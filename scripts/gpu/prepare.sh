@@ -4,6 +4,7 @@
 # the JAX grid peer beside them, and fetches the Vulkan loader packages the GPU machine lacks (it
 # has the NVIDIA driver but no libvulkan), into two folders git ignores. Then, with the device tool:
 #   run(command="bash scripts/gpu/run.sh", carry=[".gl", ".gpu"], timeout_s=540)
+# (run.sh takes step names to run some steps only: see its header).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 grep -qx '/.gl/' .git/info/exclude 2>/dev/null || echo '/.gl/' >>.git/info/exclude
@@ -28,7 +29,7 @@ for line in open('/tmp/gpu-build.json'):
 done
 printf '%s\n' "${tests[@]}" >/tmp/gpu-bins/tests.txt
 tar -C /tmp/gpu-bins -cf - . | xz -9e -T0 >.gpu/bins.tar.xz
-cp ../shared/peers/jax_grid.py .gpu/
+cp ../shared/peers/jax_grid.py .gpu/  # scripts/gpu/jax_grid_many.py imports it from there
 if ! ls .gl/libvulkan1_*.deb >/dev/null 2>&1; then
     mkdir -p .gl /tmp/amd64/partial
     o=(-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64)

@@ -93,18 +93,25 @@ impl GridAlgorithm {
 /// How the generated kernel is written. Both compute the same operations in the same order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum KernelForm {
-    /// Straight-line code: every parameter a named register (2.5× the looped form on lavapipe),
-    /// but compile time grows with the parameters, and SwiftShader's compiler did not finish a
-    /// 10→5→1 kernel in ten minutes (it held 8.6 GB).
+    /// Straight-line code: every parameter a named register (2.5× the looped form on lavapipe,
+    /// 12× on an NVIDIA H200), but compile time grows with the parameters, and SwiftShader's
+    /// compiler did not finish a 10→5→1 kernel in ten minutes (it held 8.6 GB).
     Unrolled,
     /// Loops over units and parameters, which live in private arrays.
     Looped,
 }
 
 impl KernelForm {
-    /// The form measured best on `gpu`: unrolled on lavapipe, looped elsewhere.
+    /// The form measured best on `gpu`: unrolled on lavapipe and on GPUs (discrete or
+    /// integrated), looped elsewhere — SwiftShader, and adapters that do not say what they are
+    /// (a browser's may not).
     pub fn for_adapter(gpu: &Gpu) -> Self {
-        if gpu.adapter_info().name.starts_with("llvmpipe") {
+        let info = gpu.adapter_info();
+        let gpu_kind = matches!(
+            info.device_type,
+            wgpu::DeviceType::DiscreteGpu | wgpu::DeviceType::IntegratedGpu
+        );
+        if gpu_kind || info.name.starts_with("llvmpipe") {
             KernelForm::Unrolled
         } else {
             KernelForm::Looped

@@ -11,7 +11,7 @@ use wgsl_train::kernels::loss::{loss_launch, LossKind};
 use wgsl_train::kernels::matmul::{matmul_launch, MatmulLayout, MatmulOptions, MatmulVariant};
 use wgsl_train::nn::{Activation, Mlp};
 use wgsl_train::optim::{AdamConfig, Optimizer, OptimizerConfig, ParamStore, SgdConfig};
-use wgsl_train::train::{SingleDispatch, TrainConfig, Trainer};
+use wgsl_train::train::{KernelForm, SingleDispatch, TrainConfig, Trainer};
 use wgsl_train::{DType, Gpu, GpuOptions, Result, Tensor};
 
 #[derive(clap::Args)]
@@ -32,6 +32,30 @@ pub struct BenchArgs {
     /// the same network on a dataset that fits; with the peak host memory.
     #[arg(long, value_name = "GB")]
     stream_gb: Option<f64>,
+    /// Measure the grid rows alone (many models at once), skipping the kernels and training.
+    #[arg(long)]
+    grid_only: bool,
+    /// How the grid's kernels are written; default: the form chosen for this adapter.
+    #[arg(long, value_enum)]
+    grid_form: Option<GridForm>,
+}
+
+/// `KernelForm`'s words on the command line.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum GridForm {
+    /// Straight-line code, every parameter a named register.
+    Unrolled,
+    /// Loops over units and parameters, which live in private arrays.
+    Looped,
+}
+
+impl From<GridForm> for KernelForm {
+    fn from(form: GridForm) -> Self {
+        match form {
+            GridForm::Unrolled => KernelForm::Unrolled,
+            GridForm::Looped => KernelForm::Looped,
+        }
+    }
 }
 
 fn random(n: usize, seed: u64) -> Vec<f32> {
@@ -82,14 +106,17 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         "adapter": { "name": info.name, "backend": format!("{:?}", info.backend), "driver": info.driver, "driver_info": info.driver_info },
         "kernel_timer": timer,
     });
+    let grid_form = args.grid_form.map(KernelForm::from);
     if let Some(gb) = args.stream_gb {
         report["streaming"] = crate::stream_bench::streaming(&gpu, gb)?;
+    } else if args.grid_only {
+        report["grid"] = crate::grid_bench::grid(&gpu, grid_form)?;
     } else {
         report["matmul"] = matmul(&gpu, args.quick)?;
         report["losses"] = losses(&gpu)?;
         report["optimizers"] = optimizers(&gpu, args.quick)?;
         report["training"] = training(&gpu, args.quick)?;
-        report["grid"] = crate::grid_bench::grid(&gpu)?;
+        report["grid"] = crate::grid_bench::grid(&gpu, grid_form)?;
         report["cold_start_seconds"] = json!(cold_start()?);
     }
     if args.json.as_os_str() == "-" {

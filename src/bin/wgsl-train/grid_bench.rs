@@ -8,7 +8,9 @@ use serde_json::{json, Value};
 use wgsl_train::data::{Dataset, Fold};
 use wgsl_train::nn::{Activation, Init, Mlp};
 use wgsl_train::optim::{AdamConfig, OptimizerConfig, SgdConfig};
-use wgsl_train::train::{GridConfig, GridModel, LrSchedule, ModelGrid, TrainConfig, Trainer};
+use wgsl_train::train::{
+    GridConfig, GridModel, KernelForm, LrSchedule, ModelGrid, TrainConfig, Trainer,
+};
 use wgsl_train::{Gpu, Result};
 
 const ROWS: usize = 442;
@@ -97,11 +99,19 @@ fn model_steps(models: usize) -> f64 {
     models as f64 * EPOCHS as f64 * rows_per_model / BATCH as f64
 }
 
-fn grid_seconds(gpu: &Gpu, data: &Dataset, folds: &[Fold], models: &[GridModel]) -> Result<f64> {
+/// Seconds to build and fit the grid of `models`, with its kernels written as `form` (the
+/// adapter's choice when `None`).
+fn grid_seconds(
+    gpu: &Gpu,
+    (data, folds): (&Dataset, &[Fold]),
+    models: &[GridModel],
+    form: Option<KernelForm>,
+) -> Result<f64> {
     let start = Instant::now();
     let config = GridConfig {
         epochs: EPOCHS,
         batch_size: BATCH,
+        kernel_form: form,
         ..GridConfig::default()
     };
     ModelGrid::new(gpu, data, folds, models.to_vec(), config)?.fit()?;
@@ -110,15 +120,19 @@ fn grid_seconds(gpu: &Gpu, data: &Dataset, folds: &[Fold], models: &[GridModel])
 
 /// The rows: the 120-model grid (median of three runs after a warm-up, each building its grid
 /// and reading every result back), the same models one at a time with the `Trainer` (a tenth
-/// of them; the rate is per model-step), and 10,000 models once.
-pub fn grid(gpu: &Gpu) -> Result<Value> {
-    say!("\nmany models at once: 10→5→1, MSE, batch 32, {EPOCHS} epochs, validation each epoch (wall clock)");
+/// of them; the rate is per model-step), and 10,000 models once; the grids' kernels written as
+/// `form` (the adapter's choice when `None`).
+pub fn grid(gpu: &Gpu, form: Option<KernelForm>) -> Result<Value> {
+    let form_name = form.map_or("the adapter's".into(), |f| format!("{f:?}").to_lowercase());
+    say!("\nmany models at once: 10→5→1, MSE, batch 32, {EPOCHS} epochs, validation each epoch (wall clock; {form_name} kernel form)");
     let data = data()?;
     let folds = folds();
     let grid = models(1);
-    grid_seconds(gpu, &data, &folds, &grid)?;
+    let on = (&data, &folds[..]);
+    // The first run compiles the kernel (unless a driver's shader cache holds it).
+    let first_seconds = grid_seconds(gpu, on, &grid, form)?;
     let mut runs = (0..3)
-        .map(|_| grid_seconds(gpu, &data, &folds, &grid))
+        .map(|_| grid_seconds(gpu, on, &grid, form))
         .collect::<Result<Vec<f64>>>()?;
     runs.sort_by(f64::total_cmp);
     let grid_rate = model_steps(grid.len()) / runs[1];
@@ -139,11 +153,11 @@ pub fn grid(gpu: &Gpu) -> Result<Value> {
     let alone_rate = model_steps(alone.len()) / start.elapsed().as_secs_f64();
     let many = models(84); // 10,080 models
     let before = crate::stream_bench::peak_host_bytes();
-    let many_seconds = grid_seconds(gpu, &data, &folds, &many)?;
+    let many_seconds = grid_seconds(gpu, on, &many, form)?;
     let peak = crate::stream_bench::peak_host_bytes();
     say!("{:<44} {:>16}", "", "model-steps/s");
     say!(
-        "{:<44} {grid_rate:>16.0}",
+        "{:<44} {grid_rate:>16.0}   (the first run, compiling its kernel: {first_seconds:.2} s)",
         format!("grid of {} models together", grid.len())
     );
     say!(
@@ -159,9 +173,11 @@ pub fn grid(gpu: &Gpu) -> Result<Value> {
     );
     Ok(json!({
         "network": "10→5→1, MSE, batch 32, 20 epochs, validation each epoch",
+        "kernel_form": form.map(|f| format!("{f:?}").to_lowercase()),
         "grid_models": grid.len(),
         "grid_model_steps_per_s": grid_rate,
         "grid_seconds_runs": runs,
+        "grid_first_run_seconds": first_seconds,
         "one_at_a_time_model_steps_per_s": alone_rate,
         "speedup_over_one_at_a_time": grid_rate / alone_rate,
         "many_models": many.len(),

@@ -65,7 +65,8 @@ pub struct GridConfig {
     /// model-row visits, at least one). Results are the same bit for bit whatever the value.
     pub epochs_per_dispatch: Option<usize>,
     /// How the kernels are written (default `None`: [`KernelForm::for_adapter`], unrolled on
-    /// lavapipe, looped elsewhere). The two compute the same operations in the same order.
+    /// lavapipe and GPUs, looped elsewhere). The two compute the same operations in the same
+    /// order.
     pub kernel_form: Option<KernelForm>,
 }
 
