@@ -42,10 +42,10 @@ for step in $steps; do
             [ $rc -eq 0 ] || tail -40 "/tmp/test-$t.log" >>"$OUT/tests-failed.txt"
         done </tmp/bins/tests.txt ;;
     bench) timeout 100 $bin bench --json "$OUT/bench.json" ;;
-    # The grid rows in both kernel forms (issue 20), and a sweep whose widths 5 and 16 make two
+    # The grid rows in each kernel form (issue 20), and a sweep whose widths 5 and 16 make two
     # kernels, twice: compiling them, then with the driver's shader cache holding them.
     grid)
-        for form in looped unrolled; do
+        for form in looped unrolled subgroup; do
             timeout 60 $bin bench --grid-only --grid-form $form --json "$OUT/grid-$form.json"
         done
         for run in compiling cached; do

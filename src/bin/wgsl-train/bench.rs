@@ -47,6 +47,8 @@ pub enum GridForm {
     Unrolled,
     /// Loops over units and parameters, which live in private arrays.
     Looped,
+    /// A model per subgroup (adapters with subgroups of one fixed size).
+    Subgroup,
 }
 
 impl From<GridForm> for KernelForm {
@@ -54,6 +56,7 @@ impl From<GridForm> for KernelForm {
         match form {
             GridForm::Unrolled => KernelForm::Unrolled,
             GridForm::Looped => KernelForm::Looped,
+            GridForm::Subgroup => KernelForm::Subgroup,
         }
     }
 }

@@ -123,8 +123,14 @@ fn grid_seconds(
 /// of them; the rate is per model-step), and 10,000 models once; the grids' kernels written as
 /// `form` (the adapter's choice when `None`).
 pub fn grid(gpu: &Gpu, form: Option<KernelForm>) -> Result<Value> {
-    let form_name = form.map_or("the adapter's".into(), |f| format!("{f:?}").to_lowercase());
-    say!("\nmany models at once: 10→5→1, MSE, batch 32, {EPOCHS} epochs, validation each epoch (wall clock; {form_name} kernel form)");
+    let used = form.unwrap_or_else(|| KernelForm::for_adapter(gpu));
+    let form_name = format!("{used:?}").to_lowercase();
+    let chosen_by = if form.is_some() {
+        "--grid-form"
+    } else {
+        "the adapter"
+    };
+    say!("\nmany models at once: 10→5→1, MSE, batch 32, {EPOCHS} epochs, validation each epoch (wall clock; {form_name} kernel form, chosen by {chosen_by})");
     let data = data()?;
     let folds = folds();
     let grid = models(1);
@@ -173,7 +179,8 @@ pub fn grid(gpu: &Gpu, form: Option<KernelForm>) -> Result<Value> {
     );
     Ok(json!({
         "network": "10→5→1, MSE, batch 32, 20 epochs, validation each epoch",
-        "kernel_form": form.map(|f| format!("{f:?}").to_lowercase()),
+        "kernel_form": form_name,
+        "kernel_form_chosen_by": chosen_by,
         "grid_models": grid.len(),
         "grid_model_steps_per_s": grid_rate,
         "grid_seconds_runs": runs,

@@ -64,9 +64,10 @@ pub struct GridConfig {
     /// Epochs per dispatch (default `None`: as many as keep a dispatch near a million
     /// model-row visits, at least one). Results are the same bit for bit whatever the value.
     pub epochs_per_dispatch: Option<usize>,
-    /// How the kernels are written (default `None`: [`KernelForm::for_adapter`], unrolled on
-    /// lavapipe and GPUs, looped elsewhere). The two compute the same operations in the same
-    /// order.
+    /// How the kernels are written (default `None`: [`KernelForm::for_adapter`]: a model per
+    /// subgroup on GPUs with subgroups of one size, unrolled on other GPUs and lavapipe, looped
+    /// elsewhere). The unrolled and looped forms compute the same operations in the same order;
+    /// the subgroup form adds each step's rows in another order.
     pub kernel_form: Option<KernelForm>,
 }
 

@@ -9,8 +9,8 @@ use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::kernels::dim;
 use crate::kernels::grid::{
-    models_per_workgroup, GridAlgorithm, GridSettings, GridShape, KernelForm, ModelControl,
-    UPDATE_ADAM, UPDATE_SGD,
+    models_per_workgroup, subgroup_form_width, GridAlgorithm, GridSettings, GridShape, KernelForm,
+    ModelControl, UPDATE_ADAM, UPDATE_SGD,
 };
 use crate::kernels::loss::LossKind;
 use crate::kernels::optim::GroupParams;
@@ -119,7 +119,10 @@ impl Plan {
                 }
             }
         }
-        let per_workgroup = models_per_workgroup(gpu);
+        if form == KernelForm::Subgroup {
+            subgroup_form_width(gpu)?;
+        }
+        let per_workgroup = models_per_workgroup(gpu, form);
         let kernels = shapes
             .into_iter()
             .zip(by_kernel)
