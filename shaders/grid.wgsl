@@ -1,7 +1,9 @@
 // Many small models trained together, a model per invocation: each invocation holds one model's
 // parameters, gradients and optimizer state in private variables and runs its epochs — steps,
 // validation, the end-of-epoch decision — with no barrier and nothing shared but the data it
-// reads. Models on the same fold with the same seed read the same rows in the same order, so
+// reads. (The subgroup form generated from the same pieces gives each model a workgroup of one
+// subgroup instead: every lane holds the model and takes a share of the rows, and the lanes'
+// sums meet through subgroupAdd.) Models on the same fold with the same seed read the same rows in the same order, so
 // the host places them side by side and their row loads have one address across the SIMD lanes
 // (BENCHMARKS.md, "Many models: where a model lives").
 //

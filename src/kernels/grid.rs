@@ -90,7 +90,8 @@ impl GridAlgorithm {
     }
 }
 
-/// How the generated kernel is written. Both compute the same operations in the same order.
+/// How the generated kernel is written. The unrolled and looped forms compute the same
+/// operations in the same order; the subgroup form sums each step's rows in another order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum KernelForm {
     /// Straight-line code: every parameter a named register (2.5× the looped form on lavapipe,
@@ -102,7 +103,8 @@ pub enum KernelForm {
     /// A model per subgroup: the unrolled code, its rows shared out over the subgroup's
     /// invocations (each holding the whole model), the gradients and losses summed with
     /// `subgroupAdd`; a subgroup's worth of threads for every model. Needs an adapter whose
-    /// subgroups have one fixed size ([`Gpu::subgroup_size`]).
+    /// subgroups have one fixed size ([`Gpu::subgroup_size`]): a workgroup of that many
+    /// invocations is taken to be one subgroup, as it is on NVIDIA's GPUs and lavapipe.
     Subgroup,
 }
 
