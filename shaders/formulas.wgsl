@@ -329,6 +329,12 @@ struct GroupParams {
 // x = the step size (SGD: lr; Adam: lr / (1 − β₁ᵗ)), y = √(1 − β₂ᵗ), z = 1 on the first step
 // (SGD's momentum buffer starts as the gradient), w = 1 − lr·λ₂ (AdamW's decay factor).
 
+// clip_grad_norm_'s factor (norm type 2) for gradients whose squares sum to `square_sum`:
+// min(max_norm / (‖g‖ + 1e-6), 1), applied to the raw gradients before the step.
+fn clip_norm_coefficient(square_sum: f32, max_norm: f32) -> f32 {
+    return min(max_norm / (sqrt(square_sum) + 1e-6), 1.0);
+}
+
 // The gradient after maximize, L1, clipping and the coupled L2, in PyTorch's order: autograd
 // adds L1's term to .grad, clip_grad_value_ clamps .grad, then the step adds
 // grad.add(param, alpha=weight_decay).

@@ -45,7 +45,8 @@ struct GridSettings {
     min_delta: f32,
     // Where this kernel's table of each workgroup's row group starts in `tables`.
     workgroup_groups_at: u32,
-    _pad0: u32,
+    // clip_grad_norm_'s max_norm over each model's parameters (0: off).
+    clip_grad_norm: f32,
 }
 
 // What each model carries from dispatch to dispatch. Mirrors `ModelControl` in

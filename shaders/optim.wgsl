@@ -249,5 +249,5 @@ fn clip_coefficient() -> f32 {
     for (var i = 0u; i < chunk.norm_sums; i++) {
         total += flags[NORM_SUMS + i];
     }
-    return min(chunk.max_norm / (sqrt(total) + 1e-6), 1.0);
+    return clip_norm_coefficient(total, chunk.max_norm);
 }

@@ -259,7 +259,9 @@ fn trained_alone(data: &Dataset, fold: &Fold, model: &GridModel, config: &GridCo
         patience: config.patience,
         min_delta: config.min_delta,
         lr_schedule: model.lr_schedule,
-        single_dispatch_epochs: common::epoch_path(true),
+        // The one-dispatch path does not clip by norm: a clipped run takes the general one.
+        single_dispatch_epochs: common::epoch_path(config.clip_grad_norm.is_none()),
+        clip_grad_norm: config.clip_grad_norm,
         ..TrainConfig::default()
     };
     let mut trainer = Trainer::new(
@@ -505,4 +507,56 @@ fn the_subgroup_kernel_trains_as_the_trainer_and_each_model_as_alone() {
         // The trainer returns an error for the divergent one.
         assert_agrees(data, &folds, &models[..models.len() - 1], &config);
     }
+}
+
+/// clip_grad_norm_ over each model's own parameters trains in the grid as with the `Trainer`
+/// (which clips on the GPU over the whole gradient), in every kernel form the adapter compiles,
+/// with a max_norm small enough that every step clips, and in a model too large for the grid's
+/// kernels (trained alone); refused beside an L1 penalty, by name.
+#[test]
+fn clip_grad_norm_trains_in_the_grid_as_with_the_trainer() {
+    use wgsl_train::train::KernelForm;
+    let (mut rng, seed) = rng("clip_grad_norm_trains_in_the_grid_as_with_the_trainer");
+    let data = regression(&mut rng, 157, 6);
+    let folds = data.k_fold(3, seed).unwrap();
+    let sgd = SgdConfig {
+        lr: 0.05,
+        momentum: 0.9,
+        ..SgdConfig::default()
+    };
+    let adam = AdamConfig {
+        lr: 0.01,
+        weight_decay: 1e-3,
+        ..AdamConfig::default()
+    };
+    let s = seed % 1000;
+    // The third, 201 parameters, trains alone with the Trainer: it is clipped there too.
+    let models = vec![
+        model(&[5], sgd, s, 0),
+        model(&[4, 3], adam, s + 1, 1),
+        model(&[25], adam, s + 2, 2),
+    ];
+    let mut forms = vec![KernelForm::for_adapter(gpu())];
+    if forms[0] != KernelForm::Looped && gpu().subgroup_size().is_some() {
+        forms = vec![KernelForm::Unrolled, KernelForm::Subgroup];
+    }
+    for form in forms {
+        eprintln!("{form:?}");
+        let config = GridConfig {
+            epochs: 4,
+            batch_size: 16,
+            kernel_form: Some(form),
+            clip_grad_norm: Some(0.05),
+            ..GridConfig::default()
+        };
+        assert_agrees(&data, &folds, &models, &config);
+    }
+    let with_l1 = model(&[5], SgdConfig { l1: 1e-3, ..sgd }, s, 0);
+    let config = GridConfig {
+        clip_grad_norm: Some(0.05),
+        ..GridConfig::default()
+    };
+    let refused = ModelGrid::new(gpu(), &data, &folds, vec![with_l1], config).err();
+    let message = refused.map(|e| e.to_string()).unwrap_or_default();
+    assert!(message.contains("L1"), "{message}");
 }

@@ -581,3 +581,50 @@ fn the_sweep_command_compares_initialisations() {
     let best = report["best"].as_u64().unwrap() as usize;
     assert_eq!(entry["init"], inits[best]);
 }
+
+/// `--clip-grad-norm N` reaches every model of the grid and the refit: with N = 1e-9, SGD's
+/// steps shrink to nothing, so each model's training loss stays where it began and the refit
+/// model scores on the test split as an untrained one; without it, both learn.
+#[test]
+fn the_sweep_command_clips_every_model_and_the_refit() {
+    let flags = ["--optimizer", "sgd", "--lr", "0.05", "--epochs", "3"];
+    let run = |name: &str, extra: &[&str]| {
+        let all: Vec<&str> = flags.iter().chain(extra).copied().collect();
+        sweep_on_diabetes(name, &all).0
+    };
+    let clipped = run("sweep-clipped", &["--clip-grad-norm", "1e-9"]);
+    let free = run("sweep-unclipped", &[]);
+    let losses = |report: &serde_json::Value| -> Vec<Vec<f64>> {
+        let models = report["models"].as_array().unwrap();
+        models
+            .iter()
+            .map(|m| {
+                let epochs = m["history"]["epochs"].as_array().unwrap();
+                epochs
+                    .iter()
+                    .map(|e| e["train_loss"].as_f64().unwrap())
+                    .collect()
+            })
+            .collect()
+    };
+    for history in losses(&clipped) {
+        let (first, last) = (history[0], history[history.len() - 1]);
+        assert!(
+            (first - last).abs() <= 1e-5 * first,
+            "clipped, yet it learned: {history:?}"
+        );
+    }
+    for history in losses(&free) {
+        assert!(
+            history[2] < 0.95 * history[0],
+            "unclipped, yet it did not learn: {history:?}"
+        );
+    }
+    let r2 = |report: &serde_json::Value| report["test"]["model"]["r2"].as_f64().unwrap();
+    assert!(
+        r2(&clipped) < r2(&free) - 0.2,
+        "the refit: R² {} clipped against {} unclipped",
+        r2(&clipped),
+        r2(&free)
+    );
+}

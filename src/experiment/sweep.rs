@@ -380,6 +380,7 @@ impl Sweep {
             batch_size: self.grid.batch_size,
             seed: self.seed,
             lr_schedule: best_candidate.lr_schedule,
+            clip_grad_norm: self.grid.clip_grad_norm,
             ..TrainConfig::default()
         };
         let mut trainer =

@@ -37,7 +37,7 @@ pub(crate) struct GridSettings {
     pub growth: f32,
     pub min_delta: f32,
     pub workgroup_groups_at: u32,
-    pub _pad0: u32,
+    pub clip_grad_norm: f32,
 }
 
 /// Mirrors `Standing` in `epoch_decision.wgsl`.
@@ -508,6 +508,7 @@ impl<'s> Generator<'s> {
         self.line("nonfinite_loss = nonfinite_loss || any_nonfinite(vec4<f32>(step_loss));");
         self.line("weighted += step_loss * f32(batch);");
         self.line("let st = step_values[who.y * settings.steps_stride + epoch * steps + step];");
+        self.clip_grad_norm(p4);
         self.update(p4);
         self.line("}");
         self.line("let train_loss = weighted / f32(rows.x);");
@@ -769,6 +770,19 @@ impl<'s> Generator<'s> {
         }
     }
 
+    /// clip_grad_norm_ over the model's parameters (the padding's gradients are zero): the
+    /// step's gradients scaled by formulas.wgsl's factor when `settings.clip_grad_norm` > 0.
+    fn clip_grad_norm(&mut self, p4: usize) {
+        self.line("if settings.clip_grad_norm > 0.0 {\nvar square_sum = 0.0;");
+        self.each_vec4(p4, |me, k, _| {
+            let g = me.vec4("g", k);
+            format!("square_sum += dot({g}, {g});")
+        });
+        self.line("let clip = clip_norm_coefficient(square_sum, settings.clip_grad_norm);");
+        self.each_vec4(p4, |me, k, _| format!("{} *= clip;", me.vec4("g", k)));
+        self.line("}");
+    }
+
     /// The optimizer step of every parameter, four at a time.
     fn update(&mut self, p4: usize) {
         let algorithm = self.shape.algorithm;
@@ -873,7 +887,7 @@ mod tests {
         assert_mirrors(Shader::Grid, "GridSettings", mirror!(GridSettings {
             models, epochs, first_epoch, total_epochs, batch, members_at, row_groups_at,
             orders_at, order_stride, targets_at, steps_stride, patience, growth, min_delta,
-            workgroup_groups_at,
+            workgroup_groups_at, clip_grad_norm,
         }));
         #[rustfmt::skip]
         assert_mirrors(Shader::Grid, "Standing", mirror!(Standing {

@@ -50,6 +50,11 @@ pub struct SweepArgs {
     /// --clip-grad-value) [default: off].
     #[arg(long, value_name = "C")]
     clip_grad_value: Option<f64>,
+    /// Scale each model's gradients so their norm (2, over all its parameters) is at most N
+    /// before each step, for every candidate (as train's --clip-grad-norm; not with --l1)
+    /// [default: off].
+    #[arg(long, value_name = "N")]
+    clip_grad_norm: Option<f64>,
     /// SGD's momentum, for every SGD candidate [default: 0, PyTorch's].
     #[arg(long, default_value_t = 0.0)]
     momentum: f64,
@@ -212,6 +217,7 @@ pub fn run(args: &SweepArgs) -> Result<()> {
             epochs: args.epochs,
             batch_size: args.batch_size,
             patience: args.patience,
+            clip_grad_norm: args.clip_grad_norm,
             ..GridConfig::default()
         },
         seed: args.seed,

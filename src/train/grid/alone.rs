@@ -54,6 +54,7 @@ pub(super) async fn train_alone(
         patience: config.patience,
         min_delta: config.min_delta,
         lr_schedule: model.lr_schedule,
+        clip_grad_norm: config.clip_grad_norm,
         ..TrainConfig::default()
     };
     let mut trainer = Trainer::new(

@@ -69,6 +69,10 @@ pub struct GridConfig {
     /// elsewhere). The unrolled and looped forms compute the same operations in the same order;
     /// the subgroup form adds each step's rows in another order.
     pub kernel_form: Option<KernelForm>,
+    /// `clip_grad_norm_`'s max_norm for every model, over its own parameters (default `None`:
+    /// no clipping), as [`TrainConfig::clip_grad_norm`](super::TrainConfig::clip_grad_norm).
+    /// Not with an L1 penalty.
+    pub clip_grad_norm: Option<f64>,
 }
 
 impl Default for GridConfig {
@@ -80,6 +84,7 @@ impl Default for GridConfig {
             min_delta: 0.0,
             epochs_per_dispatch: None,
             kernel_form: None,
+            clip_grad_norm: None,
         }
     }
 }
@@ -156,7 +161,8 @@ impl<'g> ModelGrid<'g> {
     /// # Errors
     /// [`Error::InvalidArgument`] naming the model and value for an empty grid, a fold out of
     /// range or without training rows, a zero width, a zero batch size or epoch count, patience
-    /// where a model has no validation rows; [`Error::InvalidHyperparameter`] for an optimizer
+    /// where a model has no validation rows, a clip_grad_norm not finite and > 0 or beside a
+    /// model's L1 penalty; [`Error::InvalidHyperparameter`] for an optimizer
     /// value out of range; device errors.
     pub fn new(
         gpu: &'g Gpu,
@@ -468,6 +474,13 @@ fn check(data: &Dataset, folds: &[Fold], models: &[GridModel], config: &GridConf
             "patience and epochs_per_dispatch must be at least 1 (None: the default)".into(),
         ));
     }
+    if let Some(m) = config.clip_grad_norm {
+        if !(m.is_finite() && m > 0.0) {
+            return Err(invalid(format!(
+                "clip_grad_norm {m} must be finite and > 0"
+            )));
+        }
+    }
     if !(config.min_delta.is_finite() && config.min_delta >= 0.0) {
         return Err(invalid(format!(
             "min_delta {} must be finite and ≥ 0",
@@ -508,6 +521,16 @@ fn check(data: &Dataset, folds: &[Fold], models: &[GridModel], config: &GridConf
             return Err(invalid(format!(
                 "early stopping (patience) needs validation rows; fold {} of model {i} has none",
                 model.fold
+            )));
+        }
+        let l1 = match model.optimizer {
+            OptimizerConfig::Sgd(c) => c.l1,
+            OptimizerConfig::Adam(c) => c.l1,
+        };
+        if config.clip_grad_norm.is_some() && l1 != 0.0 {
+            return Err(invalid(format!(
+                "model {i}: clip_grad_norm does not take an L1 penalty yet (PyTorch's norm \
+                 would include L1's term of the gradient)"
             )));
         }
         model.optimizer.validate()?;

@@ -291,7 +291,7 @@ impl Plan {
             growth: DIVERGENCE_GROWTH,
             min_delta: config.min_delta as f32,
             workgroup_groups_at: dim(op, members_at + 4 * self.kernels[k].members.len())?,
-            _pad0: 0,
+            clip_grad_norm: config.clip_grad_norm.map_or(0.0, |n| n as f32),
         })
     }
 }
