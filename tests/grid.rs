@@ -512,7 +512,8 @@ fn the_subgroup_kernel_trains_as_the_trainer_and_each_model_as_alone() {
 /// clip_grad_norm_ over each model's own parameters trains in the grid as with the `Trainer`
 /// (which clips on the GPU over the whole gradient), in every kernel form the adapter compiles,
 /// with a max_norm small enough that every step clips, and in a model too large for the grid's
-/// kernels (trained alone); refused beside an L1 penalty, by name.
+/// kernels (trained alone); refused beside an L1 penalty and for a max_norm not finite and > 0,
+/// by name.
 #[test]
 fn clip_grad_norm_trains_in_the_grid_as_with_the_trainer() {
     use wgsl_train::train::KernelForm;
@@ -559,4 +560,13 @@ fn clip_grad_norm_trains_in_the_grid_as_with_the_trainer() {
     let refused = ModelGrid::new(gpu(), &data, &folds, vec![with_l1], config).err();
     let message = refused.map(|e| e.to_string()).unwrap_or_default();
     assert!(message.contains("L1"), "{message}");
+    for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+        let config = GridConfig {
+            clip_grad_norm: Some(bad),
+            ..GridConfig::default()
+        };
+        let refused = ModelGrid::new(gpu(), &data, &folds, models.clone(), config).err();
+        let message = refused.map(|e| e.to_string()).unwrap_or_default();
+        assert!(message.contains("clip_grad_norm"), "{bad}: {message}");
+    }
 }
