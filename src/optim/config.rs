@@ -185,7 +185,31 @@ fn check_common(
     check(optimizer, "l1", l1, l1 >= 0.0, penalty)
 }
 
+/// Why clip_grad_norm_ with this `max_norm` cannot run beside an L1 penalty of `l1`, if it
+/// cannot: the one rule the optimizer and the grid both apply.
+pub(crate) fn clip_grad_norm_problem(max_norm: f64, l1: f64) -> Option<String> {
+    if !(max_norm.is_finite() && max_norm > 0.0) {
+        Some(format!("clip_grad_norm {max_norm} must be finite and > 0"))
+    } else if l1 != 0.0 {
+        Some(
+            "clip_grad_norm does not take an L1 penalty yet (PyTorch's norm would include \
+             L1's term of the gradient)"
+                .into(),
+        )
+    } else {
+        None
+    }
+}
+
 impl OptimizerConfig {
+    /// The L1 penalty (ours: PyTorch users add it to the loss).
+    pub fn l1(&self) -> f64 {
+        match self {
+            OptimizerConfig::Sgd(c) => c.l1,
+            OptimizerConfig::Adam(c) => c.l1,
+        }
+    }
+
     /// Checks every value, as PyTorch's constructors do (and ε > 0, penalties ≥ 0).
     ///
     /// # Errors

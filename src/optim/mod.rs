@@ -21,6 +21,7 @@ mod config;
 mod params;
 mod schedule;
 
+pub(crate) use config::clip_grad_norm_problem;
 pub use config::{AdamConfig, OptimizerConfig, ParamGroup, SgdConfig};
 pub use params::{ParamId, ParamSlot, ParamStore};
 pub use schedule::LrSchedule;
@@ -273,15 +274,13 @@ impl Optimizer {
             detail,
         };
         if let Some(m) = max_norm {
-            if !(m.is_finite() && m > 0.0) {
-                return Err(invalid(format!("max_norm {m} must be finite and > 0")));
-            }
-            if self.groups.iter().any(|g| g.group_params().l1 != 0.0) {
-                return Err(invalid(
-                    "clip_grad_norm does not take an L1 penalty yet (PyTorch's norm would \
-                     include L1's term of the gradient)"
-                        .into(),
-                ));
+            let l1 = self
+                .groups
+                .iter()
+                .map(|g| g.group_params().l1.abs())
+                .fold(0.0, f32::max);
+            if let Some(problem) = config::clip_grad_norm_problem(m, f64::from(l1)) {
+                return Err(invalid(problem));
             }
         }
         let before = self.max_norm;

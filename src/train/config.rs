@@ -3,6 +3,7 @@
 
 use super::LrSchedule;
 use crate::error::{Error, Result};
+use crate::optim::clip_grad_norm_problem;
 
 /// How to train. `Default`: 100 epochs of batches of 32, seed 0, no early stopping, one
 /// dispatch an epoch where the model, data and device allow it.
@@ -130,12 +131,12 @@ impl TrainConfig {
                 self.min_delta
             )));
         }
-        if let Some(m) = self.clip_grad_norm {
-            if !(m.is_finite() && m > 0.0) {
-                return Err(invalid(format!(
-                    "clip_grad_norm {m} must be finite and > 0"
-                )));
-            }
+        // The value alone here; the optimizer applies the L1 half of the rule.
+        if let Some(problem) = self
+            .clip_grad_norm
+            .and_then(|m| clip_grad_norm_problem(m, 0.0))
+        {
+            return Err(invalid(problem));
         }
         self.lr_schedule.validate()
     }

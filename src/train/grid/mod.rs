@@ -23,7 +23,7 @@ use crate::kernels::control::{
 pub use crate::kernels::grid::KernelForm;
 use crate::kernels::grid::{grid_dispatch, GridBuffers, ModelControl};
 use crate::nn::{Activation, Init, NamedTensor};
-use crate::optim::{LrSchedule, OptimizerConfig};
+use crate::optim::{clip_grad_norm_problem, LrSchedule, OptimizerConfig};
 pub use alone::GRID_MAX_PARAMS;
 use plan::{KernelPlan, Plan};
 
@@ -474,13 +474,6 @@ fn check(data: &Dataset, folds: &[Fold], models: &[GridModel], config: &GridConf
             "patience and epochs_per_dispatch must be at least 1 (None: the default)".into(),
         ));
     }
-    if let Some(m) = config.clip_grad_norm {
-        if !(m.is_finite() && m > 0.0) {
-            return Err(invalid(format!(
-                "clip_grad_norm {m} must be finite and > 0"
-            )));
-        }
-    }
     if !(config.min_delta.is_finite() && config.min_delta >= 0.0) {
         return Err(invalid(format!(
             "min_delta {} must be finite and ≥ 0",
@@ -523,15 +516,10 @@ fn check(data: &Dataset, folds: &[Fold], models: &[GridModel], config: &GridConf
                 model.fold
             )));
         }
-        let l1 = match model.optimizer {
-            OptimizerConfig::Sgd(c) => c.l1,
-            OptimizerConfig::Adam(c) => c.l1,
-        };
-        if config.clip_grad_norm.is_some() && l1 != 0.0 {
-            return Err(invalid(format!(
-                "model {i}: clip_grad_norm does not take an L1 penalty yet (PyTorch's norm \
-                 would include L1's term of the gradient)"
-            )));
+        if let Some(m) = config.clip_grad_norm {
+            if let Some(problem) = clip_grad_norm_problem(m, model.optimizer.l1()) {
+                return Err(invalid(format!("model {i}: {problem}")));
+            }
         }
         model.optimizer.validate()?;
         model.init.validate()?;
