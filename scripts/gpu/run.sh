@@ -56,6 +56,7 @@ for step in $steps; do
     # JAX's grid at 120 models and at 960 (8 copies; 84 copies, the bench's 10,080 models,
     # outran 120 s in jax_grid.py's per-model preparation in Python before its timings).
     jax)
+        [ -f .gpu/jax_grid.py ] || { echo "jax: no .gpu/jax_grid.py (see prepare.sh): skipped"; continue; }
         timeout 80 python3 .gpu/jax_grid.py 20
         timeout 80 python3 scripts/gpu/jax_grid_many.py 8 20 ;;
     torch) timeout 90 python3 scripts/gpu/torch_bench.py --json "$OUT/torch.json" ;;
