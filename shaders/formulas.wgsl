@@ -424,3 +424,41 @@ fn any_nonfinite(theta: vec4<f32>) -> bool {
     let exponent = bitcast<vec4<u32>>(theta) & vec4<u32>(0x7f800000u);
     return any(exponent == vec4<u32>(0x7f800000u));
 }
+
+// ---- Dropout's draws ----
+
+// The high and low words of a·b, from 16-bit halves (WGSL has no 64-bit integers); no partial
+// sum overflows: (2¹⁶ − 1)² + 2·(2¹⁶ − 1) < 2³².
+fn mul_hi_lo(a: u32, b: u32) -> vec2<u32> {
+    let a_lo = a & 0xffffu;
+    let a_hi = a >> 16u;
+    let b_lo = b & 0xffffu;
+    let b_hi = b >> 16u;
+    let cross = ((a_lo * b_lo) >> 16u) + ((a_hi * b_lo) & 0xffffu) + a_lo * b_hi;
+    let hi = a_hi * b_hi + ((a_hi * b_lo) >> 16u) + (cross >> 16u);
+    return vec2<u32>(hi, a * b);
+}
+
+// Philox4x32-10, as src/rng.rs's philox4x32_10 (which says why): `counter` encrypted under `key`.
+fn philox4x32_10(counter: vec4<u32>, key: vec2<u32>) -> vec4<u32> {
+    var c = counter;
+    var k = key;
+    for (var round = 0u; round < 10u; round++) {
+        if round > 0u {
+            k += vec2<u32>(0x9E3779B9u, 0xBB67AE85u);
+        }
+        let p0 = mul_hi_lo(0xD2511F53u, c.x);
+        let p1 = mul_hi_lo(0xCD9E8D57u, c.z);
+        c = vec4<u32>(p1.x ^ c.y ^ k.x, p1.y, p0.x ^ c.w ^ k.y, p0.y);
+    }
+    return c;
+}
+
+// Dropout's multiplier of one element (kernels/dropout.rs): its draw is the first word of
+// Philox4x32-10 of the counter (element, layer, step, model) under the seed; the element is
+// dropped (0) where the draw's top 24 bits fall below `threshold` = ⌈p·2²⁴⌉, else kept and
+// scaled by `scale` = 1/(1 − p), PyTorch's inverted dropout.
+fn dropout_multiplier(seed: vec2<u32>, counter: vec4<u32>, threshold: u32, scale: f32) -> f32 {
+    let draw = philox4x32_10(counter, seed).x >> 8u;
+    return select(0.0, scale, draw >= threshold);
+}

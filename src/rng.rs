@@ -59,3 +59,28 @@ impl SeededRng {
         }
     }
 }
+
+/// Philox4x32-10 (Salmon, Moraes, Dror and Shaw, "Parallel random numbers: as easy as 1, 2,
+/// 3", SC 2011; the generator of cuRAND and of PyTorch's CUDA dropout): the four words of
+/// `counter` encrypted under `key` in ten rounds. Counter-based — any element's draw is
+/// computed alone from its key and counter, in any order — and written again in WGSL
+/// (`philox4x32_10` in `shaders/formulas.wgsl`) so that the GPU draws the same bits.
+pub fn philox4x32_10(counter: [u32; 4], key: [u32; 2]) -> [u32; 4] {
+    const M: [u32; 2] = [0xD251_1F53, 0xCD9E_8D57];
+    const W: [u32; 2] = [0x9E37_79B9, 0xBB67_AE85];
+    let (mut c, mut k) = (counter, key);
+    for round in 0..10 {
+        if round > 0 {
+            k = [k[0].wrapping_add(W[0]), k[1].wrapping_add(W[1])];
+        }
+        let p0 = u64::from(M[0]) * u64::from(c[0]);
+        let p1 = u64::from(M[1]) * u64::from(c[2]);
+        c = [
+            (p1 >> 32) as u32 ^ c[1] ^ k[0],
+            p1 as u32,
+            (p0 >> 32) as u32 ^ c[3] ^ k[1],
+            p0 as u32,
+        ];
+    }
+    c
+}

@@ -85,6 +85,8 @@ fn check_against_reference(
             loss,
             loss_weights,
             clip_grad_norm: None,
+            activations: &[],
+            dropout: &[],
             optimizer,
             seed: 11,
             batch,

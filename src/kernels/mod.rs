@@ -7,6 +7,7 @@
 
 pub mod activation;
 pub(crate) mod control;
+pub mod dropout;
 pub(crate) mod gather;
 pub(crate) mod grid;
 pub mod loss;
@@ -34,6 +35,8 @@ pub enum Shader {
     MatmulSubgroup,
     /// `shaders/formulas.wgsl` followed by `shaders/activation.wgsl`
     Activation,
+    /// `shaders/formulas.wgsl` followed by `shaders/dropout.wgsl`
+    Dropout,
     /// `shaders/reduce.wgsl`
     Reduce,
     /// `shaders/formulas.wgsl` and `shaders/softmax_row.wgsl` followed by `shaders/loss.wgsl`
@@ -58,10 +61,11 @@ pub enum Shader {
 
 impl Shader {
     /// Every module, for validation and tooling.
-    pub const ALL: [Shader; 11] = [
+    pub const ALL: [Shader; 12] = [
         Shader::Matmul,
         Shader::MatmulSubgroup,
         Shader::Activation,
+        Shader::Dropout,
         Shader::Reduce,
         Shader::Loss,
         Shader::Optim,
@@ -78,6 +82,7 @@ impl Shader {
             Shader::Matmul => "matmul",
             Shader::MatmulSubgroup => "matmul_subgroup",
             Shader::Activation => "activation",
+            Shader::Dropout => "dropout",
             Shader::Reduce => "reduce",
             Shader::Loss => "loss",
             Shader::Optim => "optim",
@@ -103,6 +108,7 @@ impl Shader {
                 "epilogue.wgsl"
             ),
             Shader::Activation => shader!("formulas.wgsl", "activation.wgsl"),
+            Shader::Dropout => shader!("formulas.wgsl", "dropout.wgsl"),
             Shader::Reduce => shader!("reduce.wgsl"),
             Shader::Loss => shader!("formulas.wgsl", "softmax_row.wgsl", "loss.wgsl"),
             Shader::Optim => shader!("formulas.wgsl", "optim_state.wgsl", "optim.wgsl"),

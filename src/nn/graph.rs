@@ -2,6 +2,7 @@
 
 use crate::error::Result;
 use crate::gpu::{DType, Gpu, Launch, Tensor};
+use crate::kernels::dropout::{dropout_launch, DropoutKey};
 use crate::kernels::loss::loss_launch;
 use crate::kernels::matmul::{matmul_launch, MatmulLayout, MatmulOptions};
 
@@ -29,6 +30,34 @@ impl Forward {
     }
 }
 
+/// Dropout in a training step: the run's seed and the device's step counter (the masks'
+/// step; see [`DropoutKey`]). Without it, as in validation and prediction, Dropout layers are
+/// the identity.
+#[derive(Clone, Copy)]
+pub(crate) struct Training<'a> {
+    pub seed: u64,
+    pub step: &'a Tensor,
+}
+
+impl Training<'_> {
+    /// The dropout after hidden layer `l` of `mlp`, in place on `data` (its output, or in the
+    /// backward pass that output's gradient), if the layer has one.
+    fn dropout(&self, gpu: &Gpu, mlp: &Mlp, l: usize, data: &Tensor) -> Result<Launch> {
+        match mlp.dropout().get(l) {
+            Some(&p) if p > 0.0 => {
+                let key = DropoutKey {
+                    seed: self.seed,
+                    model: 0,
+                    step: 0,
+                    layer: l as u32,
+                };
+                dropout_launch(gpu, data, self.step, key, p)
+            }
+            _ => Ok(Launch::default()),
+        }
+    }
+}
+
 /// A forward pass and the mean loss of its outputs against the targets, with the loss's
 /// gradient with respect to the logits.
 pub(crate) struct LossPass {
@@ -40,9 +69,15 @@ pub(crate) struct LossPass {
 }
 
 /// Prepares the forward pass of `x` and the model's loss against `y` (f32 `[rows, 1]`, or u32
-/// class indices `[rows]` for softmax cross-entropy).
-pub(crate) fn forward_with_loss(gpu: &Gpu, mlp: &Mlp, x: &Tensor, y: &Tensor) -> Result<LossPass> {
-    let forward = forward(gpu, mlp, x)?;
+/// class indices `[rows]` for softmax cross-entropy), in `training` or not.
+pub(crate) fn forward_with_loss(
+    gpu: &Gpu,
+    mlp: &Mlp,
+    x: &Tensor,
+    y: &Tensor,
+    training: Option<Training>,
+) -> Result<LossPass> {
+    let forward = forward(gpu, mlp, x, training)?;
     let loss = Tensor::zeros(gpu, &[1], DType::F32)?;
     let dlogits = Tensor::zeros(gpu, forward.logits().shape(), DType::F32)?;
     let weights = match mlp.loss_weights().values() {
@@ -68,8 +103,13 @@ pub(crate) fn forward_with_loss(gpu: &Gpu, mlp: &Mlp, x: &Tensor, y: &Tensor) ->
 
 /// Prepares `acts[l] = f_l(acts[l−1]·W_lᵀ + b_l)` with `acts[−1] = x` (`[rows, inputs]`;
 /// a block view when each recording picks the batch), `f_l` the activation of hidden layer l
-/// and the identity for the output layer.
-pub(crate) fn forward(gpu: &Gpu, mlp: &Mlp, x: &Tensor) -> Result<Forward> {
+/// and the identity for the output layer; in `training`, each hidden layer's Dropout after it.
+pub(crate) fn forward(
+    gpu: &Gpu,
+    mlp: &Mlp,
+    x: &Tensor,
+    training: Option<Training>,
+) -> Result<Forward> {
     let rows = x.shape()[0];
     let params = mlp.params();
     let mut acts: Vec<Tensor> = Vec::with_capacity(mlp.layers());
@@ -95,6 +135,9 @@ pub(crate) fn forward(gpu: &Gpu, mlp: &Mlp, x: &Tensor) -> Result<Forward> {
         launch = launch.then(matmul_launch(gpu, input, weight, &out, &options)?);
         if activation.is_some() {
             pres.push(pre);
+            if let Some(training) = training {
+                launch = launch.then(training.dropout(gpu, mlp, l, &out)?);
+            }
         }
         acts.push(out);
     }
@@ -106,14 +149,16 @@ pub(crate) fn forward(gpu: &Gpu, mlp: &Mlp, x: &Tensor) -> Result<Forward> {
 /// for the first:
 ///   dW_l = dH_lᵀ·H_{l−1} with db_l = Σ_rows dH_l as the same matmul's row sums;
 ///   dZ_{l−1} = (dH_l·W_l) ⊙ f'(Z_{l−1}), the activation's backward fused into the matmul
-/// (for ReLU it reads H_{l−1} in place of Z_{l−1}: H > 0 exactly where Z > 0).
+/// (for ReLU it reads H_{l−1} in place of Z_{l−1}: H > 0 exactly where Z > 0), then in
+/// `training` the Dropout's masks of layer l − 1 times dZ_{l−1} (H_{l−1} holds the dropped
+/// output, zero where dropped, so ReLU's reading of it stays right).
 /// The intermediate gradients live as long as the launch's bind groups hold them.
 pub(crate) fn backward(
     gpu: &Gpu,
     mlp: &Mlp,
     x: &Tensor,
-    forward: &Forward,
-    dlogits: &Tensor,
+    (forward, dlogits): (&Forward, &Tensor),
+    training: Option<Training>,
 ) -> Result<Launch> {
     let params = mlp.params();
     let rows = x.shape()[0];
@@ -147,6 +192,9 @@ pub(crate) fn backward(
                 &dh_below,
                 &through,
             )?);
+            if let Some(training) = training {
+                launch = launch.then(training.dropout(gpu, mlp, l - 1, &dh_below)?);
+            }
             upstream = Some(dh_below);
         }
     }

@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 use crate::gpu::{block_on, Gpu, Tensor};
 /// The activation a network applies after each hidden layer (declared with its kernels).
 pub use crate::kernels::activation::{Activation, DEFAULT_NEGATIVE_SLOPE};
+use crate::kernels::dropout::check_dropout;
 use crate::kernels::loss::LossKind;
 /// PyTorch's weights on the loss's terms (declared with the loss kernel).
 pub use crate::kernels::loss::LossWeights;
@@ -48,6 +49,8 @@ pub struct Mlp {
     sizes: Vec<usize>,
     /// One per hidden layer.
     activations: Vec<Activation>,
+    /// The drop probability after each hidden layer's activation (0: no Dropout layer).
+    dropout: Vec<f32>,
     init: Init,
     task: Task,
     loss_weights: LossWeights,
@@ -126,7 +129,7 @@ impl Mlp {
                 ),
             });
         }
-        let names = param_names(sizes);
+        let names = param_names(sizes, &[]);
         let shapes = param_shapes(sizes);
         let specs: Vec<(&str, &[usize])> = names
             .iter()
@@ -150,6 +153,7 @@ impl Mlp {
         Ok(Self {
             sizes: sizes.to_vec(),
             activations: vec![Activation::Relu; sizes.len() - 2],
+            dropout: vec![0.0; sizes.len() - 2],
             init,
             task,
             loss_weights: LossWeights::None,
@@ -166,6 +170,60 @@ impl Mlp {
     pub fn with_activations(mut self, activations: &[Activation]) -> Result<Self> {
         self.activations = per_hidden_layer("Mlp::with_activations", activations, &self.sizes)?;
         Ok(self)
+    }
+
+    /// The same model with `nn.Dropout(p)` after these hidden layers' activations: one
+    /// probability for all of them, or one each (0 for none). In training each of the layer's
+    /// outputs is zeroed with probability p and the rest scaled by 1/(1 − p), PyTorch's
+    /// inverted dropout, the masks drawn as [`DropoutKey`](crate::kernels::dropout::DropoutKey)
+    /// says; in prediction and validation the layer is the identity. The parameters are
+    /// renamed as PyTorch's `nn.Sequential` with the Dropout layers names them (a Linear
+    /// layer's index counts the Dropout layers before it).
+    ///
+    /// ```no_run
+    /// # use wgsl_train::{Gpu, data::Task, nn::{Activation, Mlp}};
+    /// # fn main() -> wgsl_train::Result<()> {
+    /// let gpu = Gpu::new()?;
+    /// // nn.Sequential(Linear(10, 16), GELU(), Dropout(0.2), Linear(16, 1))
+    /// let mlp = Mlp::new(&gpu, &[10, 16, 1], Task::Regression, 42)?
+    ///     .with_activations(&[Activation::Gelu])?
+    ///     .with_dropout(&[0.2])?;
+    /// assert_eq!(mlp.param_names(), ["0.weight", "0.bias", "3.weight", "3.bias"]);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a probability outside `[0, 1)`, or neither one nor one
+    /// per hidden layer.
+    pub fn with_dropout(mut self, dropout: &[f32]) -> Result<Self> {
+        let op = "Mlp::with_dropout";
+        let hidden = self.sizes.len() - 2;
+        let dropout = match dropout {
+            [] => vec![0.0; hidden],
+            [one] => vec![*one; hidden],
+            each if each.len() == hidden => each.to_vec(),
+            other => {
+                return Err(Error::InvalidArgument {
+                    op,
+                    detail: format!(
+                        "{} dropout probabilities for {hidden} hidden layers (sizes {:?}): give one for all, or one per hidden layer",
+                        other.len(),
+                        self.sizes
+                    ),
+                })
+            }
+        };
+        for &p in &dropout {
+            check_dropout(op, p)?;
+        }
+        self.params.rename(&param_names(&self.sizes, &dropout));
+        self.dropout = dropout;
+        Ok(self)
+    }
+
+    /// The drop probability after each hidden layer, first layer first (0: no dropout).
+    pub fn dropout(&self) -> &[f32] {
+        &self.dropout
     }
 
     /// The same model training on its loss with these weights: [`LossWeights::Class`], one
@@ -272,9 +330,10 @@ impl Mlp {
         &self.params
     }
 
-    /// Parameter names in order: `0.weight`, `0.bias`, `2.weight`, …
+    /// Parameter names in order: `0.weight`, `0.bias`, `2.weight`, … (the indices of the
+    /// Linear layers in the model's `nn.Sequential`, Dropout layers counted).
     pub fn param_names(&self) -> Vec<String> {
-        param_names(&self.sizes)
+        param_names(&self.sizes, &self.dropout)
     }
 
     /// Downloads every parameter, named as in PyTorch.
@@ -396,7 +455,7 @@ impl Mlp {
                 &[chunk_features.len() / inputs, inputs],
                 chunk_features,
             )?;
-            let forward = graph::forward(gpu, self, &x)?;
+            let forward = graph::forward(gpu, self, &x, None)?;
             gpu.run(&forward.launch)?;
             outputs.extend(forward.logits().to_vec_async::<f32>(gpu).await?);
         }
@@ -447,9 +506,20 @@ pub fn per_hidden_layer(
     }
 }
 
-fn param_names(sizes: &[usize]) -> Vec<String> {
+/// The parameters' names in PyTorch's `nn.Sequential(Linear, activation, [Dropout,] Linear,
+/// …)`: each hidden layer takes two indices, three with a Dropout layer (p > 0).
+fn param_names(sizes: &[usize], dropout: &[f32]) -> Vec<String> {
+    let mut index = 0;
     (0..sizes.len() - 1)
-        .flat_map(|l| [format!("{}.weight", 2 * l), format!("{}.bias", 2 * l)])
+        .flat_map(|l| {
+            let names = [format!("{index}.weight"), format!("{index}.bias")];
+            index += if dropout.get(l).is_some_and(|&p| p > 0.0) {
+                3
+            } else {
+                2
+            };
+            names
+        })
         .collect()
 }
 

@@ -114,6 +114,14 @@ impl ParamStore {
         })
     }
 
+    /// Gives the parameters these names, in order (a model whose layers' indices changed).
+    pub(crate) fn rename(&mut self, names: &[String]) {
+        debug_assert_eq!(names.len(), self.slots.len());
+        for (slot, name) in self.slots.iter_mut().zip(names) {
+            slot.name.clone_from(name);
+        }
+    }
+
     /// The parameters in order, with their offsets.
     pub fn slots(&self) -> &[ParamSlot] {
         &self.slots

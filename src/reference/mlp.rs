@@ -1,6 +1,7 @@
 //! Reference MLP training on the CPU: the same forward, loss, backward and optimizer steps as
 //! the GPU trainer, from the reference kernels, for the same batches in the same order.
 
+use crate::kernels::dropout::DropoutKey;
 use crate::kernels::loss::{LossKind, LossWeights};
 use crate::kernels::matmul::MatmulLayout;
 use crate::nn::Activation;
@@ -16,6 +17,10 @@ pub struct ReferenceMlp {
     loss: LossKind,
     loss_weights: LossWeights,
     clip_grad_norm: Option<f64>,
+    /// The drop probability after each hidden layer, and the run's seed that keys the masks.
+    dropout: (Vec<f32>, u64),
+    /// Steps taken (Dropout's masks are keyed by the step).
+    steps: u32,
     /// `0.weight`, `0.bias`, `2.weight`, … as in [`crate::nn::Mlp::state_dict`].
     params: Vec<Vec<f32>>,
     optimizers: Vec<optim::Optimizer>,
@@ -40,6 +45,8 @@ impl ReferenceMlp {
             loss,
             loss_weights: LossWeights::None,
             clip_grad_norm: None,
+            dropout: (vec![0.0; sizes.len().saturating_sub(2)], 0),
+            steps: 0,
             params,
             optimizers,
         }
@@ -68,6 +75,27 @@ impl ReferenceMlp {
         self
     }
 
+    /// The same with Dropout of these probabilities after the hidden layers, one each, its
+    /// masks those the GPU draws for a run of `seed` ([`DropoutKey`]).
+    pub fn with_dropout(mut self, dropout: &[f32], seed: u64) -> Self {
+        assert_eq!(dropout.len(), self.dropout.0.len(), "one per hidden layer");
+        self.dropout = (dropout.to_vec(), seed);
+        self
+    }
+
+    /// Dropout's multipliers for hidden layer `l`'s `n` outputs in this step, if it has one.
+    fn dropout_multipliers(&self, l: usize, n: usize) -> Option<Vec<f32>> {
+        let (dropout, seed) = &self.dropout;
+        let p = *dropout.get(l).filter(|&&p| p > 0.0)?;
+        let key = DropoutKey {
+            seed: *seed,
+            model: 0,
+            step: self.steps,
+            layer: l as u32,
+        };
+        Some(key.multipliers(n, p))
+    }
+
     /// The parameters in `state_dict` order.
     pub fn params(&self) -> &[Vec<f32>] {
         &self.params
@@ -77,7 +105,11 @@ impl ReferenceMlp {
     /// numbers for softmax cross-entropy). Returns the batch's mean loss.
     pub fn step(&mut self, x: &[f32], y: &[f32], rows: usize) -> f64 {
         let layers = self.sizes.len() - 1;
-        // Forward: pres[l] = acts[l−1]·Wᵀ + b, acts[l] = f(pres[l]) for hidden layers.
+        // Forward: pres[l] = acts[l−1]·Wᵀ + b, acts[l] = f(pres[l]) for hidden layers, times
+        // Dropout's multipliers where it has them.
+        let masks: Vec<Option<Vec<f32>>> = (0..layers.saturating_sub(1))
+            .map(|l| self.dropout_multipliers(l, rows * self.sizes[l + 1]))
+            .collect();
         let mut pres: Vec<Vec<f32>> = Vec::with_capacity(layers);
         let mut acts: Vec<Vec<f32>> = Vec::with_capacity(layers);
         for l in 0..layers {
@@ -94,10 +126,13 @@ impl ReferenceMlp {
                 None,
                 None,
             );
-            let h = match self.activations.get(l) {
+            let mut h = match self.activations.get(l) {
                 Some(&f) => activation::activate(f, &pre),
                 None => pre.clone(),
             };
+            if let Some(Some(mask)) = masks.get(l) {
+                h.iter_mut().zip(mask).for_each(|(h, m)| *h *= m);
+            }
             pres.push(pre);
             acts.push(h);
         }
@@ -144,6 +179,9 @@ impl ReferenceMlp {
                     None,
                 );
                 dh = activation::activate_backward(self.activations[l - 1], &dact, &pres[l - 1]);
+                if let Some(mask) = &masks[l - 1] {
+                    dh.iter_mut().zip(mask).for_each(|(d, m)| *d *= m);
+                }
             }
         }
         if let Some(max_norm) = self.clip_grad_norm {
@@ -152,6 +190,7 @@ impl ReferenceMlp {
         for ((p, g), o) in self.params.iter_mut().zip(&grads).zip(&mut self.optimizers) {
             o.step(p, g);
         }
+        self.steps += 1;
         value
     }
 }

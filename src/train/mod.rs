@@ -236,6 +236,7 @@ impl<'g> Trainer<'g> {
         let first_epoch = self.history.epochs.len() + 1;
         let step_before = self.optimizer.step_count();
         self.rows.write_orders(gpu, first_epoch, epochs)?;
+        self.path.set_step(gpu, step_before)?;
         let mut batch = gpu.batch();
         // The small-model kernel sets the non-finite flag slot only when it must; the
         // optimizer is no longer frozen by a stop in the last submission.

@@ -10,8 +10,9 @@ use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::gpu::{Batch, DType, Gpu, Launch, Tensor};
 use crate::kernels::control::EpochRow;
+use crate::kernels::dropout::step_tick_launch;
 use crate::kernels::small_mlp::refusal;
-use crate::nn::graph::{backward, forward_with_loss, LossPass};
+use crate::nn::graph::{backward, forward_with_loss, LossPass, Training};
 use crate::nn::Mlp;
 use crate::optim::{Optimizer, OptimizerConfig};
 use crate::rng::SeededRng;
@@ -131,10 +132,22 @@ pub(super) struct StepGraph {
 }
 
 impl StepGraph {
-    fn new(gpu: &Gpu, model: &Mlp, batches: &EpochBatches, rows: usize) -> Result<Self> {
+    fn new(
+        gpu: &Gpu,
+        model: &Mlp,
+        batches: &EpochBatches,
+        rows: usize,
+        training: Training,
+    ) -> Result<Self> {
         let (xb, yb) = batches.blocks(gpu, rows)?;
-        let pass = forward_with_loss(gpu, model, &xb, &yb)?;
-        let backward = backward(gpu, model, &xb, &pass.forward, &pass.dlogits)?;
+        let pass = forward_with_loss(gpu, model, &xb, &yb, Some(training))?;
+        let backward = backward(
+            gpu,
+            model,
+            &xb,
+            (&pass.forward, &pass.dlogits),
+            Some(training),
+        )?;
         Ok(Self { pass, backward })
     }
 
@@ -173,6 +186,9 @@ pub(super) enum EpochPath {
         batches: EpochBatches,
         full: StepGraph,
         tail: Option<StepGraph>,
+        /// The training step on the device, which Dropout's masks are keyed by, and the
+        /// dispatch that advances it at the end of each step; `None` without Dropout.
+        step: Option<(Tensor, Launch)>,
     },
     /// The small-model path: the whole epoch in one dispatch.
     OneDispatch(SmallEpoch),
@@ -246,24 +262,53 @@ impl EpochPath {
                 stream.chunk_steps,
             )?,
         };
-        let full = StepGraph::new(gpu, model, &batches, batch)?;
+        // Without Dropout the counter is never read: a spare keeps the graphs' one shape.
+        let step = Tensor::zeros(gpu, &[1], DType::U32)?;
+        let training = Training {
+            seed: rows.seed,
+            step: &step,
+        };
+        let full = StepGraph::new(gpu, model, &batches, batch, training)?;
         let tail = match rows.n % batch {
             0 => None,
-            rest => Some(StepGraph::new(gpu, model, &batches, rest)?),
+            rest => Some(StepGraph::new(gpu, model, &batches, rest, training)?),
+        };
+        let step = match model.dropout().iter().any(|&p| p > 0.0) {
+            true => {
+                let tick = step_tick_launch(gpu, &step)?;
+                Some((step, tick))
+            }
+            false => None,
         };
         Ok(EpochPath::General {
             batches,
             full,
             tail,
+            step,
         })
+    }
+
+    /// Sets the device's step counter to `step` (the optimizer's count of steps taken), for
+    /// the submission about to be recorded: Dropout's masks follow the run's steps across
+    /// submissions, resumes and restored epochs.
+    pub fn set_step(&self, gpu: &Gpu, step: u64) -> Result<()> {
+        if let EpochPath::General {
+            step: Some((counter, _)),
+            ..
+        } = self
+        {
+            counter.write(gpu, &[step as u32])?;
+        }
+        Ok(())
     }
 
     /// Dispatches one full training step records, the optimizer update included; on the
     /// one-dispatch path, 1: the whole epoch is one dispatch.
     pub fn dispatches_per_step(&self, optimizer: &Optimizer) -> usize {
         match self {
-            EpochPath::General { full, .. } => {
-                full.dispatch_count() + optimizer.dispatches_per_step()
+            EpochPath::General { full, step, .. } => {
+                let tick = step.as_ref().map_or(0, |(_, tick)| tick.dispatch_count());
+                full.dispatch_count() + optimizer.dispatches_per_step() + tick
             }
             EpochPath::OneDispatch(_) => 1,
         }
@@ -291,6 +336,7 @@ impl EpochPath {
                 batches,
                 full,
                 tail,
+                step,
             } => {
                 if let Some(shuffle) = &batches.shuffle {
                     batch.record_dispatch_block(shuffle, at.k);
@@ -313,6 +359,9 @@ impl EpochPath {
                     batch.record_block(&graph.pass.forward.launch, block);
                     batch.record_block(&graph.pass.loss_launch, block);
                     batch.record_block(&graph.backward, block);
+                    if let Some((_, tick)) = step {
+                        batch.record(tick);
+                    }
                     batch.copy_range(&graph.pass.loss, 0, at.results, start + s, 1)?;
                     optimizer.record_step(gpu, batch)?;
                 }
@@ -354,6 +403,9 @@ fn one_dispatch_fit<'a>(
     };
     if optimizer.clip_grad_norm().is_some() {
         return Err("it has no clip_grad_norm (clipped runs take the general path)".into());
+    }
+    if model.dropout().iter().any(|&p| p > 0.0) {
+        return Err("it has no Dropout (models with Dropout take the general path)".into());
     }
     let weights = model.loss_weights().values().map_or(0, <[f32]>::len);
     if let Some(why) = refusal(

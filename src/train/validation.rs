@@ -40,7 +40,7 @@ impl Validation {
         for start in (0..data.len()).step_by(chunk_rows) {
             let rows = start..data.len().min(start + chunk_rows);
             let split = DeviceSplit::upload_rows(gpu, data, (&targets.0, targets.1), rows)?;
-            chunks.push(forward_with_loss(gpu, model, &split.x, &split.y)?);
+            chunks.push(forward_with_loss(gpu, model, &split.x, &split.y, None)?);
         }
         Ok(Self {
             chunks,

@@ -143,7 +143,7 @@ pub fn weights(gpu: &Gpu, model: &wgsl_train::nn::Mlp) -> Vec<Vec<f32>> {
 }
 
 /// Replays a finished native run on the reference (`replay::check_against_reference`), its
-/// model, loss, batch size, seed and gradient clipping read from `trainer`, from `initial`
+/// model (activations and Dropout too), loss, batch size, seed and gradient clipping read from `trainer`, from `initial`
 /// weights on `train`; returns the largest difference as a share of its bound.
 pub fn replay_trainer(
     gpu: &Gpu,
@@ -162,6 +162,8 @@ pub fn replay_trainer(
         loss: model.loss_kind(),
         loss_weights: model.loss_weights().clone(),
         clip_grad_norm: config.clip_grad_norm,
+        activations: model.activations(),
+        dropout: model.dropout(),
         optimizer: group.config,
         seed: config.seed,
         batch: config.batch_size,

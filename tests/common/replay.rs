@@ -4,6 +4,7 @@
 
 use wgsl_train::data::Dataset;
 use wgsl_train::kernels::loss::{LossKind, LossWeights};
+use wgsl_train::nn::Activation;
 use wgsl_train::optim::{AdamConfig, OptimizerConfig, SgdConfig};
 use wgsl_train::reference::mlp::ReferenceMlp;
 use wgsl_train::train::{epoch_order, History};
@@ -16,6 +17,10 @@ pub struct Run<'a> {
     pub loss_weights: LossWeights,
     /// `TrainConfig::clip_grad_norm`.
     pub clip_grad_norm: Option<f64>,
+    /// `Mlp::activations` (empty: ReLU).
+    pub activations: &'a [Activation],
+    /// `Mlp::dropout` (empty: none), its masks keyed by `seed`.
+    pub dropout: &'a [f32],
     pub optimizer: OptimizerConfig,
     /// The shuffle seed and the batch size.
     pub seed: u64,
@@ -40,6 +45,12 @@ pub fn check_against_reference(run: &Run) -> f64 {
     let mut cpu = ReferenceMlp::new(run.sizes, run.initial.clone(), run.loss, run.optimizer)
         .with_loss_weights(run.loss_weights.clone())
         .with_clip_grad_norm(run.clip_grad_norm);
+    if !run.activations.is_empty() {
+        cpu = cpu.with_activations(run.activations);
+    }
+    if !run.dropout.is_empty() {
+        cpu = cpu.with_dropout(run.dropout, run.seed);
+    }
     let targets = run.train.target_values();
     let fan_in = run.sizes[..run.sizes.len() - 1].iter().max().unwrap();
     let per_step = (run.batch + fan_in + 8) as f64 / 16_777_216.0;

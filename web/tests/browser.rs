@@ -73,6 +73,8 @@ async fn training_matches_the_cpu_reference_in_the_browser() {
             loss,
             loss_weights: LossWeights::None,
             clip_grad_norm: None,
+            activations: &[],
+            dropout: &[],
             optimizer,
             seed,
             batch,
