@@ -724,3 +724,113 @@ fn replay_torch_runs(torch: &Training, extra: usize) -> f64 {
     }
     worst
 }
+
+// ---- dropout.json ----
+
+#[derive(Deserialize)]
+struct DropoutTraining {
+    features: Vec<Vec<f32>>,
+    targets: Vec<f32>,
+    runs: Vec<DropoutRun>,
+}
+
+#[derive(Deserialize)]
+struct DropoutRun {
+    name: String,
+    config: OptimizerConfig,
+    sizes: Vec<usize>,
+    activations: Vec<Activation>,
+    dropout: Vec<f32>,
+    seed: u64,
+    batch_size: usize,
+    /// Each parameter in `state_dict` order.
+    initial: Vec<serde_json::Value>,
+    step_losses: Vec<f64>,
+    r#final: Vec<serde_json::Value>,
+}
+
+/// One epoch of mini-batches through torch with Dropout after every hidden layer, torch given
+/// the crate's masks (dropout.json; generate.py checks first that applying a mask that way is
+/// bit for bit what `F.dropout` does with its own), replayed on the general path and the
+/// streamed split. The fixture's rows are laid out where the epoch's seeded shuffle takes
+/// them from, so the crate's batches are torch's. Bounds as
+/// [`training_follows_pytorch_on_every_path`]'s with 4-row batches: the masks and their scale
+/// are exact on both sides, and the product with them one rounding more a layer.
+#[test]
+fn dropout_training_follows_pytorch() {
+    let torch: DropoutTraining = fixture("dropout.json");
+    assert_eq!(torch.runs.len(), 2);
+    let gpu = gpu();
+    let rows = torch.targets.len();
+    let inputs = torch.features[0].len();
+    let mut worst = 0.0f64;
+    for run in &torch.runs {
+        let order = wgsl_train::train::epoch_order(run.seed, 1, rows);
+        let (mut features, mut targets) = (vec![0.0; rows * inputs], vec![0.0; rows]);
+        for (i, &r) in order.iter().enumerate() {
+            let r = r as usize;
+            features[r * inputs..(r + 1) * inputs].copy_from_slice(&torch.features[i]);
+            targets[r] = torch.targets[i];
+        }
+        let data = Dataset::regression(features, inputs, targets).unwrap();
+        let per_step = (run.batch_size + inputs + 8 + 68 + 4) as f64 * F32_U;
+        for chunk_rows in [None, Some(3 * run.batch_size)] {
+            let what = format!("{} (chunks {chunk_rows:?})", run.name);
+            let mlp = Mlp::new(gpu, &run.sizes, Task::Regression, 0)
+                .unwrap()
+                .with_activations(&run.activations)
+                .unwrap()
+                .with_dropout(&run.dropout)
+                .unwrap();
+            let initial: Vec<NamedTensor> = mlp
+                .params()
+                .slots()
+                .iter()
+                .zip(&run.initial)
+                .map(|(slot, values)| NamedTensor {
+                    name: slot.name.clone(),
+                    shape: slot.shape.clone(),
+                    data: flat(values),
+                })
+                .collect();
+            mlp.load_state_dict(gpu, &initial).unwrap();
+            let config = TrainConfig {
+                epochs: 1,
+                batch_size: run.batch_size,
+                seed: run.seed,
+                chunk_rows,
+                ..TrainConfig::default()
+            };
+            let mut trainer = Trainer::new(gpu, mlp, run.config, &data, None, config).unwrap();
+            let history = trainer.fit().unwrap().clone();
+            let losses = &history.epochs[0].step_losses;
+            assert_eq!(losses.len(), run.step_losses.len(), "{what}: steps taken");
+            for (t, (&got, &want)) in losses.iter().zip(&run.step_losses).enumerate() {
+                let bound = (t + 1) as f64 * per_step * want.abs();
+                let diff = (f64::from(got) - want).abs();
+                worst = worst.max(diff / bound);
+                assert!(
+                    diff <= bound,
+                    "{what}: step {} loss {got} vs torch's {want} (|diff| {diff:e} > bound {bound:e})",
+                    t + 1
+                );
+            }
+            let steps = run.step_losses.len() as f64;
+            let lr = run.config.lr();
+            let got = trainer.model().state_dict(gpu).unwrap();
+            for (got, want) in got.iter().zip(&run.r#final) {
+                for (i, (&g, w)) in got.data.iter().zip(flat(want)).enumerate() {
+                    let bound = steps * per_step * (f64::from(w.abs()) + 10.0 * lr);
+                    let diff = f64::from((g - w).abs());
+                    worst = worst.max(diff / bound);
+                    assert!(
+                        diff <= bound,
+                        "{what}: final {}[{i}] {g} vs torch's {w} (|diff| {diff:e} > bound {bound:e})",
+                        got.name
+                    );
+                }
+            }
+        }
+    }
+    eprintln!("dropout training: the largest difference is {worst:.3} of its bound");
+}

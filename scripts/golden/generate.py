@@ -25,6 +25,9 @@ shortest decimal that reads back to the same float32.
   with two activations (data, initial weights, per-step losses, final weights).
 - clip_norm.json: whole runs of 10→5→1 with `clip_grad_norm_` before every step, on
   training.json's data, with each step's gradient norm before clipping.
+- dropout.json: one epoch of mini-batches through networks with Dropout, on training.json's
+  data in the order given, each step's masks those wgsl-train draws (Philox4x32-10, written
+  here again from its paper's definition) applied as PyTorch's dropout applies its own.
 """
 import json
 import math
@@ -428,6 +431,85 @@ def clip_norm():
     write("clip_norm.json", {"features": f32(x), "targets": f32(y), "runs": runs}, indent=None)
 
 
+def philox4x32_10(counter, key):
+    """Philox4x32-10 (Salmon et al., SC 2011) on four 32-bit words under two."""
+    c, k = list(counter), list(key)
+    mask = 0xFFFFFFFF
+    for round in range(10):
+        if round:
+            k = [(k[0] + 0x9E3779B9) & mask, (k[1] + 0xBB67AE85) & mask]
+        p0, p1 = 0xD2511F53 * c[0], 0xCD9E8D57 * c[2]
+        c = [(p1 >> 32) ^ c[1] ^ k[0], p1 & mask, (p0 >> 32) ^ c[3] ^ k[1], p0 & mask]
+    return c
+
+
+assert philox4x32_10([0] * 4, [0] * 2) == [0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8]
+
+
+def dropout_mask(seed, step, layer, shape, p):
+    """wgsl-train's keep mask (1 kept, 0 dropped) of one layer in one step of model 0: element
+    e (row·units + unit) is kept where the top 24 bits of the first word of Philox4x32-10 of
+    (e, layer, step, 0) under the seed's two words are ≥ ⌈p·2²⁴⌉."""
+    key = [seed & 0xFFFFFFFF, seed >> 32]
+    threshold = math.ceil(p * 2**24)
+    n = shape[0] * shape[1]
+    keep = [philox4x32_10([e, layer, step, 0], key)[0] >> 8 >= threshold for e in range(n)]
+    return torch.tensor(keep, dtype=torch.float32).reshape(shape)
+
+
+def check_dropout_semantics():
+    """PyTorch's training-mode dropout is x·mask.div(1 − p) with its own mask, forward and
+    backward, bit for bit: so applying wgsl-train's masks that way is PyTorch's dropout."""
+    for p in (0.1, 0.2, 0.25, 0.7):
+        x = torch.randn(5000, requires_grad=True)
+        y = torch.nn.functional.dropout(x, p, training=True)
+        upstream = torch.randn(5000)
+        y.backward(upstream)
+        noise = (y != 0).float().div_(1 - p)
+        assert torch.equal(y, x.detach() * noise), p
+        assert torch.equal(x.grad, upstream * noise), p
+
+
+def dropout_runs():
+    """One epoch of 16 mini-batches of 4 rows, in the data's order (the test lays the rows
+    out so that the crate's seeded shuffle gives that order), through networks with Dropout
+    after their hidden layers' activations."""
+    check_dropout_semantics()
+    x, y = training_data()
+    batch, seed = 4, 0x1_0000_0007
+    sgd = dict(SGD, lr=0.05, momentum=0.9, weight_decay=1e-3)
+    plans = [("SGD momentum, ReLU, Dropout(0.2)", sgd, [10, 5, 1], ["relu"], [0.2]),
+             ("Adam, GELU Dropout(0.25), Tanh Dropout(0.1)", dict(ADAM, lr=0.01),
+              [10, 6, 4, 1], ["gelu", "tanh"], [0.25, 0.1])]
+    runs = []
+    for name, config, sizes, acts, dropout in plans:
+        torch.manual_seed(5)
+        linears = [torch.nn.Linear(i, o) for i, o in zip(sizes, sizes[1:])]
+        activations = [ACTIVATIONS[a]() for a in acts]
+        params = [p for layer in linears for p in layer.parameters()]
+        initial = [f32(p.detach().numpy()) for p in params]
+        opt = torch_optimizer([config], [params])
+        step_losses = []
+        for step in range(len(y) // batch):
+            rows = slice(step * batch, (step + 1) * batch)
+            h = torch.tensor(x[rows])
+            for layer, linear in enumerate(linears[:-1]):
+                h = activations[layer](linear(h))
+                keep = dropout_mask(seed, step, layer, h.shape, dropout[layer])
+                h = h * keep.div_(1 - dropout[layer])
+            out = linears[-1](h)
+            opt.zero_grad()
+            loss = torch.nn.functional.mse_loss(out, torch.tensor(y[rows]).unsqueeze(1))
+            step_losses.append(float(loss.item()))
+            loss.backward()
+            opt.step()
+        runs.append({"name": name, "config": config, "sizes": sizes, "activations": acts,
+                     "dropout": dropout, "seed": seed, "batch_size": batch,
+                     "initial": initial, "step_losses": f32(step_losses),
+                     "final": [f32(p.detach().numpy()) for p in params]})
+    write("dropout.json", {"features": f32(x), "targets": f32(y), "runs": runs}, indent=None)
+
+
 def torch_model():
     """A PyTorch model with activations other than ReLU, through from_torch.py, and what
     PyTorch computes with it."""
@@ -445,7 +527,7 @@ if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
     torch.set_num_threads(1)
     everything = [defaults, optimizers, losses, schedules, activations, inits, torch_model,
-                  training, clip_norm]
+                  training, clip_norm, dropout_runs]
     # Names on the command line write only those fixtures (`generate.py inits`).
     wanted = sys.argv[1:] or [f.__name__ for f in everything]
     for fixture in everything:
