@@ -15,6 +15,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let experiment = Experiment {
         hidden: vec![16, 8],
         activations: Vec::new(),
+        dropout: Vec::new(),
         init: Default::default(),
         class_weight: Default::default(),
         optimizer: SgdConfig {

@@ -48,6 +48,8 @@ def predict(path, rows_csv):
     for i, layer in enumerate(header["layers"]):
         if layer["type"] == "Linear":
             h = h @ w[f"{i}.weight"].T + w[f"{i}.bias"]
+        elif layer["type"] == "Dropout":
+            continue  # the identity outside training
         else:
             h = to_torch.activate(layer, h)
     task = header["task"]

@@ -27,6 +27,7 @@ def check_predictions(wrapped, rows_csv, predictions_csv, names):
         x = np.array([[float(r[n]) for n in names] for r in csv.DictReader(f)], dtype=np.float32)
     with open(predictions_csv, newline="") as f:
         rows = list(csv.DictReader(f))
+    wrapped.eval()  # Dropout layers: the identity, as in wgsl-train's predictions
     with torch.no_grad():
         out = wrapped(torch.from_numpy(x)).double()
     if "prediction" in rows[0]:  # regression: values in the target's units

@@ -4,7 +4,9 @@ eval` and `Experiment::start_with` take it without guessing.
 A bare `safetensors.torch.save_file(model.state_dict(), path)` loads too, but a state dict
 does not say which activations sit between the Linear layers, and wgsl-train assumes ReLU.
 This script writes the layers into the file (ReLU, LeakyReLU, Tanh, Sigmoid, GELU, SiLU, with
-their arguments), and refuses any the crate does not have (Dropout, BatchNorm1d, …) by name.
+their arguments, and Dropout right after an activation), and refuses any the crate does not have
+(BatchNorm1d, …) or has elsewhere by name. A `Dropout(p=0)`, the identity, is left out, and the
+Linear layers after it renumbered as the `nn.Sequential` without it numbers them.
 
 From Python, with the model itself:
 
@@ -12,10 +14,10 @@ From Python, with the model itself:
     from_torch.save_module(model, "regression", "model.safetensors")
 
 From the command line, with a saved state dict and the layers named in order (LeakyReLU's
-slope and GELU's form after a colon: `LeakyReLU:0.2`, `GELU:tanh`):
+slope, GELU's form and Dropout's p after a colon: `LeakyReLU:0.2`, `GELU:tanh`, `Dropout:0.2`):
 
     python3 scripts/from_torch.py STATE_DICT.safetensors --task regression \\
-        --layers Linear,GELU,Linear,Tanh,Linear OUT.safetensors
+        --layers Linear,GELU,Dropout:0.2,Linear,Tanh,Linear OUT.safetensors
 
 Needs numpy and safetensors (and torch for `save_module`). The file format:
 docs/checkpoint-format.md.
@@ -27,7 +29,7 @@ import sys
 import numpy as np
 from safetensors.numpy import load_file, save_file
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 4
 TASKS = ("regression", "binary", "multiclass")
 ACTIVATIONS = ("ReLU", "LeakyReLU", "Tanh", "Sigmoid", "GELU", "SiLU")
 
@@ -52,42 +54,59 @@ def activation_layer(spec):
 
 def header(layer_types, weights, task):
     """The "wgsl-train" entry for an nn.Sequential of `layer_types` (class names, with
-    LeakyReLU's slope or GELU's form after a colon) with state dict `weights`. Raises
-    ValueError naming the first layer wgsl-train does not have."""
+    LeakyReLU's slope, GELU's form or Dropout's p after a colon) with state dict `weights`, and
+    the state dict as the file names it (renumbered where a Dropout(p=0) was left out). Raises
+    ValueError naming the first layer wgsl-train does not have, or has elsewhere."""
     if task not in TASKS:
         raise ValueError(f"task {task!r} is not one of {TASKS}")
-    layers = []
+    layers, renamed = [], {}
+    before = "nothing"  # what the layer before was: nothing, Linear, an activation, Dropout
     for i, spec in enumerate(layer_types):
-        kind = spec.partition(":")[0]
+        kind, _, argument = spec.partition(":")
         activation = activation_layer(spec)
-        if kind != "Linear" and activation is None:
+        if kind not in ("Linear", "Dropout") and activation is None:
             raise ValueError(
                 f"layer {i} is {kind}, which wgsl-train does not have: it builds Linear layers "
-                f"with {', '.join(ACTIVATIONS)} between them")
-        if (kind == "Linear") != (i % 2 == 0):
-            expected = "Linear" if i % 2 == 0 else "an activation"
+                f"with {', '.join(ACTIVATIONS)} between them, each activation optionally "
+                f"followed by Dropout")
+        now = "an activation" if activation else kind
+        allowed = {"Linear": before != "Linear", "Dropout": before == "an activation"}
+        if not allowed.get(kind, before == "Linear"):
             raise ValueError(
-                f"layer {i} is {kind}; wgsl-train has nn.Sequential(Linear, activation, …, Linear) "
-                f"only (expected {expected} there)")
-        if kind == "Linear":
+                f"layer {i} is {kind} after {before}; wgsl-train has nn.Sequential(Linear, "
+                f"activation, [Dropout,] Linear, …, Linear) only")
+        before = now
+        if kind == "Dropout":
+            p = float(argument) if argument else 0.5
+            if not 0 <= p < 1:
+                raise ValueError(f"layer {i} is Dropout(p={p}); wgsl-train's have 0 ≤ p < 1")
+            if p > 0:
+                layers.append({"type": "Dropout", "p": p})
+        elif kind == "Linear":
             out_features, in_features = weights[f"{i}.weight"].shape
+            for k in ("weight", "bias"):
+                if f"{i}.{k}" in weights:
+                    renamed[f"{len(layers)}.{k}"] = weights[f"{i}.{k}"]
             layers.append({"type": kind, "in_features": int(in_features), "out_features": int(out_features)})
         else:
             layers.append(activation)
     if not layers or layers[-1]["type"] != "Linear":
         raise ValueError("the model must end in a Linear layer (its output is logits)")
-    expected = {f"{i}.{k}" for i, l in enumerate(layers) if l["type"] == "Linear" for k in ("weight", "bias")}
+    expected = {f"{i}.{k}" for i, spec in enumerate(layer_types)
+                if spec.partition(":")[0] == "Linear" for k in ("weight", "bias")}
     if set(weights) != expected:
         raise ValueError(f"the state dict has {sorted(weights)}, the layers need {sorted(expected)}")
-    return {"format_version": FORMAT_VERSION, "crate_version": "from_torch.py", "task": task,
-            "layers": layers, "step": None, "preprocessing": None, "split": None, "optimizer": None}
+    entry = {"format_version": FORMAT_VERSION, "crate_version": "from_torch.py", "task": task,
+             "layers": layers, "step": None, "preprocessing": None, "split": None,
+             "optimizer": None}
+    return entry, renamed
 
 
 def save(layer_types, weights, task, path):
     """Writes `weights` (name → ndarray) as a wgsl-train model file at `path`."""
     weights = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in weights.items()}
-    entry = header(layer_types, weights, task)
-    save_file(weights, path, metadata={"format": "pt", "wgsl-train": json.dumps(entry)})
+    entry, renamed = header(layer_types, weights, task)
+    save_file(renamed, path, metadata={"format": "pt", "wgsl-train": json.dumps(entry)})
 
 
 def layer_spec(layer):
@@ -97,6 +116,8 @@ def layer_spec(layer):
         return f"{kind}:{layer.negative_slope!r}"
     if kind == "GELU":
         return f"{kind}:{layer.approximate}"
+    if kind == "Dropout":
+        return f"{kind}:{layer.p!r}"
     return kind
 
 
@@ -112,7 +133,7 @@ if __name__ == "__main__":
     parser.add_argument("state_dict", help="a safetensors state dict of an nn.Sequential")
     parser.add_argument("out", help="the wgsl-train model file to write")
     parser.add_argument("--task", required=True, choices=TASKS)
-    parser.add_argument("--layers", required=True, help="the layer classes in order, e.g. Linear,GELU,Linear,LeakyReLU:0.2,Linear")
+    parser.add_argument("--layers", required=True, help="the layer classes in order, e.g. Linear,GELU,Dropout:0.2,Linear,LeakyReLU:0.2,Linear")
     args = parser.parse_args()
     try:
         save(args.layers.split(","), load_file(args.state_dict), args.task, args.out)

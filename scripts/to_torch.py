@@ -13,7 +13,8 @@ optimizer); from Python,
     model, wrapped, optimizer, l1 = to_torch.load("model.safetensors")
 
 `model` is the network as trained: standardised features in, logits (or, for regression, a
-standardised target) out; train on with it, `optimizer.step()` continues where wgsl-train
+standardised target) out; its Dropout layers, as all PyTorch modules, act until `.eval()` (call
+it before predicting); train on with it, `optimizer.step()` continues where wgsl-train
 stopped. `wrapped` adds the saved scaling around it, taking raw features and giving targets in
 their own units (regression) or logits (classification). PyTorch's optimizers have no L1 term:
 `l1[g]` is group g's L1 penalty, to add to the loss as `l1[g] * sum(|θ|)` over its parameters.
@@ -31,8 +32,8 @@ import sys
 import numpy as np
 from safetensors import safe_open
 
-FORMAT_VERSION = 3
-KNOWN_LAYERS = ("Linear", "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "GELU", "SiLU")
+FORMAT_VERSION = 4
+KNOWN_LAYERS = ("Linear", "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "GELU", "SiLU", "Dropout")
 
 
 class Checkpoint:
@@ -196,6 +197,8 @@ def load(path):
             layers.append(torch.nn.LeakyReLU(layer.get("negative_slope", 0.01)))
         elif kind == "GELU":
             layers.append(torch.nn.GELU(approximate=layer.get("approximate", "none")))
+        elif kind == "Dropout":
+            layers.append(torch.nn.Dropout(layer.get("p", 0.5)))
         else:
             layers.append(getattr(torch.nn, kind)())
     model = torch.nn.Sequential(*layers)

@@ -240,6 +240,7 @@ fn saved_run(gpu: &wgsl_train::Gpu, path: &std::path::Path) {
     let experiment = wgsl_train::experiment::Experiment {
         hidden: vec![5],
         activations: Vec::new(),
+        dropout: Vec::new(),
         init: Default::default(),
         class_weight: Default::default(),
         optimizer: wgsl_train::optim::AdamConfig::default().into(),
@@ -277,7 +278,7 @@ fn the_metadata_is_one_versioned_json_entry_per_file() {
     saved_run(gpu, &path);
 
     let model = metadata_entry(&path);
-    assert_eq!(model["format_version"], 3);
+    assert_eq!(model["format_version"], 4);
     assert_eq!(model["crate_version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(model["task"], "regression");
     assert_eq!(
@@ -313,7 +314,7 @@ fn the_metadata_is_one_versioned_json_entry_per_file() {
     );
 
     let state = metadata_entry(&training_state_path(&path));
-    assert_eq!(state["format_version"], 3);
+    assert_eq!(state["format_version"], 4);
     assert_eq!(state["step"].as_u64(), Some(step));
     assert!(state["history"]
         .as_str()
@@ -417,20 +418,20 @@ fn a_file_of_another_format_version_is_refused_by_version() {
     let model = Mlp::new(gpu, &[3, 2, 1], Task::Regression, 1).unwrap();
     save_model(gpu, &path, &model, None).unwrap();
     common::edit_metadata_entry(&path, |entry| {
-        entry["format_version"] = 4.into();
+        entry["format_version"] = 5.into();
         entry["crate_version"] = "9.0.0".into();
     });
     let err = load_model(gpu, &path, None).unwrap_err().to_string();
     for part in [
-        "format version 4",
+        "format version 5",
         "9.0.0",
-        "reads format versions 1 to 3",
+        "reads format versions 1 to 4",
         "upgrade",
     ] {
         assert!(err.contains(part), "{part:?} in {err}");
     }
     let err = wgsl_train::checkpoint::load_preprocessing(&path).unwrap_err();
-    assert!(err.to_string().contains("format version 4"), "{err}");
+    assert!(err.to_string().contains("format version 5"), "{err}");
 
     common::edit_metadata_entry(&path, |entry| {
         entry.as_object_mut().unwrap().remove("format_version");
@@ -574,4 +575,73 @@ fn loss_weights_are_saved_and_loaded() {
         let old = load_model(gpu, &path, None).unwrap();
         assert_eq!(old.loss_weights(), &LossWeights::None);
     }
+}
+
+/// Dropout is saved as PyTorch's `nn.Dropout(p)` after its activation, the tensors named by
+/// their index in that `nn.Sequential`, and loads back; a Dropout where wgsl-train has none
+/// (before an activation, first, with p = 0 or 1) is refused naming the layer.
+#[test]
+fn dropout_is_saved_as_a_torch_module_and_loads_back() {
+    let gpu = gpu();
+    let dir = temp_dir("dropout");
+    let path = dir.join("model.safetensors");
+    let x: Vec<f32> = (0..12).map(|i| (i as f32 - 5.5) / 2.0).collect();
+    let model = Mlp::new(gpu, &[3, 4, 5, 1], Task::Regression, 5)
+        .unwrap()
+        .with_activations(&[Activation::Tanh])
+        .unwrap()
+        .with_dropout(&[0.2, 0.0])
+        .unwrap();
+    save_model(gpu, &path, &model, None).unwrap();
+    let entry = metadata_entry(&path);
+    let kinds: Vec<&str> = entry["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["Linear", "Tanh", "Dropout", "Linear", "Tanh", "Linear"]
+    );
+    assert_eq!(entry["layers"][2]["p"], f64::from(0.2f32));
+    let (tensors, _) = read_tensors(&path).unwrap();
+    let names: Vec<&str> = tensors.iter().map(|t| t.name.as_str()).collect();
+    for name in ["0.weight", "3.weight", "3.bias", "5.weight"] {
+        assert!(names.contains(&name), "{name} in {names:?}");
+    }
+    let loaded = load_model(gpu, &path, None).unwrap();
+    assert_eq!(loaded.dropout(), [0.2, 0.0]);
+    assert_eq!(loaded.param_names(), model.param_names());
+    assert_eq!(
+        common::bits(&loaded.predict(gpu, &x, 4).unwrap()),
+        common::bits(&model.predict(gpu, &x, 4).unwrap())
+    );
+    let dropout = serde_json::json!({"type": "Dropout", "p": 0.2});
+    let refusals: [(&dyn Fn(&mut serde_json::Value), &str); 3] = [
+        (
+            &|e| {
+                let layers = e["layers"].as_array_mut().unwrap();
+                layers.swap(1, 2);
+            },
+            "layer 1 is Dropout after Linear",
+        ),
+        (&|e| e["layers"][2]["p"] = 0.0.into(), "Dropout(p=0)"),
+        (
+            &|e| {
+                e["layers"]
+                    .as_array_mut()
+                    .unwrap()
+                    .insert(0, dropout.clone())
+            },
+            "layer 0 is Dropout after nothing",
+        ),
+    ];
+    for (edit, part) in refusals {
+        save_model(gpu, &path, &model, None).unwrap();
+        common::edit_metadata_entry(&path, edit);
+        let err = load_model(gpu, &path, None).unwrap_err().to_string();
+        assert!(err.contains(part), "{part:?} in {err}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
 }

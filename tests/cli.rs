@@ -252,6 +252,7 @@ fn the_cli_prints_the_report_the_library_computes() {
     let experiment = Experiment {
         hidden: vec![6],
         activations: Vec::new(),
+        dropout: Vec::new(),
         init: Default::default(),
         class_weight: Default::default(),
         optimizer: SgdConfig {

@@ -215,6 +215,31 @@ fn every_train_flag_reaches_the_library() {
             Setting("activations"),
             json!("silu,silu"),
         ),
+        (
+            &["--hidden", "4,3", "--dropout", "0.25"],
+            Setting("dropout"),
+            json!("0.25,0.25"),
+        ),
+        (&["--hidden", "4,3"], Setting("dropout"), json!("0,0")),
+        (
+            &[
+                "--hidden",
+                "4,3",
+                "--activation",
+                "tanh",
+                "--dropout",
+                "0,0.5",
+            ],
+            Model("layers"),
+            json!([
+                {"type": "Linear", "in_features": 10, "out_features": 4},
+                {"type": "Tanh"},
+                {"type": "Linear", "in_features": 4, "out_features": 3},
+                {"type": "Tanh"},
+                {"type": "Dropout", "p": 0.5},
+                {"type": "Linear", "in_features": 3, "out_features": 1},
+            ]),
+        ),
         (&["--epochs", "1"], Model("init"), json!("default")),
         (
             &["--clip-grad-value", "0.25"],

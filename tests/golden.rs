@@ -472,7 +472,9 @@ struct TorchModel {
 }
 
 /// A PyTorch `nn.Sequential(Linear, GELU, Linear, Tanh, Linear)` written by
-/// `scripts/from_torch.py` loads with its activations and predicts what PyTorch computed.
+/// `scripts/from_torch.py` — `nn.Sequential(Linear, GELU, Dropout(0.2), Linear, Tanh,
+/// Linear)` — loads with its activations and Dropout and predicts what PyTorch computed in
+/// evaluation (where Dropout is the identity).
 /// Bound, layer by layer: a k-term dot product plus bias is within (k + 2)·u·S of the true one
 /// (S the sum of the terms' magnitudes, computed here), the activation adds `error_bound` and
 /// carries the error in by at most its Lipschitz bound; the next layer carries it through
@@ -488,6 +490,7 @@ fn a_torch_model_with_other_activations_predicts_as_torch() {
     );
     let model = wgsl_train::checkpoint::load_model(gpu, std::path::Path::new(&path), None).unwrap();
     assert_eq!(model.activations(), [Activation::Gelu, Activation::Tanh]);
+    assert_eq!(model.dropout(), [0.2, 0.0]);
     assert_eq!(model.sizes(), [10, 8, 4, 1]);
     let rows = torch.outputs.len();
     let got = model.predict(gpu, &torch.inputs.concat(), rows).unwrap();

@@ -19,8 +19,9 @@ shortest decimal that reads back to the same float32.
 - schedules.json: `StepLR` and `CosineAnnealingLR` rates, epoch by epoch.
 - activations.json: each activation module's output and input gradient at ordinary and edge
   inputs.
-- torch_model.safetensors and torch_model.json: an `nn.Sequential(Linear, GELU, Linear, Tanh,
-  Linear)` written by scripts/from_torch.py's `save_module`, and its outputs on given inputs.
+- torch_model.safetensors and torch_model.json: an `nn.Sequential(Linear, GELU, Dropout(0.2),
+  Linear, Tanh, Linear)` written by scripts/from_torch.py's `save_module`, and its outputs on
+  given inputs in evaluation.
 - training.json: whole runs of 10→5→1 (ReLU, and each other activation) and of a 10→6→4→1
   with two activations (data, initial weights, per-step losses, final weights).
 - clip_norm.json: whole runs of 10→5→1 with `clip_grad_norm_` before every step, on
@@ -511,13 +512,14 @@ def dropout_runs():
 
 
 def torch_model():
-    """A PyTorch model with activations other than ReLU, through from_torch.py, and what
-    PyTorch computes with it."""
+    """A PyTorch model with activations other than ReLU and a Dropout, through from_torch.py,
+    and what PyTorch computes with it in evaluation."""
     torch.manual_seed(9)
-    net = torch.nn.Sequential(torch.nn.Linear(10, 8), torch.nn.GELU(), torch.nn.Linear(8, 4),
-                              torch.nn.Tanh(), torch.nn.Linear(4, 1))
+    net = torch.nn.Sequential(torch.nn.Linear(10, 8), torch.nn.GELU(), torch.nn.Dropout(0.2),
+                              torch.nn.Linear(8, 4), torch.nn.Tanh(), torch.nn.Linear(4, 1))
     from_torch.save_module(net, "regression", os.path.join(OUT, "torch_model.safetensors"))
     x = np.random.default_rng(23).normal(0, 1.5, (50, 10)).astype(np.float32)
+    net.eval()
     with torch.no_grad():
         y = net(torch.tensor(x)).numpy()
     write("torch_model.json", {"inputs": f32(x), "outputs": f32(y[:, 0])})

@@ -17,9 +17,11 @@ use crate::optim::ParamGroup;
 /// The checkpoint format this crate writes, and the newest it reads.
 /// Version 2 (wgsl-train 0.1 with activations other than ReLU) may name any of the
 /// activations in `layers`, and records the model's `init`; version 3 records the loss's
-/// weights (`loss_weights`), which a version-2 reader would drop unseen. Version 1 files,
-/// whose layers are Linear and ReLU, and version 2 files read as before.
-pub const FORMAT_VERSION: u32 = 3;
+/// weights (`loss_weights`), which a version-2 reader would drop unseen; version 4 may have
+/// `Dropout` layers after activations (the tensors named by their index in the
+/// `nn.Sequential` with them), which a version-3 reader would refuse as unknown. Version 1
+/// files, whose layers are Linear and ReLU, and versions 2 and 3 read as before.
+pub const FORMAT_VERSION: u32 = 4;
 
 /// The metadata key of the JSON entry.
 pub const METADATA_KEY: &str = "wgsl-train";
@@ -105,6 +107,9 @@ pub(super) struct Layer {
     /// GELU's form: `"none"` (exact `erf`, when absent) or `"tanh"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approximate: Option<String>,
+    /// Dropout's probability (PyTorch's default 0.5 when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p: Option<f64>,
 }
 
 impl Layer {
@@ -115,6 +120,19 @@ impl Layer {
             out_features: Some(outputs),
             negative_slope: None,
             approximate: None,
+            p: None,
+        }
+    }
+
+    /// `nn.Dropout(p)`.
+    fn dropout(p: f32) -> Self {
+        Layer {
+            kind: "Dropout".into(),
+            in_features: None,
+            out_features: None,
+            negative_slope: None,
+            approximate: None,
+            p: Some(f64::from(p)),
         }
     }
 
@@ -133,6 +151,7 @@ impl Layer {
                 Activation::GeluTanh => Some("tanh".into()),
                 _ => None,
             },
+            p: None,
         }
     }
 
@@ -255,50 +274,81 @@ pub(super) fn read_header<T: DeserializeOwned>(
         .map_err(|e| bad(format!("damaged {METADATA_KEY:?} metadata: {e}")))
 }
 
-/// The layers of an MLP with these sizes and an activation after each hidden layer.
-pub(super) fn layers_of(sizes: &[usize], activations: &[Activation]) -> Vec<Layer> {
+/// The layers of an MLP with these sizes, an activation after each hidden layer and, where its
+/// probability is above 0, a Dropout after that.
+pub(super) fn layers_of(
+    sizes: &[usize],
+    activations: &[Activation],
+    dropout: &[f32],
+) -> Vec<Layer> {
     let mut layers = Vec::new();
     for (i, pair) in sizes.windows(2).enumerate() {
         if i > 0 {
             layers.push(Layer::activation(activations[i - 1]));
+            if let Some(&p) = dropout.get(i - 1).filter(|&&p| p > 0.0) {
+                layers.push(Layer::dropout(p));
+            }
         }
         layers.push(Layer::linear(pair[0], pair[1]));
     }
     layers
 }
 
-/// The layer sizes and activations `layers` describe, or why wgsl-train cannot build them,
-/// naming the layer.
-pub(super) fn sizes_of(
-    layers: &[Layer],
-) -> std::result::Result<(Vec<usize>, Vec<Activation>), String> {
-    let mut sizes = Vec::new();
-    let mut activations = Vec::new();
+/// What `layers` describe: the layer sizes, the activation after each hidden layer and the
+/// Dropout probability after it (0 for none).
+pub(super) type Architecture = (Vec<usize>, Vec<Activation>, Vec<f32>);
+
+/// The architecture `layers` describe, or why wgsl-train cannot build it, naming the layer:
+/// `Linear`, then for each hidden layer an activation, an optional `Dropout` and a `Linear`.
+pub(super) fn sizes_of(layers: &[Layer]) -> std::result::Result<Architecture, String> {
+    const SHAPE: &str = "nn.Sequential(Linear, activation, [Dropout,] Linear, …, Linear)";
+    let (mut sizes, mut activations, mut dropout) = (Vec::new(), Vec::new(), Vec::new());
+    // What the layer before was: the start, a Linear, an activation, or a Dropout.
+    let mut before = "start";
     for (index, layer) in layers.iter().enumerate() {
         let activation = layer
             .as_activation()
             .map_err(|why| format!("layer {index}: {why}"))?;
-        let known = layer.kind == "Linear" || activation.is_some();
-        let in_place = (index % 2 == 0) == (layer.kind == "Linear");
-        if !known {
+        let kind = layer.kind.as_str();
+        let (allowed, now) = match (kind, activation) {
+            ("Linear", _) => (before != "Linear", "Linear"),
+            (_, Some(_)) => (before == "Linear", "activation"),
+            ("Dropout", None) => (before == "activation", "Dropout"),
+            (_, None) => {
+                return Err(format!(
+                    "layer {index} is {kind}, which wgsl-train does not have: it builds Linear layers with {ACTIVATION_NAMES} between them, each activation optionally followed by Dropout"
+                ))
+            }
+        };
+        if !allowed {
             return Err(format!(
-                "layer {index} is {}, which wgsl-train does not have: it builds Linear layers with {ACTIVATION_NAMES} between them",
-                layer.kind
+                "layer {index} is {kind} after {}, where wgsl-train's {SHAPE} has {}",
+                match before {
+                    "start" => "nothing",
+                    "activation" => "an activation",
+                    other => other,
+                },
+                match before {
+                    "start" | "Dropout" => "Linear",
+                    "Linear" => "an activation",
+                    _ => "Linear or Dropout",
+                }
             ));
         }
-        if !in_place {
-            let expected = if index % 2 == 0 {
-                "Linear"
-            } else {
-                "an activation"
-            };
-            return Err(format!(
-                "layer {index} is {}, where wgsl-train's nn.Sequential(Linear, activation, Linear, …, Linear) has {expected}",
-                layer.kind
-            ));
-        }
+        before = now;
         if let Some(activation) = activation {
             activations.push(activation);
+            dropout.push(0.0);
+            continue;
+        }
+        if kind == "Dropout" {
+            let p = layer.p.unwrap_or(0.5);
+            if !(p > 0.0 && p < 1.0) {
+                return Err(format!(
+                    "layer {index} is Dropout(p={p}); wgsl-train's have 0 < p < 1 (scripts/from_torch.py leaves out Dropout(p=0), the identity)"
+                ));
+            }
+            *dropout.last_mut().expect("after an activation") = p as f32;
             continue;
         }
         if let (Some(inp), Some(out)) = (layer.in_features, layer.out_features) {
@@ -322,7 +372,7 @@ pub(super) fn sizes_of(
             "the last layer is {}; the model must end in a Linear layer (the output is logits)",
             last.kind
         )),
-        Some(_) => Ok((sizes, activations)),
+        Some(_) => Ok((sizes, activations, dropout)),
     }
 }
 

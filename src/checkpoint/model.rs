@@ -48,7 +48,7 @@ pub(super) fn model_header(
         format_version: FORMAT_VERSION,
         crate_version: env!("CARGO_PKG_VERSION").into(),
         task: model.task(),
-        layers: layers_of(model.sizes(), model.activations()),
+        layers: layers_of(model.sizes(), model.activations(), model.dropout()),
         init: Some(model.init()),
         loss_weights: LossWeightsRecord::of(model.loss_weights()),
         step: training.map(|(step, _)| step),
@@ -115,17 +115,30 @@ pub fn load_model(gpu: &Gpu, path: &Path, task: Option<Task>) -> Result<Mlp> {
         detail,
     };
     let (tensors, header) = model_file_header(path)?;
-    let sizes = sizes_from_tensors(&tensors).map_err(bad)?;
-    let mut activations = Vec::new();
-    if let Some(header) = &header {
-        let described;
-        (described, activations) = sizes_of(&header.layers).map_err(bad)?;
-        if described != sizes {
-            return Err(bad(format!(
-                "the metadata describes layer sizes {described:?}, the tensors have {sizes:?}"
-            )));
+    // Our files say their layers, and the tensors must agree; a PyTorch state dict's layers
+    // are read from its tensors.
+    let (sizes, activations, dropout) = match &header {
+        Some(header) => {
+            let (described, activations, dropout) = sizes_of(&header.layers).map_err(bad)?;
+            let linears = header.layers.iter().enumerate();
+            let at: Vec<usize> = linears
+                .filter(|(_, l)| l.kind == "Linear")
+                .map(|(i, _)| i)
+                .collect();
+            let sizes = sizes_at(&tensors, &at).map_err(bad)?;
+            if described != sizes {
+                return Err(bad(format!(
+                    "the metadata describes layer sizes {described:?}, the tensors have {sizes:?}"
+                )));
+            }
+            (sizes, activations, dropout)
         }
-    }
+        None => (
+            sizes_from_tensors(&tensors).map_err(bad)?,
+            Vec::new(),
+            Vec::new(),
+        ),
+    };
     let task = match (task, &header) {
         (Some(t), _) => t,
         (None, Some(h)) => h.task,
@@ -134,6 +147,7 @@ pub fn load_model(gpu: &Gpu, path: &Path, task: Option<Task>) -> Result<Mlp> {
     let init = header.as_ref().and_then(|h| h.init).unwrap_or_default();
     let model = Mlp::new_with_init(gpu, &sizes, task, init, 0)
         .and_then(|m| m.with_activations(&activations))
+        .and_then(|m| m.with_dropout(&dropout))
         .and_then(|m| {
             let record = header.as_ref().and_then(|h| h.loss_weights.as_ref());
             m.with_loss_weights(LossWeightsRecord::weights(record))
@@ -164,20 +178,30 @@ fn sizes_from_tensors(tensors: &[NamedTensor]) -> std::result::Result<Vec<usize>
             }
             Some(i) if i % 2 == 1 => {
                 return Err(format!(
-                    "tensor {:?}: a layer with parameters at index {i}, where wgsl-train's nn.Sequential(Linear, ReLU, Linear, …) has an activation; the model has layers wgsl-train does not have (Dropout, a normalisation, …)",
+                    "tensor {:?}: a layer with parameters at index {i}, where an nn.Sequential(Linear, activation, Linear, …) has an activation: the model has other layers (Dropout, a normalisation, …), which a bare state dict does not name; scripts/from_torch.py writes a file that says them (and refuses those wgsl-train does not have)",
                     t.name
                 ))
             }
             Some(_) => {}
         }
     }
+    let present = (0..).map(|k| 2 * k).take_while(|i| {
+        let name = format!("{i}.weight");
+        tensors.iter().any(|t| t.name == name)
+    });
+    sizes_at(tensors, &present.collect::<Vec<_>>())
+}
+
+/// The layer sizes of the Linear layers at these indices of an `nn.Sequential`, from their
+/// weights' shapes, checking that each takes what the one before gives.
+fn sizes_at(tensors: &[NamedTensor], at: &[usize]) -> std::result::Result<Vec<usize>, String> {
     let mut sizes = Vec::new();
-    for layer in 0.. {
-        let Some(w) = tensors
-            .iter()
-            .find(|t| t.name == format!("{}.weight", 2 * layer))
-        else {
-            break;
+    for (layer, index) in at.iter().enumerate() {
+        let name = format!("{index}.weight");
+        let Some(w) = tensors.iter().find(|t| t.name == name) else {
+            return Err(format!(
+                "no tensor {name:?} for the Linear layer at index {index}"
+            ));
         };
         let [out, inp] = w.shape[..] else {
             return Err(format!("{:?} is {:?}, not [out, in]", w.name, w.shape));

@@ -82,9 +82,11 @@ fn settings(trainer: &Trainer, info: &RunInfo) -> Vec<(&'static str, String)> {
     let config = trainer.config();
     let sizes: Vec<String> = model.sizes().iter().map(usize::to_string).collect();
     let activations: Vec<String> = model.activations().iter().map(|a| a.to_string()).collect();
+    let dropout: Vec<String> = model.dropout().iter().map(f32::to_string).collect();
     let mut settings = vec![
         ("layer sizes", sizes.join("→")),
         ("activations", activations.join(",")),
+        ("dropout", dropout.join(",")),
         ("task", model.task().to_string()),
         ("loss weights", model.loss_weights().to_string()),
         ("optimizer", format!("{:?}", trainer.param_groups())),
@@ -223,8 +225,19 @@ fn compare_settings(
     let mut changed = Vec::new();
     for (name, value) in now {
         let relu_everywhere;
+        let no_dropout;
         let saved = match saved_settings.get(*name) {
             Some(saved) => saved,
+            // Files from before Dropout was recorded trained without it.
+            None if *name == "dropout" => {
+                no_dropout = value
+                    .split(',')
+                    .filter(|p| !p.is_empty())
+                    .map(|_| "0")
+                    .collect::<Vec<_>>()
+                    .join(",");
+                &no_dropout
+            }
             // Files from before the activations were recorded trained ReLU everywhere.
             None if *name == "activations" => {
                 relu_everywhere = value

@@ -28,6 +28,7 @@ use crate::checkpoint::{restore_training, save, Restored, RunInfo, SplitRecord};
 use crate::data::{baseline_loss, Dataset, Prepared, SplitConfig};
 use crate::error::{Error, Result};
 use crate::gpu::{block_on, Gpu};
+use crate::kernels::dropout::check_dropout;
 use crate::metrics::Metrics;
 use crate::nn::{per_hidden_layer, Activation, Init, Mlp};
 use crate::optim::{AdamConfig, OptimizerConfig, SgdConfig};
@@ -43,6 +44,9 @@ pub struct Experiment {
     /// The activation after each hidden layer: one for all of them, or one each (empty:
     /// ReLU everywhere, the default).
     pub activations: Vec<Activation>,
+    /// `nn.Dropout(p)` after each hidden layer's activation: one probability for all of them,
+    /// or one each (empty, or 0: none, the default). See [`Mlp::with_dropout`].
+    pub dropout: Vec<f32>,
     /// How the initial weights are drawn (`Init::Default`: `nn.Linear`'s).
     pub init: Init,
     /// How the loss weighs the classes (default none; [`ClassWeight::Balanced`]: scikit-learn's
@@ -83,6 +87,7 @@ impl Experiment {
         Self {
             hidden: vec![5],
             activations: Vec::new(),
+            dropout: Vec::new(),
             init: Init::Default,
             class_weight: ClassWeight::None,
             optimizer,
@@ -183,6 +188,19 @@ impl Experiment {
         sizes.extend(&self.hidden);
         sizes.push(1);
         per_hidden_layer("Experiment", &self.activations, &sizes)?;
+        if self.dropout.len() > 1 && self.dropout.len() != self.hidden.len() {
+            return Err(Error::InvalidArgument {
+                op: "Experiment",
+                detail: format!(
+                    "{} dropout probabilities for {} hidden layers: give one for all, or one per hidden layer",
+                    self.dropout.len(),
+                    self.hidden.len()
+                ),
+            });
+        }
+        for &p in &self.dropout {
+            check_dropout("Experiment", p)?;
+        }
         self.init.validate()?;
         self.optimizer.validate()?;
         self.train.validate()?;
@@ -210,7 +228,8 @@ impl Experiment {
             self.init,
             self.model_seed,
         )?
-        .with_activations(&self.activations)?;
+        .with_activations(&self.activations)?
+        .with_dropout(&self.dropout)?;
         self.start_with(gpu, data, model)
     }
 

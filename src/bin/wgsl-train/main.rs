@@ -106,6 +106,12 @@ struct TrainArgs {
     /// [default: relu].
     #[arg(long, value_delimiter = ',')]
     activation: Vec<Activation>,
+    /// nn.Dropout(P) after each hidden layer's activation, one for all or one per layer,
+    /// comma-separated (0: none): in training each output is zeroed with probability P and the
+    /// rest scaled by 1/(1 − P); predictions and validation use the whole network
+    /// [default: 0].
+    #[arg(long, value_delimiter = ',', value_name = "P")]
+    dropout: Vec<f32>,
     /// How the weights start, as torch.nn.init draws them: default (nn.Linear's),
     /// xavier_uniform, xavier_normal (settings: gain=G or gain=NONLINEARITY), kaiming_uniform,
     /// kaiming_normal (settings: a=A, mode=fan_in|fan_out, nonlinearity=NAME), e.g.
@@ -503,6 +509,7 @@ fn experiment(args: &TrainArgs) -> Experiment {
     Experiment {
         hidden: args.hidden.clone(),
         activations: args.activation.clone(),
+        dropout: args.dropout.clone(),
         init: args.init,
         class_weight: match args.pos_weight {
             Some(p) => ClassWeight::Given(LossWeights::Positive(vec![p])),
