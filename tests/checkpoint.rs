@@ -618,7 +618,8 @@ fn dropout_is_saved_as_a_torch_module_and_loads_back() {
         common::bits(&model.predict(gpu, &x, 4).unwrap())
     );
     let dropout = serde_json::json!({"type": "Dropout", "p": 0.2});
-    let refusals: [(&dyn Fn(&mut serde_json::Value), &str); 3] = [
+    type Edit<'a> = &'a dyn Fn(&mut serde_json::Value);
+    let refusals: [(Edit, &str); 3] = [
         (
             &|e| {
                 let layers = e["layers"].as_array_mut().unwrap();
