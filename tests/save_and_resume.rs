@@ -452,3 +452,44 @@ fn the_save_lock_is_exclusive_and_leaves_no_file_behind() {
     );
     std::fs::remove_dir_all(&base).ok();
 }
+
+/// A run with Dropout saved after 3 epochs and resumed to 7 ends bit for bit where the run of
+/// 7 does: the masks are keyed by the step, which the resume restores. A resume with another
+/// `--dropout` is refused, naming it.
+#[test]
+fn a_resumed_run_with_dropout_draws_the_masks_it_would_have() {
+    let base = dir("dropout-resume");
+    let whole = base.join("whole.safetensors");
+    let parts = base.join("parts.safetensors");
+    let dropout = ["--hidden", "8,4", "--dropout", "0.3,0.1"];
+    fn with<'a>(dropout: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
+        [dropout, extra].concat()
+    }
+    let (ok, _, stderr) = run(&train_args(&whole, &with(&dropout, &["--epochs", "7"])));
+    assert!(ok, "{stderr}");
+    let (ok, _, stderr) = run(&train_args(&parts, &with(&dropout, &["--epochs", "3"])));
+    assert!(ok, "{stderr}");
+    let (ok, stdout, stderr) = run(&train_args(
+        &parts,
+        &with(&dropout, &["--epochs", "7", "--resume"]),
+    ));
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("resumed"), "{stdout}");
+    assert_eq!(weight_bits(&parts), weight_bits(&whole));
+    let other = [
+        "--hidden",
+        "8,4",
+        "--dropout",
+        "0.2",
+        "--epochs",
+        "9",
+        "--resume",
+    ];
+    let (ok, _, stderr) = run(&train_args(&parts, &other));
+    assert!(!ok);
+    assert!(
+        stderr.contains("dropout") && stderr.contains("0.3,0.1"),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&base).ok();
+}
