@@ -168,7 +168,7 @@ fn spec(entry: &'static str, bindings: &'static [(u32, Binding)]) -> KernelSpec 
 /// let h = Tensor::from_slice(&gpu, &[2, 3], &[1.0f32; 6])?;
 /// let key = DropoutKey { seed: 7, model: 0, step: 0, layer: 0 };
 /// dropout(&gpu, &h, key, 0.5)?;
-/// assert_eq!(h.read::<f32>(&gpu)?, key.multipliers(6, 0.5));
+/// assert_eq!(h.to_vec::<f32>(&gpu)?, key.multipliers(6, 0.5));
 /// # Ok(()) }
 /// ```
 ///
