@@ -117,7 +117,8 @@ form.addEventListener("submit", (event) => {
     status("Training…");
     $("report").textContent = "";
     const json = await train(form.optimizer.value, Number(form.lr.value), Number(form.l1.value),
-      Number(form.l2.value), form.activation.value, form.init.value, Number(form.epochs.value),
+      Number(form.l2.value), form.activation.value, form.init.value, Number(form.dropout.value),
+      Number(form.epochs.value),
       (epoch, trainLoss, validationLoss) => {
         points.push({ epoch, train: trainLoss, validation: validationLoss });
         if (!pending) { // one drawing per frame, however fast the epochs come

@@ -67,7 +67,8 @@ struct Trained {
 }
 
 /// Trains [`Experiment::classic`] on the diabetes data with the given optimizer, hidden
-/// activation and initialisation (`--activation`'s and `--init`'s words), calling
+/// activation and initialisation (`--activation`'s and `--init`'s words) and Dropout
+/// probability (0: none), calling
 /// `on_epoch(epoch, train_loss, validation_loss)` after every epoch, and returns the run as
 /// JSON: adapter, split sizes, history, scores, the report table and the diagnosis.
 ///
@@ -82,12 +83,14 @@ pub async fn train(
     l2: f64,
     activation: String,
     init: String,
+    dropout: f32,
     epochs: usize,
     on_epoch: js_sys::Function,
 ) -> Result<String, JsError> {
     let mut experiment = Experiment::classic(optimizer(&optimizer_name, lr, l1, l2)?);
     experiment.activations = vec![activation.parse::<Activation>().map_err(js_error)?];
     experiment.init = init.parse::<Init>().map_err(js_error)?;
+    experiment.dropout = vec![dropout];
     experiment.train.epochs = epochs;
     experiment.validate().map_err(js_error)?;
     let gpu = Gpu::new_async(GpuOptions::default())

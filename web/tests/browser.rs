@@ -85,6 +85,50 @@ async fn training_matches_the_cpu_reference_in_the_browser() {
     }
 }
 
+/// Dropout in the browser draws the masks the host draws (Philox4x32-10 compiled by Tint):
+/// 10→8→4→1 with Dropout 0.3 then 0.1 after GELU and ReLU, replayed on the reference as
+/// natively (tests/dropout.rs).
+#[wasm_bindgen_test]
+async fn dropout_training_matches_the_cpu_reference_in_the_browser() {
+    use wgsl_train::nn::Activation;
+    let gpu = gpu().await;
+    let p = Prepared::new(&diabetes().unwrap(), &SplitConfig::default()).unwrap();
+    let (sizes, seed, batch) = ([10, 8, 4, 1], 0x1_0000_0005, 32);
+    let (activations, dropout) = ([Activation::Gelu, Activation::Relu], [0.3, 0.1]);
+    let model = Mlp::new(&gpu, &sizes, p.train.task(), 5)
+        .unwrap()
+        .with_activations(&activations)
+        .unwrap()
+        .with_dropout(&dropout)
+        .unwrap();
+    let loss = model.loss_kind();
+    let initial = weights(&gpu, &model).await;
+    let config = TrainConfig {
+        epochs: 12,
+        batch_size: batch,
+        seed,
+        ..TrainConfig::default()
+    };
+    let optimizer = replay::diabetes_optimizers()[1];
+    let mut trainer = Trainer::new(&gpu, model, optimizer, &p.train, None, config).unwrap();
+    let history = trainer.fit_async().await.unwrap().clone();
+    replay::check_against_reference(&replay::Run {
+        train: &p.train,
+        sizes: &sizes,
+        loss,
+        loss_weights: LossWeights::None,
+        clip_grad_norm: None,
+        activations: &activations,
+        dropout: &dropout,
+        optimizer,
+        seed,
+        batch,
+        initial,
+        trained: weights(&gpu, trainer.model()).await,
+        history: &history,
+    });
+}
+
 /// The model's parameters, one `Vec` per parameter in slot order.
 async fn weights(gpu: &Gpu, model: &Mlp) -> Vec<Vec<f32>> {
     let mut weights = Vec::new();

@@ -25,6 +25,7 @@ async fn train_calls_back_every_epoch_and_returns_the_outcome() {
         0.01,
         "relu".into(),
         "default".into(),
+        0.0,
         6,
         on_epoch,
     )
@@ -64,7 +65,7 @@ async fn train_calls_back_every_epoch_and_returns_the_outcome() {
 #[wasm_bindgen_test]
 async fn train_refuses_bad_settings_in_words() {
     let on_epoch = js_sys::Function::new_no_args("");
-    let refused = |optimizer: &str, lr: f64, activation: &str, init: &str| {
+    let refused = |optimizer: &str, lr: f64, activation: &str, init: &str, dropout: f32| {
         let call = wgsl_train_web::train(
             optimizer.into(),
             lr,
@@ -72,6 +73,7 @@ async fn train_refuses_bad_settings_in_words() {
             0.0,
             activation.into(),
             init.into(),
+            dropout,
             5,
             on_epoch.clone(),
         );
@@ -80,23 +82,26 @@ async fn train_refuses_bad_settings_in_words() {
             String::from(js_sys::Error::from(err).message())
         }
     };
-    let message = refused("adam", -1.0, "relu", "default").await;
+    let message = refused("adam", -1.0, "relu", "default", 0.0).await;
     assert!(
         message.contains("lr"),
         "lr -1 was refused without naming it"
     );
-    let message = refused("rmsprop", 0.01, "relu", "default").await;
+    let message = refused("rmsprop", 0.01, "relu", "default", 0.0).await;
     assert!(message.contains("rmsprop"), "{message}");
-    let message = refused("adam", 0.01, "swish", "default").await;
+    let message = refused("adam", 0.01, "swish", "default", 0.0).await;
     assert!(message.contains("swish"), "{message}");
-    let message = refused("adam", 0.01, "relu", "glorot").await;
+    let message = refused("adam", 0.01, "relu", "glorot", 0.0).await;
     assert!(message.contains("glorot"), "{message}");
+    let message = refused("adam", 0.01, "relu", "default", 1.0).await;
+    assert!(message.contains("dropout probability 1"), "{message}");
 }
 
-/// The page's activation and initialisation reach the model: `train` with Tanh and Xavier's
-/// draw gives, epoch for epoch, the losses the library gives the same experiment here.
+/// The page's activation, initialisation and dropout reach the model: `train` with Tanh,
+/// Xavier's draw and Dropout 0.2 gives, epoch for epoch, the losses the library gives the same
+/// experiment here.
 #[wasm_bindgen_test]
-async fn train_takes_the_activation_and_initialisation() {
+async fn train_takes_the_activation_initialisation_and_dropout() {
     use wgsl_train::experiment::Experiment;
     use wgsl_train::nn::{Activation, Init};
     use wgsl_train::optim::AdamConfig;
@@ -108,6 +113,7 @@ async fn train_takes_the_activation_and_initialisation() {
         0.0,
         "tanh".into(),
         "xavier_uniform".into(),
+        0.2,
         4,
         on_epoch,
     )
@@ -130,6 +136,7 @@ async fn train_takes_the_activation_and_initialisation() {
     experiment.train.epochs = 4;
     experiment.activations = vec![Activation::Tanh];
     experiment.init = Init::XavierUniform { gain: 1.0 };
+    experiment.dropout = vec![0.2];
     let gpu = wgsl_train::Gpu::new_async(wgsl_train::GpuOptions::default())
         .await
         .unwrap();
