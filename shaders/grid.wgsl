@@ -111,9 +111,18 @@ fn member(model: u32) -> vec4<u32> {
     return vec4<u32>(tables[at], tables[at + 1u], tables[at + 2u], tables[at + 3u]);
 }
 
+// Words of a row group's entry: the three above, then its seed's low and high words (which key
+// Dropout's masks), then padding. Mirrors ROW_GROUP_WORDS in src/kernels/grid.rs.
+const ROW_GROUP_WORDS: u32 = 8u;
+
 fn row_group(group: u32) -> vec4<u32> {
-    let at = settings.row_groups_at + 4u * group;
-    return vec4<u32>(tables[at], tables[at + 1u], tables[at + 2u], tables[at + 3u]);
+    let at = settings.row_groups_at + ROW_GROUP_WORDS * group;
+    return vec4<u32>(tables[at], tables[at + 1u], tables[at + 2u], 0u);
+}
+
+fn row_group_seed(group: u32) -> vec2<u32> {
+    let at = settings.row_groups_at + ROW_GROUP_WORDS * group;
+    return vec2<u32>(tables[at + 3u], tables[at + 4u]);
 }
 
 fn record_history(model: u32, epoch: u32, train_loss: f32, validation_loss: f32, status: u32) {

@@ -44,6 +44,7 @@ fn model(
     GridModel {
         hidden: hidden.to_vec(),
         activation: Activation::Relu,
+        dropout: 0.0,
         init: Init::Default,
         optimizer: optimizer.into(),
         lr_schedule: LrSchedule::Constant,
@@ -249,6 +250,8 @@ fn trained_alone(data: &Dataset, fold: &Fold, model: &GridModel, config: &GridCo
     let mlp = Mlp::new_with_init(gpu(), &sizes, data.task(), model.init, model.seed)
         .unwrap()
         .with_activations(&[model.activation])
+        .unwrap()
+        .with_dropout(&[model.dropout])
         .unwrap();
     let train = data.subset(&fold.train);
     let validation = data.subset(&fold.validation);
@@ -259,8 +262,10 @@ fn trained_alone(data: &Dataset, fold: &Fold, model: &GridModel, config: &GridCo
         patience: config.patience,
         min_delta: config.min_delta,
         lr_schedule: model.lr_schedule,
-        // The one-dispatch path does not clip by norm: a clipped run takes the general one.
-        single_dispatch_epochs: common::epoch_path(config.clip_grad_norm.is_none()),
+        // The one-dispatch path does not clip by norm or drop out: those take the general one.
+        single_dispatch_epochs: common::epoch_path(
+            config.clip_grad_norm.is_none() && model.dropout == 0.0,
+        ),
         clip_grad_norm: config.clip_grad_norm,
         ..TrainConfig::default()
     };
@@ -569,4 +574,86 @@ fn clip_grad_norm_trains_in_the_grid_as_with_the_trainer() {
         let message = refused.map(|e| e.to_string()).unwrap_or_default();
         assert!(message.contains("clip_grad_norm"), "{bad}: {message}");
     }
+}
+
+/// Dropout trains in the grid as with the `Trainer`: the grid's models draw the masks they
+/// draw alone (keyed by their seed, the run's step, the layer and the row's place in the
+/// step), in every form this adapter uses, with models without Dropout and a model too large
+/// for a grid kernel (which trains alone) beside them; the looped and unrolled forms agree
+/// bit for bit; and the weights are named as `nn.Sequential` with the Dropout layers names
+/// them. A probability outside [0, 1) is refused by name.
+#[test]
+fn dropout_trains_in_the_grid_as_with_the_trainer() {
+    use wgsl_train::train::KernelForm;
+    let (mut rng, seed) = rng("dropout_trains_in_the_grid_as_with_the_trainer");
+    let data = regression(&mut rng, 157, 6);
+    let folds = data.k_fold(3, seed).unwrap();
+    let adam = AdamConfig {
+        lr: 0.01,
+        ..AdamConfig::default()
+    };
+    let sgd = SgdConfig {
+        lr: 0.05,
+        momentum: 0.9,
+        ..SgdConfig::default()
+    };
+    let s = seed % 1000 + (1 << 33); // a seed past 32 bits: both of its words key the masks
+    let models = vec![
+        GridModel {
+            dropout: 0.3,
+            ..model(&[5], adam, s, 0)
+        },
+        GridModel {
+            dropout: 0.2,
+            activation: Activation::Gelu,
+            ..model(&[4, 3], sgd, s + 1, 1)
+        },
+        model(&[5], adam, s, 2),
+        // 201 parameters: trained alone by the Trainer, with its Dropout.
+        GridModel {
+            dropout: 0.5,
+            ..model(&[25], adam, s + 2, 2)
+        },
+    ];
+    let mut forms = vec![KernelForm::for_adapter(gpu())];
+    if forms[0] != KernelForm::Looped {
+        forms.push(KernelForm::Looped);
+        if gpu().subgroup_size().is_some() {
+            forms.push(KernelForm::Subgroup);
+        }
+    }
+    let mut results = Vec::new();
+    for &form in &forms {
+        eprintln!("{form:?}");
+        let config = GridConfig {
+            epochs: 4,
+            batch_size: 16,
+            kernel_form: Some(form),
+            ..GridConfig::default()
+        };
+        assert_agrees(&data, &folds, &models, &config);
+        results.push(fit(&data, &folds, models.clone(), config));
+    }
+    if forms.contains(&KernelForm::Unrolled) {
+        let (unrolled, looped) = (&results[0], &results[1]);
+        for (i, (u, l)) in unrolled.iter().zip(looped).enumerate() {
+            assert_eq!(bits(u), bits(l), "model {i}: {:?}", models[i]);
+        }
+    }
+    let names: Vec<&str> = results[0][1]
+        .weights
+        .iter()
+        .map(|t| t.name.as_str())
+        .collect();
+    assert_eq!(
+        names,
+        ["0.weight", "0.bias", "3.weight", "3.bias", "6.weight", "6.bias"]
+    );
+    let bad = GridModel {
+        dropout: 1.0,
+        ..model(&[5], adam, s, 0)
+    };
+    let refused = ModelGrid::new(gpu(), &data, &folds, vec![bad], GridConfig::default()).err();
+    let message = refused.map(|e| e.to_string()).unwrap_or_default();
+    assert!(message.contains("dropout probability 1"), "{message}");
 }

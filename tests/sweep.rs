@@ -38,6 +38,7 @@ fn candidate(
     Candidate {
         hidden: hidden.to_vec(),
         activation: wgsl_train::nn::Activation::Relu,
+        dropout: 0.0,
         init: wgsl_train::nn::Init::Default,
         optimizer: optimizer.into(),
         lr_schedule: LrSchedule::Constant,
@@ -580,6 +581,36 @@ fn the_sweep_command_compares_initialisations() {
     assert_ne!(losses[0], losses[1], "the initialisations trained alike");
     let best = report["best"].as_u64().unwrap() as usize;
     assert_eq!(entry["init"], inits[best]);
+}
+
+/// `--dropout`, comma-separated, is a grid axis (after the activations): one candidate per
+/// probability, each trained with it (their scores differ), the JSON naming it and the refit
+/// model recording the winner's as `nn.Dropout` after its activation.
+#[test]
+fn the_sweep_command_compares_dropout() {
+    let (report, entry) = sweep_on_diabetes(
+        "sweep-dropout",
+        &["--hidden", "8", "--dropout", "0.2,0.6", "--epochs", "3"],
+    );
+    let candidates = report["candidates"].as_array().unwrap();
+    let named: Vec<f64> = candidates
+        .iter()
+        .map(|c| c["params"]["dropout"].as_f64().unwrap())
+        .collect();
+    assert_eq!(named, [0.2f32, 0.6].map(f64::from));
+    let losses: Vec<f64> = candidates
+        .iter()
+        .map(|c| c["mean_validation_loss"].as_f64().unwrap())
+        .collect();
+    assert_ne!(
+        losses[0], losses[1],
+        "the dropout probabilities trained alike"
+    );
+    let best = report["best"].as_u64().unwrap() as usize;
+    let layers = entry["layers"].as_array().unwrap();
+    let kinds: Vec<&str> = layers.iter().map(|l| l["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["Linear", "ReLU", "Dropout", "Linear"]);
+    assert_eq!(layers[2]["p"].as_f64(), Some(named[best]));
 }
 
 /// `--clip-grad-norm N` reaches every model of the grid and the refit: with N = 1e-9, SGD's

@@ -176,6 +176,7 @@ impl Sweep {
                 json!({
                     "hidden": c.hidden,
                     "activation": c.activation,
+                    "dropout": c.dropout,
                     "init": c.init,
                     "optimizer": c.optimizer,
                     "lr_schedule": format!("{:?}", c.lr_schedule),

@@ -28,6 +28,8 @@ pub struct Candidate {
     pub hidden: Vec<usize>,
     /// The activation after every hidden layer.
     pub activation: Activation,
+    /// `nn.Dropout(p)` after every hidden layer's activation (0: none).
+    pub dropout: f32,
     /// How the initial weights are drawn.
     pub init: Init,
     /// The optimizer and its hyperparameters (L1 and L2 included).
@@ -38,7 +40,7 @@ pub struct Candidate {
 
 impl Candidate {
     /// A short description: optimizer (with SGD's momentum), rate, penalties, widths, and the
-    /// activation and the initialisation unless they are the defaults.
+    /// activation, the dropout and the initialisation unless they are the defaults.
     pub fn describe(&self) -> String {
         let (name, lr, l1, l2) = match self.optimizer {
             OptimizerConfig::Sgd(c) => ("sgd", c.lr, c.l1, c.weight_decay),
@@ -57,12 +59,16 @@ impl Candidate {
             Activation::Relu => String::new(),
             other => format!(" activation={other}"),
         };
+        let dropout = match self.dropout {
+            0.0 => String::new(),
+            p => format!(" dropout={p}"),
+        };
         let init = match self.init {
             Init::Default => String::new(),
             other => format!(" init={other}"),
         };
         format!(
-            "{name}{momentum} lr={lr} l1={l1} l2={l2} hidden={}{activation}{init}",
+            "{name}{momentum} lr={lr} l1={l1} l2={l2} hidden={}{activation}{dropout}{init}",
             hidden.join("-")
         )
     }
@@ -118,6 +124,7 @@ impl Sweep {
                 .map(|(_, e)| Candidate {
                     hidden: e.hidden.clone(),
                     activation: Activation::Relu,
+                    dropout: 0.0,
                     init: e.init,
                     optimizer: e.optimizer,
                     lr_schedule: e.train.lr_schedule,
@@ -282,6 +289,7 @@ impl Sweep {
             .map(|&i| GridModel {
                 hidden: self.candidates[i / self.folds].hidden.clone(),
                 activation: self.candidates[i / self.folds].activation,
+                dropout: self.candidates[i / self.folds].dropout,
                 init: self.candidates[i / self.folds].init,
                 optimizer: self.candidates[i / self.folds].optimizer,
                 lr_schedule: self.candidates[i / self.folds].lr_schedule,
@@ -321,7 +329,8 @@ impl Sweep {
             let (candidate, fold) = (i / self.folds, i % self.folds);
             let init = self.candidates[candidate].init;
             let mlp = Mlp::new_with_init(gpu, &result.sizes, data.task(), init, self.seed)?
-                .with_activations(&[self.candidates[candidate].activation])?;
+                .with_activations(&[self.candidates[candidate].activation])?
+                .with_dropout(&[self.candidates[candidate].dropout])?;
             mlp.load_state_dict(gpu, &result.weights)?;
             let p = &prepared.fold_preprocessing[fold];
             let development = &prepared.development;
@@ -374,7 +383,8 @@ impl Sweep {
         sizes.push(data.n_outputs());
         let init = best_candidate.init;
         let model = Mlp::new_with_init(gpu, &sizes, data.task(), init, self.seed)?
-            .with_activations(&[best_candidate.activation])?;
+            .with_activations(&[best_candidate.activation])?
+            .with_dropout(&[best_candidate.dropout])?;
         let config = TrainConfig {
             epochs: refit_epochs,
             batch_size: self.grid.batch_size,
@@ -603,6 +613,7 @@ mod tests {
         let candidate = |optimizer: OptimizerConfig| Candidate {
             hidden: vec![8, 4],
             activation: Activation::Relu,
+            dropout: 0.0,
             init: Init::Default,
             optimizer,
             lr_schedule: LrSchedule::Constant,
@@ -641,6 +652,13 @@ mod tests {
         assert!(leaky
             .describe()
             .ends_with("hidden=8-4 activation=leaky_relu:0.2"));
+        let dropped = Candidate {
+            dropout: 0.25,
+            ..leaky
+        };
+        assert!(dropped
+            .describe()
+            .ends_with("activation=leaky_relu:0.2 dropout=0.25"));
     }
 
     #[test]

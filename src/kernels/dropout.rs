@@ -51,7 +51,7 @@ impl DropoutKey {
 }
 
 /// `⌈p·2²⁴⌉`: an element is dropped where its 24-bit draw is below it.
-fn drop_threshold(p: f32) -> u32 {
+pub(crate) fn drop_threshold(p: f32) -> u32 {
     (f64::from(p) * 16_777_216.0).ceil() as u32
 }
 

@@ -13,6 +13,7 @@ use std::sync::{Mutex, OnceLock};
 use bytemuck::{Pod, Zeroable};
 
 use super::activation::Activation;
+use super::dropout::{drop_threshold, dropout_scale};
 use super::loss::LossKind;
 use super::Shader;
 use crate::error::{Error, Result};
@@ -77,6 +78,10 @@ pub(crate) enum GridAlgorithm {
     AdamAmsgrad,
 }
 
+/// Words of a row group's entry in the tables (`ROW_GROUP_WORDS` in grid.wgsl): its training
+/// rows, where its validation rows start, how many, and its seed's low and high words.
+pub(crate) const ROW_GROUP_WORDS: usize = 8;
+
 /// The member table's code of a model's update (`who.z` in the kernel).
 pub(crate) const UPDATE_SGD: u32 = 0;
 pub(crate) const UPDATE_ADAM: u32 = 1;
@@ -136,6 +141,8 @@ impl KernelForm {
 pub(crate) struct GridShape {
     pub sizes: Vec<usize>,
     pub activation: Activation,
+    /// Dropout's probability after every hidden layer, as f32 bits (0: none).
+    pub dropout: u32,
     pub loss: LossKind,
     pub algorithm: GridAlgorithm,
     pub form: KernelForm,
@@ -190,8 +197,8 @@ impl GridShape {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         *sources.entry(self.clone()).or_insert_with(|| {
             let name = format!(
-                "grid_{:?}_{:?}_{:?}_{:?}_{:?}",
-                self.sizes, self.activation, self.loss, self.algorithm, self.form
+                "grid_{:?}_{:?}_{:x}_{:?}_{:?}_{:?}",
+                self.sizes, self.activation, self.dropout, self.loss, self.algorithm, self.form
             );
             ShaderCode::of_crate(
                 Box::leak(name.into_boxed_str()),
@@ -442,6 +449,9 @@ impl<'s> Generator<'s> {
         self.line("let group = workgroup_row_group(wid.x);");
         self.line("let rows = row_group(group);");
         self.line(&format!("let record = model * {}u;", layout.len));
+        if self.dropout() {
+            self.line("let dropout_seed = row_group_seed(group);");
+        }
         if self.looped() {
             self.line(&format!(
                 "var w: array<vec4<f32>, {p4}>;\nvar g: array<vec4<f32>, {p4}>;"
@@ -485,6 +495,10 @@ impl<'s> Generator<'s> {
         });
         self.line("let first = step * settings.batch;");
         self.line("let batch = min(settings.batch, rows.x - first);");
+        if self.dropout() {
+            // The run's step, as the trainer counts its optimizer's steps.
+            self.line("let dropout_step = (settings.first_epoch + epoch) * steps + step;");
+        }
         self.line(&format!(
             "let scale = 1.0 / f32(batch * {}u);",
             self.loss_width()
@@ -493,7 +507,7 @@ impl<'s> Generator<'s> {
         let rows = self.row_loop("batch");
         self.line(&rows);
         self.line("let row = train_row(group, epoch, first + r);");
-        self.forward(features);
+        self.forward(features, true);
         self.loss(true);
         self.backward();
         self.line("}");
@@ -518,7 +532,7 @@ impl<'s> Generator<'s> {
         let rows = self.row_loop("rows.z");
         self.line(&rows);
         self.line("let row = tables[rows.y + r];");
-        self.forward(features);
+        self.forward(features, false);
         self.loss(false);
         self.line("}");
         self.subgroup_sum("loss");
@@ -577,12 +591,33 @@ impl<'s> Generator<'s> {
         }
     }
 
+    /// Dropout's multiplier of unit `j` (a WGSL expression) of hidden layer `n` (1-based, of
+    /// `outputs` units) for the step's row `r`, as the trainer's Dropout draws it
+    /// (kernels/dropout.rs): keyed by the row group's seed, model 0, the run's step, the layer
+    /// and the element `r·outputs + j`.
+    fn dropout_multiplier(&self, n: usize, outputs: usize, j: &str) -> String {
+        let p = f32::from_bits(self.shape.dropout);
+        format!(
+            "dropout_multiplier(dropout_seed, vec4<u32>(r * {outputs}u + {j}, {}u, dropout_step, 0u), {}u, bitcast<f32>({}u))",
+            n - 1,
+            drop_threshold(p),
+            dropout_scale(p).to_bits()
+        )
+    }
+
+    /// Whether the kernel trains with Dropout.
+    fn dropout(&self) -> bool {
+        self.shape.dropout != 0
+    }
+
     /// `a{l}`: the activations of layer l (a0: the row's features; the last: the logits), and
     /// `z{l}` the pre-activations of the hidden layers. Each unit's sum starts at its bias and
-    /// adds its inputs in order, one fma each, in both forms.
-    fn forward(&mut self, features: usize) {
+    /// adds its inputs in order, one fma each, in both forms. In `training` with Dropout, each
+    /// hidden activation is times its multiplier `m{l}`, which the backward pass reuses.
+    fn forward(&mut self, features: usize, training: bool) {
         let layers = self.shape.sizes.len() - 1;
         let activation = self.shape.activation;
+        let dropout = training && self.dropout();
         if self.looped() {
             self.line(&format!("var a0: array<f32, {features}>;"));
             self.line(&format!(
@@ -597,13 +632,22 @@ impl<'s> Generator<'s> {
                 if hidden {
                     self.line(&format!("var z{n}: array<f32, {outputs}>;"));
                 }
+                if hidden && dropout {
+                    self.line(&format!("var m{n}: array<f32, {outputs}>;"));
+                }
                 self.line(&format!("for (var j = 0u; j < {outputs}u; j++) {{"));
                 self.line(&format!("var sum = {};", at('w', &format!("{b}u + j"))));
                 self.line(&format!(
                     "for (var k = 0u; k < {inputs}u; k++) {{ sum = fma({}, a{l}[k], sum); }}",
                     at('w', &format!("{w}u + j * {inputs}u + k"))
                 ));
-                if hidden {
+                if hidden && dropout {
+                    self.line(&format!(
+                        "z{n}[j] = sum;\nm{n}[j] = {};\na{n}[j] = {} * m{n}[j];",
+                        self.dropout_multiplier(n, outputs, "j"),
+                        activation.wgsl_forward("sum")
+                    ));
+                } else if hidden {
                     self.line(&format!(
                         "z{n}[j] = sum;\na{n}[j] = {};",
                         activation.wgsl_forward("sum")
@@ -632,9 +676,17 @@ impl<'s> Generator<'s> {
                     }
                 }
                 if hidden {
-                    self.line(&format!("let z{}_{j} = {sum};", l + 1));
-                    let a = activation.wgsl_forward(&format!("z{}_{j}", l + 1));
-                    self.line(&format!("let a{}_{j} = {a};", l + 1));
+                    let n = l + 1;
+                    self.line(&format!("let z{n}_{j} = {sum};"));
+                    let a = activation.wgsl_forward(&format!("z{n}_{j}"));
+                    if dropout {
+                        let m = self.dropout_multiplier(n, outputs, &format!("{j}u"));
+                        self.line(&format!(
+                            "let m{n}_{j} = {m};\nlet a{n}_{j} = {a} * m{n}_{j};"
+                        ));
+                    } else {
+                        self.line(&format!("let a{n}_{j} = {a};"));
+                    }
                 } else {
                     self.line(&format!("let a{}_{j} = {sum};", l + 1));
                 }
@@ -737,8 +789,13 @@ impl<'s> Generator<'s> {
                         "for (var j = 1u; j < {outputs}u; j++) {{ sum = fma(d{n}[j], {}, sum); }}",
                         at('w', &format!("{w}u + j * {inputs}u + k"))
                     ));
+                    let mask = if self.dropout() {
+                        format!(" * m{l}[k]")
+                    } else {
+                        String::new()
+                    };
                     self.line(&format!(
-                        "d{l}[k] = {};",
+                        "d{l}[k] = {}{mask};",
                         activation.wgsl_backward(&format!("z{l}[k]"), "sum")
                     ));
                     self.line("}");
@@ -764,7 +821,12 @@ impl<'s> Generator<'s> {
                         sum = format!("fma(d{}_{j}, {}, {sum})", l + 1, self.weight(l, j, k));
                     }
                     let d = activation.wgsl_backward(&format!("z{l}_{k}"), &sum);
-                    self.line(&format!("let d{l}_{k} = {d};"));
+                    let mask = if self.dropout() {
+                        format!(" * m{l}_{k}")
+                    } else {
+                        String::new()
+                    };
+                    self.line(&format!("let d{l}_{k} = {d}{mask};"));
                 }
             }
         }
@@ -807,7 +869,7 @@ impl<'s> Generator<'s> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::seam::{assert_mirrors, mirror};
+    use super::super::seam::{assert_constants, assert_mirrors, mirror};
     use super::*;
 
     /// Every kind of generated kernel is valid WGSL: each loss, each optimizer's states, one
@@ -839,6 +901,11 @@ mod tests {
             let shape = GridShape {
                 sizes,
                 activation: Activation::Relu,
+                dropout: if algorithm == GridAlgorithm::AdamAmsgrad {
+                    0.25f32.to_bits()
+                } else {
+                    0
+                },
                 loss,
                 algorithm,
                 form,
@@ -863,6 +930,7 @@ mod tests {
         let shape = GridShape {
             sizes: vec![10, 5, 1],
             activation: Activation::Relu,
+            dropout: 0,
             loss: LossKind::Mse,
             algorithm: GridAlgorithm::SgdOrAdam,
             form: KernelForm::Unrolled,
@@ -879,6 +947,11 @@ mod tests {
             ),
             (16, 16, 48, 64, 80)
         );
+    }
+
+    #[test]
+    fn the_row_group_entry_matches_wgsl() {
+        assert_constants(Shader::Grid, &[("ROW_GROUP_WORDS", ROW_GROUP_WORDS as u32)]);
     }
 
     #[test]

@@ -508,7 +508,7 @@ pub fn per_hidden_layer(
 
 /// The parameters' names in PyTorch's `nn.Sequential(Linear, activation, [Dropout,] Linear,
 /// …)`: each hidden layer takes two indices, three with a Dropout layer (p > 0).
-fn param_names(sizes: &[usize], dropout: &[f32]) -> Vec<String> {
+pub(crate) fn param_names(sizes: &[usize], dropout: &[f32]) -> Vec<String> {
     let mut index = 0;
     (0..sizes.len() - 1)
         .flat_map(|l| {

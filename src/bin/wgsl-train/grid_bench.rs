@@ -77,6 +77,7 @@ fn models(copies: usize) -> Vec<GridModel> {
                             out.push(GridModel {
                                 hidden: vec![5],
                                 activation: Activation::Relu,
+                                dropout: 0.0,
                                 init: Init::Default,
                                 optimizer,
                                 lr_schedule: LrSchedule::Constant,

@@ -42,6 +42,10 @@ pub struct SweepArgs {
     /// leaky_relu:SLOPE, tanh, sigmoid, gelu, gelu_tanh, silu.
     #[arg(long, value_delimiter = ',', default_value = "relu")]
     activation: Vec<Activation>,
+    /// Dropout probabilities to compare, each as nn.Dropout(P) after every hidden layer's
+    /// activation (as train's --dropout; 0: none).
+    #[arg(long, value_delimiter = ',', default_value = "0", value_name = "P")]
+    dropout: Vec<f32>,
     /// Initialisations to compare, one per --init (as train's --init; a value's own settings
     /// are comma-separated, so several are given as --init A --init B).
     #[arg(long, default_value = "default")]
@@ -121,10 +125,12 @@ fn candidates(args: &SweepArgs) -> Result<Vec<Candidate>> {
         for &lr in &args.lr {
             for &l1 in &args.l1 {
                 for &l2 in &args.l2 {
-                    for (widths, &activation, &init) in hidden.iter().flat_map(|w| {
-                        args.activation
-                            .iter()
-                            .flat_map(move |a| args.init.iter().map(move |i| (w, a, i)))
+                    for (widths, &activation, &dropout, &init) in hidden.iter().flat_map(|w| {
+                        args.activation.iter().flat_map(move |a| {
+                            args.dropout
+                                .iter()
+                                .flat_map(move |d| args.init.iter().map(move |i| (w, a, d, i)))
+                        })
                     }) {
                         let optimizer: OptimizerConfig = match optimizer {
                             OptimizerArg::Sgd => SgdConfig {
@@ -156,6 +162,7 @@ fn candidates(args: &SweepArgs) -> Result<Vec<Candidate>> {
                         out.push(Candidate {
                             hidden: widths.clone(),
                             activation,
+                            dropout,
                             init,
                             optimizer,
                             lr_schedule: LrSchedule::Constant,
@@ -376,6 +383,7 @@ fn report(outcome: &SweepOutcome) -> Value {
                     "optimizer": c.candidate.optimizer,
                     "hidden": c.candidate.hidden,
                     "activation": c.candidate.activation,
+                    "dropout": c.candidate.dropout,
                     "init": c.candidate.init,
                 }),
             );

@@ -20,9 +20,10 @@ use crate::gpu::{block_on, Gpu, Tensor};
 use crate::kernels::control::{
     LOSS_GREW, NONFINITE_LOSS, NONFINITE_PARAMETER, OUT_OF_PATIENCE, RAN,
 };
+use crate::kernels::dropout::check_dropout;
 pub use crate::kernels::grid::KernelForm;
 use crate::kernels::grid::{grid_dispatch, GridBuffers, ModelControl};
-use crate::nn::{Activation, Init, NamedTensor};
+use crate::nn::{param_names, Activation, Init, NamedTensor};
 use crate::optim::{clip_grad_norm_problem, LrSchedule, OptimizerConfig};
 pub use alone::GRID_MAX_PARAMS;
 use plan::{KernelPlan, Plan};
@@ -36,6 +37,10 @@ pub struct GridModel {
     pub hidden: Vec<usize>,
     /// The nonlinearity after each hidden layer.
     pub activation: Activation,
+    /// `nn.Dropout(p)` after each hidden layer's activation (0: none), its masks those the
+    /// model draws trained alone with [`Mlp::with_dropout`](crate::nn::Mlp::with_dropout) and
+    /// its seed.
+    pub dropout: f32,
     /// How the initial weights are drawn.
     pub init: Init,
     /// The optimizer and its hyperparameters (L1 and L2 included).
@@ -360,7 +365,11 @@ impl<'g> ModelGrid<'g> {
                 results[self.in_grid[model]] = Some(GridResult {
                     history,
                     diverged,
-                    weights: state_dict(&kernel.shape.sizes, flat),
+                    weights: state_dict(
+                        &kernel.shape.sizes,
+                        f32::from_bits(kernel.shape.dropout),
+                        flat,
+                    ),
                     sizes: kernel.shape.sizes.clone(),
                     trained_alone: false,
                 });
@@ -439,15 +448,17 @@ fn read_history(
 }
 
 /// The flat parameters (PyTorch's order) as a state dict.
-fn state_dict(sizes: &[usize], flat: &[f32]) -> Vec<NamedTensor> {
+fn state_dict(sizes: &[usize], dropout: f32, flat: &[f32]) -> Vec<NamedTensor> {
+    let names = param_names(sizes, &vec![dropout; sizes.len() - 2]);
+    let mut names = names.into_iter();
     let mut at = 0;
     let mut tensors = Vec::new();
-    for (l, pair) in sizes.windows(2).enumerate() {
+    for pair in sizes.windows(2) {
         let (inputs, outputs) = (pair[0], pair[1]);
-        for (name, shape) in [("weight", vec![outputs, inputs]), ("bias", vec![outputs])] {
+        for shape in [vec![outputs, inputs], vec![outputs]] {
             let len: usize = shape.iter().product();
             tensors.push(NamedTensor {
-                name: format!("{}.{name}", 2 * l),
+                name: names.next().expect("two names a layer"),
                 shape,
                 data: flat[at..at + len].to_vec(),
             });
@@ -521,6 +532,7 @@ fn check(data: &Dataset, folds: &[Fold], models: &[GridModel], config: &GridConf
                 return Err(invalid(format!("model {i}: {problem}")));
             }
         }
+        check_dropout("ModelGrid::new", model.dropout)?;
         model.optimizer.validate()?;
         model.init.validate()?;
         model.lr_schedule.validate()?;
@@ -535,7 +547,7 @@ mod tests {
     #[test]
     fn the_state_dict_takes_each_layer_in_pytorch_order() {
         let flat: Vec<f32> = (0..17).map(|i| i as f32).collect();
-        let tensors = state_dict(&[3, 2, 1], &flat[..11]);
+        let tensors = state_dict(&[3, 2, 1], 0.0, &flat[..11]);
         let names: Vec<&str> = tensors.iter().map(|t| t.name.as_str()).collect();
         assert_eq!(names, ["0.weight", "0.bias", "2.weight", "2.bias"]);
         assert_eq!(tensors[0].data, [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]);

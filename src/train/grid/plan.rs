@@ -10,7 +10,7 @@ use crate::gpu::Gpu;
 use crate::kernels::dim;
 use crate::kernels::grid::{
     models_per_workgroup, subgroup_form_width, GridAlgorithm, GridSettings, GridShape, KernelForm,
-    ModelControl, UPDATE_ADAM, UPDATE_SGD,
+    ModelControl, ROW_GROUP_WORDS, UPDATE_ADAM, UPDATE_SGD,
 };
 use crate::kernels::loss::LossKind;
 use crate::kernels::optim::GroupParams;
@@ -172,10 +172,12 @@ impl Plan {
         let mut next_validation = validation_at;
         for (g, group) in self.row_groups.iter().enumerate() {
             let fold = &self.folds[group.fold];
-            let at = row_groups_at + 4 * g;
+            let at = row_groups_at + ROW_GROUP_WORDS * g;
             tables[at] = fold.train.len() as u32;
             tables[at + 1] = next_validation as u32;
             tables[at + 2] = fold.validation.len() as u32;
+            tables[at + 3] = group.seed as u32;
+            tables[at + 4] = (group.seed >> 32) as u32;
             for (i, &row) in fold.validation.iter().enumerate() {
                 tables[next_validation + i] = row as u32;
             }
@@ -205,7 +207,7 @@ impl Plan {
     /// (row groups, validation rows, orders) offsets in the tables.
     fn table_offsets(&self) -> (usize, usize, usize) {
         let row_groups_at = 0;
-        let validation_at = 4 * self.row_groups.len();
+        let validation_at = ROW_GROUP_WORDS * self.row_groups.len();
         let validation: usize = self
             .row_groups
             .iter()
@@ -373,6 +375,12 @@ fn shape_of(data: &Dataset, model: &GridModel, loss: LossKind, form: KernelForm)
     GridShape {
         sizes,
         activation: model.activation,
+        // −0 is no Dropout too: one kernel for both.
+        dropout: if model.dropout == 0.0 {
+            0
+        } else {
+            model.dropout.to_bits()
+        },
         loss,
         algorithm,
         form,
