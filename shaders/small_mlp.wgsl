@@ -27,6 +27,8 @@ const READS_OUTPUT: u32 = 0xffffffffu;
 // Set by the host when every hidden layer is ReLU: the kernel then compiles to ReLU's max and
 // select alone, as it did before the other activations (the bench's ReLU rows stay as fast).
 override ONLY_RELU: bool = false;
+// Set by the host when a hidden layer has Dropout: the kernel then draws its masks.
+override DROPOUT: bool = false;
 
 struct SmallParams {
     // The optimizer's one group (first: a struct member of a uniform starts at a multiple of 16).
@@ -49,6 +51,11 @@ struct SmallParams {
     activation: vec4<u32>,
     negative_slope: vec4<f32>,
     pre_offsets: vec4<u32>,
+    // Per hidden layer, Dropout's ⌈p·2²⁴⌉ (0: none) and 1/(1 − p) (kernels/dropout.rs); the
+    // run's seed's low and high words.
+    dropout_threshold: vec4<u32>,
+    dropout_scale: vec4<f32>,
+    dropout_seed: vec4<u32>,
     // PyTorch's CrossEntropyLoss weight per class, or BCEWithLogitsLoss pos_weight per column.
     loss_weights: array<vec4<f32>, 4>,
     // The epoch's row of results; its `steps` are the epoch's.
@@ -58,7 +65,8 @@ struct SmallParams {
 @group(0) @binding(0) var<storage, read> x_all: array<f32>;
 @group(0) @binding(1) var<storage, read> y_all: array<u32>;
 @group(0) @binding(2) var<storage, read> order: array<u32>;
-// Per step: the step vector of formulas.wgsl.
+// Per step: the step vector of formulas.wgsl; after the epoch's, the run's step before the
+// epoch (u32 bits in x), which keys Dropout's masks.
 @group(0) @binding(3) var<storage, read> step_values: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> values: array<f32>;
 @group(0) @binding(5) var<storage, read_write> state0: array<f32>;
@@ -88,6 +96,16 @@ fn logit(row: u32, j: u32) -> f32 {
 
 fn write_logit_grad(row: u32, j: u32, g: f32) {
     grad[row * size(params.layers) + j] = g;
+}
+
+// Dropout's multiplier of element `element` (row·units + unit of the batch) of hidden layer l
+// in the run's step `step`: the trainer's own (formulas.wgsl's dropout_multiplier, model 0).
+fn dropout_at(l: u32, element: u32, step: u32) -> f32 {
+    if params.dropout_threshold[l] == 0u {
+        return 1.0;
+    }
+    let counter = vec4<u32>(element, l, step, 0u);
+    return dropout_multiplier(params.dropout_seed.xy, counter, params.dropout_threshold[l], params.dropout_scale[l]);
 }
 
 fn size(l: u32) -> u32 {
@@ -195,6 +213,7 @@ fn train_epoch(@builtin(local_invocation_index) lidx: u32) {
     }
     let layers = params.layers;
     let outputs = size(layers);
+    let first_step = bitcast<u32>(step_values[params.row.steps].x);
     for (var s = 0u; s < params.row.steps; s++) {
         let first_row = s * params.batch;
         let rows = min(params.batch, params.rows - first_row);
@@ -229,6 +248,9 @@ fn train_epoch(@builtin(local_invocation_index) lidx: u32) {
                         act[params.pre_offsets[l] + idx] = v;
                     }
                     v = activation_forward(params.activation[l], v, params.negative_slope[l]);
+                }
+                if DROPOUT && l + 1u < layers {
+                    v *= dropout_at(l, idx, first_step + s);
                 }
                 act[dst + idx] = v;
             }
@@ -305,14 +327,19 @@ fn train_epoch(@builtin(local_invocation_index) lidx: u32) {
                     // Through the activation of hidden layer l − 1 (whose output is H_below).
                     let h = l - 1u;
                     var z = act[below_src + idx];
+                    var d: f32;
                     if ONLY_RELU {
-                        grad[below + idx] = relu_grad(z, acc);
+                        d = relu_grad(z, acc);
                     } else {
                         if params.pre_offsets[h] != READS_OUTPUT {
                             z = act[params.pre_offsets[h] + idx];
                         }
-                        grad[below + idx] = activation_backward(params.activation[h], z, acc, params.negative_slope[h]);
+                        d = activation_backward(params.activation[h], z, acc, params.negative_slope[h]);
                     }
+                    if DROPOUT {
+                        d *= dropout_at(h, idx, first_step + s);
+                    }
+                    grad[below + idx] = d;
                 }
             }
             storageBarrier();

@@ -1,6 +1,6 @@
 //! Dropout: the generator against its published vectors, the GPU's masks against the host's
-//! bit for bit, training with Dropout replayed on the f64 reference, and the identity it is
-//! outside training. PyTorch's own runs, given the same masks, are in golden.rs
+//! bit for bit, training with Dropout replayed on the f64 reference on every path, and the
+//! identity it is outside training. PyTorch's own runs, given the same masks, are in golden.rs
 //! (`dropout_training_follows_pytorch`).
 
 mod common;
@@ -136,8 +136,8 @@ fn masks_keep_one_minus_p_and_differ_from_key_to_key() {
 
 /// Mini-batches of diabetes through 10→16→8→1 with Dropout after both hidden layers (0.3 and
 /// 0.1; GELU then ReLU, so that both backward forms meet a mask), replayed step by step on the
-/// f64 reference drawing the same masks, on the general path and the streamed split (the
-/// one-dispatch path refuses Dropout, and `Auto` passes it by). The streamed run matches the
+/// f64 reference drawing the same masks, on each path: the general path, the streamed split
+/// and the one-dispatch path, three epochs a submission. The streamed run matches the
 /// uploaded one bit for bit: the masks follow the step, not the schedule.
 #[test]
 fn dropout_training_matches_the_cpu_reference() {
@@ -155,7 +155,11 @@ fn dropout_training_matches_the_cpu_reference() {
     let sizes = [10, 16, 8, 1];
     let batch = 29;
     let mut finals = Vec::new();
-    for chunk_rows in [None, Some(3 * batch)] {
+    for (path, chunk_rows) in [
+        (SingleDispatch::Never, None),
+        (SingleDispatch::Never, Some(3 * batch)),
+        (SingleDispatch::Always, None),
+    ] {
         let model = Mlp::new(gpu, &sizes, data.task(), 5)
             .unwrap()
             .with_activations(&[Activation::Gelu, Activation::Relu])
@@ -169,14 +173,19 @@ fn dropout_training_matches_the_cpu_reference() {
             seed: 0x1_0000_0011,
             chunk_rows,
             submission_epochs: Some(3),
-            single_dispatch_epochs: SingleDispatch::Auto,
+            single_dispatch_epochs: path,
             ..TrainConfig::default()
         };
         let mut trainer = Trainer::new(gpu, model, optimizer, &p.train, None, config).unwrap();
-        assert!(!trainer.single_dispatch_epochs());
+        assert_eq!(
+            trainer.single_dispatch_epochs(),
+            path == SingleDispatch::Always
+        );
         let history = trainer.fit().unwrap().clone();
         let worst = common::replay_trainer(gpu, &trainer, &p.train, initial, &history);
-        eprintln!("chunks {chunk_rows:?}: the largest difference is {worst:.3} of its bound");
+        eprintln!(
+            "{path:?}, chunks {chunk_rows:?}: the largest difference is {worst:.3} of its bound"
+        );
         finals.push(common::weights(gpu, trainer.model()));
     }
     assert_eq!(
@@ -205,27 +214,6 @@ fn prediction_and_validation_ignore_dropout() {
         common::bits(&plain.predict(gpu, &x, rows).unwrap()),
         common::bits(&dropped.predict(gpu, &x, rows).unwrap())
     );
-}
-
-/// The one-dispatch path has no Dropout: asked for, it refuses by name.
-#[test]
-fn the_one_dispatch_path_refuses_dropout_by_name() {
-    let gpu = gpu();
-    let data = diabetes().unwrap();
-    let p = Prepared::new(&data, &SplitConfig::default()).unwrap();
-    let model = Mlp::new(gpu, &[10, 5, 1], data.task(), 0)
-        .unwrap()
-        .with_dropout(&[0.2])
-        .unwrap();
-    let config = TrainConfig {
-        epochs: 1,
-        single_dispatch_epochs: SingleDispatch::Always,
-        ..TrainConfig::default()
-    };
-    let err = Trainer::new(gpu, model, AdamConfig::default(), &p.train, None, config)
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("Dropout"), "{err}");
 }
 
 /// Probabilities outside [0, 1) and counts that fit no layer are refused, naming them; Dropout

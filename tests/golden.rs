@@ -754,8 +754,8 @@ struct DropoutRun {
 
 /// One epoch of mini-batches through torch with Dropout after every hidden layer, torch given
 /// the crate's masks (dropout.json; generate.py checks first that applying a mask that way is
-/// bit for bit what `F.dropout` does with its own), replayed on the general path and the
-/// streamed split. The fixture's rows are laid out where the epoch's seeded shuffle takes
+/// bit for bit what `F.dropout` does with its own), replayed on the general path, the
+/// streamed split and the one-dispatch path. The fixture's rows are laid out where the epoch's seeded shuffle takes
 /// them from, so the crate's batches are torch's. Bounds as
 /// [`training_follows_pytorch_on_every_path`]'s with 4-row batches: the masks and their scale
 /// are exact on both sides, and the product with them one rounding more a layer.
@@ -777,8 +777,12 @@ fn dropout_training_follows_pytorch() {
         }
         let data = Dataset::regression(features, inputs, targets).unwrap();
         let per_step = (run.batch_size + inputs + 8 + 68 + 4) as f64 * F32_U;
-        for chunk_rows in [None, Some(3 * run.batch_size)] {
-            let what = format!("{} (chunks {chunk_rows:?})", run.name);
+        for (path, chunk_rows) in [
+            (SingleDispatch::Never, None),
+            (SingleDispatch::Never, Some(3 * run.batch_size)),
+            (SingleDispatch::Always, None),
+        ] {
+            let what = format!("{} ({path:?}, chunks {chunk_rows:?})", run.name);
             let mlp = Mlp::new(gpu, &run.sizes, Task::Regression, 0)
                 .unwrap()
                 .with_activations(&run.activations)
@@ -802,6 +806,7 @@ fn dropout_training_follows_pytorch() {
                 batch_size: run.batch_size,
                 seed: run.seed,
                 chunk_rows,
+                single_dispatch_epochs: path,
                 ..TrainConfig::default()
             };
             let mut trainer = Trainer::new(gpu, mlp, run.config, &data, None, config).unwrap();

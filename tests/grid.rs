@@ -262,10 +262,8 @@ fn trained_alone(data: &Dataset, fold: &Fold, model: &GridModel, config: &GridCo
         patience: config.patience,
         min_delta: config.min_delta,
         lr_schedule: model.lr_schedule,
-        // The one-dispatch path does not clip by norm or drop out: those take the general one.
-        single_dispatch_epochs: common::epoch_path(
-            config.clip_grad_norm.is_none() && model.dropout == 0.0,
-        ),
+        // The one-dispatch path does not clip by norm: a clipped run takes the general one.
+        single_dispatch_epochs: common::epoch_path(config.clip_grad_norm.is_none()),
         clip_grad_norm: config.clip_grad_norm,
         ..TrainConfig::default()
     };

@@ -5,6 +5,7 @@ use bytemuck::{Pod, Zeroable};
 
 use super::activation::Activation;
 use super::control::EpochRow;
+use super::dropout::drop_threshold;
 use super::loss::{LossKind, LossWeights};
 use super::optim::{GroupParams, UpdateKernel};
 use super::{dim, Shader};
@@ -53,6 +54,9 @@ pub(crate) struct SmallParams {
     activation: [u32; 4],
     negative_slope: [f32; 4],
     pre_offsets: [u32; 4],
+    dropout_threshold: [u32; 4],
+    dropout_scale: [f32; 4],
+    dropout_seed: [u32; 4],
     loss_weights: [[f32; 4]; 4],
     row: EpochRow,
 }
@@ -83,6 +87,9 @@ pub(crate) struct SmallModel<'a> {
     pub sizes: &'a [usize],
     /// One per hidden layer.
     pub activations: &'a [Activation],
+    /// Dropout's probability after each hidden layer (0: none), and the run's seed, which
+    /// keys its masks.
+    pub dropout: (&'a [f32], u64),
     /// `(weight, bias)` offsets of each layer in the flat parameter buffer.
     pub offsets: Vec<(usize, usize)>,
     pub loss: LossKind,
@@ -215,6 +222,12 @@ pub(crate) fn epoch_dispatch(
             pre_offsets[h] = dim(op, offset)?;
         }
     }
+    let (dropout, seed) = model.dropout;
+    let (mut dropout_threshold, mut dropout_scale) = ([0u32; 4], [1f32; 4]);
+    for (h, &p) in dropout.iter().enumerate().filter(|(_, &p)| p > 0.0) {
+        dropout_threshold[h] = drop_threshold(p);
+        dropout_scale[h] = super::dropout::dropout_scale(p);
+    }
     let mut loss_weights = [[0f32; 4]; 4];
     for (j, &w) in model
         .loss_weights
@@ -245,6 +258,9 @@ pub(crate) fn epoch_dispatch(
         activation,
         negative_slope,
         pre_offsets,
+        dropout_threshold,
+        dropout_scale,
+        dropout_seed: [seed as u32, (seed >> 32) as u32, 0, 0],
         loss_weights,
         row: model.row,
     };
@@ -259,6 +275,10 @@ pub(crate) fn epoch_dispatch(
                 f64::from(u8::from(
                     model.activations.iter().all(|&f| f == Activation::Relu),
                 )),
+            ),
+            (
+                "DROPOUT",
+                f64::from(u8::from(dropout.iter().any(|&p| p > 0.0))),
             ),
         ],
     };
@@ -293,7 +313,8 @@ mod tests {
         #[rustfmt::skip]
         assert_mirrors(shader, "SmallParams", mirror!(SmallParams {
             group, rows, batch, layers, x_cols, sizes, weight_offsets, bias_offsets, loss,
-            optimizer, weighted, activation, negative_slope, pre_offsets, loss_weights, row,
+            optimizer, weighted, activation, negative_slope, pre_offsets, dropout_threshold,
+            dropout_scale, dropout_seed, loss_weights, row,
         }));
         let constants = [
             ("ACT_CAPACITY", ACT_CAPACITY as u32),

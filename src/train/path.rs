@@ -236,7 +236,7 @@ impl EpochPath {
             &orders.blocks(gpu, &[rows.n], order_block)?,
             &results.blocks(gpu, &[stride], stride)?,
             layout,
-            rows.batch,
+            (rows.batch, rows.seed),
             epochs,
         )?;
         Ok(EpochPath::OneDispatch(small))
@@ -403,9 +403,6 @@ fn one_dispatch_fit<'a>(
     };
     if optimizer.clip_grad_norm().is_some() {
         return Err("it has no clip_grad_norm (clipped runs take the general path)".into());
-    }
-    if model.dropout().iter().any(|&p| p > 0.0) {
-        return Err("it has no Dropout (models with Dropout take the general path)".into());
     }
     let weights = model.loss_weights().values().map_or(0, <[f32]>::len);
     if let Some(why) = refusal(

@@ -13,8 +13,8 @@ use crate::optim::{Optimizer, OptimizerConfig};
 /// The prepared single-dispatch epoch and its per-step optimizer values.
 pub(crate) struct SmallEpoch {
     dispatch: Dispatch,
-    /// `[step size, √(1 − β₂ᵗ), first step, 0]` per step, one block per epoch of a
-    /// submission, written as each epoch is recorded.
+    /// `[step size, √(1 − β₂ᵗ), first step, 1 − lr·λ₂]` per step and the step count before
+    /// them, one block per epoch of a submission, written as each epoch is recorded.
     step_values: Tensor,
     block: usize,
     steps: usize,
@@ -31,7 +31,7 @@ impl SmallEpoch {
         order: &Tensor,
         results: &Tensor,
         row: EpochRow,
-        batch: usize,
+        (batch, seed): (usize, u64),
         epochs: usize,
     ) -> Result<Self> {
         let params = model.params();
@@ -44,6 +44,7 @@ impl SmallEpoch {
         let small = SmallModel {
             sizes: model.sizes(),
             activations: model.activations(),
+            dropout: (model.dropout(), seed),
             offsets,
             loss: model.loss_kind(),
             loss_weights: model.loss_weights(),
@@ -57,7 +58,8 @@ impl SmallEpoch {
         let mut all = state.iter().chain(&spares);
         let state = [(); 3].map(|_| all.next().expect("three state tensors with the spares"));
         let steps = rows.div_ceil(batch);
-        let block = (steps * 4).div_ceil(gpu.binding_alignment()) * gpu.binding_alignment();
+        // The steps' vectors, then the run's step before the epoch.
+        let block = (steps * 4 + 4).div_ceil(gpu.binding_alignment()) * gpu.binding_alignment();
         let step_values = Tensor::zeros(gpu, &[epochs * block], DType::F32)?;
         let values = params.values();
         let dispatch = epoch_dispatch(
@@ -66,7 +68,7 @@ impl SmallEpoch {
             &train.x,
             &train.y,
             order,
-            &step_values.blocks(gpu, &[steps * 4], block)?,
+            &step_values.blocks(gpu, &[steps * 4 + 4], block)?,
             values,
             state,
             results,
@@ -87,8 +89,9 @@ impl SmallEpoch {
     }
 
     /// Records the submission's epoch number `k`: the optimizer's next `steps` steps (taken
-    /// from it, as the general path's updates take theirs) and the one dispatch, bound to the
-    /// epoch's blocks.
+    /// from it, as the general path's updates take theirs) and the step count before them
+    /// (Dropout's masks are keyed by the step), and the one dispatch, bound to the epoch's
+    /// blocks.
     pub fn record(
         &self,
         gpu: &Gpu,
@@ -96,7 +99,9 @@ impl SmallEpoch {
         batch: &mut Batch,
         k: usize,
     ) -> Result<()> {
+        let first_step = optimizer.step_count() as u32;
         let mut values = optimizer.next_steps_of_one_group(self.steps);
+        values.push(f32::from_bits(first_step));
         values.resize(self.block, 0.0);
         self.step_values
             .view(gpu, k * self.block, &[self.block])?
