@@ -11,6 +11,7 @@ use crate::data::Dataset;
 use crate::error::Result;
 use crate::gpu::{block_on, DType, Gpu, Tensor};
 use crate::kernels::activation::{relu, relu_backward};
+use crate::kernels::dropout::{dropout, DropoutKey};
 use crate::kernels::loss::{loss, LossKind};
 use crate::kernels::matmul::{matmul_launch, MatmulLayout, MatmulOptions, MatmulVariant};
 use crate::kernels::reduce::{column_sums, sum};
@@ -196,6 +197,24 @@ async fn check_elementwise_kernels(gpu: &Gpu, rng: &mut StdRng) -> Result<Vec<Ch
             |_| 1e-30,
         ),
     ];
+    // Dropout's masks, drawn on the GPU, are the host's bit for bit (a product with 0 or the
+    // scale, one rounding each side).
+    let key = DropoutKey {
+        seed: rng.random(),
+        model: 0,
+        step: rng.random(),
+        layer: 1,
+    };
+    let dropped = Tensor::from_slice(gpu, &[n], &x)?;
+    dropout(gpu, &dropped, key, 0.3)?;
+    let masks = key.multipliers(n, 0.3);
+    let want: Vec<f32> = x.iter().zip(&masks).map(|(x, m)| x * m).collect();
+    checks.push(compare(
+        format!("dropout 0.3 (Philox4x32-10 masks), {n}"),
+        &dropped.to_vec_async(gpu).await?,
+        &want,
+        |_| 1e-30,
+    ));
     // Small integers sum exactly in f32 in any order: a dropped or repeated element shows.
     let ints: Vec<f32> = x.iter().map(|v| (v * 3.0).round()).collect();
     let want_sum = reference::reduce::sum(&ints) as f32;

@@ -377,6 +377,8 @@ fn training(gpu: &Gpu, quick: bool) -> Result<Value> {
     struct Case<'a> {
         name: String,
         activation: Activation,
+        /// After every hidden layer (0: none).
+        dropout: f32,
         sizes: Vec<usize>,
         data: &'a Dataset,
         task: Task,
@@ -388,6 +390,7 @@ fn training(gpu: &Gpu, quick: bool) -> Result<Value> {
         Case {
             name: "10→5→1, batch 32".into(),
             activation: Activation::Relu,
+            dropout: 0.0,
             sizes: vec![10, 5, 1],
             data: &diabetes.train,
             task: Task::Regression,
@@ -398,6 +401,7 @@ fn training(gpu: &Gpu, quick: bool) -> Result<Value> {
         Case {
             name: "10→5→1, batch 32, one dispatch/epoch".into(),
             activation: Activation::Relu,
+            dropout: 0.0,
             sizes: vec![10, 5, 1],
             data: &diabetes.train,
             task: Task::Regression,
@@ -408,6 +412,7 @@ fn training(gpu: &Gpu, quick: bool) -> Result<Value> {
         Case {
             name: "10→5→1, full batch".into(),
             activation: Activation::Relu,
+            dropout: 0.0,
             sizes: vec![10, 5, 1],
             data: &diabetes.train,
             task: Task::Regression,
@@ -418,6 +423,7 @@ fn training(gpu: &Gpu, quick: bool) -> Result<Value> {
         Case {
             name: "10→5→1, full batch, one dispatch/epoch".into(),
             activation: Activation::Relu,
+            dropout: 0.0,
             sizes: vec![10, 5, 1],
             data: &diabetes.train,
             task: Task::Regression,
@@ -428,6 +434,7 @@ fn training(gpu: &Gpu, quick: bool) -> Result<Value> {
         Case {
             name: "784→256→256→10, batch 128".into(),
             activation: Activation::Relu,
+            dropout: 0.0,
             sizes: vec![784, 256, 256, 10],
             data: &wide,
             task: Task::Multiclass,
@@ -442,6 +449,7 @@ fn training(gpu: &Gpu, quick: bool) -> Result<Value> {
         cases.push(Case {
             name: format!("10→5→1, batch 32, one dispatch/epoch, {activation}"),
             activation,
+            dropout: 0.0,
             sizes: vec![10, 5, 1],
             data: &diabetes.train,
             task: Task::Regression,
@@ -455,6 +463,7 @@ fn training(gpu: &Gpu, quick: bool) -> Result<Value> {
         cases.push(Case {
             name: format!("784→256→256→10, batch 128, {activation}"),
             activation,
+            dropout: 0.0,
             sizes: vec![784, 256, 256, 10],
             data: &wide,
             task: Task::Multiclass,
@@ -463,10 +472,53 @@ fn training(gpu: &Gpu, quick: bool) -> Result<Value> {
             single: false,
         });
     }
+    // What Dropout costs: its masks drawn (Philox, forward and backward) on both paths.
+    for (name, sizes, data, task, batch, epochs, single) in [
+        (
+            "10→5→1, batch 32, dropout 0.2",
+            vec![10, 5, 1],
+            &diabetes.train,
+            Task::Regression,
+            32,
+            40,
+            false,
+        ),
+        (
+            "10→5→1, batch 32, one dispatch/epoch, dropout 0.2",
+            vec![10, 5, 1],
+            &diabetes.train,
+            Task::Regression,
+            32,
+            150,
+            true,
+        ),
+        (
+            "784→256→256→10, batch 128, dropout 0.2",
+            vec![784, 256, 256, 10],
+            &wide,
+            Task::Multiclass,
+            128,
+            2,
+            false,
+        ),
+    ] {
+        cases.push(Case {
+            name: name.into(),
+            activation: Activation::Relu,
+            dropout: 0.2,
+            sizes,
+            data,
+            task,
+            batch,
+            epochs,
+            single,
+        });
+    }
     let mut out = Vec::new();
     for case in cases {
-        let model =
-            Mlp::new(gpu, &case.sizes, case.task, 0)?.with_activations(&[case.activation])?;
+        let model = Mlp::new(gpu, &case.sizes, case.task, 0)?
+            .with_activations(&[case.activation])?
+            .with_dropout(&[case.dropout])?;
         let (steps, one_per_submission, dispatches) =
             steps_per_second(gpu, model, case.data, case.batch, case.epochs, case.single)?;
         let samples = steps * case.batch.min(case.data.len()) as f64;
@@ -483,6 +535,7 @@ fn training(gpu: &Gpu, quick: bool) -> Result<Value> {
         let mut row = json!({
             "network": case.name,
             "activation": case.activation,
+            "dropout": case.dropout,
             "steps_per_s": steps,
             "samples_per_s": samples,
             "steps_per_s_one_epoch_per_submission": one_per_submission,
