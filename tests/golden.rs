@@ -693,36 +693,58 @@ fn replay_torch_runs(torch: &Training, extra: usize) -> f64 {
                 .iter()
                 .flat_map(|e| e.step_losses.clone())
                 .collect();
-            assert_eq!(losses.len(), run.step_losses.len(), "{what}: steps taken");
-            for (t, (&got, &want)) in losses.iter().zip(&run.step_losses).enumerate() {
-                let bound = (t + 1) as f64 * per_step * want.abs();
-                let diff = (f64::from(got) - want).abs();
-                worst = worst.max(diff / bound);
-                assert!(
-                    diff <= bound,
-                    "{what}: step {} loss {got} vs torch's {want} (|diff| {diff:e} > bound {bound:e})",
-                    t + 1
-                );
-            }
-            let steps = run.step_losses.len() as f64;
-            let lr = match run.config {
-                OptimizerConfig::Sgd(c) => c.lr,
-                OptimizerConfig::Adam(c) => c.lr,
-            };
             let model = trainer.into_model();
-            let want = named(&run.r#final, &model);
-            for (got, want) in model.state_dict(gpu).unwrap().iter().zip(&want) {
-                for (i, (&g, &w)) in got.data.iter().zip(&want.data).enumerate() {
-                    let bound = steps * per_step * (f64::from(w.abs()) + 10.0 * lr);
-                    let diff = f64::from((g - w).abs());
-                    worst = worst.max(diff / bound);
-                    assert!(
-                        diff <= bound,
-                        "{what}: final {}[{i}] {g} vs torch's {w} (|diff| {diff:e} > bound {bound:e})",
-                        got.name
-                    );
-                }
-            }
+            let want: Vec<Vec<f32>> = named(&run.r#final, &model)
+                .into_iter()
+                .map(|t| t.data)
+                .collect();
+            let got = model.state_dict(gpu).unwrap();
+            let run_worst = against_torch(
+                &what,
+                (&losses, &run.step_losses),
+                (&got, &want),
+                (per_step, run.config.lr()),
+            );
+            worst = worst.max(run_worst);
+        }
+    }
+    worst
+}
+
+/// Checks a run's step losses and final weights against torch's, each step adding `per_step`
+/// of relative rounding as [`training_follows_pytorch_on_every_path`] derives it (a weight's
+/// bound also counts `lr` times its largest step); returns the largest difference as a share
+/// of its bound.
+fn against_torch(
+    what: &str,
+    (losses, want_losses): (&[f32], &[f64]),
+    (weights, want_weights): (&[NamedTensor], &[Vec<f32>]),
+    (per_step, lr): (f64, f64),
+) -> f64 {
+    let mut worst = 0.0f64;
+    assert_eq!(losses.len(), want_losses.len(), "{what}: steps taken");
+    for (t, (&got, &want)) in losses.iter().zip(want_losses).enumerate() {
+        let bound = (t + 1) as f64 * per_step * want.abs();
+        let diff = (f64::from(got) - want).abs();
+        worst = worst.max(diff / bound);
+        assert!(
+            diff <= bound,
+            "{what}: step {} loss {got} vs torch's {want} (|diff| {diff:e} > bound {bound:e})",
+            t + 1
+        );
+    }
+    let steps = want_losses.len() as f64;
+    assert_eq!(weights.len(), want_weights.len(), "{what}: parameters");
+    for (got, want) in weights.iter().zip(want_weights) {
+        for (i, (&g, &w)) in got.data.iter().zip(want).enumerate() {
+            let bound = steps * per_step * (f64::from(w.abs()) + 10.0 * lr);
+            let diff = f64::from((g - w).abs());
+            worst = worst.max(diff / bound);
+            assert!(
+                diff <= bound,
+                "{what}: final {}[{i}] {g} vs torch's {w} (|diff| {diff:e} > bound {bound:e})",
+                got.name
+            );
         }
     }
     worst
@@ -811,33 +833,14 @@ fn dropout_training_follows_pytorch() {
             };
             let mut trainer = Trainer::new(gpu, mlp, run.config, &data, None, config).unwrap();
             let history = trainer.fit().unwrap().clone();
-            let losses = &history.epochs[0].step_losses;
-            assert_eq!(losses.len(), run.step_losses.len(), "{what}: steps taken");
-            for (t, (&got, &want)) in losses.iter().zip(&run.step_losses).enumerate() {
-                let bound = (t + 1) as f64 * per_step * want.abs();
-                let diff = (f64::from(got) - want).abs();
-                worst = worst.max(diff / bound);
-                assert!(
-                    diff <= bound,
-                    "{what}: step {} loss {got} vs torch's {want} (|diff| {diff:e} > bound {bound:e})",
-                    t + 1
-                );
-            }
-            let steps = run.step_losses.len() as f64;
-            let lr = run.config.lr();
-            let got = trainer.model().state_dict(gpu).unwrap();
-            for (got, want) in got.iter().zip(&run.r#final) {
-                for (i, (&g, w)) in got.data.iter().zip(flat(want)).enumerate() {
-                    let bound = steps * per_step * (f64::from(w.abs()) + 10.0 * lr);
-                    let diff = f64::from((g - w).abs());
-                    worst = worst.max(diff / bound);
-                    assert!(
-                        diff <= bound,
-                        "{what}: final {}[{i}] {g} vs torch's {w} (|diff| {diff:e} > bound {bound:e})",
-                        got.name
-                    );
-                }
-            }
+            let want: Vec<Vec<f32>> = run.r#final.iter().map(flat).collect();
+            let run_worst = against_torch(
+                &what,
+                (&history.epochs[0].step_losses, &run.step_losses),
+                (&trainer.model().state_dict(gpu).unwrap(), &want),
+                (per_step, run.config.lr()),
+            );
+            worst = worst.max(run_worst);
         }
     }
     eprintln!("dropout training: the largest difference is {worst:.3} of its bound");

@@ -224,31 +224,26 @@ fn compare_settings(
 ) -> std::result::Result<Vec<(&'static str, String, String)>, String> {
     let mut changed = Vec::new();
     for (name, value) in now {
-        let relu_everywhere;
-        let no_dropout;
-        let saved = match saved_settings.get(*name) {
-            Some(saved) => saved,
-            // Files from before Dropout was recorded trained without it.
-            None if *name == "dropout" => {
-                no_dropout = value
+        // Files from before the activations were recorded trained ReLU everywhere, and before
+        // Dropout was, none: one such word per hidden layer.
+        let before_recorded = match *name {
+            "activations" => Some("relu"),
+            "dropout" => Some("0"),
+            _ => None,
+        };
+        let per_layer;
+        let saved = match (saved_settings.get(*name), before_recorded) {
+            (Some(saved), _) => saved,
+            (None, Some(word)) => {
+                per_layer = value
                     .split(',')
-                    .filter(|p| !p.is_empty())
-                    .map(|_| "0")
+                    .filter(|item| !item.is_empty())
+                    .map(|_| word)
                     .collect::<Vec<_>>()
                     .join(",");
-                &no_dropout
+                &per_layer
             }
-            // Files from before the activations were recorded trained ReLU everywhere.
-            None if *name == "activations" => {
-                relu_everywhere = value
-                    .split(',')
-                    .filter(|a| !a.is_empty())
-                    .map(|_| "relu")
-                    .collect::<Vec<_>>()
-                    .join(",");
-                &relu_everywhere
-            }
-            None => continue, // a file from before this setting was recorded
+            (None, None) => continue, // a file from before this setting was recorded
         };
         if saved == value {
             continue;
