@@ -61,7 +61,7 @@ impl SeededRng {
 }
 
 /// Philox4x32-10 (Salmon, Moraes, Dror and Shaw, "Parallel random numbers: as easy as 1, 2,
-/// 3", SC 2011; the generator of cuRAND and of PyTorch's CUDA dropout): the four words of
+/// 3", SC 2011; one of cuRAND's generators, and PyTorch's on CUDA): the four words of
 /// `counter` encrypted under `key` in ten rounds. Counter-based — any element's draw is
 /// computed alone from its key and counter, in any order — and written again in WGSL
 /// (`philox4x32_10` in `shaders/formulas.wgsl`) so that the GPU draws the same bits.

@@ -16,14 +16,16 @@ use crate::gpu::{Binding, DType, Dispatch, Gpu, KernelSpec, Launch, Tensor};
 /// Philox4x32-10, the draw's generator (public for tests against its published vectors).
 pub use crate::rng::philox4x32_10;
 
-/// Which masks: a training run's seed, the model (0 alone; its index in a grid), the training
-/// step (0 for the first; steps count on across epochs and resumes) and the hidden layer
-/// (0 for the first).
+/// Which masks: a training run's seed, the model, the training step (0 for the first; steps
+/// count on across epochs and resumes) and the hidden layer (0 for the first).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct DropoutKey {
     /// The run's seed (`TrainConfig::seed`).
     pub seed: u64,
-    /// The model's index among those trained together (0 for one model).
+    /// A further word of the counter: 0 wherever the crate trains, so that a model in a grid
+    /// draws the masks it draws trained alone (its seed tells it from the others, as a fresh
+    /// `torch.manual_seed(seed)` before each fit would); another value gives another,
+    /// independent set of masks.
     pub model: u32,
     /// The training step, from 0.
     pub step: u32,
@@ -173,7 +175,8 @@ fn spec(entry: &'static str, bindings: &'static [(u32, Binding)]) -> KernelSpec 
 /// ```
 ///
 /// # Errors
-/// As [`dropout_launch`].
+/// [`Error::InvalidArgument`] for a `p` outside `[0, 1)`; [`Error::DType`] unless `data` is
+/// f32.
 pub fn dropout(gpu: &Gpu, data: &Tensor, key: DropoutKey, p: f32) -> Result<()> {
     let step = Tensor::from_slice(gpu, &[1], &[key.step])?;
     gpu.run(&dropout_launch(gpu, data, &step, key, p)?)
