@@ -47,6 +47,8 @@ struct GridSettings {
     workgroup_groups_at: u32,
     // clip_grad_norm_'s max_norm over each model's parameters (0: off).
     clip_grad_norm: f32,
+    // Where the loss weights start in `tables` (f32 bits; a model's from its member's w).
+    weights_at: u32,
 }
 
 // What each model carries from dispatch to dispatch. Mirrors `ModelControl` in
@@ -104,7 +106,13 @@ fn workgroup_row_group(workgroup: u32) -> u32 {
     return tables[settings.workgroup_groups_at + workgroup];
 }
 
-// (row group, optimizer entry, update) of a model; (training rows, first validation entry,
+// Weight `label` of a model's loss weights starting at `weights` (its member's w): the class's
+// weight (a label out of range takes the last, whose term is NaN anyway), or pos_weight.
+fn class_weight(weights: u32, label: u32, classes: u32) -> f32 {
+    return bitcast<f32>(tables[settings.weights_at + weights + min(label, classes - 1u)]);
+}
+
+// (row group, optimizer entry, update, loss weights) of a model; (training rows, first validation entry,
 // validation rows) of a row group.
 fn member(model: u32) -> vec4<u32> {
     let at = settings.members_at + 4u * model;

@@ -8,7 +8,7 @@ use common::{gpu, rng, uniform};
 use rand::rngs::StdRng;
 use rand::Rng;
 use wgsl_train::data::{Dataset, Fold};
-use wgsl_train::nn::{Activation, Init};
+use wgsl_train::nn::{Activation, Init, LossWeights};
 use wgsl_train::optim::{AdamConfig, OptimizerConfig, SgdConfig};
 use wgsl_train::train::{GridConfig, GridModel, GridResult, LrSchedule, ModelGrid};
 
@@ -45,6 +45,7 @@ fn model(
         hidden: hidden.to_vec(),
         activation: Activation::Relu,
         dropout: 0.0,
+        loss_weights: LossWeights::None,
         init: Init::Default,
         optimizer: optimizer.into(),
         lr_schedule: LrSchedule::Constant,
@@ -252,6 +253,8 @@ fn trained_alone(data: &Dataset, fold: &Fold, model: &GridModel, config: &GridCo
         .with_activations(&[model.activation])
         .unwrap()
         .with_dropout(&[model.dropout])
+        .unwrap()
+        .with_loss_weights(model.loss_weights.clone())
         .unwrap();
     let train = data.subset(&fold.train);
     let validation = data.subset(&fold.validation);
@@ -654,4 +657,84 @@ fn dropout_trains_in_the_grid_as_with_the_trainer() {
     let refused = ModelGrid::new(gpu(), &data, &folds, vec![bad], GridConfig::default()).err();
     let message = refused.map(|e| e.to_string()).unwrap_or_default();
     assert!(message.contains("dropout probability 1"), "{message}");
+}
+
+/// PyTorch's loss weights train in the grid as with the `Trainer`: `pos_weight` for binary,
+/// a weight per class for multiclass (a weighted mean over each step's rows, and over the
+/// validation rows), each model with its own (a model without any beside them), in every form
+/// this adapter uses, a model too large for a grid kernel trained alone with its weights. Weights
+/// of the other kind are refused by name.
+#[test]
+fn loss_weights_train_in_the_grid_as_with_the_trainer() {
+    use wgsl_train::train::KernelForm;
+    let (mut rng, seed) = rng("loss_weights_train_in_the_grid_as_with_the_trainer");
+    let adam = AdamConfig {
+        lr: 0.01,
+        ..AdamConfig::default()
+    };
+    let s = seed % 1000;
+    let cases = [
+        (
+            classification(&mut rng, 157, 6, 2),
+            [
+                LossWeights::Positive(vec![2.5]),
+                LossWeights::Positive(vec![0.4]),
+            ],
+        ),
+        (
+            classification(&mut rng, 157, 6, 3),
+            [
+                LossWeights::Class(vec![0.5, 1.0, 3.0]),
+                LossWeights::Class(vec![2.0, 0.25, 1.0]),
+            ],
+        ),
+    ];
+    let mut forms = vec![KernelForm::for_adapter(gpu())];
+    if forms[0] != KernelForm::Looped {
+        forms.push(KernelForm::Looped);
+        if gpu().subgroup_size().is_some() {
+            forms.push(KernelForm::Subgroup);
+        }
+    }
+    for (data, [first, second]) in &cases {
+        let folds = data.k_fold(3, seed).unwrap();
+        let models = vec![
+            GridModel {
+                loss_weights: first.clone(),
+                ..model(&[5], adam, s, 0)
+            },
+            GridModel {
+                loss_weights: second.clone(),
+                dropout: 0.2,
+                ..model(&[4, 3], adam, s + 1, 1)
+            },
+            model(&[5], adam, s, 2),
+            // 201 parameters and more: trained alone by the Trainer, with its weights.
+            GridModel {
+                loss_weights: first.clone(),
+                ..model(&[25], adam, s + 2, 2)
+            },
+        ];
+        for &form in &forms {
+            eprintln!("{first} {form:?}");
+            let config = GridConfig {
+                epochs: 4,
+                batch_size: 16,
+                kernel_form: Some(form),
+                ..GridConfig::default()
+            };
+            assert_agrees(data, &folds, &models, &config);
+        }
+        let other_kind = match first {
+            LossWeights::Positive(_) => LossWeights::Class(vec![1.0, 2.0]),
+            _ => LossWeights::Positive(vec![2.0]),
+        };
+        let bad = GridModel {
+            loss_weights: other_kind,
+            ..model(&[5], adam, s, 0)
+        };
+        let refused = ModelGrid::new(gpu(), data, &folds, vec![bad], GridConfig::default()).err();
+        let message = refused.map(|e| e.to_string()).unwrap_or_default();
+        assert!(message.contains("weight"), "{message}");
+    }
 }

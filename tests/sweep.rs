@@ -27,6 +27,7 @@ fn sweep(candidates: Vec<Candidate>) -> Sweep {
             ..GridConfig::default()
         },
         seed: 5,
+        class_weight: Default::default(),
         progress: false,
     }
 }
@@ -402,13 +403,19 @@ fn three_shards_merged_are_the_unsharded_sweep_exactly() {
         "shard 2/3 given twice",
     );
     refused(&["--merge", &s1], "0.01,2", "its candidates");
-    // A shard of the same grid with another activation or initialisation is another sweep.
+    // A shard of the same grid with another activation, initialisation, dropout or clipping is
+    // another sweep.
     let all = [&s1, &s2, &file("shard3.json")].map(|s| s.to_string());
-    for other in [["--activation", "tanh"], ["--init", "xavier_normal"]] {
+    for (other, differs) in [
+        (["--activation", "tanh"], "its candidates"),
+        (["--init", "xavier_normal"], "its candidates"),
+        (["--dropout", "0.2"], "its candidates"),
+        (["--clip-grad-norm", "0.5"], "its clip_grad_norm"),
+    ] {
         let mut extra = vec!["--merge"];
         extra.extend(all.iter().map(String::as_str));
         extra.extend(other);
-        refused(&extra, "0.01,3", "its candidates");
+        refused(&extra, "0.01,3", differs);
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -485,11 +492,16 @@ fn shards_beyond_the_models_are_empty_and_the_merge_is_the_run() {
 /// Runs `sweep` on diabetes with 2 folds and `flags`, writing the JSON results and the refit
 /// model into a fresh directory `name`; returns the results and the model's metadata entry.
 fn sweep_on_diabetes(name: &str, flags: &[&str]) -> (serde_json::Value, serde_json::Value) {
+    sweep_on(name, "diabetes", flags)
+}
+
+/// As [`sweep_on_diabetes`], on `data`.
+fn sweep_on(name: &str, data: &str, flags: &[&str]) -> (serde_json::Value, serde_json::Value) {
     let dir = common::scratch_dir().join(name);
     std::fs::create_dir_all(&dir).unwrap();
     let (json, model) = (dir.join("r.json"), dir.join("m.safetensors"));
     let (json_path, model_path) = (json.display().to_string(), model.display().to_string());
-    let mut args = vec!["sweep", "--data", "diabetes", "--folds", "2"];
+    let mut args = vec!["sweep", "--data", data, "--folds", "2"];
     args.extend(["--json", &json_path, "--save", &model_path]);
     args.extend(flags);
     let (ok, _, stderr) = wgsl_train(&args);
@@ -611,6 +623,44 @@ fn the_sweep_command_compares_dropout() {
     let kinds: Vec<&str> = layers.iter().map(|l| l["type"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["Linear", "ReLU", "Dropout", "Linear"]);
     assert_eq!(layers[2]["p"].as_f64(), Some(named[best]));
+}
+
+/// `--class-weight` reaches every model of the grid and the refit: iris with weights per
+/// class trains otherwise than without them, and the refit model records them; wine (binary)
+/// with balanced weights records a pos_weight other than 1 (the ratio of its class counts);
+/// `--pos-weight P` records P.
+#[test]
+fn the_sweep_command_weighs_classes() {
+    let flags = ["--epochs", "2"];
+    let train_losses = |report: &serde_json::Value| -> Vec<f64> {
+        let models = report["models"].as_array().unwrap();
+        models
+            .iter()
+            .map(|m| m["history"]["epochs"][1]["train_loss"].as_f64().unwrap())
+            .collect()
+    };
+    let (plain, _) = sweep_on("sweep-iris-plain", "iris", &flags);
+    let given = [&flags[..], &["--class-weight", "0.5,1,3"]].concat();
+    let (weighted, entry) = sweep_on("sweep-iris-weighted", "iris", &given);
+    let (plain, weighted) = (train_losses(&plain), train_losses(&weighted));
+    assert!(
+        plain.iter().zip(&weighted).all(|(p, w)| p != w),
+        "{plain:?} {weighted:?}"
+    );
+    assert_eq!(
+        entry["loss_weights"],
+        serde_json::json!({"weight": [0.5, 1.0, 3.0]})
+    );
+    let balanced = [&flags[..], &["--class-weight", "balanced"]].concat();
+    let (_, entry) = sweep_on("sweep-wine-balanced", "wine", &balanced);
+    let pos_weight = entry["loss_weights"]["pos_weight"][0].as_f64().unwrap();
+    assert!(pos_weight > 0.0 && pos_weight != 1.0, "{entry}");
+    let given = [&flags[..], &["--pos-weight", "2.5"]].concat();
+    let (_, entry) = sweep_on("sweep-wine-pos-weight", "wine", &given);
+    assert_eq!(
+        entry["loss_weights"],
+        serde_json::json!({"pos_weight": [2.5]})
+    );
 }
 
 /// `--clip-grad-norm N` reaches every model of the grid and the refit: with N = 1e-9, SGD's

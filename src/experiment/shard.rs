@@ -191,6 +191,8 @@ impl Sweep {
             "batch_size": self.grid.batch_size,
             "patience": self.grid.patience,
             "min_delta": self.grid.min_delta,
+            "clip_grad_norm": self.grid.clip_grad_norm,
+            "class_weight": self.class_weight.to_string(),
             "seed": self.seed,
             "data": {
                 "rows": data.len(),

@@ -8,12 +8,13 @@ use crate::data::{baseline_loss, Dataset, Fold, Preprocessing, SplitConfig, Targ
 use crate::error::{Error, Result};
 use crate::gpu::{block_on, Gpu};
 use crate::metrics::Metrics;
-use crate::nn::{Activation, Init, Mlp};
+use crate::nn::{Activation, Init, LossWeights, Mlp};
 use crate::optim::{LrSchedule, OptimizerConfig};
 use crate::train::{
     Divergence, EpochRecord, GridConfig, GridModel, History, ModelGrid, TrainConfig, Trainer,
 };
 
+use super::class_weight::ClassWeight;
 use super::progress::GridProgress;
 use super::{diagnose, evaluate_async, Diagnosis, Evaluation};
 
@@ -89,6 +90,10 @@ pub struct Sweep {
     pub grid: GridConfig,
     /// Seed of every model's initial weights and shuffles, and of the folds (default 0).
     pub seed: u64,
+    /// How each model's loss weighs the classes (default none): balanced weights are counted
+    /// on each fold's training rows, as `GridSearchCV` fits an estimator with
+    /// `class_weight="balanced"` on each fold, and on all the development rows for the refit.
+    pub class_weight: ClassWeight,
     /// Draw a bar of model-epochs on stderr while the grid trains, if it is a terminal
     /// (default false; needs the `progress` feature).
     pub progress: bool,
@@ -105,6 +110,7 @@ impl Default for Sweep {
             },
             grid: GridConfig::default(),
             seed: 0,
+            class_weight: ClassWeight::None,
             progress: false,
         }
     }
@@ -135,6 +141,7 @@ impl Sweep {
                 validation: 0.0,
                 ..classic.split
             },
+            class_weight: ClassWeight::None,
             grid: GridConfig {
                 epochs: classic.train.epochs,
                 batch_size: classic.train.batch_size,
@@ -284,9 +291,16 @@ impl Sweep {
             // A shard of a sweep with fewer models than shards: nothing to train.
             return Ok(Vec::new());
         }
+        let fold_weights = (0..self.folds)
+            .map(|f| {
+                let train = prepared.development.subset(&prepared.folds[f].train);
+                Ok(self.class_weight.resolve(&train)?.unwrap_or_default())
+            })
+            .collect::<Result<Vec<LossWeights>>>()?;
         let models: Vec<GridModel> = indices
             .iter()
             .map(|&i| GridModel {
+                loss_weights: fold_weights[i % self.folds].clone(),
                 hidden: self.candidates[i / self.folds].hidden.clone(),
                 activation: self.candidates[i / self.folds].activation,
                 dropout: self.candidates[i / self.folds].dropout,
@@ -384,7 +398,8 @@ impl Sweep {
         let init = best_candidate.init;
         let model = Mlp::new_with_init(gpu, &sizes, data.task(), init, self.seed)?
             .with_activations(&[best_candidate.activation])?
-            .with_dropout(&[best_candidate.dropout])?;
+            .with_dropout(&[best_candidate.dropout])?
+            .with_loss_weights(self.class_weight.resolve(development)?.unwrap_or_default())?;
         let config = TrainConfig {
             epochs: refit_epochs,
             batch_size: self.grid.batch_size,

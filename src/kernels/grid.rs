@@ -39,6 +39,7 @@ pub(crate) struct GridSettings {
     pub min_delta: f32,
     pub workgroup_groups_at: u32,
     pub clip_grad_norm: f32,
+    pub weights_at: u32,
 }
 
 /// Mirrors `Standing` in `epoch_decision.wgsl`.
@@ -144,6 +145,9 @@ pub(crate) struct GridShape {
     /// Dropout's probability after every hidden layer, as f32 bits (0: none).
     pub dropout: u32,
     pub loss: LossKind,
+    /// Whether the loss takes PyTorch's weights (each model's own, from the tables: a weight
+    /// per class for softmax cross-entropy, `pos_weight` for BCE with logits).
+    pub weighted: bool,
     pub algorithm: GridAlgorithm,
     pub form: KernelForm,
 }
@@ -197,8 +201,14 @@ impl GridShape {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         *sources.entry(self.clone()).or_insert_with(|| {
             let name = format!(
-                "grid_{:?}_{:?}_{:x}_{:?}_{:?}_{:?}",
-                self.sizes, self.activation, self.dropout, self.loss, self.algorithm, self.form
+                "grid_{:?}_{:?}_{:x}_{:?}_{}_{:?}_{:?}",
+                self.sizes,
+                self.activation,
+                self.dropout,
+                self.loss,
+                self.weighted,
+                self.algorithm,
+                self.form
             );
             ShaderCode::of_crate(
                 Box::leak(name.into_boxed_str()),
@@ -499,10 +509,21 @@ impl<'s> Generator<'s> {
             // The run's step, as the trainer counts its optimizer's steps.
             self.line("let dropout_step = (settings.first_epoch + epoch) * steps + step;");
         }
-        self.line(&format!(
-            "let scale = 1.0 / f32(batch * {}u);",
-            self.loss_width()
-        ));
+        if self.weighted_softmax() {
+            // PyTorch's weighted mean: Σ w[t]·loss / Σ w[t] over the step's rows, the
+            // denominator first (every lane of the subgroup form adds all of it).
+            self.line("var class_weights = 0.0;");
+            self.line(&format!(
+                "for (var r = 0u; r < batch; r++) {{ class_weights += class_weight(who.w, target_class(train_row(group, epoch, first + r)), {}u); }}",
+                self.shape.sizes[self.shape.sizes.len() - 1]
+            ));
+            self.line("let scale = 1.0 / class_weights;");
+        } else {
+            self.line(&format!(
+                "let scale = 1.0 / f32(batch * {}u);",
+                self.loss_width()
+            ));
+        }
         self.line("var loss = 0.0;");
         let rows = self.row_loop("batch");
         self.line(&rows);
@@ -529,6 +550,9 @@ impl<'s> Generator<'s> {
         self.line("var validation_loss = 0.0;");
         self.line("if rows.z > 0u {");
         self.line("var loss = 0.0;");
+        if self.weighted_softmax() {
+            self.line("var class_weights = 0.0;");
+        }
         let rows = self.row_loop("rows.z");
         self.line(&rows);
         self.line("let row = tables[rows.y + r];");
@@ -536,10 +560,15 @@ impl<'s> Generator<'s> {
         self.loss(false);
         self.line("}");
         self.subgroup_sum("loss");
-        self.line(&format!(
-            "validation_loss = loss * (1.0 / f32(rows.z * {}u));",
-            self.loss_width()
-        ));
+        if self.weighted_softmax() {
+            self.subgroup_sum("class_weights");
+            self.line("validation_loss = loss * (1.0 / class_weights);");
+        } else {
+            self.line(&format!(
+                "validation_loss = loss * (1.0 / f32(rows.z * {}u));",
+                self.loss_width()
+            ));
+        }
         self.line("}");
         self.line("let outcome = EpochOutcome(nonfinite_loss, nonfinite_parameter, train_loss, first_step_loss, rows.z > 0u, validation_loss);");
         self.line("var standing = control.standing;");
@@ -603,6 +632,11 @@ impl<'s> Generator<'s> {
             drop_threshold(p),
             dropout_scale(p).to_bits()
         )
+    }
+
+    /// Whether the loss is softmax cross-entropy with class weights: a weighted mean.
+    fn weighted_softmax(&self) -> bool {
+        self.shape.weighted && self.shape.loss == LossKind::SoftmaxCrossEntropy
     }
 
     /// Whether the kernel trains with Dropout.
@@ -701,6 +735,7 @@ impl<'s> Generator<'s> {
         let outputs = self.shape.sizes[last];
         let logit = |j: usize| self.unit('a', last, j);
         let grad = |j: usize| self.unit('d', last, j);
+        let weighted = self.shape.weighted;
         let mut lines: Vec<String> = Vec::new();
         if training && self.looped() {
             lines.push(format!("var d{last}: array<f32, {outputs}>;"));
@@ -722,13 +757,26 @@ impl<'s> Generator<'s> {
                 for j in 1..outputs {
                     target = format!("select({target}, {}, label == {j}u)", logit(j));
                 }
+                // Weighted, as loss.wgsl: the row's term times w, its gradients times w·scale.
+                let (times_w, row_scale) = if weighted {
+                    // (Not `w`: the looped form's parameters are `w`.)
+                    lines.push(format!(
+                        "let row_w = class_weight(who.w, label, {outputs}u);"
+                    ));
+                    if !training {
+                        lines.push("class_weights += row_w;".into());
+                    }
+                    ("row_w * ", "(row_w * scale)")
+                } else {
+                    ("", "scale")
+                };
                 lines.push(format!(
-                    "loss += softmax_ce_term(row_max, sum_exp, {target}, label < {outputs}u);"
+                    "loss += {times_w}softmax_ce_term(row_max, sum_exp, {target}, label < {outputs}u);"
                 ));
                 if training {
                     for j in 0..outputs {
                         lines.push(format!(
-                            "{declare}{} = softmax_ce_grad({}, row_max, sum_exp, label == {j}u) * scale;",
+                            "{declare}{} = softmax_ce_grad({}, row_max, sum_exp, label == {j}u) * {row_scale};",
                             grad(j),
                             logit(j)
                         ));
@@ -741,10 +789,21 @@ impl<'s> Generator<'s> {
                     LossKind::BceWithLogits => "bce_with_logits_term",
                     _ => "bce_term",
                 };
-                // Element-wise losses have one output (regression, binary).
+                // Element-wise losses have one output (regression, binary); BCE with logits'
+                // pos_weight is the model's first weight.
+                let pos_weight = if weighted {
+                    ", class_weight(who.w, 0u, 1u)"
+                } else {
+                    ""
+                };
+                let term = if weighted {
+                    "bce_with_logits_pos_term"
+                } else {
+                    term
+                };
                 for j in 0..outputs {
                     lines.push(format!(
-                        "let t{j} = {term}({}, target_value(row));\nloss += t{j}.x;",
+                        "let t{j} = {term}({}, target_value(row){pos_weight});\nloss += t{j}.x;",
                         logit(j)
                     ));
                     if training {
@@ -907,6 +966,7 @@ mod tests {
                     0
                 },
                 loss,
+                weighted: loss != LossKind::Mse,
                 algorithm,
                 form,
             };
@@ -932,6 +992,7 @@ mod tests {
             activation: Activation::Relu,
             dropout: 0,
             loss: LossKind::Mse,
+            weighted: false,
             algorithm: GridAlgorithm::SgdOrAdam,
             form: KernelForm::Unrolled,
         };
@@ -960,7 +1021,7 @@ mod tests {
         assert_mirrors(Shader::Grid, "GridSettings", mirror!(GridSettings {
             models, epochs, first_epoch, total_epochs, batch, members_at, row_groups_at,
             orders_at, order_stride, targets_at, steps_stride, patience, growth, min_delta,
-            workgroup_groups_at, clip_grad_norm,
+            workgroup_groups_at, clip_grad_norm, weights_at,
         }));
         #[rustfmt::skip]
         assert_mirrors(Shader::Grid, "Standing", mirror!(Standing {

@@ -313,11 +313,7 @@ impl Mlp {
 
     /// The loss for the task: MSE, BCE with logits, or softmax cross-entropy.
     pub fn loss_kind(&self) -> LossKind {
-        match self.task {
-            Task::Regression => LossKind::Mse,
-            Task::Binary => LossKind::BceWithLogits,
-            Task::Multiclass => LossKind::SoftmaxCrossEntropy,
-        }
+        loss_for(self.task)
     }
 
     /// Number of linear layers.
@@ -479,6 +475,15 @@ pub(crate) fn rows_per_binding(gpu: &Gpu, sizes: &[usize], cap: u64) -> usize {
     usize::try_from(bytes / (4 * widest))
         .unwrap_or(usize::MAX)
         .max(1)
+}
+
+/// The loss a network for `task` trains on: MSE, BCE with logits, or softmax cross-entropy.
+pub fn loss_for(task: Task) -> LossKind {
+    match task {
+        Task::Regression => LossKind::Mse,
+        Task::Binary => LossKind::BceWithLogits,
+        Task::Multiclass => LossKind::SoftmaxCrossEntropy,
+    }
 }
 
 /// `activations` as one per hidden layer of a network of `sizes`: one given applies to every

@@ -78,6 +78,7 @@ fn models(copies: usize) -> Vec<GridModel> {
                                 hidden: vec![5],
                                 activation: Activation::Relu,
                                 dropout: 0.0,
+                                loss_weights: Default::default(),
                                 init: Init::Default,
                                 optimizer,
                                 lr_schedule: LrSchedule::Constant,

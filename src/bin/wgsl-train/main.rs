@@ -511,14 +511,19 @@ fn experiment(args: &TrainArgs) -> Experiment {
         activations: args.activation.clone(),
         dropout: args.dropout.clone(),
         init: args.init,
-        class_weight: match args.pos_weight {
-            Some(p) => ClassWeight::Given(LossWeights::Positive(vec![p])),
-            None => args.class_weight.clone(),
-        },
+        class_weight: class_weight(&args.class_weight, args.pos_weight),
         optimizer: optimizer(args),
         train,
         split,
         model_seed: args.seed,
+    }
+}
+
+/// `--class-weight`, or `--pos-weight P` (they conflict) as BCE's pos_weight.
+fn class_weight(class_weight: &ClassWeight, pos_weight: Option<f32>) -> ClassWeight {
+    match pos_weight {
+        Some(p) => ClassWeight::Given(LossWeights::Positive(vec![p])),
+        None => class_weight.clone(),
     }
 }
 

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Value};
 use wgsl_train::checkpoint::{lock_for_saving, save_model};
 use wgsl_train::data::SplitConfig;
-use wgsl_train::experiment::{plot_sweep, Candidate, Shard, Sweep, SweepOutcome, SweepShard};
+use wgsl_train::experiment::{
+    plot_sweep, Candidate, ClassWeight, Shard, Sweep, SweepOutcome, SweepShard,
+};
 use wgsl_train::fs::{refuse_input_as_output, write_atomic, WriteLock};
 use wgsl_train::nn::{Activation, Init};
 use wgsl_train::optim::{AdamConfig, OptimizerConfig, SgdConfig};
@@ -46,6 +48,14 @@ pub struct SweepArgs {
     /// activation (as train's --dropout; 0: none).
     #[arg(long, value_delimiter = ',', default_value = "0", value_name = "P")]
     dropout: Vec<f32>,
+    /// Weigh every model's loss by class, as train's --class-weight: balanced (scikit-learn's,
+    /// counted on each fold's training rows, and on all the development rows for the refit) or
+    /// one weight per class [default: none].
+    #[arg(long, default_value = "none", conflicts_with = "pos_weight")]
+    class_weight: ClassWeight,
+    /// BCEWithLogitsLoss's pos_weight (binary) for every model, as train's --pos-weight.
+    #[arg(long, value_name = "P")]
+    pos_weight: Option<f32>,
     /// Initialisations to compare, one per --init (as train's --init; a value's own settings
     /// are comma-separated, so several are given as --init A --init B).
     #[arg(long, default_value = "default")]
@@ -228,6 +238,7 @@ pub fn run(args: &SweepArgs) -> Result<()> {
             ..GridConfig::default()
         },
         seed: args.seed,
+        class_weight: crate::class_weight(&args.class_weight, args.pos_weight),
         progress: true,
     };
     // The shard files read (and found to be shards) before anything is trained or loaded.

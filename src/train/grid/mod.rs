@@ -23,7 +23,7 @@ use crate::kernels::control::{
 use crate::kernels::dropout::check_dropout;
 pub use crate::kernels::grid::KernelForm;
 use crate::kernels::grid::{grid_dispatch, GridBuffers, ModelControl};
-use crate::nn::{param_names, Activation, Init, NamedTensor};
+use crate::nn::{loss_for, param_names, Activation, Init, LossWeights, NamedTensor};
 use crate::optim::{clip_grad_norm_problem, LrSchedule, OptimizerConfig};
 pub use alone::GRID_MAX_PARAMS;
 use plan::{KernelPlan, Plan};
@@ -37,6 +37,12 @@ pub struct GridModel {
     pub hidden: Vec<usize>,
     /// The nonlinearity after each hidden layer.
     pub activation: Activation,
+    /// PyTorch's weights on the loss's terms, as
+    /// [`Mlp::with_loss_weights`](crate::nn::Mlp::with_loss_weights) takes them: one per class
+    /// for multiclass (`CrossEntropyLoss(weight=…)`, a weighted mean), `pos_weight` for binary
+    /// (`BCEWithLogitsLoss(pos_weight=…)`); [`LossWeights::None`] for none. Training and
+    /// validation losses are weighted alike.
+    pub loss_weights: LossWeights,
     /// `nn.Dropout(p)` after each hidden layer's activation (0: none), its masks those the
     /// model draws trained alone with [`Mlp::with_dropout`](crate::nn::Mlp::with_dropout) and
     /// its seed.
@@ -533,6 +539,9 @@ fn check(data: &Dataset, folds: &[Fold], models: &[GridModel], config: &GridConf
             }
         }
         check_dropout("ModelGrid::new", model.dropout)?;
+        model
+            .loss_weights
+            .check(loss_for(data.task()), data.n_outputs())?;
         model.optimizer.validate()?;
         model.init.validate()?;
         model.lr_schedule.validate()?;

@@ -14,7 +14,7 @@ use crate::kernels::grid::{
 };
 use crate::kernels::loss::LossKind;
 use crate::kernels::optim::GroupParams;
-use crate::nn::initial_values;
+use crate::nn::{initial_values, loss_for};
 use crate::optim::OptimizerConfig;
 use crate::train::control::DIVERGENCE_GROWTH;
 use crate::train::epoch_order;
@@ -39,7 +39,7 @@ struct HyperEntry {
 pub(super) struct KernelPlan {
     pub shape: GridShape,
     pub slots: Vec<Option<usize>>,
-    /// (row group, optimizer entry) of each slot.
+    /// (row group, optimizer entry, update, loss weights' start) of each slot.
     members: Vec<[u32; 4]>,
     /// The row group of each workgroup's slots (one per workgroup, never two).
     workgroup_groups: Vec<u32>,
@@ -57,6 +57,9 @@ pub(super) struct Plan {
     row_groups: Vec<RowGroup>,
     pub folds: Vec<Fold>,
     hyper: Vec<HyperEntry>,
+    /// Every weighted model's loss weights, one after another (f32 bits); a model's start in
+    /// its member's w.
+    weights: Vec<u32>,
     batch: usize,
 }
 
@@ -68,11 +71,7 @@ impl Plan {
         models: Vec<GridModel>,
         config: &GridConfig,
     ) -> Result<Self> {
-        let loss = match data.task() {
-            Task::Regression => LossKind::Mse,
-            Task::Binary => LossKind::BceWithLogits,
-            Task::Multiclass => LossKind::SoftmaxCrossEntropy,
-        };
+        let loss = loss_for(data.task());
         let steps_of = |fold: usize| folds[fold].train.len().div_ceil(config.batch_size);
         // Row groups and optimizer entries, each in the order first met.
         let mut row_groups: Vec<RowGroup> = Vec::new();
@@ -103,6 +102,16 @@ impl Plan {
             });
             hyper_of.push(entry);
         }
+        let mut weights: Vec<u32> = Vec::new();
+        let weights_of: Vec<usize> = models
+            .iter()
+            .map(|model| {
+                let at = weights.len();
+                let values = model.loss_weights.values().unwrap_or(&[]);
+                weights.extend(values.iter().map(|w| w.to_bits()));
+                at
+            })
+            .collect();
         let form = config
             .kernel_form
             .unwrap_or_else(|| KernelForm::for_adapter(gpu));
@@ -139,7 +148,8 @@ impl Plan {
                     }
                     slots.push(Some(i));
                 }
-                KernelPlan::new(shape, slots, &models, (&group_of, &hyper_of), per_workgroup)
+                let tables_of = (&group_of[..], &hyper_of[..], &weights_of[..]);
+                KernelPlan::new(shape, slots, &models, tables_of, per_workgroup)
             })
             .collect::<Result<Vec<_>>>()?;
         let (features, targets_at) = data_words(data);
@@ -151,6 +161,7 @@ impl Plan {
             row_groups,
             folds: folds.to_vec(),
             hyper,
+            weights,
             batch: config.batch_size,
         })
     }
@@ -169,6 +180,8 @@ impl Plan {
     pub fn tables(&self, first: usize, epochs: usize) -> Vec<u32> {
         let (row_groups_at, validation_at, orders_at) = self.table_offsets();
         let mut tables = vec![0u32; orders_at];
+        let weights_at = self.weights_at();
+        tables[weights_at..weights_at + self.weights.len()].copy_from_slice(&self.weights);
         let mut next_validation = validation_at;
         for (g, group) in self.row_groups.iter().enumerate() {
             let fold = &self.folds[group.fold];
@@ -204,16 +217,23 @@ impl Plan {
         tables
     }
 
-    /// (row groups, validation rows, orders) offsets in the tables.
+    /// (row groups, validation rows, orders) offsets in the tables; the loss weights lie
+    /// between the validation rows and the orders.
     fn table_offsets(&self) -> (usize, usize, usize) {
         let row_groups_at = 0;
         let validation_at = ROW_GROUP_WORDS * self.row_groups.len();
+        let orders_at = self.weights_at() + self.weights.len();
+        (row_groups_at, validation_at, orders_at)
+    }
+
+    /// Where the loss weights start in the tables: after the row groups and validation rows.
+    fn weights_at(&self) -> usize {
         let validation: usize = self
             .row_groups
             .iter()
             .map(|g| self.folds[g.fold].validation.len())
             .sum();
-        (row_groups_at, validation_at, validation_at + validation)
+        ROW_GROUP_WORDS * self.row_groups.len() + validation
     }
 
     fn order_stride(&self) -> usize {
@@ -294,6 +314,7 @@ impl Plan {
             min_delta: config.min_delta as f32,
             workgroup_groups_at: dim(op, members_at + 4 * self.kernels[k].members.len())?,
             clip_grad_norm: config.clip_grad_norm.map_or(0.0, |n| n as f32),
+            weights_at: dim(op, self.weights_at())?,
         })
     }
 }
@@ -303,7 +324,7 @@ impl KernelPlan {
         shape: GridShape,
         slots: Vec<Option<usize>>,
         models: &[GridModel],
-        (group_of, hyper_of): (&[usize], &[usize]),
+        (group_of, hyper_of, weights_of): (&[usize], &[usize], &[usize]),
         per_workgroup: usize,
     ) -> Result<Self> {
         let workgroup_groups = slots
@@ -330,7 +351,7 @@ impl KernelPlan {
                 group_of[i] as u32,
                 hyper_of[i] as u32,
                 update_code(&models[i]),
-                0,
+                weights_of[i] as u32,
             ]);
             controls.push(ModelControl {
                 running: 1,
@@ -382,6 +403,7 @@ fn shape_of(data: &Dataset, model: &GridModel, loss: LossKind, form: KernelForm)
             model.dropout.to_bits()
         },
         loss,
+        weighted: model.loss_weights.values().is_some(),
         algorithm,
         form,
     }
