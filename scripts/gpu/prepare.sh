@@ -10,7 +10,7 @@ cd "$(dirname "$0")/../.."
 grep -qx '/.gl/' .git/info/exclude 2>/dev/null || echo '/.gl/' >>.git/info/exclude
 grep -qx '/.gpu/' .git/info/exclude 2>/dev/null || echo '/.gpu/' >>.git/info/exclude
 # The tests that exercise kernels, in the order run.sh runs them (most telling first).
-tests=(grid small_model matmul optim loss loss_weights clip_grad_norm gradients activation
+tests=(grid dropout small_model matmul optim loss loss_weights clip_grad_norm gradients activation
     elementwise reduce training pytorch_optim golden determinism init schedule sweep submissions
     reliability streaming selftest)
 cargo build --release --bin wgsl-train

@@ -148,6 +148,20 @@ pub fn grid(gpu: &Gpu, form: Option<KernelForm>) -> Result<Value> {
     runs.sort_by(|a, b| a.0.total_cmp(&b.0));
     let (median, median_building) = runs[1];
     let grid_rate = model_steps(grid.len()) / median;
+    // What Dropout 0.2 costs the same grid: each hidden unit of each row draws its mask.
+    let dropped: Vec<GridModel> = grid
+        .iter()
+        .map(|m| GridModel {
+            dropout: 0.2,
+            ..m.clone()
+        })
+        .collect();
+    grid_seconds(gpu, on, &dropped, form)?; // compiles its kernel
+    let mut dropped_runs = (0..3)
+        .map(|_| grid_seconds(gpu, on, &dropped, form).map(|(seconds, _)| seconds))
+        .collect::<Result<Vec<f64>>>()?;
+    dropped_runs.sort_by(f64::total_cmp);
+    let dropout_rate = model_steps(dropped.len()) / dropped_runs[1];
     let alone: Vec<&GridModel> = grid.iter().step_by(10).collect();
     let start = Instant::now();
     for model in &alone {
@@ -173,6 +187,10 @@ pub fn grid(gpu: &Gpu, form: Option<KernelForm>) -> Result<Value> {
         format!("grid of {} models together", grid.len())
     );
     say!(
+        "{:<44} {dropout_rate:>16.0}",
+        "the same grid with Dropout 0.2"
+    );
+    say!(
         "{:<44} {alone_rate:>16.0}",
         "the same models one at a time (Trainer)"
     );
@@ -192,6 +210,7 @@ pub fn grid(gpu: &Gpu, form: Option<KernelForm>) -> Result<Value> {
         "grid_seconds_runs": runs.iter().map(|r| r.0).collect::<Vec<_>>(),
         "grid_building_seconds_runs": runs.iter().map(|r| r.1).collect::<Vec<_>>(),
         "grid_first_run_seconds": first_seconds,
+        "grid_dropout_model_steps_per_s": dropout_rate,
         "one_at_a_time_model_steps_per_s": alone_rate,
         "speedup_over_one_at_a_time": grid_rate / alone_rate,
         "many_models": many.len(),
