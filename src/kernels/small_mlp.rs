@@ -5,7 +5,7 @@ use bytemuck::{Pod, Zeroable};
 
 use super::activation::Activation;
 use super::control::EpochRow;
-use super::dropout::drop_threshold;
+use super::dropout::{drop_threshold, dropout_scale};
 use super::loss::{LossKind, LossWeights};
 use super::optim::{GroupParams, UpdateKernel};
 use super::{dim, Shader};
@@ -223,10 +223,10 @@ pub(crate) fn epoch_dispatch(
         }
     }
     let (dropout, seed) = model.dropout;
-    let (mut dropout_threshold, mut dropout_scale) = ([0u32; 4], [1f32; 4]);
+    let (mut thresholds, mut scales) = ([0u32; 4], [1f32; 4]);
     for (h, &p) in dropout.iter().enumerate().filter(|(_, &p)| p > 0.0) {
-        dropout_threshold[h] = drop_threshold(p);
-        dropout_scale[h] = super::dropout::dropout_scale(p);
+        thresholds[h] = drop_threshold(p);
+        scales[h] = dropout_scale(p);
     }
     let mut loss_weights = [[0f32; 4]; 4];
     for (j, &w) in model
@@ -258,8 +258,8 @@ pub(crate) fn epoch_dispatch(
         activation,
         negative_slope,
         pre_offsets,
-        dropout_threshold,
-        dropout_scale,
+        dropout_threshold: thresholds,
+        dropout_scale: scales,
         dropout_seed: [seed as u32, (seed >> 32) as u32, 0, 0],
         loss_weights,
         row: model.row,

@@ -273,12 +273,11 @@ impl EpochPath {
             0 => None,
             rest => Some(StepGraph::new(gpu, model, &batches, rest, training)?),
         };
-        let step = match model.dropout().iter().any(|&p| p > 0.0) {
-            true => {
-                let tick = step_tick_launch(gpu, &step)?;
-                Some((step, tick))
-            }
-            false => None,
+        let step = if model.dropout().iter().any(|&p| p > 0.0) {
+            let tick = step_tick_launch(gpu, &step)?;
+            Some((step, tick))
+        } else {
+            None
         };
         Ok(EpochPath::General {
             batches,
