@@ -137,8 +137,9 @@ fn masks_keep_one_minus_p_and_differ_from_key_to_key() {
 /// Mini-batches of diabetes through 10→16→8→1 with Dropout after both hidden layers (0.3 and
 /// 0.1; GELU then ReLU, so that both backward forms meet a mask), replayed step by step on the
 /// f64 reference drawing the same masks, on each path: the general path, the streamed split
-/// and the one-dispatch path, three epochs a submission. The streamed run matches the
-/// uploaded one bit for bit: the masks follow the step, not the schedule.
+/// and the one-dispatch path, three epochs a submission, and the general path one epoch a
+/// submission. The streamed run and the one-epoch submissions match the uploaded three-epoch
+/// run bit for bit: the masks follow the step, not the schedule.
 #[test]
 fn dropout_training_matches_the_cpu_reference() {
     let gpu = gpu();
@@ -155,10 +156,11 @@ fn dropout_training_matches_the_cpu_reference() {
     let sizes = [10, 16, 8, 1];
     let batch = 29;
     let mut finals = Vec::new();
-    for (path, chunk_rows) in [
-        (SingleDispatch::Never, None),
-        (SingleDispatch::Never, Some(3 * batch)),
-        (SingleDispatch::Always, None),
+    for (path, chunk_rows, submission_epochs) in [
+        (SingleDispatch::Never, None, 3),
+        (SingleDispatch::Never, Some(3 * batch), 3),
+        (SingleDispatch::Always, None, 3),
+        (SingleDispatch::Never, None, 1),
     ] {
         let model = Mlp::new(gpu, &sizes, data.task(), 5)
             .unwrap()
@@ -172,7 +174,7 @@ fn dropout_training_matches_the_cpu_reference() {
             batch_size: batch,
             seed: 0x1_0000_0011,
             chunk_rows,
-            submission_epochs: Some(3),
+            submission_epochs: Some(submission_epochs),
             single_dispatch_epochs: path,
             ..TrainConfig::default()
         };
@@ -192,6 +194,11 @@ fn dropout_training_matches_the_cpu_reference() {
         common::bits(&finals[0].concat()),
         common::bits(&finals[1].concat()),
         "the streamed run differs from the uploaded one"
+    );
+    assert_eq!(
+        common::bits(&finals[0].concat()),
+        common::bits(&finals[3].concat()),
+        "one epoch a submission differs from three"
     );
 }
 
@@ -214,6 +221,39 @@ fn prediction_and_validation_ignore_dropout() {
         common::bits(&plain.predict(gpu, &x, rows).unwrap()),
         common::bits(&dropped.predict(gpu, &x, rows).unwrap())
     );
+    // Each epoch's validation loss is the MSE of the epoch's weights' predictions (f32 sums
+    // of 67 rows: within 1e-5 of the f64 mean; Dropout 0.5 in it would move it by far more),
+    // on both paths.
+    let data = diabetes().unwrap();
+    let p = Prepared::new(&data, &SplitConfig::default()).unwrap();
+    for path in [SingleDispatch::Never, SingleDispatch::Always] {
+        let model = Mlp::new(gpu, &[10, 8, 1], data.task(), 2)
+            .unwrap()
+            .with_dropout(&[0.5])
+            .unwrap();
+        let config = TrainConfig {
+            epochs: 3,
+            single_dispatch_epochs: path,
+            ..TrainConfig::default()
+        };
+        let adam = AdamConfig::default();
+        let mut trainer =
+            Trainer::new(gpu, model, adam, &p.train, Some(&p.validation), config).unwrap();
+        let history = trainer.fit().unwrap().clone();
+        let got = history.epochs[2].validation_loss.unwrap();
+        let v = &p.validation;
+        let predicted = trainer.model().predict(gpu, v.features(), v.len()).unwrap();
+        let want = predicted
+            .iter()
+            .zip(v.target_values())
+            .map(|(&y, t)| (f64::from(y) - f64::from(t)).powi(2))
+            .sum::<f64>()
+            / v.len() as f64;
+        assert!(
+            (got - want).abs() <= 1e-5 * want,
+            "{path:?}: validation loss {got}, the predictions' MSE {want}"
+        );
+    }
 }
 
 /// Probabilities outside [0, 1) and counts that fit no layer are refused, naming them; Dropout
@@ -229,6 +269,16 @@ fn with_dropout_checks_and_renames() {
             "{bad:?}: {err}"
         );
     }
+    let experiment = wgsl_train::experiment::Experiment {
+        hidden: vec![5, 4],
+        dropout: vec![0.1, 0.2, 0.3],
+        ..wgsl_train::experiment::Experiment::classic(AdamConfig::default().into())
+    };
+    let err = experiment.validate().unwrap_err().to_string();
+    assert!(
+        err.contains("3 dropout probabilities for 2 hidden layers"),
+        "{err}"
+    );
     let names = mlp().with_dropout(&[0.0, 0.4]).unwrap().param_names();
     assert_eq!(
         names,

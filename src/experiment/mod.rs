@@ -28,9 +28,8 @@ use crate::checkpoint::{restore_training, save, Restored, RunInfo, SplitRecord};
 use crate::data::{baseline_loss, Dataset, Prepared, SplitConfig};
 use crate::error::{Error, Result};
 use crate::gpu::{block_on, Gpu};
-use crate::kernels::dropout::check_dropout;
 use crate::metrics::Metrics;
-use crate::nn::{per_hidden_layer, Activation, Init, Mlp};
+use crate::nn::{dropout_per_hidden_layer, per_hidden_layer, Activation, Init, Mlp};
 use crate::optim::{AdamConfig, OptimizerConfig, SgdConfig};
 use crate::train::{History, TrainConfig, Trainer};
 use progress::Progress;
@@ -188,19 +187,7 @@ impl Experiment {
         sizes.extend(&self.hidden);
         sizes.push(1);
         per_hidden_layer("Experiment", &self.activations, &sizes)?;
-        if self.dropout.len() > 1 && self.dropout.len() != self.hidden.len() {
-            return Err(Error::InvalidArgument {
-                op: "Experiment",
-                detail: format!(
-                    "{} dropout probabilities for {} hidden layers: give one for all, or one per hidden layer",
-                    self.dropout.len(),
-                    self.hidden.len()
-                ),
-            });
-        }
-        for &p in &self.dropout {
-            check_dropout("Experiment", p)?;
-        }
+        dropout_per_hidden_layer("Experiment", &self.dropout, &sizes)?;
         self.init.validate()?;
         self.optimizer.validate()?;
         self.train.validate()?;

@@ -196,26 +196,7 @@ impl Mlp {
     /// [`Error::InvalidArgument`] for a probability outside `[0, 1)`, or neither one nor one
     /// per hidden layer.
     pub fn with_dropout(mut self, dropout: &[f32]) -> Result<Self> {
-        let op = "Mlp::with_dropout";
-        let hidden = self.sizes.len() - 2;
-        let dropout = match dropout {
-            [] => vec![0.0; hidden],
-            [one] => vec![*one; hidden],
-            each if each.len() == hidden => each.to_vec(),
-            other => {
-                return Err(Error::InvalidArgument {
-                    op,
-                    detail: format!(
-                        "{} dropout probabilities for {hidden} hidden layers (sizes {:?}): give one for all, or one per hidden layer",
-                        other.len(),
-                        self.sizes
-                    ),
-                })
-            }
-        };
-        for &p in &dropout {
-            check_dropout(op, p)?;
-        }
+        let dropout = dropout_per_hidden_layer("Mlp::with_dropout", dropout, &self.sizes)?;
         self.params.rename(&param_names(&self.sizes, &dropout));
         self.dropout = dropout;
         Ok(self)
@@ -496,15 +477,44 @@ pub fn per_hidden_layer(
     activations: &[Activation],
     sizes: &[usize],
 ) -> Result<Vec<Activation>> {
+    one_per_hidden_layer(op, "activations", activations, Activation::Relu, sizes)
+}
+
+/// `dropout` as one probability per hidden layer of a network of `sizes`, as
+/// [`per_hidden_layer`] (none gives 0, no Dropout), each checked.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] for another count, or a probability outside `[0, 1)`.
+pub fn dropout_per_hidden_layer(
+    op: &'static str,
+    dropout: &[f32],
+    sizes: &[usize],
+) -> Result<Vec<f32>> {
+    let dropout = one_per_hidden_layer(op, "dropout probabilities", dropout, 0.0, sizes)?;
+    for &p in &dropout {
+        check_dropout(op, p)?;
+    }
+    Ok(dropout)
+}
+
+/// `items` (`what`, for the message) as one per hidden layer: none gives `default` everywhere,
+/// one applies to every hidden layer.
+fn one_per_hidden_layer<T: Copy>(
+    op: &'static str,
+    what: &str,
+    items: &[T],
+    default: T,
+    sizes: &[usize],
+) -> Result<Vec<T>> {
     let hidden = sizes.len().saturating_sub(2);
-    match activations {
-        [] => Ok(vec![Activation::Relu; hidden]),
+    match items {
+        [] => Ok(vec![default; hidden]),
         [one] => Ok(vec![*one; hidden]),
         each if each.len() == hidden => Ok(each.to_vec()),
         other => Err(Error::InvalidArgument {
             op,
             detail: format!(
-                "{} activations for {hidden} hidden layers (sizes {sizes:?}): give one for all, or one per hidden layer",
+                "{} {what} for {hidden} hidden layers (sizes {sizes:?}): give one for all, or one per hidden layer",
                 other.len()
             ),
         }),
