@@ -287,7 +287,8 @@ fn activation_backward(kind: u32, z: f32, upstream: f32, negative_slope: f32) ->
 // With g the gradient and θ the parameter:
 //   g ← −g if maximize
 //   g ← g + λ₁·sign(θ)                 (L1 is ours, as PyTorch users add it to the loss; sign(0) = 0)
-//   g ← clamp(g, −c, c)                (clip_grad_value_, on the gradient L1 is part of)
+//   g ← s·g                            (clip_grad_norm_'s factor s, on the gradient L1 is part of)
+//   g ← clamp(g, −c, c)                (clip_grad_value_, likewise)
 //   g ← g + λ₂·θ                       (L2 as PyTorch's weight_decay, inside the step)
 // SGD:
 //   b ← g on the first step, else μ·b + (1 − τ)·g        (only if μ ≠ 0)
@@ -335,10 +336,9 @@ fn clip_norm_coefficient(square_sum: f32, max_norm: f32) -> f32 {
     return min(max_norm / (sqrt(square_sum) + 1e-6), 1.0);
 }
 
-// The gradient after maximize, L1, clipping and the coupled L2, in PyTorch's order: autograd
-// adds L1's term to .grad, clip_grad_value_ clamps .grad, then the step adds
-// grad.add(param, alpha=weight_decay).
-fn regularized_grad(raw: vec4<f32>, theta: vec4<f32>, hp: GroupParams, coupled_l2: bool) -> vec4<f32> {
+// The gradient after maximize and L1: what autograd leaves in .grad when L1's term is in the
+// loss, and so what clip_grad_norm_ measures (maximize only flips its sign).
+fn penalized_grad(raw: vec4<f32>, theta: vec4<f32>, hp: GroupParams) -> vec4<f32> {
     var g = raw;
     if (hp.flags & FLAG_MAXIMIZE) != 0u {
         g = -g;
@@ -347,6 +347,14 @@ fn regularized_grad(raw: vec4<f32>, theta: vec4<f32>, hp: GroupParams, coupled_l
     if hp.l1 != 0.0 {
         g += hp.l1 * sign(theta);
     }
+    return g;
+}
+
+// The gradient after maximize, L1, clipping and the coupled L2, in PyTorch's order: autograd
+// adds L1's term to .grad, clip_grad_norm_ scales .grad by `clip` (1 when off),
+// clip_grad_value_ clamps .grad, then the step adds grad.add(param, alpha=weight_decay).
+fn regularized_grad(raw: vec4<f32>, theta: vec4<f32>, hp: GroupParams, clip: f32, coupled_l2: bool) -> vec4<f32> {
+    var g = penalized_grad(raw, theta, hp) * clip;
     if hp.clip_value > 0.0 {
         g = clamp(g, vec4<f32>(-hp.clip_value), vec4<f32>(hp.clip_value));
     }
@@ -362,8 +370,8 @@ struct SgdUpdate {
     momentum_buffer: vec4<f32>,
 }
 
-fn sgd_update(theta: vec4<f32>, raw_grad: vec4<f32>, momentum_buffer: vec4<f32>, hp: GroupParams, st: vec4<f32>) -> SgdUpdate {
-    var g = regularized_grad(raw_grad, theta, hp, true);
+fn sgd_update(theta: vec4<f32>, raw_grad: vec4<f32>, clip: f32, momentum_buffer: vec4<f32>, hp: GroupParams, st: vec4<f32>) -> SgdUpdate {
+    var g = regularized_grad(raw_grad, theta, hp, clip, true);
     var b = momentum_buffer;
     if hp.momentum != 0.0 {
         b = g;
@@ -399,9 +407,9 @@ fn lerp(start: vec4<f32>, end: vec4<f32>, w: f32) -> vec4<f32> {
 }
 
 // max_v is read only with AMSGrad.
-fn adam_update(theta0: vec4<f32>, raw_grad: vec4<f32>, m_old: vec4<f32>, v_old: vec4<f32>, max_v: vec4<f32>, hp: GroupParams, st: vec4<f32>) -> AdamUpdate {
+fn adam_update(theta0: vec4<f32>, raw_grad: vec4<f32>, clip: f32, m_old: vec4<f32>, v_old: vec4<f32>, max_v: vec4<f32>, hp: GroupParams, st: vec4<f32>) -> AdamUpdate {
     let decoupled = (hp.flags & FLAG_DECOUPLED) != 0u;
-    let g = regularized_grad(raw_grad, theta0, hp, !decoupled);
+    let g = regularized_grad(raw_grad, theta0, hp, clip, !decoupled);
     var theta = theta0;
     if decoupled {
         theta *= st.w; // param.mul_(1 - lr * weight_decay)

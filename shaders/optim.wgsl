@@ -149,17 +149,17 @@ fn update_step(
     flag_nonfinite(nonfinite_seen);
 }
 
-// Updates the lanes `keep` of vec4 q with the pipeline's algorithm, on the gradient times
+// Updates the lanes `keep` of vec4 q with the pipeline's algorithm, its gradient scaled by
 // `scale` (clip_grad_norm_'s); true if that leaves a parameter NaN or infinite. Padding lanes
 // have g = θ = 0, so their state stays 0.
 fn update_at(q: u32, hp: GroupParams, st: vec4<f32>, keep: vec4<bool>, scale: f32) -> bool {
     let theta = params[q];
-    let g = grads[q] * scale;
+    let g = grads[q];
     var stepped: vec4<f32>;
     if ADAM {
-        stepped = adam_step(q, theta, g, hp, st);
+        stepped = adam_step(q, theta, g, scale, hp, st);
     } else {
-        stepped = sgd_step(q, theta, g, hp, st);
+        stepped = sgd_step(q, theta, g, scale, hp, st);
     }
     let updated = select(theta, stepped, keep);
     params[q] = updated;
@@ -205,8 +205,9 @@ fn flag_nonfinite(seen: bool) {
 // ---- clip_grad_norm_ (norm type 2), as torch.nn.utils computes it ----
 //
 // grad_square_sums, dispatched before update_step with the same workgroups over the same
-// spans, writes each span's Σ g² to flags[NORM_SUMS + workgroup]; every update invocation then
-// adds those sums in order (the same total everywhere) and scales the gradient by
+// spans, writes each span's Σ g² to flags[NORM_SUMS + workgroup], g the gradient with L1's term
+// (formulas.wgsl's penalized_grad; padding has g = θ = 0); every update invocation then adds
+// those sums in order (the same total everywhere) and scales the gradient by
 //   min(max_norm / (‖g‖ + 1e-6), 1).
 
 var<workgroup> square_sums: array<f32, WG>;
@@ -218,11 +219,16 @@ fn grad_square_sums(
     @builtin(local_invocation_index) lidx: u32,
 ) {
     let first = span_start(wid, nwg);
+    let whole = span_segment(first);
     var sum = 0.0;
     for (var k = 0u; k < PER_INVOCATION; k++) {
         let q = first + k * WG + lidx;
-        if q < chunk.len / 4u {
-            let g = grads[q];
+        var seg = whole;
+        if seg.z == NO_GROUP && q < chunk.len / 4u {
+            seg = segment_of(chunk.base + 4u * q);
+        }
+        if seg.z != NO_GROUP {
+            let g = penalized_grad(grads[q], params[q], groups[seg.z]);
             sum += dot(g, g);
         }
     }

@@ -29,6 +29,9 @@ const READS_OUTPUT: u32 = 0xffffffffu;
 override ONLY_RELU: bool = false;
 // Set by the host when a hidden layer has Dropout: the kernel then draws its masks.
 override DROPOUT: bool = false;
+// Set by the host when clip_grad_norm_ clips the gradients (params.max_norm): each step then
+// goes backward twice, once for the norm and once to update.
+override CLIP: bool = false;
 
 struct SmallParams {
     // The optimizer's one group (first: a struct member of a uniform starts at a multiple of 16).
@@ -45,7 +48,8 @@ struct SmallParams {
     optimizer: u32,
     // 1 when the loss takes `loss_weights` (loss.wgsl's WEIGHTED).
     weighted: u32,
-    _pad1: u32,
+    // clip_grad_norm_'s max_norm (with CLIP).
+    max_norm: f32,
     // Per hidden layer: its activation (ACT_* of formulas.wgsl), LeakyReLU's slope, and where
     // its pre-activations start in `act` (after every layer's activations) or READS_OUTPUT.
     activation: vec4<u32>,
@@ -140,15 +144,16 @@ fn act_offset(l: u32) -> u32 {
     return off;
 }
 
-// One parameter's optimizer update (optim_state.wgsl's, on one lane of a vec4).
-fn update(p: u32, raw_grad: f32, st: vec4<f32>) {
+// One parameter's optimizer update (optim_state.wgsl's, on one lane of a vec4), its gradient
+// scaled by clip_grad_norm_'s `clip` after L1's term.
+fn update(p: u32, raw_grad: f32, st: vec4<f32>, clip: f32) {
     let theta = vec4<f32>(values[p]);
     let g = vec4<f32>(raw_grad);
     var updated: f32;
     if params.optimizer == OPT_SGD {
-        updated = sgd_step(p, theta, g, params.group, st).x;
+        updated = sgd_step(p, theta, g, clip, params.group, st).x;
     } else {
-        updated = adam_step(p, theta, g, params.group, st).x;
+        updated = adam_step(p, theta, g, clip, params.group, st).x;
     }
     if any_nonfinite(vec4<f32>(updated)) {
         results[params.row.nonfinite] = 1.0;
@@ -302,68 +307,111 @@ fn train_epoch(@builtin(local_invocation_index) lidx: u32) {
             }
         }
 
-        // Backward and update, last layer first; the gradient goes from one end of `grad` to
-        // the other. dH below is computed from the old weights before they are updated.
-        for (var step_back = 0u; step_back < layers; step_back++) {
-            let l = layers - 1u - step_back;
-            let n_in = size(l);
-            let n_out = size(l + 1u);
-            let below_src = act_offset(l);
-            // Where this layer's output gradient starts, and where the one below it goes.
-            var cur = 0u;
-            var below = GRAD_CAPACITY - rows * n_in;
-            if step_back % 2u == 1u {
-                cur = GRAD_CAPACITY - rows * n_out;
-                below = 0u;
+        var clip = 1.0;
+        if CLIP {
+            // The norm's pass overwrites the output gradient (below a third layer); the
+            // logits, read no more, keep it meanwhile.
+            for (var idx = lidx; idx < rows * outputs; idx += WG) {
+                act[logits + idx] = grad[idx];
             }
-            if l > 0u {
-                for (var idx = lidx; idx < rows * n_in; idx += WG) {
-                    let r = idx / n_in;
-                    let i = idx % n_in;
-                    var acc = 0.0;
-                    for (var j = 0u; j < n_out; j++) {
-                        acc += grad[cur + r * n_out + j] * values[params.weight_offsets[l] + j * n_in + i];
-                    }
-                    // Through the activation of hidden layer l − 1 (whose output is H_below).
-                    let h = l - 1u;
-                    var z = act[below_src + idx];
-                    var d: f32;
-                    if ONLY_RELU {
-                        d = relu_grad(z, acc);
-                    } else {
-                        if params.pre_offsets[h] != READS_OUTPUT {
-                            z = act[params.pre_offsets[h] + idx];
-                        }
-                        d = activation_backward(params.activation[h], z, acc, params.negative_slope[h]);
-                    }
-                    if DROPOUT {
-                        d *= dropout_at(h, idx, first_step + s);
-                    }
-                    grad[below + idx] = d;
-                }
+            let squares = backward(rows, first_step + s, st, 1.0, false, lidx);
+            let total = workgroup_sum(squares, lidx, WG);
+            if lidx == 0u {
+                clip_factor = clip_norm_coefficient(total, params.max_norm);
             }
-            storageBarrier();
-            workgroupBarrier();
-            // dW_l = dHᵀ·H_below and db_l = Σ_rows dH, each applied at once.
-            for (var p = lidx; p < n_out * n_in + n_out; p += WG) {
-                var g = 0.0;
-                if p < n_out * n_in {
-                    let j = p / n_in;
-                    let i = p % n_in;
-                    for (var r = 0u; r < rows; r++) {
-                        g += grad[cur + r * n_out + j] * act[below_src + r * n_in + i];
-                    }
-                    update(params.weight_offsets[l] + p, g, st);
-                } else {
-                    let j = p - n_out * n_in;
-                    for (var r = 0u; r < rows; r++) {
-                        g += grad[cur + r * n_out + j];
-                    }
-                    update(params.bias_offsets[l] + j, g, st);
-                }
+            clip = workgroupUniformLoad(&clip_factor);
+            for (var idx = lidx; idx < rows * outputs; idx += WG) {
+                grad[idx] = act[logits + idx];
             }
-            storageBarrier();
             workgroupBarrier();
         }
+        backward(rows, first_step + s, st, clip, true, lidx);
     }
+}
+
+// clip_grad_norm_'s factor for the step, shared.
+var<workgroup> clip_factor: f32;
+
+// Parameter p's gradient g in a backward pass: updated on g scaled by `clip` (returns 0), or
+// in the norm's pass left alone, returning the square of g with L1's term (formulas.wgsl's
+// penalized_grad).
+fn applied(p: u32, g: f32, st: vec4<f32>, clip: f32, update_now: bool) -> f32 {
+    if update_now {
+        update(p, g, st, clip);
+        return 0.0;
+    }
+    let penalized = penalized_grad(vec4<f32>(g), vec4<f32>(values[p]), params.group).x;
+    return penalized * penalized;
+}
+
+// Backward through the batch of `rows` rows in the run's step `run_step` and, with
+// `update_now`, the update (`applied`), last layer first; the gradient goes from one end of
+// `grad` to the other. dH below is computed from the old weights before they are updated, so
+// the norm's pass meets the gradients the updating pass meets. Returns this invocation's share
+// of Σg² (0 when updating).
+fn backward(rows: u32, run_step: u32, st: vec4<f32>, clip: f32, update_now: bool, lidx: u32) -> f32 {
+    let layers = params.layers;
+    var squares = 0.0;
+    for (var step_back = 0u; step_back < layers; step_back++) {
+        let l = layers - 1u - step_back;
+        let n_in = size(l);
+        let n_out = size(l + 1u);
+        let below_src = act_offset(l);
+        // Where this layer's output gradient starts, and where the one below it goes.
+        var cur = 0u;
+        var below = GRAD_CAPACITY - rows * n_in;
+        if step_back % 2u == 1u {
+            cur = GRAD_CAPACITY - rows * n_out;
+            below = 0u;
+        }
+        if l > 0u {
+            for (var idx = lidx; idx < rows * n_in; idx += WG) {
+                let r = idx / n_in;
+                let i = idx % n_in;
+                var acc = 0.0;
+                for (var j = 0u; j < n_out; j++) {
+                    acc += grad[cur + r * n_out + j] * values[params.weight_offsets[l] + j * n_in + i];
+                }
+                // Through the activation of hidden layer l − 1 (whose output is H_below).
+                let h = l - 1u;
+                var z = act[below_src + idx];
+                var d: f32;
+                if ONLY_RELU {
+                    d = relu_grad(z, acc);
+                } else {
+                    if params.pre_offsets[h] != READS_OUTPUT {
+                        z = act[params.pre_offsets[h] + idx];
+                    }
+                    d = activation_backward(params.activation[h], z, acc, params.negative_slope[h]);
+                }
+                if DROPOUT {
+                    d *= dropout_at(h, idx, run_step);
+                }
+                grad[below + idx] = d;
+            }
+        }
+        storageBarrier();
+        workgroupBarrier();
+        // dW_l = dHᵀ·H_below and db_l = Σ_rows dH, each applied at once.
+        for (var p = lidx; p < n_out * n_in + n_out; p += WG) {
+            var g = 0.0;
+            if p < n_out * n_in {
+                let j = p / n_in;
+                let i = p % n_in;
+                for (var r = 0u; r < rows; r++) {
+                    g += grad[cur + r * n_out + j] * act[below_src + r * n_in + i];
+                }
+                squares += applied(params.weight_offsets[l] + p, g, st, clip, update_now);
+            } else {
+                let j = p - n_out * n_in;
+                for (var r = 0u; r < rows; r++) {
+                    g += grad[cur + r * n_out + j];
+                }
+                squares += applied(params.bias_offsets[l] + j, g, st, clip, update_now);
+            }
+        }
+        storageBarrier();
+        workgroupBarrier();
+    }
+    return squares;
 }

@@ -8,24 +8,28 @@ mod common;
 use common::{gpu, rng, uniform, F32_U};
 use wgsl_train::data::{diabetes, Prepared, SplitConfig};
 use wgsl_train::nn::Mlp;
-use wgsl_train::optim::{Optimizer, OptimizerConfig, ParamStore, SgdConfig};
+use wgsl_train::optim::{Optimizer, OptimizerConfig, ParamGroup, ParamStore, SgdConfig};
 use wgsl_train::reference::mlp::clip_grad_norm;
 use wgsl_train::train::{SingleDispatch, TrainConfig, Trainer};
 use wgsl_train::Error;
 
 /// SGD with lr 1 and no momentum takes θ − c·g, so the step shows the factor c each
-/// parameter was scaled by. 40 139 parameters make three spans of the norm kernel. Bound: the
-/// squares are added 16 in a row, then in a tree of 8 levels, then three spans' sums in a
-/// row, all positive: (16 + 8 + 3)·u of the sum, and the square root, division and min a few
-/// u more: c within 40·u of itself; θ − c·g within that times |g|, and the two roundings of
-/// the difference (the GPU's, and the reference's in f32) within 2·u of |θ| + c·|g|.
+/// parameter was scaled by; g holds L1's term λ₁·sign(θ) where its group has one (PyTorch's
+/// `.grad` with L1 in the loss), so the norm is over g + λ₁·sign(θ) and the step scales it
+/// whole. 40 139 parameters in two groups make three spans of the norm kernel, one of them
+/// crossing from one group into the other. Bound: the squares are added 16 in a row, then in
+/// a tree of 8 levels, then three spans' sums in a row, all positive: (16 + 8 + 3)·u of the
+/// sum, and L1's addition, the square root, division and min a few u more: c within 40·u of
+/// itself; θ − c·g within that times |g|, and the two roundings of the difference (the GPU's,
+/// and this test's in f32) within 2·u of |θ| + c·|g|.
 #[test]
 fn clip_grad_norm_scales_every_parameter_by_one_global_factor() {
     let (mut rng, seed) = rng("clip_grad_norm_scales_every_parameter_by_one_global_factor");
     let gpu = gpu();
     let shapes: [(&str, &[usize]); 4] =
         [("a", &[7]), ("b", &[3, 43]), ("c", &[40_000]), ("d", &[3])];
-    for relative in [0.25, 10.0] {
+    let group_of = |name: &str| usize::from(name == "c" || name == "d");
+    for (relative, l1) in [(0.25, [0.0, 0.0]), (10.0, [0.0, 0.0]), (0.25, [0.3, 0.0])] {
         let params = ParamStore::new(gpu, &shapes).unwrap();
         let mut grads = Vec::new();
         let mut values = Vec::new();
@@ -38,16 +42,30 @@ fn clip_grad_norm_scales_every_parameter_by_one_global_factor() {
             params.write(gpu, name, &value).unwrap();
             let id = params.id(name).unwrap();
             params.grad_of(id).write(gpu, &grad).unwrap();
+            // PyTorch's .grad: L1's term added in f32, as autograd accumulates it.
+            let l1 = l1[group_of(name)] as f32;
+            let penalized = value
+                .iter()
+                .zip(&grad)
+                .map(|(&v, &g)| g + if v == 0.0 { 0.0 } else { l1.copysign(v) });
+            grads.push(penalized.collect::<Vec<f32>>());
             values.push(value);
-            grads.push(grad);
         }
         let norm = clip_grad_norm(&mut grads.clone(), f64::INFINITY);
         let max_norm = relative * norm;
-        let lr_one = SgdConfig {
-            lr: 1.0,
-            ..SgdConfig::default()
-        };
-        let mut optimizer = Optimizer::new(gpu, &params, lr_one).unwrap();
+        let groups = (0..2)
+            .map(|group| {
+                let names = shapes.iter().map(|(name, _)| *name);
+                let names = names.filter(|name| group_of(name) == group);
+                let config = SgdConfig {
+                    lr: 1.0,
+                    l1: l1[group],
+                    ..SgdConfig::default()
+                };
+                ParamGroup::new(names.map(String::from).collect(), config)
+            })
+            .collect();
+        let mut optimizer = Optimizer::with_groups(gpu, &params, groups).unwrap();
         optimizer.set_clip_grad_norm(gpu, Some(max_norm)).unwrap();
         assert_eq!(
             optimizer.dispatches_per_step(),
@@ -66,7 +84,7 @@ fn clip_grad_norm_scales_every_parameter_by_one_global_factor() {
                 .map(|(&v, &g)| v - g)
                 .collect();
             common::assert_close(
-                &format!("max_norm {relative}·‖g‖, {name}"),
+                &format!("max_norm {relative}·‖g‖, L1 {l1:?}, {name}"),
                 seed,
                 &got,
                 &want,
@@ -94,14 +112,6 @@ fn clip_grad_norm_refuses_what_it_cannot_do_and_keeps_its_setting() {
             "after max_norm {bad}"
         );
     }
-    let l1 = SgdConfig {
-        l1: 1e-3,
-        ..SgdConfig::default()
-    };
-    let mut with_l1 = Optimizer::new(gpu, &params, l1).unwrap();
-    let err = with_l1.set_clip_grad_norm(gpu, Some(1.0)).unwrap_err();
-    assert!(err.to_string().contains("L1"), "{err}");
-    assert_eq!(with_l1.clip_grad_norm(), None);
     optimizer.set_clip_grad_norm(gpu, None).unwrap();
     assert_eq!(optimizer.dispatches_per_step(), 1);
 
@@ -116,9 +126,11 @@ fn clip_grad_norm_refuses_what_it_cannot_do_and_keeps_its_setting() {
     );
 }
 
-/// Mini-batches of diabetes with the norm clipped at about a third of the first steps',
-/// replayed step by step on the f64 reference (the general and streamed paths; the
-/// one-dispatch path refuses it, and `Auto` passes it by).
+/// Mini-batches of diabetes with the norm (L1's term in it) clipped at about a third of the
+/// first steps', replayed step by step on the f64 reference, on every path: the one-dispatch
+/// path (`Auto` takes it), the general path and the streamed split; with two layers, and with
+/// three (where the one-dispatch kernel's norm pass writes over the output gradient, which it
+/// must keep for the update).
 #[test]
 fn clipped_mini_batch_training_matches_the_cpu_reference() {
     let gpu = gpu();
@@ -132,26 +144,36 @@ fn clipped_mini_batch_training_matches_the_cpu_reference() {
         lr: 0.05,
         momentum: 0.9,
         weight_decay: 1e-3,
+        l1: 1e-2,
         ..SgdConfig::default()
     });
-    let sizes = [10, 5, 1];
     let (batch, max_norm) = (32, Some(0.3));
-    for chunk_rows in [None, Some(3 * batch)] {
-        let model = Mlp::new(gpu, &sizes, data.task(), 5).unwrap();
-        let initial = common::weights(gpu, &model);
-        let config = TrainConfig {
-            epochs: 12,
-            batch_size: batch,
-            seed: 11,
-            chunk_rows,
-            clip_grad_norm: max_norm,
-            single_dispatch_epochs: SingleDispatch::Auto,
-            ..TrainConfig::default()
-        };
-        let mut trainer = Trainer::new(gpu, model, optimizer, &p.train, None, config).unwrap();
-        assert!(!trainer.single_dispatch_epochs());
-        let history = trainer.fit().unwrap().clone();
-        let worst = common::replay_trainer(gpu, &trainer, &p.train, initial, &history);
-        eprintln!("chunks {chunk_rows:?}: the largest difference is {worst:.3} of its bound");
+    let paths = [
+        (true, SingleDispatch::Auto, None),
+        (false, SingleDispatch::Never, None),
+        (false, SingleDispatch::Auto, Some(3 * batch)),
+    ];
+    for sizes in [&[10, 5, 1][..], &[10, 8, 4, 1]] {
+        for (one_dispatch, choice, chunk_rows) in paths {
+            let model = Mlp::new(gpu, sizes, data.task(), 5).unwrap();
+            let initial = common::weights(gpu, &model);
+            let config = TrainConfig {
+                epochs: 12,
+                batch_size: batch,
+                seed: 11,
+                chunk_rows,
+                clip_grad_norm: max_norm,
+                single_dispatch_epochs: choice,
+                ..TrainConfig::default()
+            };
+            let mut trainer = Trainer::new(gpu, model, optimizer, &p.train, None, config).unwrap();
+            assert_eq!(trainer.single_dispatch_epochs(), one_dispatch);
+            let history = trainer.fit().unwrap().clone();
+            let worst = common::replay_trainer(gpu, &trainer, &p.train, initial, &history);
+            eprintln!(
+                "{sizes:?}, one dispatch {one_dispatch}, chunks {chunk_rows:?}: the largest \
+             difference is {worst:.3} of its bound"
+            );
+        }
     }
 }

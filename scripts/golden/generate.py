@@ -404,7 +404,7 @@ def training_data():
 def clip_norm():
     """Full-batch runs with torch.nn.utils.clip_grad_norm_(net.parameters(), max_norm) between
     backward() and step(): max_norms below the first steps' norms (~0.5–1), so most steps clip,
-    and one that only the first steps reach."""
+    one that only the first steps reach, and one with L1's term in the loss (so in the norm)."""
     x, y = training_data()
     xs, ys = torch.tensor(x), torch.tensor(y).unsqueeze(1)
     epochs = 30
@@ -412,7 +412,9 @@ def clip_norm():
     runs = []
     for name, config, max_norm in [("SGD momentum, weight decay, max_norm 0.1", sgd, 0.1),
                                    ("Adam, max_norm 0.05", dict(ADAM, lr=0.01), 0.05),
-                                   ("Adam, max_norm 0.4", dict(ADAM, lr=0.01), 0.4)]:
+                                   ("Adam, max_norm 0.4", dict(ADAM, lr=0.01), 0.4),
+                                   ("SGD momentum, weight decay, L1, max_norm 0.1",
+                                    dict(sgd, l1=0.01), 0.1)]:
         torch.manual_seed(5)
         net = torch.nn.Sequential(torch.nn.Linear(10, 5), torch.nn.ReLU(), torch.nn.Linear(5, 1))
         initial = {k: f32(v.numpy()) for k, v in net.state_dict().items()}
@@ -422,7 +424,10 @@ def clip_norm():
             opt.zero_grad()
             loss = torch.nn.functional.mse_loss(net(xs), ys)
             step_losses.append(float(loss.item()))
-            loss.backward()
+            total = loss
+            if config["l1"]:
+                total = loss + config["l1"] * sum(p.abs().sum() for p in net.parameters())
+            total.backward()
             norms.append(float(torch.nn.utils.clip_grad_norm_(net.parameters(), max_norm)))
             opt.step()
         final = {k: f32(v.numpy()) for k, v in net.state_dict().items()}

@@ -891,16 +891,17 @@ impl<'s> Generator<'s> {
         }
     }
 
-    /// clip_grad_norm_ over the model's parameters (the padding's gradients are zero): the
-    /// step's gradients scaled by formulas.wgsl's factor when `settings.clip_grad_norm` > 0.
+    /// clip_grad_norm_'s factor `clip` over the model's gradients with L1's term (the
+    /// padding's gradients and weights are zero): formulas.wgsl's factor when
+    /// `settings.clip_grad_norm` > 0, else 1; the update applies it after L1.
     fn clip_grad_norm(&mut self, p4: usize) {
+        self.line("var clip = 1.0;");
         self.line("if settings.clip_grad_norm > 0.0 {\nvar square_sum = 0.0;");
         self.each_vec4(p4, |me, k, _| {
-            let g = me.vec4("g", k);
-            format!("square_sum += dot({g}, {g});")
+            let (w, g) = (me.vec4("w", k), me.vec4("g", k));
+            format!("{{ let g = penalized_grad({g}, {w}, hp); square_sum += dot(g, g); }}")
         });
-        self.line("let clip = clip_norm_coefficient(square_sum, settings.clip_grad_norm);");
-        self.each_vec4(p4, |me, k, _| format!("{} *= clip;", me.vec4("g", k)));
+        self.line("clip = clip_norm_coefficient(square_sum, settings.clip_grad_norm);");
         self.line("}");
     }
 
@@ -911,14 +912,14 @@ impl<'s> Generator<'s> {
             let (w, g) = (me.vec4("w", k), me.vec4("g", k));
             let (m0, m1, m2) = (me.vec4("m0", k), me.vec4("m1", k), me.vec4("m2", k));
             let sgd = format!(
-                "let u = sgd_update({w}, {g}, {m0}, hp, st); {w} = u.theta; {m0} = u.momentum_buffer;"
+                "let u = sgd_update({w}, {g}, clip, {m0}, hp, st); {w} = u.theta; {m0} = u.momentum_buffer;"
             );
             let step = match algorithm {
                 GridAlgorithm::SgdOrAdam => format!(
-                    "if who.z == {UPDATE_SGD}u {{ {sgd} }} else {{ let u = adam_update({w}, {g}, {m0}, {m1}, vec4<f32>(0.0), hp, st); {w} = u.theta; {m0} = u.m; {m1} = u.v; }}"
+                    "if who.z == {UPDATE_SGD}u {{ {sgd} }} else {{ let u = adam_update({w}, {g}, clip, {m0}, {m1}, vec4<f32>(0.0), hp, st); {w} = u.theta; {m0} = u.m; {m1} = u.v; }}"
                 ),
                 GridAlgorithm::AdamAmsgrad => format!(
-                    "{{ let u = adam_update({w}, {g}, {m0}, {m1}, {m2}, hp, st); {w} = u.theta; {m0} = u.m; {m1} = u.v; {m2} = u.v_used; }}"
+                    "{{ let u = adam_update({w}, {g}, clip, {m0}, {m1}, {m2}, hp, st); {w} = u.theta; {m0} = u.m; {m1} = u.v; {m2} = u.v_used; }}"
                 ),
             };
             format!("{step}\nnonfinite_parameter = nonfinite_parameter || any_nonfinite({w});")

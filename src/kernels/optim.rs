@@ -200,12 +200,16 @@ pub(crate) fn norm_sums(len: usize) -> usize {
 
 const NORM_BINDINGS: &[(u32, Binding)] = &[
     (0, Binding::ReadOnly),
+    (1, Binding::ReadOnly),
+    (2, Binding::ReadOnly),
+    (3, Binding::ReadWrite),
     (9, Binding::ReadWrite),
     (7, Binding::Uniform),
 ];
 
 /// The dispatch that writes each update span's Σg² into `flags` for clip_grad_norm_, to run
-/// between the backward pass and the update.
+/// between the backward pass and the update; g holds L1's term, as PyTorch's `.grad` does when
+/// L1 is in the loss.
 ///
 /// # Errors
 /// [`Error::InvalidArgument`] when the parameters take more than one storage binding (the
@@ -231,7 +235,7 @@ pub(crate) fn norm_dispatch(gpu: &Gpu, buffers: &UpdateBuffers) -> Result<Dispat
     let params = ChunkParams {
         base: 0,
         len: dim("optimizer", len)?,
-        segments: 0,
+        segments: dim("optimizer", buffers.segment_count)?,
         norm_sums: dim("optimizer", norm_sums(len))?,
         max_norm: 0.0,
         _pad0: 0,
@@ -240,7 +244,15 @@ pub(crate) fn norm_dispatch(gpu: &Gpu, buffers: &UpdateBuffers) -> Result<Dispat
     };
     let groups = groups_for(len.div_ceil(4 * PER_INVOCATION));
     let grads = buffers.grads.view(gpu, 0, &[len])?;
-    Dispatch::new(gpu, &spec, &[&grads, buffers.flags], &params, grid(groups))
+    let values = buffers.values.view(gpu, 0, &[len])?;
+    let tensors = [
+        &grads,
+        buffers.segments,
+        buffers.groups,
+        &values,
+        buffers.flags,
+    ];
+    Dispatch::new(gpu, &spec, &tensors, &params, grid(groups))
 }
 
 #[cfg(test)]

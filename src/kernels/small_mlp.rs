@@ -50,7 +50,7 @@ pub(crate) struct SmallParams {
     loss: u32,
     optimizer: u32,
     weighted: u32,
-    _pad1: u32,
+    max_norm: f32,
     activation: [u32; 4],
     negative_slope: [f32; 4],
     pre_offsets: [u32; 4],
@@ -95,6 +95,9 @@ pub(crate) struct SmallModel<'a> {
     pub loss: LossKind,
     pub loss_weights: &'a LossWeights,
     pub optimizer: (UpdateKernel, GroupParams),
+    /// clip_grad_norm_'s max_norm, if the gradients are clipped: each step then goes backward
+    /// twice, for the norm and for the update.
+    pub max_norm: Option<f64>,
     pub rows: usize,
     pub batch: usize,
     /// The layout of the epoch's row of results; its `steps` are the epoch's.
@@ -254,7 +257,7 @@ pub(crate) fn epoch_dispatch(
             UpdateKernel::Adam => OPT_ADAM,
         },
         weighted: u32::from(model.loss_weights.values().is_some()),
-        _pad1: 0,
+        max_norm: model.max_norm.unwrap_or(0.0) as f32,
         activation,
         negative_slope,
         pre_offsets,
@@ -280,6 +283,7 @@ pub(crate) fn epoch_dispatch(
                 "DROPOUT",
                 f64::from(u8::from(dropout.iter().any(|&p| p > 0.0))),
             ),
+            ("CLIP", f64::from(u8::from(model.max_norm.is_some()))),
         ],
     };
     let [s0, s1, s2] = state;
@@ -313,7 +317,7 @@ mod tests {
         #[rustfmt::skip]
         assert_mirrors(shader, "SmallParams", mirror!(SmallParams {
             group, rows, batch, layers, x_cols, sizes, weight_offsets, bias_offsets, loss,
-            optimizer, weighted, activation, negative_slope, pre_offsets, dropout_threshold,
+            optimizer, weighted, max_norm, activation, negative_slope, pre_offsets, dropout_threshold,
             dropout_scale, dropout_seed, loss_weights, row,
         }));
         let constants = [

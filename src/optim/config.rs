@@ -185,20 +185,11 @@ fn check_common(
     check(optimizer, "l1", l1, l1 >= 0.0, penalty)
 }
 
-/// Why clip_grad_norm_ with this `max_norm` cannot run beside an L1 penalty of `l1`, if it
-/// cannot: the one rule the optimizer and the grid both apply.
-pub(crate) fn clip_grad_norm_problem(max_norm: f64, l1: f64) -> Option<String> {
-    if !(max_norm.is_finite() && max_norm > 0.0) {
-        Some(format!("clip_grad_norm {max_norm} must be finite and > 0"))
-    } else if l1 != 0.0 {
-        Some(
-            "clip_grad_norm does not take an L1 penalty yet (PyTorch's norm would include \
-             L1's term of the gradient)"
-                .into(),
-        )
-    } else {
-        None
-    }
+/// Why clip_grad_norm_ cannot take this `max_norm`, if it cannot: the one rule the optimizer,
+/// the trainer and the grid all apply.
+pub(crate) fn clip_grad_norm_problem(max_norm: f64) -> Option<String> {
+    (!(max_norm.is_finite() && max_norm > 0.0))
+        .then(|| format!("clip_grad_norm {max_norm} must be finite and > 0"))
 }
 
 impl OptimizerConfig {

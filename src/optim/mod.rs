@@ -251,7 +251,9 @@ impl Optimizer {
     /// Clips the gradients as `torch.nn.utils.clip_grad_norm_(params, max_norm)` does before
     /// each step (norm type 2, over every parameter of every group): scaled by
     /// `min(max_norm / (‖g‖ + 1e-6), 1)`, the norm computed on the GPU in the step's own
-    /// submission, before the update; `None` (default) does not clip.
+    /// submission, before the update; `None` (default) does not clip. A group's L1 term is
+    /// part of the gradient it measures and scales, as it is of PyTorch's `.grad` when L1 is
+    /// added to the loss.
     ///
     /// ```no_run
     /// # use wgsl_train::{Gpu, optim::{Optimizer, ParamStore, SgdConfig}};
@@ -265,23 +267,15 @@ impl Optimizer {
     /// ```
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] for a max_norm that is not finite and > 0, a group with an
-    /// L1 penalty (PyTorch's gradient would hold L1's term, added to the loss, and the norm
-    /// with it; not yet here), or parameters beyond one storage binding. Nothing changes.
+    /// [`Error::InvalidArgument`] for a max_norm that is not finite and > 0, or parameters
+    /// beyond one storage binding. Nothing changes.
     pub fn set_clip_grad_norm(&mut self, gpu: &Gpu, max_norm: Option<f64>) -> Result<()> {
         let invalid = |detail: String| Error::InvalidArgument {
             op: "clip_grad_norm",
             detail,
         };
-        if let Some(m) = max_norm {
-            let l1 = self
-                .groups
-                .iter()
-                .map(|g| g.group_params().l1.abs())
-                .fold(0.0, f32::max);
-            if let Some(problem) = config::clip_grad_norm_problem(m, f64::from(l1)) {
-                return Err(invalid(problem));
-            }
+        if let Some(problem) = max_norm.and_then(config::clip_grad_norm_problem) {
+            return Err(invalid(problem));
         }
         let before = self.max_norm;
         self.max_norm = max_norm;

@@ -184,11 +184,16 @@ impl ReferenceMlp {
                 }
             }
         }
-        if let Some(max_norm) = self.clip_grad_norm {
-            clip_grad_norm(&mut grads, max_norm);
-        }
+        // clip_grad_norm_'s factor, over the gradients with L1's term.
+        let clip = self.clip_grad_norm.map_or(1.0, |max_norm| {
+            let squares: f64 = (self.params.iter().zip(&grads).zip(&self.optimizers))
+                .flat_map(|((p, g), o)| o.penalized_grads(p, g))
+                .map(|g| g * g)
+                .sum();
+            clip_coefficient(squares.sqrt(), max_norm)
+        });
         for ((p, g), o) in self.params.iter_mut().zip(&grads).zip(&mut self.optimizers) {
-            o.step(p, g);
+            o.step_clipped(p, g, clip);
         }
         self.steps += 1;
         value
@@ -200,9 +205,14 @@ impl ReferenceMlp {
 pub fn clip_grad_norm(grads: &mut [Vec<f32>], max_norm: f64) -> f64 {
     let squares: f64 = grads.iter().flatten().map(|&g| f64::from(g).powi(2)).sum();
     let norm = squares.sqrt();
-    let scale = (max_norm / (norm + 1e-6)).min(1.0);
+    let scale = clip_coefficient(norm, max_norm);
     for g in grads.iter_mut().flatten() {
         *g = (f64::from(*g) * scale) as f32;
     }
     norm
+}
+
+/// clip_grad_norm_'s factor for gradients of norm `norm`: `min(max_norm / (norm + 1e-6), 1)`.
+pub fn clip_coefficient(norm: f64, max_norm: f64) -> f64 {
+    (max_norm / (norm + 1e-6)).min(1.0)
 }

@@ -23,10 +23,28 @@ impl Optimizer {
 
     /// One step: updates `params` from `grads`.
     pub fn step(&mut self, params: &mut [f32], grads: &[f32]) {
+        self.step_clipped(params, grads, 1.0);
+    }
+
+    /// One step on the gradient (with L1's term) scaled by clip_grad_norm_'s factor `clip`.
+    pub fn step_clipped(&mut self, params: &mut [f32], grads: &[f32], clip: f64) {
         match self {
-            Optimizer::Sgd(o) => o.step(params, grads),
-            Optimizer::Adam(o) => o.step(params, grads),
+            Optimizer::Sgd(o) => o.step_clipped(params, grads, clip),
+            Optimizer::Adam(o) => o.step_clipped(params, grads, clip),
         }
+    }
+
+    /// The gradient clip_grad_norm_ measures: `grads` negated to maximize, with L1's term.
+    pub fn penalized_grads(&self, params: &[f32], grads: &[f32]) -> Vec<f64> {
+        let (maximize, l1) = match self {
+            Optimizer::Sgd(o) => (o.config.maximize, o.config.l1),
+            Optimizer::Adam(o) => (o.config.maximize, o.config.l1),
+        };
+        params
+            .iter()
+            .zip(grads)
+            .map(|(&p, &g)| penalized_grad(g, f64::from(p), maximize, l1))
+            .collect()
     }
 }
 
@@ -54,6 +72,11 @@ impl Sgd {
 
     /// One step: updates `params` from `grads`.
     pub fn step(&mut self, params: &mut [f32], grads: &[f32]) {
+        self.step_clipped(params, grads, 1.0);
+    }
+
+    /// One step on the gradient (with L1's term) scaled by clip_grad_norm_'s factor `clip`.
+    pub fn step_clipped(&mut self, params: &mut [f32], grads: &[f32], clip: f64) {
         let c = self.config;
         let first_step = self.momentum_buffer.is_none();
         let buffer = self
@@ -61,7 +84,8 @@ impl Sgd {
             .get_or_insert_with(|| vec![0.0; params.len()]);
         for i in 0..params.len() {
             let theta = f64::from(params[i]);
-            let mut g = loss_grad(grads[i], theta, c.maximize, c.l1, c.clip_grad_value);
+            let penalized = penalized_grad(grads[i], theta, c.maximize, c.l1);
+            let mut g = clip_value(penalized * clip, c.clip_grad_value);
             g += c.weight_decay * theta;
             if c.momentum != 0.0 {
                 buffer[i] = if first_step {
@@ -80,15 +104,16 @@ impl Sgd {
     }
 }
 
-/// The gradient a step starts from, before `weight_decay`: negated to maximize, L1's term
-/// added (as a PyTorch user adds `λ₁·Σ|θ|` to the loss), then clamped to ±c as
-/// `clip_grad_value_` clamps `.grad`.
-fn loss_grad(grad: f32, theta: f64, maximize: bool, l1: f64, clip: Option<f64>) -> f64 {
-    let mut g = f64::from(grad);
-    if maximize {
-        g = -g;
-    }
-    g += l1 * sign(theta);
+/// The gradient a step starts from: negated to maximize, L1's term added (as a PyTorch user
+/// adds `λ₁·Σ|θ|` to the loss). A step scales it by clip_grad_norm_'s factor, then
+/// [`clip_value`]s it, then adds `weight_decay`'s term.
+fn penalized_grad(grad: f32, theta: f64, maximize: bool, l1: f64) -> f64 {
+    let g = f64::from(grad);
+    (if maximize { -g } else { g }) + l1 * sign(theta)
+}
+
+/// `g` clamped to ±c as `clip_grad_value_` clamps `.grad`.
+fn clip_value(g: f64, clip: Option<f64>) -> f64 {
     match clip {
         Some(c) => g.clamp(-c, c),
         None => g,
@@ -124,6 +149,11 @@ impl Adam {
 
     /// One step: updates `params` from `grads`.
     pub fn step(&mut self, params: &mut [f32], grads: &[f32]) {
+        self.step_clipped(params, grads, 1.0);
+    }
+
+    /// One step on the gradient (with L1's term) scaled by clip_grad_norm_'s factor `clip`.
+    pub fn step_clipped(&mut self, params: &mut [f32], grads: &[f32], clip: f64) {
         let c = self.config;
         let (beta1, beta2) = c.betas;
         self.step += 1;
@@ -131,7 +161,8 @@ impl Adam {
         let bias_correction2 = 1.0 - beta2.powi(self.step);
         for i in 0..params.len() {
             let mut theta = f64::from(params[i]);
-            let mut g = loss_grad(grads[i], theta, c.maximize, c.l1, c.clip_grad_value);
+            let penalized = penalized_grad(grads[i], theta, c.maximize, c.l1);
+            let mut g = clip_value(penalized * clip, c.clip_grad_value);
             if c.decoupled_weight_decay {
                 theta *= 1.0 - c.lr * c.weight_decay;
             } else {

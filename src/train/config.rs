@@ -58,8 +58,8 @@ pub struct TrainConfig {
     pub chunk_rows: Option<usize>,
     /// `torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)` before every step:
     /// `Some(max_norm)` scales the gradients by `min(max_norm / (‖g‖₂ + 1e-6), 1)`, the norm
-    /// over every parameter, computed on the GPU (default `None`: no clipping). It takes the
-    /// general path, and no L1 penalty.
+    /// over every parameter with L1's term, computed on the GPU (default `None`: no clipping).
+    /// On the one-dispatch path each step goes backward twice, for the norm and the update.
     pub clip_grad_norm: Option<f64>,
 }
 
@@ -73,8 +73,7 @@ pub enum SingleDispatch {
     /// The one-dispatch path; `Trainer::new` refuses a run it cannot train, saying why: the
     /// network or its batch exceed the kernel's workgroup memory, the loss is BCE on
     /// probabilities or has more than 16 weights, the device binds too few storage buffers,
-    /// the optimizer has several parameter groups, the gradients' norm is clipped
-    /// (`clip_grad_norm`), or the training split is streamed.
+    /// the optimizer has several parameter groups, or the training split is streamed.
     Always,
     /// The general path: a dispatch per kernel and step.
     Never,
@@ -131,11 +130,7 @@ impl TrainConfig {
                 self.min_delta
             )));
         }
-        // The value alone here; the optimizer applies the L1 half of the rule.
-        if let Some(problem) = self
-            .clip_grad_norm
-            .and_then(|m| clip_grad_norm_problem(m, 0.0))
-        {
+        if let Some(problem) = self.clip_grad_norm.and_then(clip_grad_norm_problem) {
             return Err(invalid(problem));
         }
         self.lr_schedule.validate()

@@ -405,7 +405,9 @@ impl<'g> Trainer<'g> {
         &self.optimizer
     }
 
-    /// Mutable access to the optimizer, to restore its state when resuming.
+    /// Mutable access to the optimizer, to restore its state when resuming. Its
+    /// clip_grad_norm is [`TrainConfig::clip_grad_norm`]'s, which the one-dispatch kernel takes
+    /// when the trainer is built: set it there.
     pub fn optimizer_mut(&mut self) -> &mut Optimizer {
         &mut self.optimizer
     }

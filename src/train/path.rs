@@ -400,9 +400,6 @@ fn one_dispatch_fit<'a>(
                 .into(),
         );
     };
-    if optimizer.clip_grad_norm().is_some() {
-        return Err("it has no clip_grad_norm (clipped runs take the general path)".into());
-    }
     let weights = model.loss_weights().values().map_or(0, <[f32]>::len);
     if let Some(why) = refusal(
         gpu,

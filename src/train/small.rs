@@ -49,6 +49,7 @@ impl SmallEpoch {
             loss: model.loss_kind(),
             loss_weights: model.loss_weights(),
             optimizer: (config.kernel(), config.group_params()),
+            max_norm: optimizer.clip_grad_norm(),
             rows,
             batch,
             row,

@@ -166,7 +166,8 @@ struct TrainArgs {
     clip_grad_value: Option<f64>,
     /// Scale the gradients to a global norm of at most N before each step, as
     /// torch.nn.utils.clip_grad_norm_(model.parameters(), N) (norm 2, over every parameter,
-    /// on the GPU); takes the general path, and no --l1 [default: off].
+    /// on the GPU; with --l1, of the gradient with L1's term); takes the general path
+    /// [default: off].
     #[arg(long, value_name = "N")]
     clip_grad_norm: Option<f64>,
     /// How the learning rate changes per epoch: PyTorch's StepLR (--lr-step-size, --lr-gamma)

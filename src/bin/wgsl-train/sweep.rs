@@ -65,7 +65,7 @@ pub struct SweepArgs {
     #[arg(long, value_name = "C")]
     clip_grad_value: Option<f64>,
     /// Scale each model's gradients so their norm (2, over all its parameters) is at most N
-    /// before each step, for every candidate (as train's --clip-grad-norm; not with --l1)
+    /// before each step, for every candidate (as train's --clip-grad-norm, L1 term included)
     /// [default: off].
     #[arg(long, value_name = "N")]
     clip_grad_norm: Option<f64>,

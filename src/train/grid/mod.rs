@@ -81,8 +81,8 @@ pub struct GridConfig {
     /// the subgroup form adds each step's rows in another order.
     pub kernel_form: Option<KernelForm>,
     /// `clip_grad_norm_`'s max_norm for every model, over its own parameters (default `None`:
-    /// no clipping), as [`TrainConfig::clip_grad_norm`](super::TrainConfig::clip_grad_norm).
-    /// Not with an L1 penalty.
+    /// no clipping), as [`TrainConfig::clip_grad_norm`](super::TrainConfig::clip_grad_norm)
+    /// (with a model's L1 term in its gradient).
     pub clip_grad_norm: Option<f64>,
 }
 
@@ -497,6 +497,9 @@ fn check(data: &Dataset, folds: &[Fold], models: &[GridModel], config: &GridConf
             config.min_delta
         )));
     }
+    if let Some(problem) = config.clip_grad_norm.and_then(clip_grad_norm_problem) {
+        return Err(invalid(problem));
+    }
     for (f, fold) in folds.iter().enumerate() {
         if fold.train.is_empty() {
             return Err(invalid(format!("fold {f} has no training rows")));
@@ -532,11 +535,6 @@ fn check(data: &Dataset, folds: &[Fold], models: &[GridModel], config: &GridConf
                 "early stopping (patience) needs validation rows; fold {} of model {i} has none",
                 model.fold
             )));
-        }
-        if let Some(m) = config.clip_grad_norm {
-            if let Some(problem) = clip_grad_norm_problem(m, model.optimizer.l1()) {
-                return Err(invalid(format!("model {i}: {problem}")));
-            }
         }
         check_dropout("ModelGrid::new", model.dropout)?;
         model
