@@ -118,7 +118,7 @@ form.addEventListener("submit", (event) => {
     $("report").textContent = "";
     const json = await train(form.optimizer.value, Number(form.lr.value), Number(form.l1.value),
       Number(form.l2.value), form.activation.value, form.init.value, Number(form.dropout.value),
-      Number(form.epochs.value),
+      Number(form.clip.value), Number(form.epochs.value),
       (epoch, trainLoss, validationLoss) => {
         points.push({ epoch, train: trainLoss, validation: validationLoss });
         if (!pending) { // one drawing per frame, however fast the epochs come

@@ -79,7 +79,8 @@ def bench(url):
         browser.close()
 
 
-def train(url, optimizer, lr, l1, l2, epochs, activation="relu", init="default", dropout=0.0):
+def train(url, optimizer, lr, l1, l2, epochs, activation="relu", init="default", dropout=0.0,
+          clip=0.0):
     """Fills in the demo page's form, trains, and returns what `train` gave the page."""
     browser = Browser()
     try:
@@ -90,7 +91,7 @@ def train(url, optimizer, lr, l1, l2, epochs, activation="relu", init="default",
             f.optimizer.value = {json.dumps(optimizer)}; f.lr.value = {lr}; f.l1.value = {l1};
             f.l2.value = {l2}; f.epochs.value = {epochs};
             f.activation.value = {json.dumps(activation)}; f.init.value = {json.dumps(init)};
-            f.dropout.value = {dropout};
+            f.dropout.value = {dropout}; f.clip.value = {clip};
             f.querySelector('button[type=submit]').click(); }})()""")
         browser.wait_for("window.lastResult || document.getElementById('error').textContent", 600)
         error = browser.js("document.getElementById('error').textContent")

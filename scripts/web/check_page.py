@@ -95,16 +95,17 @@ def main(url):
 
 
 def check_layers(url):
-    """The form's activation, initialisation and dropout reach the training: Tanh with
-    Xavier's draw, and ReLU with Dropout 0.3, each train otherwise than the default ReLU with
-    nn.Linear's, from the same seed."""
+    """The form's activation, initialisation, dropout and gradient clipping reach the training:
+    Tanh with Xavier's draw, ReLU with Dropout 0.3, and ReLU clipped to a norm of 0.01 each
+    train otherwise than the default ReLU with nn.Linear's, from the same seed."""
     runs = {layers: browser.train(url, "adam", 0.003, 0.0, 0.0, 3, *layers)
-            for layers in (("relu", "default", 0.0), ("tanh", "xavier_uniform", 0.0),
-                           ("relu", "default", 0.3))}
+            for layers in (("relu", "default", 0.0, 0.0), ("tanh", "xavier_uniform", 0.0, 0.0),
+                           ("relu", "default", 0.3, 0.0), ("relu", "default", 0.0, 0.01))}
     losses = {k: [e["train_loss"] for e in r["history"]["epochs"]] for k, r in runs.items()}
-    if len(set(map(tuple, losses.values()))) != 3:
-        sys.exit(f"the page's activation, init or dropout changes nothing: {losses}")
-    print(f"activation, init and dropout: each trains otherwise than plain ReLU ({losses})")
+    if len(set(map(tuple, losses.values()))) != 4:
+        sys.exit(f"the page's activation, init, dropout or clipping changes nothing: {losses}")
+    print(f"activation, init, dropout and clipping: each trains otherwise than plain ReLU "
+          f"({losses})")
 
 
 if __name__ == "__main__":

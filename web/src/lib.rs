@@ -67,8 +67,8 @@ struct Trained {
 }
 
 /// Trains [`Experiment::classic`] on the diabetes data with the given optimizer, hidden
-/// activation and initialisation (`--activation`'s and `--init`'s words) and Dropout
-/// probability (0: none), calling
+/// activation and initialisation (`--activation`'s and `--init`'s words), Dropout
+/// probability (0: none) and clip_grad_norm_'s max_norm (0: no clipping), calling
 /// `on_epoch(epoch, train_loss, validation_loss)` after every epoch, and returns the run as
 /// JSON: adapter, split sizes, history, scores, the report table and the diagnosis.
 ///
@@ -84,6 +84,7 @@ pub async fn train(
     activation: String,
     init: String,
     dropout: f32,
+    clip_grad_norm: f64,
     epochs: usize,
     on_epoch: js_sys::Function,
 ) -> Result<String, JsError> {
@@ -91,6 +92,7 @@ pub async fn train(
     experiment.activations = vec![activation.parse::<Activation>().map_err(js_error)?];
     experiment.init = init.parse::<Init>().map_err(js_error)?;
     experiment.dropout = vec![dropout];
+    experiment.train.clip_grad_norm = (clip_grad_norm != 0.0).then_some(clip_grad_norm);
     experiment.train.epochs = epochs;
     experiment.validate().map_err(js_error)?;
     let gpu = Gpu::new_async(GpuOptions::default())

@@ -129,6 +129,78 @@ async fn dropout_training_matches_the_cpu_reference_in_the_browser() {
     });
 }
 
+/// Class weights and clip_grad_norm_ with L1's term in the norm, in the browser, on the
+/// one-dispatch path (which goes backward twice a step) and the general path: 150 rows of 4
+/// features in 3 classes (made here: the builtin iris is the native `datasets` feature's)
+/// through 4→8→3 with `CrossEntropyLoss(weight=[0.4, 1, 2.5])` and Adam + L1, the norm
+/// clipped at 0.3, replayed on the reference as natively (tests/loss_weights.rs,
+/// tests/clip_grad_norm.rs).
+#[wasm_bindgen_test]
+async fn weighted_clipped_training_matches_the_cpu_reference_in_the_browser() {
+    use wgsl_train::data::Dataset;
+    use wgsl_train::optim::AdamConfig;
+    use wgsl_train::train::SingleDispatch;
+    let gpu = gpu().await;
+    let split = SplitConfig {
+        seed: 3,
+        ..SplitConfig::default()
+    };
+    let rows = 150;
+    let features: Vec<f32> = (0..rows * 4).map(|i| (i as f32 * 0.37).sin()).collect();
+    let labels = features
+        .chunks(4)
+        .map(|x| u32::from(x[0] + x[1] > 0.0) + u32::from(x[2] > 0.5))
+        .collect();
+    let classes = ["a", "b", "c"].map(String::from).to_vec();
+    let data = Dataset::classification(features, 4, labels, classes).unwrap();
+    let p = Prepared::new(&data, &split).unwrap();
+    let (sizes, seed, batch, clip) = ([4, 8, 3], 11, 16, Some(0.3));
+    let weights_per_class = LossWeights::Class(vec![0.4, 1.0, 2.5]);
+    let optimizer = AdamConfig {
+        lr: 0.01,
+        l1: 1e-3,
+        ..AdamConfig::default()
+    }
+    .into();
+    for (one_dispatch, choice) in [
+        (true, SingleDispatch::Always),
+        (false, SingleDispatch::Never),
+    ] {
+        let model = Mlp::new(&gpu, &sizes, p.train.task(), 5)
+            .unwrap()
+            .with_loss_weights(weights_per_class.clone())
+            .unwrap();
+        let loss = model.loss_kind();
+        let initial = weights(&gpu, &model).await;
+        let config = TrainConfig {
+            epochs: 15,
+            batch_size: batch,
+            seed,
+            clip_grad_norm: clip,
+            single_dispatch_epochs: choice,
+            ..TrainConfig::default()
+        };
+        let mut trainer = Trainer::new(&gpu, model, optimizer, &p.train, None, config).unwrap();
+        assert_eq!(trainer.single_dispatch_epochs(), one_dispatch);
+        let history = trainer.fit_async().await.unwrap().clone();
+        replay::check_against_reference(&replay::Run {
+            train: &p.train,
+            sizes: &sizes,
+            loss,
+            loss_weights: weights_per_class.clone(),
+            clip_grad_norm: clip,
+            activations: &[],
+            dropout: &[],
+            optimizer,
+            seed,
+            batch,
+            initial,
+            trained: weights(&gpu, trainer.model()).await,
+            history: &history,
+        });
+    }
+}
+
 /// The model's parameters, one `Vec` per parameter in slot order.
 async fn weights(gpu: &Gpu, model: &Mlp) -> Vec<Vec<f32>> {
     let mut weights = Vec::new();

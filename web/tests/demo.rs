@@ -26,6 +26,7 @@ async fn train_calls_back_every_epoch_and_returns_the_outcome() {
         "relu".into(),
         "default".into(),
         0.0,
+        0.0,
         6,
         on_epoch,
     )
@@ -65,7 +66,8 @@ async fn train_calls_back_every_epoch_and_returns_the_outcome() {
 #[wasm_bindgen_test]
 async fn train_refuses_bad_settings_in_words() {
     let on_epoch = js_sys::Function::new_no_args("");
-    let refused = |optimizer: &str, lr: f64, activation: &str, init: &str, dropout: f32| {
+    let refused = |optimizer: &str, lr: f64, layers: (&str, &str, f32), clip: f64| {
+        let (activation, init, dropout) = layers;
         let call = wgsl_train_web::train(
             optimizer.into(),
             lr,
@@ -74,6 +76,7 @@ async fn train_refuses_bad_settings_in_words() {
             activation.into(),
             init.into(),
             dropout,
+            clip,
             5,
             on_epoch.clone(),
         );
@@ -82,26 +85,30 @@ async fn train_refuses_bad_settings_in_words() {
             String::from(js_sys::Error::from(err).message())
         }
     };
-    let message = refused("adam", -1.0, "relu", "default", 0.0).await;
+    let plain = ("relu", "default", 0.0);
+    let message = refused("adam", -1.0, plain, 0.0).await;
     assert!(
         message.contains("lr"),
         "lr -1 was refused without naming it"
     );
-    let message = refused("rmsprop", 0.01, "relu", "default", 0.0).await;
+    let message = refused("rmsprop", 0.01, plain, 0.0).await;
     assert!(message.contains("rmsprop"), "{message}");
-    let message = refused("adam", 0.01, "swish", "default", 0.0).await;
+    let message = refused("adam", 0.01, ("swish", "default", 0.0), 0.0).await;
     assert!(message.contains("swish"), "{message}");
-    let message = refused("adam", 0.01, "relu", "glorot", 0.0).await;
+    let message = refused("adam", 0.01, ("relu", "glorot", 0.0), 0.0).await;
     assert!(message.contains("glorot"), "{message}");
-    let message = refused("adam", 0.01, "relu", "default", 1.0).await;
+    let message = refused("adam", 0.01, ("relu", "default", 1.0), 0.0).await;
     assert!(message.contains("dropout probability 1"), "{message}");
+    let message = refused("adam", 0.01, plain, -1.0).await;
+    assert!(message.contains("clip_grad_norm -1"), "{message}");
 }
 
-/// The page's activation, initialisation and dropout reach the model: `train` with Tanh,
-/// Xavier's draw and Dropout 0.2 gives, epoch for epoch, the losses the library gives the same
-/// experiment here.
+/// The page's activation, initialisation, dropout and gradient clipping reach the model:
+/// `train` with Tanh, Xavier's draw, Dropout 0.2 and clip_grad_norm 0.05 gives, epoch for
+/// epoch, the losses the library gives the same experiment here, and otherwise than without
+/// the clipping.
 #[wasm_bindgen_test]
-async fn train_takes_the_activation_initialisation_and_dropout() {
+async fn train_takes_the_activation_initialisation_dropout_and_clipping() {
     use wgsl_train::experiment::Experiment;
     use wgsl_train::nn::{Activation, Init};
     use wgsl_train::optim::AdamConfig;
@@ -114,6 +121,7 @@ async fn train_takes_the_activation_initialisation_and_dropout() {
         "tanh".into(),
         "xavier_uniform".into(),
         0.2,
+        0.05,
         4,
         on_epoch,
     )
@@ -137,6 +145,7 @@ async fn train_takes_the_activation_initialisation_and_dropout() {
     experiment.activations = vec![Activation::Tanh];
     experiment.init = Init::XavierUniform { gain: 1.0 };
     experiment.dropout = vec![0.2];
+    experiment.train.clip_grad_norm = Some(0.05);
     let gpu = wgsl_train::Gpu::new_async(wgsl_train::GpuOptions::default())
         .await
         .unwrap();
@@ -152,6 +161,13 @@ async fn train_takes_the_activation_initialisation_and_dropout() {
         .map(|e| e.train_loss)
         .collect();
     assert_eq!(page, library);
+    let mut unclipped = experiment.clone();
+    unclipped.train.clip_grad_norm = None;
+    let mut unclipped = unclipped
+        .start(&gpu, &wgsl_train::data::diabetes().unwrap())
+        .unwrap();
+    unclipped.fit_async(|_, _| Ok(())).await.unwrap();
+    assert_ne!(unclipped.trainer().history().epochs[1].train_loss, page[1]);
     experiment.activations = vec![Activation::Relu];
     experiment.init = Init::Default;
     let mut relu = experiment

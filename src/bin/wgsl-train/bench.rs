@@ -326,11 +326,12 @@ fn steps_per_second(
     train: &Dataset,
     batch_size: usize,
     epochs: usize,
-    one_dispatch: bool,
+    (one_dispatch, clip_grad_norm): (bool, Option<f64>),
 ) -> Result<(f64, f64, usize)> {
     let config = TrainConfig {
         epochs: 1 + 2 * epochs,
         batch_size,
+        clip_grad_norm,
         // Each row measures the path it names.
         single_dispatch_epochs: if one_dispatch {
             SingleDispatch::Always
@@ -379,6 +380,7 @@ fn training(gpu: &Gpu, quick: bool) -> Result<Value> {
         activation: Activation,
         /// After every hidden layer (0: none).
         dropout: f32,
+        clip_grad_norm: Option<f64>,
         sizes: Vec<usize>,
         data: &'a Dataset,
         task: Task,
@@ -391,6 +393,7 @@ fn training(gpu: &Gpu, quick: bool) -> Result<Value> {
             name: "10→5→1, batch 32".into(),
             activation: Activation::Relu,
             dropout: 0.0,
+            clip_grad_norm: None,
             sizes: vec![10, 5, 1],
             data: &diabetes.train,
             task: Task::Regression,
@@ -402,6 +405,7 @@ fn training(gpu: &Gpu, quick: bool) -> Result<Value> {
             name: "10→5→1, batch 32, one dispatch/epoch".into(),
             activation: Activation::Relu,
             dropout: 0.0,
+            clip_grad_norm: None,
             sizes: vec![10, 5, 1],
             data: &diabetes.train,
             task: Task::Regression,
@@ -413,6 +417,7 @@ fn training(gpu: &Gpu, quick: bool) -> Result<Value> {
             name: "10→5→1, full batch".into(),
             activation: Activation::Relu,
             dropout: 0.0,
+            clip_grad_norm: None,
             sizes: vec![10, 5, 1],
             data: &diabetes.train,
             task: Task::Regression,
@@ -424,6 +429,7 @@ fn training(gpu: &Gpu, quick: bool) -> Result<Value> {
             name: "10→5→1, full batch, one dispatch/epoch".into(),
             activation: Activation::Relu,
             dropout: 0.0,
+            clip_grad_norm: None,
             sizes: vec![10, 5, 1],
             data: &diabetes.train,
             task: Task::Regression,
@@ -435,6 +441,7 @@ fn training(gpu: &Gpu, quick: bool) -> Result<Value> {
             name: "784→256→256→10, batch 128".into(),
             activation: Activation::Relu,
             dropout: 0.0,
+            clip_grad_norm: None,
             sizes: vec![784, 256, 256, 10],
             data: &wide,
             task: Task::Multiclass,
@@ -450,6 +457,7 @@ fn training(gpu: &Gpu, quick: bool) -> Result<Value> {
             name: format!("10→5→1, batch 32, one dispatch/epoch, {activation}"),
             activation,
             dropout: 0.0,
+            clip_grad_norm: None,
             sizes: vec![10, 5, 1],
             data: &diabetes.train,
             task: Task::Regression,
@@ -464,6 +472,7 @@ fn training(gpu: &Gpu, quick: bool) -> Result<Value> {
             name: format!("784→256→256→10, batch 128, {activation}"),
             activation,
             dropout: 0.0,
+            clip_grad_norm: None,
             sizes: vec![784, 256, 256, 10],
             data: &wide,
             task: Task::Multiclass,
@@ -506,10 +515,35 @@ fn training(gpu: &Gpu, quick: bool) -> Result<Value> {
             name: name.into(),
             activation: Activation::Relu,
             dropout: 0.2,
+            clip_grad_norm: None,
             sizes,
             data,
             task,
             batch,
+            epochs,
+            single,
+        });
+    }
+    // What clip_grad_norm_ costs: a norm dispatch a step on the general path, a second
+    // backward pass a step on the one-dispatch path. 0.5 clips these steps (their norms
+    // reach ~1).
+    for (name, epochs, single) in [
+        ("10→5→1, batch 32, clip_grad_norm 0.5", 40, false),
+        (
+            "10→5→1, batch 32, one dispatch/epoch, clip_grad_norm 0.5",
+            150,
+            true,
+        ),
+    ] {
+        cases.push(Case {
+            name: name.into(),
+            activation: Activation::Relu,
+            dropout: 0.0,
+            clip_grad_norm: Some(0.5),
+            sizes: vec![10, 5, 1],
+            data: &diabetes.train,
+            task: Task::Regression,
+            batch: 32,
             epochs,
             single,
         });
@@ -519,8 +553,14 @@ fn training(gpu: &Gpu, quick: bool) -> Result<Value> {
         let model = Mlp::new(gpu, &case.sizes, case.task, 0)?
             .with_activations(&[case.activation])?
             .with_dropout(&[case.dropout])?;
-        let (steps, one_per_submission, dispatches) =
-            steps_per_second(gpu, model, case.data, case.batch, case.epochs, case.single)?;
+        let (steps, one_per_submission, dispatches) = steps_per_second(
+            gpu,
+            model,
+            case.data,
+            case.batch,
+            case.epochs,
+            (case.single, case.clip_grad_norm),
+        )?;
         let samples = steps * case.batch.min(case.data.len()) as f64;
         // The small-model path has one dispatch an epoch, not per step.
         let per_step = if case.single {
@@ -536,6 +576,7 @@ fn training(gpu: &Gpu, quick: bool) -> Result<Value> {
             "network": case.name,
             "activation": case.activation,
             "dropout": case.dropout,
+            "clip_grad_norm": case.clip_grad_norm,
             "steps_per_s": steps,
             "samples_per_s": samples,
             "steps_per_s_one_epoch_per_submission": one_per_submission,
