@@ -43,8 +43,8 @@ fn model(
 ) -> GridModel {
     GridModel {
         hidden: hidden.to_vec(),
-        activation: Activation::Relu,
-        dropout: 0.0,
+        activations: vec![Activation::Relu],
+        dropout: vec![],
         loss_weights: LossWeights::None,
         init: Init::Default,
         optimizer: optimizer.into(),
@@ -250,9 +250,9 @@ fn trained_alone(data: &Dataset, fold: &Fold, model: &GridModel, config: &GridCo
     });
     let mlp = Mlp::new_with_init(gpu(), &sizes, data.task(), model.init, model.seed)
         .unwrap()
-        .with_activations(&[model.activation])
+        .with_activations(&model.activations)
         .unwrap()
-        .with_dropout(&[model.dropout])
+        .with_dropout(&model.dropout)
         .unwrap()
         .with_loss_weights(model.loss_weights.clone())
         .unwrap();
@@ -384,7 +384,7 @@ fn each_activation_trains_in_the_grid_as_with_the_trainer() {
     let models: Vec<GridModel> = activations
         .enumerate()
         .map(|(i, activation)| GridModel {
-            activation,
+            activations: vec![activation],
             init: INITS[i % INITS.len()].parse().unwrap(),
             ..model(&[5], adam, seed % 1000, i % 3)
         })
@@ -392,7 +392,7 @@ fn each_activation_trains_in_the_grid_as_with_the_trainer() {
     let together = fit(&data, &folds, models.clone(), config.clone());
     for (model, result) in models.iter().zip(&together) {
         let alone = fit(&data, &folds, vec![model.clone()], config.clone());
-        let name = format!("{} {}", model.activation, model.init);
+        let name = format!("{} {}", model.activations[0], model.init);
         assert_eq!(bits(result), bits(&alone[0]), "{name}");
     }
     assert_agrees(&data, &folds, &models, &config);
@@ -573,10 +573,12 @@ fn clip_grad_norm_trains_in_the_grid_as_with_the_trainer() {
 
 /// Dropout trains in the grid as with the `Trainer`: the grid's models draw the masks they
 /// draw alone (keyed by their seed, the run's step, the layer and the row's place in the
-/// step), in every form this adapter uses, with models without Dropout and a model too large
-/// for a grid kernel (which trains alone) beside them; the looped and unrolled forms agree
-/// bit for bit; and the weights are named as `nn.Sequential` with the Dropout layers names
-/// them. A probability outside [0, 1) is refused by name.
+/// step), in every form this adapter uses, with models without Dropout, a model with its own
+/// activation and Dropout after each hidden layer (GELU with Dropout 0.2, then Tanh without),
+/// and a model too large for a grid kernel (which trains alone) beside them; the looped and
+/// unrolled forms agree bit for bit; and the weights are named as `nn.Sequential` with the
+/// Dropout layer names them. A probability outside [0, 1), and more activations or
+/// probabilities than hidden layers, are refused by name.
 #[test]
 fn dropout_trains_in_the_grid_as_with_the_trainer() {
     use wgsl_train::train::KernelForm;
@@ -595,18 +597,18 @@ fn dropout_trains_in_the_grid_as_with_the_trainer() {
     let s = seed % 1000 + (1 << 33); // a seed past 32 bits: both of its words key the masks
     let models = vec![
         GridModel {
-            dropout: 0.3,
+            dropout: vec![0.3],
             ..model(&[5], adam, s, 0)
         },
         GridModel {
-            dropout: 0.2,
-            activation: Activation::Gelu,
+            dropout: vec![0.2, 0.0],
+            activations: vec![Activation::Gelu, Activation::Tanh],
             ..model(&[4, 3], sgd, s + 1, 1)
         },
         model(&[5], adam, s, 2),
         // 201 parameters: trained alone by the Trainer, with its Dropout.
         GridModel {
-            dropout: 0.5,
+            dropout: vec![0.5],
             ..model(&[25], adam, s + 2, 2)
         },
     ];
@@ -642,15 +644,36 @@ fn dropout_trains_in_the_grid_as_with_the_trainer() {
         .collect();
     assert_eq!(
         names,
-        ["0.weight", "0.bias", "3.weight", "3.bias", "6.weight", "6.bias"]
+        ["0.weight", "0.bias", "3.weight", "3.bias", "5.weight", "5.bias"]
     );
-    let bad = GridModel {
-        dropout: 1.0,
-        ..model(&[5], adam, s, 0)
-    };
-    let refused = ModelGrid::new(gpu(), &data, &folds, vec![bad], GridConfig::default()).err();
-    let message = refused.map(|e| e.to_string()).unwrap_or_default();
-    assert!(message.contains("dropout probability 1"), "{message}");
+    let refusals = [
+        (
+            GridModel {
+                dropout: vec![1.0],
+                ..model(&[5], adam, s, 0)
+            },
+            "dropout probability 1",
+        ),
+        (
+            GridModel {
+                dropout: vec![0.1, 0.1],
+                ..model(&[5], adam, s, 0)
+            },
+            "2 dropout probabilities for 1 hidden layers",
+        ),
+        (
+            GridModel {
+                activations: vec![Activation::Tanh; 3],
+                ..model(&[4, 3], adam, s, 0)
+            },
+            "3 activations for 2 hidden layers",
+        ),
+    ];
+    for (bad, want) in refusals {
+        let refused = ModelGrid::new(gpu(), &data, &folds, vec![bad], GridConfig::default()).err();
+        let message = refused.map(|e| e.to_string()).unwrap_or_default();
+        assert!(message.contains(want), "{message}");
+    }
 }
 
 /// PyTorch's loss weights train in the grid as with the `Trainer`: `pos_weight` for binary,
@@ -699,7 +722,7 @@ fn loss_weights_train_in_the_grid_as_with_the_trainer() {
             },
             GridModel {
                 loss_weights: second.clone(),
-                dropout: 0.2,
+                dropout: vec![0.2],
                 ..model(&[4, 3], adam, s + 1, 1)
             },
             model(&[5], adam, s, 2),

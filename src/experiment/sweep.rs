@@ -302,8 +302,8 @@ impl Sweep {
             .map(|&i| GridModel {
                 loss_weights: fold_weights[i % self.folds].clone(),
                 hidden: self.candidates[i / self.folds].hidden.clone(),
-                activation: self.candidates[i / self.folds].activation,
-                dropout: self.candidates[i / self.folds].dropout,
+                activations: vec![self.candidates[i / self.folds].activation],
+                dropout: vec![self.candidates[i / self.folds].dropout],
                 init: self.candidates[i / self.folds].init,
                 optimizer: self.candidates[i / self.folds].optimizer,
                 lr_schedule: self.candidates[i / self.folds].lr_schedule,

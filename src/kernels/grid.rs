@@ -135,15 +135,16 @@ impl KernelForm {
     }
 }
 
-/// What one generated kernel trains: the network's layer sizes, its activation and loss, and
-/// its optimizer's states; and how the kernel is written. Models that differ in any of these
-/// are in different kernels.
+/// What one generated kernel trains: the network's layer sizes, its activations, Dropout and
+/// loss, and its optimizer's states; and how the kernel is written. Models that differ in any
+/// of these are in different kernels.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct GridShape {
     pub sizes: Vec<usize>,
-    pub activation: Activation,
-    /// Dropout's probability after every hidden layer, as f32 bits (0: none).
-    pub dropout: u32,
+    /// After each hidden layer.
+    pub activations: Vec<Activation>,
+    /// Dropout's probability after each hidden layer, as f32 bits (0: none).
+    pub dropout: Vec<u32>,
     pub loss: LossKind,
     /// Whether the loss takes PyTorch's weights (each model's own, from the tables: a weight
     /// per class for softmax cross-entropy, `pos_weight` for BCE with logits).
@@ -201,9 +202,9 @@ impl GridShape {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         *sources.entry(self.clone()).or_insert_with(|| {
             let name = format!(
-                "grid_{:?}_{:?}_{:x}_{:?}_{}_{:?}_{:?}",
+                "grid_{:?}_{:?}_{:x?}_{:?}_{}_{:?}_{:?}",
                 self.sizes,
-                self.activation,
+                self.activations,
                 self.dropout,
                 self.loss,
                 self.weighted,
@@ -625,7 +626,7 @@ impl<'s> Generator<'s> {
     /// (kernels/dropout.rs): keyed by the row group's seed, model 0, the run's step, the layer
     /// and the element `r·outputs + j`.
     fn dropout_multiplier(&self, n: usize, outputs: usize, j: &str) -> String {
-        let p = f32::from_bits(self.shape.dropout);
+        let p = f32::from_bits(self.shape.dropout[n - 1]);
         format!(
             "dropout_multiplier(dropout_seed, vec4<u32>(r * {outputs}u + {j}, {}u, dropout_step, 0u), {}u, bitcast<f32>({}u))",
             n - 1,
@@ -639,9 +640,19 @@ impl<'s> Generator<'s> {
         self.shape.weighted && self.shape.loss == LossKind::SoftmaxCrossEntropy
     }
 
-    /// Whether the kernel trains with Dropout.
+    /// Whether the kernel trains with Dropout after some hidden layer.
     fn dropout(&self) -> bool {
-        self.shape.dropout != 0
+        self.shape.dropout.iter().any(|&p| p != 0)
+    }
+
+    /// Whether hidden layer `n` (1-based) has Dropout.
+    fn dropout_after(&self, n: usize) -> bool {
+        self.shape.dropout[n - 1] != 0
+    }
+
+    /// The activation after hidden layer `n` (1-based).
+    fn activation(&self, n: usize) -> Activation {
+        self.shape.activations[n - 1]
     }
 
     /// `a{l}`: the activations of layer l (a0: the row's features; the last: the logits), and
@@ -650,8 +661,6 @@ impl<'s> Generator<'s> {
     /// hidden activation is times its multiplier `m{l}`, which the backward pass reuses.
     fn forward(&mut self, features: usize, training: bool) {
         let layers = self.shape.sizes.len() - 1;
-        let activation = self.shape.activation;
-        let dropout = training && self.dropout();
         if self.looped() {
             self.line(&format!("var a0: array<f32, {features}>;"));
             self.line(&format!(
@@ -663,10 +672,11 @@ impl<'s> Generator<'s> {
                 let n = l + 1;
                 self.line(&format!("var a{n}: array<f32, {outputs}>;"));
                 let hidden = n < layers;
+                let dropout = hidden && training && self.dropout_after(n);
                 if hidden {
                     self.line(&format!("var z{n}: array<f32, {outputs}>;"));
                 }
-                if hidden && dropout {
+                if dropout {
                     self.line(&format!("var m{n}: array<f32, {outputs}>;"));
                 }
                 self.line(&format!("for (var j = 0u; j < {outputs}u; j++) {{"));
@@ -675,16 +685,16 @@ impl<'s> Generator<'s> {
                     "for (var k = 0u; k < {inputs}u; k++) {{ sum = fma({}, a{l}[k], sum); }}",
                     at('w', &format!("{w}u + j * {inputs}u + k"))
                 ));
-                if hidden && dropout {
+                if dropout {
                     self.line(&format!(
                         "z{n}[j] = sum;\nm{n}[j] = {};\na{n}[j] = {} * m{n}[j];",
                         self.dropout_multiplier(n, outputs, "j"),
-                        activation.wgsl_forward("sum")
+                        self.activation(n).wgsl_forward("sum")
                     ));
                 } else if hidden {
                     self.line(&format!(
                         "z{n}[j] = sum;\na{n}[j] = {};",
-                        activation.wgsl_forward("sum")
+                        self.activation(n).wgsl_forward("sum")
                     ));
                 } else {
                     self.line(&format!("a{n}[j] = sum;"));
@@ -712,8 +722,8 @@ impl<'s> Generator<'s> {
                 if hidden {
                     let n = l + 1;
                     self.line(&format!("let z{n}_{j} = {sum};"));
-                    let a = activation.wgsl_forward(&format!("z{n}_{j}"));
-                    if dropout {
+                    let a = self.activation(n).wgsl_forward(&format!("z{n}_{j}"));
+                    if training && self.dropout_after(n) {
                         let m = self.dropout_multiplier(n, outputs, &format!("{j}u"));
                         self.line(&format!(
                             "let m{n}_{j} = {m};\nlet a{n}_{j} = {a} * m{n}_{j};"
@@ -821,7 +831,6 @@ impl<'s> Generator<'s> {
     /// the same order in both forms.
     fn backward(&mut self) {
         let layers = self.shape.sizes.len() - 1;
-        let activation = self.shape.activation;
         if self.looped() {
             for l in (0..layers).rev() {
                 let (inputs, outputs) = (self.shape.sizes[l], self.shape.sizes[l + 1]);
@@ -848,14 +857,14 @@ impl<'s> Generator<'s> {
                         "for (var j = 1u; j < {outputs}u; j++) {{ sum = fma(d{n}[j], {}, sum); }}",
                         at('w', &format!("{w}u + j * {inputs}u + k"))
                     ));
-                    let mask = if self.dropout() {
+                    let mask = if self.dropout_after(l) {
                         format!(" * m{l}[k]")
                     } else {
                         String::new()
                     };
                     self.line(&format!(
                         "d{l}[k] = {}{mask};",
-                        activation.wgsl_backward(&format!("z{l}[k]"), "sum")
+                        self.activation(l).wgsl_backward(&format!("z{l}[k]"), "sum")
                     ));
                     self.line("}");
                 }
@@ -879,8 +888,8 @@ impl<'s> Generator<'s> {
                     for j in 1..outputs {
                         sum = format!("fma(d{}_{j}, {}, {sum})", l + 1, self.weight(l, j, k));
                     }
-                    let d = activation.wgsl_backward(&format!("z{l}_{k}"), &sum);
-                    let mask = if self.dropout() {
+                    let d = self.activation(l).wgsl_backward(&format!("z{l}_{k}"), &sum);
+                    let mask = if self.dropout_after(l) {
                         format!(" * m{l}_{k}")
                     } else {
                         String::new()
@@ -958,14 +967,19 @@ mod tests {
             .into_iter()
             .flat_map(|s| forms.map(|f| (s.clone(), f)))
         {
+            // Tanh after the first hidden layer, and Dropout after it alone where there are
+            // two (and with AMSGrad).
+            let hidden = sizes.len() - 2;
+            let mut activations = vec![Activation::Relu; hidden];
+            activations[0] = Activation::Tanh;
+            let mut dropout = vec![0; hidden];
+            if algorithm == GridAlgorithm::AdamAmsgrad || hidden > 1 {
+                dropout[0] = 0.25f32.to_bits();
+            }
             let shape = GridShape {
                 sizes,
-                activation: Activation::Relu,
-                dropout: if algorithm == GridAlgorithm::AdamAmsgrad {
-                    0.25f32.to_bits()
-                } else {
-                    0
-                },
+                activations,
+                dropout,
                 loss,
                 weighted: loss != LossKind::Mse,
                 algorithm,
@@ -990,8 +1004,8 @@ mod tests {
     fn the_record_holds_parameters_states_best_and_start() {
         let shape = GridShape {
             sizes: vec![10, 5, 1],
-            activation: Activation::Relu,
-            dropout: 0,
+            activations: vec![Activation::Relu],
+            dropout: vec![0],
             loss: LossKind::Mse,
             weighted: false,
             algorithm: GridAlgorithm::SgdOrAdam,

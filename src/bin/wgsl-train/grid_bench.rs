@@ -76,8 +76,8 @@ fn models(copies: usize) -> Vec<GridModel> {
                             };
                             out.push(GridModel {
                                 hidden: vec![5],
-                                activation: Activation::Relu,
-                                dropout: 0.0,
+                                activations: vec![Activation::Relu],
+                                dropout: vec![],
                                 loss_weights: Default::default(),
                                 init: Init::Default,
                                 optimizer,
@@ -152,7 +152,7 @@ pub fn grid(gpu: &Gpu, form: Option<KernelForm>) -> Result<Value> {
     let dropped: Vec<GridModel> = grid
         .iter()
         .map(|m| GridModel {
-            dropout: 0.2,
+            dropout: vec![0.2],
             ..m.clone()
         })
         .collect();

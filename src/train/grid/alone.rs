@@ -44,8 +44,8 @@ pub(super) async fn train_alone(
 ) -> Result<GridResult> {
     let sizes = sizes(data, model);
     let mlp = Mlp::new_with_init(gpu, &sizes, data.task(), model.init, model.seed)?
-        .with_activations(&[model.activation])?
-        .with_dropout(&[model.dropout])?
+        .with_activations(&model.activations)?
+        .with_dropout(&model.dropout)?
         .with_loss_weights(model.loss_weights.clone())?;
     let train = data.subset(&fold.train);
     let validation = (!fold.validation.is_empty()).then(|| data.subset(&fold.validation));

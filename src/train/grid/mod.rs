@@ -20,10 +20,12 @@ use crate::gpu::{block_on, Gpu, Tensor};
 use crate::kernels::control::{
     LOSS_GREW, NONFINITE_LOSS, NONFINITE_PARAMETER, OUT_OF_PATIENCE, RAN,
 };
-use crate::kernels::dropout::check_dropout;
 pub use crate::kernels::grid::KernelForm;
 use crate::kernels::grid::{grid_dispatch, GridBuffers, ModelControl};
-use crate::nn::{loss_for, param_names, Activation, Init, LossWeights, NamedTensor};
+use crate::nn::{
+    dropout_per_hidden_layer, loss_for, param_names, per_hidden_layer, Activation, Init,
+    LossWeights, NamedTensor,
+};
 use crate::optim::{clip_grad_norm_problem, LrSchedule, OptimizerConfig};
 pub use alone::GRID_MAX_PARAMS;
 use plan::{KernelPlan, Plan};
@@ -35,18 +37,21 @@ use super::history::{EpochRecord, History};
 pub struct GridModel {
     /// Widths of the hidden layers (e.g. `[5]`); the inputs and outputs come from the data.
     pub hidden: Vec<usize>,
-    /// The nonlinearity after each hidden layer.
-    pub activation: Activation,
+    /// The nonlinearity after the hidden layers, as
+    /// [`Mlp::with_activations`](crate::nn::Mlp::with_activations) takes them: one for every
+    /// hidden layer, or one each (none: ReLU).
+    pub activations: Vec<Activation>,
     /// PyTorch's weights on the loss's terms, as
     /// [`Mlp::with_loss_weights`](crate::nn::Mlp::with_loss_weights) takes them: one per class
     /// for multiclass (`CrossEntropyLoss(weight=…)`, a weighted mean), `pos_weight` for binary
     /// (`BCEWithLogitsLoss(pos_weight=…)`); [`LossWeights::None`] for none. Training and
     /// validation losses are weighted alike.
     pub loss_weights: LossWeights,
-    /// `nn.Dropout(p)` after each hidden layer's activation (0: none), its masks those the
-    /// model draws trained alone with [`Mlp::with_dropout`](crate::nn::Mlp::with_dropout) and
-    /// its seed.
-    pub dropout: f32,
+    /// `nn.Dropout(p)` after the hidden layers' activations (0: none), as
+    /// [`Mlp::with_dropout`](crate::nn::Mlp::with_dropout) takes them: one for every hidden
+    /// layer, or one each (none: no Dropout); its masks those the model draws trained alone
+    /// with its seed.
+    pub dropout: Vec<f32>,
     /// How the initial weights are drawn.
     pub init: Init,
     /// The optimizer and its hyperparameters (L1 and L2 included).
@@ -371,11 +376,7 @@ impl<'g> ModelGrid<'g> {
                 results[self.in_grid[model]] = Some(GridResult {
                     history,
                     diverged,
-                    weights: state_dict(
-                        &kernel.shape.sizes,
-                        f32::from_bits(kernel.shape.dropout),
-                        flat,
-                    ),
+                    weights: state_dict(&kernel.shape.sizes, &kernel.shape.dropout, flat),
                     sizes: kernel.shape.sizes.clone(),
                     trained_alone: false,
                 });
@@ -453,9 +454,11 @@ fn read_history(
     (history, diverged)
 }
 
-/// The flat parameters (PyTorch's order) as a state dict.
-fn state_dict(sizes: &[usize], dropout: f32, flat: &[f32]) -> Vec<NamedTensor> {
-    let names = param_names(sizes, &vec![dropout; sizes.len() - 2]);
+/// The flat parameters (PyTorch's order) as a state dict, named as `nn.Sequential` names them
+/// with Dropout (f32 bits, one per hidden layer) where it is.
+fn state_dict(sizes: &[usize], dropout: &[u32], flat: &[f32]) -> Vec<NamedTensor> {
+    let dropout: Vec<f32> = dropout.iter().map(|&p| f32::from_bits(p)).collect();
+    let names = param_names(sizes, &dropout);
     let mut names = names.into_iter();
     let mut at = 0;
     let mut tensors = Vec::new();
@@ -536,7 +539,9 @@ fn check(data: &Dataset, folds: &[Fold], models: &[GridModel], config: &GridConf
                 model.fold
             )));
         }
-        check_dropout("ModelGrid::new", model.dropout)?;
+        let sizes = alone::sizes(data, model);
+        per_hidden_layer("ModelGrid::new", &model.activations, &sizes)?;
+        dropout_per_hidden_layer("ModelGrid::new", &model.dropout, &sizes)?;
         model
             .loss_weights
             .check(loss_for(data.task()), data.n_outputs())?;
@@ -554,7 +559,7 @@ mod tests {
     #[test]
     fn the_state_dict_takes_each_layer_in_pytorch_order() {
         let flat: Vec<f32> = (0..17).map(|i| i as f32).collect();
-        let tensors = state_dict(&[3, 2, 1], 0.0, &flat[..11]);
+        let tensors = state_dict(&[3, 2, 1], &[0], &flat[..11]);
         let names: Vec<&str> = tensors.iter().map(|t| t.name.as_str()).collect();
         assert_eq!(names, ["0.weight", "0.bias", "2.weight", "2.bias"]);
         assert_eq!(tensors[0].data, [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]);

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use super::{GridConfig, GridModel};
+use super::{alone, GridConfig, GridModel};
 use crate::data::{Dataset, Fold, Targets, Task};
 use crate::error::Result;
 use crate::gpu::Gpu;
@@ -14,7 +14,7 @@ use crate::kernels::grid::{
 };
 use crate::kernels::loss::LossKind;
 use crate::kernels::optim::GroupParams;
-use crate::nn::{initial_values, loss_for};
+use crate::nn::{dropout_per_hidden_layer, initial_values, loss_for, per_hidden_layer};
 use crate::optim::OptimizerConfig;
 use crate::train::control::DIVERGENCE_GROWTH;
 use crate::train::epoch_order;
@@ -119,7 +119,7 @@ impl Plan {
         let mut shapes: Vec<GridShape> = Vec::new();
         let mut by_kernel: Vec<Vec<usize>> = Vec::new();
         for (i, model) in models.iter().enumerate() {
-            let shape = shape_of(data, model, loss, form);
+            let shape = shape_of(data, model, loss, form)?;
             match shapes.iter().position(|s| *s == shape) {
                 Some(k) => by_kernel[k].push(i),
                 None => {
@@ -385,28 +385,35 @@ fn update_code(model: &GridModel) -> u32 {
 }
 
 /// The kernel shape that trains `model` on `data`.
-fn shape_of(data: &Dataset, model: &GridModel, loss: LossKind, form: KernelForm) -> GridShape {
-    let mut sizes = vec![data.n_features()];
-    sizes.extend(&model.hidden);
-    sizes.push(data.n_outputs());
+///
+/// # Errors
+/// [`Error::InvalidArgument`] when its activations or Dropout do not fit its hidden layers.
+fn shape_of(
+    data: &Dataset,
+    model: &GridModel,
+    loss: LossKind,
+    form: KernelForm,
+) -> Result<GridShape> {
+    let sizes = alone::sizes(data, model);
     let algorithm = match model.optimizer {
         OptimizerConfig::Adam(c) if c.amsgrad => GridAlgorithm::AdamAmsgrad,
         _ => GridAlgorithm::SgdOrAdam,
     };
-    GridShape {
+    let activations = per_hidden_layer("ModelGrid::new", &model.activations, &sizes)?;
+    let dropout = dropout_per_hidden_layer("ModelGrid::new", &model.dropout, &sizes)?;
+    Ok(GridShape {
         sizes,
-        activation: model.activation,
+        activations,
         // −0 is no Dropout too: one kernel for both.
-        dropout: if model.dropout == 0.0 {
-            0
-        } else {
-            model.dropout.to_bits()
-        },
+        dropout: dropout
+            .iter()
+            .map(|&p| if p == 0.0 { 0 } else { p.to_bits() })
+            .collect(),
         loss,
         weighted: model.loss_weights.values().is_some(),
         algorithm,
         form,
-    }
+    })
 }
 
 /// The features as f32 bits, then the targets (f32 bits, or class indices with softmax
