@@ -216,6 +216,22 @@ fn a_closed_stdout_pipe_ends_the_program_quietly() {
     );
 }
 
+/// Every subcommand's `--help` states each default once: a doc comment that says its own
+/// `[default: …]` hides clap's, which would repeat it.
+#[test]
+fn help_states_each_default_once() {
+    for command in ["train", "sweep", "eval", "predict", "bench", "selftest"] {
+        let (ok, help, _) = wgsl_train(&[command, "--help"]);
+        assert!(ok, "{command} --help failed");
+        for line in help.lines() {
+            assert!(
+                line.matches("[default: ").count() <= 1,
+                "{command} --help: {line}"
+            );
+        }
+    }
+}
+
 /// `train` is the library's `Experiment` with flags on top: for the same settings, the command
 /// line prints the very report and diagnosis the library computes (training is bitwise
 /// reproducible on one adapter), schedule included.

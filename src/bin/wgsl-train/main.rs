@@ -120,8 +120,7 @@ struct TrainArgs {
     init: Init,
     /// Weigh the loss's classes: balanced (scikit-learn's n_samples / (n_classes · count),
     /// from the training split; binary takes their ratio count₀/count₁ as BCE's pos_weight),
-    /// or one weight per class, comma-separated, as CrossEntropyLoss(weight=…) (multiclass)
-    /// [default: none].
+    /// or one weight per class, comma-separated, as CrossEntropyLoss(weight=…) (multiclass).
     #[arg(long, default_value = "none", conflicts_with = "pos_weight")]
     class_weight: ClassWeight,
     /// BCEWithLogitsLoss's pos_weight (binary): the positive class's part of the loss times P.
@@ -175,16 +174,16 @@ struct TrainArgs {
     #[arg(long, value_enum)]
     lr_schedule: Option<ScheduleArg>,
     /// StepLR: epochs between decays [default: 30, as PyTorch's examples].
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = 30, hide_default_value = true)]
     lr_step_size: usize,
     /// StepLR: the factor of each decay [default: 0.1, PyTorch's].
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = 0.1, hide_default_value = true)]
     lr_gamma: f64,
     /// CosineAnnealingLR: the half period in epochs [default: --epochs].
     #[arg(long)]
     lr_t_max: Option<usize>,
     /// CosineAnnealingLR: the least learning rate [default: 0, PyTorch's].
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, hide_default_value = true)]
     lr_eta_min: f64,
     /// Passes over the training data [default: 100].
     #[arg(long)]

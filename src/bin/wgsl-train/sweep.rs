@@ -50,7 +50,7 @@ pub struct SweepArgs {
     dropout: Vec<f32>,
     /// Weigh every model's loss by class, as train's --class-weight: balanced (scikit-learn's,
     /// counted on each fold's training rows, and on all the development rows for the refit) or
-    /// one weight per class [default: none].
+    /// one weight per class.
     #[arg(long, default_value = "none", conflicts_with = "pos_weight")]
     class_weight: ClassWeight,
     /// BCEWithLogitsLoss's pos_weight (binary) for every model, as train's --pos-weight.
@@ -70,7 +70,7 @@ pub struct SweepArgs {
     #[arg(long, value_name = "N")]
     clip_grad_norm: Option<f64>,
     /// SGD's momentum, for every SGD candidate [default: 0, PyTorch's].
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, hide_default_value = true)]
     momentum: f64,
     /// Folds of the cross-validation (stratified for classes).
     #[arg(long, default_value_t = 5)]
