@@ -152,25 +152,8 @@ pub fn replay_trainer(
     initial: Vec<Vec<f32>>,
     history: &wgsl_train::train::History,
 ) -> f64 {
-    let (model, config) = (trainer.model(), trainer.config());
-    let [group] = trainer.param_groups() else {
-        panic!("the replay takes one parameter group");
-    };
-    replay::check_against_reference(&replay::Run {
-        train,
-        sizes: model.sizes(),
-        loss: model.loss_kind(),
-        loss_weights: model.loss_weights().clone(),
-        clip_grad_norm: config.clip_grad_norm,
-        activations: model.activations(),
-        dropout: model.dropout(),
-        optimizer: group.config,
-        seed: config.seed,
-        batch: config.batch_size,
-        initial,
-        trained: weights(gpu, model),
-        history,
-    })
+    let trained = weights(gpu, trainer.model());
+    replay::check_trainer(trainer, train, initial, trained, history)
 }
 
 /// A fixture's nested JSON arrays of numbers, flattened row-major into f32s.

@@ -7,7 +7,7 @@ use wgsl_train::kernels::loss::{LossKind, LossWeights};
 use wgsl_train::nn::Activation;
 use wgsl_train::optim::{AdamConfig, OptimizerConfig, SgdConfig};
 use wgsl_train::reference::mlp::ReferenceMlp;
-use wgsl_train::train::{epoch_order, History};
+use wgsl_train::train::{epoch_order, History, Trainer};
 
 /// What a GPU run started from and how it went.
 pub struct Run<'a> {
@@ -100,6 +100,37 @@ pub fn check_against_reference(run: &Run) -> f64 {
         }
     }
     worst
+}
+
+/// [`check_against_reference`] for `trainer`'s run on `train`: its model, loss, weights,
+/// activations, Dropout, clipping, optimizer (one group), seed and batch, from `initial` to
+/// `trained` (the caller reads those back in its own way) through `history`.
+pub fn check_trainer(
+    trainer: &Trainer,
+    train: &Dataset,
+    initial: Vec<Vec<f32>>,
+    trained: Vec<Vec<f32>>,
+    history: &History,
+) -> f64 {
+    let (model, config) = (trainer.model(), trainer.config());
+    let [group] = trainer.param_groups() else {
+        panic!("the replay takes one parameter group");
+    };
+    check_against_reference(&Run {
+        train,
+        sizes: model.sizes(),
+        loss: model.loss_kind(),
+        loss_weights: model.loss_weights().clone(),
+        clip_grad_norm: config.clip_grad_norm,
+        activations: model.activations(),
+        dropout: model.dropout(),
+        optimizer: group.config,
+        seed: config.seed,
+        batch: config.batch_size,
+        initial,
+        trained,
+        history,
+    })
 }
 
 /// The optimizers both suites train the 10→5→1 diabetes network with: SGD with momentum and

@@ -57,7 +57,6 @@ async fn training_matches_the_cpu_reference_in_the_browser() {
     for optimizer in replay::diabetes_optimizers() {
         let (sizes, seed, batch) = ([10, 5, 1], 11, 32);
         let model = Mlp::new(&gpu, &sizes, p.train.task(), 5).unwrap();
-        let loss = model.loss_kind();
         let initial = weights(&gpu, &model).await;
         let config = TrainConfig {
             epochs: 12,
@@ -67,21 +66,13 @@ async fn training_matches_the_cpu_reference_in_the_browser() {
         };
         let mut trainer = Trainer::new(&gpu, model, optimizer, &p.train, None, config).unwrap();
         let history = trainer.fit_async().await.unwrap().clone();
-        replay::check_against_reference(&replay::Run {
-            train: &p.train,
-            sizes: &sizes,
-            loss,
-            loss_weights: LossWeights::None,
-            clip_grad_norm: None,
-            activations: &[],
-            dropout: &[],
-            optimizer,
-            seed,
-            batch,
+        replay::check_trainer(
+            &trainer,
+            &p.train,
             initial,
-            trained: weights(&gpu, trainer.model()).await,
-            history: &history,
-        });
+            weights(&gpu, trainer.model()).await,
+            &history,
+        );
     }
 }
 
@@ -101,7 +92,6 @@ async fn dropout_training_matches_the_cpu_reference_in_the_browser() {
         .unwrap()
         .with_dropout(&dropout)
         .unwrap();
-    let loss = model.loss_kind();
     let initial = weights(&gpu, &model).await;
     let config = TrainConfig {
         epochs: 12,
@@ -112,21 +102,13 @@ async fn dropout_training_matches_the_cpu_reference_in_the_browser() {
     let optimizer = replay::diabetes_optimizers()[1];
     let mut trainer = Trainer::new(&gpu, model, optimizer, &p.train, None, config).unwrap();
     let history = trainer.fit_async().await.unwrap().clone();
-    replay::check_against_reference(&replay::Run {
-        train: &p.train,
-        sizes: &sizes,
-        loss,
-        loss_weights: LossWeights::None,
-        clip_grad_norm: None,
-        activations: &activations,
-        dropout: &dropout,
-        optimizer,
-        seed,
-        batch,
+    replay::check_trainer(
+        &trainer,
+        &p.train,
         initial,
-        trained: weights(&gpu, trainer.model()).await,
-        history: &history,
-    });
+        weights(&gpu, trainer.model()).await,
+        &history,
+    );
 }
 
 /// Class weights and clip_grad_norm_ with L1's term in the norm, in the browser, on the
@@ -154,50 +136,39 @@ async fn weighted_clipped_training_matches_the_cpu_reference_in_the_browser() {
     let classes = ["a", "b", "c"].map(String::from).to_vec();
     let data = Dataset::classification(features, 4, labels, classes).unwrap();
     let p = Prepared::new(&data, &split).unwrap();
-    let (sizes, seed, batch, clip) = ([4, 8, 3], 11, 16, Some(0.3));
-    let weights_per_class = LossWeights::Class(vec![0.4, 1.0, 2.5]);
+    let (sizes, seed, batch) = ([4, 8, 3], 11, 16);
     let optimizer = AdamConfig {
         lr: 0.01,
         l1: 1e-3,
         ..AdamConfig::default()
-    }
-    .into();
+    };
     for (one_dispatch, choice) in [
         (true, SingleDispatch::Always),
         (false, SingleDispatch::Never),
     ] {
         let model = Mlp::new(&gpu, &sizes, p.train.task(), 5)
             .unwrap()
-            .with_loss_weights(weights_per_class.clone())
+            .with_loss_weights(LossWeights::Class(vec![0.4, 1.0, 2.5]))
             .unwrap();
-        let loss = model.loss_kind();
         let initial = weights(&gpu, &model).await;
         let config = TrainConfig {
             epochs: 15,
             batch_size: batch,
             seed,
-            clip_grad_norm: clip,
+            clip_grad_norm: Some(0.3),
             single_dispatch_epochs: choice,
             ..TrainConfig::default()
         };
         let mut trainer = Trainer::new(&gpu, model, optimizer, &p.train, None, config).unwrap();
         assert_eq!(trainer.single_dispatch_epochs(), one_dispatch);
         let history = trainer.fit_async().await.unwrap().clone();
-        replay::check_against_reference(&replay::Run {
-            train: &p.train,
-            sizes: &sizes,
-            loss,
-            loss_weights: weights_per_class.clone(),
-            clip_grad_norm: clip,
-            activations: &[],
-            dropout: &[],
-            optimizer,
-            seed,
-            batch,
+        replay::check_trainer(
+            &trainer,
+            &p.train,
             initial,
-            trained: weights(&gpu, trainer.model()).await,
-            history: &history,
-        });
+            weights(&gpu, trainer.model()).await,
+            &history,
+        );
     }
 }
 
