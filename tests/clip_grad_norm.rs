@@ -126,6 +126,50 @@ fn clip_grad_norm_refuses_what_it_cannot_do_and_keeps_its_setting() {
     );
 }
 
+/// The one-dispatch kernel holds the max_norm it was built with: changed on the trainer's
+/// optimizer afterwards, the next epoch is refused by name with the model and history as they
+/// were, and runs again once it is set back; the general path reads it each step and takes
+/// the change.
+#[test]
+fn a_max_norm_changed_after_the_one_dispatch_kernel_is_built_is_refused() {
+    let gpu = gpu();
+    let data = diabetes().unwrap();
+    let p = Prepared::new(&data, &SplitConfig::default()).unwrap();
+    for (choice, one_dispatch) in [(SingleDispatch::Auto, true), (SingleDispatch::Never, false)] {
+        let model = Mlp::new(gpu, &[10, 5, 1], data.task(), 5).unwrap();
+        let config = TrainConfig {
+            clip_grad_norm: Some(0.5),
+            single_dispatch_epochs: choice,
+            ..TrainConfig::default()
+        };
+        let mut trainer =
+            Trainer::new(gpu, model, SgdConfig::default(), &p.train, None, config).unwrap();
+        assert_eq!(trainer.single_dispatch_epochs(), one_dispatch);
+        trainer.run_epoch().unwrap();
+        let before = common::weights(gpu, trainer.model());
+        trainer
+            .optimizer_mut()
+            .set_clip_grad_norm(gpu, Some(0.1))
+            .unwrap();
+        let epoch = trainer.run_epoch();
+        if !one_dispatch {
+            epoch.unwrap();
+            assert_eq!(trainer.history().epochs.len(), 2);
+            continue;
+        }
+        let err = epoch.unwrap_err().to_string();
+        assert!(err.contains("TrainConfig::clip_grad_norm"), "{err}");
+        assert_eq!(trainer.history().epochs.len(), 1);
+        assert_eq!(common::weights(gpu, trainer.model()), before);
+        trainer
+            .optimizer_mut()
+            .set_clip_grad_norm(gpu, Some(0.5))
+            .unwrap();
+        trainer.run_epoch().unwrap();
+        assert_eq!(trainer.history().epochs.len(), 2);
+    }
+}
+
 /// Mini-batches of diabetes with the norm (L1's term in it) clipped at about a third of the
 /// first steps', replayed step by step on the f64 reference, on every path: the one-dispatch
 /// path (`Auto` takes it), the general path and the streamed split; with two layers, and with

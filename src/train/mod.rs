@@ -407,7 +407,8 @@ impl<'g> Trainer<'g> {
 
     /// Mutable access to the optimizer, to restore its state when resuming. Its
     /// clip_grad_norm is [`TrainConfig::clip_grad_norm`]'s, which the one-dispatch kernel takes
-    /// when the trainer is built: set it there.
+    /// when the trainer is built: set it there (changed here, the next epoch on that path is
+    /// refused, saying so).
     pub fn optimizer_mut(&mut self) -> &mut Optimizer {
         &mut self.optimizer
     }

@@ -18,6 +18,8 @@ pub(crate) struct SmallEpoch {
     step_values: Tensor,
     block: usize,
     steps: usize,
+    /// clip_grad_norm_'s max_norm the kernel was built with.
+    max_norm: Option<f64>,
 }
 
 impl SmallEpoch {
@@ -41,6 +43,7 @@ impl SmallEpoch {
             .map(|l| (params.slot(l.weight).offset, params.slot(l.bias).offset))
             .collect();
         let rows = train.x.shape()[0];
+        let max_norm = optimizer.clip_grad_norm();
         let small = SmallModel {
             sizes: model.sizes(),
             activations: model.activations(),
@@ -49,7 +52,7 @@ impl SmallEpoch {
             loss: model.loss_kind(),
             loss_weights: model.loss_weights(),
             optimizer: (config.kernel(), config.group_params()),
-            max_norm: optimizer.clip_grad_norm(),
+            max_norm,
             rows,
             batch,
             row,
@@ -86,6 +89,7 @@ impl SmallEpoch {
             step_values,
             block,
             steps,
+            max_norm,
         })
     }
 
@@ -93,6 +97,11 @@ impl SmallEpoch {
     /// from it, as the general path's updates take theirs) and the step count before them
     /// (Dropout's masks are keyed by the step), and the one dispatch, bound to the epoch's
     /// blocks.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`], before anything is taken, when the optimizer's
+    /// clip_grad_norm is no longer the one the kernel was built with (the general path reads
+    /// it each step; this kernel holds it).
     pub fn record(
         &self,
         gpu: &Gpu,
@@ -100,6 +109,17 @@ impl SmallEpoch {
         batch: &mut Batch,
         k: usize,
     ) -> Result<()> {
+        if optimizer.clip_grad_norm() != self.max_norm {
+            return Err(Error::InvalidArgument {
+                op: "Trainer::run_epoch",
+                detail: format!(
+                    "the optimizer's clip_grad_norm is {:?}, but this trainer's one-dispatch \
+                     epochs were built with {:?}: set TrainConfig::clip_grad_norm instead",
+                    optimizer.clip_grad_norm(),
+                    self.max_norm
+                ),
+            });
+        }
         let first_step = optimizer.step_count() as u32;
         let mut values = optimizer.next_steps_of_one_group(self.steps);
         values.push(f32::from_bits(first_step));
