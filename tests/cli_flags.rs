@@ -257,6 +257,17 @@ fn every_train_flag_reaches_the_library() {
             json!("Some(0.5)"),
         ),
         (&["--epochs", "1"], Setting("clip_grad_norm"), json!("None")),
+        // L1 and clip_grad_norm together (the norm then holds L1's term).
+        (
+            &["--l1", "0.001", "--clip-grad-norm", "0.5"],
+            Setting("clip_grad_norm"),
+            json!("Some(0.5)"),
+        ),
+        (
+            &["--l1", "0.001", "--clip-grad-norm", "0.5"],
+            Optimizer("l1"),
+            json!(0.001),
+        ),
         (
             &["--init", "kaiming_normal:mode=fan_out,nonlinearity=relu"],
             Model("init"),

@@ -670,9 +670,11 @@ fn dropout_trains_in_the_grid_as_with_the_trainer() {
         ),
     ];
     for (bad, want) in refusals {
-        let refused = ModelGrid::new(gpu(), &data, &folds, vec![bad], GridConfig::default()).err();
+        // Second in the grid, after a valid model: the message names it.
+        let grid = vec![model(&[5], adam, s, 0), bad];
+        let refused = ModelGrid::new(gpu(), &data, &folds, grid, GridConfig::default()).err();
         let message = refused.map(|e| e.to_string()).unwrap_or_default();
-        assert!(message.contains(want), "{message}");
+        assert!(message.contains(&format!("model 1: {want}")), "{message}");
     }
 }
 

@@ -539,17 +539,29 @@ fn check(data: &Dataset, folds: &[Fold], models: &[GridModel], config: &GridConf
                 model.fold
             )));
         }
-        let sizes = alone::sizes(data, model);
-        per_hidden_layer("ModelGrid::new", &model.activations, &sizes)?;
-        dropout_per_hidden_layer("ModelGrid::new", &model.dropout, &sizes)?;
-        model
-            .loss_weights
-            .check(loss_for(data.task()), data.n_outputs())?;
-        model.optimizer.validate()?;
-        model.init.validate()?;
-        model.lr_schedule.validate()?;
+        check_model(data, model).map_err(|e| match e {
+            Error::InvalidArgument { op, detail } => Error::InvalidArgument {
+                op,
+                detail: format!("model {i}: {detail}"),
+            },
+            other => other,
+        })?;
     }
     Ok(())
+}
+
+/// One model's own settings: its activations and Dropout against its layers, its loss
+/// weights, optimizer, init and schedule.
+fn check_model(data: &Dataset, model: &GridModel) -> Result<()> {
+    let sizes = alone::sizes(data, model);
+    per_hidden_layer("ModelGrid::new", &model.activations, &sizes)?;
+    dropout_per_hidden_layer("ModelGrid::new", &model.dropout, &sizes)?;
+    model
+        .loss_weights
+        .check(loss_for(data.task()), data.n_outputs())?;
+    model.optimizer.validate()?;
+    model.init.validate()?;
+    model.lr_schedule.validate()
 }
 
 #[cfg(test)]
