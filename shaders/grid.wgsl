@@ -2,8 +2,10 @@
 // parameters, gradients and optimizer state in private variables and runs its epochs — steps,
 // validation, the end-of-epoch decision — with no barrier and nothing shared but the data it
 // reads. Models on the same fold with the same seed read the same rows in the same order, so
-// the host places them side by side and their row loads have one address across the SIMD lanes
-// (BENCHMARKS.md, "Many models: where a model lives"). The subgroup form, generated from the
+// the host places them side by side in a workgroup and their row loads have one address across
+// the SIMD lanes (BENCHMARKS.md, "Many models: where a model lives"); on lavapipe the unrolled
+// form shares those loads out over the subgroup's lanes, each lane loading a part of the row
+// and `subgroupBroadcast` handing it to the others. The subgroup form, generated from the
 // same pieces, gives each model a workgroup of one subgroup instead: every lane holds the model
 // and takes a share of the rows, and the lanes' sums meet through subgroupAdd.
 //
@@ -100,8 +102,8 @@ fn train_row(group: u32, epoch: u32, i: u32) -> u32 {
 
 // The row group of a workgroup's models: the host never puts two row groups in one workgroup,
 // so the group — and every row index read through it — is uniform across the workgroup, which
-// lets the compiler load each row once for all its invocations (lavapipe turns a load whose
-// address it cannot prove uniform into a loop over the SIMD lanes).
+// lets the lanes share each row's loads (lavapipe turns a load whose address it cannot prove
+// constant into a loop over the SIMD lanes).
 fn workgroup_row_group(workgroup: u32) -> u32 {
     return tables[settings.workgroup_groups_at + workgroup];
 }

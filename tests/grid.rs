@@ -178,7 +178,16 @@ fn each_model_of_a_grid_ends_as_it_does_in_a_grid_of_one() {
                 "lr 50 should diverge: {:?}",
                 divergent.history
             );
-            assert!(together[0].diverged.is_none() && together[0].history.epochs.len() == 6);
+            // (Or stopped by their own patience: model 0 stops after epoch 4 with seed
+            // 14402138029941195015.)
+            for other in &together[..together.len() - 1] {
+                let epochs = other.history.epochs.len();
+                assert!(
+                    other.diverged.is_none() && (epochs == 6 || other.history.stopped_early),
+                    "{:?}",
+                    other.history
+                );
+            }
         }
         // Reversed, and one epoch a dispatch: the same results bit for bit.
         let reversed: Vec<GridModel> = models.iter().rev().cloned().collect();

@@ -151,6 +151,10 @@ pub(crate) struct GridShape {
     pub weighted: bool,
     pub algorithm: GridAlgorithm,
     pub form: KernelForm,
+    /// In the unrolled form, the subgroup width over which each row's loads are shared: each
+    /// lane loads a part of the row and `subgroupBroadcast` hands it to the others
+    /// ([`row_lanes`]). `None`: every invocation loads each value itself.
+    pub row_lanes: Option<usize>,
 }
 
 /// Where each part of a model's record lies, in vec4s from the record's start.
@@ -227,6 +231,21 @@ pub(crate) fn models_per_workgroup(gpu: &Gpu, form: KernelForm) -> usize {
         _ if gpu.is_cpu_adapter() => 8,
         _ => 32,
     }
+}
+
+/// The subgroup width over which the unrolled form shares its row loads: on CPU adapters
+/// whose workgroup of models is one subgroup (lavapipe's 8 lanes), where a load from an
+/// address the compiler cannot prove constant is a loop over the SIMD lanes, so one load per
+/// lane of a row's different values costs what one value loaded by every lane did. A row's
+/// index, 10 features and target took 12 such loops and now take 2 and an eighth
+/// (BENCHMARKS.md, "Row loads shared over the subgroup"). Elsewhere `None`: a GPU loads a
+/// value that every lane reads in one go.
+pub(crate) fn row_lanes(gpu: &Gpu, form: KernelForm) -> Option<usize> {
+    let per_workgroup = models_per_workgroup(gpu, form);
+    (form == KernelForm::Unrolled
+        && gpu.is_cpu_adapter()
+        && gpu.subgroup_size() == Some(per_workgroup as u32))
+    .then_some(per_workgroup)
 }
 
 /// The invocations of a workgroup of the subgroup form: one subgroup, on adapters whose
@@ -362,14 +381,34 @@ impl<'s> Generator<'s> {
         self.shape.form == KernelForm::Subgroup
     }
 
-    /// The first row an invocation takes and the stride between its rows: every row in one
-    /// invocation, or the subgroup's lanes taking turns.
-    fn row_loop(&self, count: &str) -> String {
-        if self.subgroup() {
-            format!("for (var r = lane; r < {count}; r += sg_size) {{")
-        } else {
-            format!("for (var r = 0u; r < {count}; r++) {{")
+    fn row_lanes(&self) -> Option<usize> {
+        self.shape.row_lanes
+    }
+
+    /// Opens the loop over `count` rows, binding `r` (the row's place) and `row` (its row of
+    /// `data`, read by `index(r)`); returns what closes it. Every row in one invocation; in the
+    /// subgroup form, the lanes taking turns; with shared row loads, each lane reads the index
+    /// of one of the next `lanes` rows and every lane takes each in turn from its lane.
+    fn open_row_loop(&mut self, count: &str, index: impl Fn(&str) -> String) -> &'static str {
+        if let Some(lanes) = self.row_lanes() {
+            let lane_row = index(&format!("r0 + min(lane, {count} - 1u - r0)"));
+            self.line(&format!(
+                "for (var r0 = 0u; r0 < {count}; r0 += {lanes}u) {{"
+            ));
+            self.line(&format!("let lane_row = {lane_row};"));
+            self.line(&format!(
+                "for (var j = 0u; j < min({lanes}u, {count} - r0); j++) {{"
+            ));
+            self.line("let r = r0 + j;\nlet row = subgroupShuffle(lane_row, j);");
+            return "}}";
         }
+        if self.subgroup() {
+            self.line(&format!("for (var r = lane; r < {count}; r += sg_size) {{"));
+        } else {
+            self.line(&format!("for (var r = 0u; r < {count}; r++) {{"));
+        }
+        self.line(&format!("let row = {};", index("r")));
+        "}"
     }
 
     /// In the subgroup form, replaces each lane's partial sum in `value` by the subgroup's
@@ -449,12 +488,28 @@ impl<'s> Generator<'s> {
             self.line("fn train_models(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) sg_size: u32) {");
             self.line("let model = wid.x;");
         } else {
-            self.line("fn train_models(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {");
-            self.line("let model = gid.x;");
+            let lane = match self.row_lanes() {
+                Some(_) => ", @builtin(subgroup_invocation_id) lane: u32",
+                None => "",
+            };
+            self.line(&format!("fn train_models(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>{lane}) {{"));
         }
-        self.line("if model >= settings.models { return; }");
-        self.line("var control = controls[model];");
-        self.line("if control.running == 0u { return; }");
+        if self.row_lanes().is_some() {
+            // Every lane stays to the end, as the shared loads need: a slot past the last
+            // shadows the last model and a stopped model trains on, neither writing anything.
+            self.line("let model = min(gid.x, settings.models - 1u);");
+            self.line("var control = controls[model];");
+            self.line("let started = gid.x < settings.models && control.running != 0u;");
+        } else {
+            if !self.subgroup() {
+                self.line("let model = gid.x;");
+            }
+            self.line("if model >= settings.models { return; }");
+            self.line("var control = controls[model];");
+            self.line("if control.running == 0u { return; }");
+            self.line("let started = true;");
+        }
+        self.line("var running = started;");
         self.line("let who = member(model);");
         self.line("let hp = hyper[who.y];");
         self.line("let group = workgroup_row_group(wid.x);");
@@ -498,7 +553,14 @@ impl<'s> Generator<'s> {
             "let rules = DecisionRules(settings.growth, settings.min_delta, settings.patience);",
         );
         self.line("for (var epoch = 0u; epoch < settings.epochs; epoch++) {");
+        if self.row_lanes().is_some() {
+            self.line("if !subgroupAny(running) { break; }");
+        } else {
+            self.line("if !running { break; }");
+        }
+        self.line("if running {");
         self.store_params(p4, layout.start);
+        self.line("}");
         self.line("var weighted = 0.0;\nvar first_step_loss = 0.0;\nvar nonfinite_loss = false;\nvar nonfinite_parameter = false;");
         self.line("for (var step = 0u; step < steps; step++) {");
         self.each_vec4(p4, |me, k, _| {
@@ -526,13 +588,12 @@ impl<'s> Generator<'s> {
             ));
         }
         self.line("var loss = 0.0;");
-        let rows = self.row_loop("batch");
-        self.line(&rows);
-        self.line("let row = train_row(group, epoch, first + r);");
+        let close =
+            self.open_row_loop("batch", |r| format!("train_row(group, epoch, first + {r})"));
         self.forward(features, true);
         self.loss(true);
         self.backward();
-        self.line("}");
+        self.line(close);
         if self.subgroup() {
             self.subgroup_sum("loss");
             for k in 0..p4 {
@@ -554,12 +615,10 @@ impl<'s> Generator<'s> {
         if self.weighted_softmax() {
             self.line("var class_weights = 0.0;");
         }
-        let rows = self.row_loop("rows.z");
-        self.line(&rows);
-        self.line("let row = tables[rows.y + r];");
+        let close = self.open_row_loop("rows.z", |r| format!("tables[rows.y + {r}]"));
         self.forward(features, false);
         self.loss(false);
-        self.line("}");
+        self.line(close);
         self.subgroup_sum("loss");
         if self.weighted_softmax() {
             self.subgroup_sum("class_weights");
@@ -572,6 +631,7 @@ impl<'s> Generator<'s> {
         }
         self.line("}");
         self.line("let outcome = EpochOutcome(nonfinite_loss, nonfinite_parameter, train_loss, first_step_loss, rows.z > 0u, validation_loss);");
+        self.line("if running {");
         self.line("var standing = control.standing;");
         self.line("let status = decide(&standing, outcome, rules);");
         self.line("record_history(model, epoch, train_loss, validation_loss, status);");
@@ -583,14 +643,33 @@ impl<'s> Generator<'s> {
                 Self::record_at(looped, layout.start, k, n)
             )
         });
-        self.line("control.running = 0u;\nbreak;\n}");
+        self.line("control.running = 0u;\n} else {");
         self.line("control.standing = standing;");
         self.line("if (status & IMPROVED) != 0u {");
         self.line("control.best_epoch = settings.first_epoch + epoch + 1u;");
         self.store_params(p4, layout.best);
         self.line("}");
-        self.line("if (status & OUT_OF_PATIENCE) != 0u {\ncontrol.running = 0u;\nbreak;\n}");
+        self.line("if (status & OUT_OF_PATIENCE) != 0u { control.running = 0u; }");
         self.line("}");
+        // A model that stops writes what it ends with now: in the shared-load form its lane
+        // trains on with the others.
+        self.line("if control.running == 0u {\nrunning = false;");
+        self.store_final(p4, states);
+        self.line("}");
+        self.line("}");
+        self.line("}");
+        self.line("if running {");
+        self.store_final(p4, states);
+        self.line("}");
+        self.line("if started { controls[model] = control; }");
+        self.line("}");
+        self.out
+    }
+
+    /// Writes the parameters and optimizer states the model ends the dispatch with.
+    fn store_final(&mut self, p4: usize, states: usize) {
+        let looped = self.looped();
+        let layout = self.shape.layout();
         self.each_vec4(p4, |me, k, n| {
             let mut text = format!(
                 "{} = {};",
@@ -607,9 +686,6 @@ impl<'s> Generator<'s> {
             }
             text
         });
-        self.line("controls[model] = control;");
-        self.line("}");
-        self.out
     }
 
     /// Elements the loss averages over per row: the outputs for element-wise losses, one for
@@ -703,8 +779,13 @@ impl<'s> Generator<'s> {
             }
             return;
         }
-        for k in 0..features {
-            self.line(&format!("let a0_{k} = feature(row, {k}u, {features}u);"));
+        match self.row_lanes() {
+            Some(lanes) => self.shared_row_loads(features, lanes),
+            None => {
+                for k in 0..features {
+                    self.line(&format!("let a0_{k} = feature(row, {k}u, {features}u);"));
+                }
+            }
         }
         for l in 0..layers {
             let (inputs, outputs) = (self.shape.sizes[l], self.shape.sizes[l + 1]);
@@ -738,6 +819,47 @@ impl<'s> Generator<'s> {
         }
     }
 
+    /// The row's features `a0_k` and its target's word `row_target`, each lane loading its
+    /// share of the row's words (features, then the target) and every lane taking each word
+    /// from the lane that loaded it.
+    fn shared_row_loads(&mut self, features: usize, lanes: usize) {
+        for c in 0..(features + 1).div_ceil(lanes) {
+            let first = c * lanes;
+            if first + lanes <= features {
+                self.line(&format!(
+                    "let row_word{c} = data[row * {features}u + {first}u + lane];"
+                ));
+            } else {
+                self.line(&format!("let e{c} = min({first}u + lane, {features}u);"));
+                self.line(&format!(
+                    "let row_word{c} = data[select(row * {features}u + e{c}, settings.targets_at + row, e{c} == {features}u)];"
+                ));
+            }
+        }
+        for k in 0..features {
+            self.line(&format!(
+                "let a0_{k} = bitcast<f32>(subgroupBroadcast(row_word{}, {}u));",
+                k / lanes,
+                k % lanes
+            ));
+        }
+        self.line(&format!(
+            "let row_target = subgroupBroadcast(row_word{}, {}u);",
+            features / lanes,
+            features % lanes
+        ));
+    }
+
+    /// The row's target: a class index, or a value.
+    fn target(&self, class: bool) -> &'static str {
+        match (self.row_lanes().is_some(), class) {
+            (true, true) => "row_target",
+            (true, false) => "bitcast<f32>(row_target)",
+            (false, true) => "target_class(row)",
+            (false, false) => "target_value(row)",
+        }
+    }
+
     /// Adds the row's loss term to `loss`; in training, also the gradient of each logit
     /// (`d{L}`, scaled by `scale`).
     fn loss(&mut self, training: bool) {
@@ -754,7 +876,7 @@ impl<'s> Generator<'s> {
         match self.shape.loss {
             LossKind::SoftmaxCrossEntropy => {
                 // The row's max and sum of exponentials in column order, as softmax_row.wgsl.
-                lines.push("let label = target_class(row);".into());
+                lines.push(format!("let label = {};", self.target(true)));
                 lines.push(format!("var row_max = {};", logit(0)));
                 for j in 1..outputs {
                     lines.push(format!("row_max = max(row_max, {});", logit(j)));
@@ -813,8 +935,9 @@ impl<'s> Generator<'s> {
                 };
                 for j in 0..outputs {
                     lines.push(format!(
-                        "let t{j} = {term}({}, target_value(row){pos_weight});\nloss += t{j}.x;",
-                        logit(j)
+                        "let t{j} = {term}({}, {}{pos_weight});\nloss += t{j}.x;",
+                        logit(j),
+                        self.target(false)
                     ));
                     if training {
                         lines.push(format!("{declare}{} = t{j}.y * scale;", grad(j)));
@@ -959,11 +1082,13 @@ mod tests {
             ),
         ];
         let forms = [
-            KernelForm::Unrolled,
-            KernelForm::Looped,
-            KernelForm::Subgroup,
+            (KernelForm::Unrolled, None),
+            (KernelForm::Unrolled, Some(8)),
+            (KernelForm::Unrolled, Some(4)),
+            (KernelForm::Looped, None),
+            (KernelForm::Subgroup, None),
         ];
-        for ((sizes, loss, algorithm), form) in shapes
+        for ((sizes, loss, algorithm), (form, row_lanes)) in shapes
             .into_iter()
             .flat_map(|s| forms.map(|f| (s.clone(), f)))
         {
@@ -984,12 +1109,13 @@ mod tests {
                 weighted: loss != LossKind::Mse,
                 algorithm,
                 form,
+                row_lanes,
             };
             let source = shape.source();
             let module = naga::front::wgsl::parse_str(&source)
                 .unwrap_or_else(|e| panic!("{shape:?}: {}", e.emit_to_string(&source)));
-            let capabilities = match form {
-                KernelForm::Subgroup => naga::valid::Capabilities::SUBGROUP,
+            let capabilities = match (form, row_lanes) {
+                (KernelForm::Subgroup, _) | (_, Some(_)) => naga::valid::Capabilities::SUBGROUP,
                 _ => naga::valid::Capabilities::empty(),
             };
             naga::valid::Validator::new(naga::valid::ValidationFlags::all(), capabilities)
@@ -1010,6 +1136,7 @@ mod tests {
             weighted: false,
             algorithm: GridAlgorithm::SgdOrAdam,
             form: KernelForm::Unrolled,
+            row_lanes: None,
         };
         assert_eq!(shape.param_count(), 61);
         let layout = shape.layout();

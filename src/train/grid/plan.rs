@@ -9,8 +9,8 @@ use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::kernels::dim;
 use crate::kernels::grid::{
-    models_per_workgroup, subgroup_form_width, GridAlgorithm, GridSettings, GridShape, KernelForm,
-    ModelControl, ROW_GROUP_WORDS, UPDATE_ADAM, UPDATE_SGD,
+    models_per_workgroup, row_lanes, subgroup_form_width, GridAlgorithm, GridSettings, GridShape,
+    KernelForm, ModelControl, ROW_GROUP_WORDS, UPDATE_ADAM, UPDATE_SGD,
 };
 use crate::kernels::loss::LossKind;
 use crate::kernels::optim::GroupParams;
@@ -119,7 +119,7 @@ impl Plan {
         let mut shapes: Vec<GridShape> = Vec::new();
         let mut by_kernel: Vec<Vec<usize>> = Vec::new();
         for (i, model) in models.iter().enumerate() {
-            let shape = shape_of(data, model, loss, form)?;
+            let shape = shape_of(data, model, loss, (form, row_lanes(gpu, form)))?;
             match shapes.iter().position(|s| *s == shape) {
                 Some(k) => by_kernel[k].push(i),
                 None => {
@@ -392,7 +392,7 @@ fn shape_of(
     data: &Dataset,
     model: &GridModel,
     loss: LossKind,
-    form: KernelForm,
+    (form, row_lanes): (KernelForm, Option<usize>),
 ) -> Result<GridShape> {
     let sizes = alone::sizes(data, model);
     let algorithm = match model.optimizer {
@@ -413,6 +413,7 @@ fn shape_of(
         weighted: model.loss_weights.values().is_some(),
         algorithm,
         form,
+        row_lanes,
     })
 }
 
