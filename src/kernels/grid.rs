@@ -224,7 +224,8 @@ impl GridShape {
 }
 
 /// Models per workgroup: a model per invocation, on CPU-like adapters one SIMD vector's worth
-/// (so a row group's models fill whole workgroups), on GPUs a warp's; one for the subgroup form.
+/// at 256 bits (so a row group's models fill whole workgroups), on GPUs a warp's; one for the
+/// subgroup form.
 pub(crate) fn models_per_workgroup(gpu: &Gpu, form: KernelForm) -> usize {
     match form {
         KernelForm::Subgroup => 1,
@@ -234,12 +235,13 @@ pub(crate) fn models_per_workgroup(gpu: &Gpu, form: KernelForm) -> usize {
 }
 
 /// The subgroup width over which the unrolled form shares its row loads: on CPU adapters
-/// whose workgroup of models is one subgroup (lavapipe's 8 lanes), where a load from an
-/// address the compiler cannot prove constant is a loop over the SIMD lanes, so one load per
-/// lane of a row's different values costs what one value loaded by every lane did. A row's
-/// index, 10 features and target took 12 such loops and now take 2 and an eighth
-/// (BENCHMARKS.md, "Row loads shared over the subgroup"). Elsewhere `None`: a GPU loads a
-/// value that every lane reads in one go.
+/// whose subgroup is the workgroup of models (lavapipe's SIMD vector of 8 lanes at 256 bits),
+/// where a load from an address the compiler cannot prove constant is a loop over the lanes,
+/// so one load per lane of a row's different values costs what one value loaded by every lane
+/// did. A row's index, 10 features and target took 12 such loops and now take 2 and an
+/// eighth (BENCHMARKS.md, "Row loads shared over the subgroup"). Elsewhere `None`: a GPU loads
+/// a value that every lane reads in one go, and at 128 bits (4 lanes, two subgroups a
+/// workgroup) sharing measured no gain.
 pub(crate) fn row_lanes(gpu: &Gpu, form: KernelForm) -> Option<usize> {
     let per_workgroup = models_per_workgroup(gpu, form);
     (form == KernelForm::Unrolled
@@ -500,6 +502,7 @@ impl<'s> Generator<'s> {
             self.line("let model = min(gid.x, settings.models - 1u);");
             self.line("var control = controls[model];");
             self.line("let started = gid.x < settings.models && control.running != 0u;");
+            self.line("var running = started;");
         } else {
             if !self.subgroup() {
                 self.line("let model = gid.x;");
@@ -507,9 +510,7 @@ impl<'s> Generator<'s> {
             self.line("if model >= settings.models { return; }");
             self.line("var control = controls[model];");
             self.line("if control.running == 0u { return; }");
-            self.line("let started = true;");
         }
-        self.line("var running = started;");
         self.line("let who = member(model);");
         self.line("let hp = hyper[who.y];");
         self.line("let group = workgroup_row_group(wid.x);");
@@ -553,14 +554,14 @@ impl<'s> Generator<'s> {
             "let rules = DecisionRules(settings.growth, settings.min_delta, settings.patience);",
         );
         self.line("for (var epoch = 0u; epoch < settings.epochs; epoch++) {");
-        if self.row_lanes().is_some() {
-            self.line("if !subgroupAny(running) { break; }");
-        } else {
-            self.line("if !running { break; }");
+        let lanes_stay = self.row_lanes().is_some();
+        if lanes_stay {
+            self.line("if !subgroupAny(running) { break; }\nif running {");
         }
-        self.line("if running {");
         self.store_params(p4, layout.start);
-        self.line("}");
+        if lanes_stay {
+            self.line("}");
+        }
         self.line("var weighted = 0.0;\nvar first_step_loss = 0.0;\nvar nonfinite_loss = false;\nvar nonfinite_parameter = false;");
         self.line("for (var step = 0u; step < steps; step++) {");
         self.each_vec4(p4, |me, k, _| {
@@ -631,7 +632,12 @@ impl<'s> Generator<'s> {
         }
         self.line("}");
         self.line("let outcome = EpochOutcome(nonfinite_loss, nonfinite_parameter, train_loss, first_step_loss, rows.z > 0u, validation_loss);");
-        self.line("if running {");
+        // A model that stops ends its epochs (writing what it ends with after the loop); with
+        // shared loads its lane trains on with the others, so it writes that when it stops.
+        let stop = if lanes_stay { "" } else { "\nbreak;" };
+        if lanes_stay {
+            self.line("if running {");
+        }
         self.line("var standing = control.standing;");
         self.line("let status = decide(&standing, outcome, rules);");
         self.line("record_history(model, epoch, train_loss, validation_loss, status);");
@@ -643,25 +649,27 @@ impl<'s> Generator<'s> {
                 Self::record_at(looped, layout.start, k, n)
             )
         });
-        self.line("control.running = 0u;\n} else {");
+        self.line(&format!("control.running = 0u;{stop}\n}} else {{"));
         self.line("control.standing = standing;");
         self.line("if (status & IMPROVED) != 0u {");
         self.line("control.best_epoch = settings.first_epoch + epoch + 1u;");
         self.store_params(p4, layout.best);
         self.line("}");
-        self.line("if (status & OUT_OF_PATIENCE) != 0u { control.running = 0u; }");
+        self.line(&format!(
+            "if (status & OUT_OF_PATIENCE) != 0u {{\ncontrol.running = 0u;{stop}\n}}"
+        ));
         self.line("}");
-        // A model that stops writes what it ends with now: in the shared-load form its lane
-        // trains on with the others.
-        self.line("if control.running == 0u {\nrunning = false;");
-        self.store_final(p4, states);
-        self.line("}");
-        self.line("}");
-        self.line("}");
-        self.line("if running {");
-        self.store_final(p4, states);
-        self.line("}");
-        self.line("if started { controls[model] = control; }");
+        if lanes_stay {
+            self.line("running = control.running != 0u;");
+            self.line("if !running || epoch + 1u == settings.epochs {");
+            self.store_final(p4, states);
+            self.line("}\n}\n}");
+            self.line("if started { controls[model] = control; }");
+        } else {
+            self.line("}");
+            self.store_final(p4, states);
+            self.line("controls[model] = control;");
+        }
         self.line("}");
         self.out
     }
