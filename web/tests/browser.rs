@@ -8,8 +8,9 @@
 mod replay;
 
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
-use wgsl_train::data::{diabetes, Prepared, SplitConfig};
+use wgsl_train::data::{diabetes, Dataset, Prepared, SplitConfig};
 use wgsl_train::nn::{LossWeights, Mlp};
+use wgsl_train::optim::OptimizerConfig;
 use wgsl_train::train::{TrainConfig, Trainer};
 use wgsl_train::{selftest, Error, Gpu, GpuOptions, Tensor};
 
@@ -57,22 +58,13 @@ async fn training_matches_the_cpu_reference_in_the_browser() {
     for optimizer in replay::diabetes_optimizers() {
         let (sizes, seed, batch) = ([10, 5, 1], 11, 32);
         let model = Mlp::new(&gpu, &sizes, p.train.task(), 5).unwrap();
-        let initial = weights(&gpu, &model).await;
         let config = TrainConfig {
             epochs: 12,
             batch_size: batch,
             seed,
             ..TrainConfig::default()
         };
-        let mut trainer = Trainer::new(&gpu, model, optimizer, &p.train, None, config).unwrap();
-        let history = trainer.fit_async().await.unwrap().clone();
-        replay::check_trainer(
-            &trainer,
-            &p.train,
-            initial,
-            weights(&gpu, trainer.model()).await,
-            &history,
-        );
+        train_and_replay(&gpu, model, optimizer, &p.train, config).await;
     }
 }
 
@@ -92,7 +84,6 @@ async fn dropout_training_matches_the_cpu_reference_in_the_browser() {
         .unwrap()
         .with_dropout(&dropout)
         .unwrap();
-    let initial = weights(&gpu, &model).await;
     let config = TrainConfig {
         epochs: 12,
         batch_size: batch,
@@ -100,15 +91,7 @@ async fn dropout_training_matches_the_cpu_reference_in_the_browser() {
         ..TrainConfig::default()
     };
     let optimizer = replay::diabetes_optimizers()[1];
-    let mut trainer = Trainer::new(&gpu, model, optimizer, &p.train, None, config).unwrap();
-    let history = trainer.fit_async().await.unwrap().clone();
-    replay::check_trainer(
-        &trainer,
-        &p.train,
-        initial,
-        weights(&gpu, trainer.model()).await,
-        &history,
-    );
+    train_and_replay(&gpu, model, optimizer, &p.train, config).await;
 }
 
 /// Class weights and clip_grad_norm_ with L1's term in the norm, in the browser, on the
@@ -119,7 +102,6 @@ async fn dropout_training_matches_the_cpu_reference_in_the_browser() {
 /// tests/clip_grad_norm.rs).
 #[wasm_bindgen_test]
 async fn weighted_clipped_training_matches_the_cpu_reference_in_the_browser() {
-    use wgsl_train::data::Dataset;
     use wgsl_train::optim::AdamConfig;
     use wgsl_train::train::SingleDispatch;
     let gpu = gpu().await;
@@ -150,7 +132,6 @@ async fn weighted_clipped_training_matches_the_cpu_reference_in_the_browser() {
             .unwrap()
             .with_loss_weights(LossWeights::Class(vec![0.4, 1.0, 2.5]))
             .unwrap();
-        let initial = weights(&gpu, &model).await;
         let config = TrainConfig {
             epochs: 15,
             batch_size: batch,
@@ -159,17 +140,26 @@ async fn weighted_clipped_training_matches_the_cpu_reference_in_the_browser() {
             single_dispatch_epochs: choice,
             ..TrainConfig::default()
         };
-        let mut trainer = Trainer::new(&gpu, model, optimizer, &p.train, None, config).unwrap();
+        let trainer = train_and_replay(&gpu, model, optimizer, &p.train, config).await;
         assert_eq!(trainer.single_dispatch_epochs(), one_dispatch);
-        let history = trainer.fit_async().await.unwrap().clone();
-        replay::check_trainer(
-            &trainer,
-            &p.train,
-            initial,
-            weights(&gpu, trainer.model()).await,
-            &history,
-        );
     }
+}
+
+/// Trains `model` on `data` and replays the run on the CPU reference from its initial
+/// weights (`replay::check_trainer`, as natively); returns the trainer.
+async fn train_and_replay<'g>(
+    gpu: &'g Gpu,
+    model: Mlp,
+    optimizer: impl Into<OptimizerConfig>,
+    data: &Dataset,
+    config: TrainConfig,
+) -> Trainer<'g> {
+    let initial = weights(gpu, &model).await;
+    let mut trainer = Trainer::new(gpu, model, optimizer, data, None, config).unwrap();
+    let history = trainer.fit_async().await.unwrap().clone();
+    let trained = weights(gpu, trainer.model()).await;
+    replay::check_trainer(&trainer, data, initial, trained, &history);
+    trainer
 }
 
 /// The model's parameters, one `Vec` per parameter in slot order.
