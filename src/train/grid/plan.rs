@@ -115,11 +115,12 @@ impl Plan {
         let form = config
             .kernel_form
             .unwrap_or_else(|| KernelForm::for_adapter(gpu));
+        let lanes = row_lanes(gpu, form);
         // Kernels by shape, in the order first met; within a kernel, models by row group.
         let mut shapes: Vec<GridShape> = Vec::new();
         let mut by_kernel: Vec<Vec<usize>> = Vec::new();
         for (i, model) in models.iter().enumerate() {
-            let shape = shape_of(data, model, loss, (form, row_lanes(gpu, form)))?;
+            let shape = shape_of(data, model, loss, (form, lanes))?;
             match shapes.iter().position(|s| *s == shape) {
                 Some(k) => by_kernel[k].push(i),
                 None => {
